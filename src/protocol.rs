@@ -1,0 +1,217 @@
+//! The JSON protocol spoken across the C boundary (version [`PROTOCOL_VERSION`]).
+//!
+//! Every document carries `"v"`. Requests are tagged by `"kind"`, events by `"type"`.
+//! Unknown fields are rejected so that a module/library mismatch fails loudly.
+
+use crate::error::{ErrorCode, KodoError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The protocol version this library speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Configuration of a session (`kodo_session_new`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionConfig {
+    /// Enables the `debug.*` requests. Off unless asked for.
+    #[serde(default)]
+    pub debug_hooks: bool,
+}
+
+/// Where a `debug.panic` request panics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum PanicSite {
+    /// Synchronously, inside `kodo_op_start`.
+    Start,
+    /// Inside the running operation.
+    #[default]
+    Operation,
+}
+
+/// A request to start an operation (`kodo_op_start`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum Request {
+    /// Versions of the library and protocol.
+    #[serde(rename = "version")]
+    Version {},
+    /// Sleeps, reporting progress; ends early when cancelled.
+    #[serde(rename = "debug.sleep", rename_all = "camelCase")]
+    DebugSleep {
+        ms: u64,
+        #[serde(default = "default_progress_every")]
+        progress_every_ms: u64,
+    },
+    /// Fails with the given error code.
+    #[serde(rename = "debug.fail", rename_all = "camelCase")]
+    DebugFail {
+        code: ErrorCode,
+        message: String,
+        #[serde(default)]
+        target: Option<String>,
+    },
+    /// Panics, to prove the boundary contains it.
+    #[serde(rename = "debug.panic", rename_all = "camelCase")]
+    DebugPanic {
+        message: String,
+        #[serde(default)]
+        at: PanicSite,
+    },
+    /// Emits one event of every non-terminal type, then a result.
+    #[serde(rename = "debug.events")]
+    DebugEvents {},
+}
+
+fn default_progress_every() -> u64 {
+    100
+}
+
+impl Request {
+    /// True for requests that need a session created with `debugHooks`.
+    pub fn is_debug(&self) -> bool {
+        !matches!(self, Request::Version {})
+    }
+}
+
+/// Why a JSON document was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not JSON at all.
+    Json(String),
+    /// JSON, but not a valid document of this protocol.
+    Invalid(String),
+    /// Claims a protocol version this library does not speak.
+    Version(String),
+}
+
+/// Parses a versioned document: checks `"v"` and deserializes the rest.
+pub fn parse_versioned<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ParseError::Json(e.to_string()))?;
+    let Value::Object(mut map) = value else {
+        return Err(ParseError::Invalid("expected a JSON object".into()));
+    };
+    match map.remove("v") {
+        None => return Err(ParseError::Invalid("missing protocol version field \"v\"".into())),
+        Some(Value::Number(n)) if n.as_u64() == Some(PROTOCOL_VERSION as u64) => {}
+        Some(other) => {
+            return Err(ParseError::Version(format!(
+                "protocol version {other} is not supported; this library speaks version {PROTOCOL_VERSION}"
+            )));
+        }
+    }
+    serde_json::from_value(Value::Object(map)).map_err(|e| ParseError::Invalid(e.to_string()))
+}
+
+/// Level of a `log` event; the PowerShell side writes it to the matching stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LogLevel {
+    Verbose,
+    Debug,
+    Information,
+}
+
+/// The error carried by an `error` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub category: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl From<KodoError> for ErrorBody {
+    fn from(e: KodoError) -> Self {
+        ErrorBody { code: e.code, category: e.code.category(), message: e.message, target: e.target }
+    }
+}
+
+/// What an event says. `result`, `error` and `cancelled` are terminal: exactly one of them
+/// ends every operation, and nothing follows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum EventBody {
+    Progress {
+        activity: String,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        percent: Option<u8>,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
+    /// Something the user must act on (for example a device-code sign-in).
+    Prompt {
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<Value>,
+    },
+    Result {
+        data: Value,
+    },
+    Error {
+        error: ErrorBody,
+    },
+    Cancelled {
+        message: String,
+    },
+}
+
+impl EventBody {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, EventBody::Result { .. } | EventBody::Error { .. } | EventBody::Cancelled { .. })
+    }
+}
+
+/// An event as it crosses the boundary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event<'a> {
+    pub v: u32,
+    pub seq: u64,
+    #[serde(flatten)]
+    pub body: &'a EventBody,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_request() {
+        let r: Request = parse_versioned(r#"{"v":1,"kind":"debug.sleep","ms":5}"#).unwrap();
+        assert!(matches!(r, Request::DebugSleep { ms: 5, progress_every_ms: 100 }));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_kinds_and_versions() {
+        assert!(matches!(
+            parse_versioned::<Request>(r#"{"v":1,"kind":"version","extra":1}"#),
+            Err(ParseError::Invalid(_))
+        ));
+        assert!(matches!(parse_versioned::<Request>(r#"{"v":1,"kind":"nope"}"#), Err(ParseError::Invalid(_))));
+        assert!(matches!(parse_versioned::<Request>(r#"{"kind":"version"}"#), Err(ParseError::Invalid(_))));
+        assert!(matches!(parse_versioned::<Request>(r#"{"v":2,"kind":"version"}"#), Err(ParseError::Version(_))));
+        assert!(matches!(parse_versioned::<Request>(r#"[1]"#), Err(ParseError::Invalid(_))));
+        assert!(matches!(parse_versioned::<Request>("{"), Err(ParseError::Json(_))));
+    }
+
+    #[test]
+    fn events_serialize_flat() {
+        let body = EventBody::Warning { message: "w".into() };
+        let text = serde_json::to_string(&Event { v: 1, seq: 3, body: &body }).unwrap();
+        assert_eq!(text, r#"{"v":1,"seq":3,"type":"warning","message":"w"}"#);
+        let err = EventBody::Error { error: KodoError::new(ErrorCode::NotFound, "gone").into() };
+        let text = serde_json::to_string(&Event { v: 1, seq: 4, body: &err }).unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"seq":4,"type":"error","error":{"code":"NotFound","category":"ObjectNotFound","message":"gone"}}"#
+        );
+    }
+}
