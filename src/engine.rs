@@ -116,6 +116,8 @@ pub struct Operation {
 }
 
 static OPS_STARTED: AtomicU64 = AtomicU64::new(0);
+static OPS_LIVE: AtomicU64 = AtomicU64::new(0);
+static OPS_CANCELLED: AtomicU64 = AtomicU64::new(0);
 
 impl Operation {
     /// Starts `request` on the shared runtime. Gating of debug requests is the caller's job
@@ -125,6 +127,10 @@ impl Operation {
             panic!("{message}");
         }
         let rt = runtime()?;
+        // Counted before the task is spawned: the task may run (and read the counters, for
+        // debug.stats) before this function returns. Nothing below can fail.
+        OPS_STARTED.fetch_add(1, Ordering::Relaxed);
+        OPS_LIVE.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         let (cancel_tx, mut cancel_rx) = watch::channel(false);
         let sink = EventSink::new(tx);
@@ -147,12 +153,12 @@ impl Operation {
                 // Fires on cancel, and also when the operation is freed (the sender drops).
                 _ = cancel_rx.wait_for(|c| *c) => {
                     work.abort();
+                    OPS_CANCELLED.fetch_add(1, Ordering::Relaxed);
                     EventBody::Cancelled { message: "the operation was cancelled".into() }
                 }
             };
             sink.emit(terminal);
         });
-        OPS_STARTED.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(Operation { events: Mutex::new(rx), cancel: cancel_tx, terminal_seen: AtomicBool::new(false) }))
     }
 
@@ -191,6 +197,7 @@ impl Operation {
 
 impl Drop for Operation {
     fn drop(&mut self) {
+        OPS_LIVE.fetch_sub(1, Ordering::Relaxed);
         self.cancel.send_replace(true);
     }
 }
@@ -264,6 +271,12 @@ async fn run(_session: &Session, request: Request, sink: &EventSink) -> Result<V
             });
             Ok(json!({ "emitted": ["progress", "log", "log", "log", "warning", "prompt"] }))
         }
+        Request::DebugStats {} => Ok(json!({
+            "operationsStarted": OPS_STARTED.load(Ordering::Relaxed),
+            // This operation itself is live while it runs.
+            "operationsLive": OPS_LIVE.load(Ordering::Relaxed).saturating_sub(1),
+            "operationsCancelled": OPS_CANCELLED.load(Ordering::Relaxed),
+        })),
     }
 }
 

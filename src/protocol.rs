@@ -62,6 +62,9 @@ pub enum Request {
     /// Emits one event of every non-terminal type, then a result.
     #[serde(rename = "debug.events")]
     DebugEvents {},
+    /// Counters of live and cancelled operations, so a host can prove it cleaned up.
+    #[serde(rename = "debug.stats")]
+    DebugStats {},
 }
 
 fn default_progress_every() -> u64 {
