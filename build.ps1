@@ -1,0 +1,119 @@
+<#
+.SYNOPSIS
+Builds the Kodo module for this platform, and runs its tests.
+
+.DESCRIPTION
+Build: compiles the Rust native library (cargo) and the interop assembly (dotnet), and lays
+both into the module folder: powershell/Kodo/runtimes/<rid>/native/ and powershell/Kodo/bin/.
+Then `Import-Module ./powershell/Kodo` works.
+
+Test: builds (Debug unless -Configuration says otherwise, sharing cargo test's artifacts),
+runs the Rust tests (cargo test: unit, boundary, C header) and the Pester tests in a fresh
+pwsh, and ends with one summary line: "Total: N passed, N failed, N skipped".
+
+.PARAMETER Task
+Build (default), Test, or Clean.
+
+.PARAMETER Configuration
+Release (default for Build) or Debug (default for Test).
+
+.EXAMPLE
+pwsh ./build.ps1
+
+.EXAMPLE
+pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Clean')]
+    [string]$Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string]$Configuration
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$root = $PSScriptRoot
+$moduleDir = Join-Path $root 'powershell/Kodo'
+if (-not $Configuration) { $Configuration = if ($Task -eq 'Test') { 'Debug' } else { 'Release' } }
+
+function Invoke-Native {
+    # Runs a program, streaming its output; fails on a non-zero exit code.
+    param([string]$FilePath, [string[]]$ArgumentList)
+    Write-Host "> $FilePath $($ArgumentList -join ' ')"
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) { throw "$FilePath exited with code $LASTEXITCODE" }
+}
+
+function Get-RuntimeIdentifier {
+    $os = if ($IsWindows -or $PSVersionTable.PSEdition -eq 'Desktop') { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+    $arch = ([string][System.Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture).ToLowerInvariant()
+    "$os-$arch"
+}
+
+function Invoke-Build {
+    $cargoArgs = @('build', '--lib', '--locked')
+    if ($Configuration -eq 'Release') { $cargoArgs += '--release' }
+    Invoke-Native cargo $cargoArgs
+
+    $rid = Get-RuntimeIdentifier
+    $libName = switch -Wildcard ($rid) { 'win-*' { 'kodo.dll' } 'osx-*' { 'libkodo.dylib' } default { 'libkodo.so' } }
+    $targetDir = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $root 'target' }
+    $built = Join-Path $targetDir (Join-Path $Configuration.ToLowerInvariant() $libName)
+    if (-not (Test-Path -LiteralPath $built)) { throw "cargo did not produce $built" }
+    $nativeDir = Join-Path $moduleDir "runtimes/$rid/native"
+    New-Item -ItemType Directory -Force -Path $nativeDir | Out-Null
+    Copy-Item -LiteralPath $built -Destination (Join-Path $nativeDir $libName) -Force
+
+    Invoke-Native dotnet @('build', (Join-Path $root 'powershell/interop/Kodo.Interop.csproj'), '-c', 'Release', '-o', (Join-Path $moduleDir 'bin'), '--nologo', '-v', 'quiet')
+    Write-Host "Built Kodo ($Configuration, $rid) into $moduleDir"
+}
+
+function Invoke-Test {
+    Invoke-Build
+    $passed = 0; $failed = 0; $skipped = 0
+
+    # Rust: unit tests, the C boundary, the C header.
+    $cargoArgs = @('test', '--locked', '--color', 'never')
+    if ($Configuration -eq 'Release') { $cargoArgs += '--release' }
+    Write-Host "> cargo $($cargoArgs -join ' ')"
+    $cargoOutput = & cargo @cargoArgs 2>&1 | ForEach-Object { $line = "$_"; Write-Host $line; $line }
+    $cargoExit = $LASTEXITCODE
+    foreach ($line in $cargoOutput) {
+        if ($line -match '^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored') {
+            $passed += [int]$Matches[1]; $failed += [int]$Matches[2]; $skipped += [int]$Matches[3]
+        }
+    }
+    if ($cargoExit -ne 0 -and $failed -eq 0) { $failed++ ; Write-Host 'cargo test failed before running every test' }
+
+    # PowerShell: Pester in a fresh process, against the module just built.
+    $resultFile = Join-Path $root 'out/pester-summary.json'
+    New-Item -ItemType Directory -Force -Path (Split-Path $resultFile) | Out-Null
+    Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
+    # pwsh installed as a dotnet tool runs inside 'dotnet': find the pwsh command itself.
+    $pwsh = (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+    if (-not $pwsh) { $pwsh = Join-Path $PSHOME 'pwsh' }
+    & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile
+    if (Test-Path -LiteralPath $resultFile) {
+        $summary = Get-Content -LiteralPath $resultFile -Raw | ConvertFrom-Json
+        $passed += [int]$summary.Passed; $failed += [int]$summary.Failed; $skipped += [int]$summary.Skipped
+        if ($null -eq $summary.Failed) { $failed++ }
+    } else {
+        $failed++
+        Write-Host 'Pester did not report a summary'
+    }
+
+    Write-Host ''
+    Write-Host "Total: $passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0) { exit 1 }
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+    'Clean' {
+        Invoke-Native cargo @('clean')
+        foreach ($dir in @('runtimes', 'bin')) { Remove-Item -Recurse -Force -ErrorAction SilentlyContinue (Join-Path $moduleDir $dir) }
+    }
+}

@@ -1,0 +1,254 @@
+# Category of each native status, by the status's stable name (see include/kodo.h).
+$script:KodoStatusCategory = @{
+    NullArgument        = 'InvalidArgument'
+    InvalidUtf8         = 'InvalidData'
+    InvalidJson         = 'InvalidData'
+    InvalidRequest      = 'InvalidData'
+    UnsupportedProtocol = 'InvalidOperation'
+    InvalidHandle       = 'InvalidArgument'
+    Panic               = 'NotSpecified'
+    Internal            = 'NotSpecified'
+    DebugHooksDisabled  = 'InvalidOperation'
+}
+
+function Invoke-KodoNative {
+    <#
+    .SYNOPSIS
+    The only caller of Kodo's native library.
+    .DESCRIPTION
+    Loads the interop assembly and the native library on first use, keeps one session per kind
+    (normal, debug), starts an operation from a JSON request, and polls its events on the
+    calling (pipeline) thread: progress, log lines, warnings and prompts go to the caller's
+    streams, the result is returned, an error becomes a terminating ErrorRecord with the stable
+    ErrorId 'Kodo.<Code>' and the category the library gives (public commands catch it and
+    rethrow it with their own ThrowTerminatingError, so it carries their name and position).
+    When the pipeline is stopped
+    (Ctrl+C, PowerShell.Stop()), the operation is cancelled and freed before returning.
+    #>
+    [CmdletBinding(DefaultParameterSetName = 'Request')]
+    param(
+        [Parameter(Mandatory, ParameterSetName = 'Request')]
+        [System.Collections.IDictionary]$Request,
+
+        [Parameter(Mandatory, ParameterSetName = 'Json')]
+        [AllowEmptyString()]
+        [string]$RequestJson,
+
+        [Parameter(Mandatory, ParameterSetName = 'Bytes')]
+        [AllowNull()]
+        [byte[]]$RequestBytes,
+
+        [Parameter(Mandatory, ParameterSetName = 'LibraryInfo')]
+        [switch]$LibraryInfo,
+
+        [Parameter(Mandatory, ParameterSetName = 'Close')]
+        [switch]$CloseSessions,
+
+        # The public command on whose behalf this runs: its streams get the events.
+        [System.Management.Automation.PSCmdlet]$Cmdlet,
+
+        # Use a session that accepts the debug-only requests.
+        [switch]$DebugHooks,
+
+        [ValidateRange(10, 60000)]
+        [int]$PollMilliseconds = 200
+    )
+
+    if (-not $Cmdlet) { $Cmdlet = $PSCmdlet }
+
+    if ($CloseSessions) {
+        if ($script:KodoNative) {
+            foreach ($handle in @($script:KodoSessions.Values)) {
+                $null = $script:KodoNative.SessionFree($handle)
+            }
+        }
+        $script:KodoSessions = @{}
+        return
+    }
+
+    # --- Load on first use -----------------------------------------------------------------
+    if ($null -eq $script:KodoNative) {
+        $interopType = 'Kodo.Interop.KodoNative' -as [type]
+        if ($null -eq $interopType) {
+            $interopPath = [System.IO.Path]::Combine($script:KodoModuleRoot, 'bin', 'Kodo.Interop.dll')
+            if (-not [System.IO.File]::Exists($interopPath)) {
+                throw ((New-KodoErrorRecord -ErrorId 'Kodo.InteropAssemblyNotFound' `
+                    -Category ObjectNotFound -TargetObject $interopPath `
+                    -Message "Kodo's interop assembly was not found at '$interopPath'. The module is not built: run ./build.ps1 from the Kodo source folder."))
+            }
+            Add-Type -Path $interopPath
+            $interopType = 'Kodo.Interop.KodoNative' -as [type]
+        }
+
+        $tried = @(Get-KodoNativeLibraryCandidate)
+        $found = $null
+        foreach ($candidate in $tried) {
+            if ([System.IO.File]::Exists($candidate)) { $found = $candidate; break }
+        }
+        if (-not $found) {
+            $list = ($tried | ForEach-Object { "  $_" }) -join [Environment]::NewLine
+            throw ((New-KodoErrorRecord -ErrorId 'Kodo.NativeLibraryNotFound' `
+                -Category ObjectNotFound -TargetObject $tried `
+                -Message ("Kodo's native library was not found. Paths tried:{0}{1}{0}Run ./build.ps1 to build it for this platform ({2}), or set KODO_NATIVE_LIBRARY to the library's full path." -f [Environment]::NewLine, $list, (Get-KodoRuntimeIdentifier))))
+        }
+        try {
+            $native = $interopType::Load($found)
+        } catch {
+            throw ((New-KodoErrorRecord -ErrorId 'Kodo.NativeLibraryLoadFailed' `
+                -Category ResourceUnavailable -TargetObject $found -InnerException $_.Exception `
+                -Message "Kodo's native library at '$found' could not be loaded: $($_.Exception.Message)"))
+        }
+        $nativeProtocol = $native.ProtocolVersion()
+        if ($nativeProtocol -ne $script:KodoProtocolVersion) {
+            throw ((New-KodoErrorRecord -ErrorId 'Kodo.ProtocolMismatch' `
+                -Category InvalidOperation -TargetObject $found `
+                -Message "Kodo's native library at '$found' (version $($native.Version())) speaks protocol $nativeProtocol; this module speaks protocol $($script:KodoProtocolVersion). Rebuild the module with ./build.ps1 so both come from the same source."))
+        }
+        $script:KodoNative = $native
+        Write-Verbose "Loaded Kodo native library $($native.Version()) from $found"
+    }
+    $native = $script:KodoNative
+
+    if ($LibraryInfo) {
+        return [pscustomobject]@{
+            Path            = $native.Path
+            Version         = $native.Version()
+            ProtocolVersion = [int]$native.ProtocolVersion()
+        }
+    }
+
+    # --- Session ---------------------------------------------------------------------------
+    $sessionKey = if ($DebugHooks) { 'Debug' } else { 'Default' }
+    $session = [IntPtr]::Zero
+    if ($script:KodoSessions.ContainsKey($sessionKey)) {
+        $session = $script:KodoSessions[$sessionKey]
+    } else {
+        $config = [ordered]@{ v = $script:KodoProtocolVersion; debugHooks = [bool]$DebugHooks }
+        $status = $native.SessionNew((ConvertTo-Json -InputObject $config -Compress), [ref]$session)
+        if ([string]$status -ne 'Ok') {
+            throw ((ConvertTo-KodoStatusErrorRecord -Status ([string]$status) -Message $native.LastErrorMessage() -Operation 'kodo_session_new'))
+        }
+        $script:KodoSessions[$sessionKey] = $session
+    }
+
+    # --- Start -----------------------------------------------------------------------------
+    $op = [IntPtr]::Zero
+    switch ($PSCmdlet.ParameterSetName) {
+        'Request' {
+            $body = [ordered]@{ v = $script:KodoProtocolVersion }
+            foreach ($key in $Request.Keys) { $body[$key] = $Request[$key] }
+            $status = $native.OpStart($session, (ConvertTo-Json -InputObject $body -Compress -Depth 20), [ref]$op)
+        }
+        'Json' { $status = $native.OpStart($session, $RequestJson, [ref]$op) }
+        'Bytes' { $status = $native.OpStartBytes($session, $RequestBytes, [ref]$op) }
+    }
+    if ([string]$status -ne 'Ok') {
+        throw ((ConvertTo-KodoStatusErrorRecord -Status ([string]$status) -Message $native.LastErrorMessage() -Operation 'kodo_op_start'))
+    }
+
+    # --- Poll events on this thread ----------------------------------------------------------
+    $script:KodoProgressId++
+    $progressId = $script:KodoProgressId
+    $activity = $null
+    $ended = $false
+    $result = $null
+    $failure = $null
+    $cancelled = $null
+    try {
+        while ($true) {
+            $json = $null
+            $status = $native.OpNextEvent($op, [uint32]$PollMilliseconds, [ref]$json)
+            $statusName = [string]$status
+            if ($statusName -eq 'Pending') { continue }
+            if ($statusName -eq 'Done') { break }
+            if ($statusName -ne 'Ok') {
+                throw ((ConvertTo-KodoStatusErrorRecord -Status $statusName -Message $native.LastErrorMessage() -Operation 'kodo_op_next_event'))
+            }
+            $evt = ConvertFrom-Json -InputObject $json
+            $type = [string]$evt.type
+            if ($type -eq 'progress') {
+                $activity = [string]$evt.activity
+                $record = New-Object -TypeName System.Management.Automation.ProgressRecord -ArgumentList @($progressId, $activity, [string]$evt.status)
+                $percent = $evt.PSObject.Properties['percent']
+                if ($percent -and $null -ne $percent.Value) { $record.PercentComplete = [int]$percent.Value }
+                $Cmdlet.WriteProgress($record)
+            } elseif ($type -eq 'log') {
+                $level = [string]$evt.level
+                if ($level -eq 'verbose') { $Cmdlet.WriteVerbose([string]$evt.message) }
+                elseif ($level -eq 'debug') { $Cmdlet.WriteDebug([string]$evt.message) }
+                else { $Cmdlet.WriteInformation([string]$evt.message, [string[]]@('Kodo')) }
+            } elseif ($type -eq 'warning') {
+                $Cmdlet.WriteWarning([string]$evt.message)
+            } elseif ($type -eq 'prompt') {
+                # Shown like Write-Host: visible at a console and in a runbook's job output.
+                $hostMessage = New-Object -TypeName System.Management.Automation.HostInformationMessage
+                $hostMessage.Message = [string]$evt.message
+                $Cmdlet.WriteInformation($hostMessage, [string[]]@('PSHOST', 'Kodo.Prompt'))
+            } elseif ($type -eq 'result') {
+                $result = $evt.data
+                $ended = $true
+            } elseif ($type -eq 'error') {
+                $failure = $evt.error
+                $ended = $true
+            } elseif ($type -eq 'cancelled') {
+                $cancelled = [string]$evt.message
+                $ended = $true
+            }
+        }
+    } finally {
+        if (-not $ended) {
+            # Stopped (Ctrl+C) or failed while polling: cancel, and wait briefly for the
+            # operation to acknowledge, so nothing keeps running behind the user's back.
+            $null = $native.OpCancel($op)
+            $deadline = [DateTime]::UtcNow.AddSeconds(5)
+            while ([DateTime]::UtcNow -lt $deadline) {
+                $ignored = $null
+                if ([string]$native.OpNextEvent($op, 100, [ref]$ignored) -eq 'Done') { break }
+            }
+        }
+        $null = $native.OpFree($op)
+        if ($activity) {
+            try {
+                $done = New-Object -TypeName System.Management.Automation.ProgressRecord -ArgumentList @($progressId, $activity, 'Done')
+                $done.RecordType = [System.Management.Automation.ProgressRecordType]::Completed
+                $Cmdlet.WriteProgress($done)
+            } catch {
+                # The pipeline is stopping; nothing can be written now.
+                $null = $_
+            }
+        }
+    }
+
+    if ($null -ne $failure) {
+        $target = $failure.PSObject.Properties['target']
+        $category = [System.Management.Automation.ErrorCategory]::NotSpecified
+        $null = [Enum]::TryParse([string]$failure.category, [ref]$category)
+        throw ((New-KodoErrorRecord -ErrorId ('Kodo.' + [string]$failure.code) `
+            -Category $category -Message ([string]$failure.message) `
+            -TargetObject $(if ($target) { $target.Value } else { $null })))
+    }
+    if ($null -ne $cancelled) {
+        throw ((New-KodoErrorRecord -ErrorId 'Kodo.Cancelled' -Category OperationStopped -Message $cancelled))
+    }
+    $result
+}
+
+function ConvertTo-KodoStatusErrorRecord {
+    <#
+    .SYNOPSIS
+    Turns a failed native call's status and message into an ErrorRecord 'Kodo.Native.<Status>'.
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.ErrorRecord])]
+    param(
+        [Parameter(Mandatory)][string]$Status,
+        [AllowNull()][AllowEmptyString()][string]$Message,
+        [Parameter(Mandatory)][string]$Operation
+    )
+
+    $category = 'NotSpecified'
+    if ($script:KodoStatusCategory.ContainsKey($Status)) { $category = $script:KodoStatusCategory[$Status] }
+    if ([string]::IsNullOrEmpty($Message)) { $Message = "$Operation failed with status $Status." }
+    New-KodoErrorRecord -ErrorId "Kodo.Native.$Status" -Category $category -TargetObject $Operation `
+        -Message "Kodo's native library refused the call ($Status): $Message"
+}

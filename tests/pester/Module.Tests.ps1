@@ -1,0 +1,159 @@
+# Meta-tests: the manifest, the exported commands, their help, and Windows PowerShell 5.1
+# compatibility of every script file the module loads.
+
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $manifest = Import-PowerShellDataFile -Path $script:ManifestPath
+    $exported = @($manifest.FunctionsToExport)
+    $scriptFiles = @(Get-ChildItem -Path $script:ModuleDir -Recurse -Include '*.ps1', '*.psm1', '*.psd1' |
+        Where-Object { $_.FullName -notmatch '[\\/](bin|runtimes)[\\/]' } |
+        ForEach-Object { @{ Path = $_.FullName; Name = $_.FullName.Substring($script:ModuleDir.Length + 1) } })
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $manifest = Import-PowerShellDataFile -Path $script:ManifestPath
+    Import-Module $script:ManifestPath -Force
+}
+
+AfterAll {
+    Remove-Module Kodo -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'The module manifest' {
+    It 'is valid' {
+        { Test-ModuleManifest -Path $script:ManifestPath -ErrorAction Stop } | Should -Not -Throw
+    }
+    It 'declares both editions and Windows PowerShell 5.1' {
+        $manifest.CompatiblePSEditions | Should -Be @('Desktop', 'Core')
+        $manifest.PowerShellVersion | Should -Be '5.1'
+    }
+    It 'exports nothing by wildcard' {
+        foreach ($key in 'FunctionsToExport', 'CmdletsToExport', 'VariablesToExport', 'AliasesToExport') {
+            $manifest.ContainsKey($key) | Should -BeTrue -Because "$key must be explicit"
+            @($manifest[$key]) -join ',' | Should -Not -Match '\*'
+        }
+    }
+    It 'has the version of Cargo.toml' {
+        $manifest.ModuleVersion | Should -Be (Get-CargoVersion)
+    }
+    It 'loads no assembly and no native library at import' {
+        $r = Invoke-FreshPwsh -Script @"
+Import-Module '$($script:ManifestPath)'
+`$asm = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { `$_.GetName().Name -eq 'Kodo.Interop' }
+`$maps = if (Test-Path /proc/self/maps) { Get-Content /proc/self/maps | Where-Object { `$_ -match 'libkodo' } } else { `$null }
+"interop=`$([bool]`$asm) native=`$([bool]`$maps)"
+`$null = Get-KodoVersion
+`$asm = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { `$_.GetName().Name -eq 'Kodo.Interop' }
+`$maps = if (Test-Path /proc/self/maps) { Get-Content /proc/self/maps | Where-Object { `$_ -match 'libkodo' } } else { `$null }
+"after: interop=`$([bool]`$asm) native=`$([bool]`$maps -or -not (Test-Path /proc/self/maps))"
+"@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.StdOut | Should -Match 'interop=False native=False'
+        $r.StdOut | Should -Match 'after: interop=True native=True'
+    }
+}
+
+Describe 'Exported commands' {
+    It 'are exactly the files in Public/' {
+        $public = @(Get-ChildItem (Join-Path $script:ModuleDir 'Public') -Filter *.ps1 | ForEach-Object BaseName | Sort-Object)
+        $exported = @((Get-Module Kodo).ExportedCommands.Keys | Sort-Object)
+        $exported | Should -Be $public
+        @($manifest.FunctionsToExport | Sort-Object) | Should -Be $public
+    }
+    It 'each Public file defines exactly the function it is named after' {
+        foreach ($file in Get-ChildItem (Join-Path $script:ModuleDir 'Public') -Filter *.ps1) {
+            $ast = [System.Management.Automation.Language.Parser]::ParseFile($file.FullName, [ref]$null, [ref]$null)
+            $functions = @($ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.FunctionDefinitionAst] }, $false))
+            @($functions.Name) | Should -Be @($file.BaseName)
+        }
+    }
+    It 'only Invoke-KodoNative touches the native library' {
+        $offenders = Get-ChildItem $script:ModuleDir -Recurse -Include *.ps1, *.psm1 |
+            Where-Object { $_.Name -notin 'Invoke-KodoNative.ps1', 'Kodo.psm1' } |
+            Where-Object { (Get-Content -Raw $_.FullName) -match 'Kodo\.Interop|\$script:KodoNative\b' }
+        @($offenders).Count | Should -Be 0 -Because "found in: $($offenders -join ', ')"
+    }
+}
+
+Describe 'Help of <_>' -ForEach $exported {
+    BeforeAll {
+        $command = $_
+        $help = Get-Help $command -Full
+        $commonParameters = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+        $parameters = @((Get-Command $command).Parameters.Keys | Where-Object { $_ -notin $commonParameters })
+    }
+    It 'has a synopsis' {
+        $help.Synopsis | Should -Not -BeNullOrEmpty
+        # Without comment-based help, Get-Help makes the synopsis from the syntax.
+        $help.Synopsis | Should -Not -Match "^\s*$([regex]::Escape($command))\s"
+    }
+    It 'has a description' {
+        ($help.Description | Out-String).Trim() | Should -Not -BeNullOrEmpty
+    }
+    It 'has at least one example with code and remarks' {
+        @($help.Examples.Example).Count | Should -BeGreaterThan 0
+        foreach ($example in $help.Examples.Example) {
+            $example.Code | Should -Not -BeNullOrEmpty
+            ($example.Remarks | Out-String).Trim() | Should -Not -BeNullOrEmpty
+        }
+    }
+    It 'describes every parameter' {
+        foreach ($name in $parameters) {
+            $p = $help.Parameters.Parameter | Where-Object Name -eq $name
+            ($p.Description | Out-String).Trim() | Should -Not -BeNullOrEmpty -Because "parameter -$name needs help"
+        }
+    }
+}
+
+Describe 'Windows PowerShell 5.1 compatibility of <Name>' -ForEach $scriptFiles {
+    BeforeAll {
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
+        $bytes = [System.IO.File]::ReadAllBytes($Path)
+    }
+    It 'parses' {
+        $errors | Should -BeNullOrEmpty
+    }
+    It 'is ASCII, or UTF-8 with a BOM (5.1 reads BOM-less files as ANSI)' {
+        $hasBom = $bytes.Length -ge 3 -and $bytes[0] -eq 0xEF -and $bytes[1] -eq 0xBB -and $bytes[2] -eq 0xBF
+        $nonAscii = @($bytes | Where-Object { $_ -gt 0x7F }).Count
+        ($hasBom -or $nonAscii -eq 0) | Should -BeTrue
+    }
+    It 'uses no PowerShell 7-only syntax' {
+        $found = $ast.FindAll({
+                param($n)
+                $n.GetType().Name -in 'TernaryExpressionAst', 'PipelineChainAst' -or
+                ($n -is [System.Management.Automation.Language.BinaryExpressionAst] -and $n.Operator -eq 'QuestionQuestion') -or
+                ($n -is [System.Management.Automation.Language.AssignmentStatementAst] -and $n.Operator -eq 'QuestionQuestionEquals') -or
+                ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.NullConditional) -or
+                ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional)
+            }, $true)
+        @($found | ForEach-Object { "line $($_.Extent.StartLineNumber): $($_.Extent.Text)" }) | Should -BeNullOrEmpty
+    }
+    It 'uses no PowerShell 7-only commands, parameters or variables' {
+        $ps7Only = @{
+            'ConvertFrom-Json' = @('AsHashtable', 'Depth', 'NoEnumerate')
+            'ForEach-Object'   = @('Parallel', 'ThrottleLimit')
+            'Join-Path'        = @('AdditionalChildPath')
+            'Test-Json'        = @('*')
+            'Get-Error'        = @('*')
+            'Remove-Alias'     = @('*')
+        }
+        $problems = foreach ($cmd in $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.CommandAst] }, $true)) {
+            $name = $cmd.GetCommandName()
+            if ($name -and $ps7Only.ContainsKey($name)) {
+                $banned = $ps7Only[$name]
+                if ($banned -contains '*') { "line $($cmd.Extent.StartLineNumber): $name"; continue }
+                foreach ($p in $cmd.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] }) {
+                    if ($banned | Where-Object { $_ -like "$($p.ParameterName)*" }) { "line $($cmd.Extent.StartLineNumber): $name -$($p.ParameterName)" }
+                }
+            }
+        }
+        $variables = $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.VariableExpressionAst] -and $n.VariablePath.UserPath -in 'IsWindows', 'IsLinux', 'IsMacOS', 'IsCoreCLR' }, $true)
+        $problems = @($problems) + @($variables | ForEach-Object { "line $($_.Extent.StartLineNumber): `$$($_.VariablePath.UserPath)" })
+        $apis = [regex]::Matches([System.IO.File]::ReadAllText($Path), 'PtrToStringUTF8|StringToCoTaskMemUTF8|System\.Text\.Json|\[System\.Runtime\.InteropServices\.NativeLibrary\]')
+        $problems = @($problems) + @($apis | ForEach-Object { $_.Value })
+        @($problems | Where-Object { $_ }) | Should -BeNullOrEmpty
+    }
+}

@@ -1,0 +1,41 @@
+# Shared by the Pester files (dot-sourced in BeforeAll / BeforeDiscovery).
+$script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+$script:ModuleDir = Join-Path $script:RepoRoot 'powershell/Kodo'
+$script:ManifestPath = Join-Path $script:ModuleDir 'Kodo.psd1'
+# pwsh installed as a dotnet tool runs inside 'dotnet': find the pwsh command itself.
+$script:Pwsh = (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+if (-not $script:Pwsh) { $script:Pwsh = Join-Path $PSHOME 'pwsh' }
+
+function Invoke-FreshPwsh {
+    # Runs a script in a new pwsh process (no profile, no terminal); returns exit code, stdout
+    # and stderr. $null in -Environment removes a variable.
+    param([Parameter(Mandatory)][string]$Script, [hashtable]$Environment = @{})
+    $file = Join-Path ([System.IO.Path]::GetTempPath()) ("kodo-test-" + [guid]::NewGuid() + '.ps1')
+    Set-Content -LiteralPath $file -Value $Script -Encoding utf8
+    try {
+        $psi = New-Object System.Diagnostics.ProcessStartInfo
+        $psi.FileName = $script:Pwsh
+        foreach ($a in @('-NoProfile', '-NonInteractive', '-File', $file)) { $psi.ArgumentList.Add($a) }
+        $psi.RedirectStandardOutput = $true
+        $psi.RedirectStandardError = $true
+        $psi.UseShellExecute = $false
+        $psi.Environment['TERM'] = 'dumb'
+        $psi.Environment['NO_COLOR'] = '1'
+        foreach ($k in $Environment.Keys) {
+            if ($null -eq $Environment[$k]) { $null = $psi.Environment.Remove($k) } else { $psi.Environment[$k] = [string]$Environment[$k] }
+        }
+        $p = [System.Diagnostics.Process]::Start($psi)
+        $stdout = $p.StandardOutput.ReadToEndAsync()
+        $stderr = $p.StandardError.ReadToEndAsync()
+        if (-not $p.WaitForExit(120000)) { $p.Kill(); throw 'child pwsh did not finish in 120 s' }
+        [pscustomobject]@{ ExitCode = $p.ExitCode; StdOut = $stdout.Result; StdErr = $stderr.Result }
+    } finally {
+        Remove-Item -LiteralPath $file -ErrorAction SilentlyContinue
+    }
+}
+
+function Get-CargoVersion {
+    $line = Get-Content (Join-Path $script:RepoRoot 'Cargo.toml') | Where-Object { $_ -match '^version\s*=\s*"([^"]+)"' } | Select-Object -First 1
+    $null = $line -match '"([^"]+)"'
+    $Matches[1]
+}
