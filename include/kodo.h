@@ -16,6 +16,9 @@
 #endif
 #endif
 
+// Access token lifetime Entra reports (`expires_in: 3599`, facts.md §4.1–4.2).
+#define TOKEN_LIFETIME_SECS 3599
+
 // Protocol version of the JSON requests and events (also `kodo_protocol_version()`).
 // A literal so that C sees a number; a test ties it to the Rust constant.
 #define KODO_PROTOCOL_VERSION 1

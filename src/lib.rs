@@ -5,6 +5,7 @@
 //! Layers, top to bottom: [`ffi`] (the C boundary), [`engine`] (sessions and operations),
 //! [`protocol`] (the versioned JSON that crosses the boundary), [`error`].
 
+pub mod emulator;
 pub mod engine;
 pub mod error;
 pub mod ffi;

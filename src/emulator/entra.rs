@@ -1,0 +1,687 @@
+//! Entra ID: token endpoint (client credentials with a secret or a certificate assertion,
+//! device code, refresh token), device-code endpoint, OpenID configuration, JWKS, and the
+//! Azure Automation managed-identity endpoint.
+//!
+//! Sources: facts.md §4 (flows, request/response fields, error body shape) and the AADSTS texts
+//! cited at each code in [`aadsts`].
+
+use super::pki::{self, parse_jwt, rsa_public_key_of, verify_jwt_signature};
+use super::state::*;
+use super::world::World;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Access token lifetime Entra reports (`expires_in: 3599`, facts.md §4.1–4.2).
+pub const TOKEN_LIFETIME_SECS: i64 = 3599;
+
+pub struct EntraError {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// An AADSTS error body (facts.md §4.2; docs/emulator-research.md §1.0: `error_description`
+/// ends with `\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: yyyy-MM-dd HH:mm:ssZ`).
+/// Texts of each code: docs/emulator-research.md §1a–1h (real captures).
+pub fn aadsts(status: StatusCode, error: &str, code: u32, text: &str) -> EntraError {
+    let trace = new_id();
+    let correlation = new_id();
+    let now = chrono::Utc::now();
+    let ts = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    EntraError {
+        status,
+        body: json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {text}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {ts}"),
+            "error_codes": [code],
+            "timestamp": ts,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        }),
+    }
+}
+
+fn tenant_not_found(name: &str) -> EntraError {
+    aadsts(
+        StatusCode::BAD_REQUEST,
+        "invalid_tenant",
+        90002,
+        &format!(
+            "Tenant '{name}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+        ),
+    )
+}
+
+fn app_not_found(client_id: &str, tenant: &str) -> EntraError {
+    aadsts(
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700016,
+        &format!(
+            "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+        ),
+    )
+}
+
+/// The audience a token for `resource` carries, and the resource SP's object id.
+fn resolve_resource(tenant: &Tenant, resource: &str) -> Option<(String, String)> {
+    let r = resource.trim_end_matches('/');
+    let lower = r.to_ascii_lowercase();
+    // SharePoint: the tenant's own hosts (facts.md §4.6: resource https://<t>.sharepoint.com or
+    // the -admin host), served by the SharePoint Online SP.
+    if let Some(host) = lower.strip_prefix("https://") {
+        if host == tenant.sharepoint_host() || host == tenant.sharepoint_admin_host() {
+            let sp = tenant.sp_by_app_id(SHAREPOINT_APP_ID)?;
+            return Some((r.to_string(), sp.obj.id().to_string()));
+        }
+    }
+    for sp in &tenant.service_principals {
+        let names = sp.obj.json.get("servicePrincipalNames").and_then(Value::as_array);
+        let hit = sp.obj.str("appId").eq_ignore_ascii_case(r)
+            || names.is_some_and(|n| {
+                n.iter().any(|x| x.as_str().is_some_and(|x| x.trim_end_matches('/').eq_ignore_ascii_case(r)))
+            });
+        if hit && sp.first_party.is_some() {
+            return Some((r.to_string(), sp.obj.id().to_string()));
+        }
+    }
+    None
+}
+
+/// Splits a v2 `scope` into (resource, scope names).
+fn split_scopes(scope: &str) -> Result<(String, Vec<String>), String> {
+    let mut resource: Option<String> = None;
+    let mut names = Vec::new();
+    for item in scope.split_whitespace() {
+        if matches!(item.to_ascii_lowercase().as_str(), "openid" | "profile" | "offline_access" | "email") {
+            continue;
+        }
+        let (res, name) = match item.rfind('/') {
+            Some(i) if item.starts_with("https://") || item.starts_with("api://") => {
+                (item[..i].to_string(), item[i + 1..].to_string())
+            }
+            // A bare scope name means Microsoft Graph (facts.md §4.1 requests `user.read`).
+            _ => ("https://graph.microsoft.com".to_string(), item.to_string()),
+        };
+        if let Some(existing) = &resource {
+            if !existing.eq_ignore_ascii_case(&res) {
+                return Err(format!("scopes for more than one resource: {existing} and {res}"));
+            }
+        }
+        resource = Some(res);
+        names.push(name);
+    }
+    Ok((resource.unwrap_or_else(|| "https://graph.microsoft.com".into()), names))
+}
+
+/// Claims of an access token (v1 tokens, as Entra issues for Graph and SharePoint).
+#[allow(clippy::too_many_arguments)]
+fn access_token(
+    world: &World,
+    tenant: &Tenant,
+    audience: &str,
+    client: &ServicePrincipal,
+    appidacr: &str,
+    roles: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    user: Option<&User>,
+) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let iss = format!("https://sts.windows.net/{}/", tenant.id);
+    let mut claims = json!({
+        "aud": audience,
+        "iss": iss,
+        "iat": now,
+        "nbf": now,
+        "exp": now + TOKEN_LIFETIME_SECS,
+        "app_displayname": client.obj.str("displayName"),
+        "appid": client.obj.str("appId"),
+        "appidacr": appidacr,
+        "idp": iss,
+        "tid": tenant.id,
+        "uti": pki::b64url(uuid::Uuid::new_v4().as_bytes()),
+        "ver": "1.0",
+    });
+    let m = claims.as_object_mut().expect("object");
+    match user {
+        None => {
+            m.insert("idtyp".into(), "app".into());
+            m.insert("oid".into(), client.obj.id().into());
+            m.insert("sub".into(), client.obj.id().into());
+            // App-only tokens carry no `roles` claim when no role is assigned; wids is always this
+            // id for app tokens (docs/emulator-research.md §10).
+            let roles = roles.unwrap_or_default();
+            if !roles.is_empty() {
+                m.insert("roles".into(), json!(roles));
+            }
+            m.insert("wids".into(), json!(["0997a1d0-0d1d-4acb-b408-d5ca73121e90"]));
+        }
+        Some(u) => {
+            m.insert("idtyp".into(), "user".into());
+            m.insert("oid".into(), u.id.clone().into());
+            m.insert("sub".into(), pki::b64url(uuid::Uuid::new_v4().as_bytes()).into());
+            m.insert("upn".into(), u.user_principal_name.clone().into());
+            m.insert("name".into(), u.display_name.clone().into());
+            m.insert("scp".into(), scopes.unwrap_or_default().join(" ").into());
+            // A Global Administrator (wids: the role template id of Global Administrator).
+            m.insert("wids".into(), json!(["62e90394-69f5-4237-9190-012177145e10"]));
+        }
+    }
+    let mut header = serde_json::Map::new();
+    header.insert("x5t".into(), world.signing_kid.clone().into());
+    header.insert("kid".into(), world.signing_kid.clone().into());
+    world.signing.sign_jwt(header, &claims)
+}
+
+fn token_response(token: String, scope: Option<String>, refresh: Option<String>) -> Value {
+    let mut v = json!({
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "ext_expires_in": TOKEN_LIFETIME_SECS,
+        "access_token": token,
+    });
+    if let Some(s) = scope {
+        v["scope"] = s.into();
+    }
+    if let Some(r) = refresh {
+        v["refresh_token"] = r.into();
+    }
+    v
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub fn token(
+    world: &World,
+    tenant_name: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Value, EntraError> {
+    let mut tenants = world.tenants.lock();
+    let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
+    let tenant = &mut tenants[ti];
+    let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
+    // client_secret may come as HTTP Basic auth (facts.md §4.2).
+    let (basic_id, basic_secret) = basic_auth(headers);
+    let client_id = form.get("client_id").cloned().or(basic_id).unwrap_or_default();
+    if client_id.is_empty() {
+        return Err(aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        ));
+    }
+    match grant_type {
+        "client_credentials" => {
+            let Some(app) = tenant.app_by_app_id(&client_id).cloned() else {
+                // Managed identities have no application object; neither do foreign apps.
+                return Err(app_not_found(&client_id, &tenant.display_name));
+            };
+            let appidacr = authenticate_client(tenant, &app, form, basic_secret)?;
+            let scope = form.get("scope").cloned().unwrap_or_default();
+            let Some(resource) = scope.strip_suffix("/.default").filter(|_| !scope.contains(' ')) else {
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    1002012,
+                    &format!(
+                        "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                    ),
+                ));
+            };
+            let Some((audience, resource_id)) = resolve_resource(tenant, resource) else {
+                return Err(resource_not_found(resource, &tenant.display_name));
+            };
+            let Some(client_sp) = tenant.sp_by_app_id(&client_id).cloned() else {
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    7000229,
+                    &format!(
+                        "The client application {client_id} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+                        tenant.id
+                    ),
+                ));
+            };
+            let roles = tenant.roles_of(client_sp.obj.id(), &resource_id);
+            let token = access_token(world, tenant, &audience, &client_sp, appidacr, Some(roles), None, None);
+            Ok(token_response(token, None, None))
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            let code = form.get("device_code").cloned().unwrap_or_default();
+            let Some(pos) = tenant
+                .device_codes
+                .iter()
+                .position(|d| d.device_code == code && d.client_id.eq_ignore_ascii_case(&client_id))
+            else {
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "bad_verification_code",
+                    70000,
+                    "The provided value for the input parameter 'device_code' is not valid.",
+                ));
+            };
+            let dc = tenant.device_codes[pos].clone();
+            if Instant::now() > dc.expires_at {
+                tenant.device_codes.remove(pos);
+                // Real expired codes answer AADSTS70020 (docs/emulator-research.md §1f).
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "expired_token",
+                    70020,
+                    "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+                ));
+            }
+            if dc.declined {
+                tenant.device_codes.remove(pos);
+                // No real body is known (docs/emulator-research.md §1i): error value from the
+                // device-code doc table; code and text UNCONFIRMED.
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "authorization_declined",
+                    70000,
+                    "The user declined the authorization request.",
+                ));
+            }
+            if !dc.approved && !world.config.auto_approve_device_codes {
+                // Verbatim, facts.md §4.1.
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "authorization_pending",
+                    70016,
+                    "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+                ));
+            }
+            tenant.device_codes.remove(pos);
+            delegated_token(world, tenant, &client_id, &dc.scope)
+        }
+        "refresh_token" => {
+            let presented = form.get("refresh_token").cloned().unwrap_or_default();
+            let Some(rt) = tenant
+                .refresh_tokens
+                .iter()
+                .find(|r| r.token == presented && r.client_id.eq_ignore_ascii_case(&client_id))
+                .cloned()
+            else {
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    9002313,
+                    "Invalid request. Request is malformed or invalid.",
+                ));
+            };
+            let scope = form.get("scope").cloned().unwrap_or_else(|| rt.scopes.join(" "));
+            delegated_token(world, tenant, &client_id, &scope)
+        }
+        other => Err(aadsts(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'."),
+        )),
+    }
+}
+
+fn resource_not_found(resource: &str, tenant: &str) -> EntraError {
+    aadsts(
+        StatusCode::BAD_REQUEST,
+        "invalid_resource",
+        500011,
+        &format!(
+            "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+        ),
+    )
+}
+
+/// A delegated token for the tenant's admin, plus a refresh token when offline_access was asked.
+fn delegated_token(world: &World, tenant: &mut Tenant, client_id: &str, scope: &str) -> Result<Value, EntraError> {
+    let (resource, names) = split_scopes(scope).map_err(|m| {
+        aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            &format!("The provided request must include a 'scope' input parameter. {m}"),
+        )
+    })?;
+    let Some((audience, resource_id)) = resolve_resource(tenant, &resource) else {
+        return Err(resource_not_found(&resource, &tenant.display_name));
+    };
+    let resource_sp = tenant.sp_by_id(&resource_id).cloned();
+    let published: Vec<String> = resource_sp
+        .as_ref()
+        .and_then(|s| s.first_party)
+        .and_then(|f| f["oauth2PermissionScopes"].as_array())
+        .map(|a| a.iter().filter_map(|s| s["value"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let mut granted = Vec::new();
+    for name in &names {
+        if name == ".default" {
+            continue;
+        }
+        // Scope names match case-insensitively; the token carries the canonical value (facts.md §1.4).
+        match published.iter().find(|p| p.eq_ignore_ascii_case(name)) {
+            Some(p) => granted.push(p.clone()),
+            None => {
+                return Err(aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    70011,
+                    &format!(
+                        "The provided value for the input parameter 'scope' is not valid. The scope {name} is not valid."
+                    ),
+                ));
+            }
+        }
+    }
+    let client = match tenant.sp_by_app_id(client_id) {
+        Some(sp) => sp.clone(),
+        None => match tenant.app_by_app_id(client_id) {
+            Some(app) => ServicePrincipal {
+                obj: Stored::new(
+                    service_principal_json(client_id, app.obj.str("displayName"), &tenant.id, "Application"),
+                    Duration::ZERO,
+                ),
+                first_party: None,
+            },
+            None => return Err(app_not_found(client_id, &tenant.display_name)),
+        },
+    };
+    let admin = tenant.admin.clone();
+    let token = access_token(world, tenant, &audience, &client, "0", None, Some(granted.clone()), Some(&admin));
+    let wants_refresh = scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("offline_access"));
+    let refresh = wants_refresh.then(|| {
+        let token = format!(
+            "0.{}",
+            pki::b64url(&[uuid::Uuid::new_v4().as_bytes().as_slice(), uuid::Uuid::new_v4().as_bytes()].concat())
+        );
+        tenant.refresh_tokens.push(RefreshToken {
+            token: token.clone(),
+            client_id: client_id.to_string(),
+            scopes: scope.split_whitespace().map(str::to_string).collect(),
+        });
+        token
+    });
+    let mut scope_out: Vec<String> = granted.clone();
+    for extra in ["openid", "profile", "offline_access", "email"] {
+        if scope.split_whitespace().any(|s| s.eq_ignore_ascii_case(extra)) {
+            scope_out.push(extra.to_string());
+        }
+    }
+    Ok(token_response(token, Some(scope_out.join(" ")), refresh))
+}
+
+fn basic_auth(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return (None, None) };
+    let Some(encoded) = value.strip_prefix("Basic ") else { return (None, None) };
+    let Some(decoded) = pki::b64_decode(encoded.trim()).and_then(|b| String::from_utf8(b).ok()) else {
+        return (None, None);
+    };
+    match decoded.split_once(':') {
+        Some((id, secret)) => (Some(id.to_string()), Some(secret.to_string())),
+        None => (None, None),
+    }
+}
+
+/// Checks the client's secret or certificate assertion; returns `appidacr` ("1" secret, "2"
+/// certificate).
+fn authenticate_client(
+    tenant: &Tenant,
+    app: &Application,
+    form: &HashMap<String, String>,
+    basic_secret: Option<String>,
+) -> Result<&'static str, EntraError> {
+    let app_id = app.obj.str("appId").to_string();
+    if let Some(secret) = form.get("client_secret").cloned().or(basic_secret) {
+        let creds = app.obj.json.get("passwordCredentials").and_then(Value::as_array).cloned().unwrap_or_default();
+        let matching: Vec<&Secret> = app.secrets.iter().filter(|s| s.text == secret).collect();
+        if matching.is_empty() {
+            return Err(aadsts(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                &format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{app_id}'."
+                ),
+            ));
+        }
+        let now = chrono::Utc::now();
+        let live = matching.iter().any(|s| {
+            creds.iter().any(|c| {
+                c["keyId"] == s.key_id.as_str()
+                    && c["endDateTime"]
+                        .as_str()
+                        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                        .is_some_and(|e| e > now)
+                    && c["startDateTime"]
+                        .as_str()
+                        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                        .is_none_or(|s| s <= now)
+            })
+        });
+        if !live {
+            return Err(aadsts(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000222,
+                &format!(
+                    "The provided client secret keys for app '{app_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+                ),
+            ));
+        }
+        return Ok("1");
+    }
+    let assertion_type = form.get("client_assertion_type").map(String::as_str);
+    let Some(assertion) = form.get("client_assertion") else {
+        return Err(aadsts(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ));
+    };
+    if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        return Err(aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90014,
+            "The required field 'client_assertion_type' is missing from the credential.",
+        ));
+    }
+    let invalid = |text: &str| aadsts(StatusCode::UNAUTHORIZED, "invalid_client", 700027, text);
+    let Some(jwt) = parse_jwt(assertion) else { return Err(invalid("Client assertion failed signature validation.")) };
+    // RS256 + x5t (SHA-1) or PS256 + x5t#S256 (SHA-256): facts.md §4.3.
+    let (thumb_claim, sha256) = if let Some(t) = jwt.header.get("x5t#S256").and_then(Value::as_str) {
+        (t.to_string(), true)
+    } else if let Some(t) = jwt.header.get("x5t").and_then(Value::as_str) {
+        (t.to_string(), false)
+    } else {
+        return Err(invalid("Client assertion contains an invalid signature."));
+    };
+    let keys = app.obj.json.get("keyCredentials").and_then(Value::as_array).cloned().unwrap_or_default();
+    let cert = keys.iter().filter_map(|k| k["key"].as_str().and_then(pki::b64_decode)).find(|der| {
+        let t = if sha256 { pki::x5t_sha256(der) } else { pki::x5t_sha1(der) };
+        t == thumb_claim.trim_end_matches('=')
+    });
+    let Some(der) = cert else {
+        let object_id = app.obj.id().to_string();
+        return Err(invalid(&format!(
+            "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{thumb_claim}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{app_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/{object_id}']."
+        )));
+    };
+    let key = rsa_public_key_of(&der).map_err(|_| invalid("Client assertion failed signature validation."))?;
+    if !verify_jwt_signature(&jwt, &key) {
+        return Err(invalid("Client assertion failed signature validation."));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let claims = &jwt.claims;
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    let nbf = claims["nbf"].as_i64().unwrap_or(0);
+    if exp < now - 300 || nbf > now + 300 {
+        let f = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string()
+        };
+        let current = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string();
+        // docs/emulator-research.md §1g (real capture, newer doc URL).
+        return Err(aadsts(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700024,
+            &format!(
+                "Client assertion is not within its valid time range. Current time: {current}, assertion valid from {}, expiry time of assertion {}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+                f(nbf),
+                f(exp)
+            ),
+        ));
+    }
+    if claims["iss"].as_str() != Some(app_id.as_str()) || claims["sub"].as_str() != Some(app_id.as_str()) {
+        return Err(aadsts(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700023,
+            "Client assertion audience claim does not match Realm issuer.",
+        ));
+    }
+    // `aud` is the token endpoint (current doc) or the older v2.0 / v1 forms (facts.md §4.3).
+    let aud = claims["aud"].as_str().unwrap_or("");
+    if !aud.contains(&tenant.id) && !aud.contains(&tenant.initial_domain) {
+        return Err(aadsts(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700021,
+            "Client assertion application identifier doesn't match 'client_id' parameter.",
+        ));
+    }
+    Ok("2")
+}
+
+/// `POST /{tenant}/oauth2/v2.0/devicecode` (facts.md §4.1: no verification_uri_complete;
+/// expires_in 900; interval 5).
+pub fn device_code(world: &World, tenant_name: &str, form: &HashMap<String, String>) -> Result<Value, EntraError> {
+    let mut tenants = world.tenants.lock();
+    let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
+    let tenant = &mut tenants[ti];
+    let client_id = form.get("client_id").cloned().unwrap_or_default();
+    if tenant.app_by_app_id(&client_id).is_none() {
+        return Err(app_not_found(&client_id, &tenant.display_name));
+    }
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    split_scopes(&scope).map_err(|m| aadsts(StatusCode::BAD_REQUEST, "invalid_scope", 70011, &m))?;
+    use rand::Rng;
+    let mut rng = rand::rng();
+    const LETTERS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let user_code: String = (0..9).map(|_| LETTERS[rng.random_range(0..LETTERS.len())] as char).collect();
+    let device_code =
+        pki::b64url(&[uuid::Uuid::new_v4().as_bytes().as_slice(), uuid::Uuid::new_v4().as_bytes()].concat());
+    let url = world.url.lock().clone();
+    let verification_uri = format!("{url}/_emulator/devicelogin");
+    tenant.device_codes.push(DeviceCode {
+        device_code: device_code.clone(),
+        user_code: user_code.clone(),
+        client_id,
+        scope,
+        expires_at: Instant::now() + Duration::from_secs(900),
+        approved: false,
+        declined: false,
+    });
+    Ok(json!({
+        "user_code": user_code,
+        "device_code": device_code,
+        "verification_uri": verification_uri,
+        "expires_in": 900,
+        "interval": 5,
+        "message": format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."),
+    }))
+}
+
+/// `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`
+/// (facts.md §4.5: Azure Automation / App Service; `expires_on` is epoch seconds as a string).
+pub fn managed_identity(
+    world: &World,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Value, (StatusCode, Value)> {
+    let presented = headers.get("x-identity-header").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if presented != world.identity_header {
+        // App Service answers a missing/wrong header with 400/401 and a short JSON message;
+        // the exact text is not documented (facts.md §4.5 notes vague MI errors).
+        // App Service answers 401 (Azure/azure-sdk-for-js#11595); no real body is known, so
+        // the envelope of its other errors is used (docs/emulator-research.md §8). UNCONFIRMED text.
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            json!({ "StatusCode": 401, "Message": "The X-IDENTITY-HEADER header is missing or invalid.", "CorrelationId": new_id() }),
+        ));
+    }
+    let resource = query.get("resource").cloned().unwrap_or_default();
+    let tenants = world.tenants.lock();
+    // Pick the identity: client_id selects a user-assigned one; the first tenant's system
+    // identity otherwise (one Automation account per emulator instance).
+    let wanted = query.get("client_id").cloned();
+    let found =
+        tenants.iter().find(|t| wanted.as_ref().is_none_or(|w| t.managed_identity_client_id.eq_ignore_ascii_case(w)));
+    let Some(tenant) = found else {
+        // docs/emulator-research.md §8 (real envelope and newer wording).
+        return Err((
+            StatusCode::BAD_REQUEST,
+            json!({ "StatusCode": 400, "Message": "No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId", "CorrelationId": new_id() }),
+        ));
+    };
+    let Some((audience, resource_id)) = resolve_resource(tenant, &resource) else {
+        // facts.md §4.5: a wrong resource gives a vague 500 (MSAL-PY comment); text from the
+        // MSAL test mocks (docs/emulator-research.md §8).
+        return Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "StatusCode": 500, "Message": "An unexpected error occured while fetching the AAD Token.", "CorrelationId": new_id() }),
+        ));
+    };
+    let sp = tenant.sp_by_id(&tenant.managed_identity_sp).cloned().expect("managed identity SP exists");
+    let roles = tenant.roles_of(sp.obj.id(), &resource_id);
+    let token = access_token(world, tenant, &audience, &sp, "2", Some(roles), None, None);
+    let expires_on = chrono::Utc::now().timestamp() + TOKEN_LIFETIME_SECS;
+    Ok(json!({
+        "access_token": token,
+        "expires_on": expires_on.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": tenant.managed_identity_client_id,
+    }))
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
+pub fn openid_configuration(world: &World, tenant_name: &str) -> Result<Value, EntraError> {
+    let tenants = world.tenants.lock();
+    let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
+    let t = &tenants[ti];
+    let base = world.url.lock().clone();
+    Ok(json!({
+        "token_endpoint": format!("{base}/{}/oauth2/v2.0/token", t.id),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{}/discovery/v2.0/keys", t.id),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("https://login.microsoftonline.com/{}/v2.0", t.id),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": format!("{base}/{}/oauth2/v2.0/authorize", t.id),
+        "device_authorization_endpoint": format!("{base}/{}/oauth2/v2.0/devicecode", t.id),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{}/oauth2/v2.0/logout", t.id),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "kerberos_endpoint": format!("{base}/{}/kerberos", t.id),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    }))
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys`.
+pub fn jwks(world: &World) -> Value {
+    json!({ "keys": [world.signing.jwk(&world.signing_kid)] })
+}

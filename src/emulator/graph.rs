@@ -1,0 +1,1097 @@
+//! Microsoft Graph v1.0, the subset Kodo uses: applications, servicePrincipals, app role
+//! assignments, oauth2PermissionGrants, organization, sites/root, admin/sharepoint/settings
+//! and JSON batching. Shapes, status codes and error codes follow facts.md §3 (cited per item).
+//!
+//! Every call checks the caller's token and its roles (app-only) or scopes (delegated) as
+//! Graph does (facts.md §3.1), and sees only objects that have replicated (facts.md §3.12).
+
+use super::pki::{self, parse_jwt, verify_jwt_signature};
+use super::state::*;
+use super::world::{LogEntry, World, application_json, assignment_json, generate_secret};
+use axum::http::HeaderMap;
+use rand::Rng;
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// Who is calling, from a verified token.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub tenant_id: String,
+    pub app_id: String,
+    pub oid: String,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+    pub app_only: bool,
+}
+
+/// A Graph response before it becomes HTTP (also a `$batch` sub-response).
+#[derive(Clone, Debug)]
+pub struct GResp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl GResp {
+    fn json(status: u16, body: Value) -> GResp {
+        GResp { status, headers: vec![("Content-Type".into(), "application/json".into())], body: Some(body) }
+    }
+    fn empty(status: u16) -> GResp {
+        GResp { status, headers: Vec::new(), body: None }
+    }
+}
+
+/// Graph's error body (facts.md §3.12: code, message, innerError with date, request-id,
+/// client-request-id).
+pub fn gerr(status: u16, code: &str, message: &str) -> GResp {
+    let request_id = new_id();
+    GResp {
+        status,
+        headers: vec![("Content-Type".into(), "application/json".into()), ("request-id".into(), request_id.clone())],
+        body: Some(json!({
+            "error": {
+                "code": code,
+                "message": message,
+                "innerError": {
+                    "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "request-id": request_id,
+                    "client-request-id": request_id,
+                }
+            }
+        })),
+    }
+}
+
+fn not_found(id: &str) -> GResp {
+    // facts.md §3.12, Request_ResourceNotFound pattern.
+    gerr(
+        404,
+        "Request_ResourceNotFound",
+        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+    )
+}
+
+fn denied() -> GResp {
+    // facts.md §3.12 (json-batching doc example).
+    gerr(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+}
+
+fn bad_request(message: &str) -> GResp {
+    gerr(400, "Request_BadRequest", message)
+}
+
+/// Checks the bearer token of a request to `audience_ok` resources.
+pub fn authenticate(
+    world: &World,
+    headers: &HeaderMap,
+    audience_ok: impl Fn(&str, &Tenant) -> bool,
+) -> Result<Caller, GResp> {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")).unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(gerr(401, "InvalidAuthenticationToken", "Access token is empty."));
+    }
+    let Some(jwt) = parse_jwt(token) else {
+        // docs/emulator-research.md §2 (O365/python-o365#1111).
+        return Err(gerr(
+            401,
+            "InvalidAuthenticationToken",
+            "IDX14100: JWT is not well formed, there are no dots (.). The token needs to be in JWS or JWE Compact Serialization Format. (JWS): 'EncodedHeader.EncodedPayload.EncodedSignature'. (JWE): 'EncodedProtectedHeader.EncodedEncryptedKey.EncodedInitializationVector.EncodedCiphertext.EncodedAuthenticationTag'.",
+        ));
+    };
+    let public = world.signing.key.to_public_key();
+    if !verify_jwt_signature(&jwt, &public) {
+        return Err(gerr(401, "InvalidAuthenticationToken", "Access token validation failure."));
+    }
+    let c = &jwt.claims;
+    let now = chrono::Utc::now().timestamp();
+    if c["exp"].as_i64().unwrap_or(0) < now {
+        return Err(gerr(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."));
+    }
+    let tenant_id = c["tid"].as_str().unwrap_or("").to_string();
+    let tenants = world.tenants.lock();
+    let Some(tenant) = tenants.iter().find(|t| t.id == tenant_id) else {
+        return Err(gerr(401, "InvalidAuthenticationToken", "Access token validation failure."));
+    };
+    if !audience_ok(c["aud"].as_str().unwrap_or(""), tenant) {
+        return Err(gerr(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."));
+    }
+    // A token with neither roles nor scp (docs/emulator-research.md §2, TheNetworg/oauth2-azure#86).
+    if c.get("roles").is_none() && c.get("scp").is_none() {
+        return Err(gerr(401, "AccessDenied", "Either scp or roles claim need to be present in the token."));
+    }
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    Ok(Caller {
+        tenant_id,
+        app_id: c["appid"].as_str().unwrap_or("").to_string(),
+        oid: c["oid"].as_str().unwrap_or("").to_string(),
+        roles: strings(&c["roles"]),
+        scopes: c["scp"].as_str().map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+        app_only: c["idtyp"] == "app",
+    })
+}
+
+pub fn graph_audience(aud: &str, _tenant: &Tenant) -> bool {
+    let a = aud.trim_end_matches('/');
+    a.eq_ignore_ascii_case("https://graph.microsoft.com") || a.eq_ignore_ascii_case(GRAPH_APP_ID)
+}
+
+impl Caller {
+    /// True if the caller holds any of `perms` (roles for app-only, scopes for delegated).
+    fn has_any(&self, perms: &[&str]) -> bool {
+        let held = if self.app_only { &self.roles } else { &self.scopes };
+        perms.iter().any(|p| held.iter().any(|h| h.eq_ignore_ascii_case(p)))
+    }
+}
+
+const APP_READ: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const APP_WRITE: &[&str] = &["Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"];
+const GRANT_WRITE: &[&str] = &["DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"];
+const GRANT_READ: &[&str] = &[
+    "DelegatedPermissionGrant.Read.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const ORG_READ: &[&str] = &[
+    "Organization.Read.All",
+    "Organization.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "User.Read",
+];
+const SITES_READ: &[&str] = &["Sites.Read.All", "Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All"];
+const SPO_SETTINGS_READ: &[&str] = &["SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"];
+const SPO_SETTINGS_WRITE: &[&str] = &["SharePointTenantSettings.ReadWrite.All"];
+
+/// A parsed request URL relative to `/v1.0`.
+struct Target {
+    segments: Vec<Segment>,
+    query: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+struct Segment {
+    name: String,
+    /// `name(key='value')` alternate key, or `name('value')`.
+    key: Option<(String, String)>,
+}
+
+fn parse_target(url: &str) -> Target {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let segments = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|raw| {
+            let s = percent_decode(raw);
+            match s.find('(') {
+                Some(i) if s.ends_with(')') => {
+                    let inner = &s[i + 1..s.len() - 1];
+                    let (k, v) = inner.split_once('=').unwrap_or(("id", inner));
+                    Segment {
+                        name: s[..i].to_string(),
+                        key: Some((k.trim().to_string(), v.trim().trim_matches('\'').to_string())),
+                    }
+                }
+                _ => Segment { name: s, key: None },
+            }
+        })
+        .collect();
+    let query = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    Target { segments, query }
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl Target {
+    fn q(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name) || k.eq_ignore_ascii_case(name.trim_start_matches('$')))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One `eq` clause of a `$filter`.
+enum Clause {
+    Eq(String, String),
+    AnyEq(String, String),
+}
+
+/// Parses the `$filter` forms Kodo and common clients use: `prop eq 'v'`, `tags/any(t:t eq 'v')`,
+/// joined by `and`. Anything else is `Request_UnsupportedQuery`.
+fn parse_filter(filter: &str) -> Result<Vec<Clause>, GResp> {
+    let unsupported = || gerr(400, "Request_UnsupportedQuery", "Unsupported Query.");
+    let mut clauses = Vec::new();
+    for part in split_and(filter) {
+        let part = part.trim();
+        if let Some((coll, rest)) = part.split_once("/any(") {
+            let inner = rest.strip_suffix(')').ok_or_else(unsupported)?;
+            let (_, cond) = inner.split_once(':').ok_or_else(unsupported)?;
+            let (_, value) = cond.split_once(" eq ").ok_or_else(unsupported)?;
+            clauses.push(Clause::AnyEq(coll.trim().to_string(), unquote(value).ok_or_else(unsupported)?));
+        } else if let Some((prop, value)) = part.split_once(" eq ") {
+            clauses.push(Clause::Eq(prop.trim().to_string(), unquote(value).ok_or_else(unsupported)?));
+        } else {
+            return Err(unsupported());
+        }
+    }
+    Ok(clauses)
+}
+
+fn split_and(filter: &str) -> Vec<String> {
+    // Split on " and " outside quotes.
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut in_quote = false;
+    let chars: Vec<char> = filter.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            in_quote = !in_quote;
+        }
+        if !in_quote && filter[char_offset(&chars, i)..].to_ascii_lowercase().starts_with(" and ") {
+            parts.push(std::mem::take(&mut current));
+            i += 5;
+            continue;
+        }
+        current.push(c);
+        i += 1;
+    }
+    parts.push(current);
+    parts
+}
+
+fn char_offset(chars: &[char], i: usize) -> usize {
+    chars[..i].iter().map(|c| c.len_utf8()).sum()
+}
+
+fn unquote(v: &str) -> Option<String> {
+    let v = v.trim();
+    if v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') {
+        // OData doubles a quote inside a literal (facts.md §3.3).
+        Some(v[1..v.len() - 1].replace("''", "'"))
+    } else if v.eq_ignore_ascii_case("null") {
+        Some(String::new())
+    } else {
+        None
+    }
+}
+
+fn matches(obj: &Map<String, Value>, clauses: &[Clause]) -> bool {
+    clauses.iter().all(|c| match c {
+        Clause::Eq(prop, v) => match obj.get(prop) {
+            Some(Value::String(s)) => s.eq_ignore_ascii_case(v),
+            Some(Value::Null) | None => v.is_empty(),
+            Some(Value::Bool(b)) => v.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+            Some(Value::Number(n)) => n.as_f64().is_some_and(|x| v.parse::<f64>().ok() == Some(x)),
+            Some(_) => false,
+        },
+        Clause::AnyEq(coll, v) => obj
+            .get(coll)
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.eq_ignore_ascii_case(v)))),
+    })
+}
+
+/// Applies `$select`; `keyCredentials[].key` is returned only when selected (facts.md §3.3).
+fn project(mut obj: Map<String, Value>, select: Option<&str>) -> Map<String, Value> {
+    let keys_selected = select.is_some_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case("keyCredentials")));
+    if !keys_selected {
+        if let Some(Value::Array(keys)) = obj.get_mut("keyCredentials") {
+            for k in keys {
+                if let Some(m) = k.as_object_mut() {
+                    m.insert("key".into(), Value::Null);
+                }
+            }
+        }
+    }
+    match select {
+        None => obj,
+        Some(s) => {
+            let wanted: Vec<&str> = s.split(',').map(str::trim).collect();
+            obj.retain(|k, _| wanted.iter().any(|w| w.eq_ignore_ascii_case(k)));
+            obj
+        }
+    }
+}
+
+fn context(base: &str, entity_set: &str, select: Option<&str>, single: bool) -> String {
+    let sel = select.map(|s| format!("({s})")).unwrap_or_default();
+    format!("{base}/v1.0/$metadata#{entity_set}{sel}{}", if single { "/$entity" } else { "" })
+}
+
+fn entity(base: &str, entity_set: &str, select: Option<&str>, obj: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), context(base, entity_set, select, true).into());
+    out.extend(project(obj, select));
+    Value::Object(out)
+}
+
+/// A collection page with `@odata.nextLink` when more remain (facts.md §3.14).
+fn collection(base: &str, entity_set: &str, path: &str, t: &Target, items: Vec<Map<String, Value>>) -> Value {
+    let select = t.q("$select");
+    let top = t.q("$top").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, 999);
+    let skip = t
+        .q("$skiptoken")
+        .and_then(pki::b64url_decode)
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(skip).take(top).map(|o| Value::Object(project(o, select))).collect();
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), context(base, entity_set, select, false).into());
+    if skip + top < total {
+        let mut query: Vec<(String, String)> =
+            t.query.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken")).cloned().collect();
+        if t.q("$top").is_none() {
+            query.push(("$top".into(), top.to_string()));
+        }
+        query.push(("$skiptoken".into(), pki::b64url((skip + top).to_string().as_bytes())));
+        let qs: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
+        out.insert("@odata.nextLink".into(), format!("{base}/v1.0/{path}?{qs}").into());
+    }
+    out.insert("value".into(), Value::Array(page));
+    Value::Object(out)
+}
+
+/// Properties a client may set on an application (facts.md §3.2, META EntityType application).
+const APP_PROPS: &[&str] = &[
+    "displayName",
+    "signInAudience",
+    "requiredResourceAccess",
+    "tags",
+    "notes",
+    "keyCredentials",
+    "description",
+    "identifierUris",
+    "web",
+    "api",
+    "publicClient",
+    "info",
+    "isFallbackPublicClient",
+    "serviceManagementReference",
+    "spa",
+    "appRoles",
+    "optionalClaims",
+    "groupMembershipClaims",
+];
+
+/// Serves one Graph request (also a `$batch` sub-request). `base` is the scheme and host the
+/// client used, for `@odata.context` and `@odata.nextLink`.
+pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &str, body: Option<Value>) -> GResp {
+    // Throttling: a fraction of requests get 429 + Retry-After, individually per batch item
+    // (facts.md §3.12 throttling row, §3.13).
+    let rate = *world.throttle_rate.lock();
+    if rate > 0.0 && rand::rng().random::<f64>() < rate {
+        // Body from the throttling doc sample, headers from a real capture
+        // (docs/emulator-research.md §4).
+        let request_id = new_id();
+        let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+        return GResp {
+            status: 429,
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Retry-After".into(), "1".into()),
+                ("request-id".into(), request_id.clone()),
+                ("client-request-id".into(), request_id.clone()),
+            ],
+            body: Some(json!({ "error": {
+                "code": "TooManyRequests",
+                "innerError": { "code": "429", "date": date, "message": "Please retry after", "request-id": request_id, "status": "429" },
+                "message": "Please retry again later."
+            }})),
+        };
+    }
+    let t = parse_target(url);
+    let mut tenants = world.tenants.lock();
+    let Some(tenant) = tenants.iter_mut().find(|x| x.id == caller.tenant_id) else { return denied() };
+    let lag = world.lag();
+    let names: Vec<&str> = t.segments.iter().map(|s| s.name.as_str()).collect();
+    let m = method.to_ascii_uppercase();
+    let select = t.q("$select").map(str::to_string);
+    let sel = select.as_deref();
+
+    match (m.as_str(), names.as_slice()) {
+        // ---------------------------------------------------------------- applications
+        ("GET", ["applications"]) if t.segments[0].key.is_none() => {
+            if !caller.has_any(APP_READ) {
+                return denied();
+            }
+            let clauses = match t.q("$filter").map(parse_filter).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => return e,
+            };
+            let items = tenant
+                .applications
+                .iter()
+                .filter(|a| a.obj.visible() && matches(&a.obj.json, &clauses))
+                .map(|a| a.obj.json.clone())
+                .collect();
+            GResp::json(200, collection(base, "applications", "applications", &t, items))
+        }
+        ("POST", ["applications"]) => {
+            if !caller.has_any(APP_WRITE) {
+                return denied();
+            }
+            let Some(Value::Object(body)) = body else { return bad_request("Empty Payload. JSON content expected.") };
+            if let Some(e) = check_props(&body, APP_PROPS) {
+                return e;
+            }
+            let Some(name) = body.get("displayName").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
+                return bad_request("Invalid value specified for property 'displayName' of resource 'Application'.");
+            };
+            if name.chars().count() > 256 {
+                return bad_request("Invalid value specified for property 'displayName' of resource 'Application'.");
+            }
+            let mut app = application_json(&new_id(), name, &tenant.initial_domain, &[]);
+            if let Err(e) = apply_app_patch(&mut app, &body, &mut Vec::new()) {
+                return e;
+            }
+            let obj = app.clone();
+            tenant.applications.push(Application {
+                obj: Stored::new(app, lag),
+                secrets: Vec::new(),
+                owner: Some(caller.oid.clone()),
+            });
+            GResp::json(201, entity(base, "applications", None, obj))
+        }
+        (_, ["applications", ..]) => application_item(tenant, caller, base, &m, &t, body, sel, lag),
+
+        // ------------------------------------------------------------- servicePrincipals
+        ("GET", ["servicePrincipals"]) if t.segments[0].key.is_none() => {
+            if !caller.has_any(APP_READ) {
+                return denied();
+            }
+            let clauses = match t.q("$filter").map(parse_filter).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => return e,
+            };
+            let items = tenant
+                .service_principals
+                .iter()
+                .filter(|s| s.obj.visible())
+                .map(sp_view)
+                .filter(|j| matches(j, &clauses))
+                .collect();
+            GResp::json(200, collection(base, "servicePrincipals", "servicePrincipals", &t, items))
+        }
+        ("POST", ["servicePrincipals"]) => {
+            if !caller.has_any(APP_WRITE) {
+                return denied();
+            }
+            let app_id = body.as_ref().and_then(|b| b["appId"].as_str()).unwrap_or("").to_string();
+            let Some(app) = tenant.app_by_app_id(&app_id).filter(|a| a.obj.visible()) else {
+                // facts.md §3.12: NoBackingApplicationObject, retried by clients on replication lag.
+                let mut r = bad_request(&format!(
+                    "The appId '{app_id}' of the service principal does not reference a valid application object."
+                ));
+                if let Some(Value::Object(e)) = r.body.as_mut().and_then(|b| b.get_mut("error")) {
+                    e.insert("details".into(), json!([{ "code": "NoBackingApplicationObject", "target": "appId" }]));
+                }
+                return r;
+            };
+            if tenant.sp_by_app_id(&app_id).is_some() {
+                return gerr(
+                    409,
+                    "Request_MultipleObjectsWithSameKeyValue",
+                    "Another object with the same value for property servicePrincipalNames already exists.",
+                );
+            }
+            let name = app.obj.str("displayName").to_string();
+            let mut sp = service_principal_json(&app_id, &name, &tenant.id, "Application");
+            if let Some(tags) = body.as_ref().and_then(|b| b.get("tags")).cloned() {
+                sp.insert("tags".into(), tags);
+            }
+            let obj = sp.clone();
+            tenant.service_principals.push(ServicePrincipal { obj: Stored::new(sp, lag), first_party: None });
+            GResp::json(201, entity(base, "servicePrincipals", None, obj))
+        }
+        (_, ["servicePrincipals", ..]) => sp_item(tenant, caller, base, &m, &t, body, sel, lag),
+
+        // ------------------------------------------------------- oauth2PermissionGrants
+        ("GET", ["oauth2PermissionGrants"]) => {
+            if !caller.has_any(GRANT_READ) {
+                return denied();
+            }
+            let clauses = match t.q("$filter").map(parse_filter).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => return e,
+            };
+            let items = tenant
+                .grants
+                .iter()
+                .filter(|g| g.visible() && matches(&g.json, &clauses))
+                .map(|g| g.json.clone())
+                .collect();
+            GResp::json(200, collection(base, "oauth2PermissionGrants", "oauth2PermissionGrants", &t, items))
+        }
+        ("POST", ["oauth2PermissionGrants"]) => {
+            if !caller.has_any(GRANT_WRITE) {
+                return denied();
+            }
+            let b = body.unwrap_or(Value::Null);
+            let client_id = b["clientId"].as_str().unwrap_or("").to_string();
+            let resource_id = b["resourceId"].as_str().unwrap_or("").to_string();
+            let consent = b["consentType"].as_str().unwrap_or("").to_string();
+            let principal = b["principalId"].as_str().map(str::to_string);
+            if consent != "AllPrincipals" && consent != "Principal" {
+                return bad_request(
+                    "Invalid value specified for property 'consentType' of resource 'OAuth2PermissionGrant'.",
+                );
+            }
+            if tenant.sp_by_id(&client_id).filter(|s| s.obj.visible()).is_none()
+                || tenant.sp_by_id(&resource_id).is_none()
+            {
+                // Same reference check as app role assignments (facts.md §3.12).
+                return bad_request("Not a valid reference update");
+            }
+            let exists = tenant.grants.iter().any(|g| {
+                g.str("clientId") == client_id
+                    && g.str("resourceId") == resource_id
+                    && g.str("consentType") == consent
+                    && g.json.get("principalId").and_then(Value::as_str).map(str::to_string) == principal
+            });
+            if exists {
+                // facts.md §3.10 / §3.12 (terraform-provider-azuread#690).
+                return gerr(409, "Request_MultipleObjectsWithSameKeyValue", "Permission entry already exists.");
+            }
+            let mut id = grant_id(&client_id, &resource_id);
+            if let Some(p) = &principal {
+                id.push_str(&pki::b64url(&guid_bytes_le(p)));
+            }
+            let grant = json!({
+                "clientId": client_id, "consentType": consent, "id": id,
+                "principalId": principal, "resourceId": resource_id, "scope": b["scope"].as_str().unwrap_or(""),
+            });
+            let Value::Object(g) = grant else { return denied() };
+            tenant.grants.push(Stored::new(g.clone(), lag));
+            GResp::json(201, entity(base, "oauth2PermissionGrants", None, g))
+        }
+        (_, ["oauth2PermissionGrants", id]) => {
+            let id = id.to_string();
+            let Some(pos) = tenant.grants.iter().position(|g| g.id() == id && g.visible()) else {
+                return not_found(&id);
+            };
+            match m.as_str() {
+                "GET" => {
+                    if !caller.has_any(GRANT_READ) {
+                        return denied();
+                    }
+                    GResp::json(200, entity(base, "oauth2PermissionGrants", sel, tenant.grants[pos].json.clone()))
+                }
+                "PATCH" => {
+                    if !caller.has_any(GRANT_WRITE) {
+                        return denied();
+                    }
+                    let b = body.unwrap_or(Value::Null);
+                    if b.get("principalId").is_some() {
+                        // facts.md §3.10 (MicrosoftDocs/azure-docs#105249).
+                        return bad_request("Property cannot be updated: principalId");
+                    }
+                    if let Some(scope) = b.get("scope").and_then(Value::as_str) {
+                        tenant.grants[pos].json.insert("scope".into(), scope.into());
+                    }
+                    GResp::empty(204)
+                }
+                "DELETE" => {
+                    if !caller.has_any(GRANT_WRITE) {
+                        return denied();
+                    }
+                    tenant.grants.remove(pos);
+                    GResp::empty(204)
+                }
+                _ => method_not_allowed(),
+            }
+        }
+
+        // ------------------------------------------------------------- organization etc.
+        ("GET", ["organization"]) => {
+            if !caller.has_any(ORG_READ) {
+                return denied();
+            }
+            let org = json!({
+                "id": tenant.id, "deletedDateTime": null, "createdDateTime": tenant.created, "displayName": tenant.display_name,
+                "tenantType": "AAD", "countryLetterCode": "US", "preferredLanguage": "en",
+                "verifiedDomains": [{ "capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true, "isInitial": true, "name": tenant.initial_domain, "type": "Managed" }],
+            });
+            let Value::Object(o) = org else { return denied() };
+            let mut t2 = Target { segments: Vec::new(), query: t.query.clone() };
+            t2.query.retain(|(k, _)| k != "$top");
+            GResp::json(200, collection(base, "organization", "organization", &t2, vec![o]))
+        }
+        ("GET", ["sites", "root"]) | ("GET", ["sites", ..])
+            if names.len() == 2 && (names[1] == "root" || t.segments[1].name == "root") =>
+        {
+            if !caller.has_any(SITES_READ) {
+                return denied();
+            }
+            // Discovery of the SharePoint host (facts.md §4.6: sites/root webUrl, siteCollection.hostname).
+            let host = tenant.sharepoint_host();
+            let site = json!({
+                "createdDateTime": tenant.created, "description": "", "id": format!("{host},{},{}", tenant.id, tenant.id),
+                "lastModifiedDateTime": tenant.created, "name": "", "webUrl": format!("https://{host}"),
+                "displayName": "Communication site", "root": {}, "siteCollection": { "hostname": host },
+            });
+            let Value::Object(s) = site else { return denied() };
+            GResp::json(200, entity(base, "sites", sel, s))
+        }
+        (_, ["admin", "sharepoint", "settings"]) => {
+            match m.as_str() {
+                "GET" => {
+                    if !caller.has_any(SPO_SETTINGS_READ) {
+                        return denied();
+                    }
+                }
+                "PATCH" => {
+                    if !caller.has_any(SPO_SETTINGS_WRITE) {
+                        return denied();
+                    }
+                    let b = body.unwrap_or(Value::Null);
+                    match b.get("isLegacyAuthProtocolsEnabled") {
+                        Some(Value::Bool(v)) => tenant.sharepoint.legacy_auth_protocols_enabled = *v,
+                        Some(_) => {
+                            return bad_request("Invalid value specified for property 'isLegacyAuthProtocolsEnabled'.");
+                        }
+                        None => {}
+                    }
+                    return GResp::empty(204);
+                }
+                _ => return method_not_allowed(),
+            }
+            // facts.md §5.2 (sharepointSettings, isLegacyAuthProtocolsEnabled).
+            let s = json!({ "isLegacyAuthProtocolsEnabled": tenant.sharepoint.legacy_auth_protocols_enabled });
+            let Value::Object(s) = s else { return denied() };
+            GResp::json(200, entity(base, "admin/sharepoint/settings", sel, s))
+        }
+        _ => gerr(
+            400,
+            "BadRequest",
+            &format!("Resource not found for the segment '{}'.", names.first().copied().unwrap_or("")),
+        ),
+    }
+}
+
+fn method_not_allowed() -> GResp {
+    gerr(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+}
+
+fn check_props(body: &Map<String, Value>, allowed: &[&str]) -> Option<GResp> {
+    body.keys()
+        .find(|k| !k.starts_with('@') && !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)))
+        .map(|k| bad_request(&format!("Property '{k}' is read-only or does not exist on resource 'Application'.")))
+}
+
+/// Merges a PATCH/POST body into an application (collections replace wholesale, facts.md §3.4).
+fn apply_app_patch(
+    app: &mut Map<String, Value>,
+    body: &Map<String, Value>,
+    _secrets: &mut Vec<Secret>,
+) -> Result<(), GResp> {
+    for (k, v) in body {
+        if k.starts_with('@') {
+            continue;
+        }
+        if k == "keyCredentials" {
+            let existing = app.get("keyCredentials").and_then(Value::as_array).cloned().unwrap_or_default();
+            let keys = normalize_keys(v, &existing)?;
+            app.insert(k.clone(), Value::Array(keys));
+            continue;
+        }
+        if k == "displayName" && v.as_str().is_none_or(|s| s.trim().is_empty()) {
+            return Err(bad_request("Invalid value specified for property 'displayName' of resource 'Application'."));
+        }
+        app.insert(k.clone(), v.clone());
+    }
+    Ok(())
+}
+
+/// Validates keyCredentials (facts.md §3.8: AsymmetricX509Cert, Verify, base64 DER `key`).
+fn normalize_keys(v: &Value, existing: &[Value]) -> Result<Vec<Value>, GResp> {
+    let Some(list) = v.as_array() else {
+        return Err(bad_request("Invalid value specified for property 'keyCredentials' of resource 'Application'."));
+    };
+    let mut out = Vec::new();
+    for k in list {
+        let mut k = k.as_object().cloned().ok_or_else(|| {
+            bad_request("Invalid value specified for property 'keyCredentials' of resource 'Application'.")
+        })?;
+        let key_id = k.get("keyId").and_then(Value::as_str).map(str::to_string);
+        let der = match k.get("key").and_then(Value::as_str) {
+            Some(b) => pki::b64_decode(b),
+            // An existing credential re-sent as read (key null): keep its stored key.
+            None => key_id
+                .as_ref()
+                .and_then(|id| existing.iter().find(|e| e["keyId"] == id.as_str()))
+                .and_then(|e| e["key"].as_str())
+                .and_then(pki::b64_decode),
+        };
+        let Some(der) = der.filter(|d| pki::validity_of(d).is_ok()) else {
+            return Err(bad_request("Invalid value specified for property 'key' of resource 'KeyCredential'."));
+        };
+        if k.get("type").and_then(Value::as_str) != Some("AsymmetricX509Cert")
+            || k.get("usage").and_then(Value::as_str) != Some("Verify")
+        {
+            return Err(bad_request(
+                "Invalid value specified for property 'keyCredentials' of resource 'Application'.",
+            ));
+        }
+        let (nb, na) = pki::validity_of(&der).unwrap_or((0, 0));
+        k.entry("keyId").or_insert_with(|| new_id().into());
+        k.insert("key".into(), pki::b64(&der).into());
+        k.entry("customKeyIdentifier").or_insert_with(|| pki::sha1_hex(&der).into());
+        k.entry("startDateTime").or_insert_with(|| super::world::unix_to_iso(nb).into());
+        k.entry("endDateTime").or_insert_with(|| super::world::unix_to_iso(na).into());
+        k.entry("displayName").or_insert(Value::Null);
+        out.push(Value::Object(k));
+    }
+    Ok(out)
+}
+
+fn find_app(tenant: &Tenant, seg: &Segment) -> Option<usize> {
+    match &seg.key {
+        Some((k, v)) if k.eq_ignore_ascii_case("appId") => {
+            tenant.applications.iter().position(|a| a.obj.str("appId").eq_ignore_ascii_case(v) && a.obj.visible())
+        }
+        Some((_, v)) => tenant.applications.iter().position(|a| a.obj.id().eq_ignore_ascii_case(v) && a.obj.visible()),
+        None => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn application_item(
+    tenant: &mut Tenant,
+    caller: &Caller,
+    base: &str,
+    m: &str,
+    t: &Target,
+    body: Option<Value>,
+    sel: Option<&str>,
+    _lag: Duration,
+) -> GResp {
+    // /applications/{id}[/action] or /applications(appId='…')[/action]
+    let (seg, rest): (Segment, Vec<&str>) = if t.segments[0].key.is_some() {
+        (
+            Segment { name: "applications".into(), key: t.segments[0].key.clone() },
+            t.segments[1..].iter().map(|s| s.name.as_str()).collect(),
+        )
+    } else if t.segments.len() >= 2 {
+        (
+            Segment { name: "applications".into(), key: Some(("id".into(), t.segments[1].name.clone())) },
+            t.segments[2..].iter().map(|s| s.name.as_str()).collect(),
+        )
+    } else {
+        return method_not_allowed();
+    };
+    let shown_id = seg.key.as_ref().map(|(_, v)| v.clone()).unwrap_or_default();
+    let Some(pos) = find_app(tenant, &seg) else {
+        if !caller.has_any(APP_READ) {
+            return denied();
+        }
+        return not_found(&shown_id);
+    };
+    let owned = tenant.applications[pos].owner.as_deref() == Some(caller.oid.as_str());
+    let can_write =
+        caller.has_any(&["Application.ReadWrite.All"]) || (owned && caller.has_any(&["Application.ReadWrite.OwnedBy"]));
+    match (m, rest.as_slice()) {
+        ("GET", []) => {
+            if !caller.has_any(APP_READ) {
+                return denied();
+            }
+            GResp::json(200, entity(base, "applications", sel, tenant.applications[pos].obj.json.clone()))
+        }
+        ("PATCH", []) => {
+            if !can_write {
+                return denied();
+            }
+            let Some(Value::Object(b)) = body else { return bad_request("Empty Payload. JSON content expected.") };
+            if let Some(e) = check_props(&b, APP_PROPS) {
+                return e;
+            }
+            let app = &mut tenant.applications[pos];
+            let mut copy = app.obj.json.clone();
+            if let Err(e) = apply_app_patch(&mut copy, &b, &mut app.secrets) {
+                return e;
+            }
+            app.obj.json = copy;
+            GResp::empty(204)
+        }
+        ("DELETE", []) => {
+            if !can_write {
+                return denied();
+            }
+            let app = tenant.applications.remove(pos);
+            // Deleting the application removes its service principal in the home tenant
+            // (facts.md §3.11), and with it the SP's assignments and grants.
+            let app_id = app.obj.str("appId").to_string();
+            if let Some(sp_pos) = tenant.service_principals.iter().position(|s| s.obj.str("appId") == app_id) {
+                let sp = tenant.service_principals.remove(sp_pos);
+                let sp_id = sp.obj.id().to_string();
+                tenant.assignments.retain(|a| a.str("principalId") != sp_id);
+                tenant.grants.retain(|g| g.str("clientId") != sp_id);
+            }
+            GResp::empty(204)
+        }
+        ("POST", ["addPassword"]) => {
+            if !can_write {
+                return denied();
+            }
+            let pc = body.as_ref().and_then(|b| b.get("passwordCredential")).cloned().unwrap_or(Value::Null);
+            let start = pc["startDateTime"].as_str().map(str::to_string).unwrap_or_else(now_iso);
+            // Default end: start + 2 years (facts.md §3.7).
+            let end = pc["endDateTime"].as_str().map(str::to_string).unwrap_or_else(|| iso_after(730));
+            if chrono::DateTime::parse_from_rfc3339(&end).is_err()
+                || chrono::DateTime::parse_from_rfc3339(&start).is_err()
+            {
+                return bad_request(
+                    "Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.",
+                );
+            }
+            let secret = generate_secret();
+            let key_id = new_id();
+            let cred = json!({
+                "customKeyIdentifier": null, "displayName": pc["displayName"].clone(), "endDateTime": end,
+                "hint": &secret[..3], "keyId": key_id, "secretText": null, "startDateTime": start,
+            });
+            let app = &mut tenant.applications[pos];
+            if let Some(Value::Array(list)) = app.obj.json.get_mut("passwordCredentials") {
+                list.push(cred.clone());
+            }
+            app.secrets.push(Secret { key_id: key_id.clone(), text: secret.clone() });
+            let mut out = cred;
+            out["secretText"] = secret.into();
+            out["@odata.context"] = format!("{base}/v1.0/$metadata#microsoft.graph.passwordCredential").into();
+            GResp::json(200, out)
+        }
+        ("POST", ["removePassword"]) => {
+            if !can_write {
+                return denied();
+            }
+            let key_id = body.as_ref().and_then(|b| b["keyId"].as_str()).unwrap_or("").to_string();
+            let app = &mut tenant.applications[pos];
+            let Some(Value::Array(list)) = app.obj.json.get_mut("passwordCredentials") else {
+                return not_found(&key_id);
+            };
+            let before = list.len();
+            list.retain(|c| c["keyId"] != key_id.as_str());
+            if list.len() == before {
+                return not_found(&key_id);
+            }
+            app.secrets.retain(|s| s.key_id != key_id);
+            GResp::empty(204)
+        }
+        _ => method_not_allowed(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sp_item(
+    tenant: &mut Tenant,
+    caller: &Caller,
+    base: &str,
+    m: &str,
+    t: &Target,
+    body: Option<Value>,
+    sel: Option<&str>,
+    lag: Duration,
+) -> GResp {
+    let (key, rest): (Option<(String, String)>, Vec<&Segment>) = if t.segments[0].key.is_some() {
+        (t.segments[0].key.clone(), t.segments[1..].iter().collect())
+    } else if t.segments.len() >= 2 {
+        (Some(("id".into(), t.segments[1].name.clone())), t.segments[2..].iter().collect())
+    } else {
+        return method_not_allowed();
+    };
+    let (k, v) = key.unwrap_or_default();
+    let pos = tenant.service_principals.iter().position(|s| {
+        s.obj.visible()
+            && if k.eq_ignore_ascii_case("appId") {
+                s.obj.str("appId").eq_ignore_ascii_case(&v)
+            } else {
+                s.obj.id().eq_ignore_ascii_case(&v)
+            }
+    });
+    let Some(pos) = pos else {
+        if !caller.has_any(APP_READ) {
+            return denied();
+        }
+        return not_found(&v);
+    };
+    let sp_id = tenant.service_principals[pos].obj.id().to_string();
+    let rest_names: Vec<&str> = rest.iter().map(|s| s.name.as_str()).collect();
+    match (m, rest_names.as_slice()) {
+        ("GET", []) => {
+            if !caller.has_any(APP_READ) {
+                return denied();
+            }
+            GResp::json(200, entity(base, "servicePrincipals", sel, sp_view(&tenant.service_principals[pos])))
+        }
+        ("DELETE", []) => {
+            if !caller.has_any(APP_WRITE) || tenant.service_principals[pos].first_party.is_some() {
+                return denied();
+            }
+            tenant.service_principals.remove(pos);
+            tenant.assignments.retain(|a| a.str("principalId") != sp_id);
+            tenant.grants.retain(|g| g.str("clientId") != sp_id);
+            GResp::empty(204)
+        }
+        ("GET", ["appRoleAssignedTo"]) | ("GET", ["appRoleAssignments"]) => {
+            if !caller.has_any(APP_READ) {
+                return denied();
+            }
+            let by_resource = rest_names[0] == "appRoleAssignedTo";
+            let items = tenant
+                .assignments
+                .iter()
+                .filter(|a| {
+                    a.visible()
+                        && if by_resource { a.str("resourceId") == sp_id } else { a.str("principalId") == sp_id }
+                })
+                .map(|a| a.json.clone())
+                .collect();
+            let path = format!("servicePrincipals/{sp_id}/{}", rest_names[0]);
+            GResp::json(
+                200,
+                collection(base, &format!("servicePrincipals('{sp_id}')/{}", rest_names[0]), &path, t, items),
+            )
+        }
+        ("POST", ["appRoleAssignedTo"]) | ("POST", ["appRoleAssignments"]) => {
+            // facts.md §3.1: AppRoleAssignment.ReadWrite.All + Application.Read.All (or higher).
+            if !(caller.has_any(&["AppRoleAssignment.ReadWrite.All"]) && caller.has_any(APP_READ)) {
+                return denied();
+            }
+            let b = body.unwrap_or(Value::Null);
+            let principal_id = b["principalId"].as_str().unwrap_or("").to_string();
+            let resource_id = b["resourceId"].as_str().unwrap_or("").to_string();
+            let role_id = b["appRoleId"].as_str().unwrap_or("").to_string();
+            let by_resource = rest_names[0] == "appRoleAssignedTo";
+            if (by_resource && !resource_id.eq_ignore_ascii_case(&sp_id))
+                || (!by_resource && !principal_id.eq_ignore_ascii_case(&sp_id))
+            {
+                return bad_request("Not a valid reference update");
+            }
+            // A principal that has not replicated yet (facts.md §3.9/§3.12, hamilton's retry).
+            let Some(principal) = tenant.sp_by_id(&principal_id).filter(|s| s.obj.visible()) else {
+                return bad_request("Not a valid reference update");
+            };
+            let principal_name = principal.obj.str("displayName").to_string();
+            let Some(resource) = tenant.sp_by_id(&resource_id) else { return not_found(&resource_id) };
+            let resource_name = resource.obj.str("displayName").to_string();
+            let roles = sp_view(resource).get("appRoles").cloned().unwrap_or(Value::Null);
+            let known = roles.as_array().is_some_and(|r| {
+                r.iter().any(|x| {
+                    x["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&role_id))
+                        && x["allowedMemberTypes"].as_array().is_some_and(|t| t.iter().any(|m| m == "Application"))
+                })
+            });
+            if !known {
+                // UNCONFIRMED text (facts.md §3.9: seen in a third-party emulator only).
+                return bad_request("Permission being assigned was not found on application.");
+            }
+            let duplicate = tenant.assignments.iter().any(|a| {
+                a.str("principalId") == principal_id
+                    && a.str("resourceId") == resource_id
+                    && a.str("appRoleId").eq_ignore_ascii_case(&role_id)
+            });
+            if duplicate {
+                // facts.md §3.9 (observed, verbatim).
+                return bad_request("Permission being assigned already exists on the object");
+            }
+            let a = assignment_json(
+                &principal_id,
+                "ServicePrincipal",
+                &principal_name,
+                &resource_id,
+                &resource_name,
+                &role_id,
+            );
+            tenant.assignments.push(Stored::new(a.clone(), lag));
+            GResp::json(201, entity(base, &format!("servicePrincipals('{sp_id}')/{}", rest_names[0]), None, a))
+        }
+        ("DELETE", ["appRoleAssignedTo", id]) | ("DELETE", ["appRoleAssignments", id]) => {
+            if !caller.has_any(&["AppRoleAssignment.ReadWrite.All"]) {
+                return denied();
+            }
+            let id = id.to_string();
+            let Some(apos) = tenant.assignments.iter().position(|a| a.id() == id && a.visible()) else {
+                return not_found(&id);
+            };
+            tenant.assignments.remove(apos);
+            GResp::empty(204)
+        }
+        _ => method_not_allowed(),
+    }
+}
+
+/// `POST /$batch` (facts.md §3.13): at most 20 requests, unique ids, `dependsOn` with 424 for
+/// dependents of a failed request. Requests run in the given order.
+pub fn batch(world: &World, caller: &Caller, base: &str, host: &str, body: &Value) -> GResp {
+    let Some(requests) = body.get("requests").and_then(Value::as_array) else {
+        return gerr(400, "BadRequest", "Invalid batch payload format.");
+    };
+    // Statuses from the json-batching doc; the message texts of these two 400s and of the 424
+    // were not found in any source (docs/emulator-research.md §3): UNCONFIRMED texts.
+    if requests.len() > 20 {
+        return gerr(400, "BadRequest", "Number of included requests exceeds the maximum allowed. Maximum is 20.");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in requests {
+        let id = r["id"].as_str().unwrap_or("").to_ascii_lowercase();
+        if id.is_empty() || !seen.insert(id) {
+            return gerr(400, "BadRequest", "Batch request contains duplicate or missing ids.");
+        }
+    }
+    let mut statuses: std::collections::HashMap<String, u16> = std::collections::HashMap::new();
+    let mut responses = Vec::new();
+    for r in requests {
+        let id = r["id"].as_str().unwrap_or("").to_string();
+        let method = r["method"].as_str().unwrap_or("GET").to_string();
+        let url = r["url"].as_str().unwrap_or("").trim_start_matches('/').to_string();
+        let url = url.strip_prefix("v1.0/").unwrap_or(&url).to_string();
+        let deps: Vec<String> = r["dependsOn"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let failed_dep = deps.iter().any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
+        let resp = if failed_dep {
+            gerr(424, "FailedDependency", "Failed dependency.")
+        } else {
+            dispatch(world, caller, base, &method, &url, r.get("body").cloned())
+        };
+        world.record(LogEntry {
+            seq: 0,
+            time: now_iso(),
+            method: method.clone(),
+            host: host.to_string(),
+            path: format!("/v1.0/{}", url.split('?').next().unwrap_or("")),
+            status: resp.status,
+            batch: true,
+            tenant_id: Some(caller.tenant_id.clone()),
+            client_id: Some(caller.app_id.clone()),
+        });
+        statuses.insert(id.clone(), resp.status);
+        let headers: Map<String, Value> =
+            resp.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let mut item = json!({ "id": id, "status": resp.status, "headers": headers });
+        if let Some(b) = resp.body {
+            item["body"] = b;
+        }
+        responses.push(item);
+    }
+    GResp::json(200, json!({ "responses": responses }))
+}

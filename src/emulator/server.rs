@@ -1,0 +1,453 @@
+//! The emulator's HTTPS server: routes, request log, latency and fault injection, and the
+//! control API under `/_emulator/`.
+
+use super::graph::{self, GResp};
+use super::pki::Ca;
+use super::sharepoint;
+use super::state::*;
+use super::world::{EmulatorConfig, FaultRule, LogEntry, World};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+type W = State<Arc<World>>;
+
+/// Hostnames the server certificate names besides loopback, so that clients can keep
+/// production URLs (facts.md §4.6 hosts per cloud).
+pub const PRODUCTION_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "graph.microsoft.com",
+    "*.sharepoint.com",
+    "login.microsoftonline.us",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "*.sharepoint.us",
+    "*.sharepoint-mil.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+    "microsoftgraph.chinacloudapi.cn",
+    "*.sharepoint.cn",
+];
+
+/// A running emulator.
+pub struct RunningEmulator {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub ca_certificate: PathBuf,
+    pub world: Arc<World>,
+    handle: axum_server::Handle<SocketAddr>,
+}
+
+impl RunningEmulator {
+    /// The first stdout line of `kodo-emulator`.
+    pub fn announcement(&self) -> Value {
+        let tenants = self.world.tenants.lock();
+        json!({
+            "url": self.url,
+            "caCertificate": self.ca_certificate.display().to_string(),
+            "identityEndpoint": format!("{}/msi/token", self.url),
+            "identityHeader": self.world.identity_header,
+            "tenants": tenants.iter().map(|t| json!({
+                "tenantId": t.id,
+                "initialDomain": t.initial_domain,
+                "bootstrapClientId": t.bootstrap.client_id,
+                "bootstrapClientSecret": t.bootstrap.client_secret,
+                "bootstrapCertificate": t.bootstrap.certificate_pem_path,
+                "bootstrapCertificateThumbprint": t.bootstrap.certificate_thumbprint,
+                "managedIdentityClientId": t.managed_identity_client_id,
+                "sharePointHost": t.sharepoint_host(),
+                "sharePointAdminHost": t.sharepoint_admin_host(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn shutdown(&self) {
+        self.handle.shutdown();
+    }
+}
+
+/// Starts an emulator on `listen` (use port 0 for any free port) and returns once it accepts.
+pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> Result<RunningEmulator, String> {
+    if !listen.ip().is_loopback() {
+        return Err(format!("the emulator listens on loopback only; {listen} is not a loopback address"));
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| format!("{}: {e}", config.state_dir.display()))?;
+    let state_dir = config.state_dir.clone();
+    let world = Arc::new(tokio::task::spawn_blocking(move || World::new(config)).await.map_err(|e| e.to_string())??);
+    let ca = Ca::generate()?;
+    let mut names: Vec<String> = vec!["127.0.0.1".into(), "localhost".into(), "::1".into()];
+    names.extend(PRODUCTION_HOSTS.iter().map(|s| s.to_string()));
+    let (chain, key) = ca.server_certificate(&names)?;
+    let ca_path = state_dir.join("ca.pem");
+    std::fs::write(&ca_path, &ca.cert_pem).map_err(|e| format!("{}: {e}", ca_path.display()))?;
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(chain.into_bytes(), key.into_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let app = router(world.clone());
+    let handle = axum_server::Handle::new();
+    let server = axum_server::bind_rustls(listen, tls).handle(handle.clone());
+    tokio::spawn(async move {
+        let _ = server.serve(app.into_make_service()).await;
+    });
+    let addr = handle.listening().await.ok_or("the emulator could not listen")?;
+    let url = format!("https://{}", addr);
+    *world.url.lock() = url.clone();
+    Ok(RunningEmulator { url, addr, ca_certificate: ca_path, world, handle })
+}
+
+pub fn router(world: Arc<World>) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
+        .route("/{tenant}/discovery/v2.0/keys", get(keys))
+        .route("/msi/token", get(managed_identity))
+        .route("/v1.0/{*rest}", any(graph_entry))
+        .route("/_api/web", get(spo_web))
+        .route("/_vti_bin/client.svc/ProcessQuery", post(spo_process_query))
+        .route("/_sp/{host}/_api/web", get(spo_web_prefixed))
+        .route("/_sp/{host}/_vti_bin/client.svc/ProcessQuery", post(spo_process_query_prefixed))
+        .route("/_emulator/requests", get(log_get).delete(log_clear))
+        .route("/_emulator/state", get(state_dump))
+        .route("/_emulator/faults", get(faults_get).post(faults_add).delete(faults_clear))
+        .route("/_emulator/settings", get(settings_get).patch(settings_patch))
+        .route("/_emulator/devicecodes/{user_code}/approve", post(devicecode_approve))
+        .route("/_emulator/devicecodes/{user_code}/decline", post(devicecode_decline))
+        .layer(middleware::from_fn_with_state(world.clone(), observe))
+        .with_state(world)
+}
+
+fn host_of(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
+    headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+}
+
+/// Logs every request, adds latency, applies fault rules (not to the control API).
+async fn observe(State(world): W, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let host = host_of(req.headers(), req.uri());
+    let path = req.uri().path().to_string();
+    let control = path.starts_with("/_emulator/");
+    if !control {
+        if !world.config.latency.is_zero() {
+            tokio::time::sleep(world.config.latency).await;
+        }
+        let rule = {
+            let mut faults = world.faults.lock();
+            let hit = faults.iter_mut().find(|f| {
+                f.method.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(&method))
+                    && f.path_contains.as_ref().is_none_or(|p| path.contains(p.as_str()))
+                    && f.count.is_none_or(|c| c > 0)
+            });
+            hit.map(|f| {
+                if let Some(c) = f.count.as_mut() {
+                    *c -= 1;
+                }
+                f.clone()
+            })
+        };
+        if let Some(rule) = rule {
+            if rule.delay_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(rule.delay_ms)).await;
+            }
+            let response = if rule.drop_connection {
+                // Headers go out, then the body fails: the client sees the connection drop.
+                let stream = futures_util::stream::once(async {
+                    Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by fault rule"))
+                });
+                Some(Response::new(Body::from_stream(stream)))
+            } else {
+                rule.status.map(|s| fault_response(s, rule.retry_after))
+            };
+            if let Some(r) = response {
+                world.record(LogEntry {
+                    seq: 0,
+                    time: now_iso(),
+                    method,
+                    host,
+                    path,
+                    status: r.status().as_u16(),
+                    batch: false,
+                    tenant_id: None,
+                    client_id: None,
+                });
+                return r;
+            }
+        }
+    }
+    let response = next.run(req).await;
+    if !control {
+        world.record(LogEntry {
+            seq: 0,
+            time: now_iso(),
+            method,
+            host,
+            path,
+            status: response.status().as_u16(),
+            batch: false,
+            tenant_id: None,
+            client_id: None,
+        });
+    }
+    response
+}
+
+fn fault_response(status: u16, retry_after: Option<u64>) -> Response {
+    let code = match status {
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "InternalServerError",
+    };
+    let mut r = graph::gerr(status, code, "The service is temporarily unavailable. Please retry again later.");
+    if let Some(s) = retry_after {
+        r.headers.push(("Retry-After".into(), s.to_string()));
+    }
+    to_response(r)
+}
+
+fn to_response(r: GResp) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = match r.body {
+        Some(b) => (status, axum::Json(b)).into_response(),
+        None => status.into_response(),
+    };
+    for (k, v) in r.headers {
+        if let (Ok(name), Ok(value)) = (axum::http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+            resp.headers_mut().insert(name, value);
+        }
+    }
+    resp
+}
+
+fn entra_response(result: Result<Value, super::entra::EntraError>) -> Response {
+    let (status, body) = match result {
+        Ok(v) => (StatusCode::OK, v),
+        Err(e) => (e.status, e.body),
+    };
+    let mut r = (status, axum::Json(body)).into_response();
+    r.headers_mut().insert("cache-control", HeaderValue::from_static("no-store, no-cache"));
+    r.headers_mut().insert("pragma", HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn token(State(world): W, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    entra_response(super::entra::token(&world, &tenant, &headers, &form))
+}
+
+async fn devicecode(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    entra_response(super::entra::device_code(&world, &tenant, &form))
+}
+
+async fn openid(State(world): W, Path(tenant): Path<String>) -> Response {
+    entra_response(super::entra::openid_configuration(&world, &tenant))
+}
+
+async fn keys(State(world): W) -> Response {
+    axum::Json(super::entra::jwks(&world)).into_response()
+}
+
+async fn managed_identity(State(world): W, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    match super::entra::managed_identity(&world, &headers, &q) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err((s, v)) => (s, axum::Json(v)).into_response(),
+    }
+}
+
+async fn graph_entry(
+    State(world): W,
+    method: Method,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let host = host_of(&headers, &uri);
+    let base = format!("https://{host}");
+    let caller = match graph::authenticate(&world, &headers, graph::graph_audience) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut r = e;
+            // docs/emulator-research.md §2 (MSAL.NET doc and a real capture).
+            r.headers.push((
+                "WWW-Authenticate".into(),
+                "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"".into(),
+            ));
+            return to_response(r);
+        }
+    };
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let rel = path_and_query.strip_prefix("/v1.0/").unwrap_or(path_and_query).to_string();
+    let json_body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return to_response(graph::gerr(
+                    400,
+                    "BadRequest",
+                    "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+                ));
+            }
+        }
+    };
+    let w = world.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        if rel.split('?').next() == Some("$batch") && method == Method::POST {
+            graph::batch(&w, &caller, &base, &host, &json_body.unwrap_or(Value::Null))
+        } else {
+            graph::dispatch(&w, &caller, &base, method.as_str(), &rel, json_body)
+        }
+    })
+    .await;
+    match result {
+        Ok(r) => to_response(r),
+        Err(_) => to_response(graph::gerr(500, "InternalServerError", "The emulator failed to serve the request.")),
+    }
+}
+
+async fn spo_web(State(world): W, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let host = host_of(&headers, &uri);
+    if !sharepoint::is_sharepoint_host(&host) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    sharepoint::web(&world, &host, &headers)
+}
+
+async fn spo_process_query(State(world): W, headers: HeaderMap, uri: axum::http::Uri, body: String) -> Response {
+    let host = host_of(&headers, &uri);
+    if !sharepoint::is_sharepoint_host(&host) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    sharepoint::process_query(&world, &host, &headers, &body)
+}
+
+async fn spo_web_prefixed(State(world): W, Path(host): Path<String>, headers: HeaderMap) -> Response {
+    sharepoint::web(&world, &host, &headers)
+}
+
+async fn spo_process_query_prefixed(
+    State(world): W,
+    Path(host): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    sharepoint::process_query(&world, &host, &headers, &body)
+}
+
+// ------------------------------------------------------------------------- control API
+
+async fn log_get(State(world): W) -> Response {
+    axum::Json(world.log.lock().clone()).into_response()
+}
+
+async fn log_clear(State(world): W) -> Response {
+    world.log.lock().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn state_dump(State(world): W) -> Response {
+    let tenants = world.tenants.lock();
+    let out: Vec<Value> = tenants
+        .iter()
+        .map(|t| {
+            json!({
+                "tenantId": t.id,
+                "initialDomain": t.initial_domain,
+                "applications": t.applications.iter().map(|a| {
+                    let mut j = a.obj.json.clone();
+                    j.insert("_visible".into(), a.obj.visible().into());
+                    Value::Object(j)
+                }).collect::<Vec<_>>(),
+                "servicePrincipals": t.service_principals.iter().filter(|s| s.first_party.is_none()).map(|s| Value::Object(s.obj.json.clone())).collect::<Vec<_>>(),
+                "firstPartyServicePrincipals": t.service_principals.iter().filter(|s| s.first_party.is_some()).map(|s| json!({ "id": s.obj.id(), "appId": s.obj.str("appId"), "displayName": s.obj.str("displayName") })).collect::<Vec<_>>(),
+                "appRoleAssignments": t.assignments.iter().map(|a| Value::Object(a.json.clone())).collect::<Vec<_>>(),
+                "oauth2PermissionGrants": t.grants.iter().map(|g| Value::Object(g.json.clone())).collect::<Vec<_>>(),
+                "sharePoint": { "legacyAuthProtocolsEnabled": t.sharepoint.legacy_auth_protocols_enabled },
+                "pendingDeviceCodes": t.device_codes.iter().map(|d| json!({ "userCode": d.user_code, "approved": d.approved })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "tenants": out })).into_response()
+}
+
+async fn faults_get(State(world): W) -> Response {
+    axum::Json(world.faults.lock().clone()).into_response()
+}
+
+async fn faults_add(State(world): W, body: Bytes) -> Response {
+    let mut rule: FaultRule = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": e.to_string() }))).into_response(),
+    };
+    let mut faults = world.faults.lock();
+    rule.id = faults.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+    faults.push(rule.clone());
+    (StatusCode::CREATED, axum::Json(rule)).into_response()
+}
+
+async fn faults_clear(State(world): W) -> Response {
+    world.faults.lock().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn settings_get(State(world): W) -> Response {
+    axum::Json(json!({
+        "throttleRate": *world.throttle_rate.lock(),
+        "replicationLagMs": world.lag().as_millis() as u64,
+        "autoApproveDeviceCodes": world.config.auto_approve_device_codes,
+    }))
+    .into_response()
+}
+
+async fn settings_patch(State(world): W, body: Bytes) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(r) = v["throttleRate"].as_f64() {
+        *world.throttle_rate.lock() = r.clamp(0.0, 1.0);
+    }
+    if let Some(ms) = v["replicationLagMs"].as_u64() {
+        *world.replication_lag.lock() = std::time::Duration::from_millis(ms);
+    }
+    settings_get(State(world)).await
+}
+
+fn set_device_code(world: &World, user_code: &str, approve: bool) -> Response {
+    let mut tenants = world.tenants.lock();
+    for t in tenants.iter_mut() {
+        if let Some(d) = t.device_codes.iter_mut().find(|d| d.user_code.eq_ignore_ascii_case(user_code)) {
+            if approve {
+                d.approved = true;
+            } else {
+                d.declined = true;
+            }
+            return StatusCode::NO_CONTENT.into_response();
+        }
+    }
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": format!("no pending device code {user_code}") })))
+        .into_response()
+}
+
+async fn devicecode_approve(State(world): W, Path(user_code): Path<String>) -> Response {
+    set_device_code(&world, &user_code, true)
+}
+
+async fn devicecode_decline(State(world): W, Path(user_code): Path<String>) -> Response {
+    set_device_code(&world, &user_code, false)
+}

@@ -1,0 +1,352 @@
+//! The emulator's whole state: configuration, tenants, signing key, request log and faults.
+
+use super::pki::{RsaCredential, b64};
+use super::state::*;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How an emulator instance behaves.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    pub tenants: usize,
+    /// New objects stay invisible to other replicas this long (facts.md §3.12).
+    pub replication_lag: Duration,
+    /// Fraction of Graph requests answered 429 with Retry-After (facts.md §3.12).
+    pub throttle_rate: f64,
+    /// Added to every response.
+    pub latency: Duration,
+    pub auto_approve_device_codes: bool,
+    /// Where the CA and the bootstrap certificates are written.
+    pub state_dir: PathBuf,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            tenants: 1,
+            replication_lag: Duration::ZERO,
+            throttle_rate: 0.0,
+            latency: Duration::ZERO,
+            auto_approve_device_codes: false,
+            state_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// One served request, as `GET /_emulator/requests` reports it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    pub seq: u64,
+    pub time: String,
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub status: u16,
+    /// True for a sub-request of a `$batch` (the batch itself is logged too).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// A fault injected through the control API (`POST /_emulator/faults`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultRule {
+    #[serde(default)]
+    pub id: u64,
+    /// Only requests with this method (any if absent).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only requests whose path contains this text (any if absent).
+    #[serde(default)]
+    pub path_contains: Option<String>,
+    /// Answer with this status (5xx or 429) instead of serving the request.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Retry-After seconds to send with `status`.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// Delay before serving (or failing) the request.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Drop the connection instead of answering.
+    #[serde(default)]
+    pub drop_connection: bool,
+    /// How many requests the rule applies to (forever if absent).
+    #[serde(default)]
+    pub count: Option<u64>,
+}
+
+pub struct World {
+    pub config: EmulatorConfig,
+    pub tenants: Mutex<Vec<Tenant>>,
+    pub signing: RsaCredential,
+    pub signing_kid: String,
+    pub log: Mutex<Vec<LogEntry>>,
+    pub faults: Mutex<Vec<FaultRule>>,
+    pub throttle_rate: Mutex<f64>,
+    pub replication_lag: Mutex<Duration>,
+    pub next_seq: AtomicU64,
+    /// The `X-IDENTITY-HEADER` value the managed-identity endpoint expects.
+    pub identity_header: String,
+    /// Base URL, known once the listener is bound.
+    pub url: Mutex<String>,
+}
+
+impl World {
+    pub fn new(config: EmulatorConfig) -> Result<World, String> {
+        let signing = RsaCredential::generate("Kodo emulator token signing", 365)?;
+        let signing_kid = super::pki::x5t_sha1(&signing.cert_der);
+        let world = World {
+            throttle_rate: Mutex::new(config.throttle_rate),
+            replication_lag: Mutex::new(config.replication_lag),
+            config,
+            tenants: Mutex::new(Vec::new()),
+            signing,
+            signing_kid,
+            log: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+            next_seq: AtomicU64::new(1),
+            identity_header: new_id(),
+            url: Mutex::new(String::new()),
+        };
+        for n in 1..=world.config.tenants {
+            let tenant = world.create_tenant(n)?;
+            world.tenants.lock().push(tenant);
+        }
+        Ok(world)
+    }
+
+    pub fn lag(&self) -> Duration {
+        *self.replication_lag.lock()
+    }
+
+    fn create_tenant(&self, n: usize) -> Result<Tenant, String> {
+        let id = new_id();
+        // Names are the emulator's own (no real tenant is named); the shape is Entra's.
+        let label = format!("kodoemu{n}");
+        let initial_domain = format!("{label}.onmicrosoft.com");
+        let display_name = format!("Kodo Emulator Tenant {n}");
+        let mut service_principals: Vec<ServicePrincipal> = FIRST_PARTY.all().into_iter().map(first_party_sp).collect();
+        let graph_sp = service_principals[0].obj.id().to_string();
+        let spo_sp = service_principals[1].obj.id().to_string();
+
+        // The bootstrap app: what the admin's own identity can do, as an app with a secret and
+        // a certificate (so every sign-in flow can be tried).
+        let cred = RsaCredential::generate("Kodo emulator bootstrap", 365)?;
+        let secret = generate_secret();
+        let app_id = new_id();
+        let mut app = application_json(&app_id, "Kodo emulator bootstrap admin", &initial_domain, &[]);
+        let key_id = new_id();
+        let (nb, na) = super::pki::validity_of(&cred.cert_der)?;
+        app.insert(
+            "keyCredentials".into(),
+            json!([{
+                "customKeyIdentifier": cred.thumbprint(),
+                "displayName": "CN=Kodo emulator bootstrap",
+                "endDateTime": unix_to_iso(na),
+                // Graph returns `key` only when keyCredentials is $select-ed (facts.md §3.3).
+                "key": b64(&cred.cert_der),
+                "keyId": new_id(),
+                "startDateTime": unix_to_iso(nb),
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+            }]),
+        );
+        app.insert(
+            "passwordCredentials".into(),
+            json!([{
+                "customKeyIdentifier": null, "displayName": "bootstrap", "endDateTime": iso_after(365),
+                "hint": &secret[..3], "keyId": key_id, "secretText": null, "startDateTime": now_iso()
+            }]),
+        );
+        let app = Application {
+            obj: Stored::new(app, Duration::ZERO),
+            secrets: vec![Secret { key_id, text: secret.clone() }],
+            owner: None,
+        };
+        let sp = ServicePrincipal {
+            obj: Stored::new(
+                service_principal_json(&app_id, "Kodo emulator bootstrap admin", &id, "Application"),
+                Duration::ZERO,
+            ),
+            first_party: None,
+        };
+        let bootstrap_sp = sp.obj.id().to_string();
+        service_principals.push(sp);
+
+        // The Automation account's managed identity.
+        let mi_client_id = new_id();
+        let mi = ServicePrincipal {
+            obj: Stored::new(
+                service_principal_json(&mi_client_id, "kodo-automation", &id, "ManagedIdentity"),
+                Duration::ZERO,
+            ),
+            first_party: None,
+        };
+        let mi_sp = mi.obj.id().to_string();
+        service_principals.push(mi);
+
+        let mut assignments = Vec::new();
+        for principal in [&bootstrap_sp, &mi_sp] {
+            for (resource, fixture, roles) in [
+                (&graph_sp, &FIRST_PARTY.graph, BOOTSTRAP_GRAPH_ROLES),
+                (&spo_sp, &FIRST_PARTY.sharepoint, BOOTSTRAP_SHAREPOINT_ROLES),
+            ] {
+                for role in roles {
+                    let role_id = role_id(fixture, role).ok_or_else(|| format!("fixture lacks role {role}"))?;
+                    assignments.push(Stored::new(
+                        assignment_json(
+                            principal,
+                            "ServicePrincipal",
+                            "",
+                            resource,
+                            fixture["displayName"].as_str().unwrap_or(""),
+                            &role_id,
+                        ),
+                        Duration::ZERO,
+                    ));
+                }
+            }
+        }
+
+        let pem_path = self.config.state_dir.join(format!("tenant-{n}-bootstrap.pem"));
+        std::fs::write(&pem_path, format!("{}{}", cred.cert_pem, cred.key_pem))
+            .map_err(|e| format!("{}: {e}", pem_path.display()))?;
+        restrict_permissions(&pem_path);
+
+        Ok(Tenant {
+            sharepoint: SharePointSettings {
+                // New tenants have legacy auth protocols enabled by default (the SharePoint
+                // admin centre's default); the seed turns it on explicitly.
+                legacy_auth_protocols_enabled: true,
+                object_identity: format!("{}|908bed80-a04a-4433-b4a0-883d9847d11d:{}\nTenant", new_id(), id),
+            },
+            admin: User {
+                id: new_id(),
+                user_principal_name: format!("admin@{initial_domain}"),
+                display_name: "Emulator Admin".into(),
+            },
+            bootstrap: Bootstrap {
+                client_id: app_id,
+                client_secret: secret,
+                certificate_pem_path: pem_path.display().to_string(),
+                certificate_thumbprint: cred.thumbprint(),
+            },
+            managed_identity_sp: mi_sp,
+            managed_identity_client_id: mi_client_id,
+            id,
+            initial_domain,
+            display_name,
+            created: now_iso(),
+            applications: vec![app],
+            service_principals,
+            assignments,
+            grants: Vec::new(),
+            device_codes: Vec::new(),
+            refresh_tokens: Vec::new(),
+        })
+    }
+
+    /// Index of the tenant named by id or domain (case-insensitive).
+    pub fn tenant_index(&self, tenants: &[Tenant], name: &str) -> Option<usize> {
+        tenants.iter().position(|t| t.id.eq_ignore_ascii_case(name) || t.initial_domain.eq_ignore_ascii_case(name))
+    }
+
+    pub fn record(&self, mut entry: LogEntry) {
+        entry.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.log.lock().push(entry);
+    }
+}
+
+/// A new client secret: 40 characters, as current Entra secrets are (facts.md §3.7 allows 16–64).
+pub fn generate_secret() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-";
+    let mut rng = rand::rng();
+    (0..40).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+pub fn unix_to_iso(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The application object Graph creates (facts.md §3.2 response shape).
+pub fn application_json(
+    app_id: &str,
+    display_name: &str,
+    publisher_domain: &str,
+    tags: &[String],
+) -> Map<String, Value> {
+    let v = json!({
+        "id": new_id(),
+        "deletedDateTime": null,
+        "appId": app_id,
+        "applicationTemplateId": null,
+        "identifierUris": [],
+        "createdDateTime": now_iso(),
+        "description": null,
+        "displayName": display_name,
+        "notes": null,
+        "publisherDomain": publisher_domain,
+        "signInAudience": "AzureADMyOrg",
+        "tags": tags,
+        "api": { "requestedAccessTokenVersion": null, "acceptMappedClaims": null, "knownClientApplications": [], "oauth2PermissionScopes": [], "preAuthorizedApplications": [] },
+        "appRoles": [],
+        "info": { "termsOfServiceUrl": null, "supportUrl": null, "privacyStatementUrl": null, "marketingUrl": null, "logoUrl": null },
+        "keyCredentials": [],
+        "parentalControlSettings": { "countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow" },
+        "passwordCredentials": [],
+        "publicClient": { "redirectUris": [] },
+        "requiredResourceAccess": [],
+        "web": { "redirectUris": [], "homePageUrl": null, "logoutUrl": null,
+                 "implicitGrantSettings": { "enableIdTokenIssuance": false, "enableAccessTokenIssuance": false } }
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// An appRoleAssignment (facts.md §3.9 response shape).
+pub fn assignment_json(
+    principal_id: &str,
+    principal_type: &str,
+    principal_name: &str,
+    resource_id: &str,
+    resource_name: &str,
+    app_role_id: &str,
+) -> Map<String, Value> {
+    let v = json!({
+        "id": assignment_id(principal_id),
+        "deletedDateTime": null,
+        "appRoleId": app_role_id,
+        "createdDateTime": now_iso(),
+        "principalDisplayName": principal_name,
+        "principalId": principal_id,
+        "principalType": principal_type,
+        "resourceDisplayName": resource_name,
+        "resourceId": resource_id,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &std::path::Path) {}
