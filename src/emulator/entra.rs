@@ -522,7 +522,9 @@ fn authenticate_client(
         let f = |t: i64| {
             chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string()
         };
-        let current = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string();
+        let now_dt = chrono::Utc::now();
+        // Seven fractional digits, as Entra prints them.
+        let current = format!("{}.{:07}Z", now_dt.format("%Y-%m-%dT%H:%M:%S"), now_dt.timestamp_subsec_nanos() / 100);
         // docs/emulator-research.md §1g (real capture, newer doc URL).
         return Err(aadsts(
             StatusCode::UNAUTHORIZED,

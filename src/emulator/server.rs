@@ -124,6 +124,9 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_emulator/settings", get(settings_get).patch(settings_patch))
         .route("/_emulator/devicecodes/{user_code}/approve", post(devicecode_approve))
         .route("/_emulator/devicecodes/{user_code}/decline", post(devicecode_decline))
+        // A bug in a handler answers 500 instead of dropping the connection (after `observe`,
+        // so the 500 is logged).
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(world.clone(), observe))
         .with_state(world)
 }
