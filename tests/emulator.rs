@@ -923,3 +923,71 @@ fn the_binary_prints_its_announcement_first() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+// ---------------------------------------------------------------------------------- proxy
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_sends_production_hostnames_to_the_emulator() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir(std::env::temp_dir().join(format!("kodo-proxy-{}", uuid::Uuid::new_v4())));
+    let config = kodo::emulator::world::EmulatorConfig { state_dir: dir.0.clone(), ..Default::default() };
+    let running = kodo::emulator::server::start_with_proxy(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let info = running.announcement();
+    let proxy = info["proxy"].as_str().unwrap().to_string();
+    let t = &info["tenants"][0];
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&running.ca_certificate).unwrap()).unwrap();
+    // No resolve(): the client only knows the proxy, as an unmodified tool with HTTPS_PROXY.
+    let client =
+        reqwest::Client::builder().tls_certs_only([ca]).proxy(reqwest::Proxy::all(&proxy).unwrap()).build().unwrap();
+    let token: Value = client
+        .post(format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", t["tenantId"].as_str().unwrap()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", t["bootstrapClientId"].as_str().unwrap()),
+            ("client_secret", t["bootstrapClientSecret"].as_str().unwrap()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_string();
+    let org: Value = client
+        .get("https://graph.microsoft.com/v1.0/organization")
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["value"][0]["id"], t["tenantId"]);
+    assert!(org["@odata.context"].as_str().unwrap().starts_with("https://graph.microsoft.com/v1.0/$metadata#"));
+
+    // Absolute-form, as axios-based clients (CLI for Microsoft 365) send through a proxy.
+    let port: u16 = proxy.rsplit(':').next().unwrap().parse().unwrap();
+    let raw = |request: String| async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let out = raw(format!("GET https://graph.microsoft.com/v1.0/organization HTTP/1.1\r\nHost: graph.microsoft.com\r\nAuthorization: Bearer {access}\r\nConnection: close\r\n\r\n")).await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains(t["tenantId"].as_str().unwrap()));
+    // Anything else is refused, not forwarded.
+    let out = raw("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n".into()).await;
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    let out = raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n".into()).await;
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    running.shutdown();
+}

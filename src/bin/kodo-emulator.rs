@@ -35,6 +35,11 @@ struct Args {
     /// Approve device codes without a call to the control API.
     #[arg(long)]
     auto_approve_device_codes: bool,
+    /// Also run an HTTP proxy here that sends login.microsoftonline.com, graph.microsoft.com,
+    /// *.sharepoint.com (and the other clouds' hosts) to the emulator: CONNECT tunnels and
+    /// absolute-form requests. Loopback only.
+    #[arg(long)]
+    proxy_listen: Option<SocketAddr>,
     /// Folder for the CA certificate and the bootstrap certificates (default: a new temp folder).
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -70,7 +75,7 @@ fn main() {
         }
     };
     runtime.block_on(async move {
-        let running = match server::start(config, args.listen).await {
+        let running = match server::start_with_proxy(config, args.listen, args.proxy_listen).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("kodo-emulator: {e}");

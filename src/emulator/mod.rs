@@ -7,6 +7,7 @@
 pub mod entra;
 pub mod graph;
 pub mod pki;
+pub mod proxy;
 pub mod server;
 pub mod sharepoint;
 pub mod state;

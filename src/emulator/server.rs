@@ -41,6 +41,8 @@ pub const PRODUCTION_HOSTS: &[&str] = &[
 /// A running emulator.
 pub struct RunningEmulator {
     pub url: String,
+    /// `http://127.0.0.1:PORT` of the proxy, when one was asked for.
+    pub proxy: Option<String>,
     pub addr: SocketAddr,
     pub ca_certificate: PathBuf,
     pub world: Arc<World>,
@@ -51,7 +53,7 @@ impl RunningEmulator {
     /// The first stdout line of `kodo-emulator`.
     pub fn announcement(&self) -> Value {
         let tenants = self.world.tenants.lock();
-        json!({
+        let mut v = json!({
             "url": self.url,
             "caCertificate": self.ca_certificate.display().to_string(),
             "identityEndpoint": format!("{}/msi/token", self.url),
@@ -67,7 +69,11 @@ impl RunningEmulator {
                 "sharePointHost": t.sharepoint_host(),
                 "sharePointAdminHost": t.sharepoint_admin_host(),
             })).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(p) = &self.proxy {
+            v["proxy"] = p.clone().into();
+        }
+        v
     }
 
     pub fn shutdown(&self) {
@@ -77,6 +83,15 @@ impl RunningEmulator {
 
 /// Starts an emulator on `listen` (use port 0 for any free port) and returns once it accepts.
 pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> Result<RunningEmulator, String> {
+    start_with_proxy(config, listen, None).await
+}
+
+/// Like [`start`], plus the proxy of [`super::proxy`] on `proxy_listen`.
+pub async fn start_with_proxy(
+    config: EmulatorConfig,
+    listen: SocketAddr,
+    proxy_listen: Option<SocketAddr>,
+) -> Result<RunningEmulator, String> {
     if !listen.ip().is_loopback() {
         return Err(format!("the emulator listens on loopback only; {listen} is not a loopback address"));
     }
@@ -97,13 +112,18 @@ pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> Result<Running
     let app = router(world.clone());
     let handle = axum_server::Handle::new();
     let server = axum_server::bind_rustls(listen, tls).handle(handle.clone());
+    let served = app.clone();
     tokio::spawn(async move {
-        let _ = server.serve(app.into_make_service()).await;
+        let _ = server.serve(served.into_make_service()).await;
     });
     let addr = handle.listening().await.ok_or("the emulator could not listen")?;
     let url = format!("https://{}", addr);
     *world.url.lock() = url.clone();
-    Ok(RunningEmulator { url, addr, ca_certificate: ca_path, world, handle })
+    let proxy = match proxy_listen {
+        Some(p) => Some(format!("http://{}", super::proxy::start(p, addr, app).await?)),
+        None => None,
+    };
+    Ok(RunningEmulator { url, proxy, addr, ca_certificate: ca_path, world, handle })
 }
 
 pub fn router(world: Arc<World>) -> Router {
