@@ -8,8 +8,9 @@ both into the module folder: powershell/Kodo/runtimes/<rid>/native/ and powershe
 Then `Import-Module ./powershell/Kodo` works.
 
 Test: builds (Debug unless -Configuration says otherwise, sharing cargo test's artifacts),
-runs the Rust tests (cargo test: unit, boundary, C header) and the Pester tests in a fresh
-pwsh, and ends with one summary line: "Total: N passed, N failed, N skipped".
+runs the Rust tests (cargo test: unit, C boundary, C header, tenant emulator), builds the
+real-client checks (MSAL.NET, Microsoft Graph SDK), runs the Pester tests in a fresh pwsh, and
+ends with one summary line: "Total: N passed, N failed, N skipped".
 
 .PARAMETER Task
 Build (default), Test, or Clean.
@@ -53,7 +54,7 @@ function Get-RuntimeIdentifier {
 }
 
 function Invoke-Build {
-    $cargoArgs = @('build', '--lib', '--locked')
+    $cargoArgs = @('build', '--locked')
     if ($Configuration -eq 'Release') { $cargoArgs += '--release' }
     Invoke-Native cargo $cargoArgs
 
@@ -65,6 +66,9 @@ function Invoke-Build {
     $nativeDir = Join-Path $moduleDir "runtimes/$rid/native"
     New-Item -ItemType Directory -Force -Path $nativeDir | Out-Null
     Copy-Item -LiteralPath $built -Destination (Join-Path $nativeDir $libName) -Force
+    # The tenant emulator ships beside the library (Start-KodoEmulator, tests).
+    $emulatorName = if ($rid -like 'win-*') { 'kodo-emulator.exe' } else { 'kodo-emulator' }
+    Copy-Item -LiteralPath (Join-Path (Split-Path $built) $emulatorName) -Destination (Join-Path $nativeDir $emulatorName) -Force
 
     Invoke-Native dotnet @('build', (Join-Path $root 'powershell/interop/Kodo.Interop.csproj'), '-c', 'Release', '-o', (Join-Path $moduleDir 'bin'), '--nologo', '-v', 'quiet')
     Write-Host "Built Kodo ($Configuration, $rid) into $moduleDir"
@@ -86,6 +90,9 @@ function Invoke-Test {
         }
     }
     if ($cargoExit -ne 0 -and $failed -eq 0) { $failed++ ; Write-Host 'cargo test failed before running every test' }
+
+    # Clients nobody here wrote (MSAL.NET, Microsoft Graph SDK), run against the emulator by Pester.
+    Invoke-Native dotnet @('build', (Join-Path $root 'tests/clients/RealClients.csproj'), '-c', 'Release', '-o', (Join-Path $root 'out/realclients'), '--nologo', '-v', 'quiet')
 
     # PowerShell: Pester in a fresh process, against the module just built.
     $resultFile = Join-Path $root 'out/pester-summary.json'

@@ -249,7 +249,9 @@ pub fn token(
             let token = access_token(world, tenant, &audience, &client_sp, appidacr, Some(roles), None, None);
             Ok(token_response(token, None, None))
         }
-        "urn:ietf:params:oauth:grant-type:device_code" => {
+        // MSAL.NET sends the short form `device_code` (seen running MSAL.NET 4.92 against this
+        // emulator, tests/clients); the v2 doc shows the URN (facts.md §4.1). Entra takes both.
+        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
             let code = form.get("device_code").cloned().unwrap_or_default();
             let Some(pos) = tenant
                 .device_codes
@@ -295,7 +297,7 @@ pub fn token(
                 ));
             }
             tenant.device_codes.remove(pos);
-            delegated_token(world, tenant, &client_id, &dc.scope)
+            delegated_token(world, tenant, &client_id, &dc.scope, form)
         }
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
@@ -313,7 +315,7 @@ pub fn token(
                 ));
             };
             let scope = form.get("scope").cloned().unwrap_or_else(|| rt.scopes.join(" "));
-            delegated_token(world, tenant, &client_id, &scope)
+            delegated_token(world, tenant, &client_id, &scope, form)
         }
         other => Err(aadsts(
             StatusCode::BAD_REQUEST,
@@ -336,7 +338,13 @@ fn resource_not_found(resource: &str, tenant: &str) -> EntraError {
 }
 
 /// A delegated token for the tenant's admin, plus a refresh token when offline_access was asked.
-fn delegated_token(world: &World, tenant: &mut Tenant, client_id: &str, scope: &str) -> Result<Value, EntraError> {
+fn delegated_token(
+    world: &World,
+    tenant: &mut Tenant,
+    client_id: &str,
+    scope: &str,
+    form: &HashMap<String, String>,
+) -> Result<Value, EntraError> {
     let (resource, names) = split_scopes(scope).map_err(|m| {
         aadsts(
             StatusCode::BAD_REQUEST,
@@ -409,7 +417,26 @@ fn delegated_token(world: &World, tenant: &mut Tenant, client_id: &str, scope: &
             scope_out.push(extra.to_string());
         }
     }
-    Ok(token_response(token, Some(scope_out.join(" ")), refresh))
+    let mut response = token_response(token, Some(scope_out.join(" ")), refresh);
+    // MSAL sends client_info=1 and needs client_info (uid, utid) and, with openid, an id_token
+    // to key its account cache (seen with MSAL.NET 4.92, tests/clients).
+    if form.get("client_info").map(String::as_str) == Some("1") {
+        let info = json!({ "uid": admin.id, "utid": tenant.id });
+        response["client_info"] = pki::b64url(info.to_string().as_bytes()).into();
+    }
+    if scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("openid")) {
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({
+            "aud": client_id, "iss": format!("https://login.microsoftonline.com/{}/v2.0", tenant.id),
+            "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_SECS,
+            "name": admin.display_name, "oid": admin.id, "preferred_username": admin.user_principal_name,
+            "sub": pki::b64url(admin.id.as_bytes()), "tid": tenant.id, "ver": "2.0",
+        });
+        let mut header = serde_json::Map::new();
+        header.insert("kid".into(), world.signing_kid.clone().into());
+        response["id_token"] = world.signing.sign_jwt(header, &claims).into();
+    }
+    Ok(response)
 }
 
 fn basic_auth(headers: &HeaderMap) -> (Option<String>, Option<String>) {
@@ -516,8 +543,10 @@ fn authenticate_client(
     }
     let now = chrono::Utc::now().timestamp();
     let claims = &jwt.claims;
-    let exp = claims["exp"].as_i64().unwrap_or(0);
-    let nbf = claims["nbf"].as_i64().unwrap_or(0);
+    // Numeric dates; some clients (MSAL.NET) send them as JSON strings.
+    let num = |v: &Value| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+    let exp = num(&claims["exp"]);
+    let nbf = num(&claims["nbf"]);
     if exp < now - 300 || nbf > now + 300 {
         let f = |t: i64| {
             chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string()
@@ -560,7 +589,12 @@ fn authenticate_client(
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode` (facts.md §4.1: no verification_uri_complete;
 /// expires_in 900; interval 5).
-pub fn device_code(world: &World, tenant_name: &str, form: &HashMap<String, String>) -> Result<Value, EntraError> {
+pub fn device_code(
+    world: &World,
+    tenant_name: &str,
+    form: &HashMap<String, String>,
+    base: &str,
+) -> Result<Value, EntraError> {
     let mut tenants = world.tenants.lock();
     let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
     let tenant = &mut tenants[ti];
@@ -576,8 +610,8 @@ pub fn device_code(world: &World, tenant_name: &str, form: &HashMap<String, Stri
     let user_code: String = (0..9).map(|_| LETTERS[rng.random_range(0..LETTERS.len())] as char).collect();
     let device_code =
         pki::b64url(&[uuid::Uuid::new_v4().as_bytes().as_slice(), uuid::Uuid::new_v4().as_bytes()].concat());
-    let url = world.url.lock().clone();
-    let verification_uri = format!("{url}/_emulator/devicelogin");
+    // The real page is https://microsoft.com/devicelogin; the emulator's stands in for it.
+    let verification_uri = format!("{base}/_emulator/devicelogin");
     tenant.device_codes.push(DeviceCode {
         device_code: device_code.clone(),
         user_code: user_code.clone(),
@@ -651,11 +685,11 @@ pub fn managed_identity(
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
-pub fn openid_configuration(world: &World, tenant_name: &str) -> Result<Value, EntraError> {
+/// `base` is the scheme and host the client used (the production host through the proxy).
+pub fn openid_configuration(world: &World, tenant_name: &str, base: &str) -> Result<Value, EntraError> {
     let tenants = world.tenants.lock();
     let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
     let t = &tenants[ti];
-    let base = world.url.lock().clone();
     Ok(json!({
         "token_endpoint": format!("{base}/{}/oauth2/v2.0/token", t.id),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -665,6 +699,8 @@ pub fn openid_configuration(world: &World, tenant_name: &str) -> Result<Value, E
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        // The issuer is the production one whichever host served the document (tokens name
+        // Entra, not the emulator).
         "issuer": format!("https://login.microsoftonline.com/{}/v2.0", t.id),
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
@@ -681,6 +717,24 @@ pub fn openid_configuration(world: &World, tenant_name: &str) -> Result<Value, E
         "msgraph_host": "graph.microsoft.com",
         "rbac_url": "https://pas.windows.net",
     }))
+}
+
+/// `GET /common/discovery/instance?api-version=1.1&authorization_endpoint=…`, which MSAL calls
+/// first (docs/emulator-research.md §9, real recording).
+pub fn instance_discovery(world: &World, base: &str, authorization_endpoint: &str) -> Value {
+    let tenant = authorization_endpoint.split('/').nth(3).unwrap_or("common").to_string();
+    let host = base.trim_start_matches("https://").split(':').next().unwrap_or("login.microsoftonline.com").to_string();
+    let known =
+        world.tenant_index(&world.tenants.lock(), &tenant).is_some() || tenant == "common" || tenant == "organizations";
+    json!({
+        "tenant_discovery_endpoint": format!("{base}/{}/v2.0/.well-known/openid-configuration", if known { tenant.as_str() } else { "common" }),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": host,
+            "preferred_cache": host,
+            "aliases": [host],
+        }],
+    })
 }
 
 /// `GET /{tenant}/discovery/v2.0/keys`.

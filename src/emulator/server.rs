@@ -132,6 +132,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
+        .route("/common/discovery/instance", get(instance_discovery))
         .route("/msi/token", get(managed_identity))
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/_api/web", get(spo_web))
@@ -274,13 +275,30 @@ async fn token(State(world): W, Path(tenant): Path<String>, headers: HeaderMap, 
     entra_response(super::entra::token(&world, &tenant, &headers, &form))
 }
 
-async fn devicecode(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+async fn devicecode(
+    State(world): W,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-    entra_response(super::entra::device_code(&world, &tenant, &form))
+    entra_response(super::entra::device_code(&world, &tenant, &form, &format!("https://{}", host_of(&headers, &uri))))
 }
 
-async fn openid(State(world): W, Path(tenant): Path<String>) -> Response {
-    entra_response(super::entra::openid_configuration(&world, &tenant))
+async fn openid(State(world): W, Path(tenant): Path<String>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    entra_response(super::entra::openid_configuration(&world, &tenant, &format!("https://{}", host_of(&headers, &uri))))
+}
+
+async fn instance_discovery(
+    State(world): W,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let base = format!("https://{}", host_of(&headers, &uri));
+    let endpoint = q.get("authorization_endpoint").cloned().unwrap_or_default();
+    axum::Json(super::entra::instance_discovery(&world, &base, &endpoint)).into_response()
 }
 
 async fn keys(State(world): W) -> Response {

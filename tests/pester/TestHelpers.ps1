@@ -39,3 +39,38 @@ function Get-CargoVersion {
     $null = $line -match '"([^"]+)"'
     $Matches[1]
 }
+
+function Get-EmulatorPath {
+    $name = if ($IsWindows) { 'kodo-emulator.exe' } else { 'kodo-emulator' }
+    $candidates = @(
+        $env:KODO_EMULATOR_PATH,
+        (Join-Path $script:RepoRoot "target/debug/$name"),
+        (Join-Path $script:RepoRoot "target/release/$name")
+    ) | Where-Object { $_ -and (Test-Path -LiteralPath $_) }
+    if (-not $candidates) { throw "kodo-emulator is not built: run ./build.ps1" }
+    @($candidates)[0]
+}
+
+function Start-TestEmulator {
+    # Starts kodo-emulator, reads its first stdout line; returns the process and the parsed info.
+    param([string[]]$Arguments = @())
+    $dir = Join-Path ([System.IO.Path]::GetTempPath()) ("kodo-emu-" + [guid]::NewGuid())
+    New-Item -ItemType Directory -Path $dir | Out-Null
+    $psi = New-Object System.Diagnostics.ProcessStartInfo
+    $psi.FileName = Get-EmulatorPath
+    foreach ($a in @('--listen', '127.0.0.1:0', '--state-dir', $dir) + $Arguments) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $psi.UseShellExecute = $false
+    $p = [System.Diagnostics.Process]::Start($psi)
+    $line = $p.StandardOutput.ReadLine()
+    if (-not $line) { throw 'kodo-emulator printed nothing' }
+    $infoPath = Join-Path $dir 'announcement.json'
+    Set-Content -LiteralPath $infoPath -Value $line -Encoding utf8
+    [pscustomobject]@{ Process = $p; Info = ($line | ConvertFrom-Json); InfoPath = $infoPath; Directory = $dir }
+}
+
+function Stop-TestEmulator {
+    param($Emulator)
+    if ($Emulator -and $Emulator.Process -and -not $Emulator.Process.HasExited) { $Emulator.Process.Kill() ; $null = $Emulator.Process.WaitForExit(10000) }
+    if ($Emulator) { Remove-Item -Recurse -Force -LiteralPath $Emulator.Directory -ErrorAction SilentlyContinue }
+}
