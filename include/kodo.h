@@ -115,6 +115,13 @@ enum KodoStatus kodo_op_next_event(struct KodoOp *op,
                                    uint32_t timeout_ms,
                                    char **out_event_json);
 
+// Answers a question an operation asked through a `prompt` event whose data carries a
+// `requestId` (for example `"kind":"sign"`): `{"v":1,"requestId":"…",…}`.
+//
+// # Safety
+// `response_json` is NULL or a NUL-terminated string.
+KODO_MUST_USE enum KodoStatus kodo_op_respond(struct KodoOp *op, const char *response_json);
+
 // Asks an operation to stop; it then ends with a `cancelled` event (unless it had already
 // ended). Idempotent.
 KODO_MUST_USE enum KodoStatus kodo_op_cancel(struct KodoOp *op);

@@ -7,6 +7,7 @@
 use crate::error::{ErrorCode, KodoError};
 use crate::protocol::{Event, EventBody, LogLevel, PROTOCOL_VERSION, Request, SessionConfig};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,15 +39,81 @@ fn runtime() -> Result<&'static Runtime, KodoError> {
         .map_err(|e| KodoError::new(ErrorCode::Internal, format!("the async runtime could not start: {e}")))
 }
 
-/// A session: configuration and (later) sign-in state shared by its operations.
-#[derive(Debug)]
+/// A session: configuration and the sign-in state its operations share.
 pub struct Session {
     pub config: SessionConfig,
+    pub connection: tokio::sync::RwLock<Option<Arc<crate::auth::Connection>>>,
 }
 
 impl Session {
     pub fn new(config: SessionConfig) -> Self {
-        Session { config }
+        Session { config, connection: tokio::sync::RwLock::new(None) }
+    }
+
+    /// The current connection, or the error Get-KodoContext users expect.
+    pub async fn connected(&self) -> Result<Arc<crate::auth::Connection>, KodoError> {
+        self.connection
+            .read()
+            .await
+            .clone()
+            .ok_or_else(|| KodoError::new(ErrorCode::AuthenticationFailed, "Not connected. Run Connect-Kodo first."))
+    }
+}
+
+/// Questions an operation asks its host (for example: sign these bytes with the certificate's
+/// key), answered through `kodo_op_respond`.
+#[derive(Default)]
+pub struct Asks {
+    pending: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
+}
+
+/// What a running operation can do besides returning: report, and ask the host.
+pub struct OpContext {
+    sink: EventSink,
+    asks: Arc<Asks>,
+}
+
+impl OpContext {
+    pub fn log(&self, level: LogLevel, message: impl Into<String>) {
+        self.sink.log(level, message);
+    }
+    pub fn warn(&self, message: impl Into<String>) {
+        self.sink.emit(EventBody::Warning { message: message.into() });
+    }
+    pub fn progress(&self, activity: &str, status: impl Into<String>, percent: Option<u8>) {
+        self.sink.progress(activity, status, percent);
+    }
+    pub fn prompt(&self, message: String, data: Value) {
+        self.sink.emit(EventBody::Prompt { message, data: Some(data) });
+    }
+
+    /// Emits a prompt of `kind` with a request id and waits (up to 2 minutes) for the host's
+    /// answer through `kodo_op_respond`.
+    pub async fn ask(&self, kind: &str, message: &str, mut data: Value) -> Result<Value, KodoError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.asks.pending).insert(id.clone(), tx);
+        if let Value::Object(m) = &mut data {
+            m.insert("kind".into(), kind.into());
+            m.insert("requestId".into(), id.clone().into());
+        }
+        self.prompt(message.to_string(), data);
+        let answer = tokio::time::timeout(Duration::from_secs(120), rx).await;
+        lock(&self.asks.pending).remove(&id);
+        match answer {
+            Ok(Ok(v)) => match v.get("error").and_then(Value::as_str) {
+                Some(e) => Err(KodoError::new(ErrorCode::AuthenticationFailed, e.to_string())),
+                None => Ok(v),
+            },
+            _ => Err(KodoError::new(ErrorCode::Timeout, format!("The host did not answer the '{kind}' request."))),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
@@ -110,6 +177,7 @@ pub enum Poll {
 
 /// A running (or finished) operation.
 pub struct Operation {
+    asks: Arc<Asks>,
     events: Mutex<Receiver<String>>,
     cancel: watch::Sender<bool>,
     terminal_seen: AtomicBool,
@@ -134,8 +202,9 @@ impl Operation {
         let (tx, rx) = std::sync::mpsc::channel();
         let (cancel_tx, mut cancel_rx) = watch::channel(false);
         let sink = EventSink::new(tx);
-        let work_sink = sink.clone();
-        let mut work = rt.spawn(async move { run(&session, request, &work_sink).await });
+        let asks = Arc::new(Asks::default());
+        let ctx = OpContext { sink: sink.clone(), asks: asks.clone() };
+        let mut work = rt.spawn(async move { run(&session, request, &ctx).await });
         rt.spawn(async move {
             let terminal = tokio::select! {
                 biased;
@@ -159,7 +228,12 @@ impl Operation {
             };
             sink.emit(terminal);
         });
-        Ok(Arc::new(Operation { events: Mutex::new(rx), cancel: cancel_tx, terminal_seen: AtomicBool::new(false) }))
+        Ok(Arc::new(Operation {
+            asks,
+            events: Mutex::new(rx),
+            cancel: cancel_tx,
+            terminal_seen: AtomicBool::new(false),
+        }))
     }
 
     /// Waits up to `timeout` for the next event.
@@ -187,6 +261,15 @@ impl Operation {
                 Poll::Done
             }
         }
+    }
+
+    /// Delivers the host's answer to an `ask` (matched by `requestId`).
+    pub fn respond(&self, answer: Value) -> Result<(), String> {
+        let id = answer.get("requestId").and_then(Value::as_str).ok_or("the answer has no requestId")?.to_string();
+        let sender = lock(&self.asks.pending)
+            .remove(&id)
+            .ok_or_else(|| format!("no question with requestId {id} is waiting"))?;
+        sender.send(answer).map_err(|_| "the operation stopped waiting".to_string())
     }
 
     /// Asks the operation to stop. Idempotent; a finished operation ignores it.
@@ -235,7 +318,8 @@ pub fn version_info() -> Value {
     })
 }
 
-async fn run(_session: &Session, request: Request, sink: &EventSink) -> Result<Value, KodoError> {
+async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Value, KodoError> {
+    let sink = &ctx.sink;
     match request {
         Request::Version {} => {
             sink.log(LogLevel::Debug, format!("kodo native library {LIBRARY_VERSION} ({TARGET}, {PROFILE})"));
@@ -271,6 +355,20 @@ async fn run(_session: &Session, request: Request, sink: &EventSink) -> Result<V
             });
             Ok(json!({ "emitted": ["progress", "log", "log", "log", "warning", "prompt"] }))
         }
+        Request::Connect { tenant_id, environment, credential } => {
+            connect(session, ctx, tenant_id, environment, credential).await
+        }
+        Request::Disconnect {} => {
+            let previous = session.connection.write().await.take();
+            match previous {
+                Some(c) => {
+                    c.forget().await;
+                    Ok(json!({ "disconnected": true, "tenantId": c.context()["tenantId"] }))
+                }
+                None => Ok(json!({ "disconnected": false })),
+            }
+        }
+        Request::Context {} => Ok(session.connection.read().await.as_ref().map(|c| c.context()).unwrap_or(Value::Null)),
         Request::DebugStats {} => Ok(json!({
             "operationsStarted": OPS_STARTED.load(Ordering::Relaxed),
             // This operation itself is live while it runs.
@@ -278,6 +376,64 @@ async fn run(_session: &Session, request: Request, sink: &EventSink) -> Result<V
             "operationsCancelled": OPS_CANCELLED.load(Ordering::Relaxed),
         })),
     }
+}
+
+/// `connect`: validates the input, signs in for Microsoft Graph, and keeps the connection.
+async fn connect(
+    session: &Session,
+    ctx: &OpContext,
+    tenant_id: Option<String>,
+    environment: crate::auth::EnvironmentSpec,
+    credential: crate::auth::CredentialSpec,
+) -> Result<Value, KodoError> {
+    use crate::auth::{Connection, CredentialSpec};
+    let env = environment.resolve()?;
+    let needs_tenant = matches!(
+        credential,
+        CredentialSpec::ClientSecret { .. }
+            | CredentialSpec::CertificatePem { .. }
+            | CredentialSpec::HostCertificate { .. }
+    );
+    let tenant = match tenant_id.filter(|t| !t.trim().is_empty()) {
+        Some(t) => {
+            let t = t.trim().to_string();
+            let domain_like = t.contains('.') && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if uuid::Uuid::parse_str(&t).is_err() && !domain_like {
+                return Err(KodoError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("The tenant '{t}' is neither a GUID nor a domain name such as contoso.onmicrosoft.com."),
+                )
+                .with_target(t));
+            }
+            Some(t)
+        }
+        None if needs_tenant => {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                "-TenantId is required with a client secret or a certificate.",
+            ));
+        }
+        None if matches!(credential, CredentialSpec::DeviceCode { .. }) => Some("organizations".to_string()),
+        None => None,
+    };
+    let connection = Connection::new(tenant, env, credential)?;
+    ctx.progress("Connect-Kodo", format!("Signing in ({})", connection.kind), None);
+    let graph = connection.env.graph.clone();
+    let token = connection.token(ctx, &graph).await?;
+    *connection.claims.lock() = crate::emulator::pki::parse_jwt(&token).map(|j| j.claims).unwrap_or(Value::Null);
+    let context = connection.context();
+    ctx.log(
+        LogLevel::Verbose,
+        format!(
+            "Connected to tenant {} ({}) as {} {}",
+            context["tenantId"].as_str().unwrap_or("?"),
+            connection.env.name,
+            connection.kind,
+            context["clientId"].as_str().unwrap_or("")
+        ),
+    );
+    *session.connection.write().await = Some(Arc::new(connection));
+    Ok(context)
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //! Layers, top to bottom: [`ffi`] (the C boundary), [`engine`] (sessions and operations),
 //! [`protocol`] (the versioned JSON that crosses the boundary), [`error`].
 
+pub mod auth;
 pub mod emulator;
 pub mod engine;
 pub mod error;
 pub mod ffi;
+pub mod http;
 pub mod protocol;

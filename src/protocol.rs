@@ -37,6 +37,20 @@ pub enum Request {
     /// Versions of the library and protocol.
     #[serde(rename = "version")]
     Version {},
+    /// Signs in and keeps the connection in the session.
+    #[serde(rename = "connect", rename_all = "camelCase")]
+    Connect {
+        #[serde(default)]
+        tenant_id: Option<String>,
+        environment: crate::auth::EnvironmentSpec,
+        credential: crate::auth::CredentialSpec,
+    },
+    /// Forgets the connection and its tokens.
+    #[serde(rename = "disconnect")]
+    Disconnect {},
+    /// Describes the connection (never a token).
+    #[serde(rename = "context")]
+    Context {},
     /// Sleeps, reporting progress; ends early when cancelled.
     #[serde(rename = "debug.sleep", rename_all = "camelCase")]
     DebugSleep {
@@ -74,7 +88,14 @@ fn default_progress_every() -> u64 {
 impl Request {
     /// True for requests that need a session created with `debugHooks`.
     pub fn is_debug(&self) -> bool {
-        !matches!(self, Request::Version {})
+        matches!(
+            self,
+            Request::DebugSleep { .. }
+                | Request::DebugFail { .. }
+                | Request::DebugPanic { .. }
+                | Request::DebugEvents {}
+                | Request::DebugStats {}
+        )
     }
 }
 

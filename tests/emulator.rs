@@ -991,3 +991,33 @@ async fn the_proxy_sends_production_hostnames_to_the_emulator() {
     assert!(out.starts_with("HTTP/1.1 403"), "{out}");
     running.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_needs_a_public_client_app() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (_, app_id, _, _) = make_app(&emu, &admin, "confidential").await;
+    let tid = emu.tid(0);
+    let r: Value = emu
+        .client
+        .post(format!("{}/{tid}/oauth2/v2.0/devicecode", emu.url()))
+        .form(&[("client_id", app_id.as_str()), ("scope", "https://graph.microsoft.com/User.Read")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_code = r["device_code"].as_str().unwrap();
+    let (s, b) = emu
+        .token_request(
+            &tid,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", &app_id),
+                ("device_code", device_code),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str(), aadsts(&b)), (401, Some("invalid_client"), 7000218));
+}

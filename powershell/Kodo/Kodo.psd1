@@ -12,7 +12,12 @@
     DotNetFrameworkVersion = '4.7.2'
     FormatsToProcess     = @('Kodo.Format.ps1xml')
     FunctionsToExport    = @(
+        'Connect-Kodo'
+        'Disconnect-Kodo'
+        'Get-KodoContext'
         'Get-KodoVersion'
+        'Start-KodoEmulator'
+        'Stop-KodoEmulator'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -10,6 +10,10 @@ $script:KodoProtocolVersion = 1
 $script:KodoNative = $null
 $script:KodoSessions = @{}
 $script:KodoProgressId = 0
+# Set by Connect-Kodo for certificates whose key stays in .NET; used to answer 'sign' requests.
+$script:KodoSigningCertificate = $null
+# Set by Start-KodoEmulator.
+$script:KodoEmulator = $null
 
 foreach ($folder in @('Private', 'Public')) {
     foreach ($file in [System.IO.Directory]::GetFiles((Join-Path $PSScriptRoot $folder), '*.ps1')) {
@@ -18,5 +22,6 @@ foreach ($folder in @('Private', 'Public')) {
 }
 
 $ExecutionContext.SessionState.Module.OnRemove = {
+    if ($script:KodoEmulator) { Stop-KodoEmulator }
     Invoke-KodoNative -CloseSessions
 }

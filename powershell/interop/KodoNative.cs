@@ -42,6 +42,7 @@ namespace Kodo.Interop
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int HandleFn(IntPtr handle);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int OpStartFn(IntPtr session, byte[] request, out IntPtr op);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int OpNextEventFn(IntPtr op, uint timeoutMs, out IntPtr eventJson);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int OpRespondFn(IntPtr op, byte[] response);
 
         private readonly StaticStringFn _version;
         private readonly UIntFn _protocolVersion;
@@ -51,6 +52,7 @@ namespace Kodo.Interop
         private readonly HandleFn _sessionFree;
         private readonly OpStartFn _opStart;
         private readonly OpNextEventFn _opNextEvent;
+        private readonly OpRespondFn _opRespond;
         private readonly HandleFn _opCancel;
         private readonly HandleFn _opFree;
         private readonly HandleFn _stringFree;
@@ -69,6 +71,7 @@ namespace Kodo.Interop
             _sessionFree = Bind<HandleFn>(module, "kodo_session_free");
             _opStart = Bind<OpStartFn>(module, "kodo_op_start");
             _opNextEvent = Bind<OpNextEventFn>(module, "kodo_op_next_event");
+            _opRespond = Bind<OpRespondFn>(module, "kodo_op_respond");
             _opCancel = Bind<HandleFn>(module, "kodo_op_cancel");
             _opFree = Bind<HandleFn>(module, "kodo_op_free");
             _stringFree = Bind<HandleFn>(module, "kodo_string_free");
@@ -122,6 +125,7 @@ namespace Kodo.Interop
             return status;
         }
 
+        public KodoStatus OpRespond(IntPtr op, string responseJson) { return (KodoStatus)_opRespond(op, Utf8(responseJson)); }
         public KodoStatus OpCancel(IntPtr op) { return (KodoStatus)_opCancel(op); }
         public KodoStatus OpFree(IntPtr op) { return (KodoStatus)_opFree(op); }
 

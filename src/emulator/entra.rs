@@ -252,6 +252,19 @@ pub fn token(
         // MSAL.NET sends the short form `device_code` (seen running MSAL.NET 4.92 against this
         // emulator, tests/clients); the v2 doc shows the URN (facts.md §4.1). Entra takes both.
         "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
+            // Device code needs a public client; a confidential app gets AADSTS7000218, HTTP 401
+            // (docs/signin-research.md §1.7, real capture).
+            let public = tenant
+                .app_by_app_id(&client_id)
+                .is_some_and(|a| a.obj.json.get("isFallbackPublicClient") == Some(&Value::Bool(true)));
+            if !public && form.get("client_secret").is_none() && form.get("client_assertion").is_none() {
+                return Err(aadsts(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                ));
+            }
             let code = form.get("device_code").cloned().unwrap_or_default();
             let Some(pos) = tenant
                 .device_codes

@@ -145,6 +145,8 @@ impl World {
         let secret = generate_secret();
         let app_id = new_id();
         let mut app = application_json(&app_id, "Kodo emulator bootstrap admin", &initial_domain, &[]);
+        // "Allow public client flows", so that device-code sign-in works through it.
+        app.insert("isFallbackPublicClient".into(), true.into());
         let key_id = new_id();
         let (nb, na) = super::pki::validity_of(&cred.cert_der)?;
         app.insert(
@@ -301,6 +303,7 @@ pub fn application_json(
         "tags": tags,
         "api": { "requestedAccessTokenVersion": null, "acceptMappedClaims": null, "knownClientApplications": [], "oauth2PermissionScopes": [], "preAuthorizedApplications": [] },
         "appRoles": [],
+        "isFallbackPublicClient": false,
         "info": { "termsOfServiceUrl": null, "supportUrl": null, "privacyStatementUrl": null, "marketingUrl": null, "logoUrl": null },
         "keyCredentials": [],
         "parentalControlSettings": { "countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow" },

@@ -193,6 +193,24 @@ pub unsafe extern "C" fn kodo_op_next_event(
     })
 }
 
+/// Answers a question an operation asked through a `prompt` event whose data carries a
+/// `requestId` (for example `"kind":"sign"`): `{"v":1,"requestId":"…",…}`.
+///
+/// # Safety
+/// `response_json` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+#[must_use]
+pub unsafe extern "C" fn kodo_op_respond(op: *mut KodoOp, response_json: *const c_char) -> KodoStatus {
+    boundary(|| {
+        let op = OPS.get(op as usize, "op")?;
+        // SAFETY: forwarded from this function's contract.
+        let text = unsafe { str_arg(response_json, "response_json")? };
+        let answer: serde_json::Value = parse_versioned(text).map_err(|e| parse_failure("response_json", e))?;
+        op.respond(answer).map_err(|m| Failure::new(KodoStatus::InvalidRequest, format!("response_json: {m}")))?;
+        Ok(KodoStatus::Ok)
+    })
+}
+
 /// Asks an operation to stop; it then ends with a `cancelled` event (unless it had already
 /// ended). Idempotent.
 #[unsafe(no_mangle)]

@@ -180,10 +180,20 @@ function Invoke-KodoNative {
             } elseif ($type -eq 'warning') {
                 $Cmdlet.WriteWarning([string]$evt.message)
             } elseif ($type -eq 'prompt') {
-                # Shown like Write-Host: visible at a console and in a runbook's job output.
-                $hostMessage = New-Object -TypeName System.Management.Automation.HostInformationMessage
-                $hostMessage.Message = [string]$evt.message
-                $Cmdlet.WriteInformation($hostMessage, [string[]]@('PSHOST', 'Kodo.Prompt'))
+                $data = $evt.PSObject.Properties['data']
+                $kind = $null
+                if ($data -and $data.Value -and $data.Value.PSObject.Properties['kind']) { $kind = [string]$data.Value.kind }
+                if ($kind -eq 'sign') {
+                    # The certificate's private key stays in .NET (e.g. the Windows certificate
+                    # store): Rust hands over the bytes to sign and gets the signature back.
+                    $answer = Get-KodoSignatureAnswer -Request $data.Value
+                    $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
+                } else {
+                    # Shown like Write-Host: visible at a console and in a runbook's job output.
+                    $hostMessage = New-Object -TypeName System.Management.Automation.HostInformationMessage
+                    $hostMessage.Message = [string]$evt.message
+                    $Cmdlet.WriteInformation($hostMessage, [string[]]@('PSHOST', 'Kodo.Prompt'))
+                }
             } elseif ($type -eq 'result') {
                 $result = $evt.data
                 $ended = $true

@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Release")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+9ae5b334ce4cc97ee629754aee3aa248bd68d59d")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+1a229f65a94a9b5f533096ada8f339822be20843")]
 [assembly: System.Reflection.AssemblyProductAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyTitleAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]

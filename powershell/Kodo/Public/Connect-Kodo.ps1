@@ -1,0 +1,240 @@
+function Connect-Kodo {
+    <#
+    .SYNOPSIS
+    Signs in to a Microsoft 365 tenant for Kodo, the way admins and runbooks authenticate.
+
+    .DESCRIPTION
+    Signs in with one of: a device code (interactive admin, MFA), a client secret, a
+    certificate (from the certificate store by thumbprint, an X509Certificate2, or a PFX/PEM
+    file), a managed identity (Azure Automation's IDENTITY_ENDPOINT/IDENTITY_HEADER, or a VM's),
+    or an access token you already hold. Parameter names follow Connect-MgGraph.
+
+    Kodo then gets tokens for Microsoft Graph, the tenant's SharePoint hosts and Exchange from
+    this one sign-in, caches them in memory per resource, and renews them before they expire
+    (a supplied access token cannot be renewed). The token is never shown: Get-KodoContext
+    describes the connection. Secrets are passed to Kodo's native library in memory only and
+    never appear in any output stream, error or log.
+
+    Errors name the cause and what to do: a wrong or expired secret, an app that is not in the
+    tenant, missing consent, MFA or Conditional Access, a managed identity that is not enabled.
+
+    .PARAMETER TenantId
+    The tenant: its id (GUID) or a domain such as contoso.onmicrosoft.com. Required with a
+    secret or a certificate; taken from the token with -Identity and -AccessToken.
+
+    .PARAMETER ClientId
+    The Application (client) ID of the app registration to sign in as (or, with -UseDeviceCode,
+    the public client app to sign in through). With -Identity: the client id of a user-assigned
+    managed identity.
+
+    .PARAMETER UseDeviceCode
+    Sign in as an administrator with a device code: open the page shown, enter the code, and
+    complete MFA in a browser on any device. Ctrl+C cancels.
+
+    .PARAMETER ClientSecretCredential
+    A PSCredential whose user name is the client id and whose password is the client secret.
+
+    .PARAMETER CertificateThumbprint
+    The thumbprint of a certificate in the current user's or the local machine's personal
+    store (Cert:\CurrentUser\My, Cert:\LocalMachine\My). Its private key never leaves the store.
+
+    .PARAMETER Certificate
+    An X509Certificate2 with its private key.
+
+    .PARAMETER CertificatePath
+    A PFX (.pfx/.p12, with -CertificatePassword) or PEM file (certificate and unencrypted
+    PKCS#8 key).
+
+    .PARAMETER CertificatePassword
+    The password of the PFX file.
+
+    .PARAMETER Identity
+    Sign in with the managed identity of the Azure Automation account (or Azure resource) this
+    runs in. Add -ClientId for a user-assigned identity.
+
+    .PARAMETER AccessToken
+    An access token (SecureString) for Microsoft Graph that you already hold. It is used until
+    it expires and is not renewed.
+
+    .PARAMETER Environment
+    The cloud: Global (default), USGov, USGovDoD, China, or Emulator (the tenant emulator
+    started by Start-KodoEmulator).
+
+    .EXAMPLE
+    Connect-Kodo -TenantId contoso.onmicrosoft.com -ClientId $publicClientId -UseDeviceCode
+
+    An administrator signs in interactively with a device code.
+
+    .EXAMPLE
+    $cred = Get-Credential -UserName $clientId -Message 'Client secret'
+    Connect-Kodo -TenantId $tenantId -ClientSecretCredential $cred
+
+    Signs in as an app with its client secret.
+
+    .EXAMPLE
+    Connect-Kodo -TenantId $tenantId -ClientId $clientId -CertificateThumbprint 'A1B2...'
+
+    Signs in as an app with a certificate from the Windows certificate store.
+
+    .EXAMPLE
+    Connect-Kodo -TenantId $tenantId -ClientId $clientId -CertificatePath ./kodo.pfx -CertificatePassword (Read-Host -AsSecureString)
+
+    Signs in with a certificate from a PFX file.
+
+    .EXAMPLE
+    Connect-Kodo -Identity
+
+    In an Azure Automation runbook: signs in as the Automation account's managed identity.
+
+    .EXAMPLE
+    $emu = Start-KodoEmulator
+    Connect-Kodo -Environment Emulator -TenantId $emu.Tenants[0].TenantId -ClientSecretCredential $emu.Tenants[0].BootstrapCredential
+
+    Signs in to the local tenant emulator.
+
+    .OUTPUTS
+    Kodo.Context
+    #>
+    [CmdletBinding(DefaultParameterSetName = 'DeviceCode')]
+    [OutputType('Kodo.Context')]
+    param(
+        [Parameter(ParameterSetName = 'DeviceCode')]
+        [Parameter(Mandatory, ParameterSetName = 'ClientSecret')]
+        [Parameter(Mandatory, ParameterSetName = 'CertificateThumbprint')]
+        [Parameter(Mandatory, ParameterSetName = 'Certificate')]
+        [Parameter(Mandatory, ParameterSetName = 'CertificatePath')]
+        [ValidateNotNullOrEmpty()]
+        [string]$TenantId,
+
+        [Parameter(Mandatory, ParameterSetName = 'DeviceCode')]
+        [Parameter(Mandatory, ParameterSetName = 'CertificateThumbprint')]
+        [Parameter(Mandatory, ParameterSetName = 'Certificate')]
+        [Parameter(Mandatory, ParameterSetName = 'CertificatePath')]
+        [Parameter(ParameterSetName = 'Identity')]
+        [ValidateNotNullOrEmpty()]
+        [string]$ClientId,
+
+        [Parameter(Mandatory, ParameterSetName = 'DeviceCode')]
+        [switch]$UseDeviceCode,
+
+        [Parameter(Mandatory, ParameterSetName = 'ClientSecret')]
+        [System.Management.Automation.PSCredential]$ClientSecretCredential,
+
+        [Parameter(Mandatory, ParameterSetName = 'CertificateThumbprint')]
+        [ValidatePattern('^[0-9a-fA-F]{40}$')]
+        [string]$CertificateThumbprint,
+
+        [Parameter(Mandatory, ParameterSetName = 'Certificate')]
+        [System.Security.Cryptography.X509Certificates.X509Certificate2]$Certificate,
+
+        [Parameter(Mandatory, ParameterSetName = 'CertificatePath')]
+        [ValidateNotNullOrEmpty()]
+        [string]$CertificatePath,
+
+        [Parameter(ParameterSetName = 'CertificatePath')]
+        [System.Security.SecureString]$CertificatePassword,
+
+        [Parameter(Mandatory, ParameterSetName = 'Identity')]
+        [switch]$Identity,
+
+        [Parameter(Mandatory, ParameterSetName = 'AccessToken')]
+        [System.Security.SecureString]$AccessToken,
+
+        [ValidateSet('Global', 'USGov', 'USGovDoD', 'China', 'Emulator')]
+        [string]$Environment = 'Global'
+    )
+
+    try {
+        $environmentSpec = [ordered]@{ name = $Environment }
+        if ($Environment -eq 'Emulator') {
+            $emulator = Get-KodoEmulatorEndpoint
+            $environmentSpec = [ordered]@{
+                name              = 'Emulator'
+                base              = 'Global'
+                caCertificatePem  = [System.IO.File]::ReadAllText($emulator.CaCertificate)
+                resolveTo         = $emulator.Address
+            }
+        }
+        $signingCertificate = $null
+        switch ($PSCmdlet.ParameterSetName) {
+            'DeviceCode' {
+                $credential = [ordered]@{ kind = 'deviceCode'; clientId = $ClientId }
+            }
+            'ClientSecret' {
+                $credential = [ordered]@{ kind = 'clientSecret'; clientId = $ClientSecretCredential.UserName; secret = $ClientSecretCredential.GetNetworkCredential().Password }
+            }
+            'CertificateThumbprint' {
+                $signingCertificate = Find-KodoCertificate -Thumbprint $CertificateThumbprint
+            }
+            'Certificate' {
+                if (-not $Certificate.HasPrivateKey) {
+                    throw (New-KodoErrorRecord -ErrorId 'Kodo.CertificateHasNoPrivateKey' -Category InvalidArgument -TargetObject $Certificate.Thumbprint `
+                        -Message "The certificate $($Certificate.Thumbprint) has no private key; Kodo signs in with the key.")
+                }
+                $signingCertificate = $Certificate
+            }
+            'CertificatePath' {
+                $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($CertificatePath)
+                if (-not [System.IO.File]::Exists($full)) {
+                    throw (New-KodoErrorRecord -ErrorId 'Kodo.CertificateFileNotFound' -Category ObjectNotFound -TargetObject $full -Message "The certificate file '$full' does not exist.")
+                }
+                $text = $null
+                if ([System.IO.Path]::GetExtension($full) -in @('.pem', '.crt', '.key')) { $text = [System.IO.File]::ReadAllText($full) }
+                if ($text -and $text.Contains('-----BEGIN')) {
+                    $credential = [ordered]@{ kind = 'certificatePem'; clientId = $ClientId; pem = $text }
+                } else {
+                    try {
+                        # EphemeralKeySet: the key is not written to the machine's key store.
+                        $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::EphemeralKeySet
+                        if ($CertificatePassword) {
+                            $signingCertificate = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($full, $CertificatePassword, $flags)
+                        } else {
+                            $signingCertificate = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($full, [string]$null, $flags)
+                        }
+                    } catch {
+                        throw (New-KodoErrorRecord -ErrorId 'Kodo.CertificateFileUnreadable' -Category InvalidData -TargetObject $full `
+                            -Message "The certificate file '$full' could not be opened (a wrong -CertificatePassword, or not a PFX/PEM file): $($_.Exception.InnerException.Message)")
+                    }
+                }
+            }
+            'Identity' {
+                $credential = [ordered]@{ kind = 'managedIdentity' }
+                if ($ClientId) { $credential['clientId'] = $ClientId }
+                # Read here, not in the native library: $env: changes made in PowerShell are not
+                # visible to native code on Linux and macOS.
+                $endpoint = [Environment]::GetEnvironmentVariable('IDENTITY_ENDPOINT')
+                $header = [Environment]::GetEnvironmentVariable('IDENTITY_HEADER')
+                if ($endpoint -and $header) {
+                    $credential['endpoint'] = $endpoint
+                    $credential['header'] = $header
+                } else {
+                    $imds = [Environment]::GetEnvironmentVariable('KODO_IMDS_ENDPOINT')
+                    if ($imds) { $credential['imdsEndpoint'] = $imds }
+                }
+            }
+            'AccessToken' {
+                $credential = [ordered]@{ kind = 'accessToken'; token = (ConvertFrom-KodoSecureString -SecureString $AccessToken) }
+            }
+        }
+        if ($signingCertificate) {
+            $credential = [ordered]@{ kind = 'hostCertificate'; clientId = $ClientId; certificate = [Convert]::ToBase64String($signingCertificate.RawData) }
+        }
+        $request = [ordered]@{ kind = 'connect'; environment = $environmentSpec; credential = $credential }
+        if ($TenantId) { $request['tenantId'] = $TenantId }
+
+        $previous = $script:KodoSigningCertificate
+        $script:KodoSigningCertificate = $signingCertificate
+        try {
+            $context = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
+        } catch {
+            $script:KodoSigningCertificate = $previous
+            throw
+        } finally {
+            $request = $null
+            $credential = $null
+        }
+        ConvertTo-KodoContext -Context $context
+    } catch {
+        $PSCmdlet.ThrowTerminatingError($_)
+    }
+}

@@ -1,0 +1,187 @@
+# Connect-Kodo against the tenant emulator: every sign-in flow, the errors admins hit, and proof
+# that no secret or token reaches any output stream.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $script:ManifestPath -Force
+    $emu = Start-KodoEmulator -AutoApproveDeviceCodes
+    $t = $emu.Tenants[0]
+    $secretText = $t.BootstrapCredential.GetNetworkCredential().Password
+    $kodo = Get-Module Kodo
+
+    # Everything a command writes, in every stream, as text.
+    function Invoke-Captured([scriptblock]$Script) {
+        $VerbosePreference = 'Continue'; $DebugPreference = 'Continue'; $InformationPreference = 'Continue'; $WarningPreference = 'Continue'
+        $out = & { try { & $Script } catch { $_ } } *>&1 | ForEach-Object { $_ | Out-String; if ($_ -is [System.Management.Automation.ErrorRecord]) { $_.Exception.ToString(); $_.ErrorDetails | Out-String; $_.TargetObject | Out-String } }
+        $out -join "`n"
+    }
+
+    function Get-EmulatorToken([string]$Scope) {
+        # A token obtained outside Kodo (test-only trust of the emulator's self-made CA).
+        $body = @{ grant_type = 'client_credentials'; client_id = $t.BootstrapClientId; client_secret = $secretText; scope = $Scope }
+        (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($t.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+    }
+}
+
+AfterAll {
+    Stop-KodoEmulator
+    Remove-Module Kodo -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'Connect-Kodo signs in by every flow' {
+    AfterEach { Disconnect-Kodo }
+
+    It 'with a client secret (PSCredential)' {
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
+        $c.PSTypeNames | Should -Contain 'Kodo.Context'
+        $c.IdentityKind | Should -Be 'ClientSecret'
+        $c.TenantId | Should -Be $t.TenantId
+        $c.ClientId | Should -Be $t.BootstrapClientId
+        $c.AppOnly | Should -BeTrue
+        $c.Roles | Should -Contain 'Application.ReadWrite.All'
+        $c.TokenExpiresOn | Should -BeGreaterThan ([datetime]::UtcNow.AddMinutes(50))
+        (Get-KodoContext).TenantId | Should -Be $t.TenantId
+    }
+
+    It 'with the tenant given as its initial domain' {
+        (Connect-Kodo -Environment Emulator -TenantId $t.InitialDomain -ClientSecretCredential $t.BootstrapCredential).TenantId | Should -Be $t.TenantId
+    }
+
+    It 'with a certificate from a PEM file (signed in Rust)' {
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificatePath $t.BootstrapCertificatePath
+        $c.IdentityKind | Should -Be 'Certificate'
+        $c.CertificateThumbprint | Should -Be $t.BootstrapCertificateThumbprint
+    }
+
+    It 'with an X509Certificate2 (the key stays in .NET, which signs)' {
+        $cert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($t.BootstrapCertificatePath)
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -Certificate $cert
+        $c.IdentityKind | Should -Be 'Certificate'
+        $c.CertificateThumbprint | Should -Be $cert.Thumbprint
+    }
+
+    It 'with a password-protected PFX file' {
+        $cert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($t.BootstrapCertificatePath)
+        $password = ConvertTo-SecureString 'pfx-Passw0rd!' -AsPlainText -Force
+        $pfx = Join-Path $TestDrive 'kodo.pfx'
+        [System.IO.File]::WriteAllBytes($pfx, $cert.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $password))
+        (Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificatePath $pfx -CertificatePassword $password).IdentityKind | Should -Be 'Certificate'
+        $wrong = ConvertTo-SecureString 'nope' -AsPlainText -Force
+        { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificatePath $pfx -CertificatePassword $wrong } |
+            Should -Throw -ErrorId 'Kodo.CertificateFileUnreadable,Connect-Kodo'
+    }
+
+    It 'with a thumbprint from the certificate store' {
+        $cert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($t.BootstrapCertificatePath)
+        $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'PersistKeySet, Exportable'
+        $stored = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($cert.Export('Pfx', 'x'), 'x', $flags)
+        $store = New-Object System.Security.Cryptography.X509Certificates.X509Store -ArgumentList @('My', 'CurrentUser')
+        $store.Open('ReadWrite'); $store.Add($stored); $store.Close()
+        try {
+            $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificateThumbprint $cert.Thumbprint
+            $c.CertificateThumbprint | Should -Be $cert.Thumbprint
+        } finally {
+            $store.Open('ReadWrite'); $store.Remove($stored); $store.Close()
+        }
+        { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificateThumbprint ('AB' * 20) } |
+            Should -Throw -ErrorId 'Kodo.CertificateNotFound,Connect-Kodo'
+    }
+
+    It 'with a device code: the prompt reaches the user and the token is delegated' {
+        $all = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -UseDeviceCode 6>&1
+        $prompt = $all | Where-Object { $_ -is [System.Management.Automation.InformationRecord] -and $_.Tags -contains 'Kodo.Prompt' }
+        "$($prompt.MessageData.Message)" | Should -Match 'enter the code [A-Z0-9]+ to authenticate'
+        $c = $all | Where-Object { $_.PSTypeNames -contains 'Kodo.Context' }
+        $c.IdentityKind | Should -Be 'DeviceCode'
+        $c.AppOnly | Should -BeFalse
+        $c.Account | Should -Be "admin@$($t.InitialDomain)"
+        $c.Scopes | Should -Contain 'Application.ReadWrite.All'
+        $c.Scopes | Should -Not -Contain 'Mail.Read'
+    }
+
+    It 'with the managed identity of a runbook (only IDENTITY_ENDPOINT and IDENTITY_HEADER set)' {
+        $r = Invoke-FreshPwsh -Environment @{ IDENTITY_ENDPOINT = $emu.IdentityEndpoint; IDENTITY_HEADER = $emu.IdentityHeader; KODO_EMULATOR = $null } -Script @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$($script:ManifestPath)'
+Set-Content -LiteralPath (Join-Path ([IO.Path]::GetTempPath()) 'kodo-emu-$PID.json') -Value (@{ url = '$($emu.Url)'; caCertificate = '$($emu.CaCertificate)' } | ConvertTo-Json)
+`$env:KODO_EMULATOR = Join-Path ([IO.Path]::GetTempPath()) 'kodo-emu-$PID.json'
+`$c = Connect-Kodo -Environment Emulator -Identity
+"kind=`$(`$c.IdentityKind) tenant=`$(`$c.TenantId) client=`$(`$c.ClientId) roles=`$(`$c.Roles -join ',')"
+"@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.StdOut | Should -Match "kind=ManagedIdentity tenant=$($t.TenantId) client=$($t.ManagedIdentityClientId)"
+        $r.StdOut | Should -Match 'roles=.*Application\.ReadWrite\.All'
+    }
+
+    It 'with an access token already held (decoded, not refreshed)' {
+        $token = Get-EmulatorToken 'https://graph.microsoft.com/.default'
+        $c = Connect-Kodo -Environment Emulator -AccessToken (ConvertTo-SecureString $token -AsPlainText -Force)
+        $c.IdentityKind | Should -Be 'AccessToken'
+        $c.TenantId | Should -Be $t.TenantId
+        $c.ClientId | Should -Be $t.BootstrapClientId
+    }
+}
+
+Describe 'Connect-Kodo explains what went wrong' {
+    It '<Case>' -ForEach @(
+        @{ Case = 'wrong secret'; Id = 'Kodo.AuthenticationFailed'; Category = 'AuthenticationError'; Pattern = 'secret .* is wrong.*AADSTS7000215'
+           Call = { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential (New-Object PSCredential $t.BootstrapClientId, (ConvertTo-SecureString 'not-the-secret' -AsPlainText -Force)) } }
+        @{ Case = 'app not in the tenant'; Id = 'Kodo.NotFound'; Category = 'ObjectNotFound'; Pattern = 'was not found in tenant.*AADSTS700016'
+           Call = { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential (New-Object PSCredential ([guid]::NewGuid().ToString()), (ConvertTo-SecureString 'x' -AsPlainText -Force)) } }
+        @{ Case = 'unknown tenant'; Id = 'Kodo.NotFound'; Category = 'ObjectNotFound'; Pattern = "Tenant 'nosuch.onmicrosoft.com' was not found.*AADSTS90002"
+           Call = { Connect-Kodo -Environment Emulator -TenantId 'nosuch.onmicrosoft.com' -ClientSecretCredential $t.BootstrapCredential } }
+        @{ Case = 'malformed tenant'; Id = 'Kodo.InvalidArgument'; Category = 'InvalidArgument'; Pattern = 'neither a GUID nor a domain'
+           Call = { Connect-Kodo -Environment Emulator -TenantId 'not a tenant!' -ClientSecretCredential $t.BootstrapCredential } }
+        @{ Case = 'malformed client id'; Id = 'Kodo.InvalidArgument'; Category = 'InvalidArgument'; Pattern = 'is not a GUID'
+           Call = { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential (New-Object PSCredential 'kodo-app', (ConvertTo-SecureString 'x' -AsPlainText -Force)) } }
+        @{ Case = 'certificate not registered on the app'; Id = 'Kodo.AuthenticationFailed'; Category = 'AuthenticationError'; Pattern = 'not registered on app.*AADSTS700027'
+           Call = {
+                $other = New-Object System.Security.Cryptography.X509Certificates.CertificateRequest -ArgumentList @('CN=stranger', [System.Security.Cryptography.RSA]::Create(2048), [System.Security.Cryptography.HashAlgorithmName]::SHA256, [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+                $cert = $other.CreateSelfSigned([datetimeoffset]::UtcNow.AddDays(-1), [datetimeoffset]::UtcNow.AddDays(30))
+                Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -Certificate $cert } }
+        @{ Case = 'managed identity not enabled'; Id = 'Kodo.AuthenticationFailed'; Category = 'AuthenticationError'; Pattern = 'refused the token request.*identity is enabled'
+           Call = {
+                $env:IDENTITY_ENDPOINT = $emu.IdentityEndpoint; $env:IDENTITY_HEADER = 'wrong-header'
+                try { Connect-Kodo -Environment Emulator -Identity } finally { Remove-Item Env:IDENTITY_ENDPOINT, Env:IDENTITY_HEADER } } }
+        @{ Case = 'expired access token'; Id = 'Kodo.AuthenticationFailed'; Category = 'AuthenticationError'; Pattern = 'expired'
+           Call = {
+                $claims = '{"aud":"https://graph.microsoft.com","tid":"' + $t.TenantId + '","appid":"' + $t.BootstrapClientId + '","exp":1000000000,"roles":["Organization.Read.All"]}'
+                $b64 = { param($s) [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($s)).TrimEnd('=').Replace('+', '-').Replace('/', '_') }
+                $jwt = (& $b64 '{"alg":"RS256","typ":"JWT"}') + '.' + (& $b64 $claims) + '.c2ln'
+                Connect-Kodo -Environment Emulator -AccessToken (ConvertTo-SecureString $jwt -AsPlainText -Force) } }
+        @{ Case = 'no emulator for -Environment Emulator'; Id = 'Kodo.EmulatorNotRunning'; Category = 'ResourceUnavailable'; Pattern = 'Start-KodoEmulator'
+           Call = { $saved = & $kodo { $script:KodoEmulator }; & $kodo { $script:KodoEmulator = $null }; try { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential } finally { & $kodo { param($e) $script:KodoEmulator = $e } $saved } } }
+    ) {
+        $err = $null
+        try { & $Call } catch { $err = $_ }
+        $err | Should -Not -BeNullOrEmpty
+        $err.FullyQualifiedErrorId | Should -Be "$Id,Connect-Kodo"
+        [string]$err.CategoryInfo.Category | Should -Be $Category
+        $err.Exception.Message | Should -Match $Pattern
+        $err.Exception.Message | Should -Not -Match ([regex]::Escape($secretText))
+        Get-KodoContext | Should -BeNullOrEmpty -Because 'a failed sign-in leaves no connection'
+    }
+}
+
+Describe 'Secrets and tokens never reach an output stream' {
+    It 'at any verbosity, for success and failure' {
+        $token = Get-EmulatorToken 'https://graph.microsoft.com/.default'
+        $secureToken = ConvertTo-SecureString $token -AsPlainText -Force
+        $all = @(
+            Invoke-Captured { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential -Verbose -Debug; Get-KodoContext | Format-List * | Out-String }
+            Invoke-Captured { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential (New-Object PSCredential $t.BootstrapClientId, (ConvertTo-SecureString ($secretText + 'x') -AsPlainText -Force)) -Verbose }
+            Invoke-Captured { Connect-Kodo -Environment Emulator -AccessToken $secureToken -Verbose; Get-KodoContext | ConvertTo-Json }
+            Invoke-Captured { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificatePath $t.BootstrapCertificatePath -Verbose }
+        ) -join "`n"
+        $all | Should -Not -BeNullOrEmpty
+        $all | Should -Match $t.TenantId -Because 'the capture must contain real output'
+        $all.Contains($secretText) | Should -BeFalse
+        $all.Contains(($secretText + 'x')) | Should -BeFalse
+        $all.Contains($token) | Should -BeFalse
+        $all.Contains($token.Split('.')[2]) | Should -BeFalse
+        $pemKey = (Get-Content -Raw $t.BootstrapCertificatePath).Split('-----BEGIN PRIVATE KEY-----')[1].Substring(0, 40)
+        $all.Contains($pemKey) | Should -BeFalse
+        ($Error | Out-String).Contains($secretText) | Should -BeFalse
+        Disconnect-Kodo
+    }
+}
