@@ -368,6 +368,25 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
                 None => Ok(json!({ "disconnected": false })),
             }
         }
+        Request::TokenInfo { resource } => {
+            let connection = session.connected().await?;
+            let resource = match resource.as_str() {
+                "graph" => connection.env.graph.clone(),
+                "exchange" => connection.env.exchange.clone(),
+                other => other.to_string(),
+            };
+            let token = connection.token(ctx, &resource).await?;
+            let claims = crate::emulator::pki::parse_jwt(&token).map(|j| j.claims).unwrap_or(Value::Null);
+            Ok(json!({
+                "resource": resource,
+                "audience": claims["aud"],
+                "appOnly": claims["idtyp"] == "app",
+                "roles": claims["roles"].as_array().cloned().unwrap_or_default(),
+                "scopes": claims["scp"].as_str().map(|s| s.split_whitespace().collect::<Vec<_>>()).unwrap_or_default(),
+                "authMethod": claims["appidacr"],
+                "expiresOn": claims["exp"].as_i64().and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            }))
+        }
         Request::Context {} => Ok(session.connection.read().await.as_ref().map(|c| c.context()).unwrap_or(Value::Null)),
         Request::DebugStats {} => Ok(json!({
             "operationsStarted": OPS_STARTED.load(Ordering::Relaxed),

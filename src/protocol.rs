@@ -51,6 +51,10 @@ pub enum Request {
     /// Describes the connection (never a token).
     #[serde(rename = "context")]
     Context {},
+    /// Gets (or reuses) a token for a resource and describes it: audience, roles or scopes,
+    /// expiry. Never the token.
+    #[serde(rename = "tokenInfo", rename_all = "camelCase")]
+    TokenInfo { resource: String },
     /// Sleeps, reporting progress; ends early when cancelled.
     #[serde(rename = "debug.sleep", rename_all = "camelCase")]
     DebugSleep {

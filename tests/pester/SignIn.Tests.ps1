@@ -185,3 +185,57 @@ Describe 'Secrets and tokens never reach an output stream' {
         Disconnect-Kodo
     }
 }
+
+Describe 'Tokens per resource from one sign-in' {
+    BeforeAll {
+        function Get-TokenInfo([string]$Resource) { & $kodo { param($r) Invoke-KodoNative -Request @{ kind = 'tokenInfo'; resource = $r } } $Resource }
+        function Get-TokenRequestCount { @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object { $_.path -like '*/oauth2/v2.0/token' }).Count }
+    }
+    AfterAll { Disconnect-Kodo }
+
+    It 'gets Graph, SharePoint admin and Exchange tokens, and reuses cached ones' {
+        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificatePath $t.BootstrapCertificatePath
+        $before = Get-TokenRequestCount
+        $spo = Get-TokenInfo "https://$($t.SharePointAdminHost)"
+        $spo.audience | Should -Be "https://$($t.SharePointAdminHost)"
+        $spo.roles | Should -Contain 'Sites.FullControl.All'
+        $spo.authMethod | Should -Be '2'
+        (Get-TokenInfo 'exchange').audience | Should -Be 'https://outlook.office365.com'
+        (Get-TokenInfo 'graph').roles | Should -Contain 'Application.ReadWrite.All'
+        $null = Get-TokenInfo "https://$($t.SharePointAdminHost)"
+        (Get-TokenRequestCount) - $before | Should -Be 2 -Because 'Graph was cached at sign-in; SharePoint once, Exchange once'
+    }
+
+    It 'refuses to use a supplied access token for another resource' {
+        $token = Get-EmulatorToken 'https://graph.microsoft.com/.default'
+        $null = Connect-Kodo -Environment Emulator -AccessToken (ConvertTo-SecureString $token -AsPlainText -Force)
+        { Get-TokenInfo "https://$($t.SharePointAdminHost)" } | Should -Throw -ErrorId 'Kodo.AuthenticationFailed'
+    }
+}
+
+Describe 'Ctrl+C during a device-code sign-in' {
+    It 'cancels promptly and leaves nothing running' {
+        $file = Join-Path $TestDrive 'emulator.json'
+        @{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json | Set-Content -LiteralPath $file
+        $env:KODO_EMULATOR = $file
+        $before = & $kodo { Invoke-KodoDebugOperation -Kind Stats }
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$($script:ManifestPath)'; Connect-Kodo -Environment Emulator -TenantId '$($t.TenantId)' -ClientId '$($t.BootstrapClientId)' -UseDeviceCode")
+            $null = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while ($ps.Streams.Information.Count -lt 1 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            $ps.Streams.Information.Count | Should -BeGreaterOrEqual 1 -Because 'the device-code prompt was shown'
+            $watch = [System.Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 3
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+        } finally {
+            $ps.Dispose()
+            Remove-Item Env:KODO_EMULATOR
+        }
+        $after = & $kodo { Invoke-KodoDebugOperation -Kind Stats }
+        $after.operationsLive | Should -Be $before.operationsLive
+        $after.operationsCancelled | Should -BeGreaterThan $before.operationsCancelled
+    }
+}
