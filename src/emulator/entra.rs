@@ -754,3 +754,75 @@ pub fn instance_discovery(world: &World, base: &str, authorization_endpoint: &st
 pub fn jwks(world: &World) -> Value {
     json!({ "keys": [world.signing.jwk(&world.signing_kid)] })
 }
+
+/// The AADSTS errors a fault rule can inject (texts: docs/signin-research.md §1.1–1.5, real
+/// captures; docs/emulator-research.md §1b).
+pub fn injected_aadsts(code: u32, client_id: &str, scope: &str) -> Option<EntraError> {
+    let resource = scope.split_whitespace().next().unwrap_or("").trim_end_matches("/.default").to_string();
+    let resource =
+        if resource.contains("graph.microsoft") || resource.is_empty() { GRAPH_APP_ID.to_string() } else { resource };
+    let mut e = match code {
+        50076 => aadsts(
+            StatusCode::BAD_REQUEST,
+            "interaction_required",
+            50076,
+            &format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{resource}'."
+            ),
+        ),
+        50079 => aadsts(
+            StatusCode::BAD_REQUEST,
+            "interaction_required",
+            50079,
+            &format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multifactor authentication to access '{resource}'."
+            ),
+        ),
+        53003 => aadsts(
+            StatusCode::BAD_REQUEST,
+            "interaction_required",
+            53003,
+            "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+        ),
+        65001 => aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            65001,
+            &format!(
+                "The user or administrator has not consented to use the application with ID '{client_id}' named '{client_id}'. Send an interactive authorization request for this user and resource."
+            ),
+        ),
+        7000222 => aadsts(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+            ),
+        ),
+        700082 => {
+            let t = chrono::Utc::now() - chrono::Duration::days(90);
+            let issued = format!("{}.{:07}Z", t.format("%Y-%m-%dT%H:%M:%S"), t.timestamp_subsec_nanos() / 100);
+            aadsts(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                700082,
+                &format!(
+                    "The refresh token has expired due to inactivity. The token was issued on {issued} and was inactive for 90.00:00:00."
+                ),
+            )
+        }
+        _ => return None,
+    };
+    let suberror = match code {
+        50076 | 50079 => Some("basic_action"),
+        53003 => Some("message_only"),
+        65001 => Some("consent_required"),
+        700082 => Some("bad_token"),
+        _ => None,
+    };
+    if let Some(s) = suberror {
+        e.body["suberror"] = s.into();
+    }
+    Some(e)
+}

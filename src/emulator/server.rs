@@ -186,6 +186,34 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
             })
         };
         if let Some(rule) = rule {
+            if let Some(code) = rule.aadsts {
+                let (parts, body) = req.into_parts();
+                let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let form: HashMap<String, String> = form_urlencoded::parse(&bytes).into_owned().collect();
+                let _ = parts;
+                let client = form.get("client_id").cloned().unwrap_or_default();
+                let scope = form.get("scope").cloned().unwrap_or_default();
+                let r = match super::entra::injected_aadsts(code, &client, &scope) {
+                    Some(e) => entra_response(Err(e)),
+                    None => (
+                        StatusCode::BAD_REQUEST,
+                        axum::Json(json!({ "error": format!("the emulator cannot inject AADSTS{code}") })),
+                    )
+                        .into_response(),
+                };
+                world.record(LogEntry {
+                    seq: 0,
+                    time: now_iso(),
+                    method,
+                    host,
+                    path,
+                    status: r.status().as_u16(),
+                    batch: false,
+                    tenant_id: None,
+                    client_id: None,
+                });
+                return r;
+            }
             if rule.delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(rule.delay_ms)).await;
             }

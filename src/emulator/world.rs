@@ -80,6 +80,11 @@ pub struct FaultRule {
     /// Drop the connection instead of answering.
     #[serde(default)]
     pub drop_connection: bool,
+    /// Answer a token request with this AADSTS error (50076 MFA, 50079, 53003 Conditional
+    /// Access, 65001 consent, 7000222 expired secret, 700082 expired refresh token): what a real
+    /// tenant's policies produce and the emulator cannot otherwise reach.
+    #[serde(default)]
+    pub aadsts: Option<u32>,
     /// How many requests the rule applies to (forever if absent).
     #[serde(default)]
     pub count: Option<u64>,

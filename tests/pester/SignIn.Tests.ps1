@@ -163,6 +163,30 @@ Describe 'Connect-Kodo explains what went wrong' {
     }
 }
 
+Describe 'Connect-Kodo explains what a tenant policy refused' {
+    BeforeAll {
+        function Add-Fault([int]$Code) {
+            $rule = @{ pathContains = '/oauth2/v2.0/token'; aadsts = $Code; count = 1 } | ConvertTo-Json
+            $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/_emulator/faults" -Body $rule -ContentType 'application/json' -SkipCertificateCheck
+        }
+    }
+    AfterEach { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/faults" -SkipCertificateCheck }
+
+    It 'AADSTS<Code>: <Case>' -ForEach @(
+        @{ Code = 7000222; Case = 'expired secret'; Id = 'Kodo.AuthenticationFailed'; Pattern = 'has expired\. Create a new secret' }
+        @{ Code = 65001; Case = 'consent missing'; Id = 'Kodo.PermissionDenied'; Pattern = 'Admin consent is missing' }
+        @{ Code = 50076; Case = 'MFA required'; Id = 'Kodo.AuthenticationFailed'; Pattern = 'Multi-factor authentication is required.*-UseDeviceCode' }
+        @{ Code = 53003; Case = 'Conditional Access'; Id = 'Kodo.PermissionDenied'; Pattern = 'Conditional Access policy blocked' }
+    ) {
+        Add-Fault $Code
+        $err = $null
+        try { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be "$Id,Connect-Kodo"
+        $err.Exception.Message | Should -Match $Pattern
+        $err.Exception.Message | Should -Match "AADSTS$Code"
+    }
+}
+
 Describe 'Secrets and tokens never reach an output stream' {
     It 'at any verbosity, for success and failure' {
         $token = Get-EmulatorToken 'https://graph.microsoft.com/.default'
