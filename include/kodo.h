@@ -26,6 +26,11 @@
 // Longest wait `kodo_op_next_event` accepts, in milliseconds; longer timeouts are clamped.
 #define KODO_MAX_WAIT_MS 60000
 
+// Client secret lifetime: Graph's default is two years (facts.md §3.7); Kodo also caps there.
+#define SECRET_DAYS_DEFAULT 730
+
+#define SECRET_DAYS_MAX 730
+
 // Result of every `kodo_*` call that can fail.
 //
 // Values below 10 are not errors. Values from 10 up are errors; the thread's last error

@@ -387,6 +387,18 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
                 "expiresOn": claims["exp"].as_i64().and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             }))
         }
+        Request::EnsureApp(req) => {
+            let connection = session.connected().await?;
+            let graph = crate::graph::Graph::new(&connection, ctx);
+            let mut result = crate::onboarding::ensure_app(ctx, &graph, req).await?;
+            result["tenantId"] = connection.context()["tenantId"].clone();
+            Ok(result)
+        }
+        Request::GrantPermissions(req) => {
+            let connection = session.connected().await?;
+            let graph = crate::graph::Graph::new(&connection, ctx);
+            crate::onboarding::grant_permissions(ctx, &graph, req).await
+        }
         Request::Context {} => Ok(session.connection.read().await.as_ref().map(|c| c.context()).unwrap_or(Value::Null)),
         Request::DebugStats {} => Ok(json!({
             "operationsStarted": OPS_STARTED.load(Ordering::Relaxed),

@@ -10,5 +10,7 @@ pub mod emulator;
 pub mod engine;
 pub mod error;
 pub mod ffi;
+pub mod graph;
 pub mod http;
+pub mod onboarding;
 pub mod protocol;

@@ -55,6 +55,12 @@ pub enum Request {
     /// expiry. Never the token.
     #[serde(rename = "tokenInfo", rename_all = "camelCase")]
     TokenInfo { resource: String },
+    /// New-KodoApp: find or create the app, its service principal and a secret.
+    #[serde(rename = "app.ensure")]
+    EnsureApp(crate::onboarding::EnsureApp),
+    /// Grant-KodoPermissions: resolve a manifest, declare, and grant admin consent.
+    #[serde(rename = "permissions.grant")]
+    GrantPermissions(crate::onboarding::GrantPermissions),
     /// Sleeps, reporting progress; ends early when cancelled.
     #[serde(rename = "debug.sleep", rename_all = "camelCase")]
     DebugSleep {

@@ -16,12 +16,14 @@
         'Disconnect-Kodo'
         'Get-KodoContext'
         'Get-KodoVersion'
+        'Grant-KodoPermissions'
+        'New-KodoApp'
         'Start-KodoEmulator'
         'Stop-KodoEmulator'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()
-    AliasesToExport      = @()
+    AliasesToExport      = @('Grant-KodoPermission')
     PrivateData          = @{
         PSData = @{
             Tags       = @('Microsoft365', 'EntraID', 'AzureAD', 'Graph', 'SharePoint', 'Backup', 'KODO', 'Onboarding', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')

@@ -21,6 +21,11 @@ foreach ($folder in @('Private', 'Public')) {
     }
 }
 
+# Grant-KodoPermissions (plural, as KODO's documentation says it) also answers to the singular
+# noun PowerShell's naming guidance prefers.
+Set-Alias -Name Grant-KodoPermission -Value Grant-KodoPermissions
+Export-ModuleMember -Function * -Alias Grant-KodoPermission
+
 $ExecutionContext.SessionState.Module.OnRemove = {
     if ($script:KodoEmulator) { Stop-KodoEmulator }
     Invoke-KodoNative -CloseSessions

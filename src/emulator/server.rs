@@ -217,6 +217,24 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
             if rule.delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(rule.delay_ms)).await;
             }
+            if rule.drop_response {
+                let served = next.run(req).await;
+                world.record(LogEntry {
+                    seq: 0,
+                    time: now_iso(),
+                    method,
+                    host,
+                    path,
+                    status: served.status().as_u16(),
+                    batch: false,
+                    tenant_id: None,
+                    client_id: None,
+                });
+                let stream = futures_util::stream::once(async {
+                    Err::<Bytes, std::io::Error>(std::io::Error::other("response dropped by fault rule"))
+                });
+                return Response::new(Body::from_stream(stream));
+            }
             let response = if rule.drop_connection {
                 // Headers go out, then the body fails: the client sees the connection drop.
                 let stream = futures_util::stream::once(async {

@@ -80,6 +80,10 @@ pub struct FaultRule {
     /// Drop the connection instead of answering.
     #[serde(default)]
     pub drop_connection: bool,
+    /// Serve the request, then drop the connection instead of sending the answer (the client
+    /// cannot know whether it was done).
+    #[serde(default)]
+    pub drop_response: bool,
     /// Answer a token request with this AADSTS error (50076 MFA, 50079, 53003 Conditional
     /// Access, 65001 consent, 7000222 expired secret, 700082 expired refresh token): what a real
     /// tenant's policies produce and the emulator cannot otherwise reach.

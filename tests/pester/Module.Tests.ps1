@@ -57,7 +57,7 @@ Import-Module '$($script:ManifestPath)'
 Describe 'Exported commands' {
     It 'are exactly the files in Public/' {
         $public = @(Get-ChildItem (Join-Path $script:ModuleDir 'Public') -Filter *.ps1 | ForEach-Object BaseName | Sort-Object)
-        $exported = @((Get-Module Kodo).ExportedCommands.Keys | Sort-Object)
+        $exported = @((Get-Module Kodo).ExportedFunctions.Keys | Sort-Object)
         $exported | Should -Be $public
         @($manifest.FunctionsToExport | Sort-Object) | Should -Be $public
     }

@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Release")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+1a229f65a94a9b5f533096ada8f339822be20843")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+dac21e795b77f3fb15afc8cad0ff8ad93b481bd3")]
 [assembly: System.Reflection.AssemblyProductAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyTitleAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]

@@ -1,0 +1,31 @@
+# Try Kodo without a tenant: the whole onboarding procedure against the local tenant emulator.
+#   pwsh -NoProfile -File ./examples/Try-Kodo.ps1
+$ErrorActionPreference = 'Stop'
+Import-Module (Join-Path $PSScriptRoot '../powershell/Kodo/Kodo.psd1')
+Get-KodoVersion | Format-List ModuleVersion, NativeVersion, Target
+
+$emulator = Start-KodoEmulator
+try {
+    $tenant = $emulator.Tenants[0]
+    Write-Host "Emulated tenant $($tenant.InitialDomain) ($($tenant.TenantId))"
+    Connect-Kodo -Environment Emulator -TenantId $tenant.TenantId -ClientSecretCredential $tenant.BootstrapCredential | Format-List TenantId, IdentityKind, Roles
+
+    Write-Host 'Steps 4-10: the app registration, its service principal and a client secret'
+    $app = New-KodoApp -DisplayName 'KODO for Cloud backup'
+    Write-Host 'Steps 11-14: every permission of the table, and admin consent'
+    $app | Grant-KodoPermissions | Format-Table
+
+    Write-Host 'What to paste into KODO (Add Microsoft 365 organization):'
+    [pscustomobject]@{
+        'Tenant ID'     = $app.TenantId
+        'Client ID'     = $app.ClientId
+        'Client secret' = '(emulator) ' + [System.Net.NetworkCredential]::new('', $app.ClientSecret).Password.Substring(0, 3) + '...'
+    } | Format-List
+
+    Write-Host 'Running it again changes nothing:'
+    $again = New-KodoApp -DisplayName 'KODO for Cloud backup'
+    $rows = $again | Grant-KodoPermissions
+    $rows | Group-Object Status | Format-Table Count, Name
+} finally {
+    Stop-KodoEmulator
+}

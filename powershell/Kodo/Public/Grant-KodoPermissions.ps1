@@ -1,0 +1,123 @@
+function Grant-KodoPermissions {
+    <#
+    .SYNOPSIS
+    Adds KODO's API permissions to the app and grants admin consent, and reports every permission.
+
+    .DESCRIPTION
+    Steps 11-14 of KODO's "Configure Microsoft 365 access". Reads a permission manifest (the seed
+    procedure's table by default; -Manifest Kodo43 is KODO 4.3's Application-only list;
+    -ManifestPath your own), resolves every row by name against this tenant's own Microsoft Graph,
+    Exchange Online, SharePoint and Azure AD Graph service principals, then declares the
+    permissions on the app (requiredResourceAccess) and grants admin consent: an app role
+    assignment per Application row, and one tenant-wide grant per API holding every Delegated
+    row (merged with what is already granted).
+
+    Returns one Kodo.PermissionResult per manifest row: Granted (now), AlreadyPresent, Retired
+    (Azure AD Graph, retired 2025-08-31: not granted), NotOffered (the tenant has no such
+    permission; allowed only for rows marked optional), Duplicate, WouldGrant (-WhatIf) or
+    Skipped (declined at -Confirm). A row the tenant does not offer stops the run before any
+    write, so a typo cannot half-onboard a tenant.
+
+    Safe to run again: a re-run grants nothing that is in place and writes nothing. Throttling
+    and Entra's replication delay are retried within a time budget. Supports -WhatIf and
+    -Confirm.
+
+    .PARAMETER InputObject
+    A Kodo.App from New-KodoApp (pipeline).
+
+    .PARAMETER AppId
+    The Application (client) ID of the app.
+
+    .PARAMETER Manifest
+    A built-in manifest: Seed (the table of KODO's procedure, default) or Kodo43 (KODO 4.3).
+
+    .PARAMETER ManifestPath
+    A JSON manifest of your own (schema 1: rows with resourceAppId, permission, type
+    Application|Delegated, optional).
+
+    .EXAMPLE
+    New-KodoApp -DisplayName 'KODO for Cloud backup' | Grant-KodoPermissions
+
+    Creates the app and grants everything the seed procedure asks for.
+
+    .EXAMPLE
+    Grant-KodoPermissions -AppId $clientId -WhatIf
+
+    Shows each declaration and consent it would make, and makes none.
+
+    .EXAMPLE
+    Grant-KodoPermissions -AppId $clientId -Manifest Kodo43 | Where-Object Status -ne 'AlreadyPresent'
+
+    Grants KODO 4.3's list and shows only what changed or needs attention.
+
+    .OUTPUTS
+    Kodo.PermissionResult
+    #>
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'AppId')]
+    [OutputType('Kodo.PermissionResult')]
+    param(
+        [Parameter(Mandatory, ValueFromPipeline, ParameterSetName = 'InputObject')]
+        [PSTypeName('Kodo.App')]
+        $InputObject,
+
+        [Parameter(Mandatory, Position = 0, ParameterSetName = 'AppId')]
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$AppId,
+
+        [ValidateSet('Seed', 'Kodo43')]
+        [string]$Manifest = 'Seed',
+
+        [string]$ManifestPath
+    )
+
+    process {
+        try {
+            $id = if ($InputObject) { [string]$InputObject.ClientId } else { $AppId }
+            if ($ManifestPath) {
+                $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($ManifestPath)
+                if (-not [System.IO.File]::Exists($full)) {
+                    throw (New-KodoErrorRecord -ErrorId 'Kodo.ManifestNotFound' -Category ObjectNotFound -TargetObject $full -Message "The manifest '$full' does not exist.")
+                }
+            } else {
+                $full = [System.IO.Path]::Combine($script:KodoModuleRoot, 'Data', $(if ($Manifest -eq 'Kodo43') { 'kodo-4.3.json' } else { 'seed.json' }))
+            }
+            try {
+                $manifestObject = ConvertFrom-Json -InputObject ([System.IO.File]::ReadAllText($full))
+            } catch {
+                throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -TargetObject $full -Message "The manifest '$full' is not valid JSON: $($_.Exception.Message)")
+            }
+            $request = [ordered]@{ kind = 'permissions.grant'; appId = $id; manifest = $manifestObject }
+            # Piped from a New-KodoApp that created the app: wait out Entra's replication in full.
+            if ($InputObject -and @($InputObject.Changes).Count -gt 0) { $request['justCreated'] = $true }
+            $plan = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ($request + @{ dryRun = $true })
+            $approved = @()
+            foreach ($step in @($plan.plan)) {
+                if ($PSCmdlet.ShouldProcess($step.target, $step.action)) { $approved += [string]$step.id }
+            }
+            if (@($plan.plan).Count -eq 0) {
+                Write-Verbose 'Every permission is already in place: nothing to change.'
+                $result = $plan
+            } elseif ($approved.Count -eq 0) {
+                $result = $plan
+            } else {
+                $request['approved'] = $approved
+                $result = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
+            }
+            foreach ($row in @($result.rows)) {
+                [pscustomobject]@{
+                    PSTypeName    = 'Kodo.PermissionResult'
+                    Api           = [string]$row.api
+                    Permission    = [string]$row.permission
+                    Type          = [string]$row.type
+                    Status        = [string]$row.status
+                    Id            = $row.id
+                    ResourceAppId = [string]$row.resourceAppId
+                    AppId         = $id
+                    Note          = $(if ($row.PSObject.Properties['retired'] -and $row.retired) { "Retired since $($row.retired.since): $($row.retired.what). $($row.retired.replacement)." } else { $row.note })
+                }
+            }
+        } catch {
+            $PSCmdlet.ThrowTerminatingError($_)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+function New-KodoApp {
+    <#
+    .SYNOPSIS
+    Creates (or finds) the Entra ID app registration KODO for Cloud uses, with its service principal and a client secret.
+
+    .DESCRIPTION
+    Steps 4-10 of KODO's "Configure Microsoft 365 access": registers a single-tenant app with the
+    display name you give, creates its service principal, and creates a client secret. Returns a
+    Kodo.App object with exactly what KODO's "Add Microsoft 365 organization" dialog asks for:
+    TenantId, ClientId and ClientSecret (a SecureString), plus the secret's expiry and the
+    object ids.
+
+    Safe to run again: the app is found by -AppId, or by the KodoManaged tag Kodo writes on it
+    (never by display name alone; two tagged apps is an error naming both). Nothing is created
+    twice. A new secret is made only when the app is new, has no unexpired secret, or
+    -NewSecret is given; an existing secret cannot be read back, so ClientSecret is then empty.
+
+    Supports -WhatIf (shows each create and writes nothing) and -Confirm.
+
+    .PARAMETER DisplayName
+    The app registration's display name, shown in Entra ID (for a new app).
+
+    .PARAMETER AppId
+    The Application (client) ID of an existing app to use instead of looking for Kodo's tag.
+
+    .PARAMETER SecretLifetime
+    How long a new client secret is valid: 1 to 730 days (24 months); default 730 days.
+
+    .PARAMETER NewSecret
+    Create a new client secret even if the app has a valid one.
+
+    .EXAMPLE
+    $app = New-KodoApp -DisplayName 'KODO for Cloud backup'
+    $app.TenantId; $app.ClientId
+    [System.Net.NetworkCredential]::new('', $app.ClientSecret).Password
+
+    Creates the app and shows the three values KODO's "Add Microsoft 365 organization" dialog asks for (clear the screen after pasting the secret).
+
+    .EXAMPLE
+    New-KodoApp -DisplayName 'KODO for Cloud backup' -WhatIf
+
+    Shows what would be created, and creates nothing.
+
+    .EXAMPLE
+    New-KodoApp -AppId 11111111-2222-3333-4444-555555555555 -NewSecret -SecretLifetime 180
+
+    Adds a 180-day secret to an existing app.
+
+    .OUTPUTS
+    Kodo.App
+    #>
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+    [OutputType('Kodo.App')]
+    param(
+        [Parameter(Position = 0)]
+        [ValidateNotNullOrEmpty()]
+        [string]$DisplayName = 'KODO for Cloud backup',
+
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$AppId,
+
+        [ValidateRange(1, 730)]
+        [int]$SecretLifetime = 730,
+
+        [switch]$NewSecret
+    )
+
+    try {
+        $request = [ordered]@{ kind = 'app.ensure'; displayName = $DisplayName; newSecret = [bool]$NewSecret; secretLifetimeDays = $SecretLifetime }
+        if ($AppId) { $request['appId'] = $AppId }
+        $plan = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ($request + @{ dryRun = $true })
+        $approved = @()
+        foreach ($step in @($plan.plan)) {
+            if ($PSCmdlet.ShouldProcess($step.target, $step.action)) { $approved += [string]$step.id }
+        }
+        if (@($plan.plan).Count -eq 0) {
+            Write-Verbose 'The Kodo app is already in place: nothing to change.'
+            $result = $plan
+        } elseif ($approved.Count -eq 0) {
+            return
+        } else {
+            $request['approved'] = $approved
+            $result = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
+        }
+        ConvertTo-KodoApp -Result $result
+    } catch {
+        $PSCmdlet.ThrowTerminatingError($_)
+    }
+}

@@ -1,0 +1,750 @@
+//! Onboarding: the seed procedure's steps 4-14 through Microsoft Graph.
+//!
+//! Each step reads the tenant, plans (a list of changes, each with a stable id), and applies the
+//! planned changes the host approved (`-WhatIf`/`-Confirm`). A re-run plans nothing for what is
+//! already in place. Permission names are resolved against the tenant's live resource service
+//! principals, never against hard-coded ids.
+
+use crate::engine::OpContext;
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::{Graph, Retry, graph_error};
+use crate::protocol::LogLevel;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+
+/// The tag Kodo writes on its app registration, to find it again (never by name alone).
+pub const KODO_TAG: &str = "KodoManaged";
+
+/// Client secret lifetime: Graph's default is two years (facts.md §3.7); Kodo also caps there.
+pub const SECRET_DAYS_DEFAULT: u32 = 730;
+pub const SECRET_DAYS_MAX: u32 = 730;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanItem {
+    pub id: String,
+    pub action: String,
+    pub target: String,
+}
+
+fn item(id: impl Into<String>, action: impl Into<String>, target: impl Into<String>) -> PlanItem {
+    PlanItem { id: id.into(), action: action.into(), target: target.into() }
+}
+
+fn approved(approved: &Option<Vec<String>>, id: &str) -> bool {
+    approved.as_ref().is_none_or(|a| a.iter().any(|x| x == id))
+}
+
+fn esc(s: &str) -> String {
+    // OData literal: double single quotes, then percent-encode (facts.md §3.3).
+    form_urlencoded::byte_serialize(s.replace('\'', "''").as_bytes()).collect()
+}
+
+// ------------------------------------------------------------------------------ New-KodoApp
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnsureApp {
+    pub display_name: String,
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub new_secret: bool,
+    #[serde(default)]
+    pub secret_lifetime_days: Option<u32>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub approved: Option<Vec<String>>,
+}
+
+fn validate_display_name(name: &str) -> Result<(), KodoError> {
+    let bad = |m: &str| Err(KodoError::new(ErrorCode::InvalidArgument, m.to_string()).with_target(name.to_string()));
+    if name.trim().is_empty() {
+        return bad("The display name is empty.");
+    }
+    if name.chars().count() > 256 {
+        return bad("The display name is longer than 256 characters.");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("The display name contains control characters.");
+    }
+    Ok(())
+}
+
+const APP_SELECT: &str = "id,appId,displayName,tags,passwordCredentials,keyCredentials,requiredResourceAccess";
+
+pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> Result<Value, KodoError> {
+    validate_display_name(&req.display_name)?;
+    let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
+    if days == 0 || days > SECRET_DAYS_MAX {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("-SecretLifetime must be between 1 day and {SECRET_DAYS_MAX} days (24 months)."),
+        ));
+    }
+    if let Some(a) = &req.app_id {
+        if uuid::Uuid::parse_str(a).is_err() {
+            return Err(KodoError::new(ErrorCode::InvalidArgument, format!("-AppId '{a}' is not a GUID."))
+                .with_target(a.clone()));
+        }
+    }
+    ctx.progress("New-KodoApp", "Looking for the Kodo app", Some(10));
+    // Find: by appId, or by Kodo's tag; never by display name alone.
+    let mut app: Option<Value> = match &req.app_id {
+        Some(a) => {
+            let r = graph
+                .send(
+                    "GET",
+                    &format!("applications(appId='{}')?$select={APP_SELECT}", esc(a)),
+                    None,
+                    Retry::ThrottleOnly,
+                )
+                .await?;
+            if r.status == 404 {
+                return Err(KodoError::new(
+                    ErrorCode::NotFound,
+                    format!("No app registration with appId {a} exists in this tenant."),
+                )
+                .with_target(a.clone()));
+            }
+            if !r.ok() {
+                return Err(graph_error("GET", "applications", &r));
+            }
+            Some(r.body)
+        }
+        None => {
+            let list = graph
+                .call(
+                    "GET",
+                    &format!("applications?$filter=tags/any(t:t eq '{KODO_TAG}')&$select={APP_SELECT}"),
+                    None,
+                    Retry::ThrottleOnly,
+                )
+                .await?;
+            let found = list["value"].as_array().cloned().unwrap_or_default();
+            if found.len() > 1 {
+                let names: Vec<String> = found
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "'{}' (appId {})",
+                            a["displayName"].as_str().unwrap_or(""),
+                            a["appId"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                return Err(KodoError::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "More than one app registration carries Kodo's tag: {}. Choose one with -AppId.",
+                        names.join(" and ")
+                    ),
+                ));
+            }
+            found.into_iter().next()
+        }
+    };
+    let mut plan = Vec::new();
+    if app.is_none() {
+        plan.push(item(
+            "createApp",
+            "Create app registration (single tenant, tagged KodoManaged)",
+            req.display_name.clone(),
+        ));
+    }
+    let mut sp_id: Option<String> = None;
+    if let Some(a) = &app {
+        let r = graph
+            .send(
+                "GET",
+                &format!("servicePrincipals(appId='{}')?$select=id", a["appId"].as_str().unwrap_or("")),
+                None,
+                Retry::ThrottleOnly,
+            )
+            .await?;
+        if r.ok() {
+            sp_id = r.body["id"].as_str().map(str::to_string);
+        } else if r.status != 404 {
+            return Err(graph_error("GET", "servicePrincipals", &r));
+        }
+    }
+    let target = app.as_ref().and_then(|a| a["displayName"].as_str()).unwrap_or(&req.display_name).to_string();
+    if sp_id.is_none() {
+        plan.push(item(
+            "createServicePrincipal",
+            "Create the app's service principal (enterprise application)",
+            target.clone(),
+        ));
+    }
+    let now = chrono::Utc::now();
+    let live_secret = app.as_ref().is_some_and(|a| {
+        a["passwordCredentials"].as_array().is_some_and(|l| {
+            l.iter().any(|c| {
+                c["endDateTime"]
+                    .as_str()
+                    .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                    .is_some_and(|e| e > now)
+            })
+        })
+    });
+    if app.is_none() || req.new_secret || !live_secret {
+        plan.push(item("addPassword", format!("Create a client secret valid for {days} days"), target.clone()));
+    }
+    if req.dry_run {
+        return Ok(json!({ "plan": plan, "app": app, "servicePrincipalId": sp_id, "changes": [] }));
+    }
+    let mut changes = Vec::new();
+    let mut secret: Option<Value> = None;
+    for step in &plan {
+        if !approved(&req.approved, &step.id) {
+            continue;
+        }
+        match step.id.as_str() {
+            "createApp" => {
+                ctx.progress("New-KodoApp", "Creating the app registration", Some(30));
+                let body = json!({
+                    "displayName": req.display_name,
+                    "signInAudience": "AzureADMyOrg",
+                    "tags": [KODO_TAG],
+                    "notes": format!("Created by Kodo {} for KODO for Cloud backup.", env!("CARGO_PKG_VERSION")),
+                });
+                // Never retried except when throttled (not executed): a re-run finds it by tag.
+                let created = graph.call("POST", "applications", Some(&body), Retry::ThrottleOnly).await?;
+                ctx.log(
+                    LogLevel::Verbose,
+                    format!(
+                        "Created app registration '{}' (appId {}).",
+                        req.display_name,
+                        created["appId"].as_str().unwrap_or("")
+                    ),
+                );
+                app = Some(created);
+            }
+            "createServicePrincipal" => {
+                ctx.progress("New-KodoApp", "Creating the service principal", Some(60));
+                let app_id = app.as_ref().and_then(|a| a["appId"].as_str()).unwrap_or("").to_string();
+                // NoBackingApplicationObject while the new app replicates: nothing was created,
+                // so repeating is safe (facts.md §3.12).
+                let r = graph
+                    .send("POST", "servicePrincipals", Some(&json!({ "appId": app_id })), Retry::Idempotent)
+                    .await?;
+                if r.ok() {
+                    sp_id = r.body["id"].as_str().map(str::to_string);
+                } else if r.status == 409 {
+                    let existing = graph
+                        .call(
+                            "GET",
+                            &format!("servicePrincipals(appId='{app_id}')?$select=id"),
+                            None,
+                            Retry::Replication,
+                        )
+                        .await?;
+                    sp_id = existing["id"].as_str().map(str::to_string);
+                } else {
+                    return Err(graph_error("POST", "servicePrincipals", &r));
+                }
+            }
+            "addPassword" => {
+                ctx.progress("New-KodoApp", "Creating a client secret", Some(80));
+                let id = app.as_ref().and_then(|a| a["id"].as_str()).unwrap_or("").to_string();
+                let end =
+                    (now + chrono::Duration::days(days as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let body = json!({ "passwordCredential": { "displayName": format!("Kodo {}", now.format("%Y-%m-%d")), "endDateTime": end } });
+                // A 404 while the new app replicates means nothing was added: safe to repeat.
+                let created = graph
+                    .call("POST", &format!("applications/{id}/addPassword"), Some(&body), Retry::Replication)
+                    .await?;
+                secret = Some(
+                    json!({ "secretText": created["secretText"], "keyId": created["keyId"], "endDateTime": created["endDateTime"] }),
+                );
+            }
+            _ => {}
+        }
+        changes.push(step.clone());
+    }
+    if changes.is_empty() {
+        ctx.log(LogLevel::Verbose, "The Kodo app is already in place: nothing to change.");
+    }
+    let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
+    Ok(json!({ "plan": plan, "changes": changes, "app": app, "servicePrincipalId": sp_id, "secret": secret }))
+}
+
+// -------------------------------------------------------------------- Grant-KodoPermissions
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestRow {
+    #[serde(default)]
+    pub api: Option<String>,
+    pub resource_app_id: String,
+    pub permission: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub retired: Option<Value>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub schema: u32,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub permissions: Vec<ManifestRow>,
+}
+
+pub fn parse_manifest(v: &Value) -> Result<Manifest, KodoError> {
+    let m: Manifest = serde_json::from_value(v.clone()).map_err(|e| {
+        KodoError::new(ErrorCode::InvalidArgument, format!("The permission manifest is not valid: {e}."))
+    })?;
+    if m.schema != 1 {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("The permission manifest has schema {}; this Kodo reads schema 1.", m.schema),
+        ));
+    }
+    if m.permissions.is_empty() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, "The permission manifest lists no permissions."));
+    }
+    for (i, r) in m.permissions.iter().enumerate() {
+        let n = i + 1;
+        if uuid::Uuid::parse_str(&r.resource_app_id).is_err() {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                format!("Manifest row {n}: resourceAppId '{}' is not a GUID.", r.resource_app_id),
+            ));
+        }
+        if r.permission.trim().is_empty() {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                format!("Manifest row {n}: the permission name is empty."),
+            ));
+        }
+        if r.kind != "Application" && r.kind != "Delegated" {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                format!("Manifest row {n}: type '{}' is neither Application nor Delegated.", r.kind),
+            ));
+        }
+    }
+    Ok(m)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantPermissions {
+    pub app_id: String,
+    pub manifest: Value,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub approved: Option<Vec<String>>,
+    /// The app was just created (piped from New-KodoApp): wait out replication lag in full.
+    #[serde(default)]
+    pub just_created: bool,
+}
+
+pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPermissions) -> Result<Value, KodoError> {
+    let manifest = parse_manifest(&req.manifest)?;
+    if uuid::Uuid::parse_str(&req.app_id).is_err() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, format!("-AppId '{}' is not a GUID.", req.app_id)));
+    }
+    ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
+    let resources: Vec<String> = {
+        let mut seen = Vec::new();
+        for r in &manifest.permissions {
+            if !seen.iter().any(|s: &String| s.eq_ignore_ascii_case(&r.resource_app_id)) {
+                seen.push(r.resource_app_id.to_ascii_lowercase());
+            }
+        }
+        seen
+    };
+    // One round of reads: the app, its SP, each resource SP (all through $batch).
+    let lookup = if req.just_created { Retry::Replication } else { Retry::ReplicationShort };
+    let mut reads: Vec<(String, String, Option<Value>, Retry)> = vec![
+        (
+            "GET".into(),
+            format!("applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess", req.app_id),
+            None,
+            lookup,
+        ),
+        ("GET".into(), format!("servicePrincipals(appId='{}')?$select=id,displayName", req.app_id), None, lookup),
+    ];
+    for r in &resources {
+        reads.push((
+            "GET".into(),
+            format!("servicePrincipals(appId='{r}')?$select=id,appId,displayName,appRoles,oauth2PermissionScopes"),
+            None,
+            Retry::ThrottleOnly,
+        ));
+    }
+    let got = graph.batch(&reads).await?;
+    if !got[0].ok() {
+        return Err(if got[0].status == 404 {
+            KodoError::new(
+                ErrorCode::NotFound,
+                format!("No app registration with appId {} exists in this tenant. Run New-KodoApp first.", req.app_id),
+            )
+        } else {
+            graph_error("GET", "applications", &got[0])
+        });
+    }
+    if !got[1].ok() {
+        return Err(if got[1].status == 404 {
+            KodoError::new(
+                ErrorCode::NotFound,
+                format!("The app {} has no service principal. Run New-KodoApp to create it.", req.app_id),
+            )
+        } else {
+            graph_error("GET", "servicePrincipals", &got[1])
+        });
+    }
+    let app = got[0].body.clone();
+    let sp_id = got[1].body["id"].as_str().unwrap_or("").to_string();
+    let mut resource_sps: BTreeMap<String, Option<Value>> = BTreeMap::new();
+    for (i, r) in resources.iter().enumerate() {
+        let resp = &got[2 + i];
+        resource_sps.insert(
+            r.clone(),
+            if resp.ok() {
+                Some(resp.body.clone())
+            } else if resp.status == 404 {
+                None
+            } else {
+                return Err(graph_error("GET", "servicePrincipals", resp));
+            },
+        );
+    }
+    // Current grants of the app.
+    let state = graph
+        .batch(&[
+            ("GET".into(), format!("servicePrincipals/{sp_id}/appRoleAssignments"), None, Retry::Replication),
+            ("GET".into(), format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"), None, Retry::Replication),
+        ])
+        .await?;
+    for s in &state {
+        if !s.ok() {
+            return Err(graph_error("GET", "servicePrincipals", s));
+        }
+    }
+    let assigned: HashSet<(String, String)> = state[0].body["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            (
+                a["resourceId"].as_str().unwrap_or("").to_ascii_lowercase(),
+                a["appRoleId"].as_str().unwrap_or("").to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    let grants: Vec<Value> = state[1].body["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|g| g["consentType"] == "AllPrincipals")
+        .collect();
+
+    // Resolve every row by name against the live resource SPs.
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    let mut seen_rows: HashSet<(String, String, String)> = HashSet::new();
+    let mut resolved: Vec<(usize, String, String, String)> = Vec::new(); // (row, resourceAppId, resource SP id, permission id)
+    for (i, r) in manifest.permissions.iter().enumerate() {
+        let key = (r.resource_app_id.to_ascii_lowercase(), r.permission.to_ascii_lowercase(), r.kind.clone());
+        let sp = resource_sps.get(&key.0).cloned().flatten();
+        let api = r
+            .api
+            .clone()
+            .or_else(|| sp.as_ref().and_then(|s| s["displayName"].as_str().map(str::to_string)))
+            .unwrap_or_else(|| r.resource_app_id.clone());
+        let mut row = json!({ "row": i + 1, "api": api, "resourceAppId": r.resource_app_id, "permission": r.permission, "type": r.kind, "note": r.note, "id": null });
+        if !seen_rows.insert(key.clone()) {
+            row["status"] = "Duplicate".into();
+            rows.push(row);
+            continue;
+        }
+        let found = sp.as_ref().and_then(|s| {
+            let (list, member) =
+                if r.kind == "Application" { ("appRoles", true) } else { ("oauth2PermissionScopes", false) };
+            s[list]
+                .as_array()?
+                .iter()
+                .find(|p| {
+                    p["value"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&r.permission))
+                        && (!member
+                            || p["allowedMemberTypes"].as_array().is_some_and(|m| m.iter().any(|x| x == "Application")))
+                })
+                .cloned()
+        });
+        if let Some(retired) = &r.retired {
+            row["status"] = "Retired".into();
+            row["retired"] = retired.clone();
+            row["offered"] = found.is_some().into();
+            if let Some(f) = &found {
+                row["id"] = f["id"].clone();
+            }
+            rows.push(row);
+            continue;
+        }
+        match (sp.as_ref(), found) {
+            (Some(s), Some(f)) => {
+                row["id"] = f["id"].clone();
+                row["permission"] = f["value"].clone();
+                resolved.push((
+                    rows.len(),
+                    r.resource_app_id.to_ascii_lowercase(),
+                    s["id"].as_str().unwrap_or("").to_string(),
+                    f["id"].as_str().unwrap_or("").to_ascii_lowercase(),
+                ));
+                rows.push(row);
+            }
+            _ => {
+                row["status"] = "NotOffered".into();
+                if !r.optional {
+                    missing.push(format!("row {} {} {} ({})", i + 1, api, r.permission, r.kind));
+                }
+                rows.push(row);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "Nothing was changed: this tenant does not offer {} of the manifest's permissions: {}. Fix the manifest (a typo?) or mark those rows \"optional\": true.",
+                missing.len(),
+                missing.join("; ")
+            ),
+        ));
+    }
+
+    // Plan.
+    let mut plan = Vec::new();
+    let app_name = app["displayName"].as_str().unwrap_or("").to_string();
+    let mut rra: Vec<Value> = app["requiredResourceAccess"].as_array().cloned().unwrap_or_default();
+    let mut rra_changed = false;
+    for (row_i, res_app, _, perm_id) in &resolved {
+        let kind = if rows[*row_i]["type"] == "Application" { "Role" } else { "Scope" };
+        let entry = match rra
+            .iter_mut()
+            .position(|e| e["resourceAppId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(res_app)))
+        {
+            Some(p) => p,
+            None => {
+                rra.push(json!({ "resourceAppId": res_app, "resourceAccess": [] }));
+                rra.len() - 1
+            }
+        };
+        let list = rra[entry]["resourceAccess"].as_array_mut().expect("array");
+        if !list.iter().any(|a| a["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(perm_id)) && a["type"] == kind)
+        {
+            list.push(json!({ "id": perm_id, "type": kind }));
+            rra_changed = true;
+        }
+    }
+    if rra_changed {
+        plan.push(item(
+            "requiredResourceAccess",
+            "Declare the API permissions (requiredResourceAccess)",
+            app_name.clone(),
+        ));
+    }
+    let mut assign_items = Vec::new();
+    for (row_i, res_app, res_sp, perm_id) in &resolved {
+        if rows[*row_i]["type"] != "Application" {
+            continue;
+        }
+        if assigned.contains(&(res_sp.to_ascii_lowercase(), perm_id.clone())) {
+            rows[*row_i]["status"] = "AlreadyPresent".into();
+        } else {
+            let id = format!("assign:{res_app}:{perm_id}");
+            plan.push(item(
+                id.clone(),
+                format!(
+                    "Grant admin consent to {} {} (application)",
+                    rows[*row_i]["api"].as_str().unwrap_or(""),
+                    rows[*row_i]["permission"].as_str().unwrap_or("")
+                ),
+                app_name.clone(),
+            ));
+            assign_items.push((id, *row_i, res_sp.clone(), perm_id.clone()));
+        }
+    }
+    // Delegated: one AllPrincipals grant per resource holding every scope (merged with what is there).
+    let mut grant_items = Vec::new();
+    let mut by_resource: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
+    for (row_i, res_app, res_sp, _) in &resolved {
+        if rows[*row_i]["type"] == "Delegated" {
+            by_resource.entry(res_app.clone()).or_insert_with(|| (res_sp.clone(), Vec::new())).1.push(*row_i);
+        }
+    }
+    for (res_app, (res_sp, row_ids)) in &by_resource {
+        let existing = grants.iter().find(|g| g["resourceId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(res_sp)));
+        let have: Vec<String> =
+            existing.and_then(|g| g["scope"].as_str()).unwrap_or("").split_whitespace().map(str::to_string).collect();
+        let mut want = have.clone();
+        for r in row_ids {
+            let p = rows[*r]["permission"].as_str().unwrap_or("").to_string();
+            if have.iter().any(|h| h.eq_ignore_ascii_case(&p)) {
+                rows[*r]["status"] = "AlreadyPresent".into();
+            } else if !want.iter().any(|h| h.eq_ignore_ascii_case(&p)) {
+                want.push(p);
+            }
+        }
+        if want.len() != have.len() {
+            let id = format!("grant:{res_app}");
+            let api = rows[row_ids[0]]["api"].as_str().unwrap_or("").to_string();
+            plan.push(item(
+                id.clone(),
+                format!("Grant admin consent to {api} delegated permissions for all users ({})", want.join(" ")),
+                app_name.clone(),
+            ));
+            grant_items.push((
+                id,
+                existing.and_then(|g| g["id"].as_str()).map(str::to_string),
+                res_sp.clone(),
+                want,
+                row_ids.clone(),
+            ));
+        }
+    }
+    if req.dry_run {
+        for (_, r, _, _) in &assign_items {
+            rows[*r]["status"] = "WouldGrant".into();
+        }
+        for (_, _, _, _, rs) in &grant_items {
+            for r in rs {
+                if rows[*r]["status"].is_null() {
+                    rows[*r]["status"] = "WouldGrant".into();
+                }
+            }
+        }
+        return Ok(
+            json!({ "plan": plan, "rows": rows, "changes": [], "roundTrips": graph.round_trips.load(std::sync::atomic::Ordering::Relaxed) }),
+        );
+    }
+
+    // Apply what was approved.
+    let mut changes = Vec::new();
+    if rra_changed && approved(&req.approved, "requiredResourceAccess") {
+        ctx.progress("Grant-KodoPermissions", "Declaring the API permissions", Some(40));
+        let id = app["id"].as_str().unwrap_or("");
+        graph
+            .call(
+                "PATCH",
+                &format!("applications/{id}"),
+                Some(&json!({ "requiredResourceAccess": rra })),
+                Retry::Idempotent,
+            )
+            .await?;
+        changes.push(plan.iter().find(|p| p.id == "requiredResourceAccess").cloned());
+    }
+    let todo: Vec<_> = assign_items.iter().filter(|(id, ..)| approved(&req.approved, id)).collect();
+    if !todo.is_empty() {
+        ctx.progress("Grant-KodoPermissions", format!("Granting {} application permissions", todo.len()), Some(60));
+        let requests: Vec<(String, String, Option<Value>, Retry)> = todo
+            .iter()
+            .map(|(_, _, res_sp, perm)| {
+                (
+                    "POST".to_string(),
+                    format!("servicePrincipals/{res_sp}/appRoleAssignedTo"),
+                    Some(json!({ "principalId": sp_id, "resourceId": res_sp, "appRoleId": perm })),
+                    Retry::Idempotent,
+                )
+            })
+            .collect();
+        let results = graph.batch(&requests).await?;
+        for ((id, row_i, _, _), r) in todo.iter().zip(results.iter()) {
+            if r.ok() || r.message() == "Permission being assigned already exists on the object" {
+                rows[*row_i]["status"] = if r.ok() { "Granted".into() } else { "AlreadyPresent".into() };
+                changes.push(plan.iter().find(|p| &p.id == id).cloned());
+            } else {
+                return Err(graph_error("POST", "appRoleAssignedTo", r));
+            }
+        }
+    }
+    for (id, existing, res_sp, want, row_ids) in &grant_items {
+        if !approved(&req.approved, id) {
+            continue;
+        }
+        ctx.progress("Grant-KodoPermissions", "Granting delegated permissions", Some(85));
+        let scope = want.join(" ");
+        match existing {
+            Some(gid) => {
+                graph
+                    .call(
+                        "PATCH",
+                        &format!("oauth2PermissionGrants/{gid}"),
+                        Some(&json!({ "scope": scope })),
+                        Retry::Idempotent,
+                    )
+                    .await?;
+            }
+            None => {
+                let body = json!({ "clientId": sp_id, "consentType": "AllPrincipals", "principalId": null, "resourceId": res_sp, "scope": scope });
+                // A repeat after a lost answer fails with 409, handled below: safe to retry.
+                let r = graph.send("POST", "oauth2PermissionGrants", Some(&body), Retry::Idempotent).await?;
+                if r.status == 409 {
+                    // Created by an interrupted earlier run: find it and merge.
+                    let list = graph
+                        .call(
+                            "GET",
+                            &format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"),
+                            None,
+                            Retry::Replication,
+                        )
+                        .await?;
+                    if let Some(g) = list["value"].as_array().and_then(|l| {
+                        l.iter().find(|g| {
+                            g["resourceId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(res_sp))
+                                && g["consentType"] == "AllPrincipals"
+                        })
+                    }) {
+                        let mut merged: Vec<String> =
+                            g["scope"].as_str().unwrap_or("").split_whitespace().map(str::to_string).collect();
+                        for w in want {
+                            if !merged.iter().any(|m| m.eq_ignore_ascii_case(w)) {
+                                merged.push(w.clone());
+                            }
+                        }
+                        graph
+                            .call(
+                                "PATCH",
+                                &format!("oauth2PermissionGrants/{}", g["id"].as_str().unwrap_or("")),
+                                Some(&json!({ "scope": merged.join(" ") })),
+                                Retry::Replication,
+                            )
+                            .await?;
+                    }
+                } else if !r.ok() {
+                    return Err(graph_error("POST", "oauth2PermissionGrants", &r));
+                }
+            }
+        }
+        for r in row_ids {
+            if rows[*r]["status"].is_null() {
+                rows[*r]["status"] = "Granted".into();
+            }
+        }
+        changes.push(plan.iter().find(|p| &p.id == id).cloned());
+    }
+    for r in rows.iter_mut() {
+        if r["status"].is_null() {
+            r["status"] = "Skipped".into();
+        }
+    }
+    if changes.is_empty() {
+        ctx.log(LogLevel::Verbose, "Every permission is already granted: nothing to change.");
+    }
+    Ok(
+        json!({ "plan": plan, "rows": rows, "changes": changes.into_iter().flatten().collect::<Vec<_>>(), "roundTrips": graph.round_trips.load(std::sync::atomic::Ordering::Relaxed) }),
+    )
+}

@@ -1,0 +1,219 @@
+# New-KodoApp and Grant-KodoPermissions against the tenant emulator, checked through plain Graph
+# calls (not the module): the seed procedure's steps 4-14, re-runs, -WhatIf, bad input,
+# replication lag with throttling, and interrupted runs.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $script:ManifestPath -Force
+    $emu = Start-KodoEmulator -Tenants 6
+    $truth = Import-Csv (Join-Path $script:RepoRoot 'data/fixtures/permissions-truth.csv')
+
+    function Connect-Tenant([int]$Index) {
+        $t = $emu.Tenants[$Index]
+        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
+        $t
+    }
+    # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
+    function Get-PlainToken($Tenant, [string]$ClientId, [string]$Secret) {
+        if (-not $ClientId) { $ClientId = $Tenant.BootstrapClientId; $Secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password }
+        $body = @{ grant_type = 'client_credentials'; client_id = $ClientId; client_secret = $Secret; scope = 'https://graph.microsoft.com/.default' }
+        (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+    }
+    function Invoke-PlainGraph($Tenant, [string]$Path) {
+        $token = Get-PlainToken $Tenant
+        Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $token" } -SkipCertificateCheck
+    }
+    function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
+    function Get-Writes {
+        @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } |
+            Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -notlike '*/oauth2/v2.0/token' -and $_.path -ne '/v1.0/$batch' })
+    }
+    function Set-Emulator([hashtable]$Settings) {
+        $null = Invoke-RestMethod -Method Patch -Uri "$($emu.Url)/_emulator/settings" -Body ($Settings | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+    }
+    function Add-Fault([hashtable]$Rule) {
+        $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/_emulator/faults" -Body ($Rule | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+    }
+
+    # Checks a tenant's onboarding through plain Graph calls.
+    function Assert-Onboarded($Tenant, $App) {
+        $plainApp = Invoke-PlainGraph $Tenant "applications(appId='$($App.ClientId)')"
+        $plainApp.tags | Should -Contain 'KodoManaged'
+        $plainApp.signInAudience | Should -Be 'AzureADMyOrg'
+        $sp = Invoke-PlainGraph $Tenant "servicePrincipals(appId='$($App.ClientId)')"
+        $assignments = @((Invoke-PlainGraph $Tenant "servicePrincipals/$($sp.id)/appRoleAssignments").value)
+        $grants = @((Invoke-PlainGraph $Tenant "oauth2PermissionGrants?`$filter=clientId eq '$($sp.id)'").value)
+        foreach ($row in $truth | Where-Object { $_.api -ne 'AAD Graph' }) {
+            $resource = Invoke-PlainGraph $Tenant "servicePrincipals(appId='$($row.resourceAppId)')?`$select=id"
+            if ($row.type -eq 'Application') {
+                @($assignments | Where-Object { $_.resourceId -eq $resource.id -and $_.appRoleId -eq $row.id }).Count | Should -Be 1 -Because "$($row.api) $($row.permission) must be assigned once, with id $($row.id)"
+            } else {
+                $grant = @($grants | Where-Object { $_.resourceId -eq $resource.id -and $_.consentType -eq 'AllPrincipals' })
+                $grant.Count | Should -Be 1
+                ($grant[0].scope -split ' ') | Should -Contain $row.permission
+            }
+            $declared = $plainApp.requiredResourceAccess | Where-Object resourceAppId -eq $row.resourceAppId
+            @($declared.resourceAccess | Where-Object { $_.id -eq $row.id -and $_.type -eq $(if ($row.type -eq 'Application') { 'Role' } else { 'Scope' }) }).Count | Should -Be 1
+        }
+        # Distinct application rows of the seed minus Azure AD Graph: 10 Graph, 2 Exchange, 6 SharePoint.
+        $assignments.Count | Should -Be 18
+        # Retired Azure AD Graph: nothing requested, nothing granted.
+        $plainApp.requiredResourceAccess.resourceAppId | Should -Not -Contain '00000002-0000-0000-c000-000000000000'
+    }
+}
+
+AfterAll {
+    Stop-KodoEmulator
+    Remove-Module Kodo -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'A full onboarding with the default manifest' {
+    BeforeAll {
+        $t = Connect-Tenant 0
+        $app = New-KodoApp -DisplayName 'KODO for Cloud backup'
+        $rows = $app | Grant-KodoPermissions
+    }
+    It 'returns what KODO asks for' {
+        $app.PSTypeNames | Should -Contain 'Kodo.App'
+        $app.TenantId | Should -Be $t.TenantId
+        $app.ClientId | Should -Match '^[0-9a-f-]{36}$'
+        $app.ClientSecret | Should -BeOfType [System.Security.SecureString]
+        $app.SecretExpiresOn | Should -BeGreaterThan ([datetime]::UtcNow.AddDays(700))
+        ($app | Format-List | Out-String) | Should -Match '(?s)TenantId \(KODO: Tenant ID\).*ClientId \(KODO: Client ID\).*ClientSecret \(KODO: Client secret\)'
+    }
+    It 'reports every manifest row' {
+        $rows.Count | Should -Be 33
+        @($rows | Where-Object Status -eq 'Granted').Count | Should -Be 28
+        @($rows | Where-Object Status -eq 'Retired').Count | Should -Be 4
+        @($rows | Where-Object Status -eq 'Duplicate').Count | Should -Be 1
+        $aad = $rows | Where-Object { $_.Api -eq 'Azure Active Directory Graph' -and $_.Permission -eq 'User.ReadWrite.All' -and $_.Type -eq 'Application' }
+        $aad.Status | Should -Be 'Retired'
+        $aad.Id | Should -BeNullOrEmpty -Because 'Azure AD Graph never had this role; it is reported, not invented'
+        $aad.Note | Should -Match 'Retired since 2025-08-31'
+    }
+    It 'is in the tenant, checked through plain Graph calls' {
+        Assert-Onboarded $t $app
+    }
+    It 'gives a secret that signs in' {
+        $secret = [System.Net.NetworkCredential]::new('', $app.ClientSecret).Password
+        $token = Get-PlainToken $t $app.ClientId $secret
+        $claims = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String(($token.Split('.')[1].Replace('-', '+').Replace('_', '/')).PadRight([math]::Ceiling($token.Split('.')[1].Length / 4) * 4, '='))) | ConvertFrom-Json
+        $claims.roles | Should -Contain 'Mail.ReadWrite'
+        $claims.roles | Should -Contain 'Sites.FullControl.All'
+    }
+    It 'writes nothing when run again, and says so' {
+        Clear-Log
+        $again = New-KodoApp -DisplayName 'KODO for Cloud backup' -Verbose 4>&1
+        $rows2 = Grant-KodoPermissions -AppId $app.ClientId -Verbose 4>&1
+        Get-Writes | Should -BeNullOrEmpty
+        ($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain 'The Kodo app is already in place: nothing to change.'
+        ($rows2 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain 'Every permission is already in place: nothing to change.'
+        @($rows2 | Where-Object { $_.PSTypeNames -contains 'Kodo.PermissionResult' -and $_.Status -eq 'AlreadyPresent' }).Count | Should -Be 28
+        ($again | Where-Object { $_.PSTypeNames -contains 'Kodo.App' }).ClientId | Should -Be $app.ClientId
+    }
+}
+
+Describe '-WhatIf' {
+    It 'prints the plan and writes nothing' {
+        $t = Connect-Tenant 1
+        Clear-Log
+        $out = New-KodoApp -DisplayName 'KODO what-if' -WhatIf 6>&1 | Out-String
+        Get-Writes | Should -BeNullOrEmpty
+        @((Invoke-PlainGraph $t "applications?`$filter=tags/any(x:x eq 'KodoManaged')").value).Count | Should -Be 0
+        $app = New-KodoApp -DisplayName 'KODO what-if'
+        Clear-Log
+        $rows = Grant-KodoPermissions -AppId $app.ClientId -WhatIf
+        Get-Writes | Should -BeNullOrEmpty
+        @($rows | Where-Object Status -eq 'WouldGrant').Count | Should -Be 28
+        @((Invoke-PlainGraph $t "servicePrincipals/$($app.ServicePrincipalId)/appRoleAssignments").value).Count | Should -Be 0
+    }
+}
+
+Describe 'Bad input fails before any write' {
+    BeforeAll { $t = Connect-Tenant 2 }
+    It 'a manifest row the tenant does not offer (a typo)' {
+        $app = New-KodoApp -DisplayName 'KODO typo'
+        $manifest = Join-Path $TestDrive 'typo.json'
+        @{ schema = 1; permissions = @(
+                @{ resourceAppId = '00000003-0000-0000-c000-000000000000'; permission = 'User.Read.All'; type = 'Application' }
+                @{ resourceAppId = '00000003-0000-0000-c000-000000000000'; permission = 'Mail.Raed'; type = 'Application' }
+            ) } | ConvertTo-Json -Depth 5 | Set-Content $manifest
+        Clear-Log
+        { Grant-KodoPermissions -AppId $app.ClientId -ManifestPath $manifest } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Grant-KodoPermissions' -ExpectedMessage '*Nothing was changed*Mail.Raed*'
+        Get-Writes | Should -BeNullOrEmpty
+    }
+    It 'a malformed manifest' {
+        $manifest = Join-Path $TestDrive 'bad.json'
+        '{ "schema": 1, "permissions": [ { "resourceAppId": "graph", "permission": "User.Read.All", "type": "Application" } ] }' | Set-Content $manifest
+        { Grant-KodoPermissions -AppId ([guid]::NewGuid()) -ManifestPath $manifest } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Grant-KodoPermissions' -ExpectedMessage '*not a GUID*'
+        'not json' | Set-Content $manifest
+        { Grant-KodoPermissions -AppId ([guid]::NewGuid()) -ManifestPath $manifest } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Grant-KodoPermissions'
+    }
+    It 'an unknown app id' {
+        { Grant-KodoPermissions -AppId ([guid]::NewGuid()) } | Should -Throw -ErrorId 'Kodo.NotFound,Grant-KodoPermissions'
+        { New-KodoApp -AppId ([guid]::NewGuid()) } | Should -Throw -ErrorId 'Kodo.NotFound,New-KodoApp'
+    }
+    It 'a display name Entra would refuse, and an out-of-range secret lifetime' {
+        Clear-Log
+        { New-KodoApp -DisplayName ('x' * 257) } | Should -Throw -ErrorId 'Kodo.InvalidArgument,New-KodoApp'
+        { New-KodoApp -DisplayName 'ok' -SecretLifetime 731 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,New-KodoApp'
+        Get-Writes | Should -BeNullOrEmpty
+    }
+    It 'two apps carrying Kodo''s tag: an error naming both' {
+        $token = Get-PlainToken $t
+        foreach ($n in 'first', 'second') {
+            $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications" -Headers @{ Authorization = "Bearer $token" } -Body (@{ displayName = "Kodo $n"; tags = @('KodoManaged') } | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+        }
+        { New-KodoApp -DisplayName 'x' } | Should -Throw -ExpectedMessage '*Kodo first*Kodo second*-AppId*'
+    }
+}
+
+Describe 'Replication lag and throttling' {
+    It 'onboards with --replication-lag-ms 5000 --throttle-rate 0.2' {
+        $t = Connect-Tenant 3
+        Set-Emulator @{ replicationLagMs = 5000; throttleRate = 0.2 }
+        try {
+            $app = New-KodoApp -DisplayName 'KODO under lag'
+            $rows = $app | Grant-KodoPermissions
+        } finally {
+            Set-Emulator @{ replicationLagMs = 0; throttleRate = 0.0 }
+        }
+        @($rows | Where-Object Status -eq 'Granted').Count | Should -Be 28
+        Start-Sleep -Seconds 6   # the new objects replicate (the lag also applies to these plain reads)
+        Assert-Onboarded $t $app
+    }
+}
+
+Describe 'An interrupted run is completed by a re-run' {
+    It 'no duplicate app when the answer to its creation is lost' {
+        $t = Connect-Tenant 4
+        Add-Fault @{ method = 'POST'; pathContains = '/v1.0/applications'; dropResponse = $true; count = 1 }
+        { New-KodoApp -DisplayName 'KODO lost answer' } | Should -Throw -ErrorId 'Kodo.ConnectionFailed,New-KodoApp'
+        @((Invoke-PlainGraph $t "applications?`$filter=tags/any(x:x eq 'KodoManaged')").value).Count | Should -Be 1 -Because 'the app was created; only the answer was lost'
+        $app = New-KodoApp -DisplayName 'KODO lost answer'
+        @((Invoke-PlainGraph $t "applications?`$filter=tags/any(x:x eq 'KodoManaged')").value).Count | Should -Be 1 -Because 'the re-run found it by its tag'
+        $app.ServicePrincipalId | Should -Not -BeNullOrEmpty
+        $app.ClientSecret | Should -Not -BeNullOrEmpty -Because 'the interrupted run made no secret, so the re-run does'
+    }
+    It 'after the connection drops while granting consent' {
+        $t = Connect-Tenant 5
+        $app = New-KodoApp -DisplayName 'KODO interrupted'
+        Add-Fault @{ method = 'POST'; pathContains = '/v1.0/oauth2PermissionGrants'; dropConnection = $true; count = 1 }
+        Add-Fault @{ method = 'POST'; pathContains = '/v1.0/oauth2PermissionGrants'; status = 503; count = 2 }
+        { $app | Grant-KodoPermissions } | Should -Throw -ErrorId 'Kodo.ConnectionFailed,Grant-KodoPermissions'
+        $rows = $app | Grant-KodoPermissions
+        @($rows | Where-Object Status -eq 'AlreadyPresent').Count | Should -Be 18 -Because 'the application permissions were granted before the drop'
+        @($rows | Where-Object Status -eq 'Granted').Count | Should -Be 10 -Because 'the delegated grants are made now, through two 503s'
+        Assert-Onboarded $t $app
+    }
+}
+
+Describe "README's first command" {
+    It 'examples/Try-Kodo.ps1 onboards the embedded emulator in one go, and a re-run changes nothing' {
+        $r = Invoke-FreshPwsh -Script "& '$(Join-Path $script:RepoRoot 'examples/Try-Kodo.ps1')'"
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.StdOut | Should -Match 'Tenant ID\s*:\s*[0-9a-f-]{36}'
+        $r.StdOut | Should -Match '28 AlreadyPresent'
+        $r.StdErr | Should -BeNullOrEmpty
+    }
+}
