@@ -52,6 +52,10 @@ pub struct EnsureApp {
     pub new_secret: bool,
     #[serde(default)]
     pub secret_lifetime_days: Option<u32>,
+    /// A certificate (base64 DER, public part only) to add as a credential. The host keeps the
+    /// private key (generated there, or the admin's).
+    #[serde(default)]
+    pub certificate: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
@@ -191,6 +195,34 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
     if app.is_none() || req.new_secret || !live_secret {
         plan.push(item("addPassword", format!("Create a client secret valid for {days} days"), target.clone()));
     }
+    let cert = match &req.certificate {
+        Some(b64) => {
+            let der = crate::emulator::pki::b64_decode(b64)
+                .ok_or_else(|| KodoError::new(ErrorCode::InvalidArgument, "The certificate is not base64 DER."))?;
+            let (_, not_after) = crate::emulator::pki::validity_of(&der).map_err(|e| {
+                KodoError::new(ErrorCode::InvalidArgument, format!("The certificate cannot be read: {e}"))
+            })?;
+            if not_after < now.timestamp() {
+                return Err(KodoError::new(ErrorCode::InvalidArgument, "The certificate has expired."));
+            }
+            let thumbprint = crate::emulator::pki::sha1_hex(&der);
+            let present = app.as_ref().is_some_and(|a| {
+                a["keyCredentials"].as_array().is_some_and(|k| {
+                    k.iter()
+                        .any(|c| c["customKeyIdentifier"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(&thumbprint)))
+                })
+            });
+            if !present {
+                plan.push(item(
+                    "addCertificate",
+                    format!("Add certificate {thumbprint} as a credential"),
+                    target.clone(),
+                ));
+            }
+            Some((der, thumbprint))
+        }
+        None => None,
+    };
     if req.dry_run {
         return Ok(json!({ "plan": plan, "app": app, "servicePrincipalId": sp_id, "changes": [] }));
     }
@@ -245,6 +277,34 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
                     return Err(graph_error("POST", "servicePrincipals", &r));
                 }
             }
+            "addCertificate" => {
+                ctx.progress("New-KodoApp", "Adding the certificate", Some(90));
+                let (der, thumbprint) = cert.as_ref().expect("planned only with a certificate");
+                let id = app.as_ref().and_then(|a| a["id"].as_str()).unwrap_or("").to_string();
+                // keyCredentials is replaced as a whole (facts.md §3.4, §3.8): re-send the keys
+                // the app has, read with $select so that `key` is included.
+                let current = graph
+                    .call("GET", &format!("applications/{id}?$select=keyCredentials"), None, Retry::Replication)
+                    .await?;
+                let mut keys = current["keyCredentials"].as_array().cloned().unwrap_or_default();
+                keys.push(json!({
+                    "type": "AsymmetricX509Cert", "usage": "Verify", "key": crate::emulator::pki::b64(der),
+                    "displayName": format!("Kodo {}", now.format("%Y-%m-%d")),
+                }));
+                graph
+                    .call(
+                        "PATCH",
+                        &format!("applications/{id}"),
+                        Some(&json!({ "keyCredentials": keys })),
+                        Retry::Idempotent,
+                    )
+                    .await?;
+                let refreshed = graph
+                    .call("GET", &format!("applications/{id}?$select={APP_SELECT}"), None, Retry::Replication)
+                    .await?;
+                ctx.log(LogLevel::Verbose, format!("Added certificate {thumbprint} to the app."));
+                app = Some(refreshed);
+            }
             "addPassword" => {
                 ctx.progress("New-KodoApp", "Creating a client secret", Some(80));
                 let id = app.as_ref().and_then(|a| a["id"].as_str()).unwrap_or("").to_string();
@@ -267,7 +327,10 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
         ctx.log(LogLevel::Verbose, "The Kodo app is already in place: nothing to change.");
     }
     let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
-    Ok(json!({ "plan": plan, "changes": changes, "app": app, "servicePrincipalId": sp_id, "secret": secret }))
+    let thumbprint = cert.map(|(_, t)| t);
+    Ok(
+        json!({ "plan": plan, "changes": changes, "app": app, "servicePrincipalId": sp_id, "secret": secret, "certificateThumbprint": thumbprint }),
+    )
 }
 
 // -------------------------------------------------------------------- Grant-KodoPermissions

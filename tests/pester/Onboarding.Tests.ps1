@@ -217,3 +217,36 @@ Describe "README's first command" {
         $r.StdErr | Should -BeNullOrEmpty
     }
 }
+
+Describe 'A certificate credential' {
+    It 'is generated, uploaded, returned only as a password-protected PFX, and signs in' {
+        $t = Connect-Tenant 2
+        $password = ConvertTo-SecureString 'Pfx-Passw0rd!' -AsPlainText -Force
+        $pfxPath = Join-Path $TestDrive 'kodo.pfx'
+        $app = New-KodoApp -DisplayName 'KODO with certificate' -NewCertificate -CertificatePassword $password -CertificatePath $pfxPath
+        $app.CertificateThumbprint | Should -Match '^[0-9A-F]{40}$'
+        $app.CertificatePfxPath | Should -Be $pfxPath
+        $loaded = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($pfxPath, $password)
+        $loaded.Thumbprint | Should -Be $app.CertificateThumbprint
+        $loaded.HasPrivateKey | Should -BeTrue
+        { New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($pfxPath, 'wrong') } | Should -Throw
+        if (-not $IsWindows) { [System.IO.File]::GetUnixFileMode($pfxPath) | Should -Be ([System.IO.UnixFileMode]'UserRead, UserWrite') }
+        $plainApp = Invoke-PlainGraph $t "applications(appId='$($app.ClientId)')"
+        $plainApp.keyCredentials.customKeyIdentifier | Should -Contain $app.CertificateThumbprint
+        # The app signs in with it (the emulator checks the assertion against the uploaded key).
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $app.ClientId -CertificatePath $pfxPath -CertificatePassword $password
+        $c.IdentityKind | Should -Be 'Certificate'
+        $null = Connect-Tenant 2
+        # Adding the same certificate again changes nothing.
+        Clear-Log
+        $again = New-KodoApp -AppId $app.ClientId -Certificate $loaded
+        Get-Writes | Should -BeNullOrEmpty
+        $again.Changes | Should -BeNullOrEmpty
+    }
+    It 'refuses -NewCertificate without a password, before any write' {
+        $null = Connect-Tenant 2
+        Clear-Log
+        { New-KodoApp -DisplayName 'KODO no password' -NewCertificate } | Should -Throw -ErrorId 'Kodo.InvalidArgument,New-KodoApp'
+        Get-Writes | Should -BeNullOrEmpty
+    }
+}

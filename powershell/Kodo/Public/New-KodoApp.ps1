@@ -29,6 +29,24 @@ function New-KodoApp {
     .PARAMETER NewSecret
     Create a new client secret even if the app has a valid one.
 
+    .PARAMETER NewCertificate
+    Also generate a certificate credential (RSA 2048, self-signed) and add its public key to the
+    app. The private key is returned only as a PFX protected by -CertificatePassword: written to
+    -CertificatePath, or in the CertificatePfx property (bytes). It is never logged.
+
+    .PARAMETER Certificate
+    Add this certificate's public key to the app as a credential (its private key stays where
+    it is).
+
+    .PARAMETER CertificatePassword
+    The password that protects the generated PFX (required with -NewCertificate).
+
+    .PARAMETER CertificatePath
+    Where to write the generated PFX. Without it, the PFX bytes are returned in CertificatePfx.
+
+    .PARAMETER CertificateLifetime
+    How long a generated certificate is valid: 1 to 730 days; default 365.
+
     .EXAMPLE
     $app = New-KodoApp -DisplayName 'KODO for Cloud backup'
     $app.TenantId; $app.ClientId
@@ -40,6 +58,12 @@ function New-KodoApp {
     New-KodoApp -DisplayName 'KODO for Cloud backup' -WhatIf
 
     Shows what would be created, and creates nothing.
+
+    .EXAMPLE
+    New-KodoApp -DisplayName 'KODO for Cloud backup' -NewCertificate -CertificatePassword (Read-Host -AsSecureString) -CertificatePath ./kodo.pfx
+
+    Also creates a certificate credential (SharePoint accepts app-only tokens only from a
+    certificate) and writes its PFX.
 
     .EXAMPLE
     New-KodoApp -AppId 11111111-2222-3333-4444-555555555555 -NewSecret -SecretLifetime 180
@@ -62,12 +86,35 @@ function New-KodoApp {
         [ValidateRange(1, 730)]
         [int]$SecretLifetime = 730,
 
-        [switch]$NewSecret
+        [switch]$NewSecret,
+
+        [switch]$NewCertificate,
+
+        [System.Security.Cryptography.X509Certificates.X509Certificate2]$Certificate,
+
+        [System.Security.SecureString]$CertificatePassword,
+
+        [string]$CertificatePath,
+
+        [ValidateRange(1, 730)]
+        [int]$CertificateLifetime = 365
     )
 
     try {
         $request = [ordered]@{ kind = 'app.ensure'; displayName = $DisplayName; newSecret = [bool]$NewSecret; secretLifetimeDays = $SecretLifetime }
         if ($AppId) { $request['appId'] = $AppId }
+        if ($NewCertificate -and $Certificate) {
+            throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message 'Use -NewCertificate or -Certificate, not both.')
+        }
+        $pfx = $null
+        if ($NewCertificate) {
+            if (-not $CertificatePassword -or $CertificatePassword.Length -eq 0) {
+                throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-NewCertificate needs -CertificatePassword: the private key is only ever returned as a password-protected PFX.')
+            }
+            $generated = New-KodoCertificate -Subject $DisplayName -Days $CertificateLifetime
+            $Certificate = $generated
+        }
+        if ($Certificate) { $request['certificate'] = [Convert]::ToBase64String($Certificate.RawData) }
         $plan = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ($request + @{ dryRun = $true })
         $approved = @()
         foreach ($step in @($plan.plan)) {
@@ -82,7 +129,24 @@ function New-KodoApp {
             $request['approved'] = $approved
             $result = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
         }
-        ConvertTo-KodoApp -Result $result
+        $app = ConvertTo-KodoApp -Result $result
+        if ($NewCertificate -and $approved -contains 'addCertificate') {
+            $pfx = $generated.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $CertificatePassword)
+            $app.CertificateThumbprint = $generated.Thumbprint
+            $app.CertificateExpiresOn = $generated.NotAfter.ToUniversalTime()
+            if ($CertificatePath) {
+                $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($CertificatePath)
+                [System.IO.File]::WriteAllBytes($full, $pfx)
+                Set-KodoOwnerOnly -Path $full
+                $app | Add-Member -NotePropertyName CertificatePfxPath -NotePropertyValue $full
+            } else {
+                $app | Add-Member -NotePropertyName CertificatePfx -NotePropertyValue $pfx
+            }
+        } elseif ($Certificate -and $result.PSObject.Properties['certificateThumbprint'] -and $result.certificateThumbprint) {
+            $app.CertificateThumbprint = [string]$result.certificateThumbprint
+            $app.CertificateExpiresOn = $Certificate.NotAfter.ToUniversalTime()
+        }
+        $app
     } catch {
         $PSCmdlet.ThrowTerminatingError($_)
     }
