@@ -399,6 +399,14 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
             let graph = crate::graph::Graph::new(&connection, ctx);
             crate::onboarding::grant_permissions(ctx, &graph, req).await
         }
+        Request::SharePointTenant { route, legacy_auth_protocols_enabled, dry_run } => {
+            let connection = session.connected().await?;
+            crate::sharepoint::tenant(&connection, ctx, &route, legacy_auth_protocols_enabled, dry_run).await
+        }
+        Request::SharePointVerify {} => {
+            let connection = session.connected().await?;
+            crate::sharepoint::verify(&connection, ctx).await
+        }
         Request::Context {} => Ok(session.connection.read().await.as_ref().map(|c| c.context()).unwrap_or(Value::Null)),
         Request::DebugStats {} => Ok(json!({
             "operationsStarted": OPS_STARTED.load(Ordering::Relaxed),

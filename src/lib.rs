@@ -14,3 +14,4 @@ pub mod graph;
 pub mod http;
 pub mod onboarding;
 pub mod protocol;
+pub mod sharepoint;

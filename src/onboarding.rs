@@ -432,7 +432,10 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
     let mut reads: Vec<(String, String, Option<Value>, Retry)> = vec![
         (
             "GET".into(),
-            format!("applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess", req.app_id),
+            format!(
+                "applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess,keyCredentials",
+                req.app_id
+            ),
             None,
             lookup,
         ),
@@ -690,6 +693,7 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
                 }
             }
         }
+        acs_row(&mut rows, &app);
         return Ok(
             json!({ "plan": plan, "rows": rows, "changes": [], "roundTrips": graph.round_trips.load(std::sync::atomic::Ordering::Relaxed) }),
         );
@@ -804,10 +808,60 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
             r["status"] = "Skipped".into();
         }
     }
+    acs_row(&mut rows, &app);
     if changes.is_empty() {
         ctx.log(LogLevel::Verbose, "Every permission is already granted: nothing to change.");
     }
     Ok(
         json!({ "plan": plan, "rows": rows, "changes": changes.into_iter().flatten().collect::<Vec<_>>(), "roundTrips": graph.round_trips.load(std::sync::atomic::Ordering::Relaxed) }),
     )
+}
+
+/// SharePoint app-only access (facts.md §5.3, §8): the seed's step 15 grants it through
+/// appinv.aspx (Azure ACS), retired for every tenant on 2026-04-02. Kodo reports that step and
+/// whether its replacement (SharePoint Sites.FullControl.All as an application permission, and
+/// a certificate credential: SharePoint takes app-only tokens only from a certificate) is in
+/// place. Added when the manifest asks for SharePoint permissions.
+fn acs_row(rows: &mut Vec<Value>, app: &Value) {
+    let spo = "00000003-0000-0ff1-ce00-000000000000";
+    if !rows.iter().any(|r| r["resourceAppId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(spo))) {
+        return;
+    }
+    let role = rows.iter().any(|r| {
+        r["resourceAppId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(spo))
+            && r["permission"] == "Sites.FullControl.All"
+            && r["type"] == "Application"
+            && matches!(r["status"].as_str(), Some("Granted" | "AlreadyPresent"))
+    });
+    let certificate = app["keyCredentials"].as_array().is_some_and(|k| !k.is_empty());
+    let in_place = role && certificate;
+    let mut missing = Vec::new();
+    if !role {
+        missing.push("the SharePoint Sites.FullControl.All application permission");
+    }
+    if !certificate {
+        missing.push("a certificate credential (New-KodoApp -NewCertificate)");
+    }
+    let note = if in_place {
+        "Replacement in place: SharePoint Sites.FullControl.All (application) and a certificate credential.".to_string()
+    } else {
+        format!("Replacement not complete: missing {}.", missing.join(" and "))
+    };
+    rows.push(json!({
+        "row": null,
+        "api": "SharePoint (Azure ACS, appinv.aspx)",
+        "resourceAppId": spo,
+        "permission": "http://sharepoint/content/tenant FullControl (AllowAppOnlyPolicy)",
+        "type": "ACS",
+        "status": "Retired",
+        "id": null,
+        "replacementInPlace": in_place,
+        "retired": {
+            "since": "2026-04-02",
+            "what": "SharePoint Add-ins and Azure ACS app-only grants (appregnew.aspx/appinv.aspx) stopped working for every tenant",
+            "replacement": format!("an Entra app with SharePoint Sites.FullControl.All and a certificate. {note}"),
+            "source": "facts.md §5.3 (SharePoint/sp-dev-docs retirement announcement and FAQ)"
+        },
+        "note": note,
+    }));
 }

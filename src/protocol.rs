@@ -61,6 +61,19 @@ pub enum Request {
     /// Grant-KodoPermissions: resolve a manifest, declare, and grant admin consent.
     #[serde(rename = "permissions.grant")]
     GrantPermissions(crate::onboarding::GrantPermissions),
+    /// Get/Set-KodoSharePointTenant.
+    #[serde(rename = "spo.tenant", rename_all = "camelCase")]
+    SharePointTenant {
+        #[serde(default)]
+        route: String,
+        #[serde(default)]
+        legacy_auth_protocols_enabled: Option<bool>,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Test-KodoSharePointAccess: read the root web app-only.
+    #[serde(rename = "spo.verify")]
+    SharePointVerify {},
     /// Sleeps, reporting progress; ends early when cancelled.
     #[serde(rename = "debug.sleep", rename_all = "camelCase")]
     DebugSleep {

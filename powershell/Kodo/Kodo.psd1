@@ -15,11 +15,14 @@
         'Connect-Kodo'
         'Disconnect-Kodo'
         'Get-KodoContext'
+        'Get-KodoSharePointTenant'
         'Get-KodoVersion'
         'Grant-KodoPermissions'
         'New-KodoApp'
+        'Set-KodoSharePointTenant'
         'Start-KodoEmulator'
         'Stop-KodoEmulator'
+        'Test-KodoSharePointAccess'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 6
+    $emu = Start-KodoEmulator -Tenants 7
     $truth = Import-Csv (Join-Path $script:RepoRoot 'data/fixtures/permissions-truth.csv')
 
     function Connect-Tenant([int]$Index) {
@@ -82,9 +82,12 @@ Describe 'A full onboarding with the default manifest' {
         ($app | Format-List | Out-String) | Should -Match '(?s)TenantId \(KODO: Tenant ID\).*ClientId \(KODO: Client ID\).*ClientSecret \(KODO: Client secret\)'
     }
     It 'reports every manifest row' {
-        $rows.Count | Should -Be 33
+        $rows.Count | Should -Be 34 -Because '33 table rows and the retired appinv.aspx step'
         @($rows | Where-Object Status -eq 'Granted').Count | Should -Be 28
-        @($rows | Where-Object Status -eq 'Retired').Count | Should -Be 4
+        @($rows | Where-Object Status -eq 'Retired').Count | Should -Be 5
+        $acs = $rows | Where-Object Type -eq 'ACS'
+        $acs.Note | Should -Match 'Retired since 2026-04-02.*certificate credential'
+        $acs.Note | Should -Match 'missing a certificate credential' -Because 'the app has a secret only'
         @($rows | Where-Object Status -eq 'Duplicate').Count | Should -Be 1
         $aad = $rows | Where-Object { $_.Api -eq 'Azure Active Directory Graph' -and $_.Permission -eq 'User.ReadWrite.All' -and $_.Type -eq 'Application' }
         $aad.Status | Should -Be 'Retired'
@@ -220,7 +223,7 @@ Describe "README's first command" {
 
 Describe 'A certificate credential' {
     It 'is generated, uploaded, returned only as a password-protected PFX, and signs in' {
-        $t = Connect-Tenant 2
+        $t = Connect-Tenant 6
         $password = ConvertTo-SecureString 'Pfx-Passw0rd!' -AsPlainText -Force
         $pfxPath = Join-Path $TestDrive 'kodo.pfx'
         $app = New-KodoApp -DisplayName 'KODO with certificate' -NewCertificate -CertificatePassword $password -CertificatePath $pfxPath
@@ -236,7 +239,7 @@ Describe 'A certificate credential' {
         # The app signs in with it (the emulator checks the assertion against the uploaded key).
         $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $app.ClientId -CertificatePath $pfxPath -CertificatePassword $password
         $c.IdentityKind | Should -Be 'Certificate'
-        $null = Connect-Tenant 2
+        $null = Connect-Tenant 6
         # Adding the same certificate again changes nothing.
         Clear-Log
         $again = New-KodoApp -AppId $app.ClientId -Certificate $loaded
@@ -244,7 +247,7 @@ Describe 'A certificate credential' {
         $again.Changes | Should -BeNullOrEmpty
     }
     It 'refuses -NewCertificate without a password, before any write' {
-        $null = Connect-Tenant 2
+        $null = Connect-Tenant 6
         Clear-Log
         { New-KodoApp -DisplayName 'KODO no password' -NewCertificate } | Should -Throw -ErrorId 'Kodo.InvalidArgument,New-KodoApp'
         Get-Writes | Should -BeNullOrEmpty

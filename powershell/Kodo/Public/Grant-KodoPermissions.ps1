@@ -35,6 +35,10 @@ function Grant-KodoPermissions {
     A JSON manifest of your own (schema 1: rows with resourceAppId, permission, type
     Application|Delegated, optional).
 
+    .PARAMETER AcsAppOnlyGrant
+    Ask for the seed's step 15 (the appinv.aspx tenant FullControl grant through Azure ACS). It
+    is retired: this fails with an error that says since when and what replaced it.
+
     .EXAMPLE
     New-KodoApp -DisplayName 'KODO for Cloud backup' | Grant-KodoPermissions
 
@@ -67,11 +71,18 @@ function Grant-KodoPermissions {
         [ValidateSet('Seed', 'Kodo43')]
         [string]$Manifest = 'Seed',
 
-        [string]$ManifestPath
+        [string]$ManifestPath,
+
+        [switch]$AcsAppOnlyGrant
     )
 
     process {
         try {
+            if ($AcsAppOnlyGrant) {
+                throw (New-KodoErrorRecord -ErrorId 'Kodo.Retired' -Category NotEnabled -TargetObject 'appinv.aspx' `
+                    -Message ('The appinv.aspx grant (Azure ACS app-only, <AppPermissionRequest Scope="http://sharepoint/content/tenant" Right="FullControl" />) is retired: SharePoint Add-ins and ACS stopped working for every tenant on 2026-04-02. ' +
+                        'Its replacement is the SharePoint Sites.FullControl.All application permission (granted by this command) and a certificate credential on the app (New-KodoApp -NewCertificate). Test it with Test-KodoSharePointAccess.'))
+            }
             $id = if ($InputObject) { [string]$InputObject.ClientId } else { $AppId }
             if ($ManifestPath) {
                 $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($ManifestPath)
