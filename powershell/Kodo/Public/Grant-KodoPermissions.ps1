@@ -100,20 +100,7 @@ function Grant-KodoPermissions {
             $request = [ordered]@{ kind = 'permissions.grant'; appId = $id; manifest = $manifestObject }
             # Piped from a New-KodoApp that created the app: wait out Entra's replication in full.
             if ($InputObject -and @($InputObject.Changes).Count -gt 0) { $request['justCreated'] = $true }
-            $plan = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ($request + @{ dryRun = $true })
-            $approved = @()
-            foreach ($step in @($plan.plan)) {
-                if ($PSCmdlet.ShouldProcess($step.target, $step.action)) { $approved += [string]$step.id }
-            }
-            if (@($plan.plan).Count -eq 0) {
-                Write-Verbose 'Every permission is already in place: nothing to change.'
-                $result = $plan
-            } elseif ($approved.Count -eq 0) {
-                $result = $plan
-            } else {
-                $request['approved'] = $approved
-                $result = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
-            }
+            $result = (Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo 'Every permission is already in place: nothing to change.').Result
             foreach ($row in @($result.rows)) {
                 [pscustomobject]@{
                     PSTypeName    = 'Kodo.PermissionResult'

@@ -115,20 +115,10 @@ function New-KodoApp {
             $Certificate = $generated
         }
         if ($Certificate) { $request['certificate'] = [Convert]::ToBase64String($Certificate.RawData) }
-        $plan = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ($request + @{ dryRun = $true })
-        $approved = @()
-        foreach ($step in @($plan.plan)) {
-            if ($PSCmdlet.ShouldProcess($step.target, $step.action)) { $approved += [string]$step.id }
-        }
-        if (@($plan.plan).Count -eq 0) {
-            Write-Verbose 'The Kodo app is already in place: nothing to change.'
-            $result = $plan
-        } elseif ($approved.Count -eq 0) {
-            return
-        } else {
-            $request['approved'] = $approved
-            $result = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
-        }
+        $run = Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo 'The Kodo app is already in place: nothing to change.'
+        if ($run.Planned -gt 0 -and $run.Approved.Count -eq 0) { return }
+        $result = $run.Result
+        $approved = $run.Approved
         $app = ConvertTo-KodoApp -Result $result
         if ($NewCertificate -and $approved -contains 'addCertificate') {
             $pfx = $generated.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $CertificatePassword)
