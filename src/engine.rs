@@ -399,6 +399,11 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
             let graph = crate::graph::Graph::new(&connection, ctx);
             crate::onboarding::grant_permissions(ctx, &graph, req).await
         }
+        Request::RemoveApp(req) => {
+            let connection = session.connected().await?;
+            let graph = crate::graph::Graph::new(&connection, ctx);
+            crate::onboarding::remove_app(ctx, &graph, req).await
+        }
         Request::SharePointTenant { route, legacy_auth_protocols_enabled, dry_run } => {
             let connection = session.connected().await?;
             crate::sharepoint::tenant(&connection, ctx, &route, legacy_auth_protocols_enabled, dry_run).await

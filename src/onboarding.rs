@@ -865,3 +865,136 @@ fn acs_row(rows: &mut Vec<Value>, app: &Value) {
         "note": note,
     }));
 }
+
+// ---------------------------------------------------------------------------- Remove-KodoApp
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemoveApp {
+    pub app_id: String,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub approved: Option<Vec<String>>,
+}
+
+/// Removes the app's delegated grants, its service principal (with its app role assignments)
+/// and the app registration. Deleting the application is documented to soft-delete it for 30
+/// days (facts.md §3.11); its service principal's removal is only "well known", so Kodo deletes
+/// the service principal and the grants itself.
+pub async fn remove_app(ctx: &OpContext, graph: &Graph<'_>, req: RemoveApp) -> Result<Value, KodoError> {
+    if uuid::Uuid::parse_str(&req.app_id).is_err() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, format!("-AppId '{}' is not a GUID.", req.app_id)));
+    }
+    // Absent is the normal answer on a re-run: no replication-lag retries here.
+    let app = graph
+        .send(
+            "GET",
+            &format!("applications(appId='{}')?$select=id,appId,displayName,tags", req.app_id),
+            None,
+            Retry::ThrottleOnly,
+        )
+        .await?;
+    let sp = graph
+        .send(
+            "GET",
+            &format!("servicePrincipals(appId='{}')?$select=id,displayName", req.app_id),
+            None,
+            Retry::ThrottleOnly,
+        )
+        .await?;
+    if !app.ok() && app.status != 404 {
+        return Err(graph_error("GET", "applications", &app));
+    }
+    let mut plan = Vec::new();
+    let mut grants = Vec::new();
+    let name = app.body["displayName"].as_str().unwrap_or(&req.app_id).to_string();
+    let target = format!("{name} ({})", req.app_id);
+    if sp.ok() {
+        let sp_id = sp.body["id"].as_str().unwrap_or("").to_string();
+        let list = graph
+            .call("GET", &format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"), None, Retry::Idempotent)
+            .await?;
+        grants = list["value"].as_array().cloned().unwrap_or_default();
+        if !grants.is_empty() {
+            plan.push(item(
+                "deleteGrants",
+                format!("Revoke {} delegated permission grant(s)", grants.len()),
+                target.clone(),
+            ));
+        }
+        plan.push(item(
+            "deleteServicePrincipal",
+            "Delete the service principal and its app role assignments",
+            target.clone(),
+        ));
+    }
+    if app.ok() {
+        plan.push(item(
+            "deleteApp",
+            "Delete the app registration (restorable for 30 days from deleted items)",
+            target.clone(),
+        ));
+    }
+    if plan.is_empty() {
+        ctx.warn(format!(
+            "No app registration or service principal with appId {} exists: nothing to remove.",
+            req.app_id
+        ));
+    }
+    if req.dry_run {
+        return Ok(json!({ "plan": plan, "changes": [] }));
+    }
+    let mut changes = Vec::new();
+    for step in &plan {
+        if !approved(&req.approved, &step.id) {
+            continue;
+        }
+        match step.id.as_str() {
+            "deleteGrants" => {
+                for g in &grants {
+                    let r = graph
+                        .send(
+                            "DELETE",
+                            &format!("oauth2PermissionGrants/{}", g["id"].as_str().unwrap_or("")),
+                            None,
+                            Retry::Idempotent,
+                        )
+                        .await?;
+                    if !r.ok() && r.status != 404 {
+                        return Err(graph_error("DELETE", "oauth2PermissionGrants", &r));
+                    }
+                }
+            }
+            "deleteServicePrincipal" => {
+                let r = graph
+                    .send(
+                        "DELETE",
+                        &format!("servicePrincipals/{}", sp.body["id"].as_str().unwrap_or("")),
+                        None,
+                        Retry::Idempotent,
+                    )
+                    .await?;
+                if !r.ok() && r.status != 404 {
+                    return Err(graph_error("DELETE", "servicePrincipals", &r));
+                }
+            }
+            "deleteApp" => {
+                let r = graph
+                    .send(
+                        "DELETE",
+                        &format!("applications/{}", app.body["id"].as_str().unwrap_or("")),
+                        None,
+                        Retry::Idempotent,
+                    )
+                    .await?;
+                if !r.ok() && r.status != 404 {
+                    return Err(graph_error("DELETE", "applications", &r));
+                }
+            }
+            _ => {}
+        }
+        changes.push(step.clone());
+    }
+    Ok(json!({ "plan": plan, "changes": changes }))
+}

@@ -19,6 +19,7 @@
         'Get-KodoVersion'
         'Grant-KodoPermissions'
         'New-KodoApp'
+        'Remove-KodoApp'
         'Set-KodoSharePointTenant'
         'Start-KodoEmulator'
         'Stop-KodoEmulator'

@@ -253,3 +253,23 @@ Describe 'A certificate credential' {
         Get-Writes | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Remove-KodoApp' {
+    It 'removes the app, its service principal and its grants; -WhatIf and a re-run change nothing' {
+        $t = Connect-Tenant 6
+        $app = New-KodoApp -DisplayName 'KODO to remove' -Confirm:$false
+        $null = $app | Grant-KodoPermissions
+        $sp = Invoke-PlainGraph $t "servicePrincipals(appId='$($app.ClientId)')"
+        Clear-Log
+        Remove-KodoApp -AppId $app.ClientId -WhatIf
+        Get-Writes | Should -BeNullOrEmpty
+        Remove-KodoApp -AppId $app.ClientId -Force
+        { Invoke-PlainGraph $t "applications(appId='$($app.ClientId)')" } | Should -Throw
+        { Invoke-PlainGraph $t "servicePrincipals(appId='$($app.ClientId)')" } | Should -Throw
+        @((Invoke-PlainGraph $t "oauth2PermissionGrants?`$filter=clientId eq '$($sp.id)'").value).Count | Should -Be 0
+        Clear-Log
+        $warnings = Remove-KodoApp -AppId $app.ClientId -Force 3>&1
+        Get-Writes | Should -BeNullOrEmpty
+        "$warnings" | Should -Match 'nothing to remove'
+    }
+}

@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Release")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+fe04c41df95d6421876c595cf688ccb666e27e5b")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+bec32958615349b29f2fd0ab036cf5f21e2be2b2")]
 [assembly: System.Reflection.AssemblyProductAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyTitleAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
