@@ -998,3 +998,272 @@ pub async fn remove_app(ctx: &OpContext, graph: &Graph<'_>, req: RemoveApp) -> R
     }
     Ok(json!({ "plan": plan, "changes": changes }))
 }
+
+// ------------------------------------------------------------------------------- Test-KodoApp
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestApp {
+    pub app_id: String,
+    pub manifest: Value,
+    /// Credentials expiring within this many days are a warning.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: i64,
+}
+
+fn default_warn_days() -> i64 {
+    30
+}
+
+fn check(area: &str, name: &str, status: &str, detail: impl Into<String>) -> Value {
+    json!({ "area": area, "check": name, "status": status, "detail": detail.into() })
+}
+
+/// Audits the app against a manifest: each row required vs configured (requiredResourceAccess)
+/// vs consented (assignment or grant); each credential's expiry; the SharePoint setting; and
+/// retired items. Read-only.
+pub async fn test_app(
+    conn: &crate::auth::Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: TestApp,
+) -> Result<Value, KodoError> {
+    let manifest = parse_manifest(&req.manifest)?;
+    let reads = vec![
+        (
+            "GET".to_string(),
+            format!(
+                "applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess,passwordCredentials,keyCredentials",
+                req.app_id
+            ),
+            None,
+            Retry::ReplicationShort,
+        ),
+        (
+            "GET".to_string(),
+            format!("servicePrincipals(appId='{}')?$select=id", req.app_id),
+            None,
+            Retry::ReplicationShort,
+        ),
+    ];
+    let got = graph.batch(&reads).await?;
+    if !got[0].ok() {
+        return Err(if got[0].status == 404 {
+            KodoError::new(
+                ErrorCode::NotFound,
+                format!("No app registration with appId {} exists in this tenant.", req.app_id),
+            )
+        } else {
+            graph_error("GET", "applications", &got[0])
+        });
+    }
+    let app = &got[0].body;
+    let mut checks = Vec::new();
+    let sp_id = got[1].body["id"].as_str().unwrap_or("").to_string();
+    if !got[1].ok() {
+        checks.push(check(
+            "App",
+            "Service principal",
+            "Fail",
+            "The app has no service principal: nothing is consented. Run New-KodoApp.",
+        ));
+    }
+    // Permissions: required vs configured vs consented.
+    let mut resources: Vec<String> =
+        manifest.permissions.iter().map(|r| r.resource_app_id.to_ascii_lowercase()).collect();
+    resources.sort();
+    resources.dedup();
+    let mut lookups: Vec<(String, String, Option<Value>, Retry)> = resources
+        .iter()
+        .map(|r| {
+            (
+                "GET".to_string(),
+                format!("servicePrincipals(appId='{r}')?$select=id,appRoles,oauth2PermissionScopes"),
+                None,
+                Retry::ThrottleOnly,
+            )
+        })
+        .collect();
+    if !sp_id.is_empty() {
+        lookups.push(("GET".into(), format!("servicePrincipals/{sp_id}/appRoleAssignments"), None, Retry::Idempotent));
+        lookups.push((
+            "GET".into(),
+            format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"),
+            None,
+            Retry::Idempotent,
+        ));
+    }
+    let res = graph.batch(&lookups).await?;
+    let assignments = if sp_id.is_empty() {
+        Vec::new()
+    } else {
+        res[resources.len()].body["value"].as_array().cloned().unwrap_or_default()
+    };
+    let grants = if sp_id.is_empty() {
+        Vec::new()
+    } else {
+        res[resources.len() + 1].body["value"].as_array().cloned().unwrap_or_default()
+    };
+    let rra = app["requiredResourceAccess"].as_array().cloned().unwrap_or_default();
+    let mut seen = HashSet::new();
+    for r in &manifest.permissions {
+        let key = (r.resource_app_id.to_ascii_lowercase(), r.permission.to_ascii_lowercase(), r.kind.clone());
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let name =
+            format!("{} {} ({})", r.api.clone().unwrap_or_else(|| r.resource_app_id.clone()), r.permission, r.kind);
+        if let Some(retired) = &r.retired {
+            let requested = rra
+                .iter()
+                .any(|e| e["resourceAppId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&r.resource_app_id)));
+            let status = if requested { "Warn" } else { "Info" };
+            checks.push(check(
+                "Permission",
+                &name,
+                status,
+                format!(
+                    "Retired since {}: {}.{}",
+                    retired["since"].as_str().unwrap_or("?"),
+                    retired["what"].as_str().unwrap_or(""),
+                    if requested {
+                        " The app still requests this retired API: remove it from the app's API permissions."
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+            continue;
+        }
+        let idx = resources.iter().position(|x| *x == key.0).unwrap_or(0);
+        let sp = &res[idx];
+        let (list, kind) =
+            if r.kind == "Application" { ("appRoles", "Role") } else { ("oauth2PermissionScopes", "Scope") };
+        let found = if sp.ok() {
+            sp.body[list]
+                .as_array()
+                .and_then(|l| {
+                    l.iter().find(|p| p["value"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&r.permission)))
+                })
+                .cloned()
+        } else {
+            None
+        };
+        let Some(found) = found else {
+            checks.push(check(
+                "Permission",
+                &name,
+                if r.optional { "Info" } else { "Fail" },
+                "This tenant does not offer this permission.",
+            ));
+            continue;
+        };
+        let perm_id = found["id"].as_str().unwrap_or("").to_ascii_lowercase();
+        let configured = rra.iter().any(|e| {
+            e["resourceAppId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&r.resource_app_id))
+                && e["resourceAccess"].as_array().is_some_and(|a| {
+                    a.iter().any(|p| {
+                        p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&perm_id)) && p["type"] == kind
+                    })
+                })
+        });
+        let resource_id = sp.body["id"].as_str().unwrap_or("").to_ascii_lowercase();
+        let consented = if r.kind == "Application" {
+            assignments.iter().any(|a| {
+                a["resourceId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&resource_id))
+                    && a["appRoleId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&perm_id))
+            })
+        } else {
+            grants.iter().any(|g| {
+                g["consentType"] == "AllPrincipals"
+                    && g["resourceId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&resource_id))
+                    && g["scope"]
+                        .as_str()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .any(|s| s.eq_ignore_ascii_case(&r.permission))
+            })
+        };
+        let (status, detail) = match (configured, consented) {
+            (true, true) => ("Pass", "Configured and consented.".to_string()),
+            (false, true) => (
+                "Warn",
+                "Consented but not declared in the app's API permissions (requiredResourceAccess).".to_string(),
+            ),
+            (true, false) => {
+                ("Fail", "Declared but admin consent is missing (revoked?). Run Grant-KodoPermissions.".to_string())
+            }
+            (false, false) => ("Fail", "Neither declared nor consented. Run Grant-KodoPermissions.".to_string()),
+        };
+        checks.push(check("Permission", &name, status, detail));
+    }
+    // Credentials and their expiry.
+    let now = chrono::Utc::now();
+    let mut any_valid = false;
+    for (kind, list) in [("Client secret", "passwordCredentials"), ("Certificate", "keyCredentials")] {
+        for c in app[list].as_array().cloned().unwrap_or_default() {
+            let end = c["endDateTime"].as_str().and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok());
+            let label = format!(
+                "{kind} {}",
+                c["displayName"].as_str().or(c["hint"].as_str()).unwrap_or(c["keyId"].as_str().unwrap_or(""))
+            );
+            match end {
+                Some(e) if e < now => {
+                    checks.push(check("Credential", &label, "Fail", format!("Expired on {}.", e.format("%Y-%m-%d"))))
+                }
+                Some(e) if (e.with_timezone(&chrono::Utc) - now).num_days() < req.warn_days => {
+                    any_valid = true;
+                    checks.push(check(
+                        "Credential",
+                        &label,
+                        "Warn",
+                        format!(
+                            "Expires on {} ({} days): rotate it.",
+                            e.format("%Y-%m-%d"),
+                            (e.with_timezone(&chrono::Utc) - now).num_days()
+                        ),
+                    ));
+                }
+                Some(e) => {
+                    any_valid = true;
+                    checks.push(check("Credential", &label, "Pass", format!("Valid until {}.", e.format("%Y-%m-%d"))));
+                }
+                None => checks.push(check("Credential", &label, "Warn", "No expiry date could be read.")),
+            }
+        }
+    }
+    if !any_valid {
+        checks.push(check(
+            "Credential",
+            "Any valid credential",
+            "Fail",
+            "The app has no valid secret or certificate: KODO cannot sign in. Create one with New-KodoApp -NewSecret.",
+        ));
+    }
+    // The SharePoint setting of step 17.
+    match crate::sharepoint::tenant(conn, ctx, "auto", None, true).await {
+        Ok(v) if v["legacyAuthProtocolsEnabled"] == true => {
+            checks.push(check("SharePoint", "LegacyAuthProtocolsEnabled", "Pass", "On, as KODO's procedure asks."))
+        }
+        Ok(_) => checks.push(check(
+            "SharePoint",
+            "LegacyAuthProtocolsEnabled",
+            "Fail",
+            "Off: run Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true.",
+        )),
+        Err(e) => checks.push(check(
+            "SharePoint",
+            "LegacyAuthProtocolsEnabled",
+            "Warn",
+            format!("Could not be read: {}", e.message),
+        )),
+    }
+    // Retired items beyond the manifest (facts.md §8).
+    let certificate = app["keyCredentials"].as_array().is_some_and(|k| !k.is_empty());
+    checks.push(check("Retired", "SharePoint appinv.aspx (Azure ACS)", if certificate { "Info" } else { "Warn" }, format!("Retired for every tenant on 2026-04-02; replaced by SharePoint Sites.FullControl.All and a certificate credential{}.", if certificate { " (the app has a certificate)" } else { ": the app has no certificate, so SharePoint app-only access fails" })));
+    let fails = checks.iter().filter(|c| c["status"] == "Fail").count();
+    let warns = checks.iter().filter(|c| c["status"] == "Warn").count();
+    Ok(
+        json!({ "checks": checks, "summary": { "passed": fails == 0, "fails": fails, "warnings": warns, "total": checks.len() } }),
+    )
+}

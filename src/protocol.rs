@@ -61,6 +61,9 @@ pub enum Request {
     /// Grant-KodoPermissions: resolve a manifest, declare, and grant admin consent.
     #[serde(rename = "permissions.grant")]
     GrantPermissions(crate::onboarding::GrantPermissions),
+    /// Test-KodoApp.
+    #[serde(rename = "app.test")]
+    TestApp(crate::onboarding::TestApp),
     /// Remove-KodoApp.
     #[serde(rename = "app.remove")]
     RemoveApp(crate::onboarding::RemoveApp),

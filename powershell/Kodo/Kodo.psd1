@@ -23,6 +23,7 @@
         'Set-KodoSharePointTenant'
         'Start-KodoEmulator'
         'Stop-KodoEmulator'
+        'Test-KodoApp'
         'Test-KodoSharePointAccess'
     )
     CmdletsToExport      = @()

@@ -273,3 +273,54 @@ Describe 'Remove-KodoApp' {
         "$warnings" | Should -Match 'nothing to remove'
     }
 }
+
+Describe 'Test-KodoApp' {
+    BeforeAll {
+        $t = Connect-Tenant 6
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
+        $app = New-KodoApp -DisplayName 'KODO audited' -SecretLifetime 365
+        $null = $app | Grant-KodoPermissions
+        $sp = Invoke-PlainGraph $t "servicePrincipals(appId='$($app.ClientId)')"
+        function Invoke-PlainWrite([string]$Method, [string]$Path, $Body) {
+            $token = Get-PlainToken $t
+            $params = @{ Method = $Method; Uri = "$($emu.Url)/v1.0/$Path"; Headers = @{ Authorization = "Bearer $token" }; SkipCertificateCheck = $true }
+            if ($Body) { $params["Body"] = ($Body | ConvertTo-Json -Depth 5); $params["ContentType"] = "application/json" }
+            Invoke-RestMethod @params
+        }
+    }
+    It 'passes on a freshly onboarded tenant' {
+        $all = Test-KodoApp -AppId $app.ClientId -Detailed
+        $summary = $all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }
+        $summary.Passed | Should -BeTrue -Because (($all | Where-Object Status -eq 'Fail' | ForEach-Object { "$($_.Check): $($_.Detail)" }) -join '; ')
+        @($all | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Pass' }).Count | Should -Be 28
+        ($all | ConvertTo-Json -Depth 3) | Should -Not -BeNullOrEmpty
+    }
+    It 'flags a removed app role assignment' {
+        $graphSp = Invoke-PlainGraph $t "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')?`$select=id"
+        $a = (Invoke-PlainGraph $t "servicePrincipals/$($sp.id)/appRoleAssignments").value | Where-Object { $_.resourceId -eq $graphSp.id } | Select-Object -First 1
+        Invoke-PlainWrite DELETE "servicePrincipals/$($graphSp.id)/appRoleAssignedTo/$($a.id)"
+        $r = Test-KodoApp -AppId $app.ClientId
+        ($r | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Fail' }).Detail | Should -Match 'consent is missing'
+        ($r | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeFalse
+        $null = $app | Grant-KodoPermissions
+    }
+    It 'flags a revoked delegated grant' {
+        $g = (Invoke-PlainGraph $t "oauth2PermissionGrants?`$filter=clientId eq '$($sp.id)'").value | Select-Object -First 1
+        Invoke-PlainWrite DELETE "oauth2PermissionGrants/$($g.id)"
+        @(Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Fail' }).Count | Should -BeGreaterThan 0
+        $null = $app | Grant-KodoPermissions
+    }
+    It 'warns about a secret expiring in 5 days' {
+        $end = [datetime]::UtcNow.AddDays(5).ToString('yyyy-MM-ddTHH:mm:ssZ')
+        $null = Invoke-PlainWrite POST "applications/$($app.ObjectId)/addPassword" @{ passwordCredential = @{ displayName = 'short-lived'; endDateTime = $end } }
+        $warn = Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'Credential' -and $_.Status -eq 'Warn' }
+        $warn.Check | Should -Match 'short-lived'
+        $warn.Detail | Should -Match '\(4 days\)|\(5 days\)'
+    }
+    It 'flags the SharePoint setting turned off' {
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
+        (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'SharePoint' }).Status | Should -Be 'Fail'
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
+        (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
+    }
+}

@@ -84,19 +84,7 @@ function Grant-KodoPermissions {
                         'Its replacement is the SharePoint Sites.FullControl.All application permission (granted by this command) and a certificate credential on the app (New-KodoApp -NewCertificate). Test it with Test-KodoSharePointAccess.'))
             }
             $id = if ($InputObject) { [string]$InputObject.ClientId } else { $AppId }
-            if ($ManifestPath) {
-                $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($ManifestPath)
-                if (-not [System.IO.File]::Exists($full)) {
-                    throw (New-KodoErrorRecord -ErrorId 'Kodo.ManifestNotFound' -Category ObjectNotFound -TargetObject $full -Message "The manifest '$full' does not exist.")
-                }
-            } else {
-                $full = [System.IO.Path]::Combine($script:KodoModuleRoot, 'Data', $(if ($Manifest -eq 'Kodo43') { 'kodo-4.3.json' } else { 'seed.json' }))
-            }
-            try {
-                $manifestObject = ConvertFrom-Json -InputObject ([System.IO.File]::ReadAllText($full))
-            } catch {
-                throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -TargetObject $full -Message "The manifest '$full' is not valid JSON: $($_.Exception.Message)")
-            }
+            $manifestObject = Get-KodoManifest -Name $Manifest -Path $ManifestPath
             $request = [ordered]@{ kind = 'permissions.grant'; appId = $id; manifest = $manifestObject }
             # Piped from a New-KodoApp that created the app: wait out Entra's replication in full.
             if ($InputObject -and @($InputObject.Changes).Count -gt 0) { $request['justCreated'] = $true }
