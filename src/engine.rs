@@ -404,6 +404,11 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
             let graph = crate::graph::Graph::new(&connection, ctx);
             crate::onboarding::test_app(&connection, ctx, &graph, req).await
         }
+        Request::RemoveCredential(req) => {
+            let connection = session.connected().await?;
+            let graph = crate::graph::Graph::new(&connection, ctx);
+            crate::onboarding::remove_credential(ctx, &graph, req).await
+        }
         Request::RemoveApp(req) => {
             let connection = session.connected().await?;
             let graph = crate::graph::Graph::new(&connection, ctx);

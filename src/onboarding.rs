@@ -1267,3 +1267,90 @@ pub async fn test_app(
         json!({ "checks": checks, "summary": { "passed": fails == 0, "fails": fails, "warnings": warns, "total": checks.len() } }),
     )
 }
+
+// ------------------------------------------------------------------- Remove-KodoAppCredential
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemoveCredential {
+    pub app_id: String,
+    pub key_ids: Vec<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub approved: Option<Vec<String>>,
+}
+
+/// Removes secrets (removePassword) and certificates (keyCredentials re-sent without them) by
+/// keyId. A keyId the app does not have is reported, not an error: a re-run changes nothing.
+pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCredential) -> Result<Value, KodoError> {
+    let app = graph
+        .call(
+            "GET",
+            &format!(
+                "applications(appId='{}')?$select=id,displayName,passwordCredentials,keyCredentials",
+                esc(&req.app_id)
+            ),
+            None,
+            Retry::ReplicationShort,
+        )
+        .await?;
+    let id = app["id"].as_str().unwrap_or("").to_string();
+    let target = format!("{} ({})", app["displayName"].as_str().unwrap_or(""), req.app_id);
+    let secrets = app["passwordCredentials"].as_array().cloned().unwrap_or_default();
+    let keys = app["keyCredentials"].as_array().cloned().unwrap_or_default();
+    let mut plan = Vec::new();
+    for k in &req.key_ids {
+        if uuid::Uuid::parse_str(k).is_err() {
+            return Err(KodoError::new(ErrorCode::InvalidArgument, format!("KeyId '{k}' is not a GUID.")));
+        }
+        if secrets.iter().any(|s| s["keyId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(k))) {
+            plan.push(item(format!("secret:{k}"), format!("Remove client secret {k}"), target.clone()));
+        } else if keys.iter().any(|c| c["keyId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(k))) {
+            plan.push(item(format!("certificate:{k}"), format!("Remove certificate credential {k}"), target.clone()));
+        } else {
+            ctx.warn(format!("The app has no credential with keyId {k}: nothing to remove."));
+        }
+    }
+    if req.dry_run {
+        return Ok(json!({ "plan": plan, "changes": [] }));
+    }
+    let mut changes = Vec::new();
+    let mut drop_keys = Vec::new();
+    for step in &plan {
+        if !approved(&req.approved, &step.id) {
+            continue;
+        }
+        if let Some(k) = step.id.strip_prefix("secret:") {
+            let r = graph
+                .send(
+                    "POST",
+                    &format!("applications/{id}/removePassword"),
+                    Some(&json!({ "keyId": k })),
+                    Retry::Idempotent,
+                )
+                .await?;
+            if !r.ok() && r.status != 404 {
+                return Err(graph_error("POST", "removePassword", &r));
+            }
+        } else if let Some(k) = step.id.strip_prefix("certificate:") {
+            drop_keys.push(k.to_ascii_lowercase());
+        }
+        changes.push(step.clone());
+    }
+    if !drop_keys.is_empty() {
+        let current =
+            graph.call("GET", &format!("applications/{id}?$select=keyCredentials"), None, Retry::Idempotent).await?;
+        let kept: Vec<Value> = current["keyCredentials"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| !c["keyId"].as_str().is_some_and(|x| drop_keys.contains(&x.to_ascii_lowercase())))
+            .collect();
+        graph
+            .call("PATCH", &format!("applications/{id}"), Some(&json!({ "keyCredentials": kept })), Retry::Idempotent)
+            .await?;
+    }
+    Ok(json!({ "plan": plan, "changes": changes }))
+}

@@ -64,6 +64,9 @@ pub enum Request {
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(crate::onboarding::TestApp),
+    /// Remove-KodoAppCredential.
+    #[serde(rename = "app.credential.remove")]
+    RemoveCredential(crate::onboarding::RemoveCredential),
     /// Remove-KodoApp.
     #[serde(rename = "app.remove")]
     RemoveApp(crate::onboarding::RemoveApp),

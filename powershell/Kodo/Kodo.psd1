@@ -12,6 +12,7 @@
     DotNetFrameworkVersion = '4.7.2'
     FormatsToProcess     = @('Kodo.Format.ps1xml')
     FunctionsToExport    = @(
+        'Add-KodoAppCredential'
         'Connect-Kodo'
         'Disconnect-Kodo'
         'Get-KodoContext'
@@ -20,11 +21,13 @@
         'Grant-KodoPermissions'
         'New-KodoApp'
         'Remove-KodoApp'
+        'Remove-KodoAppCredential'
         'Set-KodoSharePointTenant'
         'Start-KodoEmulator'
         'Stop-KodoEmulator'
         'Test-KodoApp'
         'Test-KodoSharePointAccess'
+        'Update-KodoAppCredential'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 7
+    $emu = Start-KodoEmulator -Tenants 10
     $truth = Import-Csv (Join-Path $script:RepoRoot 'data/fixtures/permissions-truth.csv')
 
     function Connect-Tenant([int]$Index) {
@@ -256,7 +256,7 @@ Describe 'A certificate credential' {
 
 Describe 'Remove-KodoApp' {
     It 'removes the app, its service principal and its grants; -WhatIf and a re-run change nothing' {
-        $t = Connect-Tenant 6
+        $t = Connect-Tenant 7
         $app = New-KodoApp -DisplayName 'KODO to remove' -Confirm:$false
         $null = $app | Grant-KodoPermissions
         $sp = Invoke-PlainGraph $t "servicePrincipals(appId='$($app.ClientId)')"
@@ -276,7 +276,7 @@ Describe 'Remove-KodoApp' {
 
 Describe 'Test-KodoApp' {
     BeforeAll {
-        $t = Connect-Tenant 6
+        $t = Connect-Tenant 8
         $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
         $app = New-KodoApp -DisplayName 'KODO audited' -SecretLifetime 365
         $null = $app | Grant-KodoPermissions
@@ -322,5 +322,31 @@ Describe 'Test-KodoApp' {
         (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'SharePoint' }).Status | Should -Be 'Fail'
         $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
         (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
+    }
+}
+
+Describe 'Credential rotation' {
+    It 'leaves a working credential at every moment' {
+        $t = Connect-Tenant 9
+        $app = New-KodoApp -DisplayName 'KODO rotated'
+        $old = [System.Net.NetworkCredential]::new('', $app.ClientSecret).Password
+        { Get-PlainToken $t $app.ClientId $old } | Should -Not -Throw
+        $rotated = Update-KodoAppCredential -AppId $app.ClientId
+        $new = [System.Net.NetworkCredential]::new('', $rotated.ClientSecret).Password
+        $new | Should -Not -Be $old
+        { Get-PlainToken $t $app.ClientId $old } | Should -Not -Throw -Because 'the old secret keeps working until removed'
+        { Get-PlainToken $t $app.ClientId $new } | Should -Not -Throw
+        Remove-KodoAppCredential -AppId $app.ClientId -KeyId $app.SecretKeyId -Force
+        { Get-PlainToken $t $app.ClientId $old } | Should -Throw
+        { Get-PlainToken $t $app.ClientId $new } | Should -Not -Throw
+        # -RemoveOld: the new one works, every earlier one is gone.
+        $third = Update-KodoAppCredential -AppId $app.ClientId -RemoveOld -Confirm:$false
+        $third3 = [System.Net.NetworkCredential]::new('', $third.ClientSecret).Password
+        { Get-PlainToken $t $app.ClientId $third3 } | Should -Not -Throw
+        { Get-PlainToken $t $app.ClientId $new } | Should -Throw
+        # A re-run of the removal changes nothing.
+        Clear-Log
+        Remove-KodoAppCredential -AppId $app.ClientId -KeyId $app.SecretKeyId -Force 3>$null
+        Get-Writes | Should -BeNullOrEmpty
     }
 }

@@ -27,6 +27,7 @@ function ConvertTo-KodoApp {
         ClientId              = [string]$app.appId
         ClientSecret          = $secure
         SecretExpiresOn       = $secretExpires
+        SecretKeyId           = $(if ($secretProperty -and $secretProperty.Value) { [string]$secretProperty.Value.keyId } else { $null })
         DisplayName           = [string]$app.displayName
         ObjectId              = [string]$app.id
         ServicePrincipalId    = [string]$Result.servicePrincipalId
