@@ -19,6 +19,7 @@
         'Get-KodoSharePointTenant'
         'Get-KodoVersion'
         'Grant-KodoPermissions'
+        'Invoke-KodoOnboarding'
         'New-KodoApp'
         'Remove-KodoApp'
         'Remove-KodoAppCredential'

@@ -350,3 +350,27 @@ Describe 'Credential rotation' {
         Get-Writes | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Invoke-KodoOnboarding in a runbook' {
+    It 'runs with only the managed-identity variables set and no console input, and a re-run changes nothing' {
+        # A fresh pwsh with its own emulator (a fresh tenant); no Connect-Kodo: the runbook has
+        # only IDENTITY_ENDPOINT and IDENTITY_HEADER, as Azure Automation sets them.
+        $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$($script:ManifestPath)'
+`$emu = Start-KodoEmulator
+`$env:IDENTITY_ENDPOINT = `$emu.IdentityEndpoint
+`$env:IDENTITY_HEADER = `$emu.IdentityHeader
+try {
+    `$first = Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false
+    `$second = Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false
+    "first: tenant=`$(`$first.TenantId -eq `$emu.Tenants[0].TenantId) identity=`$((Get-KodoContext).IdentityKind) changes=`$(`$first.Changes.Count) audit=`$(`$first.AuditPassed) secret=`$(`$null -ne `$first.ClientSecret)"
+    "second: changes=`$(`$second.Changes.Count) audit=`$(`$second.AuditPassed) same=`$(`$first.ClientId -eq `$second.ClientId)"
+} finally { Stop-KodoEmulator }
+"@
+        $r = Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $null; IDENTITY_ENDPOINT = $null; IDENTITY_HEADER = $null }
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.StdOut | Should -Match 'first: tenant=True identity=ManagedIdentity changes=3\d audit=True secret=True'
+        $r.StdOut | Should -Match 'second: changes=0 audit=True same=True'
+    }
+}
