@@ -217,6 +217,11 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Target {
+    /// The `$filter` clauses (none without a `$filter`).
+    fn filter(&self) -> Result<Vec<Clause>, GResp> {
+        Ok(self.q("$filter").map(parse_filter).transpose()?.unwrap_or_default())
+    }
+
     fn q(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
@@ -433,8 +438,8 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            let clauses = match t.q("$filter").map(parse_filter).transpose() {
-                Ok(c) => c.unwrap_or_default(),
+            let clauses = match t.filter() {
+                Ok(c) => c,
                 Err(e) => return e,
             };
             let items = tenant
@@ -478,8 +483,8 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            let clauses = match t.q("$filter").map(parse_filter).transpose() {
-                Ok(c) => c.unwrap_or_default(),
+            let clauses = match t.filter() {
+                Ok(c) => c,
                 Err(e) => return e,
             };
             let items = tenant
@@ -529,8 +534,8 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             if !caller.has_any(GRANT_READ) {
                 return denied();
             }
-            let clauses = match t.q("$filter").map(parse_filter).transpose() {
-                Ok(c) => c.unwrap_or_default(),
+            let clauses = match t.filter() {
+                Ok(c) => c,
                 Err(e) => return e,
             };
             let items = tenant

@@ -4,7 +4,6 @@
 use super::graph::{self, GResp};
 use super::pki::Ca;
 use super::sharepoint;
-use super::state::*;
 use super::world::{EmulatorConfig, FaultRule, LogEntry, World};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -201,17 +200,7 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
                     )
                         .into_response(),
                 };
-                world.record(LogEntry {
-                    seq: 0,
-                    time: now_iso(),
-                    method,
-                    host,
-                    path,
-                    status: r.status().as_u16(),
-                    batch: false,
-                    tenant_id: None,
-                    client_id: None,
-                });
+                world.record(LogEntry::served(&method, &host, &path, r.status().as_u16()));
                 return r;
             }
             if rule.delay_ms > 0 {
@@ -219,62 +208,33 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
             }
             if rule.drop_response {
                 let served = next.run(req).await;
-                world.record(LogEntry {
-                    seq: 0,
-                    time: now_iso(),
-                    method,
-                    host,
-                    path,
-                    status: served.status().as_u16(),
-                    batch: false,
-                    tenant_id: None,
-                    client_id: None,
-                });
-                let stream = futures_util::stream::once(async {
-                    Err::<Bytes, std::io::Error>(std::io::Error::other("response dropped by fault rule"))
-                });
-                return Response::new(Body::from_stream(stream));
+                world.record(LogEntry::served(&method, &host, &path, served.status().as_u16()));
+                return dropped("response dropped by fault rule");
             }
             let response = if rule.drop_connection {
                 // Headers go out, then the body fails: the client sees the connection drop.
-                let stream = futures_util::stream::once(async {
-                    Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by fault rule"))
-                });
-                Some(Response::new(Body::from_stream(stream)))
+                Some(dropped("connection dropped by fault rule"))
             } else {
                 rule.status.map(|s| fault_response(s, rule.retry_after))
             };
             if let Some(r) = response {
-                world.record(LogEntry {
-                    seq: 0,
-                    time: now_iso(),
-                    method,
-                    host,
-                    path,
-                    status: r.status().as_u16(),
-                    batch: false,
-                    tenant_id: None,
-                    client_id: None,
-                });
+                world.record(LogEntry::served(&method, &host, &path, r.status().as_u16()));
                 return r;
             }
         }
     }
     let response = next.run(req).await;
     if !control {
-        world.record(LogEntry {
-            seq: 0,
-            time: now_iso(),
-            method,
-            host,
-            path,
-            status: response.status().as_u16(),
-            batch: false,
-            tenant_id: None,
-            client_id: None,
-        });
+        world.record(LogEntry::served(&method, &host, &path, response.status().as_u16()));
     }
     response
+}
+
+/// A response whose body fails after the headers: the client sees the connection drop.
+fn dropped(reason: &'static str) -> Response {
+    Response::new(Body::from_stream(futures_util::stream::once(async move {
+        Err::<Bytes, std::io::Error>(std::io::Error::other(reason))
+    })))
 }
 
 fn fault_response(status: u16, retry_after: Option<u64>) -> Response {

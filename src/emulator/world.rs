@@ -56,6 +56,23 @@ pub struct LogEntry {
     pub client_id: Option<String>,
 }
 
+impl LogEntry {
+    /// An entry for a request served at the HTTP level (sequence number set by `World::record`).
+    pub fn served(method: &str, host: &str, path: &str, status: u16) -> LogEntry {
+        LogEntry {
+            seq: 0,
+            time: super::state::now_iso(),
+            method: method.to_string(),
+            host: host.to_string(),
+            path: path.to_string(),
+            status,
+            batch: false,
+            tenant_id: None,
+            client_id: None,
+        }
+    }
+}
+
 /// A fault injected through the control API (`POST /_emulator/faults`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
