@@ -1009,6 +1009,10 @@ pub struct TestApp {
     /// Credentials expiring within this many days are a warning.
     #[serde(default = "default_warn_days")]
     pub warn_days: i64,
+    /// Credentials of the app itself for the live check: sign in as the app with each and make
+    /// one harmless call per API. Empty: no live check.
+    #[serde(default)]
+    pub sign_in: Vec<crate::auth::CredentialSpec>,
 }
 
 fn default_warn_days() -> i64 {
@@ -1261,11 +1265,172 @@ pub async fn test_app(
     // Retired items beyond the manifest (facts.md §8).
     let certificate = app["keyCredentials"].as_array().is_some_and(|k| !k.is_empty());
     checks.push(check("Retired", "SharePoint appinv.aspx (Azure ACS)", if certificate { "Info" } else { "Warn" }, format!("Retired for every tenant on 2026-04-02; replaced by SharePoint Sites.FullControl.All and a certificate credential{}.", if certificate { " (the app has a certificate)" } else { ": the app has no certificate, so SharePoint app-only access fails" })));
+    if !req.sign_in.is_empty() {
+        checks.extend(live_checks(conn, ctx, graph, &req.app_id, &manifest, req.sign_in).await?);
+    }
     let fails = checks.iter().filter(|c| c["status"] == "Fail").count();
     let warns = checks.iter().filter(|c| c["status"] == "Warn").count();
     Ok(
         json!({ "checks": checks, "summary": { "passed": fails == 0, "fails": fails, "warnings": warns, "total": checks.len() } }),
     )
+}
+
+/// The live part of Test-KodoApp: signs in as the app with each credential given, checks that
+/// each API's token carries the application roles the manifest requires (Microsoft Graph,
+/// Exchange Online, SharePoint), and makes one harmless read per API it can call: Graph
+/// `GET /organization?$select=id` and SharePoint `GET /_api/web?$select=Title`. Exchange is only
+/// signed in to: Kodo makes no Exchange call (EWS is retiring, facts.md §8).
+async fn live_checks(
+    admin: &crate::auth::Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    app_id: &str,
+    manifest: &Manifest,
+    specs: Vec<crate::auth::CredentialSpec>,
+) -> Result<Vec<Value>, KodoError> {
+    const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+    const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
+    const SHAREPOINT: &str = "00000003-0000-0ff1-ce00-000000000000";
+    let tenant = admin.context()["tenantId"].as_str().unwrap_or(&admin.tenant).to_string();
+    let hosts = crate::sharepoint::hosts(graph).await?;
+    let required = |resource: &str| -> Vec<String> {
+        let mut v: Vec<String> = manifest
+            .permissions
+            .iter()
+            .filter(|r| {
+                r.kind == "Application"
+                    && !r.optional
+                    && r.retired.is_none()
+                    && r.resource_app_id.eq_ignore_ascii_case(resource)
+            })
+            .map(|r| r.permission.clone())
+            .collect();
+        v.sort_by_key(|p| p.to_ascii_lowercase());
+        v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        v
+    };
+    let apis = [
+        ("Microsoft Graph", GRAPH, admin.env.graph.clone()),
+        ("Exchange Online", EXCHANGE, admin.env.exchange.clone()),
+        ("SharePoint", SHAREPOINT, format!("https://{}", hosts.root)),
+    ];
+    let mut checks = Vec::new();
+    let mut sharepoint_ok = false;
+    let mut secret_refused = Vec::new();
+    for spec in specs {
+        let probe = crate::auth::Connection::new(Some(tenant.clone()), admin.env.clone(), spec)?;
+        if !probe.client_id.eq_ignore_ascii_case(app_id) {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "The sign-in credential is for client id {}, not for the app {app_id} being tested.",
+                    probe.client_id
+                ),
+            ));
+        }
+        let label = match &probe.thumbprint {
+            Some(tp) => format!("Certificate {tp}"),
+            None => "Client secret".to_string(),
+        };
+        ctx.progress("Test-KodoApp", format!("Signing in as the app with its {}", label.to_ascii_lowercase()), None);
+        for (api, resource, audience) in &apis {
+            let name = format!("Sign-in to {api} ({label})");
+            let token = match probe.token(ctx, audience).await {
+                Ok(t) => t,
+                Err(e) => {
+                    checks.push(check("SignIn", &name, "Fail", format!("Signing in as the app failed: {}", e.message)));
+                    // Every other API fails the same way with this credential.
+                    break;
+                }
+            };
+            let claims = crate::emulator::pki::parse_jwt(&token).map(|j| j.claims).unwrap_or(Value::Null);
+            let roles: Vec<String> = claims["roles"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let missing: Vec<String> =
+                required(resource).into_iter().filter(|p| !roles.iter().any(|r| r.eq_ignore_ascii_case(p))).collect();
+            if missing.is_empty() {
+                checks.push(check(
+                    "SignIn",
+                    &name,
+                    "Pass",
+                    format!(
+                        "Signed in; the token carries the {} application roles required.",
+                        required(resource).len()
+                    ),
+                ));
+            } else {
+                checks.push(check(
+                    "SignIn",
+                    &name,
+                    "Fail",
+                    format!(
+                        "Signed in, but the token lacks {}: {}. Consent is missing or has not reached sign-in yet; run Grant-KodoPermissions.",
+                        if missing.len() == 1 { "a required role" } else { "required roles" },
+                        missing.join(", ")
+                    ),
+                ));
+            }
+            let call = format!("Call {api} ({label})");
+            match *resource {
+                GRAPH => {
+                    let probe_graph = Graph::new(&probe, ctx);
+                    match probe_graph.call("GET", "organization?$select=id", None, Retry::ThrottleOnly).await {
+                        Ok(_) => checks.push(check("SignIn", &call, "Pass", "GET /v1.0/organization answered.")),
+                        Err(e) => checks.push(check(
+                            "SignIn",
+                            &call,
+                            "Fail",
+                            format!("GET /v1.0/organization failed: {}", e.message),
+                        )),
+                    }
+                }
+                SHAREPOINT => {
+                    match crate::sharepoint::spo(
+                        &probe,
+                        ctx,
+                        &hosts.root,
+                        reqwest::Method::GET,
+                        "/_api/web?$select=Title",
+                        None,
+                    )
+                    .await
+                    {
+                        Ok(_) => {
+                            sharepoint_ok = true;
+                            checks.push(check(
+                                "SignIn",
+                                &call,
+                                "Pass",
+                                format!("GET https://{}/_api/web answered.", hosts.root),
+                            ))
+                        }
+                        Err(e) if probe.thumbprint.is_none() && e.message.contains("Unsupported app only token") => {
+                            secret_refused.push(checks.len());
+                            checks.push(check("SignIn", &call, "Warn", e.message))
+                        }
+                        Err(e) => checks.push(check(
+                            "SignIn",
+                            &call,
+                            "Fail",
+                            format!("GET https://{}/_api/web failed: {}", hosts.root, e.message),
+                        )),
+                    }
+                }
+                _ => {}
+            }
+        }
+        probe.forget().await;
+    }
+    // A secret refused by SharePoint is expected when a certificate reaches SharePoint.
+    if sharepoint_ok {
+        for i in secret_refused {
+            checks[i]["status"] = "Info".into();
+            checks[i]["detail"] = "SharePoint refuses app-only tokens from a client secret, as expected: KODO reaches SharePoint with the certificate, which passed.".into();
+        }
+    }
+    Ok(checks)
 }
 
 // ------------------------------------------------------------------- Remove-KodoAppCredential

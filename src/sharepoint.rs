@@ -51,7 +51,7 @@ fn secret_refused() -> KodoError {
 }
 
 /// An HTTP call to SharePoint with a token for `host`.
-async fn spo(
+pub(crate) async fn spo(
     conn: &Connection,
     ctx: &OpContext,
     host: &str,

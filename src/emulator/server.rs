@@ -166,6 +166,18 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
     let host = host_of(req.headers(), req.uri());
     let path = req.uri().path().to_string();
     let control = path.starts_with("/_emulator/");
+    // Who called (the bearer token's appid), for the log only: tokens are checked by the handlers.
+    let caller = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(super::pki::parse_jwt)
+        .and_then(|j| j.claims["appid"].as_str().map(str::to_string));
+    let served = |status: StatusCode| LogEntry {
+        client_id: caller.clone(),
+        ..LogEntry::served(&method, &host, &path, status.as_u16())
+    };
     if !control {
         if !world.config.latency.is_zero() {
             tokio::time::sleep(world.config.latency).await;
@@ -200,15 +212,15 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
                     )
                         .into_response(),
                 };
-                world.record(LogEntry::served(&method, &host, &path, r.status().as_u16()));
+                world.record(served(r.status()));
                 return r;
             }
             if rule.delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(rule.delay_ms)).await;
             }
             if rule.drop_response {
-                let served = next.run(req).await;
-                world.record(LogEntry::served(&method, &host, &path, served.status().as_u16()));
+                let response = next.run(req).await;
+                world.record(served(response.status()));
                 return dropped("response dropped by fault rule");
             }
             let response = if rule.drop_connection {
@@ -218,14 +230,14 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
                 rule.status.map(|s| fault_response(s, rule.retry_after))
             };
             if let Some(r) = response {
-                world.record(LogEntry::served(&method, &host, &path, r.status().as_u16()));
+                world.record(served(r.status()));
                 return r;
             }
         }
     }
     let response = next.run(req).await;
     if !control {
-        world.record(LogEntry::served(&method, &host, &path, response.status().as_u16()));
+        world.record(served(response.status()));
     }
     response
 }

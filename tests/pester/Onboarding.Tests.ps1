@@ -323,6 +323,67 @@ Describe 'Test-KodoApp' {
         $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
         (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
     }
+    Context 'live sign-in as the app' {
+        BeforeAll {
+            $pfxPassword = ConvertTo-SecureString 'Live-Pfx-Passw0rd!' -AsPlainText -Force
+            $pfxPath = Join-Path $TestDrive 'live.pfx'
+            $null = New-KodoApp -AppId $app.ClientId -NewCertificate -CertificatePassword $pfxPassword -CertificatePath $pfxPath
+        }
+        It 'signs in with the secret and the certificate, checks the roles in each token and reads from Graph and SharePoint' {
+            Clear-Log
+            $all = $app | Test-KodoApp -Live -CertificatePath $pfxPath -CertificatePassword $pfxPassword -Detailed -Verbose 4>&1
+            $verbose = @($all | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })
+            $checks = @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppCheck' -and $_.Area -eq 'SignIn' })
+            $thumbprint = (New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($pfxPath, $pfxPassword)).Thumbprint
+            foreach ($api in 'Microsoft Graph', 'Exchange Online', 'SharePoint') {
+                foreach ($label in 'Client secret', "Certificate $thumbprint") {
+                    ($checks | Where-Object Check -eq "Sign-in to $api ($label)").Status | Should -Be 'Pass' -Because "$api with $label"
+                }
+            }
+            ($checks | Where-Object Check -eq 'Call Microsoft Graph (Client secret)').Status | Should -Be 'Pass'
+            ($checks | Where-Object Check -eq "Call SharePoint (Certificate $thumbprint)").Status | Should -Be 'Pass'
+            # SharePoint refuses the secret's app-only token; the certificate reached it, so this is expected.
+            $refused = $checks | Where-Object Check -eq 'Call SharePoint (Client secret)'
+            $refused.Status | Should -Be 'Info'
+            ($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
+            # The harmless reads went to the emulator, signed in as the app (not the admin).
+            $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ })
+            @($log | Where-Object { $_.path -like '/v1.0/organization*' -and $_.clientId -eq $app.ClientId }).Count | Should -Be 2
+            @($log | Where-Object { $_.path -like '*/_api/web*' -and $_.clientId -eq $app.ClientId }).Count | Should -BeGreaterOrEqual 1
+            Get-Writes | Should -BeNullOrEmpty
+            # The secret appears nowhere in what the command wrote.
+            $plain = [System.Net.NetworkCredential]::new('', $app.ClientSecret).Password
+            ($all | Out-String) + ($verbose | Out-String) | Should -Not -Match ([regex]::Escape($plain))
+        }
+        It 'fails the secret-only run on SharePoint with a warning that says why' {
+            $r = @($app | Test-KodoApp -Live -Detailed)
+            $refused = $r | Where-Object Check -eq 'Call SharePoint (Client secret)'
+            $refused.Status | Should -Be 'Warn'
+            $refused.Detail | Should -Match 'Unsupported app only token'
+        }
+        It 'names the role a token lacks after an app role assignment is removed' {
+            $exchangeSp = Invoke-PlainGraph $t "servicePrincipals(appId='00000002-0000-0ff1-ce00-000000000000')?`$select=id,appRoles"
+            $roleId = ($exchangeSp.appRoles | Where-Object value -eq 'full_access_as_app').id
+            $a = (Invoke-PlainGraph $t "servicePrincipals/$($sp.id)/appRoleAssignments").value | Where-Object { $_.appRoleId -eq $roleId }
+            Invoke-PlainWrite DELETE "servicePrincipals/$($exchangeSp.id)/appRoleAssignedTo/$($a.id)"
+            $r = @(Test-KodoApp -AppId $app.ClientId -CertificatePath $pfxPath -CertificatePassword $pfxPassword)
+            $failed = $r | Where-Object { $_.Area -eq 'SignIn' -and $_.Status -eq 'Fail' }
+            $failed.Check | Should -Match '^Sign-in to Exchange Online \(Certificate [0-9A-F]{40}\)$'
+            $failed.Detail | Should -Match 'full_access_as_app'
+            $null = $app | Grant-KodoPermissions
+        }
+        It 'reports a wrong secret as a failed sign-in with the AADSTS code' {
+            $wrong = ConvertTo-SecureString 'not-the-secret' -AsPlainText -Force
+            $r = @(Test-KodoApp -AppId $app.ClientId -ClientSecret $wrong)
+            $failed = @($r | Where-Object { $_.Area -eq 'SignIn' -and $_.Status -eq 'Fail' })
+            $failed.Count | Should -Be 1
+            $failed[0].Detail | Should -Match 'AADSTS7000215'
+        }
+        It 'refuses -Live without a credential, and two certificate sources' {
+            { Test-KodoApp -AppId $app.ClientId -Live } | Should -Throw -ErrorId 'Kodo.NoSignInCredential,Test-KodoApp'
+            { Test-KodoApp -AppId $app.ClientId -CertificatePath $pfxPath -CertificateThumbprint ('A' * 40) } | Should -Throw -ErrorId 'Kodo.TooManyCertificates,Test-KodoApp'
+        }
+    }
 }
 
 Describe 'Credential rotation' {

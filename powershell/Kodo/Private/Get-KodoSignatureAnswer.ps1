@@ -1,7 +1,7 @@
 function Get-KodoSignatureAnswer {
     <#
     .SYNOPSIS
-    Signs the bytes of a native 'sign' request with the connected certificate's private key.
+    Signs the bytes of a native 'sign' request with the matching certificate's private key.
     .DESCRIPTION
     Used for certificates whose key cannot or should not leave .NET (the Windows certificate
     store, a PFX loaded by Connect-Kodo). RS256: RSA PKCS#1 v1.5 with SHA-256. Returns the answer
@@ -10,16 +10,21 @@ function Get-KodoSignatureAnswer {
     #>
     [CmdletBinding()]
     [OutputType([hashtable])]
-    param([Parameter(Mandatory)]$Request)
+    param(
+        [Parameter(Mandatory)]$Request,
+        # Certificates of this operation (e.g. Test-KodoApp's live check), besides the connected one.
+        [System.Security.Cryptography.X509Certificates.X509Certificate2[]]$Certificate
+    )
 
     $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$Request.requestId }
-    $cert = $script:KodoSigningCertificate
-    if (-not $cert) {
+    $candidates = @(@($Certificate) + @($script:KodoSigningCertificate) | Where-Object { $null -ne $_ })
+    if ($candidates.Count -eq 0) {
         $answer['error'] = 'No certificate is loaded for signing.'
         return $answer
     }
-    if ($cert.Thumbprint -ne [string]$Request.thumbprint) {
-        $answer['error'] = "The loaded certificate ($($cert.Thumbprint)) is not the one to sign with ($($Request.thumbprint))."
+    $cert = $candidates | Where-Object { $_.Thumbprint -eq [string]$Request.thumbprint } | Select-Object -First 1
+    if (-not $cert) {
+        $answer['error'] = "No loaded certificate is the one to sign with ($($Request.thumbprint))."
         return $answer
     }
     try {

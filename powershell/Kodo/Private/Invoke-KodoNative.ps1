@@ -50,6 +50,10 @@ function Invoke-KodoNative {
         # Use a session that accepts the debug-only requests.
         [switch]$DebugHooks,
 
+        # Certificates whose private keys answer this operation's 'sign' prompts, besides the
+        # connected one.
+        [System.Security.Cryptography.X509Certificates.X509Certificate2[]]$SigningCertificate,
+
         [ValidateRange(10, 60000)]
         [int]$PollMilliseconds = 200
     )
@@ -186,7 +190,7 @@ function Invoke-KodoNative {
                 if ($kind -eq 'sign') {
                     # The certificate's private key stays in .NET (e.g. the Windows certificate
                     # store): Rust hands over the bytes to sign and gets the signature back.
-                    $answer = Get-KodoSignatureAnswer -Request $data.Value
+                    $answer = Get-KodoSignatureAnswer -Request $data.Value -Certificate $SigningCertificate
                     $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
                 } else {
                     # Shown like Write-Host: visible at a console and in a runbook's job output.

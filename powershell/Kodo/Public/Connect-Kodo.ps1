@@ -163,39 +163,11 @@ function Connect-Kodo {
             'ClientSecret' {
                 $credential = [ordered]@{ kind = 'clientSecret'; clientId = $ClientSecretCredential.UserName; secret = $ClientSecretCredential.GetNetworkCredential().Password }
             }
-            'CertificateThumbprint' {
-                $signingCertificate = Find-KodoCertificate -Thumbprint $CertificateThumbprint
-            }
-            'Certificate' {
-                if (-not $Certificate.HasPrivateKey) {
-                    throw (New-KodoErrorRecord -ErrorId 'Kodo.CertificateHasNoPrivateKey' -Category InvalidArgument -TargetObject $Certificate.Thumbprint `
-                        -Message "The certificate $($Certificate.Thumbprint) has no private key; Kodo signs in with the key.")
-                }
-                $signingCertificate = $Certificate
-            }
-            'CertificatePath' {
-                $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($CertificatePath)
-                if (-not [System.IO.File]::Exists($full)) {
-                    throw (New-KodoErrorRecord -ErrorId 'Kodo.CertificateFileNotFound' -Category ObjectNotFound -TargetObject $full -Message "The certificate file '$full' does not exist.")
-                }
-                $text = $null
-                if ([System.IO.Path]::GetExtension($full) -in @('.pem', '.crt', '.key')) { $text = [System.IO.File]::ReadAllText($full) }
-                if ($text -and $text.Contains('-----BEGIN')) {
-                    $credential = [ordered]@{ kind = 'certificatePem'; clientId = $ClientId; pem = $text }
-                } else {
-                    try {
-                        # EphemeralKeySet: the key is not written to the machine's key store.
-                        $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::EphemeralKeySet
-                        if ($CertificatePassword) {
-                            $signingCertificate = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($full, $CertificatePassword, $flags)
-                        } else {
-                            $signingCertificate = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($full, [string]$null, $flags)
-                        }
-                    } catch {
-                        throw (New-KodoErrorRecord -ErrorId 'Kodo.CertificateFileUnreadable' -Category InvalidData -TargetObject $full `
-                            -Message "The certificate file '$full' could not be opened (a wrong -CertificatePassword, or not a PFX/PEM file): $($_.Exception.InnerException.Message)")
-                    }
-                }
+            { $_ -in 'CertificateThumbprint', 'Certificate', 'CertificatePath' } {
+                $certificateCredential = Get-KodoCertificateCredential -ClientId $ClientId -CertificateThumbprint $CertificateThumbprint `
+                    -Certificate $Certificate -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
+                $credential = $certificateCredential.Credential
+                $signingCertificate = $certificateCredential.SigningCertificate
             }
             'Identity' {
                 $credential = [ordered]@{ kind = 'managedIdentity' }
@@ -215,9 +187,6 @@ function Connect-Kodo {
             'AccessToken' {
                 $credential = [ordered]@{ kind = 'accessToken'; token = (ConvertFrom-KodoSecureString -SecureString $AccessToken) }
             }
-        }
-        if ($signingCertificate) {
-            $credential = [ordered]@{ kind = 'hostCertificate'; clientId = $ClientId; certificate = [Convert]::ToBase64String($signingCertificate.RawData) }
         }
         $request = [ordered]@{ kind = 'connect'; environment = $environmentSpec; credential = $credential }
         if ($TenantId) { $request['tenantId'] = $TenantId }

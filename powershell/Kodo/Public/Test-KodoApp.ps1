@@ -4,11 +4,18 @@ function Test-KodoApp {
     Audits whether KODO's access to the tenant is still complete: permissions, consent, credentials, the SharePoint setting, retired items.
 
     .DESCRIPTION
-    Read-only. For each manifest row: required, configured (declared on the app) and consented
+    Read-only (the live check only reads). For each manifest row: required, configured (declared on the app) and consented
     (an app role assignment, or the tenant-wide delegated grant). For each credential: its
     expiry, a warning inside -WarnDays, a failure when expired or when none is valid. The
     SharePoint LegacyAuthProtocolsEnabled setting. Retired items (Azure AD Graph, the ACS
     appinv.aspx grant) with their dates and what replaced them.
+
+    The live check (with -ClientSecret, a certificate, or -Live) signs in as the app with each
+    credential given, checks that the token for Microsoft Graph, Exchange Online and SharePoint
+    carries every application role the manifest requires, and makes one harmless read per API
+    Kodo calls: GET /v1.0/organization on Graph and GET /_api/web on the root SharePoint site.
+    SharePoint refuses app-only tokens from a client secret; that is a warning unless the
+    certificate reaches SharePoint in the same run.
 
     Returns a Kodo.AppCheck object per finding (Area, Check, Status Pass/Warn/Fail/Info, Detail)
     and a Kodo.AppTestSummary with the overall result, easy to pipe to Where-Object, Export-Csv
@@ -33,6 +40,26 @@ function Test-KodoApp {
     .PARAMETER Detailed
     Return every check, not only the findings.
 
+    .PARAMETER ClientSecret
+    A client secret of the app, for the live check: Kodo signs in as the app with it.
+
+    .PARAMETER CertificatePath
+    A PFX or PEM file of the app's certificate (with its private key), for the live check.
+
+    .PARAMETER CertificatePassword
+    The password of the PFX file given with -CertificatePath.
+
+    .PARAMETER Certificate
+    An X509Certificate2 of the app with its private key, for the live check.
+
+    .PARAMETER CertificateThumbprint
+    The thumbprint of the app's certificate in Cert:\CurrentUser\My or Cert:\LocalMachine\My,
+    for the live check.
+
+    .PARAMETER Live
+    Run the live check with the client secret of the piped Kodo.App (as New-KodoApp -NewSecret
+    returns it). Giving -ClientSecret or a certificate runs it too.
+
     .EXAMPLE
     Test-KodoApp -AppId $clientId
 
@@ -42,6 +69,11 @@ function Test-KodoApp {
     Test-KodoApp -AppId $clientId -Detailed | Export-Csv ./kodo-audit.csv -NoTypeInformation
 
     Writes the full audit to a CSV file.
+
+    .EXAMPLE
+    Test-KodoApp -AppId $clientId -CertificatePath ./kodo.pfx -CertificatePassword $pfxPassword
+
+    Also signs in as the app with its certificate and reads from Graph and SharePoint.
 
     .OUTPUTS
     Kodo.AppCheck, Kodo.AppTestSummary
@@ -65,14 +97,57 @@ function Test-KodoApp {
         [ValidateRange(1, 3650)]
         [int]$WarnDays = 30,
 
-        [switch]$Detailed
+        [switch]$Detailed,
+
+        [System.Security.SecureString]$ClientSecret,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$CertificatePath,
+
+        [System.Security.SecureString]$CertificatePassword,
+
+        [System.Security.Cryptography.X509Certificates.X509Certificate2]$Certificate,
+
+        [ValidatePattern('^[0-9a-fA-F]{40}$')]
+        [string]$CertificateThumbprint,
+
+        [switch]$Live
     )
 
     process {
         try {
             $id = if ($InputObject) { [string]$InputObject.ClientId } else { $AppId }
             $manifestObject = Get-KodoManifest -Name $Manifest -Path $ManifestPath
-            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'app.test'; appId = $id; manifest = $manifestObject; warnDays = $WarnDays })
+            $sources = @(@($CertificatePath, $Certificate, $CertificateThumbprint) | Where-Object { $_ })
+            if ($sources.Count -gt 1) {
+                throw (New-KodoErrorRecord -ErrorId 'Kodo.TooManyCertificates' -Category InvalidArgument -TargetObject $id `
+                    -Message 'Give the certificate one way: -CertificatePath, -Certificate or -CertificateThumbprint.')
+            }
+            $signIn = New-Object -TypeName System.Collections.ArrayList
+            $signers = @()
+            $secret = $ClientSecret
+            if (-not $secret -and $Live -and $InputObject -and $InputObject.PSObject.Properties['ClientSecret']) { $secret = $InputObject.ClientSecret }
+            if ($Live -and -not $secret -and $sources.Count -eq 0) {
+                throw (New-KodoErrorRecord -ErrorId 'Kodo.NoSignInCredential' -Category InvalidArgument -TargetObject $id `
+                    -Message 'The live check needs a credential of the app: -ClientSecret, -CertificatePath, -Certificate or -CertificateThumbprint (or a Kodo.App from New-KodoApp -NewSecret).')
+            }
+            if ($secret) {
+                $null = $signIn.Add([ordered]@{ kind = 'clientSecret'; clientId = $id; secret = (ConvertFrom-KodoSecureString -SecureString $secret) })
+            }
+            if ($sources.Count -eq 1) {
+                $certificateCredential = Get-KodoCertificateCredential -ClientId $id -CertificateThumbprint $CertificateThumbprint `
+                    -Certificate $Certificate -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
+                $null = $signIn.Add($certificateCredential.Credential)
+                if ($certificateCredential.SigningCertificate) { $signers = @($certificateCredential.SigningCertificate) }
+            }
+            $request = [ordered]@{ kind = 'app.test'; appId = $id; manifest = $manifestObject; warnDays = $WarnDays }
+            if ($signIn.Count -gt 0) { $request['signIn'] = @($signIn) }
+            try {
+                $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers
+            } finally {
+                $request = $null
+                $signIn = $null
+            }
             foreach ($c in @($r.checks)) {
                 if ($Detailed -or $c.status -in 'Fail', 'Warn') {
                     [pscustomobject]@{ PSTypeName = 'Kodo.AppCheck'; AppId = $id; Area = [string]$c.area; Check = [string]$c.check; Status = [string]$c.status; Detail = [string]$c.detail }
