@@ -13,7 +13,15 @@ real-client checks (MSAL.NET, Microsoft Graph SDK), runs the Pester tests in a f
 ends with one summary line: "Total: N passed, N failed, N skipped".
 
 .PARAMETER Task
-Build (default), Test, or Clean.
+Build (default), Test, Package, or Clean.
+
+Package: builds (Release), then writes out/Kodo.zip for Azure Automation with
+New-KodoAutomationPackage: the module folder at the zip's root and this platform's native
+library (add other runtimes' libraries to powershell/Kodo/runtimes/<rid>/native/ first and
+list them in -Runtime).
+
+.PARAMETER Runtime
+For Package: the runtimes to include (default: this platform's).
 
 .PARAMETER Configuration
 Release (default for Build) or Debug (default for Test).
@@ -23,14 +31,19 @@ pwsh ./build.ps1
 
 .EXAMPLE
 pwsh ./build.ps1 -Task Test
+
+.EXAMPLE
+pwsh ./build.ps1 -Task Package -Runtime win-x64, linux-x64
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Clean')]
+    [ValidateSet('Build', 'Test', 'Package', 'Clean')]
     [string]$Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
-    [string]$Configuration
+    [string]$Configuration,
+
+    [string[]]$Runtime
 )
 
 $ErrorActionPreference = 'Stop'
@@ -119,6 +132,14 @@ function Invoke-Test {
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
+    'Package' {
+        Invoke-Build
+        $out = Join-Path $root 'out'
+        $null = New-Item -ItemType Directory -Force -Path $out
+        Import-Module (Join-Path $moduleDir 'Kodo.psd1') -Force
+        $parameters = @{ Path = $out; Runtime = $(if ($Runtime) { $Runtime } else { @((& (Get-Module Kodo) { Get-KodoRuntimeIdentifier })) }) }
+        New-KodoAutomationPackage @parameters | Format-List
+    }
     'Clean' {
         Invoke-Native cargo @('clean')
         foreach ($dir in @('runtimes', 'bin')) { Remove-Item -Recurse -Force -ErrorAction SilentlyContinue (Join-Path $moduleDir $dir) }

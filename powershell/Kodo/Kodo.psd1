@@ -21,6 +21,7 @@
         'Grant-KodoPermissions'
         'Invoke-KodoOnboarding'
         'New-KodoApp'
+        'New-KodoAutomationPackage'
         'Remove-KodoApp'
         'Remove-KodoAppCredential'
         'Set-KodoSharePointTenant'
