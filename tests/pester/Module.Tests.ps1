@@ -8,6 +8,9 @@ BeforeDiscovery {
     $scriptFiles = @(Get-ChildItem -Path $script:ModuleDir -Recurse -Include '*.ps1', '*.psm1', '*.psd1' |
         Where-Object { $_.FullName -notmatch '[\\/](bin|runtimes)[\\/]' } |
         ForEach-Object { @{ Path = $_.FullName; Name = $_.FullName.Substring($script:ModuleDir.Length + 1) } })
+    # The example runbooks run in Azure Automation's 5.1 runtime too.
+    $scriptFiles += @(Get-ChildItem -Path (Join-Path $script:RepoRoot 'examples/runbooks') -Filter '*.ps1' |
+        ForEach-Object { @{ Path = $_.FullName; Name = "examples/runbooks/$($_.Name)" } })
 }
 
 BeforeAll {
