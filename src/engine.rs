@@ -89,7 +89,18 @@ impl OpContext {
 
     /// Emits a prompt of `kind` with a request id and waits (up to 2 minutes) for the host's
     /// answer through `kodo_op_respond`.
-    pub async fn ask(&self, kind: &str, message: &str, mut data: Value) -> Result<Value, KodoError> {
+    pub async fn ask(&self, kind: &str, message: &str, data: Value) -> Result<Value, KodoError> {
+        self.ask_within(kind, message, data, Duration::from_secs(120)).await
+    }
+
+    /// `ask` with its own time limit (an approval may wait for a person at -Confirm).
+    pub async fn ask_within(
+        &self,
+        kind: &str,
+        message: &str,
+        mut data: Value,
+        limit: Duration,
+    ) -> Result<Value, KodoError> {
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock(&self.asks.pending).insert(id.clone(), tx);
@@ -98,7 +109,7 @@ impl OpContext {
             m.insert("requestId".into(), id.clone().into());
         }
         self.prompt(message.to_string(), data);
-        let answer = tokio::time::timeout(Duration::from_secs(120), rx).await;
+        let answer = tokio::time::timeout(limit, rx).await;
         lock(&self.asks.pending).remove(&id);
         match answer {
             Ok(Ok(v)) => match v.get("error").and_then(Value::as_str) {

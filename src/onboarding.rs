@@ -35,6 +35,40 @@ fn approved(approved: &Option<Vec<String>>, id: &str) -> bool {
     approved.as_ref().is_none_or(|a| a.iter().any(|x| x == id))
 }
 
+/// Which planned steps may run. With `ask`, the host is asked once for the whole plan (an
+/// `approve` prompt answered through `kodo_op_respond`: PowerShell's ShouldProcess per step), so
+/// the reads behind the plan are made once; otherwise the request's `approved` list (None: all).
+/// `Ok(None)` with `ask` means every step; `Ok(Some(empty))` means none: the caller returns its
+/// dry-run answer.
+async fn approval(
+    ctx: &OpContext,
+    plan: &[PlanItem],
+    ask: bool,
+    approved: &Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, KodoError> {
+    if !ask || plan.is_empty() {
+        return Ok(approved.clone());
+    }
+    let answer = ctx
+        .ask_within(
+            "approve",
+            "Approve the planned changes.",
+            json!({ "plan": plan }),
+            std::time::Duration::from_secs(24 * 3600),
+        )
+        .await?;
+    let ids = answer["approved"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    Ok(Some(ids))
+}
+
+/// True when a plan had steps and none was approved.
+fn declined(plan: &[PlanItem], approved: &Option<Vec<String>>) -> bool {
+    !plan.is_empty() && approved.as_ref().is_some_and(Vec::is_empty)
+}
+
 fn esc(s: &str) -> String {
     // OData literal: double single quotes, then percent-encode (facts.md §3.3).
     form_urlencoded::byte_serialize(s.replace('\'', "''").as_bytes()).collect()
@@ -60,6 +94,9 @@ pub struct EnsureApp {
     pub dry_run: bool,
     #[serde(default)]
     pub approved: Option<Vec<String>>,
+    /// Ask the host to approve the plan (an `approve` prompt) instead of a dry run + a re-run.
+    #[serde(default)]
+    pub ask_approval: bool,
 }
 
 fn validate_display_name(name: &str) -> Result<(), KodoError> {
@@ -223,13 +260,14 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
         }
         None => None,
     };
-    if req.dry_run {
+    let approved_ids = approval(ctx, &plan, req.ask_approval, &req.approved).await?;
+    if req.dry_run || declined(&plan, &approved_ids) {
         return Ok(json!({ "plan": plan, "app": app, "servicePrincipalId": sp_id, "changes": [] }));
     }
     let mut changes = Vec::new();
     let mut secret: Option<Value> = None;
     for step in &plan {
-        if !approved(&req.approved, &step.id) {
+        if !approved(&approved_ids, &step.id) {
             continue;
         }
         match step.id.as_str() {
@@ -407,6 +445,9 @@ pub struct GrantPermissions {
     pub dry_run: bool,
     #[serde(default)]
     pub approved: Option<Vec<String>>,
+    /// Ask the host to approve the plan (an `approve` prompt) instead of a dry run + a re-run.
+    #[serde(default)]
+    pub ask_approval: bool,
     /// The app was just created (piped from New-KodoApp): wait out replication lag in full.
     #[serde(default)]
     pub just_created: bool,
@@ -682,7 +723,8 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
             ));
         }
     }
-    if req.dry_run {
+    let approved_ids = approval(ctx, &plan, req.ask_approval, &req.approved).await?;
+    if req.dry_run || declined(&plan, &approved_ids) {
         for (_, r, _, _) in &assign_items {
             rows[*r]["status"] = "WouldGrant".into();
         }
@@ -701,7 +743,7 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
 
     // Apply what was approved.
     let mut changes = Vec::new();
-    if rra_changed && approved(&req.approved, "requiredResourceAccess") {
+    if rra_changed && approved(&approved_ids, "requiredResourceAccess") {
         ctx.progress("Grant-KodoPermissions", "Declaring the API permissions", Some(40));
         let id = app["id"].as_str().unwrap_or("");
         graph
@@ -714,7 +756,7 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
             .await?;
         changes.push(plan.iter().find(|p| p.id == "requiredResourceAccess").cloned());
     }
-    let todo: Vec<_> = assign_items.iter().filter(|(id, ..)| approved(&req.approved, id)).collect();
+    let todo: Vec<_> = assign_items.iter().filter(|(id, ..)| approved(&approved_ids, id)).collect();
     if !todo.is_empty() {
         ctx.progress("Grant-KodoPermissions", format!("Granting {} application permissions", todo.len()), Some(60));
         let requests: Vec<(String, String, Option<Value>, Retry)> = todo
@@ -739,7 +781,7 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
         }
     }
     for (id, existing, res_sp, want, row_ids) in &grant_items {
-        if !approved(&req.approved, id) {
+        if !approved(&approved_ids, id) {
             continue;
         }
         ctx.progress("Grant-KodoPermissions", "Granting delegated permissions", Some(85));
@@ -876,6 +918,9 @@ pub struct RemoveApp {
     pub dry_run: bool,
     #[serde(default)]
     pub approved: Option<Vec<String>>,
+    /// Ask the host to approve the plan (an `approve` prompt) instead of a dry run + a re-run.
+    #[serde(default)]
+    pub ask_approval: bool,
 }
 
 /// Removes the app's delegated grants, its service principal (with its app role assignments)
@@ -942,12 +987,13 @@ pub async fn remove_app(ctx: &OpContext, graph: &Graph<'_>, req: RemoveApp) -> R
             req.app_id
         ));
     }
-    if req.dry_run {
+    let approved_ids = approval(ctx, &plan, req.ask_approval, &req.approved).await?;
+    if req.dry_run || declined(&plan, &approved_ids) {
         return Ok(json!({ "plan": plan, "changes": [] }));
     }
     let mut changes = Vec::new();
     for step in &plan {
-        if !approved(&req.approved, &step.id) {
+        if !approved(&approved_ids, &step.id) {
             continue;
         }
         match step.id.as_str() {
@@ -1444,6 +1490,9 @@ pub struct RemoveCredential {
     pub dry_run: bool,
     #[serde(default)]
     pub approved: Option<Vec<String>>,
+    /// Ask the host to approve the plan (an `approve` prompt) instead of a dry run + a re-run.
+    #[serde(default)]
+    pub ask_approval: bool,
 }
 
 /// Removes secrets (removePassword) and certificates (keyCredentials re-sent without them) by
@@ -1477,13 +1526,14 @@ pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCr
             ctx.warn(format!("The app has no credential with keyId {k}: nothing to remove."));
         }
     }
-    if req.dry_run {
+    let approved_ids = approval(ctx, &plan, req.ask_approval, &req.approved).await?;
+    if req.dry_run || declined(&plan, &approved_ids) {
         return Ok(json!({ "plan": plan, "changes": [] }));
     }
     let mut changes = Vec::new();
     let mut drop_keys = Vec::new();
     for step in &plan {
-        if !approved(&req.approved, &step.id) {
+        if !approved(&approved_ids, &step.id) {
             continue;
         }
         if let Some(k) = step.id.strip_prefix("secret:") {

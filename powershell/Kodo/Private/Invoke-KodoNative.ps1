@@ -192,6 +192,18 @@ function Invoke-KodoNative {
                     # store): Rust hands over the bytes to sign and gets the signature back.
                     $answer = Get-KodoSignatureAnswer -Request $data.Value -Certificate $SigningCertificate
                     $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
+                } elseif ($kind -eq 'approve') {
+                    # The operation planned its changes from what it read and waits: each step
+                    # goes through the caller's ShouldProcess (-WhatIf, -Confirm), and only the
+                    # approved ones are carried out, in the same operation (no second read).
+                    $approvedIds = New-Object -TypeName System.Collections.Generic.List[string]
+                    $steps = @($data.Value.plan | Where-Object { $_ })
+                    foreach ($step in $steps) {
+                        if ($Cmdlet.ShouldProcess([string]$step.target, [string]$step.action)) { $approvedIds.Add([string]$step.id) }
+                    }
+                    $script:KodoLastApproval = @{ Planned = $steps.Count; Approved = @($approvedIds) }
+                    $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; approved = @($approvedIds) }
+                    $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
                 } else {
                     # Shown like Write-Host: visible at a console and in a runbook's job output.
                     $hostMessage = New-Object -TypeName System.Management.Automation.HostInformationMessage

@@ -3,10 +3,11 @@ function Invoke-KodoPlannedChange {
     .SYNOPSIS
     Plan, approve, apply: the -WhatIf/-Confirm pattern of every Kodo command that changes a tenant.
     .DESCRIPTION
-    Sends the request with dryRun to get the plan (each change with an id, an action and a
-    target), asks the public command's ShouldProcess for each change, then sends the request
-    again with the approved ids. Returns Result (the applied result, or the plan's when nothing
-    was to be done or nothing was approved), Approved (ids) and Planned (count).
+    Sends the request with askApproval: the native operation reads, plans (each change with an
+    id, an action and a target) and asks the host to approve; Invoke-KodoNative asks the public
+    command's ShouldProcess for each change and answers with the approved ids; the operation
+    carries those out. Returns Result (the applied result, or the plan's when nothing was to be
+    done or nothing was approved), Approved (ids) and Planned (count).
     #>
     [CmdletBinding()]
     param(
@@ -15,20 +16,19 @@ function Invoke-KodoPlannedChange {
         [Parameter(Mandatory)][string]$NothingToDo
     )
 
-    $plan = Invoke-KodoNative -Cmdlet $Cmdlet -Request ($Request + @{ dryRun = $true })
-    $steps = @($plan.plan | Where-Object { $_ })
+    # One operation: it reads, plans, asks for approval (an 'approve' prompt that
+    # Invoke-KodoNative answers with the cmdlet's ShouldProcess per step), then carries out the
+    # approved steps. Nothing is read twice.
+    $script:KodoLastApproval = $null
+    $ask = [ordered]@{}
+    foreach ($key in $Request.Keys) { $ask[$key] = $Request[$key] }
+    $ask['askApproval'] = $true
+    $result = Invoke-KodoNative -Cmdlet $Cmdlet -Request $ask
+    $approval = $script:KodoLastApproval
+    $script:KodoLastApproval = $null
+    $planned = @($result.plan | Where-Object { $_ }).Count
     $approved = @()
-    foreach ($step in $steps) {
-        if ($Cmdlet.ShouldProcess([string]$step.target, [string]$step.action)) { $approved += [string]$step.id }
-    }
-    $result = $plan
-    if ($steps.Count -eq 0) {
-        $Cmdlet.WriteVerbose($NothingToDo)
-    } elseif ($approved.Count -gt 0) {
-        $apply = [ordered]@{}
-        foreach ($key in $Request.Keys) { $apply[$key] = $Request[$key] }
-        $apply['approved'] = $approved
-        $result = Invoke-KodoNative -Cmdlet $Cmdlet -Request $apply
-    }
-    [pscustomobject]@{ Result = $result; Approved = $approved; Planned = $steps.Count }
+    if ($approval) { $approved = @($approval.Approved) }
+    if ($planned -eq 0) { $Cmdlet.WriteVerbose($NothingToDo) }
+    [pscustomobject]@{ Result = $result; Approved = $approved; Planned = $planned }
 }
