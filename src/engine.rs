@@ -410,6 +410,15 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
             let graph = crate::graph::Graph::new(&connection, ctx);
             crate::onboarding::grant_permissions(ctx, &graph, req).await
         }
+        Request::Onboard(req) => {
+            let connection = session.connected().await?;
+            let graph = crate::graph::Graph::new(&connection, ctx);
+            let mut result = crate::onboarding::onboard(&connection, ctx, &graph, req).await?;
+            if result["app"].is_object() {
+                result["app"]["tenantId"] = connection.context()["tenantId"].clone();
+            }
+            Ok(result)
+        }
         Request::TestApp(req) => {
             let connection = session.connected().await?;
             let graph = crate::graph::Graph::new(&connection, ctx);

@@ -196,46 +196,16 @@ impl<'a> Graph<'a> {
         while !pending.is_empty() {
             let mut next = Vec::new();
             let mut wait: Option<f64> = None;
-            for chunk in pending.chunks(20) {
-                if chunk.len() == 1 {
-                    let i = chunk[0];
-                    let (m, p, b, r) = &requests[i];
-                    results[i] = Some(self.send(m, p, b.as_ref(), *r).await?);
-                    continue;
-                }
-                let items: Vec<Value> = chunk
-                    .iter()
-                    .map(|&i| {
-                        let (m, p, b, _) = &requests[i];
-                        let mut item = json!({ "id": i.to_string(), "method": m, "url": format!("/{}", p.trim_start_matches('/')) });
-                        if let Some(b) = b {
-                            item["body"] = b.clone();
-                            item["headers"] = json!({ "Content-Type": "application/json" });
-                        }
-                        item
-                    })
-                    .collect();
-                let outer =
-                    self.send("POST", "$batch", Some(&json!({ "requests": items })), Retry::ThrottleOnly).await?;
-                if !outer.ok() {
-                    return Err(graph_error("POST", "$batch", &outer));
-                }
-                for item in outer.body["responses"].as_array().cloned().unwrap_or_default() {
-                    let Some(i) =
-                        item["id"].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| chunk.contains(i))
-                    else {
+            // Chunks of 20 go out together: a round trip's latency is paid once per round.
+            let chunks: Vec<&[usize]> = pending.chunks(20).collect();
+            let answers =
+                futures_util::future::join_all(chunks.iter().map(|chunk| self.send_chunk(requests, chunk))).await;
+            for answer in answers {
+                for (i, r, settled) in answer? {
+                    if settled {
+                        results[i] = Some(r);
                         continue;
-                    };
-                    let headers = &item["headers"];
-                    let retry_after = headers
-                        .as_object()
-                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
-                        .and_then(|(_, v)| v.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| v.as_f64()));
-                    let r = Response {
-                        status: item["status"].as_u64().unwrap_or(500) as u16,
-                        body: item["body"].clone(),
-                        retry_after,
-                    };
+                    }
                     let lag_budget = if requests[i].3 == Retry::ReplicationShort { SHORT_BUDGET } else { BUDGET };
                     let server_error = requests[i].3 == Retry::Idempotent && matches!(r.status, 500 | 502 | 503 | 504);
                     let retry = r.throttled()
@@ -270,6 +240,58 @@ impl<'a> Graph<'a> {
             .into_iter()
             .map(|r| r.unwrap_or(Response { status: 500, body: Value::Null, retry_after: None }))
             .collect())
+    }
+
+    /// One `$batch` round trip for up to 20 of `requests` (a lone request goes out as itself,
+    /// with `send`'s own retries: its answer is settled). Returns (index, answer, settled).
+    async fn send_chunk(
+        &self,
+        requests: &[(String, String, Option<Value>, Retry)],
+        chunk: &[usize],
+    ) -> Result<Vec<(usize, Response, bool)>, KodoError> {
+        if chunk.len() == 1 {
+            let i = chunk[0];
+            let (m, p, b, r) = &requests[i];
+            return Ok(vec![(i, self.send(m, p, b.as_ref(), *r).await?, true)]);
+        }
+        let items: Vec<Value> = chunk
+            .iter()
+            .map(|&i| {
+                let (m, p, b, _) = &requests[i];
+                let mut item =
+                    json!({ "id": i.to_string(), "method": m, "url": format!("/{}", p.trim_start_matches('/')) });
+                if let Some(b) = b {
+                    item["body"] = b.clone();
+                    item["headers"] = json!({ "Content-Type": "application/json" });
+                }
+                item
+            })
+            .collect();
+        let outer = self.send("POST", "$batch", Some(&json!({ "requests": items })), Retry::ThrottleOnly).await?;
+        if !outer.ok() {
+            return Err(graph_error("POST", "$batch", &outer));
+        }
+        let mut answers = Vec::new();
+        for item in outer.body["responses"].as_array().cloned().unwrap_or_default() {
+            let Some(i) = item["id"].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| chunk.contains(i))
+            else {
+                continue;
+            };
+            let retry_after = item["headers"]
+                .as_object()
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+                .and_then(|(_, v)| v.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| v.as_f64()));
+            answers.push((
+                i,
+                Response {
+                    status: item["status"].as_u64().unwrap_or(500) as u16,
+                    body: item["body"].clone(),
+                    retry_after,
+                },
+                false,
+            ));
+        }
+        Ok(answers)
     }
 }
 

@@ -20,7 +20,7 @@ pub const KODO_TAG: &str = "KodoManaged";
 pub const SECRET_DAYS_DEFAULT: u32 = 730;
 pub const SECRET_DAYS_MAX: u32 = 730;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct PlanItem {
     pub id: String,
     pub action: String,
@@ -90,6 +90,13 @@ pub struct EnsureApp {
     /// private key (generated there, or the admin's).
     #[serde(default)]
     pub certificate: Option<String>,
+    /// The API permissions to declare when the app is created (Invoke-KodoOnboarding): saves
+    /// Grant-KodoPermissions a write.
+    #[serde(default)]
+    pub required_resource_access: Option<Value>,
+    /// The caller already looked for the app (by Kodo's tag) and found none.
+    #[serde(skip)]
+    pub known_absent: bool,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
@@ -133,6 +140,7 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
     ctx.progress("New-KodoApp", "Looking for the Kodo app", Some(10));
     // Find: by appId, or by Kodo's tag; never by display name alone.
     let mut app: Option<Value> = match &req.app_id {
+        _ if req.known_absent => None,
         Some(a) => {
             let r = graph
                 .send(
@@ -266,6 +274,7 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
     }
     let mut changes = Vec::new();
     let mut secret: Option<Value> = None;
+    let with_password = plan.iter().any(|p| p.id == "addPassword") && approved(&approved_ids, "addPassword");
     for step in &plan {
         if !approved(&approved_ids, &step.id) {
             continue;
@@ -273,12 +282,15 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
         match step.id.as_str() {
             "createApp" => {
                 ctx.progress("New-KodoApp", "Creating the app registration", Some(30));
-                let body = json!({
+                let mut body = json!({
                     "displayName": req.display_name,
                     "signInAudience": "AzureADMyOrg",
                     "tags": [KODO_TAG],
                     "notes": format!("Created by Kodo {} for KODO for Cloud backup.", env!("CARGO_PKG_VERSION")),
                 });
+                if let Some(rra) = &req.required_resource_access {
+                    body["requiredResourceAccess"] = rra.clone();
+                }
                 // Never retried except when throttled (not executed): a re-run finds it by tag.
                 let created = graph.call("POST", "applications", Some(&body), Retry::ThrottleOnly).await?;
                 ctx.log(
@@ -295,10 +307,19 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
                 ctx.progress("New-KodoApp", "Creating the service principal", Some(60));
                 let app_id = app.as_ref().and_then(|a| a["appId"].as_str()).unwrap_or("").to_string();
                 // NoBackingApplicationObject while the new app replicates: nothing was created,
-                // so repeating is safe (facts.md §3.12).
-                let r = graph
-                    .send("POST", "servicePrincipals", Some(&json!({ "appId": app_id })), Retry::Idempotent)
-                    .await?;
+                // so repeating is safe (facts.md §3.12). The secret, when planned too, goes in
+                // the same $batch: both need only the app.
+                let mut writes = vec![(
+                    "POST".to_string(),
+                    "servicePrincipals".to_string(),
+                    Some(json!({ "appId": app_id })),
+                    Retry::Idempotent,
+                )];
+                if with_password {
+                    writes.push(password_request(app.as_ref(), now, days));
+                }
+                let answers = graph.batch(&writes).await?;
+                let r = &answers[0];
                 if r.ok() {
                     sp_id = r.body["id"].as_str().map(str::to_string);
                 } else if r.status == 409 {
@@ -312,7 +333,10 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
                         .await?;
                     sp_id = existing["id"].as_str().map(str::to_string);
                 } else {
-                    return Err(graph_error("POST", "servicePrincipals", &r));
+                    return Err(graph_error("POST", "servicePrincipals", r));
+                }
+                if with_password {
+                    secret = Some(password_answer(&answers[1])?);
                 }
             }
             "addCertificate" => {
@@ -343,19 +367,12 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
                 ctx.log(LogLevel::Verbose, format!("Added certificate {thumbprint} to the app."));
                 app = Some(refreshed);
             }
-            "addPassword" => {
+            // Made with the service principal when both were planned.
+            "addPassword" if secret.is_none() => {
                 ctx.progress("New-KodoApp", "Creating a client secret", Some(80));
-                let id = app.as_ref().and_then(|a| a["id"].as_str()).unwrap_or("").to_string();
-                let end =
-                    (now + chrono::Duration::days(days as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                let body = json!({ "passwordCredential": { "displayName": format!("Kodo {}", now.format("%Y-%m-%d")), "endDateTime": end } });
-                // A 404 while the new app replicates means nothing was added: safe to repeat.
-                let created = graph
-                    .call("POST", &format!("applications/{id}/addPassword"), Some(&body), Retry::Replication)
-                    .await?;
-                secret = Some(
-                    json!({ "secretText": created["secretText"], "keyId": created["keyId"], "endDateTime": created["endDateTime"] }),
-                );
+                let (m, p, b, r) = password_request(app.as_ref(), now, days);
+                let answer = graph.send(&m, &p, b.as_ref(), r).await?;
+                secret = Some(password_answer(&answer)?);
             }
             _ => {}
         }
@@ -369,6 +386,27 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
     Ok(
         json!({ "plan": plan, "changes": changes, "app": app, "servicePrincipalId": sp_id, "secret": secret, "certificateThumbprint": thumbprint }),
     )
+}
+
+/// The request that adds a client secret to `app`, valid for `days` (facts.md §3.4).
+fn password_request(
+    app: Option<&Value>,
+    now: chrono::DateTime<chrono::Utc>,
+    days: u32,
+) -> (String, String, Option<Value>, Retry) {
+    let id = app.and_then(|a| a["id"].as_str()).unwrap_or("");
+    let end = (now + chrono::Duration::days(days as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = json!({ "passwordCredential": { "displayName": format!("Kodo {}", now.format("%Y-%m-%d")), "endDateTime": end } });
+    // A 404 while the new app replicates means nothing was added: safe to repeat.
+    ("POST".into(), format!("applications/{id}/addPassword"), Some(body), Retry::Replication)
+}
+
+/// The secret from addPassword's answer (its text is shown once, here).
+fn password_answer(r: &crate::graph::Response) -> Result<Value, KodoError> {
+    if !r.ok() {
+        return Err(graph_error("POST", "addPassword", r));
+    }
+    Ok(json!({ "secretText": r.body["secretText"], "keyId": r.body["keyId"], "endDateTime": r.body["endDateTime"] }))
 }
 
 // -------------------------------------------------------------------- Grant-KodoPermissions
@@ -453,21 +491,67 @@ pub struct GrantPermissions {
     pub just_created: bool,
 }
 
+/// What Grant-KodoPermissions plans from: the app, its service principal, the resource APIs'
+/// service principals (by lower-case appId; None when the tenant lacks one), and what is granted.
+pub struct GrantState {
+    pub app: Value,
+    pub sp_id: String,
+    pub resource_sps: BTreeMap<String, Option<Value>>,
+    pub assigned: HashSet<(String, String)>,
+    pub grants: Vec<Value>,
+}
+
+/// The resource APIs a manifest names (lower-case appIds, in manifest order).
+fn manifest_resources(manifest: &Manifest) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for r in &manifest.permissions {
+        if !seen.iter().any(|s| s.eq_ignore_ascii_case(&r.resource_app_id)) {
+            seen.push(r.resource_app_id.to_ascii_lowercase());
+        }
+    }
+    seen
+}
+
+/// The read of a resource API's service principal (its app roles and delegated scopes).
+fn resource_lookup(resource_app_id: &str) -> (String, String, Option<Value>, Retry) {
+    (
+        "GET".into(),
+        format!(
+            "servicePrincipals(appId='{resource_app_id}')?$select=id,appId,displayName,appRoles,oauth2PermissionScopes"
+        ),
+        None,
+        Retry::ThrottleOnly,
+    )
+}
+
+/// The resource service principals from the answers to `resource_lookup`s.
+fn resource_sps_from(
+    resources: &[String],
+    answers: &[crate::graph::Response],
+) -> Result<BTreeMap<String, Option<Value>>, KodoError> {
+    let mut resource_sps = BTreeMap::new();
+    for (r, resp) in resources.iter().zip(answers) {
+        resource_sps.insert(
+            r.clone(),
+            if resp.ok() {
+                Some(resp.body.clone())
+            } else if resp.status == 404 {
+                None
+            } else {
+                return Err(graph_error("GET", "servicePrincipals", resp));
+            },
+        );
+    }
+    Ok(resource_sps)
+}
+
 pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPermissions) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     if uuid::Uuid::parse_str(&req.app_id).is_err() {
         return Err(KodoError::new(ErrorCode::InvalidArgument, format!("-AppId '{}' is not a GUID.", req.app_id)));
     }
     ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
-    let resources: Vec<String> = {
-        let mut seen = Vec::new();
-        for r in &manifest.permissions {
-            if !seen.iter().any(|s: &String| s.eq_ignore_ascii_case(&r.resource_app_id)) {
-                seen.push(r.resource_app_id.to_ascii_lowercase());
-            }
-        }
-        seen
-    };
+    let resources = manifest_resources(&manifest);
     // One round of reads: the app, its SP, each resource SP (all through $batch).
     let lookup = if req.just_created { Retry::Replication } else { Retry::ReplicationShort };
     let mut reads: Vec<(String, String, Option<Value>, Retry)> = vec![
@@ -482,14 +566,7 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
         ),
         ("GET".into(), format!("servicePrincipals(appId='{}')?$select=id,displayName", req.app_id), None, lookup),
     ];
-    for r in &resources {
-        reads.push((
-            "GET".into(),
-            format!("servicePrincipals(appId='{r}')?$select=id,appId,displayName,appRoles,oauth2PermissionScopes"),
-            None,
-            Retry::ThrottleOnly,
-        ));
-    }
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
     let got = graph.batch(&reads).await?;
     if !got[0].ok() {
         return Err(if got[0].status == 404 {
@@ -513,20 +590,7 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
     }
     let app = got[0].body.clone();
     let sp_id = got[1].body["id"].as_str().unwrap_or("").to_string();
-    let mut resource_sps: BTreeMap<String, Option<Value>> = BTreeMap::new();
-    for (i, r) in resources.iter().enumerate() {
-        let resp = &got[2 + i];
-        resource_sps.insert(
-            r.clone(),
-            if resp.ok() {
-                Some(resp.body.clone())
-            } else if resp.status == 404 {
-                None
-            } else {
-                return Err(graph_error("GET", "servicePrincipals", resp));
-            },
-        );
-    }
+    let resource_sps = resource_sps_from(&resources, &got[2..])?;
     // Current grants of the app.
     let state = graph
         .batch(&[
@@ -558,7 +622,20 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
         .into_iter()
         .filter(|g| g["consentType"] == "AllPrincipals")
         .collect();
+    grant_with_state(ctx, graph, &req, &manifest, GrantState { app, sp_id, resource_sps, assigned, grants }).await
+}
 
+/// Resolves the manifest against the tenant, plans what is missing, asks for approval and
+/// grants it: Grant-KodoPermissions after its reads, and Invoke-KodoOnboarding for a new app
+/// (whose state it knows without reading).
+async fn grant_with_state(
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: &GrantPermissions,
+    manifest: &Manifest,
+    state: GrantState,
+) -> Result<Value, KodoError> {
+    let GrantState { app, sp_id, resource_sps, assigned, grants } = state;
     // Resolve every row by name against the live resource SPs.
     let mut rows = Vec::new();
     let mut missing = Vec::new();
@@ -737,113 +814,106 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
         }
         acs_row(&mut rows, &app);
         return Ok(
-            json!({ "plan": plan, "rows": rows, "changes": [], "roundTrips": graph.round_trips.load(std::sync::atomic::Ordering::Relaxed) }),
+            json!({ "plan": plan, "rows": rows, "changes": [], "requiredResourceAccess": rra, "roundTrips": graph.round_trips.load(std::sync::atomic::Ordering::Relaxed) }),
         );
     }
 
-    // Apply what was approved.
-    let mut changes = Vec::new();
-    if rra_changed && approved(&approved_ids, "requiredResourceAccess") {
-        ctx.progress("Grant-KodoPermissions", "Declaring the API permissions", Some(40));
-        let id = app["id"].as_str().unwrap_or("");
-        graph
-            .call(
-                "PATCH",
-                &format!("applications/{id}"),
-                Some(&json!({ "requiredResourceAccess": rra })),
-                Retry::Idempotent,
-            )
-            .await?;
-        changes.push(plan.iter().find(|p| p.id == "requiredResourceAccess").cloned());
+    // Apply what was approved: every write in one $batch (20 a round trip); none depends on
+    // another's answer.
+    enum Write {
+        Rra,
+        Assign(usize),
+        Grant(usize),
     }
-    let todo: Vec<_> = assign_items.iter().filter(|(id, ..)| approved(&approved_ids, id)).collect();
-    if !todo.is_empty() {
-        ctx.progress("Grant-KodoPermissions", format!("Granting {} application permissions", todo.len()), Some(60));
-        let requests: Vec<(String, String, Option<Value>, Retry)> = todo
-            .iter()
-            .map(|(_, _, res_sp, perm)| {
-                (
-                    "POST".to_string(),
-                    format!("servicePrincipals/{res_sp}/appRoleAssignedTo"),
-                    Some(json!({ "principalId": sp_id, "resourceId": res_sp, "appRoleId": perm })),
-                    Retry::Idempotent,
-                )
-            })
-            .collect();
-        let results = graph.batch(&requests).await?;
-        for ((id, row_i, _, _), r) in todo.iter().zip(results.iter()) {
-            if r.ok() || r.message() == "Permission being assigned already exists on the object" {
-                rows[*row_i]["status"] = if r.ok() { "Granted".into() } else { "AlreadyPresent".into() };
-                changes.push(plan.iter().find(|p| &p.id == id).cloned());
-            } else {
-                return Err(graph_error("POST", "appRoleAssignedTo", r));
-            }
+    let mut changes = Vec::new();
+    let mut writes: Vec<(String, String, Option<Value>, Retry)> = Vec::new();
+    let mut kinds = Vec::new();
+    if rra_changed && approved(&approved_ids, "requiredResourceAccess") {
+        let id = app["id"].as_str().unwrap_or("");
+        writes.push((
+            "PATCH".into(),
+            format!("applications/{id}"),
+            Some(json!({ "requiredResourceAccess": rra })),
+            Retry::Idempotent,
+        ));
+        kinds.push(Write::Rra);
+    }
+    for (k, (id, _, res_sp, perm)) in assign_items.iter().enumerate() {
+        if approved(&approved_ids, id) {
+            writes.push((
+                "POST".into(),
+                format!("servicePrincipals/{res_sp}/appRoleAssignedTo"),
+                Some(json!({ "principalId": sp_id, "resourceId": res_sp, "appRoleId": perm })),
+                Retry::Idempotent,
+            ));
+            kinds.push(Write::Assign(k));
         }
     }
-    for (id, existing, res_sp, want, row_ids) in &grant_items {
+    for (k, (id, existing, res_sp, want, _)) in grant_items.iter().enumerate() {
         if !approved(&approved_ids, id) {
             continue;
         }
-        ctx.progress("Grant-KodoPermissions", "Granting delegated permissions", Some(85));
         let scope = want.join(" ");
-        match existing {
-            Some(gid) => {
-                graph
-                    .call(
-                        "PATCH",
-                        &format!("oauth2PermissionGrants/{gid}"),
-                        Some(&json!({ "scope": scope })),
-                        Retry::Idempotent,
-                    )
-                    .await?;
+        writes.push(match existing {
+            Some(gid) => (
+                "PATCH".into(),
+                format!("oauth2PermissionGrants/{gid}"),
+                Some(json!({ "scope": scope })),
+                Retry::Idempotent,
+            ),
+            // A repeat after a lost answer fails with 409, handled below: safe to retry.
+            None => (
+                "POST".into(),
+                "oauth2PermissionGrants".into(),
+                Some(
+                    json!({ "clientId": sp_id, "consentType": "AllPrincipals", "principalId": null, "resourceId": res_sp, "scope": scope }),
+                ),
+                Retry::Idempotent,
+            ),
+        });
+        kinds.push(Write::Grant(k));
+    }
+    if !writes.is_empty() {
+        ctx.progress("Grant-KodoPermissions", format!("Granting: {} changes", writes.len()), Some(60));
+    }
+    let results = if writes.is_empty() { Vec::new() } else { graph.batch(&writes).await? };
+    for (kind, r) in kinds.iter().zip(results.iter()) {
+        match kind {
+            Write::Rra => {
+                if !r.ok() {
+                    return Err(graph_error("PATCH", "applications", r));
+                }
+                changes.push(plan.iter().find(|p| p.id == "requiredResourceAccess").cloned());
             }
-            None => {
-                let body = json!({ "clientId": sp_id, "consentType": "AllPrincipals", "principalId": null, "resourceId": res_sp, "scope": scope });
-                // A repeat after a lost answer fails with 409, handled below: safe to retry.
-                let r = graph.send("POST", "oauth2PermissionGrants", Some(&body), Retry::Idempotent).await?;
-                if r.status == 409 {
-                    // Created by an interrupted earlier run: find it and merge.
-                    let list = graph
-                        .call(
-                            "GET",
-                            &format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"),
-                            None,
-                            Retry::Replication,
-                        )
-                        .await?;
-                    if let Some(g) = list["value"].as_array().and_then(|l| {
-                        l.iter().find(|g| {
-                            g["resourceId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(res_sp))
-                                && g["consentType"] == "AllPrincipals"
-                        })
-                    }) {
-                        let mut merged: Vec<String> =
-                            g["scope"].as_str().unwrap_or("").split_whitespace().map(str::to_string).collect();
-                        for w in want {
-                            if !merged.iter().any(|m| m.eq_ignore_ascii_case(w)) {
-                                merged.push(w.clone());
-                            }
-                        }
-                        graph
-                            .call(
-                                "PATCH",
-                                &format!("oauth2PermissionGrants/{}", g["id"].as_str().unwrap_or("")),
-                                Some(&json!({ "scope": merged.join(" ") })),
-                                Retry::Replication,
-                            )
-                            .await?;
-                    }
-                } else if !r.ok() {
-                    return Err(graph_error("POST", "oauth2PermissionGrants", &r));
+            Write::Assign(k) => {
+                let (id, row_i, _, _) = &assign_items[*k];
+                if r.ok() || r.message() == "Permission being assigned already exists on the object" {
+                    rows[*row_i]["status"] = if r.ok() { "Granted".into() } else { "AlreadyPresent".into() };
+                    changes.push(plan.iter().find(|p| &p.id == id).cloned());
+                } else {
+                    return Err(graph_error("POST", "appRoleAssignedTo", r));
                 }
             }
-        }
-        for r in row_ids {
-            if rows[*r]["status"].is_null() {
-                rows[*r]["status"] = "Granted".into();
+            Write::Grant(k) => {
+                let (id, existing, res_sp, want, row_ids) = &grant_items[*k];
+                if existing.is_none() && r.status == 409 {
+                    // Created by an interrupted earlier run: find it and merge.
+                    merge_grant(graph, &sp_id, res_sp, want).await?;
+                } else if !r.ok() {
+                    return Err(graph_error(
+                        if existing.is_some() { "PATCH" } else { "POST" },
+                        "oauth2PermissionGrants",
+                        r,
+                    ));
+                }
+                for r in row_ids {
+                    if rows[*r]["status"].is_null() {
+                        rows[*r]["status"] = "Granted".into();
+                    }
+                }
+                changes.push(plan.iter().find(|p| &p.id == id).cloned());
             }
         }
-        changes.push(plan.iter().find(|p| &p.id == id).cloned());
     }
     for r in rows.iter_mut() {
         if r["status"].is_null() {
@@ -857,6 +927,37 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
     Ok(
         json!({ "plan": plan, "rows": rows, "changes": changes.into_iter().flatten().collect::<Vec<_>>(), "roundTrips": graph.round_trips.load(std::sync::atomic::Ordering::Relaxed) }),
     )
+}
+
+/// A delegated grant that already exists (an interrupted earlier run created it): add the scopes
+/// it lacks.
+async fn merge_grant(graph: &Graph<'_>, sp_id: &str, res_sp: &str, want: &[String]) -> Result<(), KodoError> {
+    let list = graph
+        .call("GET", &format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"), None, Retry::Replication)
+        .await?;
+    if let Some(g) = list["value"].as_array().and_then(|l| {
+        l.iter().find(|g| {
+            g["resourceId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(res_sp))
+                && g["consentType"] == "AllPrincipals"
+        })
+    }) {
+        let mut merged: Vec<String> =
+            g["scope"].as_str().unwrap_or("").split_whitespace().map(str::to_string).collect();
+        for w in want {
+            if !merged.iter().any(|m| m.eq_ignore_ascii_case(w)) {
+                merged.push(w.clone());
+            }
+        }
+        graph
+            .call(
+                "PATCH",
+                &format!("oauth2PermissionGrants/{}", g["id"].as_str().unwrap_or("")),
+                Some(&json!({ "scope": merged.join(" ") })),
+                Retry::Replication,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// SharePoint app-only access (facts.md §5.3, §8): the seed's step 15 grants it through
@@ -1477,6 +1578,228 @@ async fn live_checks(
         }
     }
     Ok(checks)
+}
+
+// ------------------------------------------------------------------- Invoke-KodoOnboarding
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Onboard {
+    pub display_name: String,
+    pub manifest: Value,
+    #[serde(default)]
+    pub secret_lifetime_days: Option<u32>,
+    /// Turn SharePoint's LegacyAuthProtocolsEnabled on (step 17 of KODO's procedure).
+    #[serde(default = "yes")]
+    pub share_point: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub ask_approval: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The whole procedure in the fewest round trips: one read of everything the plan needs; for a
+/// new app, one approval of the whole plan, then the app (declaring its API permissions as it is
+/// created) while the SharePoint setting is written, its service principal and secret together,
+/// and every consent in one $batch. An app that exists already (found by Kodo's tag) goes
+/// through New-KodoApp's and Grant-KodoPermissions' own plans, which change only what is missing.
+pub async fn onboard(
+    conn: &crate::auth::Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: Onboard,
+) -> Result<Value, KodoError> {
+    validate_display_name(&req.display_name)?;
+    let manifest = parse_manifest(&req.manifest)?;
+    let route = crate::sharepoint::pick_route(conn, "auto")?;
+    ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
+    let resources = manifest_resources(&manifest);
+    let mut reads = vec![(
+        "GET".to_string(),
+        format!("applications?$filter=tags/any(t:t eq '{KODO_TAG}')&$select={APP_SELECT}"),
+        None,
+        Retry::ThrottleOnly,
+    )];
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    let graph_setting = req.share_point && route == "Graph";
+    if graph_setting {
+        reads.push(("GET".into(), "admin/sharepoint/settings".into(), None, Retry::Idempotent));
+    }
+    let got = graph.batch(&reads).await?;
+    if !got[0].ok() {
+        return Err(graph_error("GET", "applications", &got[0]));
+    }
+    let found = got[0].body["value"].as_array().cloned().unwrap_or_default();
+    let ask = req.ask_approval;
+
+    // The SharePoint setting: read with the rest (Graph) or through CSOM.
+    let setting_before = if !req.share_point {
+        None
+    } else if graph_setting {
+        let s = &got[got.len() - 1];
+        if !s.ok() {
+            return Err(graph_error("GET", "admin/sharepoint/settings", s));
+        }
+        s.body["isLegacyAuthProtocolsEnabled"].as_bool()
+    } else {
+        crate::sharepoint::tenant(conn, ctx, route, None, true).await?["legacyAuthProtocolsEnabled"].as_bool()
+    };
+    let setting_item = (setting_before == Some(false))
+        .then(|| item("sharePointSetting", "Set SharePoint's LegacyAuthProtocolsEnabled to True", "SharePoint Online"));
+
+    if let Some(existing) = found.first() {
+        // Already onboarded, or partly: each part changes only what is missing.
+        let app_id = existing["appId"].as_str().unwrap_or("").to_string();
+        let app = ensure_app(
+            ctx,
+            graph,
+            EnsureApp {
+                display_name: req.display_name.clone(),
+                app_id: Some(app_id.clone()),
+                new_secret: false,
+                secret_lifetime_days: req.secret_lifetime_days,
+                certificate: None,
+                dry_run: req.dry_run,
+                approved: None,
+                ask_approval: ask,
+                required_resource_access: None,
+                known_absent: false,
+            },
+        )
+        .await?;
+        let grants = grant_permissions(
+            ctx,
+            graph,
+            GrantPermissions {
+                app_id,
+                manifest: req.manifest.clone(),
+                dry_run: req.dry_run,
+                approved: None,
+                ask_approval: ask,
+                just_created: false,
+            },
+        )
+        .await?;
+        let plan: Vec<PlanItem> = setting_item.into_iter().collect();
+        let approved_ids = approval(ctx, &plan, ask, &None).await?;
+        let set = !plan.is_empty() && !req.dry_run && approved(&approved_ids, "sharePointSetting");
+        let share_point = set_sharepoint(conn, ctx, graph, route, set, setting_before).await?;
+        return Ok(json!({ "app": app, "permissions": grants, "sharePoint": share_point, "existing": true }));
+    }
+
+    // A new app. Plan everything now: the consents are known before the app exists.
+    let resource_sps = resource_sps_from(&resources, &got[1..1 + resources.len()])?;
+    let placeholder = json!({ "displayName": req.display_name, "requiredResourceAccess": [] });
+    let grant_req = GrantPermissions {
+        app_id: String::new(),
+        manifest: req.manifest.clone(),
+        dry_run: true,
+        approved: None,
+        ask_approval: false,
+        just_created: true,
+    };
+    let state = |app: Value, sp_id: String| GrantState {
+        app,
+        sp_id,
+        resource_sps: resource_sps.clone(),
+        assigned: HashSet::new(),
+        grants: Vec::new(),
+    };
+    let planned = grant_with_state(ctx, graph, &grant_req, &manifest, state(placeholder, String::new())).await?;
+    let rra = planned["requiredResourceAccess"].clone();
+    let declared = rra
+        .as_array()
+        .map_or(0, |a| a.iter().map(|e| e["resourceAccess"].as_array().map_or(0, Vec::len)).sum::<usize>());
+    let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
+    let mut plan = vec![
+        item(
+            "createApp",
+            format!("Create app registration (single tenant, tagged KodoManaged) declaring {declared} API permissions"),
+            req.display_name.clone(),
+        ),
+        item(
+            "createServicePrincipal",
+            "Create the app's service principal (enterprise application)",
+            req.display_name.clone(),
+        ),
+        item("addPassword", format!("Create a client secret valid for {days} days"), req.display_name.clone()),
+    ];
+    let grant_plan: Vec<PlanItem> = serde_json::from_value(planned["plan"].clone()).unwrap_or_default();
+    plan.extend(grant_plan.into_iter().filter(|p| p.id != "requiredResourceAccess"));
+    plan.extend(setting_item);
+    let approved_ids = approval(ctx, &plan, ask, &None).await?;
+    if req.dry_run || declined(&plan, &approved_ids) || !approved(&approved_ids, "createApp") {
+        return Ok(json!({ "plan": plan, "app": null, "permissions": planned, "sharePoint": null, "existing": false }));
+    }
+    ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and secret", Some(30));
+    let ensure = ensure_app(
+        ctx,
+        graph,
+        EnsureApp {
+            display_name: req.display_name.clone(),
+            app_id: None,
+            new_secret: false,
+            secret_lifetime_days: req.secret_lifetime_days,
+            certificate: None,
+            dry_run: false,
+            approved: approved_ids.clone(),
+            ask_approval: false,
+            required_resource_access: Some(rra),
+            known_absent: true,
+        },
+    );
+    let set = setting_before == Some(false) && approved(&approved_ids, "sharePointSetting");
+    // The SharePoint setting does not depend on the app: written meanwhile (Graph route).
+    let (app, share_point) = if route == "Graph" {
+        let (a, s) = tokio::join!(ensure, set_sharepoint(conn, ctx, graph, route, set, setting_before));
+        (a?, s?)
+    } else {
+        let a = ensure.await?;
+        (a, set_sharepoint(conn, ctx, graph, route, set, setting_before).await?)
+    };
+    let sp_id = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
+    ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(70));
+    let grants = grant_with_state(
+        ctx,
+        graph,
+        &GrantPermissions { dry_run: false, approved: approved_ids, ..grant_req },
+        &manifest,
+        state(app["app"].clone(), sp_id),
+    )
+    .await?;
+    Ok(json!({ "app": app, "permissions": grants, "sharePoint": share_point, "existing": false }))
+}
+
+/// Turns LegacyAuthProtocolsEnabled on when `set`, and says what it is.
+async fn set_sharepoint(
+    conn: &crate::auth::Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    route: &str,
+    set: bool,
+    before: Option<bool>,
+) -> Result<Value, KodoError> {
+    let Some(before) = before else { return Ok(Value::Null) };
+    if !set {
+        return Ok(json!({ "legacyAuthProtocolsEnabled": before, "changed": false, "route": route }));
+    }
+    if route == "Graph" {
+        graph
+            .call(
+                "PATCH",
+                "admin/sharepoint/settings",
+                Some(&json!({ "isLegacyAuthProtocolsEnabled": true })),
+                Retry::Idempotent,
+            )
+            .await?;
+        Ok(json!({ "legacyAuthProtocolsEnabled": true, "previous": before, "changed": true, "route": route }))
+    } else {
+        crate::sharepoint::tenant(conn, ctx, route, Some(true), false).await
+    }
 }
 
 // ------------------------------------------------------------------- Remove-KodoAppCredential

@@ -61,6 +61,9 @@ pub enum Request {
     /// Grant-KodoPermissions: resolve a manifest, declare, and grant admin consent.
     #[serde(rename = "permissions.grant")]
     GrantPermissions(crate::onboarding::GrantPermissions),
+    /// Invoke-KodoOnboarding: app, credential, permissions, consent, SharePoint setting.
+    #[serde(rename = "onboard")]
+    Onboard(crate::onboarding::Onboard),
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(crate::onboarding::TestApp),

@@ -155,7 +155,7 @@ async fn csom_set(
 }
 
 /// Which route to use: Graph when the identity holds the Graph role/scope, else CSOM.
-fn pick_route(conn: &Connection, wanted: &str) -> Result<&'static str, KodoError> {
+pub(crate) fn pick_route(conn: &Connection, wanted: &str) -> Result<&'static str, KodoError> {
     let claims = conn.claims.lock().clone();
     let held: Vec<String> = claims["roles"]
         .as_array()

@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 10
+    $emu = Start-KodoEmulator -Tenants 11
     $truth = Import-Csv (Join-Path $script:RepoRoot 'data/fixtures/permissions-truth.csv')
 
     function Connect-Tenant([int]$Index) {
@@ -205,8 +205,11 @@ Describe 'An interrupted run is completed by a re-run' {
         Add-Fault @{ method = 'POST'; pathContains = '/v1.0/oauth2PermissionGrants'; status = 503; count = 2 }
         { $app | Grant-KodoPermissions } | Should -Throw -ErrorId 'Kodo.ConnectionFailed,Grant-KodoPermissions'
         $rows = $app | Grant-KodoPermissions
-        @($rows | Where-Object Status -eq 'AlreadyPresent').Count | Should -Be 18 -Because 'the application permissions were granted before the drop'
-        @($rows | Where-Object Status -eq 'Granted').Count | Should -Be 10 -Because 'the delegated grants are made now, through two 503s'
+        # The writes go 20 to a $batch: the 18 app role assignments and the Graph delegated grant
+        # (4 scopes) went in the first one; the SharePoint grant (6 scopes) went alone and its
+        # connection dropped.
+        @($rows | Where-Object Status -eq 'AlreadyPresent').Count | Should -Be 22 -Because 'what the first $batch granted before the drop is found'
+        @($rows | Where-Object Status -eq 'Granted').Count | Should -Be 6 -Because 'the SharePoint delegated grant is made now, through two 503s'
         Assert-Onboarded $t $app
     }
 }
@@ -409,6 +412,48 @@ Describe 'Credential rotation' {
         Clear-Log
         Remove-KodoAppCredential -AppId $app.ClientId -KeyId $app.SecretKeyId -Force 3>$null
         Get-Writes | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Invoke-KodoOnboarding on a new tenant' {
+    BeforeAll {
+        $t = Connect-Tenant 10
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
+        Disconnect-Kodo | Out-Null
+    }
+    It 'shows the whole plan under -WhatIf, consents included, and writes nothing' {
+        Clear-Log
+        $endpointFile = Join-Path $TestDrive 'emulator.json'
+        Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
+        $c = $t.BootstrapCredential
+        $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$($script:ManifestPath)'
+`$cred = New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))
+`$null = Connect-Kodo -Environment Emulator -TenantId '$($t.TenantId)' -ClientSecretCredential `$cred
+`$r = Invoke-KodoOnboarding -Environment Emulator -WhatIf
+"returned=`$(@(`$r).Count)"
+"@
+        $r = Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $endpointFile }
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.StdOut | Should -Match 'What if: .*Create app registration .*declaring 28 API permissions'
+        $r.StdOut | Should -Match 'What if: .*Grant admin consent to Microsoft Graph Mail.Read \(application\)'
+        $r.StdOut | Should -Match 'What if: .*Grant admin consent to SharePoint delegated permissions'
+        $r.StdOut | Should -Match "What if: .*Set SharePoint's LegacyAuthProtocolsEnabled to True"
+        $r.StdOut | Should -Match 'returned=0'
+        Get-Writes | Should -BeNullOrEmpty
+    }
+    It 'onboards in 5 round trips after sign-in: one read, the app (with the setting written meanwhile), its service principal and secret, every consent' {
+        $null = Connect-Tenant 10
+        Clear-Log
+        $r = Invoke-KodoOnboarding -Environment Emulator -SkipAudit
+        $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object { -not $_.PSObject.Properties['batch'] })
+        ($log | ForEach-Object { "$($_.method) $($_.path)" }) -join '; ' | Should -Match '^POST /v1.0/\$batch; (POST /v1.0/applications; PATCH /v1.0/admin/sharepoint/settings|PATCH /v1.0/admin/sharepoint/settings; POST /v1.0/applications); POST /v1.0/\$batch; POST /v1.0/\$batch$'
+        $r.AuditPassed | Should -BeNullOrEmpty
+        $r.SharePoint.Changed | Should -BeTrue
+        @($r.Permissions | Where-Object Status -eq 'Granted').Count | Should -Be 28
+        Assert-Onboarded $t $r
+        (Test-KodoApp -AppId $r.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
     }
 }
 

@@ -13,6 +13,7 @@ function Invoke-KodoTenantOnboarding {
         [string]$ManifestPath,
         [switch]$SkipSharePointSetting,
         [switch]$AuditOnly,
+        [switch]$SkipAudit,
         [string]$Activity = 'Invoke-KodoOnboarding',
         [int]$ParentProgressId = -1
     )
@@ -37,32 +38,39 @@ function Invoke-KodoTenantOnboarding {
         }
         $clientId = [string]$found.app.appId
     } else {
-        Write-Progress @progress -Status 'App registration, service principal, credential' -PercentComplete 20
-        $app = New-KodoApp -DisplayName $DisplayName
-        if (-not $app) { return }
+        Write-Progress @progress -Status 'App registration, credential, permissions, consent, SharePoint setting' -PercentComplete 20
+        # One native operation plans the whole procedure from one read of the tenant, asks this
+        # command's ShouldProcess for each step, and carries out the approved ones in as few
+        # round trips as Graph allows.
+        $request = [ordered]@{
+            kind        = 'onboard'
+            displayName = $DisplayName
+            manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
+            sharePoint  = (-not $SkipSharePointSetting)
+            askApproval = $true
+        }
+        $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
+        if (-not $r.app -or -not $r.app.app) { return }
+        $app = ConvertTo-KodoApp -Result $r.app
         $clientId = $app.ClientId
         $secret = $app.ClientSecret
         $secretExpires = $app.SecretExpiresOn
-
-        Write-Progress @progress -Status 'API permissions and admin consent' -PercentComplete 45
-        $grantParameters = @{ InputObject = $app; Manifest = $Manifest }
-        if ($ManifestPath) { $grantParameters['ManifestPath'] = $ManifestPath }
-        $rows = @(Grant-KodoPermissions @grantParameters)
-
-        if (-not $SkipSharePointSetting) {
-            Write-Progress @progress -Status 'SharePoint: LegacyAuthProtocolsEnabled' -PercentComplete 70
-            $spo = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
-        }
+        $rows = @(ConvertTo-KodoPermissionResult -Rows $r.permissions.rows -AppId $clientId)
+        if ($r.sharePoint) { $spo = ConvertTo-KodoSharePointTenant -Result $r.sharePoint }
         $changes = @($app.Changes) + @($rows | Where-Object Status -eq 'Granted' | ForEach-Object { "Granted $($_.Api) $($_.Permission) ($($_.Type))" })
         if ($spo -and $spo.Changed) { $changes += 'Set LegacyAuthProtocolsEnabled to True' }
         if ($changes.Count -eq 0) { Write-Verbose "Tenant $($context.TenantId) was already onboarded: nothing changed." }
     }
 
-    Write-Progress @progress -Status 'Audit' -PercentComplete 85
-    $testParameters = @{ AppId = $clientId; Manifest = $Manifest; Detailed = $true }
-    if ($ManifestPath) { $testParameters['ManifestPath'] = $ManifestPath }
-    $audit = @(Test-KodoApp @testParameters)
-    $summary = $audit | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }
+    $audit = @()
+    $passed = $null
+    if (-not $SkipAudit) {
+        Write-Progress @progress -Status 'Audit' -PercentComplete 85
+        $testParameters = @{ AppId = $clientId; Manifest = $Manifest; Detailed = $true }
+        if ($ManifestPath) { $testParameters['ManifestPath'] = $ManifestPath }
+        $audit = @(Test-KodoApp @testParameters)
+        $passed = [bool]($audit | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed
+    }
     Write-Progress @progress -Completed
 
     [pscustomobject]@{
@@ -76,7 +84,7 @@ function Invoke-KodoTenantOnboarding {
         Permissions     = $rows
         SharePoint      = $spo
         Audit           = @($audit | Where-Object { $_.PSTypeNames -contains 'Kodo.AppCheck' })
-        AuditPassed     = [bool]$summary.Passed
+        AuditPassed     = $passed
         Error           = $null
         DurationSeconds = [math]::Round(([DateTime]::UtcNow - $started).TotalSeconds, 2)
     }

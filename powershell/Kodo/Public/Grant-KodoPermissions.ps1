@@ -89,19 +89,7 @@ function Grant-KodoPermissions {
             # Piped from a New-KodoApp that created the app: wait out Entra's replication in full.
             if ($InputObject -and @($InputObject.Changes).Count -gt 0) { $request['justCreated'] = $true }
             $result = (Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo 'Every permission is already in place: nothing to change.').Result
-            foreach ($row in @($result.rows)) {
-                [pscustomobject]@{
-                    PSTypeName    = 'Kodo.PermissionResult'
-                    Api           = [string]$row.api
-                    Permission    = [string]$row.permission
-                    Type          = [string]$row.type
-                    Status        = [string]$row.status
-                    Id            = $row.id
-                    ResourceAppId = [string]$row.resourceAppId
-                    AppId         = $id
-                    Note          = $(if ($row.PSObject.Properties['retired'] -and $row.retired) { "Retired since $($row.retired.since): $($row.retired.what). $($row.retired.replacement)." } else { $row.note })
-                }
-            }
+            ConvertTo-KodoPermissionResult -Rows $result.rows -AppId $id
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         }

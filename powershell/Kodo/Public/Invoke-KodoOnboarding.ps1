@@ -60,6 +60,10 @@ function Invoke-KodoOnboarding {
     .PARAMETER AuditOnly
     Change nothing: find the Kodo app in each tenant and run Test-KodoApp.
 
+    .PARAMETER SkipAudit
+    Do not run Test-KodoApp after onboarding (AuditPassed is then empty): saves its reads when
+    you audit separately.
+
     .EXAMPLE
     Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup'
 
@@ -112,11 +116,16 @@ function Invoke-KodoOnboarding {
         [Parameter(ValueFromPipelineByPropertyName, ParameterSetName = 'Tenants')]
         [string]$CertificateThumbprint,
 
-        [switch]$AuditOnly
+        [switch]$AuditOnly,
+
+        [switch]$SkipAudit
     )
 
     begin {
-        $work = @{ DisplayName = $DisplayName; Manifest = $Manifest; SkipSharePointSetting = $SkipSharePointSetting; AuditOnly = $AuditOnly }
+        if ($AuditOnly -and $SkipAudit) {
+            $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-AuditOnly and -SkipAudit contradict each other.'))
+        }
+        $work = @{ DisplayName = $DisplayName; Manifest = $Manifest; SkipSharePointSetting = $SkipSharePointSetting; AuditOnly = $AuditOnly; SkipAudit = $SkipAudit }
         if ($ManifestPath) { $work['ManifestPath'] = $ManifestPath }
         $done = 0
         $failed = 0
