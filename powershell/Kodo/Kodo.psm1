@@ -15,11 +15,14 @@ $script:KodoSigningCertificate = $null
 # Set by Start-KodoEmulator.
 $script:KodoEmulator = $null
 
+# <kodo:functions> New-KodoAutomationPackage puts the functions themselves here, in one file:
+# importing that is about twice as fast and takes less memory than dot-sourcing each file.
 foreach ($folder in @('Private', 'Public')) {
     foreach ($file in [System.IO.Directory]::GetFiles((Join-Path $PSScriptRoot $folder), '*.ps1')) {
         . $file
     }
 }
+# </kodo:functions>
 
 # Grant-KodoPermissions (plural, as KODO's documentation says it) also answers to the singular
 # noun PowerShell's naming guidance prefers.

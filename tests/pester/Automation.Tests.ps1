@@ -184,7 +184,8 @@ Describe 'New-KodoAutomationPackage' {
         $names | Should -Contain "Kodo/runtimes/$rid/native/$lib"
         @($names | Where-Object { $_ -like 'Kodo/runtimes/*' }).Count | Should -Be 1
         $names | Where-Object { $_ -like '*kodo-emulator*' } | Should -BeNullOrEmpty
-        foreach ($f in Get-ChildItem (Join-Path $script:ModuleDir 'Public') -Filter *.ps1) { $names | Should -Contain "Kodo/Public/$($f.Name)" }
+        # The functions are inside Kodo.psm1, not in files of their own.
+        $names | Where-Object { $_ -like 'Kodo/Public/*' -or $_ -like 'Kodo/Private/*' } | Should -BeNullOrEmpty
         ($names | Measure-Object -Property Length -Maximum).Maximum | Should -BeLessThan 140
     }
     It 'imports from the unpacked zip in a fresh pwsh and loads the native library from runtimes/<rid>/native' {
@@ -195,11 +196,14 @@ Describe 'New-KodoAutomationPackage' {
 Import-Module '$unpacked/Kodo'
 `$v = Get-KodoVersion
 "commands=`$((Get-Command -Module Kodo).Count) native=`$(`$v.NativeLibraryPath)"
+"help=`$(@(Get-Command -Module Kodo -CommandType Function | Where-Object { -not (Get-Help `$_.Name).Synopsis -or (Get-Help `$_.Name).Synopsis -like '*[[]*' }).Count -eq 0)"
 "@
         $r = Invoke-FreshPwsh -Script $script -Environment @{ KODO_NATIVE_LIBRARY = $null }
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
         $r.StdOut | Should -Match ("native=" + [regex]::Escape([System.IO.Path]::Combine($unpacked, 'Kodo', 'runtimes', $rid, 'native')))
         $r.StdOut | Should -Match "commands=$((Get-Command -Module Kodo).Count)"
+        # Every public command, with its help, came from the merged Kodo.psm1.
+        $r.StdOut | Should -Match 'help=True'
     }
     It 'is deterministic: a re-run leaves the zip as it is and says so; -WhatIf writes nothing' {
         $zipPath = Join-Path $out 'Kodo.zip'

@@ -9,7 +9,9 @@ function New-KodoAutomationPackage {
     the module is longer than 140 characters. This command packs the module this session
     loaded (or -ModulePath) that way, with only the runtimes you ask for: win-x64 (the default)
     for Automation's cloud sandboxes, which run Windows; linux-x64 for Linux Hybrid Runbook
-    Workers. The tenant emulator is left out: runbooks talk to the real tenant.
+    Workers. The tenant emulator is left out: runbooks talk to the real tenant. The functions of
+    Public/ and Private/ are written into Kodo.psm1 itself: a runbook imports the module in
+    every job, and one file imports about twice as fast as 30 dot-sourced ones.
 
     Each runtime's library must already be in the module folder (runtimes/<rid>/native/kodo.dll
     or libkodo.so); Kodo cannot cross-compile the Windows library on Linux. A Debug build is
@@ -93,7 +95,8 @@ function New-KodoAutomationPackage {
         # What goes in: the module's own files, and each asked-for runtime's library only.
         $files = New-Object -TypeName System.Collections.Generic.List[string]
         foreach ($name in @("$moduleName.psd1", "$moduleName.psm1", "$moduleName.Format.ps1xml")) { $files.Add($name) }
-        foreach ($folder in @('Public', 'Private', 'Data', 'en-US', 'bin')) {
+        # Public/ and Private/ go into Kodo.psm1 itself (see below), not as files.
+        foreach ($folder in @('Data', 'en-US', 'bin')) {
             $full = [System.IO.Path]::Combine($source, $folder)
             if (-not [System.IO.Directory]::Exists($full)) { continue }
             foreach ($f in [System.IO.Directory]::GetFiles($full, '*', [System.IO.SearchOption]::AllDirectories)) {
@@ -131,7 +134,11 @@ function New-KodoAutomationPackage {
         $uncompressed = [long]0
         try {
             foreach ($relative in $sorted) {
-                $bytes = [System.IO.File]::ReadAllBytes([System.IO.Path]::Combine($source, $relative))
+                if ($relative -eq "$moduleName.psm1") {
+                    $bytes = Get-KodoMergedRootModule -ModuleFolder $source
+                } else {
+                    $bytes = [System.IO.File]::ReadAllBytes([System.IO.Path]::Combine($source, $relative))
+                }
                 $uncompressed += $bytes.Length
                 $entry = $zip.CreateEntry("$moduleName/$relative", [System.IO.Compression.CompressionLevel]::Optimal)
                 $entry.LastWriteTime = $stamp
