@@ -433,6 +433,7 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
             }
             Ok(result)
         }
+        Request::OnboardMany(req) => crate::onboarding::onboard_many(ctx, req).await,
         Request::TestApp(req) => {
             let connection = session.connected().await?;
             let graph = crate::graph::Graph::new(&connection, ctx);
@@ -474,6 +475,19 @@ async fn connect(
     environment: crate::auth::EnvironmentSpec,
     credential: crate::auth::CredentialSpec,
 ) -> Result<Value, KodoError> {
+    let connection = open_connection(ctx, tenant_id, environment, credential).await?;
+    let context = connection.context();
+    *session.connection.write().await = Some(Arc::new(connection));
+    Ok(context)
+}
+
+/// Checks the sign-in request, signs in (the first Graph token) and returns the connection.
+pub(crate) async fn open_connection(
+    ctx: &OpContext,
+    tenant_id: Option<String>,
+    environment: crate::auth::EnvironmentSpec,
+    credential: crate::auth::CredentialSpec,
+) -> Result<crate::auth::Connection, KodoError> {
     use crate::auth::{Connection, CredentialSpec};
     let env = environment.resolve()?;
     let needs_tenant = matches!(
@@ -520,8 +534,7 @@ async fn connect(
             context["clientId"].as_str().unwrap_or("")
         ),
     );
-    *session.connection.write().await = Some(Arc::new(connection));
-    Ok(context)
+    Ok(connection)
 }
 
 #[cfg(test)]

@@ -1774,6 +1774,154 @@ pub async fn onboard(
     Ok(json!({ "app": app, "permissions": grants, "sharePoint": share_point, "existing": false }))
 }
 
+/// One tenant of an `onboard.many` request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantEntry {
+    pub tenant_id: String,
+    pub credential: crate::auth::CredentialSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OnboardMany {
+    pub environment: crate::auth::EnvironmentSpec,
+    pub tenants: Vec<TenantEntry>,
+    pub display_name: String,
+    pub manifest: Value,
+    #[serde(default = "yes")]
+    pub share_point: bool,
+    /// Run Test-KodoApp after onboarding.
+    #[serde(default = "yes")]
+    pub audit: bool,
+    /// Change nothing: find the Kodo app and audit it.
+    #[serde(default)]
+    pub audit_only: bool,
+    /// Tenants worked on at once (1-16).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+/// Many tenants in one run (MSPs): each signs in with its own credential, is onboarded (or only
+/// audited) and gets its own result; a tenant's failure is its result, not the run's. Tenants
+/// are worked on `concurrency` at a time: throttling (and its Retry-After) is per tenant, so one
+/// tenant's wait does not hold up the others. Results come back in the order given.
+pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, KodoError> {
+    use futures_util::StreamExt;
+    if !(1..=16).contains(&req.concurrency) {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, "-ThrottleLimit must be between 1 and 16."));
+    }
+    parse_manifest(&req.manifest)?;
+    validate_display_name(&req.display_name)?;
+    let total = req.tenants.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicUsize::new(0);
+    let req = &req;
+    let results: Vec<Value> = futures_util::stream::iter(req.tenants.iter().cloned())
+        .map(|entry| {
+            let (done, failed) = (&done, &failed);
+            async move {
+                let started = std::time::Instant::now();
+                let tenant = entry.tenant_id.clone();
+                let outcome = one_tenant(ctx, req, entry).await;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let mut result = match outcome {
+                    Ok(v) => v,
+                    Err(e) => {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        json!({ "status": "Failed", "error": crate::protocol::ErrorBody::from(e) })
+                    }
+                };
+                result["tenantId"] = tenant.clone().into();
+                result["durationSeconds"] = ((started.elapsed().as_secs_f64() * 100.0).round() / 100.0).into();
+                ctx.progress(
+                    "Invoke-KodoOnboarding",
+                    format!(
+                        "{n} of {total} tenants done ({} failed); last: {tenant}",
+                        failed.load(std::sync::atomic::Ordering::Relaxed)
+                    ),
+                    u8::try_from(n * 100 / total.max(1)).ok(),
+                );
+                result
+            }
+        })
+        .buffered(req.concurrency)
+        .collect()
+        .await;
+    Ok(json!({ "tenants": results }))
+}
+
+async fn one_tenant(ctx: &OpContext, req: &OnboardMany, entry: TenantEntry) -> Result<Value, KodoError> {
+    let conn =
+        crate::engine::open_connection(ctx, Some(entry.tenant_id), req.environment.clone(), entry.credential).await?;
+    let graph = Graph::new(&conn, ctx);
+    let outcome = async {
+        let (onboarded, app_id) = if req.audit_only {
+            let list = graph
+                .call(
+                    "GET",
+                    &format!("applications?$filter=tags/any(t:t eq '{KODO_TAG}')&$select=appId,displayName"),
+                    None,
+                    Retry::ThrottleOnly,
+                )
+                .await?;
+            let Some(app_id) = list["value"].as_array().and_then(|l| l.first()).and_then(|a| a["appId"].as_str())
+            else {
+                return Err(KodoError::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "Tenant {} has no Kodo app (tagged KodoManaged): it is not onboarded.",
+                        conn.context()["tenantId"].as_str().unwrap_or(&conn.tenant)
+                    ),
+                ));
+            };
+            (Value::Null, app_id.to_string())
+        } else {
+            let mut r = onboard(
+                &conn,
+                ctx,
+                &graph,
+                Onboard {
+                    display_name: req.display_name.clone(),
+                    manifest: req.manifest.clone(),
+                    secret_lifetime_days: None,
+                    share_point: req.share_point,
+                    dry_run: false,
+                    ask_approval: false,
+                },
+            )
+            .await?;
+            r["app"]["tenantId"] = conn.context()["tenantId"].clone();
+            let app_id = r["app"]["app"]["appId"].as_str().unwrap_or("").to_string();
+            (r, app_id)
+        };
+        let audit = if req.audit || req.audit_only {
+            test_app(
+                &conn,
+                ctx,
+                &graph,
+                TestApp {
+                    app_id: app_id.clone(),
+                    manifest: req.manifest.clone(),
+                    warn_days: default_warn_days(),
+                    sign_in: Vec::new(),
+                },
+            )
+            .await?
+        } else {
+            Value::Null
+        };
+        Ok(json!({ "status": "Succeeded", "appId": app_id, "onboard": onboarded, "audit": audit }))
+    }
+    .await;
+    conn.forget().await;
+    outcome
+}
+
 /// Turns LegacyAuthProtocolsEnabled on when `set`, and says what it is.
 async fn set_sharepoint(
     conn: &crate::auth::Connection,

@@ -64,6 +64,9 @@ pub enum Request {
     /// Invoke-KodoOnboarding: app, credential, permissions, consent, SharePoint setting.
     #[serde(rename = "onboard")]
     Onboard(crate::onboarding::Onboard),
+    /// Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in, concurrently.
+    #[serde(rename = "onboard.many")]
+    OnboardMany(crate::onboarding::OnboardMany),
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(crate::onboarding::TestApp),

@@ -22,11 +22,8 @@ function Invoke-KodoTenantOnboarding {
     if ($ParentProgressId -ge 0) { $progress['ParentId'] = $ParentProgressId }
     $started = [DateTime]::UtcNow
     $context = Get-KodoContext
-    $changes = @()
-    $rows = @()
-    $spo = $null
-    $secret = $null
-    $secretExpires = $null
+    $manifestObject = Get-KodoManifest -Name $Manifest -Path $ManifestPath
+    $onboard = $null
     if ($AuditOnly) {
         Write-Progress @progress -Status 'Finding the Kodo app' -PercentComplete 20
         # A dry run of New-KodoApp's request: finds the app (Kodo's tag, then the display name)
@@ -45,47 +42,21 @@ function Invoke-KodoTenantOnboarding {
         $request = [ordered]@{
             kind        = 'onboard'
             displayName = $DisplayName
-            manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
+            manifest    = $manifestObject
             sharePoint  = (-not $SkipSharePointSetting)
             askApproval = $true
         }
-        $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
-        if (-not $r.app -or -not $r.app.app) { return }
-        $app = ConvertTo-KodoApp -Result $r.app
-        $clientId = $app.ClientId
-        $secret = $app.ClientSecret
-        $secretExpires = $app.SecretExpiresOn
-        $rows = @(ConvertTo-KodoPermissionResult -Rows $r.permissions.rows -AppId $clientId)
-        if ($r.sharePoint) { $spo = ConvertTo-KodoSharePointTenant -Result $r.sharePoint }
-        $changes = @($app.Changes) + @($rows | Where-Object Status -eq 'Granted' | ForEach-Object { "Granted $($_.Api) $($_.Permission) ($($_.Type))" })
-        if ($spo -and $spo.Changed) { $changes += 'Set LegacyAuthProtocolsEnabled to True' }
-        if ($changes.Count -eq 0) { Write-Verbose "Tenant $($context.TenantId) was already onboarded: nothing changed." }
+        $onboard = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
+        if (-not $onboard.app -or -not $onboard.app.app) { return }
+        $clientId = [string]$onboard.app.app.appId
     }
 
-    $audit = @()
-    $passed = $null
+    $audit = $null
     if (-not $SkipAudit) {
         Write-Progress @progress -Status 'Audit' -PercentComplete 85
-        $testParameters = @{ AppId = $clientId; Manifest = $Manifest; Detailed = $true }
-        if ($ManifestPath) { $testParameters['ManifestPath'] = $ManifestPath }
-        $audit = @(Test-KodoApp @testParameters)
-        $passed = [bool]($audit | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed
+        $audit = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'app.test'; appId = $clientId; manifest = $manifestObject })
     }
     Write-Progress @progress -Completed
-
-    [pscustomobject]@{
-        PSTypeName      = 'Kodo.OnboardingResult'
-        TenantId        = [string]$context.TenantId
-        Status          = 'Succeeded'
-        ClientId        = $clientId
-        ClientSecret    = $secret
-        SecretExpiresOn = $secretExpires
-        Changes         = $changes
-        Permissions     = $rows
-        SharePoint      = $spo
-        Audit           = @($audit | Where-Object { $_.PSTypeNames -contains 'Kodo.AppCheck' })
-        AuditPassed     = $passed
-        Error           = $null
-        DurationSeconds = [math]::Round(([DateTime]::UtcNow - $started).TotalSeconds, 2)
-    }
+    ConvertTo-KodoOnboardingResult -Onboard $onboard -Audit $audit -TenantId ([string]$context.TenantId) -ClientId $clientId `
+        -DurationSeconds ([math]::Round(([DateTime]::UtcNow - $started).TotalSeconds, 2))
 }

@@ -145,16 +145,7 @@ function Connect-Kodo {
     )
 
     try {
-        $environmentSpec = [ordered]@{ name = $Environment }
-        if ($Environment -eq 'Emulator') {
-            $emulator = Get-KodoEmulatorEndpoint
-            $environmentSpec = [ordered]@{
-                name              = 'Emulator'
-                base              = 'Global'
-                caCertificatePem  = [System.IO.File]::ReadAllText($emulator.CaCertificate)
-                resolveTo         = $emulator.Address
-            }
-        }
+        $environmentSpec = Get-KodoEnvironmentSpec -Environment $Environment
         $signingCertificate = $null
         switch ($PSCmdlet.ParameterSetName) {
             'DeviceCode' {

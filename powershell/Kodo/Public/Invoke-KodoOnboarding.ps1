@@ -17,9 +17,11 @@ function Invoke-KodoOnboarding {
 
     Many tenants (MSPs): give -TenantId a list, or pipe objects with a TenantId property (and,
     per tenant, ClientId and ClientSecretCredential or a certificate), e.g. from Import-Csv.
-    Kodo signs in to each tenant in turn with the app credential given (a multi-tenant app of
-    yours consented in each customer tenant), onboards or audits it, and disconnects. One
-    tenant's failure is reported as a non-terminating error and a result with Status Failed
+    Kodo signs in to each tenant with the app credential given (a multi-tenant app of yours
+    consented in each customer tenant), onboards or audits it, and forgets that sign-in; the
+    current Connect-Kodo connection is left as it is. -ThrottleLimit tenants are worked on at
+    once; results come in the order given, one per tenant. -WhatIf/-Confirm ask once per tenant.
+    One tenant's failure is reported as a non-terminating error and a result with Status Failed
     and the reason; the other tenants go on. (With -ErrorVariable, PowerShell also collects the
     errors Kodo caught inside; the run's own error per failed tenant has the id Kodo.TenantFailed.)
 
@@ -59,6 +61,10 @@ function Invoke-KodoOnboarding {
 
     .PARAMETER AuditOnly
     Change nothing: find the Kodo app in each tenant and run Test-KodoApp.
+
+    .PARAMETER ThrottleLimit
+    For -TenantId: how many tenants are worked on at once (1-16, default 4). Graph throttles
+    each tenant on its own, so while one tenant waits out a Retry-After the others go on.
 
     .PARAMETER SkipAudit
     Do not run Test-KodoApp after onboarding (AuditPassed is then empty): saves its reads when
@@ -118,7 +124,11 @@ function Invoke-KodoOnboarding {
 
         [switch]$AuditOnly,
 
-        [switch]$SkipAudit
+        [switch]$SkipAudit,
+
+        [Parameter(ParameterSetName = 'Tenants')]
+        [ValidateRange(1, 16)]
+        [int]$ThrottleLimit = 4
     )
 
     begin {
@@ -127,8 +137,8 @@ function Invoke-KodoOnboarding {
         }
         $work = @{ DisplayName = $DisplayName; Manifest = $Manifest; SkipSharePointSetting = $SkipSharePointSetting; AuditOnly = $AuditOnly; SkipAudit = $SkipAudit }
         if ($ManifestPath) { $work['ManifestPath'] = $ManifestPath }
-        $done = 0
-        $failed = 0
+        $entries = New-Object -TypeName System.Collections.Generic.List[object]
+        $signers = New-Object -TypeName System.Collections.Generic.List[System.Security.Cryptography.X509Certificates.X509Certificate2]
     }
 
     process {
@@ -151,54 +161,86 @@ function Invoke-KodoOnboarding {
             return
         }
 
-        $connect = @{ Environment = $Environment }
+        # Many tenants: collected here, worked on together in end (ThrottleLimit at a time).
         if ($ClientSecretCredential) {
-            $connect['ClientSecretCredential'] = $ClientSecretCredential
+            $credential = [ordered]@{ kind = 'clientSecret'; clientId = $ClientSecretCredential.UserName; secret = $ClientSecretCredential.GetNetworkCredential().Password }
         } elseif ($CertificatePath -or $CertificateThumbprint) {
-            $connect['ClientId'] = $ClientId
-            if ($CertificatePath) { $connect['CertificatePath'] = $CertificatePath; if ($CertificatePassword) { $connect['CertificatePassword'] = $CertificatePassword } }
-            else { $connect['CertificateThumbprint'] = $CertificateThumbprint }
+            try {
+                $certificateCredential = Get-KodoCertificateCredential -ClientId $ClientId -CertificateThumbprint $CertificateThumbprint `
+                    -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
+            } catch {
+                $PSCmdlet.ThrowTerminatingError($_)
+            }
+            $credential = $certificateCredential.Credential
+            if ($certificateCredential.SigningCertificate) { $signers.Add($certificateCredential.SigningCertificate) }
         } else {
             $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.NoSignInCredential' -Category InvalidArgument -TargetObject ($TenantId -join ', ') `
                 -Message 'For -TenantId, give the app that signs in to each tenant: -ClientSecretCredential, or -ClientId with -CertificatePath or -CertificateThumbprint (a managed identity reaches only its own tenant).'))
         }
         foreach ($tenant in $TenantId) {
-            $done++
-            Write-Progress -Activity 'Invoke-KodoOnboarding' -Id 0 -Status "Tenant $done`: $tenant ($failed failed so far)"
-            $started = [DateTime]::UtcNow
-            try {
-                $null = Connect-Kodo @connect -TenantId $tenant -ErrorAction Stop
-                Invoke-KodoTenantOnboarding @work -Activity "Tenant $tenant" -ParentProgressId 0 -ErrorAction Stop
-            } catch {
-                $failed++
-                $record = $_
-                $PSCmdlet.WriteError((New-KodoErrorRecord -ErrorId 'Kodo.TenantFailed' -Category $record.CategoryInfo.Category -TargetObject $tenant `
-                    -Message "Tenant ${tenant}: $($record.Exception.Message)"))
-                [pscustomobject]@{
-                    PSTypeName      = 'Kodo.OnboardingResult'
-                    TenantId        = $tenant
-                    Status          = 'Failed'
-                    ClientId        = $null
-                    ClientSecret    = $null
-                    SecretExpiresOn = $null
-                    Changes         = @()
-                    Permissions     = @()
-                    SharePoint      = $null
-                    Audit           = @()
-                    AuditPassed     = $false
-                    Error           = "$($record.FullyQualifiedErrorId): $($record.Exception.Message)"
-                    DurationSeconds = [math]::Round(([DateTime]::UtcNow - $started).TotalSeconds, 2)
-                }
-            } finally {
-                $null = Disconnect-Kodo
-            }
+            $entries.Add([ordered]@{ tenantId = $tenant; credential = $credential })
         }
     }
 
     end {
-        if ($PSCmdlet.ParameterSetName -eq 'Tenants') {
-            Write-Progress -Activity 'Invoke-KodoOnboarding' -Id 0 -Completed
-            Write-Verbose "$done tenants, $failed failed."
+        if ($PSCmdlet.ParameterSetName -ne 'Tenants' -or $entries.Count -eq 0) { return }
+        $approved = New-Object -TypeName System.Collections.Generic.List[object]
+        foreach ($entry in $entries) {
+            if ($AuditOnly -or $PSCmdlet.ShouldProcess([string]$entry.tenantId, 'Onboard for KODO for Cloud backup: app registration, secret, API permissions, admin consent, SharePoint setting')) {
+                $approved.Add($entry)
+            }
         }
+        if ($approved.Count -eq 0) { return }
+        try {
+            $request = [ordered]@{
+                kind        = 'onboard.many'
+                environment = (Get-KodoEnvironmentSpec -Environment $Environment)
+                tenants     = $approved.ToArray()
+                displayName = $DisplayName
+                manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
+                sharePoint  = (-not $SkipSharePointSetting)
+                audit       = (-not $SkipAudit)
+                auditOnly   = [bool]$AuditOnly
+                concurrency = $ThrottleLimit
+            }
+            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray()
+        } catch {
+            $PSCmdlet.ThrowTerminatingError($_)
+        } finally {
+            $request = $null
+            $approved = $null
+            $entries = $null
+        }
+        $failed = 0
+        foreach ($t in @($r.tenants)) {
+            $tenant = [string]$t.tenantId
+            if ($t.status -eq 'Succeeded') {
+                $audit = if ($t.audit) { $t.audit } else { $null }
+                $clientId = [string]$t.appId
+                ConvertTo-KodoOnboardingResult -Onboard $t.onboard -Audit $audit -TenantId $tenant -ClientId $clientId -DurationSeconds ([double]$t.durationSeconds)
+                continue
+            }
+            $failed++
+            $category = [System.Management.Automation.ErrorCategory]::NotSpecified
+            $null = [Enum]::TryParse([string]$t.error.category, [ref]$category)
+            $PSCmdlet.WriteError((New-KodoErrorRecord -ErrorId 'Kodo.TenantFailed' -Category $category -TargetObject $tenant `
+                -Message "Tenant ${tenant}: $($t.error.message)"))
+            [pscustomobject]@{
+                PSTypeName      = 'Kodo.OnboardingResult'
+                TenantId        = $tenant
+                Status          = 'Failed'
+                ClientId        = $null
+                ClientSecret    = $null
+                SecretExpiresOn = $null
+                Changes         = @()
+                Permissions     = @()
+                SharePoint      = $null
+                Audit           = @()
+                AuditPassed     = $false
+                Error           = "Kodo.$($t.error.code): $($t.error.message)"
+                DurationSeconds = [double]$t.durationSeconds
+            }
+        }
+        Write-Verbose "$(@($r.tenants).Count) tenants, $failed failed."
     }
 }

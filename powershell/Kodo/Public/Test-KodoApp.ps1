@@ -148,19 +148,7 @@ function Test-KodoApp {
                 $request = $null
                 $signIn = $null
             }
-            foreach ($c in @($r.checks)) {
-                if ($Detailed -or $c.status -in 'Fail', 'Warn') {
-                    [pscustomobject]@{ PSTypeName = 'Kodo.AppCheck'; AppId = $id; Area = [string]$c.area; Check = [string]$c.check; Status = [string]$c.status; Detail = [string]$c.detail }
-                }
-            }
-            [pscustomobject]@{
-                PSTypeName = 'Kodo.AppTestSummary'
-                AppId      = $id
-                Passed     = [bool]$r.summary.passed
-                Failures   = [int]$r.summary.fails
-                Warnings   = [int]$r.summary.warnings
-                Checks     = [int]$r.summary.total
-            }
+            ConvertTo-KodoAppCheck -Result $r -AppId $id -Detailed:$Detailed
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         }
