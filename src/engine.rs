@@ -83,6 +83,10 @@ impl OpContext {
     pub fn progress(&self, activity: &str, status: impl Into<String>, percent: Option<u8>) {
         self.sink.progress(activity, status, percent);
     }
+    /// Sends one element of a list result now (an `item` event).
+    pub fn item(&self, data: Value) {
+        self.sink.emit(EventBody::Item { data });
+    }
     pub fn prompt(&self, message: String, data: Value) {
         self.sink.emit(EventBody::Prompt { message, data: Some(data) });
     }
@@ -463,6 +467,8 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
             // This operation itself is live while it runs.
             "operationsLive": OPS_LIVE.load(Ordering::Relaxed).saturating_sub(1),
             "operationsCancelled": OPS_CANCELLED.load(Ordering::Relaxed),
+            // Tasks on the shared runtime (this operation's two included): a leak shows here.
+            "runtimeTasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         })),
     }
 }

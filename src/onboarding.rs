@@ -524,6 +524,29 @@ fn resource_lookup(resource_app_id: &str) -> (String, String, Option<Value>, Ret
     )
 }
 
+/// What Kodo uses of a resource API's service principal: its ids and, of each app role and
+/// delegated scope, the id, the name and who may hold it (not the descriptions, which are most
+/// of Microsoft Graph's 800 KB).
+fn compact_resource_sp(sp: &Value) -> Value {
+    let pick = |list: &str, keys: &[&str]| -> Value {
+        Value::Array(
+            sp[list]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| Value::Object(keys.iter().map(|k| (k.to_string(), p[*k].clone())).collect()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    };
+    json!({
+        "id": sp["id"], "appId": sp["appId"], "displayName": sp["displayName"],
+        "appRoles": pick("appRoles", &["id", "value", "allowedMemberTypes"]),
+        "oauth2PermissionScopes": pick("oauth2PermissionScopes", &["id", "value"]),
+    })
+}
+
 /// The resource service principals from the answers to `resource_lookup`s.
 fn resource_sps_from(
     resources: &[String],
@@ -534,7 +557,7 @@ fn resource_sps_from(
         resource_sps.insert(
             r.clone(),
             if resp.ok() {
-                Some(resp.body.clone())
+                Some(compact_resource_sp(&resp.body))
             } else if resp.status == 404 {
                 None
             } else {
@@ -707,7 +730,11 @@ pub fn resolve_manifest(manifest: &Manifest, resource_sps: &BTreeMap<String, Opt
 
 /// The app's requiredResourceAccess with every resolved permission declared, and whether that
 /// added anything. No I/O.
-pub fn declare_permissions(existing: &Value, rows: &[Value], resolved: &[(usize, String, String, String)]) -> (Vec<Value>, bool) {
+pub fn declare_permissions(
+    existing: &Value,
+    rows: &[Value],
+    resolved: &[(usize, String, String, String)],
+) -> (Vec<Value>, bool) {
     let mut rra: Vec<Value> = existing.as_array().cloned().unwrap_or_default();
     let mut rra_changed = false;
     for (row_i, res_app, _, perm_id) in resolved {
@@ -1834,7 +1861,8 @@ fn default_concurrency() -> usize {
 /// Many tenants in one run (MSPs): each signs in with its own credential, is onboarded (or only
 /// audited) and gets its own result; a tenant's failure is its result, not the run's. Tenants
 /// are worked on `concurrency` at a time: throttling (and its Retry-After) is per tenant, so one
-/// tenant's wait does not hold up the others. Results come back in the order given.
+/// tenant's wait does not hold up the others. Each tenant's result is an `item` event, in the
+/// order given; the result says how many tenants there were and how many failed.
 pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, KodoError> {
     use futures_util::StreamExt;
     if !(1..=16).contains(&req.concurrency) {
@@ -1846,7 +1874,7 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
     let done = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicUsize::new(0);
     let req = &req;
-    let results: Vec<Value> = futures_util::stream::iter(req.tenants.iter().cloned())
+    let mut results = futures_util::stream::iter(req.tenants.iter().cloned())
         .map(|entry| {
             let (done, failed) = (&done, &failed);
             async move {
@@ -1874,10 +1902,12 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
                 result
             }
         })
-        .buffered(req.concurrency)
-        .collect()
-        .await;
-    Ok(json!({ "tenants": results }))
+        .buffered(req.concurrency);
+    // Each tenant's result goes to the host as it comes (in the order given): nothing piles up.
+    while let Some(result) = results.next().await {
+        ctx.item(result);
+    }
+    Ok(json!({ "tenants": total, "failed": failed.load(std::sync::atomic::Ordering::Relaxed) }))
 }
 
 async fn one_tenant(ctx: &OpContext, req: &OnboardMany, entry: TenantEntry) -> Result<Value, KodoError> {

@@ -215,6 +215,11 @@ pub enum EventBody {
         #[serde(skip_serializing_if = "Option::is_none")]
         data: Option<Value>,
     },
+    /// One element of a list result, sent as soon as it is ready (for example one tenant of
+    /// `onboard.many`), so the host can pass it on and neither side holds the whole list.
+    Item {
+        data: Value,
+    },
     Result {
         data: Value,
     },

@@ -50,6 +50,10 @@ function Invoke-KodoNative {
         # Use a session that accepts the debug-only requests.
         [switch]$DebugHooks,
 
+        # Turns each 'item' event (one element of a list result) into objects: ErrorRecords go
+        # to the caller's error stream, everything else to its output, as they come.
+        [scriptblock]$OnItem,
+
         # Certificates whose private keys answer this operation's 'sign' prompts, besides the
         # connected one.
         [System.Security.Cryptography.X509Certificates.X509Certificate2[]]$SigningCertificate,
@@ -209,6 +213,12 @@ function Invoke-KodoNative {
                     $hostMessage = New-Object -TypeName System.Management.Automation.HostInformationMessage
                     $hostMessage.Message = [string]$evt.message
                     $Cmdlet.WriteInformation($hostMessage, [string[]]@('PSHOST', 'Kodo.Prompt'))
+                }
+            } elseif ($type -eq 'item') {
+                if ($OnItem) {
+                    foreach ($o in @(& $OnItem $evt.data)) {
+                        if ($o -is [System.Management.Automation.ErrorRecord]) { $Cmdlet.WriteError($o) } else { $Cmdlet.WriteObject($o) }
+                    }
                 }
             } elseif ($type -eq 'result') {
                 $result = $evt.data

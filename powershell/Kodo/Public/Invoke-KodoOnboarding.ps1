@@ -203,7 +203,8 @@ function Invoke-KodoOnboarding {
                 auditOnly   = [bool]$AuditOnly
                 concurrency = $ThrottleLimit
             }
-            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray()
+            # Each tenant's result arrives as it is done and goes straight to the pipeline.
+            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem}
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         } finally {
@@ -211,36 +212,6 @@ function Invoke-KodoOnboarding {
             $approved = $null
             $entries = $null
         }
-        $failed = 0
-        foreach ($t in @($r.tenants)) {
-            $tenant = [string]$t.tenantId
-            if ($t.status -eq 'Succeeded') {
-                $audit = if ($t.audit) { $t.audit } else { $null }
-                $clientId = [string]$t.appId
-                ConvertTo-KodoOnboardingResult -Onboard $t.onboard -Audit $audit -TenantId $tenant -ClientId $clientId -DurationSeconds ([double]$t.durationSeconds)
-                continue
-            }
-            $failed++
-            $category = [System.Management.Automation.ErrorCategory]::NotSpecified
-            $null = [Enum]::TryParse([string]$t.error.category, [ref]$category)
-            $PSCmdlet.WriteError((New-KodoErrorRecord -ErrorId 'Kodo.TenantFailed' -Category $category -TargetObject $tenant `
-                -Message "Tenant ${tenant}: $($t.error.message)"))
-            [pscustomobject]@{
-                PSTypeName      = 'Kodo.OnboardingResult'
-                TenantId        = $tenant
-                Status          = 'Failed'
-                ClientId        = $null
-                ClientSecret    = $null
-                SecretExpiresOn = $null
-                Changes         = @()
-                Permissions     = @()
-                SharePoint      = $null
-                Audit           = @()
-                AuditPassed     = $false
-                Error           = "Kodo.$($t.error.code): $($t.error.message)"
-                DurationSeconds = [double]$t.durationSeconds
-            }
-        }
-        Write-Verbose "$(@($r.tenants).Count) tenants, $failed failed."
+        Write-Verbose "$($r.tenants) tenants, $($r.failed) failed."
     }
 }
