@@ -82,7 +82,7 @@ function Invoke-KodoOnboarding {
     With an existing connection, onboards with KODO 4.3's permission list.
 
     .EXAMPLE
-    Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp | Export-Csv ./onboarding.csv
+    Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp | Select-Object TenantId, Status, ClientId, AuditPassed, Error | Export-Csv ./onboarding.csv -NoTypeInformation
 
     An MSP run over every customer tenant in the CSV (column TenantId); one result per tenant.
 

@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Release")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+fac3e70547acc7eb55e0679dc288174d85667639")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+f58994f80b65cef69c2c0dec29f9aeefae69a020")]
 [assembly: System.Reflection.AssemblyProductAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyTitleAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
