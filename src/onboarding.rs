@@ -97,6 +97,9 @@ pub struct EnsureApp {
     /// The caller already looked for the app (by Kodo's tag) and found none.
     #[serde(skip)]
     pub known_absent: bool,
+    /// The caller already read the app (by Kodo's tag, with the fields New-KodoApp reads).
+    #[serde(skip)]
+    pub known_app: Option<Value>,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
@@ -141,6 +144,7 @@ pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> R
     // Find: by appId, or by Kodo's tag; never by display name alone.
     let mut app: Option<Value> = match &req.app_id {
         _ if req.known_absent => None,
+        _ if req.known_app.is_some() => req.known_app.clone(),
         Some(a) => {
             let r = graph
                 .send(
@@ -1444,8 +1448,8 @@ pub async fn test_app(
         ));
     }
     // The SharePoint setting of step 17.
-    match crate::sharepoint::tenant(conn, ctx, "auto", None, true).await {
-        Ok(v) if v["legacyAuthProtocolsEnabled"] == true => {
+    match crate::sharepoint::legacy_auth_enabled(conn, ctx).await {
+        Ok(true) => {
             checks.push(check("SharePoint", "LegacyAuthProtocolsEnabled", "Pass", "On, as KODO's procedure asks."))
         }
         Ok(_) => checks.push(check(
@@ -1686,6 +1690,21 @@ pub async fn onboard(
         return Err(graph_error("GET", "applications", &got[0]));
     }
     let found = got[0].body["value"].as_array().cloned().unwrap_or_default();
+    if found.len() > 1 {
+        let names: Vec<String> = found
+            .iter()
+            .map(|a| {
+                format!("'{}' (appId {})", a["displayName"].as_str().unwrap_or(""), a["appId"].as_str().unwrap_or(""))
+            })
+            .collect();
+        return Err(KodoError::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "More than one app registration carries Kodo's tag: {}. Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.",
+                names.join(" and ")
+            ),
+        ));
+    }
     let ask = req.ask_approval;
 
     // The SharePoint setting: read with the rest (Graph) or through CSOM.
@@ -1720,6 +1739,7 @@ pub async fn onboard(
                 ask_approval: ask,
                 required_resource_access: None,
                 known_absent: false,
+                known_app: Some(existing.clone()),
             },
         )
         .await?;
@@ -1802,6 +1822,7 @@ pub async fn onboard(
             ask_approval: false,
             required_resource_access: Some(rra),
             known_absent: true,
+            known_app: None,
         },
     );
     let set = setting_before == Some(false) && approved(&approved_ids, "sharePointSetting");

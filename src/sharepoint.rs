@@ -192,6 +192,16 @@ async fn read(
     }
 }
 
+/// LegacyAuthProtocolsEnabled alone (Test-KodoApp): through Graph when the identity may, which
+/// needs no host lookup; else through CSOM.
+pub async fn legacy_auth_enabled(conn: &Connection, ctx: &OpContext) -> Result<bool, KodoError> {
+    let graph = Graph::new(conn, ctx);
+    let route = pick_route(conn, "auto")?;
+    let hosts =
+        if route == "Graph" { Hosts { root: String::new(), admin: String::new() } } else { hosts(&graph).await? };
+    Ok(read(conn, ctx, &graph, route, &hosts).await?.0)
+}
+
 /// Get-KodoSharePointTenant / Set-KodoSharePointTenant.
 pub async fn tenant(
     conn: &Connection,

@@ -168,6 +168,9 @@ Describe 'Bad input fails before any write' {
             $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications" -Headers @{ Authorization = "Bearer $token" } -Body (@{ displayName = "Kodo $n"; tags = @('KodoManaged') } | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
         }
         { New-KodoApp -DisplayName 'x' } | Should -Throw -ExpectedMessage '*Kodo first*Kodo second*-AppId*'
+        Clear-Log
+        { Invoke-KodoOnboarding -Environment Emulator -Confirm:$false } | Should -Throw -ErrorId 'Kodo.AlreadyExists,Invoke-KodoOnboarding' -ExpectedMessage '*Kodo first*Kodo second*'
+        Get-Writes | Should -BeNullOrEmpty
     }
 }
 
