@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Release")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+f58994f80b65cef69c2c0dec29f9aeefae69a020")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+044e9df901cb2da01f49b83473f384cc8cfc3b7c")]
 [assembly: System.Reflection.AssemblyProductAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyTitleAttribute("RealClients")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
