@@ -62,26 +62,29 @@ fn manifest_benches(c: &mut Criterion) {
     });
 }
 
+/// One whole operation through the exported functions: start, read events until done, free.
+fn run_op(session: *mut KodoSession, request: &CString) {
+    let mut op = ptr::null_mut();
+    assert_eq!(unsafe { kodo_op_start(session, request.as_ptr(), &mut op) }, KodoStatus::Ok);
+    loop {
+        let mut event: *mut c_char = ptr::null_mut();
+        match unsafe { kodo_op_next_event(op, 1000, &mut event) } {
+            KodoStatus::Ok => assert_eq!(kodo_string_free(event), KodoStatus::Ok),
+            KodoStatus::Pending => continue,
+            KodoStatus::Done => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(kodo_op_free(op), KodoStatus::Ok);
+}
+
 fn boundary_benches(c: &mut Criterion) {
     let config = CString::new(r#"{"v":1}"#).unwrap();
     let mut session = ptr::null_mut();
     assert_eq!(unsafe { kodo_session_new(config.as_ptr(), &mut session) }, KodoStatus::Ok);
     let request = CString::new(r#"{"v":1,"kind":"version"}"#).unwrap();
     c.bench_function("C boundary: one operation (start, events until done, free)", |b| {
-        b.iter(|| {
-            let mut op = ptr::null_mut();
-            assert_eq!(unsafe { kodo_op_start(session, request.as_ptr(), &mut op) }, KodoStatus::Ok);
-            loop {
-                let mut event: *mut c_char = ptr::null_mut();
-                match unsafe { kodo_op_next_event(op, 1000, &mut event) } {
-                    KodoStatus::Ok => assert_eq!(kodo_string_free(event), KodoStatus::Ok),
-                    KodoStatus::Pending => continue,
-                    KodoStatus::Done => break,
-                    other => panic!("{other:?}"),
-                }
-            }
-            assert_eq!(kodo_op_free(op), KodoStatus::Ok);
-        })
+        b.iter(|| run_op(session, &request))
     });
     assert_eq!(kodo_session_free(session), KodoStatus::Ok);
     // A large request body crossing the boundary: a whole manifest, refused at validation
@@ -89,22 +92,7 @@ fn boundary_benches(c: &mut Criterion) {
     let big = CString::new(json!({ "v": 1, "kind": "permissions.grant", "appId": "not-a-guid", "manifest": read("data/manifests/kodo-4.3.json") }).to_string()).unwrap();
     let mut session = ptr::null_mut();
     assert_eq!(unsafe { kodo_session_new(config.as_ptr(), &mut session) }, KodoStatus::Ok);
-    c.bench_function("C boundary: a 9 KB request parsed and answered", |b| {
-        b.iter(|| {
-            let mut op = ptr::null_mut();
-            assert_eq!(unsafe { kodo_op_start(session, big.as_ptr(), &mut op) }, KodoStatus::Ok);
-            loop {
-                let mut event: *mut c_char = ptr::null_mut();
-                match unsafe { kodo_op_next_event(op, 1000, &mut event) } {
-                    KodoStatus::Ok => assert_eq!(kodo_string_free(event), KodoStatus::Ok),
-                    KodoStatus::Pending => continue,
-                    KodoStatus::Done => break,
-                    other => panic!("{other:?}"),
-                }
-            }
-            assert_eq!(kodo_op_free(op), KodoStatus::Ok);
-        })
-    });
+    c.bench_function("C boundary: a 9 KB request parsed and answered", |b| b.iter(|| run_op(session, &big)));
     assert_eq!(kodo_session_free(session), KodoStatus::Ok);
 }
 
