@@ -113,6 +113,20 @@ try { Get-KodoVersion; 'no error' } catch { `$_.FullyQualifiedErrorId; `$_.Categ
 }
 
 Describe 'Error mapping' {
+    It 'the interop assembly''s KodoStatus enum is the header''s list, and the library names each value the same' {
+        $native = Invoke-InModule { $null = Get-KodoVersion; $script:KodoNative }
+        $header = [System.IO.File]::ReadAllText((Join-Path $script:RepoRoot 'include/kodo.h'))
+        $fromHeader = @([regex]::Matches($header, 'KODO_STATUS_([A-Z0-9_]+) = (\d+)') | ForEach-Object {
+                $pascal = (($_.Groups[1].Value.ToLowerInvariant() -split '_') | ForEach-Object { $_.Substring(0, 1).ToUpperInvariant() + $_.Substring(1) }) -join ''
+                "$pascal=$($_.Groups[2].Value)"
+            })
+        $fromEnum = @([Enum]::GetValues([Kodo.Interop.KodoStatus]) | ForEach-Object { "$_=$([int]$_)" })
+        $fromHeader.Count | Should -BeGreaterThan 10
+        ($fromEnum | Sort-Object) | Should -Be ($fromHeader | Sort-Object)
+        foreach ($v in [Enum]::GetValues([Kodo.Interop.KodoStatus])) { $native.StatusName([int]$v) | Should -Be ([string]$v) }
+        $native.StatusName(9999) | Should -Be 'Unknown'
+    }
+
     Context 'error events from operations' {
         BeforeDiscovery {
             # Every code the library publishes, with its category.
