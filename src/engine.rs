@@ -453,9 +453,10 @@ async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result<Val
             let graph = crate::graph::Graph::new(&connection, ctx);
             crate::onboarding::remove_app(ctx, &graph, req).await
         }
-        Request::SharePointTenant { route, legacy_auth_protocols_enabled, dry_run } => {
+        Request::SharePointTenant { route, legacy_auth_protocols_enabled, dry_run, ask_approval } => {
             let connection = session.connected().await?;
-            crate::sharepoint::tenant(&connection, ctx, &route, legacy_auth_protocols_enabled, dry_run).await
+            crate::sharepoint::tenant(&connection, ctx, &route, legacy_auth_protocols_enabled, dry_run, ask_approval)
+                .await
         }
         Request::SharePointVerify {} => {
             let connection = session.connected().await?;

@@ -27,7 +27,7 @@ pub struct PlanItem {
     pub target: String,
 }
 
-fn item(id: impl Into<String>, action: impl Into<String>, target: impl Into<String>) -> PlanItem {
+pub(crate) fn item(id: impl Into<String>, action: impl Into<String>, target: impl Into<String>) -> PlanItem {
     PlanItem { id: id.into(), action: action.into(), target: target.into() }
 }
 
@@ -40,7 +40,7 @@ fn approved(approved: &Option<Vec<String>>, id: &str) -> bool {
 /// the reads behind the plan are made once; otherwise the request's `approved` list (None: all).
 /// `Ok(None)` with `ask` means every step; `Ok(Some(empty))` means none: the caller returns its
 /// dry-run answer.
-async fn approval(
+pub(crate) async fn approval(
     ctx: &OpContext,
     plan: &[PlanItem],
     ask: bool,
@@ -65,7 +65,7 @@ async fn approval(
 }
 
 /// True when a plan had steps and none was approved.
-fn declined(plan: &[PlanItem], approved: &Option<Vec<String>>) -> bool {
+pub(crate) fn declined(plan: &[PlanItem], approved: &Option<Vec<String>>) -> bool {
     !plan.is_empty() && approved.as_ref().is_some_and(Vec::is_empty)
 }
 
@@ -1717,7 +1717,7 @@ pub async fn onboard(
         }
         s.body["isLegacyAuthProtocolsEnabled"].as_bool()
     } else {
-        crate::sharepoint::tenant(conn, ctx, route, None, true).await?["legacyAuthProtocolsEnabled"].as_bool()
+        crate::sharepoint::tenant(conn, ctx, route, None, true, false).await?["legacyAuthProtocolsEnabled"].as_bool()
     };
     let setting_item = (setting_before == Some(false))
         .then(|| item("sharePointSetting", "Set SharePoint's LegacyAuthProtocolsEnabled to True", "SharePoint Online"));
@@ -2022,7 +2022,7 @@ async fn set_sharepoint(
             .await?;
         Ok(json!({ "legacyAuthProtocolsEnabled": true, "previous": before, "changed": true, "route": route }))
     } else {
-        crate::sharepoint::tenant(conn, ctx, route, Some(true), false).await
+        crate::sharepoint::tenant(conn, ctx, route, Some(true), false, false).await
     }
 }
 

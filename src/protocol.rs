@@ -85,6 +85,9 @@ pub enum Request {
         legacy_auth_protocols_enabled: Option<bool>,
         #[serde(default)]
         dry_run: bool,
+        /// Ask the host to approve the change (an `approve` prompt).
+        #[serde(default)]
+        ask_approval: bool,
     },
     /// Test-KodoSharePointAccess: read the root web app-only.
     #[serde(rename = "spo.verify")]

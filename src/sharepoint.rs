@@ -209,6 +209,7 @@ pub async fn tenant(
     route: &str,
     set: Option<bool>,
     dry_run: bool,
+    ask_approval: bool,
 ) -> Result<Value, KodoError> {
     let graph = Graph::new(conn, ctx);
     let route = pick_route(conn, route)?;
@@ -220,7 +221,17 @@ pub async fn tenant(
     });
     let Some(want) = set else { return Ok(result) };
     result["wouldChange"] = (before != want).into();
-    if before == want || dry_run {
+    let plan = if before == want {
+        Vec::new()
+    } else {
+        vec![crate::onboarding::item(
+            "legacyAuthProtocolsEnabled",
+            format!("Set LegacyAuthProtocolsEnabled to {} (via {route})", if want { "True" } else { "False" }),
+            hosts.admin.clone(),
+        )]
+    };
+    let approved = crate::onboarding::approval(ctx, &plan, ask_approval && !dry_run, &None).await?;
+    if before == want || dry_run || crate::onboarding::declined(&plan, &approved) {
         if before == want {
             ctx.log(
                 crate::protocol::LogLevel::Verbose,

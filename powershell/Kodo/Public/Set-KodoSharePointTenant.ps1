@@ -37,15 +37,11 @@ function Set-KodoSharePointTenant {
     )
 
     try {
-        $plan = Invoke-KodoNative -Cmdlet $PSCmdlet -Request @{ kind = 'spo.tenant'; route = $Route; legacyAuthProtocolsEnabled = $LegacyAuthProtocolsEnabled; dryRun = $true }
-        if (-not $plan.wouldChange) {
-            Write-Verbose "LegacyAuthProtocolsEnabled is already $LegacyAuthProtocolsEnabled on $($plan.adminHost): nothing to change."
-            return ConvertTo-KodoSharePointTenant -Result $plan
-        }
-        if ($PSCmdlet.ShouldProcess($plan.adminHost, "Set LegacyAuthProtocolsEnabled to $LegacyAuthProtocolsEnabled (via $($plan.route))")) {
-            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request @{ kind = 'spo.tenant'; route = $plan.route; legacyAuthProtocolsEnabled = $LegacyAuthProtocolsEnabled }
-            ConvertTo-KodoSharePointTenant -Result $r
-        }
+        # One operation: it reads the setting, asks this command's ShouldProcess (an 'approve'
+        # prompt) when it would change, and changes it only when approved.
+        $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request @{ kind = 'spo.tenant'; route = $Route; legacyAuthProtocolsEnabled = $LegacyAuthProtocolsEnabled; askApproval = $true }
+        if ($r.wouldChange -and -not $r.changed) { return }
+        ConvertTo-KodoSharePointTenant -Result $r
     } catch {
         $PSCmdlet.ThrowTerminatingError($_)
     }
