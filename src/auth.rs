@@ -230,6 +230,17 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A token endpoint's answer: the access token, when it expires (expires_in may be a number or
+/// a string), and the refresh token if any.
+fn token_of(body: &Value) -> (String, i64, Option<String>) {
+    let token = body["access_token"].as_str().unwrap_or("").to_string();
+    let expires_in = body["expires_in"]
+        .as_i64()
+        .or_else(|| body["expires_in"].as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(3599);
+    (token, now() + expires_in, body["refresh_token"].as_str().map(str::to_string))
+}
+
 fn jwt_claims(token: &str) -> Option<Value> {
     crate::emulator::pki::parse_jwt(token).map(|j| j.claims)
 }
@@ -434,40 +445,27 @@ impl Connection {
         Ok(format!("{input}.{}", b64url(&signature)))
     }
 
-    async fn post_token(&self, form: &[(&str, String)]) -> Result<(String, i64, Option<String>), KodoError> {
-        let response = self
-            .http
-            .post(self.token_endpoint())
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| connection_error(&self.env.login, &e))?;
+    /// POSTs a form to an Entra endpoint; the HTTP status and the JSON body (Null if none).
+    async fn post_form<F: serde::Serialize + ?Sized>(&self, url: String, form: &F) -> Result<(u16, Value), KodoError> {
+        let response =
+            self.http.post(url).form(form).send().await.map_err(|e| connection_error(&self.env.login, &e))?;
         let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn post_token(&self, form: &[(&str, String)]) -> Result<(String, i64, Option<String>), KodoError> {
+        let (status, body) = self.post_form(self.token_endpoint(), form).await?;
         if status != 200 {
             return Err(aadsts_error(&body, &self.client_id, &self.tenant));
         }
-        let token = body["access_token"].as_str().unwrap_or("").to_string();
-        let expires_in = body["expires_in"]
-            .as_i64()
-            .or_else(|| body["expires_in"].as_str().and_then(|s| s.parse().ok()))
-            .unwrap_or(3599);
-        Ok((token, now() + expires_in, body["refresh_token"].as_str().map(str::to_string)))
+        Ok(token_of(&body))
     }
 
     /// Device code flow (facts.md §4.1): the prompt reaches the user as an event; polls every
     /// `interval` seconds until approved, declined or expired; cancellable.
     async fn device_code(&self, ctx: &OpContext, scope: &str) -> Result<(String, i64), KodoError> {
         let url = format!("{}/{}/oauth2/v2.0/devicecode", self.env.login, self.tenant);
-        let response = self
-            .http
-            .post(url)
-            .form(&[("client_id", self.client_id.as_str()), ("scope", scope)])
-            .send()
-            .await
-            .map_err(|e| connection_error(&self.env.login, &e))?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = self.post_form(url, &[("client_id", self.client_id.as_str()), ("scope", scope)]).await?;
         if status != 200 {
             return Err(aadsts_error(&body, &self.client_id, &self.tenant));
         }
@@ -487,21 +485,13 @@ impl Connection {
                 ("client_id", self.client_id.as_str()),
                 ("device_code", device_code.as_str()),
             ];
-            let response = self
-                .http
-                .post(self.token_endpoint())
-                .form(&form)
-                .send()
-                .await
-                .map_err(|e| connection_error(&self.env.login, &e))?;
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let (status, body) = self.post_form(self.token_endpoint(), &form).await?;
             if status == 200 {
-                if let Some(rt) = body["refresh_token"].as_str() {
+                let (token, exp, refresh) = token_of(&body);
+                if let Some(rt) = refresh {
                     *self.refresh.lock().await = Some(Secret::new(rt));
                 }
-                let exp = now() + body["expires_in"].as_i64().unwrap_or(3599);
-                return Ok((body["access_token"].as_str().unwrap_or("").to_string(), exp));
+                return Ok((token, exp));
             }
             match body["error"].as_str() {
                 Some("authorization_pending") if now() < deadline => {}

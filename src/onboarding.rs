@@ -1156,45 +1156,13 @@ pub async fn remove_app(ctx: &OpContext, graph: &Graph<'_>, req: RemoveApp) -> R
         match step.id.as_str() {
             "deleteGrants" => {
                 for g in &grants {
-                    let r = graph
-                        .send(
-                            "DELETE",
-                            &format!("oauth2PermissionGrants/{}", g["id"].as_str().unwrap_or("")),
-                            None,
-                            Retry::Idempotent,
-                        )
-                        .await?;
-                    if !r.ok() && r.status != 404 {
-                        return Err(graph_error("DELETE", "oauth2PermissionGrants", &r));
-                    }
+                    delete(graph, "oauth2PermissionGrants", g["id"].as_str().unwrap_or("")).await?;
                 }
             }
             "deleteServicePrincipal" => {
-                let r = graph
-                    .send(
-                        "DELETE",
-                        &format!("servicePrincipals/{}", sp.body["id"].as_str().unwrap_or("")),
-                        None,
-                        Retry::Idempotent,
-                    )
-                    .await?;
-                if !r.ok() && r.status != 404 {
-                    return Err(graph_error("DELETE", "servicePrincipals", &r));
-                }
+                delete(graph, "servicePrincipals", sp.body["id"].as_str().unwrap_or("")).await?
             }
-            "deleteApp" => {
-                let r = graph
-                    .send(
-                        "DELETE",
-                        &format!("applications/{}", app.body["id"].as_str().unwrap_or("")),
-                        None,
-                        Retry::Idempotent,
-                    )
-                    .await?;
-                if !r.ok() && r.status != 404 {
-                    return Err(graph_error("DELETE", "applications", &r));
-                }
-            }
+            "deleteApp" => delete(graph, "applications", app.body["id"].as_str().unwrap_or("")).await?,
             _ => {}
         }
         changes.push(step.clone());
@@ -2024,6 +1992,15 @@ async fn set_sharepoint(
     } else {
         crate::sharepoint::tenant(conn, ctx, route, Some(true), false, false).await
     }
+}
+
+/// Deletes `collection/id`; already gone (404) counts as deleted, so a re-run is safe.
+async fn delete(graph: &Graph<'_>, collection: &str, id: &str) -> Result<(), KodoError> {
+    let r = graph.send("DELETE", &format!("{collection}/{id}"), None, Retry::Idempotent).await?;
+    if !r.ok() && r.status != 404 {
+        return Err(graph_error("DELETE", collection, &r));
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------- Remove-KodoAppCredential

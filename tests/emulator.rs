@@ -166,51 +166,18 @@ async fn certificate_assertions_rs256_and_ps256_are_accepted_and_checked() {
     let aud = format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token");
     for pss in [false, true] {
         let assertion = client_assertion(&der, &key, id, &aud, pss, 600);
-        let (s, b) = emu
-            .token_request(
-                &tid,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", id),
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                    ("client_assertion", &assertion),
-                    ("scope", "https://graph.microsoft.com/.default"),
-                ],
-            )
-            .await;
+        let (s, b) = emu.assertion_token(&tid, id, &assertion, "https://graph.microsoft.com/.default").await;
         assert_eq!(s, 200, "pss={pss}: {b}");
         assert_eq!(claims_of(b["access_token"].as_str().unwrap())["appidacr"], "2");
     }
     // A certificate the app does not have.
     let other = kodo::emulator::pki::RsaCredential::generate("stranger", 1).unwrap();
     let assertion = client_assertion(&other.cert_der, &other.key, id, &aud, false, 600);
-    let (s, b) = emu
-        .token_request(
-            &tid,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &assertion),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ],
-        )
-        .await;
+    let (s, b) = emu.assertion_token(&tid, id, &assertion, "https://graph.microsoft.com/.default").await;
     assert_eq!((s, aadsts(&b)), (401, 700027));
     // An expired assertion.
     let assertion = client_assertion(&der, &key, id, &aud, false, -3600);
-    let (s, b) = emu
-        .token_request(
-            &tid,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &assertion),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ],
-        )
-        .await;
+    let (s, b) = emu.assertion_token(&tid, id, &assertion, "https://graph.microsoft.com/.default").await;
     assert_eq!((s, aadsts(&b)), (401, 700024));
 }
 
@@ -543,18 +510,7 @@ async fn secrets_and_certificates_are_managed_through_graph() {
     assert!(app["keyCredentials"][0]["key"].is_string());
     let aud = format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", emu.tid(0));
     let assertion = client_assertion(&cert.cert_der, &cert.key, &app_id, &aud, true, 600);
-    let (s, b) = emu
-        .token_request(
-            &emu.tid(0),
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &app_id),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &assertion),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ],
-        )
-        .await;
+    let (s, b) = emu.assertion_token(&emu.tid(0), &app_id, &assertion, "https://graph.microsoft.com/.default").await;
     assert_eq!(s, 200, "{b}");
 }
 
@@ -696,18 +652,7 @@ async fn sharepoint_accepts_certificate_tokens_and_refuses_secret_ones() {
     let aud = format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token");
     let assertion = client_assertion(&der, &key, id, &aud, false, 600);
     let scope = format!("{resource}/.default");
-    let (s, b) = emu
-        .token_request(
-            &tid,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &assertion),
-                ("scope", &scope),
-            ],
-        )
-        .await;
+    let (s, b) = emu.assertion_token(&tid, id, &assertion, &scope).await;
     assert_eq!(s, 200, "{b}");
     let cert_token = b["access_token"].as_str().unwrap();
     let r = emu
@@ -756,18 +701,7 @@ async fn csom_reads_and_sets_legacy_auth_protocols_and_graph_agrees() {
         600,
     );
     let scope = format!("https://{admin_host}/.default");
-    let (_, b) = emu
-        .token_request(
-            &tid,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &assertion),
-                ("scope", &scope),
-            ],
-        )
-        .await;
+    let (_, b) = emu.assertion_token(&tid, id, &assertion, &scope).await;
     let token = b["access_token"].as_str().unwrap().to_string();
     let pq = format!("https://{admin_host}:{}/_vti_bin/client.svc/ProcessQuery", emu.port());
     let post = |body: String| {
@@ -822,18 +756,7 @@ async fn csom_reads_and_sets_legacy_auth_protocols_and_graph_agrees() {
             600,
         );
         let scope = format!("https://{}/.default", t["sharePointHost"].as_str().unwrap());
-        let (_, b) = emu
-            .token_request(
-                &tid,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", id),
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                    ("client_assertion", &assertion),
-                    ("scope", &scope),
-                ],
-            )
-            .await;
+        let (_, b) = emu.assertion_token(&tid, id, &assertion, &scope).await;
         b["access_token"].as_str().unwrap().to_string()
     };
     let r: Value = emu

@@ -70,6 +70,21 @@ impl Emu {
     }
 
     /// A client-credentials token for the bootstrap app of tenant `i`.
+    /// client_credentials with a client assertion (a certificate credential).
+    pub async fn assertion_token(&self, tenant: &str, client_id: &str, assertion: &str, scope: &str) -> (u16, Value) {
+        self.token_request(
+            tenant,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion),
+                ("scope", scope),
+            ],
+        )
+        .await
+    }
+
     pub async fn bootstrap_token(&self, i: usize, resource: &str) -> String {
         let t = self.tenant(i);
         let scope = format!("{resource}/.default");
