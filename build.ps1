@@ -67,7 +67,7 @@ function Get-RuntimeIdentifier {
 }
 
 function Invoke-Build {
-    $cargoArgs = @('build', '--locked')
+    $cargoArgs = @('build', '--locked', '--workspace')
     if ($Configuration -eq 'Release') { $cargoArgs += '--release' }
     Invoke-Native cargo $cargoArgs
 
@@ -92,7 +92,7 @@ function Invoke-Test {
     $passed = 0; $failed = 0; $skipped = 0
 
     # Rust: unit tests, the C boundary, the C header.
-    $cargoArgs = @('test', '--locked', '--color', 'never')
+    $cargoArgs = @('test', '--locked', '--workspace', '--color', 'never')
     if ($Configuration -eq 'Release') { $cargoArgs += '--release' }
     Write-Host "> cargo $($cargoArgs -join ' ')"
     $cargoOutput = & cargo @cargoArgs 2>&1 | ForEach-Object { $line = "$_"; Write-Host $line; $line }

@@ -10,7 +10,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kodo::ffi::*;
-use kodo::onboarding::{declare_permissions, parse_manifest, resolve_manifest};
+use kodo_core::graph::models::ServicePrincipal;
+use kodo_core::manifest::parse_manifest;
+use kodo_core::onboarding::{declare_permissions, resolve_manifest};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::ffi::{CString, c_char};
@@ -23,25 +25,26 @@ fn read(path: &str) -> Value {
 }
 
 /// The resource APIs as a tenant serves them: the fixtures, with an object id each.
-fn resource_sps() -> BTreeMap<String, Option<Value>> {
+fn resource_sps() -> BTreeMap<String, Option<ServicePrincipal>> {
     let mut map = BTreeMap::new();
     for (file, id) in [
-        ("data/fixtures/msgraph-sp.json", "6f1f0f8e-0000-4000-8000-000000000001"),
-        ("data/fixtures/exchange-sp.json", "6f1f0f8e-0000-4000-8000-000000000002"),
-        ("data/fixtures/sharepoint-sp.json", "6f1f0f8e-0000-4000-8000-000000000003"),
-        ("data/fixtures/aadgraph-sp.json", "6f1f0f8e-0000-4000-8000-000000000004"),
+        ("crates/kodo-emulator/fixtures/msgraph-sp.json", "6f1f0f8e-0000-4000-8000-000000000001"),
+        ("crates/kodo-emulator/fixtures/exchange-sp.json", "6f1f0f8e-0000-4000-8000-000000000002"),
+        ("crates/kodo-emulator/fixtures/sharepoint-sp.json", "6f1f0f8e-0000-4000-8000-000000000003"),
+        ("crates/kodo-emulator/fixtures/aadgraph-sp.json", "6f1f0f8e-0000-4000-8000-000000000004"),
     ] {
         let mut sp = read(file);
         sp["id"] = id.into();
         let app_id = sp["appId"].as_str().expect("appId").to_ascii_lowercase();
-        map.insert(app_id, Some(sp));
+        let sp: ServicePrincipal = serde_json::from_value(sp).expect("a service principal");
+        map.insert(app_id, Some(sp.compact()));
     }
     map
 }
 
 fn manifest_benches(c: &mut Criterion) {
-    let seed = read("data/manifests/seed.json");
-    let kodo43 = read("data/manifests/kodo-4.3.json");
+    let seed = read("powershell/Kodo/Data/seed.json");
+    let kodo43 = read("powershell/Kodo/Data/kodo-4.3.json");
     let sps = resource_sps();
     c.bench_function("parse_manifest (seed, 33 rows)", |b| b.iter(|| parse_manifest(black_box(&seed)).unwrap()));
     let manifest = parse_manifest(&seed).unwrap();
@@ -53,12 +56,11 @@ fn manifest_benches(c: &mut Criterion) {
     let resolution = resolve_manifest(&manifest, &sps);
     assert!(resolution.missing.is_empty(), "the seed resolves against the fixtures");
     c.bench_function("declare_permissions (new app: plan the whole requiredResourceAccess)", |b| {
-        b.iter(|| declare_permissions(black_box(&json!([])), &resolution.rows, &resolution.resolved))
+        b.iter(|| declare_permissions(black_box(&[]), &resolution.resolved))
     });
-    let (done, _) = declare_permissions(&json!([]), &resolution.rows, &resolution.resolved);
-    let done = Value::Array(done);
+    let (done, _) = declare_permissions(&[], &resolution.resolved);
     c.bench_function("declare_permissions (app already complete: nothing to add)", |b| {
-        b.iter(|| declare_permissions(black_box(&done), &resolution.rows, &resolution.resolved))
+        b.iter(|| declare_permissions(black_box(&done), &resolution.resolved))
     });
 }
 
@@ -89,7 +91,7 @@ fn boundary_benches(c: &mut Criterion) {
     assert_eq!(kodo_session_free(session), KodoStatus::Ok);
     // A large request body crossing the boundary: a whole manifest, refused at validation
     // (unknown kind fields are rejected after the JSON is parsed).
-    let big = CString::new(json!({ "v": 1, "kind": "permissions.grant", "appId": "not-a-guid", "manifest": read("data/manifests/kodo-4.3.json") }).to_string()).unwrap();
+    let big = CString::new(json!({ "v": 1, "kind": "permissions.grant", "appId": "not-a-guid", "manifest": read("powershell/Kodo/Data/kodo-4.3.json") }).to_string()).unwrap();
     let mut session = ptr::null_mut();
     assert_eq!(unsafe { kodo_session_new(config.as_ptr(), &mut session) }, KodoStatus::Ok);
     c.bench_function("C boundary: a 9 KB request parsed and answered", |b| b.iter(|| run_op(session, &big)));
@@ -97,13 +99,13 @@ fn boundary_benches(c: &mut Criterion) {
 }
 
 fn token_benches(c: &mut Criterion) {
-    let credential = kodo::emulator::pki::RsaCredential::generate("Kodo bench", 30).unwrap();
+    let credential = kodo_emulator::pki::RsaCredential::generate("Kodo bench", 30).unwrap();
     let claims = json!({ "aud": "https://login.microsoftonline.com/tenant/oauth2/v2.0/token", "iss": "client", "sub": "client", "jti": "x", "nbf": 0, "exp": 4_000_000_000u64 });
     c.bench_function("client assertion: RS256 sign (2048-bit key)", |b| {
         b.iter(|| credential.sign_jwt(serde_json::Map::new(), black_box(&claims)))
     });
     let token = credential.sign_jwt(serde_json::Map::new(), &claims);
-    c.bench_function("JWT claims read", |b| b.iter(|| kodo::emulator::pki::parse_jwt(black_box(&token)).unwrap()));
+    c.bench_function("JWT claims read", |b| b.iter(|| kodo_emulator::pki::parse_jwt(black_box(&token)).unwrap()));
 }
 
 criterion_group!(benches, manifest_benches, boundary_benches, token_benches);

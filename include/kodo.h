@@ -16,20 +16,12 @@
 #endif
 #endif
 
-// Access token lifetime Entra reports (`expires_in: 3599`, facts.md §4.1–4.2).
-#define TOKEN_LIFETIME_SECS 3599
-
 // Protocol version of the JSON requests and events (also `kodo_protocol_version()`).
 // A literal so that C sees a number; a test ties it to the Rust constant.
 #define KODO_PROTOCOL_VERSION 1
 
 // Longest wait `kodo_op_next_event` accepts, in milliseconds; longer timeouts are clamped.
 #define KODO_MAX_WAIT_MS 60000
-
-// Client secret lifetime: Graph's default is two years (facts.md §3.7); Kodo also caps there.
-#define SECRET_DAYS_DEFAULT 730
-
-#define SECRET_DAYS_MAX 730
 
 // Result of every `kodo_*` call that can fail.
 //
@@ -67,8 +59,6 @@ typedef struct KodoOp KodoOp;
 
 // An opaque session handle.
 typedef struct KodoSession KodoSession;
-
-
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,17 +1,13 @@
-//! Kodo's native core: everything the `Kodo` PowerShell module does over the network
-//! (Entra ID tokens, Microsoft Graph, SharePoint) lives here, behind a small C ABI
-//! (see `include/kodo.h` and [`ffi`]).
+//! Kodo's native library: the C boundary in front of [`kodo_core`] (see `include/kodo.h`).
 //!
-//! Layers, top to bottom: [`ffi`] (the C boundary), [`engine`] (sessions and operations),
-//! [`protocol`] (the versioned JSON that crosses the boundary), [`error`].
+//! Layers, top to bottom: [`ffi`] (the C ABI: handles, strings, status codes, one panic/NULL
+//! boundary), [`engine`] (sessions and operations on one async runtime), [`protocol`] (the
+//! versioned JSON requests and events that cross the boundary), [`dispatch`] (a request to the
+//! core call that serves it). Everything that talks to Microsoft 365 is in `kodo_core`.
 
-pub mod auth;
-pub mod emulator;
+pub mod dispatch;
 pub mod engine;
-pub mod error;
 pub mod ffi;
-pub mod graph;
-pub mod http;
-pub mod onboarding;
 pub mod protocol;
-pub mod sharepoint;
+
+pub use kodo_core::error;

@@ -3,7 +3,10 @@
 //! Every document carries `"v"`. Requests are tagged by `"kind"`, events by `"type"`.
 //! Unknown fields are rejected so that a module/library mismatch fails loudly.
 
-use crate::error::{ErrorCode, KodoError};
+use kodo_core::auth::{CredentialSpec, EnvironmentSpec};
+pub use kodo_core::context::LogLevel;
+use kodo_core::error::{ErrorCode, KodoError};
+use kodo_core::onboarding;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -42,8 +45,8 @@ pub enum Request {
     Connect {
         #[serde(default)]
         tenant_id: Option<String>,
-        environment: crate::auth::EnvironmentSpec,
-        credential: crate::auth::CredentialSpec,
+        environment: EnvironmentSpec,
+        credential: CredentialSpec,
     },
     /// Forgets the connection and its tokens.
     #[serde(rename = "disconnect")]
@@ -57,25 +60,25 @@ pub enum Request {
     TokenInfo { resource: String },
     /// New-KodoApp: find or create the app, its service principal and a secret.
     #[serde(rename = "app.ensure")]
-    EnsureApp(crate::onboarding::EnsureApp),
+    EnsureApp(onboarding::EnsureApp),
     /// Grant-KodoPermissions: resolve a manifest, declare, and grant admin consent.
     #[serde(rename = "permissions.grant")]
-    GrantPermissions(crate::onboarding::GrantPermissions),
+    GrantPermissions(onboarding::GrantPermissions),
     /// Invoke-KodoOnboarding: app, credential, permissions, consent, SharePoint setting.
     #[serde(rename = "onboard")]
-    Onboard(crate::onboarding::Onboard),
+    Onboard(onboarding::Onboard),
     /// Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in, concurrently.
     #[serde(rename = "onboard.many")]
-    OnboardMany(crate::onboarding::OnboardMany),
+    OnboardMany(onboarding::OnboardMany),
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
-    TestApp(crate::onboarding::TestApp),
+    TestApp(onboarding::TestApp),
     /// Remove-KodoAppCredential.
     #[serde(rename = "app.credential.remove")]
-    RemoveCredential(crate::onboarding::RemoveCredential),
+    RemoveCredential(onboarding::RemoveCredential),
     /// Remove-KodoApp.
     #[serde(rename = "app.remove")]
-    RemoveApp(crate::onboarding::RemoveApp),
+    RemoveApp(onboarding::RemoveApp),
     /// Get/Set-KodoSharePointTenant.
     #[serde(rename = "spo.tenant", rename_all = "camelCase")]
     SharePointTenant {
@@ -169,28 +172,32 @@ pub fn parse_versioned<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, 
     serde_json::from_value(Value::Object(map)).map_err(|e| ParseError::Invalid(e.to_string()))
 }
 
-/// Level of a `log` event; the PowerShell side writes it to the matching stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum LogLevel {
-    Verbose,
-    Debug,
-    Information,
-}
-
 /// The error carried by an `error` event.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub category: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The service's request id and the client request id Kodo sent (Microsoft support asks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
 }
 
 impl From<KodoError> for ErrorBody {
     fn from(e: KodoError) -> Self {
-        ErrorBody { code: e.code, category: e.code.category(), message: e.message, target: e.target }
+        ErrorBody {
+            code: e.code,
+            category: e.code.category(),
+            message: e.message,
+            target: e.target,
+            request_id: e.request_id,
+            client_request_id: e.client_request_id,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
     $emu = Start-KodoEmulator -Tenants 11
-    $truth = Import-Csv (Join-Path $script:RepoRoot 'data/fixtures/permissions-truth.csv')
+    $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
     function Connect-Tenant([int]$Index) {
         $t = $emu.Tenants[$Index]

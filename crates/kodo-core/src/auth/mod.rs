@@ -1,0 +1,731 @@
+//! Sign-in: environments (clouds), credentials, token flows and the token cache.
+//!
+//! Flows (facts.md §4): client credentials with a secret or a certificate assertion (signed here
+//! from a PEM key, or by the host when the key lives in the Windows certificate store), device
+//! code with refresh tokens, managed identity (Azure Automation / App Service endpoint, IMDS),
+//! and a supplied access token. Tokens are cached per resource and refreshed 5 minutes before
+//! they expire. No secret or token is ever put in an event, an error or a log line.
+
+use crate::context::{LogLevel, OpContext};
+use crate::error::{ErrorCode, KodoError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use zeroize::Zeroize;
+
+/// A secret that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// A cloud's endpoints (facts.md §4.6), or the emulator's.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub name: String,
+    pub login: String,
+    pub graph: String,
+    pub sharepoint_suffix: String,
+    pub exchange: String,
+    pub ca_pem: Option<String>,
+    pub resolve_to: Option<SocketAddr>,
+}
+
+impl Environment {
+    /// Global, USGov, USGovDoD, China (names as Connect-MgGraph's -Environment).
+    pub fn builtin(name: &str) -> Option<Environment> {
+        let (name, login, graph, sp, exo) = match name.to_ascii_lowercase().as_str() {
+            "global" | "azurecloud" => (
+                "Global",
+                "https://login.microsoftonline.com",
+                "https://graph.microsoft.com",
+                "sharepoint.com",
+                "https://outlook.office365.com",
+            ),
+            // facts.md §4.6: GCC High.
+            "usgov" => (
+                "USGov",
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us",
+                "sharepoint.us",
+                "https://outlook.office365.us",
+            ),
+            // facts.md §4.6 lists two admin-host forms for DoD; sharepoint-mil.us is the one in
+            // current public tooling (CISA ScubaGear), dps.mil the older one.
+            "usgovdod" => (
+                "USGovDoD",
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us",
+                "sharepoint-mil.us",
+                "https://outlook-dod.office365.us",
+            ),
+            // facts.md §4.6: login.chinacloudapi.cn is what the Graph deployments doc, PnP and CLI
+            // for Microsoft 365 use (three sources against one).
+            "china" => (
+                "China",
+                "https://login.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn",
+                "sharepoint.cn",
+                "https://partner.outlook.cn",
+            ),
+            _ => return None,
+        };
+        Some(Environment {
+            name: name.into(),
+            login: login.into(),
+            graph: graph.into(),
+            sharepoint_suffix: sp.into(),
+            exchange: exo.into(),
+            ca_pem: None,
+            resolve_to: None,
+        })
+    }
+}
+
+/// The environment part of a `connect` request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    pub name: String,
+    /// For a custom environment (the emulator): the CA to trust instead of the system store.
+    #[serde(default)]
+    pub ca_certificate_pem: Option<String>,
+    /// For the emulator: the address every hostname resolves to.
+    #[serde(default)]
+    pub resolve_to: Option<SocketAddr>,
+    /// Endpoints of a custom environment; a built-in name fills the rest.
+    #[serde(default)]
+    pub base: Option<String>,
+}
+
+impl EnvironmentSpec {
+    pub fn resolve(&self) -> Result<Environment, KodoError> {
+        let base = self.base.as_deref().unwrap_or(&self.name);
+        let mut env = Environment::builtin(base).ok_or_else(|| {
+            KodoError::new(
+                ErrorCode::InvalidArgument,
+                format!("Unknown environment '{base}'. Use Global, USGov, USGovDoD or China."),
+            )
+        })?;
+        if self.base.is_some() {
+            env.name = self.name.clone();
+        }
+        env.ca_pem = self.ca_certificate_pem.clone();
+        env.resolve_to = self.resolve_to;
+        Ok(env)
+    }
+}
+
+/// How to sign in (`connect` request).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum CredentialSpec {
+    ClientSecret {
+        client_id: String,
+        secret: Secret,
+    },
+    /// A PEM holding the certificate and its unencrypted private key (PKCS#8).
+    CertificatePem {
+        client_id: String,
+        pem: Secret,
+    },
+    /// A certificate whose key stays with the host: the host signs (a `sign` prompt).
+    HostCertificate {
+        client_id: String,
+        certificate: String,
+    },
+    DeviceCode {
+        client_id: String,
+        #[serde(default)]
+        scopes: Option<Vec<String>>,
+    },
+    /// Azure Automation / App Service (endpoint + header), else IMDS.
+    ManagedIdentity {
+        #[serde(default)]
+        client_id: Option<String>,
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default)]
+        header: Option<Secret>,
+        #[serde(default)]
+        imds_endpoint: Option<String>,
+    },
+    AccessToken {
+        token: Secret,
+    },
+}
+
+/// Delegated Graph scopes Kodo asks for: what onboarding needs (facts.md §3.1), nothing more.
+pub const DELEGATED_GRAPH_SCOPES: &[&str] = &[
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Organization.Read.All",
+    "Sites.Read.All",
+    "SharePointTenantSettings.ReadWrite.All",
+];
+
+enum Signer {
+    Local(Box<rsa::RsaPrivateKey>),
+    Host,
+}
+
+enum Cred {
+    Secret(Secret),
+    Certificate { der: Vec<u8>, signer: Signer },
+    DeviceCode { scopes: Vec<String> },
+    ManagedIdentity { client_id: Option<String>, endpoint: Option<String>, header: Option<Secret>, imds: String },
+    AccessToken(Secret),
+}
+
+#[derive(Clone)]
+struct Cached {
+    token: Secret,
+    expires_at: i64,
+}
+
+/// A signed-in connection: what Get-KodoContext describes.
+pub struct Connection {
+    pub env: Environment,
+    pub tenant: String,
+    pub client_id: String,
+    pub kind: &'static str,
+    cred: Cred,
+    http: reqwest::Client,
+    cache: tokio::sync::Mutex<HashMap<String, Cached>>,
+    refresh: tokio::sync::Mutex<Option<Secret>>,
+    pub thumbprint: Option<String>,
+    /// Claims of the first Graph token (who we are, what we may do).
+    pub claims: parking_lot::Mutex<Value>,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A token endpoint's answer: the access token, when it expires (expires_in may be a number or
+/// a string), and the refresh token if any.
+fn token_of(body: &Value) -> (String, i64, Option<String>) {
+    let token = body["access_token"].as_str().unwrap_or("").to_string();
+    let expires_in = body["expires_in"]
+        .as_i64()
+        .or_else(|| body["expires_in"].as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(3599);
+    (token, now() + expires_in, body["refresh_token"].as_str().map(str::to_string))
+}
+
+fn jwt_claims(token: &str) -> Option<Value> {
+    crate::crypto::parse_jwt(token).map(|j| j.claims)
+}
+
+impl Connection {
+    pub fn new(tenant: Option<String>, env: Environment, spec: CredentialSpec) -> Result<Connection, KodoError> {
+        let bad = |m: String| KodoError::new(ErrorCode::InvalidArgument, m);
+        let http = crate::transport::client(env.ca_pem.as_deref(), env.resolve_to)
+            .map_err(|e| KodoError::new(ErrorCode::InvalidArgument, e))?;
+        let (client_id, kind, cred, thumbprint) = match spec {
+            CredentialSpec::ClientSecret { client_id, secret } => {
+                if secret.expose().is_empty() {
+                    return Err(bad("The client secret is empty.".into()));
+                }
+                (client_id, "ClientSecret", Cred::Secret(secret), None)
+            }
+            CredentialSpec::CertificatePem { client_id, pem } => {
+                let (der, key) = parse_pem(pem.expose())?;
+                let tp = crate::crypto::sha1_hex(&der);
+                (client_id, "Certificate", Cred::Certificate { der, signer: Signer::Local(Box::new(key)) }, Some(tp))
+            }
+            CredentialSpec::HostCertificate { client_id, certificate } => {
+                let der = crate::crypto::b64_decode(&certificate)
+                    .ok_or_else(|| bad("The certificate is not base64 DER.".into()))?;
+                crate::crypto::validity_of(&der).map_err(|e| bad(format!("The certificate cannot be read: {e}")))?;
+                let tp = crate::crypto::sha1_hex(&der);
+                (client_id, "Certificate", Cred::Certificate { der, signer: Signer::Host }, Some(tp))
+            }
+            CredentialSpec::DeviceCode { client_id, scopes } => {
+                let scopes = scopes.unwrap_or_else(|| DELEGATED_GRAPH_SCOPES.iter().map(|s| s.to_string()).collect());
+                (client_id, "DeviceCode", Cred::DeviceCode { scopes }, None)
+            }
+            CredentialSpec::ManagedIdentity { client_id, endpoint, header, imds_endpoint } => {
+                let imds =
+                    imds_endpoint.unwrap_or_else(|| "http://169.254.169.254/metadata/identity/oauth2/token".into());
+                (
+                    client_id.clone().unwrap_or_default(),
+                    "ManagedIdentity",
+                    Cred::ManagedIdentity { client_id, endpoint, header, imds },
+                    None,
+                )
+            }
+            CredentialSpec::AccessToken { token } => {
+                let claims = jwt_claims(token.expose()).ok_or_else(|| bad("The access token is not a JWT.".into()))?;
+                let client = claims["appid"].as_str().or(claims["azp"].as_str()).unwrap_or("").to_string();
+                (client, "AccessToken", Cred::AccessToken(token), None)
+            }
+        };
+        for id in [&client_id] {
+            if !id.is_empty() && uuid::Uuid::parse_str(id).is_err() {
+                return Err(bad(format!(
+                    "The client id '{id}' is not a GUID (the Application (client) ID of the app registration)."
+                )));
+            }
+        }
+        let tenant = tenant.unwrap_or_default();
+        Ok(Connection {
+            env,
+            tenant,
+            client_id,
+            kind,
+            cred,
+            http,
+            cache: tokio::sync::Mutex::new(HashMap::new()),
+            refresh: tokio::sync::Mutex::new(None),
+            thumbprint,
+            claims: parking_lot::Mutex::new(Value::Null),
+        })
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn token_endpoint(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.env.login, self.tenant)
+    }
+
+    /// An access token for `resource` (e.g. `https://graph.microsoft.com`), from the cache when
+    /// it has more than 5 minutes left.
+    pub async fn token(&self, ctx: &OpContext, resource: &str) -> Result<String, KodoError> {
+        let resource = resource.trim_end_matches('/').to_string();
+        {
+            let cache = self.cache.lock().await;
+            if let Some(c) = cache.get(&resource) {
+                if c.expires_at - now() > 300 {
+                    return Ok(c.token.expose().to_string());
+                }
+            }
+        }
+        let (token, expires_at) = self.acquire(ctx, &resource).await?;
+        self.cache.lock().await.insert(resource, Cached { token: Secret::new(token.clone()), expires_at });
+        Ok(token)
+    }
+
+    async fn acquire(&self, ctx: &OpContext, resource: &str) -> Result<(String, i64), KodoError> {
+        match &self.cred {
+            Cred::Secret(secret) => {
+                let scope = format!("{resource}/.default");
+                let form = vec![
+                    ("grant_type", "client_credentials".to_string()),
+                    ("client_id", self.client_id.clone()),
+                    ("client_secret", secret.expose().to_string()),
+                    ("scope", scope),
+                ];
+                self.post_token(&form).await.map(|(t, e, _)| (t, e))
+            }
+            Cred::Certificate { der, signer } => {
+                let assertion = self.assertion(ctx, der, signer).await?;
+                let scope = format!("{resource}/.default");
+                let form = vec![
+                    ("grant_type", "client_credentials".to_string()),
+                    ("client_id", self.client_id.clone()),
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string()),
+                    ("client_assertion", assertion),
+                    ("scope", scope),
+                ];
+                self.post_token(&form).await.map(|(t, e, _)| (t, e))
+            }
+            Cred::DeviceCode { scopes } => {
+                let refresh = self.refresh.lock().await.clone();
+                let scope = if resource.eq_ignore_ascii_case(&self.env.graph) {
+                    delegated_scope_string(resource, scopes)
+                } else {
+                    format!("{resource}/.default offline_access")
+                };
+                match refresh {
+                    Some(rt) => {
+                        let form = vec![
+                            ("grant_type", "refresh_token".to_string()),
+                            ("client_id", self.client_id.clone()),
+                            ("refresh_token", rt.expose().to_string()),
+                            ("scope", scope),
+                        ];
+                        let (t, e, new_rt) = self.post_token(&form).await?;
+                        if let Some(r) = new_rt {
+                            *self.refresh.lock().await = Some(Secret::new(r));
+                        }
+                        Ok((t, e))
+                    }
+                    None => self.device_code(ctx, &scope).await,
+                }
+            }
+            Cred::ManagedIdentity { client_id, endpoint, header, imds } => {
+                self.managed_identity(resource, client_id.as_deref(), endpoint.as_deref(), header.as_ref(), imds).await
+            }
+            Cred::AccessToken(token) => {
+                let claims = jwt_claims(token.expose()).unwrap_or(Value::Null);
+                let aud = claims["aud"].as_str().unwrap_or("").trim_end_matches('/').to_string();
+                let exp = claims["exp"].as_i64().unwrap_or(0);
+                let graph_ids = ["00000003-0000-0000-c000-000000000000"];
+                let matches = aud.eq_ignore_ascii_case(resource)
+                    || (resource.eq_ignore_ascii_case(&self.env.graph) && graph_ids.contains(&aud.as_str()));
+                if !matches {
+                    return Err(KodoError::new(
+                        ErrorCode::AuthenticationFailed,
+                        format!(
+                            "The supplied access token is for '{aud}', not '{resource}'. An access token is for one resource and cannot be refreshed: connect with a credential, or supply a token for {resource}."
+                        ),
+                    ));
+                }
+                if exp <= now() {
+                    return Err(KodoError::new(
+                        ErrorCode::AuthenticationFailed,
+                        "The supplied access token has expired. Get a new one and run Connect-Kodo -AccessToken again, or connect with a credential that Kodo can refresh.",
+                    ));
+                }
+                Ok((token.expose().to_string(), exp))
+            }
+        }
+    }
+
+    /// A client assertion (facts.md §4.3): RS256 with x5t, aud = the token endpoint.
+    async fn assertion(&self, ctx: &OpContext, der: &[u8], signer: &Signer) -> Result<String, KodoError> {
+        use crate::crypto::{b64, b64url, x5t_sha1};
+        let header = json!({ "alg": "RS256", "typ": "JWT", "x5t": x5t_sha1(der) });
+        let t = now();
+        let claims = json!({ "aud": self.token_endpoint(), "iss": self.client_id, "sub": self.client_id, "jti": uuid::Uuid::new_v4().to_string(), "nbf": t, "iat": t, "exp": t + 600 });
+        let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let signature = match signer {
+            Signer::Local(key) => {
+                use rsa::signature::{SignatureEncoding, Signer as _};
+                rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**key).clone()).sign(input.as_bytes()).to_vec()
+            }
+            Signer::Host => {
+                let answer = ctx
+                    .ask(
+                        "sign",
+                        "Signing a client assertion with the certificate's private key.",
+                        json!({ "algorithm": "RS256", "data": b64(input.as_bytes()), "thumbprint": crate::crypto::sha1_hex(der) }),
+                    )
+                    .await?;
+                answer["signature"].as_str().and_then(crate::crypto::b64_decode).ok_or_else(|| {
+                    KodoError::new(
+                        ErrorCode::AuthenticationFailed,
+                        "The certificate's private key did not sign the client assertion.",
+                    )
+                })?
+            }
+        };
+        Ok(format!("{input}.{}", b64url(&signature)))
+    }
+
+    /// POSTs a form to an Entra endpoint; the HTTP status and the JSON body (Null if none).
+    async fn post_form<F: serde::Serialize + ?Sized>(&self, url: String, form: &F) -> Result<(u16, Value), KodoError> {
+        let response =
+            self.http.post(url).form(form).send().await.map_err(|e| connection_error(&self.env.login, &e))?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn post_token(&self, form: &[(&str, String)]) -> Result<(String, i64, Option<String>), KodoError> {
+        let (status, body) = self.post_form(self.token_endpoint(), form).await?;
+        if status != 200 {
+            return Err(aadsts_error(&body, &self.client_id, &self.tenant));
+        }
+        Ok(token_of(&body))
+    }
+
+    /// Device code flow (facts.md §4.1): the prompt reaches the user as an event; polls every
+    /// `interval` seconds until approved, declined or expired; cancellable.
+    async fn device_code(&self, ctx: &OpContext, scope: &str) -> Result<(String, i64), KodoError> {
+        let url = format!("{}/{}/oauth2/v2.0/devicecode", self.env.login, self.tenant);
+        let (status, body) = self.post_form(url, &[("client_id", self.client_id.as_str()), ("scope", scope)]).await?;
+        if status != 200 {
+            return Err(aadsts_error(&body, &self.client_id, &self.tenant));
+        }
+        let device_code = body["device_code"].as_str().unwrap_or("").to_string();
+        let interval = body["interval"].as_u64().unwrap_or(5).max(1);
+        let expires_in = body["expires_in"].as_u64().unwrap_or(900);
+        ctx.prompt(
+            body["message"].as_str().unwrap_or("Sign in with the device code.").to_string(),
+            json!({ "kind": "deviceCode", "userCode": body["user_code"], "verificationUri": body["verification_uri"], "expiresIn": expires_in }),
+        );
+        let deadline = now() + expires_in as i64;
+        let mut wait = interval;
+        loop {
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            let form = [
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", self.client_id.as_str()),
+                ("device_code", device_code.as_str()),
+            ];
+            let (status, body) = self.post_form(self.token_endpoint(), &form).await?;
+            if status == 200 {
+                let (token, exp, refresh) = token_of(&body);
+                if let Some(rt) = refresh {
+                    *self.refresh.lock().await = Some(Secret::new(rt));
+                }
+                return Ok((token, exp));
+            }
+            match body["error"].as_str() {
+                Some("authorization_pending") if now() < deadline => {}
+                // RFC 8628 §3.5: add 5 seconds (facts.md §4.1: not listed by Microsoft, handled anyway).
+                Some("slow_down") => wait += 5,
+                _ => return Err(aadsts_error(&body, &self.client_id, &self.tenant)),
+            }
+        }
+    }
+
+    /// Managed identity: Azure Automation / App Service (`IDENTITY_ENDPOINT` + `X-IDENTITY-HEADER`,
+    /// api-version 2019-08-01), else IMDS (api-version 2018-02-01). facts.md §4.5.
+    async fn managed_identity(
+        &self,
+        resource: &str,
+        client_id: Option<&str>,
+        endpoint: Option<&str>,
+        header: Option<&Secret>,
+        imds: &str,
+    ) -> Result<(String, i64), KodoError> {
+        let mut query = vec![("resource", resource.to_string())];
+        if let Some(c) = client_id.filter(|c| !c.is_empty()) {
+            query.push(("client_id", c.to_string()));
+        }
+        let request = match (endpoint, header) {
+            (Some(e), Some(h)) => {
+                query.push(("api-version", "2019-08-01".into()));
+                self.http.get(e).query(&query).header("X-IDENTITY-HEADER", h.expose()).header("Metadata", "true")
+            }
+            _ => {
+                query.push(("api-version", "2018-02-01".into()));
+                self.http.get(imds).query(&query).header("Metadata", "true").timeout(Duration::from_secs(3))
+            }
+        };
+        let response = request.send().await.map_err(|_| {
+            KodoError::new(
+                ErrorCode::AuthenticationFailed,
+                "No managed identity endpoint answered. In Azure Automation, turn on the account's system-assigned identity (Account Settings > Identity) so that IDENTITY_ENDPOINT and IDENTITY_HEADER are set; on a VM, enable its managed identity.",
+            )
+        })?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != 200 {
+            let detail = body["Message"]
+                .as_str()
+                .or(body["message"].as_str())
+                .or(body["error_description"].as_str())
+                .unwrap_or("no detail")
+                .to_string();
+            return Err(KodoError::new(
+                ErrorCode::AuthenticationFailed,
+                format!(
+                    "The managed identity endpoint refused the token request (HTTP {status}: {detail}). Check that the identity is enabled{}.",
+                    if client_id.is_some() {
+                        " and that -ClientId names a user-assigned identity attached to this resource"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        let token = body["access_token"].as_str().unwrap_or("").to_string();
+        // expires_on is epoch seconds as a string (facts.md §4.5).
+        let exp = body["expires_on"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| body["expires_on"].as_i64())
+            .unwrap_or(now() + 3599);
+        Ok((token, exp))
+    }
+
+    /// Drops cached tokens and the refresh token.
+    pub async fn forget(&self) {
+        self.cache.lock().await.clear();
+        *self.refresh.lock().await = None;
+    }
+
+    /// Describes the connection for Get-KodoContext: never a token.
+    pub fn context(&self) -> Value {
+        let claims = self.claims.lock().clone();
+        let app_only = claims["idtyp"] == "app" || claims.get("roles").is_some() && claims.get("scp").is_none();
+        let expires = claims["exp"]
+            .as_i64()
+            .and_then(|e| chrono::DateTime::from_timestamp(e, 0))
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        json!({
+            "tenantId": claims["tid"],
+            "environment": self.env.name,
+            "identityKind": self.kind,
+            "clientId": claims["appid"].as_str().or(claims["azp"].as_str()).unwrap_or(&self.client_id),
+            "servicePrincipalId": if app_only { claims["oid"].clone() } else { Value::Null },
+            "account": claims["upn"].as_str().or(claims["preferred_username"].as_str()),
+            "appOnly": app_only,
+            "roles": claims["roles"].as_array().cloned().unwrap_or_default(),
+            "scopes": claims["scp"].as_str().map(|s| s.split_whitespace().collect::<Vec<_>>()).unwrap_or_default(),
+            "tokenExpiresOn": expires,
+            "certificateThumbprint": self.thumbprint,
+            "graphEndpoint": self.env.graph,
+            "loginEndpoint": self.env.login,
+        })
+    }
+}
+
+/// Checks the sign-in request, signs in (the first Graph token) and returns the connection.
+pub async fn connect(
+    ctx: &OpContext,
+    tenant_id: Option<String>,
+    environment: EnvironmentSpec,
+    credential: CredentialSpec,
+) -> Result<Connection, KodoError> {
+    let env = environment.resolve()?;
+    let needs_tenant = matches!(
+        credential,
+        CredentialSpec::ClientSecret { .. }
+            | CredentialSpec::CertificatePem { .. }
+            | CredentialSpec::HostCertificate { .. }
+    );
+    let tenant = match tenant_id.filter(|t| !t.trim().is_empty()) {
+        Some(t) => {
+            let t = t.trim().to_string();
+            let domain_like = t.contains('.') && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if uuid::Uuid::parse_str(&t).is_err() && !domain_like {
+                return Err(KodoError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("The tenant '{t}' is neither a GUID nor a domain name such as contoso.onmicrosoft.com."),
+                )
+                .with_target(t));
+            }
+            Some(t)
+        }
+        None if needs_tenant => {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                "-TenantId is required with a client secret or a certificate.",
+            ));
+        }
+        None if matches!(credential, CredentialSpec::DeviceCode { .. }) => Some("organizations".to_string()),
+        None => None,
+    };
+    let connection = Connection::new(tenant, env, credential)?;
+    ctx.progress("Connect-Kodo", format!("Signing in ({})", connection.kind), None);
+    let graph = connection.env.graph.clone();
+    let token = connection.token(ctx, &graph).await?;
+    *connection.claims.lock() = crate::crypto::jwt_claims(&token);
+    let context = connection.context();
+    ctx.log(
+        LogLevel::Verbose,
+        format!(
+            "Connected to tenant {} ({}) as {} {}",
+            context["tenantId"].as_str().unwrap_or("?"),
+            connection.env.name,
+            connection.kind,
+            context["clientId"].as_str().unwrap_or("")
+        ),
+    );
+    Ok(connection)
+}
+
+fn delegated_scope_string(graph: &str, scopes: &[String]) -> String {
+    let mut s: Vec<String> =
+        scopes.iter().map(|x| if x.contains("://") { x.clone() } else { format!("{graph}/{x}") }).collect();
+    s.extend(["offline_access".to_string(), "openid".to_string(), "profile".to_string()]);
+    s.join(" ")
+}
+
+fn parse_pem(text: &str) -> Result<(Vec<u8>, rsa::RsaPrivateKey), KodoError> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let bad = |m: &str| KodoError::new(ErrorCode::InvalidArgument, m.to_string());
+    let cert_b64: String = text
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .and_then(|r| r.split("-----END CERTIFICATE-----").next())
+        .ok_or_else(|| bad("The PEM file holds no certificate (-----BEGIN CERTIFICATE-----)."))?
+        .lines()
+        .collect();
+    let der = crate::crypto::b64_decode(cert_b64.trim())
+        .ok_or_else(|| bad("The certificate in the PEM file is not valid base64."))?;
+    let key_b64 = text
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .and_then(|r| r.split("-----END PRIVATE KEY-----").next())
+        .ok_or_else(|| bad("The PEM file holds no unencrypted PKCS#8 private key (-----BEGIN PRIVATE KEY-----). Use a PFX with -CertificatePassword for an encrypted key."))?;
+    let key =
+        rsa::RsaPrivateKey::from_pkcs8_pem(&format!("-----BEGIN PRIVATE KEY-----{key_b64}-----END PRIVATE KEY-----\n"))
+            .map_err(|_| bad("The private key in the PEM file is not an RSA PKCS#8 key."))?;
+    let public =
+        crate::crypto::rsa_public_key_of(&der).map_err(|e| bad(&format!("The certificate cannot be read: {e}")))?;
+    if public != key.to_public_key() {
+        return Err(bad("The private key in the PEM file does not belong to its certificate."));
+    }
+    Ok((der, key))
+}
+
+fn connection_error(host: &str, e: &reqwest::Error) -> KodoError {
+    // reqwest's Display never includes the request body; keep only the kind of failure.
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    KodoError::new(
+        ErrorCode::ConnectionFailed,
+        format!("The request to {host} {kind}. Check the network, proxy (HTTPS_PROXY) and the -Environment."),
+    )
+}
+
+/// Turns an AADSTS error body into a specific message that says what to do (texts of the
+/// codes: docs/emulator-research.md §1 and signin research).
+pub fn aadsts_error(body: &Value, client_id: &str, tenant: &str) -> KodoError {
+    let code = body["error_codes"][0].as_u64().unwrap_or(0);
+    let description = body["error_description"].as_str().unwrap_or("").lines().next().unwrap_or("").to_string();
+    let (kind, advice) = match code {
+        7000215 => (ErrorCode::AuthenticationFailed, format!("The client secret for app {client_id} is wrong. Use the secret's Value (shown once when it was created), not its Secret ID, or create a new secret.")),
+        7000222 => (ErrorCode::AuthenticationFailed, format!("The client secret of app {client_id} has expired. Create a new secret (or add a certificate) for the app and connect with it.")),
+        700016 => (ErrorCode::NotFound, format!("App {client_id} was not found in tenant '{tenant}'. Check -ClientId (the Application (client) ID) and -TenantId; the app must be registered in, or consented to by, this tenant.")),
+        90002 => (ErrorCode::NotFound, format!("Tenant '{tenant}' was not found. Check -TenantId (a GUID or an initial domain such as contoso.onmicrosoft.com) and -Environment (the cloud).")),
+        65001 => (ErrorCode::PermissionDenied, format!("Admin consent is missing for app {client_id}. An administrator must grant consent to its permissions.")),
+        50076 | 50079 => (ErrorCode::AuthenticationFailed, "Multi-factor authentication is required. Sign in interactively with -UseDeviceCode and complete MFA in the browser.".to_string()),
+        53003 => (ErrorCode::PermissionDenied, "A Conditional Access policy blocked the sign-in. Ask your Entra administrator which policy applies (sign-in logs), or sign in from a compliant device or location.".to_string()),
+        700027 => (ErrorCode::AuthenticationFailed, format!("The certificate is not registered on app {client_id}. Upload its public key (Certificates & secrets) or use the certificate Kodo added.")),
+        700024 => (ErrorCode::AuthenticationFailed, "The client assertion was outside its validity window: check this machine's clock.".to_string()),
+        7000229 => (ErrorCode::NotFound, format!("App {client_id} has no service principal in tenant '{tenant}': create it (admin consent or New-KodoApp) first.")),
+        500011 => (ErrorCode::NotFound, format!("The requested API is not present in tenant '{tenant}'.")),
+        7000218 => (ErrorCode::AuthenticationFailed, format!("App {client_id} is not a public client, so it cannot be used for a device-code sign-in. Turn on 'Allow public client flows' for it (Authentication blade), or use another app.")),
+        700082 => (ErrorCode::AuthenticationFailed, "The sign-in has expired after 90 days without use. Run Connect-Kodo again.".to_string()),
+        70020 | 70019 => (ErrorCode::Timeout, "The device code expired before the sign-in was completed. Run Connect-Kodo -UseDeviceCode again and finish within 15 minutes.".to_string()),
+        1002012 | 70011 => (ErrorCode::InvalidArgument, "The requested scope is not valid for this sign-in.".to_string()),
+        _ if body["error"] == "authorization_declined" => (ErrorCode::AuthenticationFailed, "The sign-in was declined in the browser.".to_string()),
+        _ => (ErrorCode::AuthenticationFailed, "Sign-in failed.".to_string()),
+    };
+    let mut e = KodoError::new(kind, format!("{advice} ({description})"));
+    if !client_id.is_empty() {
+        e = e.with_target(client_id.to_string());
+    }
+    e
+}

@@ -1,0 +1,614 @@
+//! Microsoft Graph client: one path for every Graph request. Typed reads ([`Graph::get`],
+//! [`Graph::find`], [`Graph::list`] which follows `@odata.nextLink` to the end), JSON `$batch`
+//! in chunks of 20 sent together, the retry policy of [`retry`] applied to every request and
+//! every `$batch` item, and Graph errors turned into Kodo errors that carry the service's
+//! `request-id` and the `client-request-id` Kodo sent (a fresh GUID per request).
+
+pub mod models;
+pub mod retry;
+
+use crate::auth::Connection;
+use crate::context::{LogLevel, OpContext};
+use crate::error::{ErrorCode, KodoError};
+use rand::Rng;
+use retry::{Decision, Outcome, RetryPolicy};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use retry::Retry;
+
+/// At most this many pages are read of one list; past it the read fails rather than run on.
+pub const MAX_PAGES: usize = 500;
+
+/// Requests in one `$batch` (facts.md §3.13).
+pub const BATCH_LIMIT: usize = 20;
+
+/// One Graph request: a path under `/v1.0/` (or a nextLink Graph gave), and how it may be
+/// retried.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: &'static str,
+    pub path: String,
+    pub body: Option<Value>,
+    pub retry: Retry,
+}
+
+impl Request {
+    pub fn get(path: impl Into<String>, retry: Retry) -> Request {
+        Request { method: "GET", path: path.into(), body: None, retry }
+    }
+    pub fn post(path: impl Into<String>, body: Value, retry: Retry) -> Request {
+        Request { method: "POST", path: path.into(), body: Some(body), retry }
+    }
+    pub fn patch(path: impl Into<String>, body: Value, retry: Retry) -> Request {
+        Request { method: "PATCH", path: path.into(), body: Some(body), retry }
+    }
+    pub fn delete(path: impl Into<String>, retry: Retry) -> Request {
+        Request { method: "DELETE", path: path.into(), body: None, retry }
+    }
+    /// The path without its query, for messages and error targets.
+    pub fn resource(&self) -> &str {
+        self.path.split('?').next().unwrap_or(&self.path)
+    }
+}
+
+/// A Graph answer (also a `$batch` item).
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after: Option<f64>,
+    pub request_id: Option<String>,
+    pub client_request_id: Option<String>,
+}
+
+impl Response {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+    /// The errors Graph's replication delay produces for a just-created object (facts.md
+    /// §3.9, §3.12): 404 Request_ResourceNotFound, 400 NoBackingApplicationObject, 400 "Not a
+    /// valid reference update".
+    pub fn is_replication_lag(&self) -> bool {
+        (self.status == 404 && self.code() == "Request_ResourceNotFound")
+            || (self.status == 400
+                && self.body["error"]["details"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|x| x["code"] == "NoBackingApplicationObject")))
+            || (self.status == 400 && self.message().starts_with("Not a valid reference update"))
+    }
+    fn outcome(&self) -> Outcome {
+        Outcome::Answer {
+            status: self.status,
+            replication_lag: self.is_replication_lag(),
+            retry_after: self.retry_after,
+        }
+    }
+    /// The body as a typed object (a 2xx answer), or the Graph error.
+    pub fn json<T: DeserializeOwned>(self, request: &Request) -> Result<T, KodoError> {
+        if !self.ok() {
+            return Err(graph_error(request.method, request.resource(), &self));
+        }
+        serde_json::from_value(self.body).map_err(|e| {
+            KodoError::new(
+                ErrorCode::ServiceError,
+                format!(
+                    "Microsoft Graph's answer to {} {} was not understood: {e}",
+                    request.method,
+                    request.resource()
+                ),
+            )
+        })
+    }
+}
+
+/// Why a try got no answer.
+#[derive(Debug, Clone, Copy)]
+pub struct NoAnswer {
+    pub timed_out: bool,
+}
+
+/// Applies `policy` to `send` until it answers for good: the one retry loop of every Graph
+/// request. Time and sleep come from the operation's clock; a cancelled operation stops at the
+/// next wait.
+pub async fn with_retries<F, Fut>(
+    policy: &RetryPolicy,
+    ctx: &OpContext,
+    request: &Request,
+    mut send: F,
+) -> Result<Response, KodoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Response, NoAnswer>>,
+{
+    let clock = ctx.clock();
+    let started = clock.now();
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let result = send().await;
+        let outcome = match &result {
+            Ok(r) => r.outcome(),
+            Err(_) => Outcome::NoAnswer,
+        };
+        let elapsed = clock.now().saturating_duration_since(started);
+        let jitter: f64 = rand::rng().random();
+        match policy.decide(request.method, request.retry, outcome, tries, elapsed, jitter) {
+            Decision::Stop => {
+                return result.map_err(|e| {
+                    KodoError::new(
+                        ErrorCode::ConnectionFailed,
+                        format!(
+                            "{} {} {}: the connection to Microsoft Graph was lost. Run the command again: it continues where it stopped.",
+                            request.method,
+                            request.resource(),
+                            if e.timed_out { "timed out" } else { "failed" }
+                        ),
+                    )
+                });
+            }
+            Decision::RetryAfter(wait, why) => {
+                if ctx.is_cancelled() {
+                    return Err(KodoError::new(ErrorCode::Cancelled, "The operation was cancelled."));
+                }
+                let what = match (why, &result) {
+                    (retry::Why::Throttled, Ok(r)) => format!("throttled ({})", r.status),
+                    (retry::Why::ReplicationLag, Ok(r)) => format!("not replicated yet ({})", r.code()),
+                    (retry::Why::ServerError, Ok(r)) => format!("service error ({})", r.status),
+                    _ => "no answer".to_string(),
+                };
+                ctx.log(
+                    LogLevel::Verbose,
+                    format!(
+                        "{} {}: {what}, retrying in {:.1} s",
+                        request.method,
+                        request.resource(),
+                        wait.as_secs_f64()
+                    ),
+                );
+                clock.sleep(wait).await;
+                if ctx.is_cancelled() {
+                    return Err(KodoError::new(ErrorCode::Cancelled, "The operation was cancelled."));
+                }
+            }
+        }
+    }
+}
+
+pub struct Graph<'a> {
+    pub conn: &'a Connection,
+    pub ctx: &'a OpContext,
+    pub policy: RetryPolicy,
+    /// Round trips made (for reports and benchmarks).
+    pub round_trips: AtomicU64,
+}
+
+fn header(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+impl<'a> Graph<'a> {
+    pub fn new(conn: &'a Connection, ctx: &'a OpContext) -> Self {
+        Graph { conn, ctx, policy: RetryPolicy::default(), round_trips: AtomicU64::new(0) }
+    }
+
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// The URL of a path under `/v1.0/`, or of a nextLink Graph gave. A link to any other host
+    /// is refused: the token is never sent elsewhere.
+    fn url(&self, path: &str) -> Result<String, KodoError> {
+        let base = format!("{}/v1.0/", self.conn.env.graph);
+        if path.contains("://") {
+            return if path.starts_with(&base) {
+                Ok(path.to_string())
+            } else {
+                Err(KodoError::new(
+                    ErrorCode::ServiceError,
+                    format!("Microsoft Graph gave a next-page link outside {base}; Kodo does not follow it."),
+                ))
+            };
+        }
+        Ok(format!("{base}{}", path.trim_start_matches('/')))
+    }
+
+    async fn send_once(&self, request: &Request, url: &str, client_request_id: &str) -> Result<Response, NoAnswer> {
+        // A sign-in failure is reported by `send`, which asks for the token again to get the error.
+        let Ok(token) = self.conn.token(self.ctx, &self.conn.env.graph).await else {
+            return Ok(Response {
+                status: 401,
+                body: json!({ "error": { "code": "KodoSignIn", "message": "sign-in failed" } }),
+                ..Default::default()
+            });
+        };
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut req =
+            self.conn.http().request(method, url).bearer_auth(token).header("client-request-id", client_request_id);
+        if let Some(b) = &request.body {
+            req = req.json(b);
+        }
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let started = self.ctx.clock().now();
+        let r = req.send().await.map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
+        let status = r.status().as_u16();
+        let retry_after = header(&r, "retry-after").and_then(|v| v.trim().parse::<f64>().ok());
+        let request_id = header(&r, "request-id");
+        let echoed = header(&r, "client-request-id").unwrap_or_else(|| client_request_id.to_string());
+        let text = r.text().await.map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
+        self.ctx.log(
+            LogLevel::Debug,
+            format!(
+                "Graph {} {} -> {status} in {} ms (request-id {}, client-request-id {echoed})",
+                request.method,
+                request.resource(),
+                self.ctx.clock().now().saturating_duration_since(started).as_millis(),
+                request_id.as_deref().unwrap_or("none"),
+            ),
+        );
+        Ok(Response {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            retry_after,
+            request_id,
+            client_request_id: Some(echoed),
+        })
+    }
+
+    /// Sends one request with the retry policy of its `retry`.
+    pub async fn send(&self, request: &Request) -> Result<Response, KodoError> {
+        let url = self.url(&request.path)?;
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let response =
+            with_retries(&self.policy, self.ctx, request, || self.send_once(request, &url, &client_request_id)).await?;
+        if response.status == 401 && response.code() == "KodoSignIn" {
+            // Re-acquire to get the real sign-in error.
+            return Err(self
+                .conn
+                .token(self.ctx, &self.conn.env.graph)
+                .await
+                .err()
+                .unwrap_or_else(|| KodoError::new(ErrorCode::AuthenticationFailed, "Sign-in failed.")));
+        }
+        Ok(response)
+    }
+
+    /// Sends, and fails on a non-2xx answer.
+    pub async fn call(&self, request: &Request) -> Result<Value, KodoError> {
+        let r = self.send(request).await?;
+        if r.ok() { Ok(r.body) } else { Err(graph_error(request.method, request.resource(), &r)) }
+    }
+
+    /// A typed read.
+    pub async fn get<T: DeserializeOwned>(&self, path: impl Into<String>, retry: Retry) -> Result<T, KodoError> {
+        let request = Request::get(path, retry);
+        self.send(&request).await?.json(&request)
+    }
+
+    /// A typed read of something that may not exist (404: None).
+    pub async fn find<T: DeserializeOwned>(
+        &self,
+        path: impl Into<String>,
+        retry: Retry,
+    ) -> Result<Option<T>, KodoError> {
+        let request = Request::get(path, retry);
+        let r = self.send(&request).await?;
+        if r.status == 404 { Ok(None) } else { r.json(&request).map(Some) }
+    }
+
+    /// Every item of a list, following `@odata.nextLink` to the end (facts.md §3.14).
+    pub async fn list<T: DeserializeOwned>(&self, path: impl Into<String>, retry: Retry) -> Result<Vec<T>, KodoError> {
+        let request = Request::get(path, retry);
+        let first = self.send(&request).await?;
+        self.all_pages(first, &request).await
+    }
+
+    /// Every item of a list whose first page has been read (for example inside a `$batch`):
+    /// the rest is read page by page, each as Graph links it.
+    pub async fn all_pages<T: DeserializeOwned>(
+        &self,
+        first: Response,
+        request: &Request,
+    ) -> Result<Vec<T>, KodoError> {
+        let mut page: models::Page<T> = first.json(request)?;
+        let mut items = std::mem::take(&mut page.value);
+        let mut pages = 1;
+        while let Some(next) = page.next_link.take() {
+            if pages >= MAX_PAGES {
+                return Err(KodoError::new(
+                    ErrorCode::ServiceError,
+                    format!(
+                        "{} {} has more than {MAX_PAGES} pages: Kodo stopped reading rather than read without end.",
+                        request.method,
+                        request.resource()
+                    ),
+                )
+                .with_target(request.resource().to_string()));
+            }
+            let link = Request::get(next, request.retry);
+            page = self.send(&link).await?.json(request)?;
+            items.append(&mut page.value);
+            pages += 1;
+        }
+        Ok(items)
+    }
+
+    /// Runs requests through `$batch`, 20 at a time (the chunks go out together), retrying
+    /// each item by the policy of its own `retry` until the budget runs out. One answer per
+    /// request, in order.
+    pub async fn batch(&self, requests: &[Request]) -> Result<Vec<Response>, KodoError> {
+        let mut results: Vec<Option<Response>> = vec![None; requests.len()];
+        let clock = self.ctx.clock();
+        let started = clock.now();
+        let mut pending: Vec<usize> = (0..requests.len()).collect();
+        let mut tries = 0u32;
+        while !pending.is_empty() {
+            tries += 1;
+            let mut again = Vec::new();
+            let mut wait = Duration::ZERO;
+            let chunks: Vec<&[usize]> = pending.chunks(BATCH_LIMIT).collect();
+            let answers =
+                futures_util::future::join_all(chunks.iter().map(|chunk| self.send_chunk(requests, chunk))).await;
+            let elapsed = clock.now().saturating_duration_since(started);
+            for answer in answers {
+                for (i, r, settled) in answer? {
+                    let request = &requests[i];
+                    let jitter: f64 = rand::rng().random();
+                    let decision = if settled {
+                        Decision::Stop
+                    } else {
+                        self.policy.decide(request.method, request.retry, r.outcome(), tries, elapsed, jitter)
+                    };
+                    match decision {
+                        Decision::RetryAfter(d, _) => {
+                            wait = wait.max(d);
+                            again.push(i);
+                        }
+                        Decision::Stop => results[i] = Some(r),
+                    }
+                }
+            }
+            if !again.is_empty() {
+                if self.ctx.is_cancelled() {
+                    return Err(KodoError::new(ErrorCode::Cancelled, "The operation was cancelled."));
+                }
+                self.ctx.log(
+                    LogLevel::Verbose,
+                    format!(
+                        "$batch: {} request(s) throttled or not replicated yet, retrying in {:.1} s",
+                        again.len(),
+                        wait.as_secs_f64()
+                    ),
+                );
+                clock.sleep(wait).await;
+            }
+            pending = again;
+        }
+        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// One `$batch` round trip for up to 20 of `requests` (a lone request goes out as itself,
+    /// with `send`'s own retries: its answer is settled). Returns (index, answer, settled).
+    async fn send_chunk(
+        &self,
+        requests: &[Request],
+        chunk: &[usize],
+    ) -> Result<Vec<(usize, Response, bool)>, KodoError> {
+        if let [i] = chunk {
+            return Ok(vec![(*i, self.send(&requests[*i]).await?, true)]);
+        }
+        let items: Vec<Value> = chunk
+            .iter()
+            .map(|&i| {
+                let r = &requests[i];
+                let mut item = json!({ "id": i.to_string(), "method": r.method, "url": format!("/{}", r.path.trim_start_matches('/')) });
+                if let Some(b) = &r.body {
+                    item["body"] = b.clone();
+                    item["headers"] = json!({ "Content-Type": "application/json" });
+                }
+                item
+            })
+            .collect();
+        let outer = Request::post("$batch", json!({ "requests": items }), Retry::ThrottleOnly);
+        let mut answer = self.send(&outer).await?;
+        if !answer.ok() {
+            return Err(graph_error("POST", "$batch", &answer));
+        }
+        let mut answers = Vec::new();
+        // Taken, not copied: a resource API's service principal (Microsoft Graph's has 716 app
+        // roles) is large.
+        let Value::Array(responses) = answer.body["responses"].take() else { return Ok(answers) };
+        for mut item in responses {
+            let Some(i) = item["id"].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| chunk.contains(i))
+            else {
+                continue;
+            };
+            let headers = item["headers"].as_object();
+            let retry_after = headers
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+                .and_then(|(_, v)| v.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| v.as_f64()));
+            let body = item["body"].take();
+            // An item's own ids are in its error body (facts.md §3.12); else the batch's.
+            let request_id =
+                body["error"]["innerError"]["request-id"].as_str().map(str::to_string).or(answer.request_id.clone());
+            answers.push((
+                i,
+                Response {
+                    status: item["status"].as_u64().unwrap_or(500) as u16,
+                    body,
+                    retry_after,
+                    request_id,
+                    client_request_id: answer.client_request_id.clone(),
+                },
+                false,
+            ));
+        }
+        Ok(answers)
+    }
+}
+
+/// A Graph error as a Kodo error that says what to do, with the request's ids.
+pub fn graph_error(method: &str, path: &str, r: &Response) -> KodoError {
+    let code = r.code();
+    let message = r.message();
+    let (kind, advice) = match (r.status, code) {
+        (403, _) => (
+            ErrorCode::PermissionDenied,
+            "The signed-in identity lacks the Microsoft Graph permission for this step (see Get-KodoContext: Roles/Scopes). An app needs Application.ReadWrite.All, AppRoleAssignment.ReadWrite.All and DelegatedPermissionGrant.ReadWrite.All; an admin needs Privileged Role Administrator (or Global Administrator) to grant Microsoft Graph app roles.",
+        ),
+        (401, _) => (ErrorCode::AuthenticationFailed, "Microsoft Graph refused the token. Run Connect-Kodo again."),
+        (404, _) => (ErrorCode::NotFound, "Not found."),
+        (409, _) => (ErrorCode::AlreadyExists, "It already exists."),
+        (429, _) => (
+            ErrorCode::Throttled,
+            "Microsoft Graph kept throttling past Kodo's retry budget. Wait a few minutes and run the command again: it continues where it stopped.",
+        ),
+        (s, _) if s >= 500 => (
+            ErrorCode::ServiceError,
+            "Microsoft Graph failed. Run the command again later: it continues where it stopped.",
+        ),
+        _ => (ErrorCode::ServiceError, "Microsoft Graph refused the request."),
+    };
+    KodoError::new(kind, format!("{advice} ({method} {path}: HTTP {} {code}: {message})", r.status))
+        .with_target(path.split('?').next().unwrap_or(path).to_string())
+        .with_request_ids(r.request_id.clone(), r.client_request_id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::ManualClock;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+
+    fn ctx_on(clock: Arc<ManualClock>) -> OpContext {
+        OpContext::detached().with_clock(clock)
+    }
+
+    fn answer(status: u16, retry_after: Option<f64>, body: Value) -> Response {
+        Response { status, body, retry_after, request_id: Some("r".into()), client_request_id: Some("c".into()) }
+    }
+
+    fn lag() -> Response {
+        answer(
+            404,
+            None,
+            json!({ "error": { "code": "Request_ResourceNotFound", "message": "Resource 'x' does not exist or one of its queried reference-property objects are not present." } }),
+        )
+    }
+
+    /// Drives the loop with a script of answers; returns the result, the tries and the time slept.
+    async fn run(
+        request: Request,
+        script: Vec<Result<Response, NoAnswer>>,
+    ) -> (Result<Response, KodoError>, u32, Duration) {
+        let clock = Arc::new(ManualClock::new());
+        let ctx = ctx_on(clock.clone());
+        let tries = AtomicU32::new(0);
+        let script = std::sync::Mutex::new(script.into_iter());
+        let result = with_retries(&RetryPolicy::default(), &ctx, &request, || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            let next = script.lock().unwrap().next().unwrap_or(Ok(answer(200, None, json!({}))));
+            async move { next }
+        })
+        .await;
+        (result, tries.load(Ordering::SeqCst), clock.elapsed())
+    }
+
+    #[tokio::test]
+    async fn throttling_waits_retry_after_then_succeeds() {
+        let (r, tries, slept) = run(
+            Request::post("applications", json!({}), Retry::ThrottleOnly),
+            vec![
+                Ok(answer(429, Some(7.0), Value::Null)),
+                Ok(answer(503, Some(2.0), Value::Null)),
+                Ok(answer(201, None, json!({ "id": "x" }))),
+            ],
+        )
+        .await;
+        assert_eq!(r.unwrap().body["id"], "x");
+        assert_eq!(tries, 3);
+        assert_eq!(slept, Duration::from_secs(9));
+    }
+
+    #[tokio::test]
+    async fn replication_lag_is_retried_for_a_read_and_not_for_a_create() {
+        let (r, tries, _) = run(Request::get("applications/x", Retry::Replication), vec![Ok(lag()), Ok(lag())]).await;
+        assert!(r.unwrap().ok());
+        assert_eq!(tries, 3);
+        let (r, tries, slept) =
+            run(Request::post("applications", json!({}), Retry::ThrottleOnly), vec![Ok(lag())]).await;
+        assert_eq!(r.unwrap().status, 404);
+        assert_eq!((tries, slept), (1, Duration::ZERO));
+    }
+
+    #[tokio::test]
+    async fn the_budget_ends_a_lag_that_never_clears() {
+        let (r, tries, slept) = run(
+            Request::get("applications/x", Retry::Replication),
+            std::iter::repeat_with(|| Ok(lag())).take(1000).collect(),
+        )
+        .await;
+        assert_eq!(r.unwrap().status, 404, "the last answer is returned as it is");
+        assert!(slept >= Duration::from_secs(120) && slept < Duration::from_secs(130), "{slept:?}");
+        assert!(tries > 10 && tries < 40, "{tries}");
+        // The short budget gives up after about 10 s.
+        let (_, _, slept) = run(
+            Request::get("applications/x", Retry::ReplicationShort),
+            std::iter::repeat_with(|| Ok(lag())).take(1000).collect(),
+        )
+        .await;
+        assert!(slept >= Duration::from_secs(10) && slept < Duration::from_secs(20), "{slept:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_repeats_a_read_but_never_a_create() {
+        let lost = || Err(NoAnswer { timed_out: false });
+        let (r, tries, _) = run(Request::get("organization", Retry::ThrottleOnly), vec![lost(), lost()]).await;
+        assert!(r.unwrap().ok());
+        assert_eq!(tries, 3);
+        let (r, tries, _) = run(Request::post("applications", json!({}), Retry::Idempotent), vec![lost()]).await;
+        let e = r.unwrap_err();
+        assert_eq!((e.code, tries), (ErrorCode::ConnectionFailed, 1));
+        assert!(e.message.contains("POST applications failed"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_operation_stops_at_the_next_wait() {
+        let clock = Arc::new(ManualClock::new());
+        let ctx = ctx_on(clock);
+        let cancel = ctx.cancellation();
+        let tries = AtomicU32::new(0);
+        let request = Request::get("applications", Retry::Idempotent);
+        let r = with_retries(&RetryPolicy::default(), &ctx, &request, || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            cancel.store(true, Ordering::SeqCst);
+            async { Ok(answer(429, Some(1.0), Value::Null)) }
+        })
+        .await;
+        assert_eq!(r.unwrap_err().code, ErrorCode::Cancelled);
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn errors_carry_the_request_ids_and_say_what_to_do() {
+        let r = answer(
+            403,
+            None,
+            json!({ "error": { "code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation." } }),
+        );
+        let e = graph_error("POST", "servicePrincipals/x/appRoleAssignedTo?y", &r);
+        assert_eq!(e.code, ErrorCode::PermissionDenied);
+        assert_eq!(e.target.as_deref(), Some("servicePrincipals/x/appRoleAssignedTo"));
+        assert_eq!((e.request_id.as_deref(), e.client_request_id.as_deref()), (Some("r"), Some("c")));
+        assert!(e.message.contains("[request-id: r, client-request-id: c]"), "{}", e.message);
+    }
+}

@@ -1,0 +1,289 @@
+//! New-KodoApp: find the Kodo app (by appId, or by Kodo's tag; never by display name alone) or
+//! create it single-tenant and tagged, with its service principal and a credential: a client
+//! secret (its text is shown once, in this result) and/or a certificate whose private key stays
+//! with the host.
+
+use super::{APP_SELECT, KODO_TAG, SECRET_DAYS_DEFAULT, SECRET_DAYS_MAX, check_guid, esc, validate_display_name};
+use crate::context::{LogLevel, OpContext};
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::models::{Application, KeyCredential, RequiredResourceAccess, ServicePrincipal, end_of};
+use crate::graph::{Graph, Request, Response, Retry, graph_error};
+use crate::plan::{Approval, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnsureApp {
+    pub display_name: String,
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub new_secret: bool,
+    #[serde(default)]
+    pub secret_lifetime_days: Option<u32>,
+    /// A certificate (base64 DER, public part only) to add as a credential. The host keeps the
+    /// private key (generated there, or the admin's).
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// The API permissions to declare when the app is created (Invoke-KodoOnboarding): saves
+    /// Grant-KodoPermissions a write.
+    #[serde(default)]
+    pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub approved: Option<Vec<String>>,
+    /// Ask the host to approve the plan (an `approve` prompt).
+    #[serde(default)]
+    pub ask_approval: bool,
+}
+
+impl EnsureApp {
+    fn approval(&self) -> Approval {
+        Approval { dry_run: self.dry_run, ask: self.ask_approval, approved: self.approved.clone() }
+    }
+}
+
+/// What the caller already knows of the app, so that it is not read twice.
+pub enum Known {
+    /// Nothing: look for it.
+    Nothing,
+    /// It was looked for by Kodo's tag and is absent.
+    Absent,
+    /// It was read (with [`APP_SELECT`]).
+    App(Application),
+}
+
+/// New-KodoApp.
+pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> Result<Value, KodoError> {
+    ensure_app_known(ctx, graph, req, Known::Nothing).await
+}
+
+pub async fn ensure_app_known(
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: EnsureApp,
+    known: Known,
+) -> Result<Value, KodoError> {
+    validate_display_name(&req.display_name)?;
+    let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
+    if days == 0 || days > SECRET_DAYS_MAX {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("-SecretLifetime must be between 1 day and {SECRET_DAYS_MAX} days (24 months)."),
+        ));
+    }
+    if let Some(a) = &req.app_id {
+        check_guid("-AppId", a)?;
+    }
+    let now = ctx.clock().utc_now();
+    let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
+    ctx.progress("New-KodoApp", "Looking for the Kodo app", Some(10));
+    let mut app: Option<Application> = match (known, &req.app_id) {
+        (Known::Absent, _) => None,
+        (Known::App(a), _) => Some(a),
+        (Known::Nothing, Some(a)) => Some(
+            graph
+                .find::<Application>(
+                    format!("applications(appId='{}')?$select={APP_SELECT}", esc(a)),
+                    Retry::ThrottleOnly,
+                )
+                .await?
+                .ok_or_else(|| {
+                    KodoError::new(
+                        ErrorCode::NotFound,
+                        format!("No app registration with appId {a} exists in this tenant."),
+                    )
+                    .with_target(a.clone())
+                })?,
+        ),
+        (Known::Nothing, None) => super::find_kodo_app(graph, "Choose one with -AppId.").await?,
+    };
+    let mut sp_id: Option<String> = match &app {
+        Some(a) => graph
+            .find::<ServicePrincipal>(
+                format!("servicePrincipals(appId='{}')?$select=id", esc(a.app_id())),
+                Retry::ThrottleOnly,
+            )
+            .await?
+            .and_then(|sp| sp.id),
+        None => None,
+    };
+
+    let mut plan = Plan::new();
+    let target = app.as_ref().map(|a| a.display_name().to_string()).unwrap_or_else(|| req.display_name.clone());
+    if app.is_none() {
+        plan.add("createApp", "Create app registration (single tenant, tagged KodoManaged)", req.display_name.clone());
+    }
+    if sp_id.is_none() {
+        plan.add(
+            "createServicePrincipal",
+            "Create the app's service principal (enterprise application)",
+            target.clone(),
+        );
+    }
+    let live_secret = app.as_ref().is_some_and(|a| {
+        a.password_credentials().iter().any(|c| end_of(c.end_date_time.as_deref()).is_some_and(|e| e > now))
+    });
+    if app.is_none() || req.new_secret || !live_secret {
+        plan.add("addPassword", format!("Create a client secret valid for {days} days"), target.clone());
+    }
+    if let Some((_, thumbprint)) = &certificate {
+        let present = app.as_ref().is_some_and(|a| {
+            a.key_credentials()
+                .iter()
+                .any(|c| c.custom_key_identifier.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(thumbprint)))
+        });
+        if !present {
+            plan.add("addCertificate", format!("Add certificate {thumbprint} as a credential"), target.clone());
+        }
+    }
+
+    let mut decided = plan.decide(ctx, &req.approval()).await?;
+    let mut secret: Option<Value> = None;
+    let with_password = decided.approves("addPassword");
+    for step in decided.approved_steps() {
+        match step.id.as_str() {
+            "createApp" => {
+                ctx.progress("New-KodoApp", "Creating the app registration", Some(30));
+                let mut body = json!({
+                    "displayName": req.display_name,
+                    "signInAudience": "AzureADMyOrg",
+                    "tags": [KODO_TAG],
+                    "notes": format!("Created by Kodo {} for KODO for Cloud backup.", env!("CARGO_PKG_VERSION")),
+                });
+                if let Some(rra) = &req.required_resource_access {
+                    body["requiredResourceAccess"] = json!(rra);
+                }
+                // Never retried except when throttled (not executed): a re-run finds it by tag.
+                let request = Request::post("applications", body, Retry::ThrottleOnly);
+                let created: Application = graph.send(&request).await?.json(&request)?;
+                ctx.log(
+                    LogLevel::Verbose,
+                    format!("Created app registration '{}' (appId {}).", req.display_name, created.app_id()),
+                );
+                app = Some(created);
+            }
+            "createServicePrincipal" => {
+                ctx.progress("New-KodoApp", "Creating the service principal", Some(60));
+                let app_id = app.as_ref().map(|a| a.app_id().to_string()).unwrap_or_default();
+                // NoBackingApplicationObject while the new app replicates: nothing was created,
+                // so repeating is safe (facts.md §3.12). The secret, when planned too, goes in
+                // the same $batch: both need only the app.
+                let mut writes =
+                    vec![Request::post("servicePrincipals", json!({ "appId": app_id }), Retry::Idempotent)];
+                if with_password {
+                    writes.push(password_request(app.as_ref(), now, days));
+                }
+                let mut answers = graph.batch(&writes).await?.into_iter();
+                let created = answers.next().unwrap_or_default();
+                if created.ok() {
+                    sp_id = created.body["id"].as_str().map(str::to_string);
+                } else if created.status == 409 {
+                    // Made by an interrupted earlier run.
+                    sp_id = graph
+                        .get::<ServicePrincipal>(
+                            format!("servicePrincipals(appId='{app_id}')?$select=id"),
+                            Retry::Replication,
+                        )
+                        .await?
+                        .id;
+                } else {
+                    return Err(graph_error("POST", "servicePrincipals", &created));
+                }
+                if with_password {
+                    secret = Some(password_answer(&answers.next().unwrap_or_default())?);
+                }
+            }
+            "addCertificate" => {
+                ctx.progress("New-KodoApp", "Adding the certificate", Some(90));
+                let (der, thumbprint) = certificate.as_ref().ok_or_else(|| {
+                    KodoError::new(ErrorCode::Internal, "a certificate step was planned without a certificate")
+                })?;
+                let id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
+                add_key(graph, &id, der, now).await?;
+                ctx.log(LogLevel::Verbose, format!("Added certificate {thumbprint} to the app."));
+                app = Some(
+                    graph
+                        .get::<Application>(format!("applications/{id}?$select={APP_SELECT}"), Retry::Replication)
+                        .await?,
+                );
+            }
+            // Made with the service principal when both were planned.
+            "addPassword" if secret.is_none() => {
+                ctx.progress("New-KodoApp", "Creating a client secret", Some(80));
+                let request = password_request(app.as_ref(), now, days);
+                secret = Some(password_answer(&graph.send(&request).await?)?);
+            }
+            _ => {}
+        }
+        decided.done(&step.id);
+    }
+    if decided.plan().is_empty() {
+        ctx.log(LogLevel::Verbose, "The Kodo app is already in place: nothing to change.");
+    }
+    if !decided.applies() {
+        return Ok(decided.report_with(json!({ "app": app, "servicePrincipalId": sp_id })));
+    }
+    let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
+    Ok(decided.report_with(json!({
+        "app": app, "servicePrincipalId": sp_id, "secret": secret,
+        "certificateThumbprint": certificate.map(|(_, t)| t),
+    })))
+}
+
+/// A certificate given as base64 DER: (DER, SHA-1 thumbprint), or why it cannot be used.
+pub(crate) fn read_certificate(b64: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(Vec<u8>, String), KodoError> {
+    let der = crate::crypto::b64_decode(b64)
+        .ok_or_else(|| KodoError::new(ErrorCode::InvalidArgument, "The certificate is not base64 DER."))?;
+    let (_, not_after) = crate::crypto::validity_of(&der)
+        .map_err(|e| KodoError::new(ErrorCode::InvalidArgument, format!("The certificate cannot be read: {e}")))?;
+    if not_after < now.timestamp() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, "The certificate has expired."));
+    }
+    let thumbprint = crate::crypto::sha1_hex(&der);
+    Ok((der, thumbprint))
+}
+
+/// Adds a certificate to the app's keyCredentials. The collection is replaced as a whole
+/// (facts.md §3.4, §3.8): the keys the app has are read with `$select` (so that `key` is
+/// included) and sent back with the new one.
+pub(crate) async fn add_key(
+    graph: &Graph<'_>,
+    app_object_id: &str,
+    der: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), KodoError> {
+    let current: Application =
+        graph.get(format!("applications/{app_object_id}?$select=keyCredentials"), Retry::Replication).await?;
+    let mut keys: Vec<KeyCredential> = current.key_credentials.unwrap_or_default();
+    keys.push(KeyCredential {
+        kind: Some("AsymmetricX509Cert".into()),
+        usage: Some("Verify".into()),
+        key: Some(crate::crypto::b64(der)),
+        display_name: Some(format!("Kodo {}", now.format("%Y-%m-%d"))),
+        ..Default::default()
+    });
+    let request =
+        Request::patch(format!("applications/{app_object_id}"), json!({ "keyCredentials": keys }), Retry::Idempotent);
+    graph.call(&request).await?;
+    Ok(())
+}
+
+/// The request that adds a client secret to `app`, valid for `days` (facts.md §3.7).
+fn password_request(app: Option<&Application>, now: chrono::DateTime<chrono::Utc>, days: u32) -> Request {
+    let id = app.map(Application::id).unwrap_or("");
+    let end = (now + chrono::Duration::days(days as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = json!({ "passwordCredential": { "displayName": format!("Kodo {}", now.format("%Y-%m-%d")), "endDateTime": end } });
+    // A 404 while the new app replicates means nothing was added: safe to repeat.
+    Request::post(format!("applications/{id}/addPassword"), body, Retry::Replication)
+}
+
+/// The secret from addPassword's answer (its text is shown once, here).
+fn password_answer(r: &Response) -> Result<Value, KodoError> {
+    if !r.ok() {
+        return Err(graph_error("POST", "addPassword", r));
+    }
+    Ok(json!({ "secretText": r.body["secretText"], "keyId": r.body["keyId"], "endDateTime": r.body["endDateTime"] }))
+}

@@ -1,0 +1,366 @@
+//! Test-KodoApp: audits the app against a manifest, read-only. Each row: required vs
+//! configured (requiredResourceAccess) vs consented (assignment or grant), resolved by the same
+//! rule as Grant-KodoPermissions; each credential's expiry; the SharePoint setting; retired
+//! items; and, when credentials are given, a live sign-in as the app.
+
+use super::check_guid;
+use super::permissions::{consent_reads, consents_from, is_consented, is_declared, resource_lookup, resource_sps_from};
+use crate::auth::{Connection, CredentialSpec};
+use crate::context::OpContext;
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, ServicePrincipal, end_of};
+use crate::graph::{Graph, Request, Retry};
+use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestApp {
+    pub app_id: String,
+    pub manifest: Value,
+    /// Credentials expiring within this many days are a warning.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: i64,
+    /// Credentials of the app itself for the live check: sign in as the app with each and make
+    /// one harmless call per API. Empty: no live check.
+    #[serde(default)]
+    pub sign_in: Vec<CredentialSpec>,
+}
+
+fn default_warn_days() -> i64 {
+    30
+}
+
+fn check(area: &str, name: &str, status: &str, detail: impl Into<String>) -> Value {
+    json!({ "area": area, "check": name, "status": status, "detail": detail.into() })
+}
+
+pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: TestApp) -> Result<Value, KodoError> {
+    let manifest = parse_manifest(&req.manifest)?;
+    check_guid("-AppId", &req.app_id)?;
+    let app_read = Request::get(
+        format!(
+            "applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess,passwordCredentials,keyCredentials",
+            req.app_id
+        ),
+        Retry::ReplicationShort,
+    );
+    let sp_read =
+        Request::get(format!("servicePrincipals(appId='{}')?$select=id", req.app_id), Retry::ReplicationShort);
+    let resources = manifest.resources();
+    // One round of reads: the app, its service principal, the resource APIs.
+    let mut reads = vec![app_read.clone(), sp_read.clone()];
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    let mut got = graph.batch(&reads).await?.into_iter();
+    let (app, sp) = (got.next().unwrap_or_default(), got.next().unwrap_or_default());
+    if app.status == 404 {
+        return Err(KodoError::new(
+            ErrorCode::NotFound,
+            format!("No app registration with appId {} exists in this tenant.", req.app_id),
+        ));
+    }
+    let app: Application = app.json(&app_read)?;
+    let resource_sps = resource_sps_from(&resources, got.collect())?;
+    let mut checks = Vec::new();
+    let sp_id = if sp.status == 404 {
+        checks.push(check(
+            "App",
+            "Service principal",
+            "Fail",
+            "The app has no service principal: nothing is consented. Run New-KodoApp.",
+        ));
+        None
+    } else {
+        Some(sp.json::<ServicePrincipal>(&sp_read)?.id().to_string())
+    };
+    let (assignments, grants): (Vec<AppRoleAssignment>, Vec<OAuth2PermissionGrant>) = match &sp_id {
+        Some(id) => {
+            let reads = consent_reads(id, Retry::Idempotent);
+            let answers = graph.batch(&reads).await?;
+            consents_from(graph, &reads, answers).await?
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let assigned: HashSet<(String, String)> = assignments.iter().map(AppRoleAssignment::key).collect();
+
+    // Permissions: required vs configured vs consented, resolved as Grant-KodoPermissions does.
+    let resolution = resolve(&manifest, &resource_sps);
+    let declared = app.required_resource_access();
+    for (i, row) in resolution.rows.iter().enumerate() {
+        let source = &manifest.permissions[row.row.unwrap_or(1) - 1];
+        let name = source.label();
+        match row.status {
+            Some(RowStatus::Duplicate) => continue,
+            Some(RowStatus::Retired) => {
+                let requested = declared.iter().any(|e| e.resource_app_id.eq_ignore_ascii_case(&row.resource_app_id));
+                let retired = row.retired.clone().unwrap_or(Value::Null);
+                checks.push(check(
+                    "Permission",
+                    &name,
+                    if requested { "Warn" } else { "Info" },
+                    format!(
+                        "Retired since {}: {}.{}",
+                        retired["since"].as_str().unwrap_or("?"),
+                        retired["what"].as_str().unwrap_or(""),
+                        if requested {
+                            " The app still requests this retired API: remove it from the app's API permissions."
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+                continue;
+            }
+            Some(RowStatus::NotOffered) => {
+                checks.push(check(
+                    "Permission",
+                    &name,
+                    if source.optional { "Info" } else { "Fail" },
+                    "This tenant does not offer this permission.",
+                ));
+                continue;
+            }
+            _ => {}
+        }
+        let Some(r) = resolution.resolved.iter().find(|r| r.row == i) else { continue };
+        let configured = is_declared(declared, r);
+        let consented = is_consented(r, &row.permission, &assigned, &grants);
+        let (status, detail) = match (configured, consented) {
+            (true, true) => ("Pass", "Configured and consented."),
+            (false, true) => {
+                ("Warn", "Consented but not declared in the app's API permissions (requiredResourceAccess).")
+            }
+            (true, false) => ("Fail", "Declared but admin consent is missing (revoked?). Run Grant-KodoPermissions."),
+            (false, false) => ("Fail", "Neither declared nor consented. Run Grant-KodoPermissions."),
+        };
+        checks.push(check("Permission", &name, status, detail));
+    }
+    checks.extend(credential_checks(&app, ctx.clock().utc_now(), req.warn_days));
+    // The SharePoint setting of step 17.
+    checks.push(match crate::sharepoint::legacy_auth_enabled(conn, ctx).await {
+        Ok(true) => check("SharePoint", "LegacyAuthProtocolsEnabled", "Pass", "On, as KODO's procedure asks."),
+        Ok(false) => check(
+            "SharePoint",
+            "LegacyAuthProtocolsEnabled",
+            "Fail",
+            "Off: run Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true.",
+        ),
+        Err(e) => {
+            check("SharePoint", "LegacyAuthProtocolsEnabled", "Warn", format!("Could not be read: {}", e.message))
+        }
+    });
+    // Retired items beyond the manifest (facts.md §8).
+    let certificate = !app.key_credentials().is_empty();
+    checks.push(check(
+        "Retired",
+        "SharePoint appinv.aspx (Azure ACS)",
+        if certificate { "Info" } else { "Warn" },
+        format!(
+            "Retired for every tenant on 2026-04-02; replaced by SharePoint Sites.FullControl.All and a certificate credential{}.",
+            if certificate {
+                " (the app has a certificate)"
+            } else {
+                ": the app has no certificate, so SharePoint app-only access fails"
+            }
+        ),
+    ));
+    if !req.sign_in.is_empty() {
+        checks.extend(live_checks(conn, ctx, graph, &req.app_id, &manifest, req.sign_in).await?);
+    }
+    let fails = checks.iter().filter(|c| c["status"] == "Fail").count();
+    let warns = checks.iter().filter(|c| c["status"] == "Warn").count();
+    Ok(
+        json!({ "checks": checks, "summary": { "passed": fails == 0, "fails": fails, "warnings": warns, "total": checks.len() } }),
+    )
+}
+
+/// Each secret's and certificate's expiry, and whether any is valid.
+fn credential_checks(app: &Application, now: chrono::DateTime<chrono::Utc>, warn_days: i64) -> Vec<Value> {
+    let mut checks = Vec::new();
+    let mut any_valid = false;
+    let secrets = app.password_credentials().iter().map(|c| {
+        (
+            "Client secret",
+            c.display_name.as_deref().or(c.hint.as_deref()),
+            c.key_id.as_deref(),
+            c.end_date_time.as_deref(),
+        )
+    });
+    let keys = app
+        .key_credentials()
+        .iter()
+        .map(|c| ("Certificate", c.display_name.as_deref(), c.key_id.as_deref(), c.end_date_time.as_deref()));
+    for (kind, name, key_id, end) in secrets.chain(keys) {
+        let label = format!("{kind} {}", name.unwrap_or(key_id.unwrap_or("")));
+        match end_of(end) {
+            Some(e) if e < now => {
+                checks.push(check("Credential", &label, "Fail", format!("Expired on {}.", e.format("%Y-%m-%d"))))
+            }
+            Some(e) if (e - now).num_days() < warn_days => {
+                any_valid = true;
+                checks.push(check(
+                    "Credential",
+                    &label,
+                    "Warn",
+                    format!("Expires on {} ({} days): rotate it.", e.format("%Y-%m-%d"), (e - now).num_days()),
+                ));
+            }
+            Some(e) => {
+                any_valid = true;
+                checks.push(check("Credential", &label, "Pass", format!("Valid until {}.", e.format("%Y-%m-%d"))));
+            }
+            None => checks.push(check("Credential", &label, "Warn", "No expiry date could be read.")),
+        }
+    }
+    if !any_valid {
+        checks.push(check(
+            "Credential",
+            "Any valid credential",
+            "Fail",
+            "The app has no valid secret or certificate: KODO cannot sign in. Create one with New-KodoApp -NewSecret.",
+        ));
+    }
+    checks
+}
+
+/// The live part of Test-KodoApp: signs in as the app with each credential given, checks that
+/// each API's token carries the application roles the manifest requires (Microsoft Graph,
+/// Exchange Online, SharePoint), and makes one harmless read per API it can call: Graph
+/// `GET /organization?$select=id` and SharePoint `GET /_api/web?$select=Title`. Exchange is only
+/// signed in to: Kodo makes no Exchange call (EWS is retiring, facts.md §8).
+async fn live_checks(
+    admin: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    app_id: &str,
+    manifest: &Manifest,
+    specs: Vec<CredentialSpec>,
+) -> Result<Vec<Value>, KodoError> {
+    const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+    const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
+    const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
+    let tenant = admin.context()["tenantId"].as_str().unwrap_or(&admin.tenant).to_string();
+    let hosts = crate::sharepoint::hosts(graph).await?;
+    let apis = [
+        ("Microsoft Graph", GRAPH, admin.env.graph.clone()),
+        ("Exchange Online", EXCHANGE, admin.env.exchange.clone()),
+        ("SharePoint", SHAREPOINT, format!("https://{}", hosts.root)),
+    ];
+    let mut checks = Vec::new();
+    let mut sharepoint_ok = false;
+    let mut secret_refused = Vec::new();
+    for spec in specs {
+        let probe = Connection::new(Some(tenant.clone()), admin.env.clone(), spec)?;
+        if !probe.client_id.eq_ignore_ascii_case(app_id) {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "The sign-in credential is for client id {}, not for the app {app_id} being tested.",
+                    probe.client_id
+                ),
+            ));
+        }
+        let label = match &probe.thumbprint {
+            Some(tp) => format!("Certificate {tp}"),
+            None => "Client secret".to_string(),
+        };
+        ctx.progress("Test-KodoApp", format!("Signing in as the app with its {}", label.to_ascii_lowercase()), None);
+        for (api, resource, audience) in &apis {
+            let name = format!("Sign-in to {api} ({label})");
+            let token = match probe.token(ctx, audience).await {
+                Ok(t) => t,
+                Err(e) => {
+                    checks.push(check("SignIn", &name, "Fail", format!("Signing in as the app failed: {}", e.message)));
+                    // Every other API fails the same way with this credential.
+                    break;
+                }
+            };
+            let claims = crate::crypto::jwt_claims(&token);
+            let roles: Vec<String> = claims["roles"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let required = manifest.required_roles(resource);
+            let missing: Vec<&String> =
+                required.iter().filter(|p| !roles.iter().any(|r| r.eq_ignore_ascii_case(p))).collect();
+            if missing.is_empty() {
+                checks.push(check(
+                    "SignIn",
+                    &name,
+                    "Pass",
+                    format!("Signed in; the token carries the {} application roles required.", required.len()),
+                ));
+            } else {
+                checks.push(check(
+                    "SignIn",
+                    &name,
+                    "Fail",
+                    format!(
+                        "Signed in, but the token lacks {}: {}. Consent is missing or has not reached sign-in yet; run Grant-KodoPermissions.",
+                        if missing.len() == 1 { "a required role" } else { "required roles" },
+                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            let call = format!("Call {api} ({label})");
+            match *resource {
+                GRAPH => {
+                    let probe_graph = Graph::new(&probe, ctx);
+                    match probe_graph.call(&Request::get("organization?$select=id", Retry::ThrottleOnly)).await {
+                        Ok(_) => checks.push(check("SignIn", &call, "Pass", "GET /v1.0/organization answered.")),
+                        Err(e) => checks.push(check(
+                            "SignIn",
+                            &call,
+                            "Fail",
+                            format!("GET /v1.0/organization failed: {}", e.message),
+                        )),
+                    }
+                }
+                SHAREPOINT => {
+                    let read = crate::sharepoint::spo(
+                        &probe,
+                        ctx,
+                        &hosts.root,
+                        reqwest::Method::GET,
+                        "/_api/web?$select=Title",
+                        None,
+                    )
+                    .await;
+                    match read {
+                        Ok(_) => {
+                            sharepoint_ok = true;
+                            checks.push(check(
+                                "SignIn",
+                                &call,
+                                "Pass",
+                                format!("GET https://{}/_api/web answered.", hosts.root),
+                            ))
+                        }
+                        Err(e) if probe.thumbprint.is_none() && e.message.contains("Unsupported app only token") => {
+                            secret_refused.push(checks.len());
+                            checks.push(check("SignIn", &call, "Warn", e.message))
+                        }
+                        Err(e) => checks.push(check(
+                            "SignIn",
+                            &call,
+                            "Fail",
+                            format!("GET https://{}/_api/web failed: {}", hosts.root, e.message),
+                        )),
+                    }
+                }
+                _ => {}
+            }
+        }
+        probe.forget().await;
+    }
+    // A secret refused by SharePoint is expected when a certificate reaches SharePoint.
+    if sharepoint_ok {
+        for i in secret_refused {
+            checks[i]["status"] = "Info".into();
+            checks[i]["detail"] = "SharePoint refuses app-only tokens from a client secret, as expected: KODO reaches SharePoint with the certificate, which passed.".into();
+        }
+    }
+    Ok(checks)
+}

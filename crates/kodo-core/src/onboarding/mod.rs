@@ -1,0 +1,108 @@
+//! Onboarding: the seed procedure's steps through Microsoft Graph (and SharePoint), each a
+//! room of its own. Every step reads the tenant, plans ([`crate::plan`]), and applies what the
+//! host approved; a re-run plans nothing for what is already in place. Permission names are
+//! resolved against the tenant's live resource service principals ([`crate::manifest`]), never
+//! against hard-coded ids.
+//!
+//! - [`app`]: New-KodoApp (find or create the app, its service principal, a credential)
+//! - [`permissions`]: Grant-KodoPermissions (declare, app role assignments, delegated grants)
+//! - [`credentials`]: Remove-KodoAppCredential
+//! - [`audit`]: Test-KodoApp (required vs configured vs consented, expiry, live sign-in)
+//! - [`remove`]: Remove-KodoApp
+//! - [`procedure`]: Invoke-KodoOnboarding for one tenant: the whole procedure in one operation
+//! - [`bulk`]: Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in
+
+pub mod app;
+pub mod audit;
+pub mod bulk;
+pub mod credentials;
+pub mod permissions;
+pub mod procedure;
+pub mod remove;
+
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::models::Application;
+use crate::graph::{Graph, Retry};
+
+pub use app::{EnsureApp, ensure_app};
+pub use audit::{TestApp, test_app};
+pub use bulk::{OnboardMany, onboard_many};
+pub use credentials::{RemoveCredential, remove_credential};
+pub use permissions::{GrantPermissions, declare_permissions, grant_permissions};
+pub use procedure::{Onboard, onboard};
+pub use remove::{RemoveApp, remove_app};
+
+/// The manifest resolver, re-exported where the benchmarks look for it.
+pub use crate::manifest::resolve as resolve_manifest;
+
+/// The tag Kodo writes on its app registration, to find it again (never by name alone).
+pub const KODO_TAG: &str = "KodoManaged";
+
+/// Client secret lifetime: Graph's default is two years (facts.md §3.7); Kodo also caps there.
+pub const SECRET_DAYS_DEFAULT: u32 = 730;
+pub const SECRET_DAYS_MAX: u32 = 730;
+
+/// The properties of the app that onboarding reads.
+pub(crate) const APP_SELECT: &str =
+    "id,appId,displayName,tags,passwordCredentials,keyCredentials,requiredResourceAccess";
+
+/// An OData string literal in a URL: single quotes doubled, then percent-encoded (facts.md §3.3).
+pub(crate) fn esc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.replace('\'', "''").as_bytes()).collect()
+}
+
+/// A GUID parameter, or the error that names it.
+pub(crate) fn check_guid(what: &str, value: &str) -> Result<(), KodoError> {
+    if uuid::Uuid::parse_str(value).is_err() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, format!("{what} '{value}' is not a GUID."))
+            .with_target(value.to_string()));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_display_name(name: &str) -> Result<(), KodoError> {
+    let bad = |m: &str| Err(KodoError::new(ErrorCode::InvalidArgument, m.to_string()).with_target(name.to_string()));
+    if name.trim().is_empty() {
+        return bad("The display name is empty.");
+    }
+    if name.chars().count() > 256 {
+        return bad("The display name is longer than 256 characters.");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("The display name contains control characters.");
+    }
+    Ok(())
+}
+
+/// The read that finds the Kodo app by its tag (every page of it).
+pub(crate) fn tagged_apps_path(select: &str) -> String {
+    format!("applications?$filter=tags/any(t:t eq '{KODO_TAG}')&$select={select}")
+}
+
+/// The one Kodo app among those carrying Kodo's tag: none, one, or an error naming them all.
+pub(crate) fn the_kodo_app(found: Vec<Application>, advice: &str) -> Result<Option<Application>, KodoError> {
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(Application::label).collect();
+        return Err(KodoError::new(
+            ErrorCode::AlreadyExists,
+            format!("More than one app registration carries Kodo's tag: {}. {advice}", names.join(" and ")),
+        ));
+    }
+    Ok(found.into_iter().next())
+}
+
+/// Finds the Kodo app by its tag.
+pub(crate) async fn find_kodo_app(graph: &Graph<'_>, advice: &str) -> Result<Option<Application>, KodoError> {
+    let found = graph.list::<Application>(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly).await?;
+    the_kodo_app(found, advice)
+}
+
+/// Deletes `collection/id`; already gone (404) counts as deleted, so a re-run is safe.
+pub(crate) async fn delete(graph: &Graph<'_>, collection: &str, id: &str) -> Result<(), KodoError> {
+    let request = crate::graph::Request::delete(format!("{collection}/{id}"), Retry::Idempotent);
+    let r = graph.send(&request).await?;
+    if !r.ok() && r.status != 404 {
+        return Err(crate::graph::graph_error("DELETE", collection, &r));
+    }
+    Ok(())
+}

@@ -1,0 +1,501 @@
+//! Grant-KodoPermissions: resolve a manifest against the tenant, declare the permissions on the
+//! app (requiredResourceAccess), grant admin consent: one app role assignment per application
+//! permission, one AllPrincipals grant per resource API holding every delegated scope (merged
+//! with what is there). Also reports the retired SharePoint ACS step (appinv.aspx).
+
+use super::check_guid;
+use crate::context::{LogLevel, OpContext};
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::models::{
+    AppRoleAssignment, Application, OAuth2PermissionGrant, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
+};
+use crate::graph::{Graph, Request, Response, Retry, graph_error};
+use crate::manifest::{Manifest, PermissionRow, Resolution, Resolved, RowStatus, parse_manifest, resolve};
+use crate::plan::{Approval, Decided, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+
+/// SharePoint Online's resource appId (facts.md §1.1).
+pub const SHAREPOINT_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantPermissions {
+    pub app_id: String,
+    pub manifest: Value,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub approved: Option<Vec<String>>,
+    /// Ask the host to approve the plan (an `approve` prompt).
+    #[serde(default)]
+    pub ask_approval: bool,
+    /// The app was just created (piped from New-KodoApp): wait out replication lag in full.
+    #[serde(default)]
+    pub just_created: bool,
+}
+
+/// Resource APIs' service principals by lower-case appId (None: the tenant has none).
+pub type ResourceSps = BTreeMap<String, Option<ServicePrincipal>>;
+
+/// What a grant plans from: the app, its service principal, the resource APIs' service
+/// principals, and what is granted already.
+pub struct GrantState {
+    pub app: Application,
+    pub sp_id: String,
+    pub resource_sps: ResourceSps,
+    pub assigned: HashSet<(String, String)>,
+    pub grants: Vec<OAuth2PermissionGrant>,
+}
+
+/// The read of a resource API's service principal: its app roles and delegated scopes.
+pub(crate) fn resource_lookup(resource_app_id: &str) -> Request {
+    Request::get(
+        format!(
+            "servicePrincipals(appId='{resource_app_id}')?$select=id,appId,displayName,appRoles,oauth2PermissionScopes"
+        ),
+        Retry::ThrottleOnly,
+    )
+}
+
+/// The resource service principals from the answers to `resource_lookup`s, kept compact.
+pub(crate) fn resource_sps_from(resources: &[String], answers: Vec<Response>) -> Result<ResourceSps, KodoError> {
+    let mut sps = BTreeMap::new();
+    for (r, answer) in resources.iter().zip(answers) {
+        let sp = if answer.status == 404 {
+            None
+        } else {
+            let lookup = resource_lookup(r);
+            Some(answer.json::<ServicePrincipal>(&lookup)?.compact())
+        };
+        sps.insert(r.clone(), sp);
+    }
+    Ok(sps)
+}
+
+/// The reads of what the app holds: its app role assignments and delegated grants.
+pub(crate) fn consent_reads(sp_id: &str, retry: Retry) -> [Request; 2] {
+    [
+        Request::get(format!("servicePrincipals/{sp_id}/appRoleAssignments"), retry),
+        Request::get(format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"), retry),
+    ]
+}
+
+/// What the app holds, from the answers to `consent_reads` (every page of each).
+pub(crate) async fn consents_from(
+    graph: &Graph<'_>,
+    reads: &[Request; 2],
+    answers: Vec<Response>,
+) -> Result<(Vec<AppRoleAssignment>, Vec<OAuth2PermissionGrant>), KodoError> {
+    let mut answers = answers.into_iter();
+    let assignments = graph.all_pages(answers.next().unwrap_or_default(), &reads[0]).await?;
+    let grants = graph.all_pages(answers.next().unwrap_or_default(), &reads[1]).await?;
+    Ok((assignments, grants))
+}
+
+pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPermissions) -> Result<Value, KodoError> {
+    let manifest = parse_manifest(&req.manifest)?;
+    check_guid("-AppId", &req.app_id)?;
+    ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
+    let resources = manifest.resources();
+    // One round of reads: the app, its SP, each resource SP (all through $batch).
+    let lookup = if req.just_created { Retry::Replication } else { Retry::ReplicationShort };
+    let app_read = Request::get(
+        format!(
+            "applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess,keyCredentials",
+            req.app_id
+        ),
+        lookup,
+    );
+    let sp_read = Request::get(format!("servicePrincipals(appId='{}')?$select=id,displayName", req.app_id), lookup);
+    let mut reads = vec![app_read.clone(), sp_read.clone()];
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    let mut got = graph.batch(&reads).await?.into_iter();
+    let (app, sp) = (got.next().unwrap_or_default(), got.next().unwrap_or_default());
+    if app.status == 404 {
+        return Err(KodoError::new(
+            ErrorCode::NotFound,
+            format!("No app registration with appId {} exists in this tenant. Run New-KodoApp first.", req.app_id),
+        ));
+    }
+    let app: Application = app.json(&app_read)?;
+    if sp.status == 404 {
+        return Err(KodoError::new(
+            ErrorCode::NotFound,
+            format!("The app {} has no service principal. Run New-KodoApp to create it.", req.app_id),
+        ));
+    }
+    let sp_id = sp.json::<ServicePrincipal>(&sp_read)?.id().to_string();
+    let resource_sps = resource_sps_from(&resources, got.collect())?;
+    let reads = consent_reads(&sp_id, Retry::Replication);
+    let answers = graph.batch(&reads).await?;
+    let (assignments, grants) = consents_from(graph, &reads, answers).await?;
+    let state = GrantState {
+        app,
+        sp_id,
+        resource_sps,
+        assigned: assignments.iter().map(AppRoleAssignment::key).collect(),
+        grants: grants.into_iter().filter(OAuth2PermissionGrant::for_all_principals).collect(),
+    };
+    let approval = Approval { dry_run: req.dry_run, ask: req.ask_approval, approved: req.approved };
+    let planned = plan_grant(&manifest, state)?;
+    let decided = planned.plan.clone().decide(ctx, &approval).await?;
+    apply_grant(ctx, graph, planned, decided).await
+}
+
+/// The app's requiredResourceAccess with every resolved permission declared, and whether that
+/// added anything. No I/O.
+pub fn declare_permissions(
+    existing: &[RequiredResourceAccess],
+    resolved: &[Resolved],
+) -> (Vec<RequiredResourceAccess>, bool) {
+    let mut rra = existing.to_vec();
+    let mut changed = false;
+    for r in resolved {
+        let kind = if r.application { "Role" } else { "Scope" };
+        let entry = match rra.iter().position(|e| e.resource_app_id.eq_ignore_ascii_case(&r.resource_app_id)) {
+            Some(p) => p,
+            None => {
+                rra.push(RequiredResourceAccess {
+                    resource_app_id: r.resource_app_id.clone(),
+                    resource_access: Vec::new(),
+                });
+                rra.len() - 1
+            }
+        };
+        let list = &mut rra[entry].resource_access;
+        if !list.iter().any(|a| a.id.eq_ignore_ascii_case(&r.permission_id) && a.kind == kind) {
+            list.push(ResourceAccess { id: r.permission_id.clone(), kind: kind.into() });
+            changed = true;
+        }
+    }
+    (rra, changed)
+}
+
+/// Whether the app declares a resolved permission.
+pub fn is_declared(existing: &[RequiredResourceAccess], r: &Resolved) -> bool {
+    let kind = if r.application { "Role" } else { "Scope" };
+    existing.iter().any(|e| {
+        e.resource_app_id.eq_ignore_ascii_case(&r.resource_app_id)
+            && e.resource_access.iter().any(|a| a.id.eq_ignore_ascii_case(&r.permission_id) && a.kind == kind)
+    })
+}
+
+/// Whether the app holds a resolved permission: an assignment of the app role, or the scope in
+/// an AllPrincipals grant on the resource.
+pub fn is_consented(
+    r: &Resolved,
+    permission: &str,
+    assigned: &HashSet<(String, String)>,
+    grants: &[OAuth2PermissionGrant],
+) -> bool {
+    if r.application {
+        assigned.contains(&(r.resource_sp_id.to_ascii_lowercase(), r.permission_id.clone()))
+    } else {
+        grants.iter().any(|g| {
+            g.for_all_principals()
+                && g.is_for_resource(&r.resource_sp_id)
+                && g.scopes().iter().any(|s| s.eq_ignore_ascii_case(permission))
+        })
+    }
+}
+
+/// An app role assignment to make.
+struct Assign {
+    step: String,
+    row: usize,
+    resource_sp_id: String,
+    app_role_id: String,
+}
+
+/// A delegated grant to make or widen.
+struct Grant {
+    step: String,
+    existing: Option<String>,
+    resource_sp_id: String,
+    scopes: Vec<String>,
+    rows: Vec<usize>,
+}
+
+/// A grant planned from the tenant's state: what the apply step needs.
+pub struct PlannedGrant {
+    pub plan: Plan,
+    pub requested: Vec<RequiredResourceAccess>,
+    state: GrantState,
+    rows: Vec<PermissionRow>,
+    declare: bool,
+    assigns: Vec<Assign>,
+    grants: Vec<Grant>,
+}
+
+impl PlannedGrant {
+    /// The app the plan was made for, once it exists (a plan made before the app was created).
+    pub fn bind(&mut self, app: Application, sp_id: String) {
+        self.state.app = app;
+        self.state.sp_id = sp_id;
+    }
+}
+
+/// Resolves the manifest against the tenant and plans what is missing. No I/O.
+pub fn plan_grant(manifest: &Manifest, state: GrantState) -> Result<PlannedGrant, KodoError> {
+    let Resolution { mut rows, resolved, missing } = resolve(manifest, &state.resource_sps);
+    if !missing.is_empty() {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "Nothing was changed: this tenant does not offer {} of the manifest's permissions: {}. Fix the manifest (a typo?) or mark those rows \"optional\": true.",
+                missing.len(),
+                missing.join("; ")
+            ),
+        ));
+    }
+    let mut plan = Plan::new();
+    let app_name = state.app.display_name().to_string();
+    let (requested, declare) = declare_permissions(state.app.required_resource_access(), &resolved);
+    if declare {
+        plan.add("requiredResourceAccess", "Declare the API permissions (requiredResourceAccess)", app_name.clone());
+    }
+    let mut assigns = Vec::new();
+    for r in resolved.iter().filter(|r| r.application) {
+        if state.assigned.contains(&(r.resource_sp_id.to_ascii_lowercase(), r.permission_id.clone())) {
+            rows[r.row].status = Some(RowStatus::AlreadyPresent);
+            continue;
+        }
+        let step = format!("assign:{}:{}", r.resource_app_id, r.permission_id);
+        plan.add(
+            step.clone(),
+            format!("Grant admin consent to {} {} (application)", rows[r.row].api, rows[r.row].permission),
+            app_name.clone(),
+        );
+        assigns.push(Assign {
+            step,
+            row: r.row,
+            resource_sp_id: r.resource_sp_id.clone(),
+            app_role_id: r.permission_id.clone(),
+        });
+    }
+    // Delegated: one AllPrincipals grant per resource holding every scope (merged with what is there).
+    let mut by_resource: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
+    for r in resolved.iter().filter(|r| !r.application) {
+        by_resource
+            .entry(r.resource_app_id.clone())
+            .or_insert_with(|| (r.resource_sp_id.clone(), Vec::new()))
+            .1
+            .push(r.row);
+    }
+    let mut grants = Vec::new();
+    for (resource_app_id, (resource_sp_id, row_ids)) in by_resource {
+        let existing = state.grants.iter().find(|g| g.is_for_resource(&resource_sp_id));
+        let have = existing.map(OAuth2PermissionGrant::scopes).unwrap_or_default();
+        let mut want = have.clone();
+        for &i in &row_ids {
+            let p = rows[i].permission.clone();
+            if have.iter().any(|h| h.eq_ignore_ascii_case(&p)) {
+                rows[i].status = Some(RowStatus::AlreadyPresent);
+            } else if !want.iter().any(|h| h.eq_ignore_ascii_case(&p)) {
+                want.push(p);
+            }
+        }
+        if want.len() != have.len() {
+            let step = format!("grant:{resource_app_id}");
+            plan.add(
+                step.clone(),
+                format!(
+                    "Grant admin consent to {} delegated permissions for all users ({})",
+                    rows[row_ids[0]].api,
+                    want.join(" ")
+                ),
+                app_name.clone(),
+            );
+            grants.push(Grant {
+                step,
+                existing: existing.and_then(|g| g.id.clone()),
+                resource_sp_id,
+                scopes: want,
+                rows: row_ids,
+            });
+        }
+    }
+    Ok(PlannedGrant { plan, requested, state, rows, declare, assigns, grants })
+}
+
+/// Carries out the approved steps of a planned grant: every write in one `$batch` (20 a round
+/// trip); none depends on another's answer.
+pub async fn apply_grant(
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    planned: PlannedGrant,
+    mut decided: Decided,
+) -> Result<Value, KodoError> {
+    let PlannedGrant { requested, state, mut rows, declare, assigns, grants, .. } = planned;
+    if !decided.applies() {
+        for a in &assigns {
+            rows[a.row].status = Some(RowStatus::WouldGrant);
+        }
+        for g in &grants {
+            for &r in &g.rows {
+                rows[r].status.get_or_insert(RowStatus::WouldGrant);
+            }
+        }
+        acs_row(&mut rows, &state.app);
+        return Ok(decided.report_with(
+            json!({ "rows": rows, "requiredResourceAccess": requested, "roundTrips": graph.round_trips() }),
+        ));
+    }
+    enum Write<'a> {
+        Declare,
+        Assign(&'a Assign),
+        Grant(&'a Grant),
+    }
+    let mut writes = Vec::new();
+    let mut kinds = Vec::new();
+    if declare && decided.approves("requiredResourceAccess") {
+        writes.push(Request::patch(
+            format!("applications/{}", state.app.id()),
+            json!({ "requiredResourceAccess": requested }),
+            Retry::Idempotent,
+        ));
+        kinds.push(Write::Declare);
+    }
+    for a in assigns.iter().filter(|a| decided.approves(&a.step)) {
+        writes.push(Request::post(
+            format!("servicePrincipals/{}/appRoleAssignedTo", a.resource_sp_id),
+            json!({ "principalId": state.sp_id, "resourceId": a.resource_sp_id, "appRoleId": a.app_role_id }),
+            Retry::Idempotent,
+        ));
+        kinds.push(Write::Assign(a));
+    }
+    for g in grants.iter().filter(|g| decided.approves(&g.step)) {
+        let scope = g.scopes.join(" ");
+        writes.push(match &g.existing {
+            Some(id) => Request::patch(format!("oauth2PermissionGrants/{id}"), json!({ "scope": scope }), Retry::Idempotent),
+            // A repeat after a lost answer fails with 409, handled below: safe to retry.
+            None => Request::post(
+                "oauth2PermissionGrants",
+                json!({ "clientId": state.sp_id, "consentType": "AllPrincipals", "principalId": null, "resourceId": g.resource_sp_id, "scope": scope }),
+                Retry::Idempotent,
+            ),
+        });
+        kinds.push(Write::Grant(g));
+    }
+    if !writes.is_empty() {
+        ctx.progress("Grant-KodoPermissions", format!("Granting: {} changes", writes.len()), Some(60));
+    }
+    let results = if writes.is_empty() { Vec::new() } else { graph.batch(&writes).await? };
+    for (kind, r) in kinds.iter().zip(results.iter()) {
+        match kind {
+            Write::Declare => {
+                if !r.ok() {
+                    return Err(graph_error("PATCH", "applications", r));
+                }
+                decided.done("requiredResourceAccess");
+            }
+            Write::Assign(a) => {
+                // facts.md §3.12: a duplicate assignment (an interrupted earlier run made it).
+                let duplicate = r.message() == "Permission being assigned already exists on the object";
+                if !r.ok() && !duplicate {
+                    return Err(graph_error("POST", "appRoleAssignedTo", r));
+                }
+                rows[a.row].status = Some(if r.ok() { RowStatus::Granted } else { RowStatus::AlreadyPresent });
+                decided.done(&a.step);
+            }
+            Write::Grant(g) => {
+                if g.existing.is_none() && r.status == 409 {
+                    // Created by an interrupted earlier run: find it and merge.
+                    merge_grant(graph, &state.sp_id, &g.resource_sp_id, &g.scopes).await?;
+                } else if !r.ok() {
+                    return Err(graph_error(
+                        if g.existing.is_some() { "PATCH" } else { "POST" },
+                        "oauth2PermissionGrants",
+                        r,
+                    ));
+                }
+                for &i in &g.rows {
+                    rows[i].status.get_or_insert(RowStatus::Granted);
+                }
+                decided.done(&g.step);
+            }
+        }
+    }
+    for r in rows.iter_mut() {
+        r.status.get_or_insert(RowStatus::Skipped);
+    }
+    acs_row(&mut rows, &state.app);
+    if decided.changes().is_empty() {
+        ctx.log(LogLevel::Verbose, "Every permission is already granted: nothing to change.");
+    }
+    Ok(decided.report_with(json!({ "rows": rows, "roundTrips": graph.round_trips() })))
+}
+
+/// A delegated grant that already exists (an interrupted earlier run created it): add the scopes
+/// it lacks.
+async fn merge_grant(graph: &Graph<'_>, sp_id: &str, resource_sp_id: &str, want: &[String]) -> Result<(), KodoError> {
+    let grants: Vec<OAuth2PermissionGrant> =
+        graph.list(format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"), Retry::Replication).await?;
+    if let Some(g) = grants.iter().find(|g| g.is_for_resource(resource_sp_id) && g.for_all_principals()) {
+        let mut merged = g.scopes();
+        for w in want {
+            if !merged.iter().any(|m| m.eq_ignore_ascii_case(w)) {
+                merged.push(w.clone());
+            }
+        }
+        let request = Request::patch(
+            format!("oauth2PermissionGrants/{}", g.id.as_deref().unwrap_or("")),
+            json!({ "scope": merged.join(" ") }),
+            Retry::Replication,
+        );
+        graph.call(&request).await?;
+    }
+    Ok(())
+}
+
+/// SharePoint app-only access (facts.md §5.3, §8): the seed's step 15 grants it through
+/// appinv.aspx (Azure ACS), retired for every tenant on 2026-04-02. Kodo reports that step and
+/// whether its replacement (SharePoint Sites.FullControl.All as an application permission, and
+/// a certificate credential: SharePoint takes app-only tokens only from a certificate) is in
+/// place. Added when the manifest asks for SharePoint permissions.
+fn acs_row(rows: &mut Vec<PermissionRow>, app: &Application) {
+    let spo = |r: &PermissionRow| r.resource_app_id.eq_ignore_ascii_case(SHAREPOINT_APP_ID);
+    if !rows.iter().any(spo) {
+        return;
+    }
+    let role = rows.iter().any(|r| {
+        spo(r)
+            && r.permission == "Sites.FullControl.All"
+            && r.kind == "Application"
+            && matches!(r.status, Some(RowStatus::Granted | RowStatus::AlreadyPresent))
+    });
+    let certificate = !app.key_credentials().is_empty();
+    let in_place = role && certificate;
+    let mut missing = Vec::new();
+    if !role {
+        missing.push("the SharePoint Sites.FullControl.All application permission");
+    }
+    if !certificate {
+        missing.push("a certificate credential (New-KodoApp -NewCertificate)");
+    }
+    let note = if in_place {
+        "Replacement in place: SharePoint Sites.FullControl.All (application) and a certificate credential.".to_string()
+    } else {
+        format!("Replacement not complete: missing {}.", missing.join(" and "))
+    };
+    rows.push(PermissionRow {
+        row: None,
+        api: "SharePoint (Azure ACS, appinv.aspx)".into(),
+        resource_app_id: SHAREPOINT_APP_ID.into(),
+        permission: "http://sharepoint/content/tenant FullControl (AllowAppOnlyPolicy)".into(),
+        kind: "ACS".into(),
+        status: Some(RowStatus::Retired),
+        id: None,
+        offered: None,
+        replacement_in_place: Some(in_place),
+        retired: Some(json!({
+            "since": "2026-04-02",
+            "what": "SharePoint Add-ins and Azure ACS app-only grants (appregnew.aspx/appinv.aspx) stopped working for every tenant",
+            "replacement": format!("an Entra app with SharePoint Sites.FullControl.All and a certificate. {note}"),
+            "source": "facts.md §5.3 (SharePoint/sp-dev-docs retirement announcement and FAQ)"
+        })),
+        note: Some(note),
+    });
+}

@@ -1,0 +1,249 @@
+//! Invoke-KodoOnboarding for one tenant: the whole procedure in one operation, for the current
+//! connection (`onboard`) and for each tenant of a bulk run alike. App, credential, permissions,
+//! consent, the SharePoint setting, then the audit; or the audit alone.
+//!
+//! For a new app the plan is made from one read of everything, approved once, and carried out
+//! in the fewest round trips: the app (declaring its API permissions as it is created) while
+//! the SharePoint setting is written, its service principal and secret together, and every
+//! consent in one `$batch`. An app that exists already (found by Kodo's tag) goes through
+//! New-KodoApp's and Grant-KodoPermissions' own plans, which change only what is missing.
+
+use super::app::{EnsureApp, Known, ensure_app_known};
+use super::audit::{TestApp, test_app};
+use super::permissions::{
+    GrantPermissions, GrantState, apply_grant, grant_permissions, plan_grant, resource_lookup, resource_sps_from,
+};
+use super::{APP_SELECT, SECRET_DAYS_DEFAULT, tagged_apps_path, the_kodo_app, validate_display_name};
+use crate::auth::Connection;
+use crate::context::OpContext;
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::models::Application;
+use crate::graph::{Graph, Request, Retry};
+use crate::manifest::parse_manifest;
+use crate::plan::{Approval, Plan};
+use crate::sharepoint::{self, Route};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Onboard {
+    pub display_name: String,
+    pub manifest: Value,
+    #[serde(default)]
+    pub secret_lifetime_days: Option<u32>,
+    /// Turn SharePoint's LegacyAuthProtocolsEnabled on (step 17 of KODO's procedure).
+    #[serde(default = "yes")]
+    pub share_point: bool,
+    /// Run Test-KodoApp after onboarding.
+    #[serde(default = "yes")]
+    pub audit: bool,
+    /// Change nothing: find the Kodo app and audit it.
+    #[serde(default)]
+    pub audit_only: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub ask_approval: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One tenant: onboards (or only audits) and answers with the tenant's result:
+/// `{ status, tenantId, appId, onboard, audit, durationSeconds }`. Nothing approved (a dry run,
+/// or every step declined): `onboard` holds the plan and `appId` is null.
+pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: Onboard) -> Result<Value, KodoError> {
+    let started = ctx.clock().now();
+    validate_display_name(&req.display_name)?;
+    parse_manifest(&req.manifest)?;
+    let tenant = conn.context()["tenantId"].as_str().unwrap_or(&conn.tenant).to_string();
+    let (onboarded, app_id) = if req.audit_only {
+        ctx.progress("Invoke-KodoOnboarding", "Finding the Kodo app", Some(20));
+        let found = graph.list::<Application>(tagged_apps_path("appId,displayName"), Retry::ThrottleOnly).await?;
+        let app = the_kodo_app(found, "Remove the extra one (Remove-KodoApp).")?.ok_or_else(|| {
+            KodoError::new(
+                ErrorCode::NotFound,
+                format!("Tenant {tenant} has no Kodo app (tagged KodoManaged): it is not onboarded."),
+            )
+            .with_target(tenant.clone())
+        })?;
+        (Value::Null, Some(app.app_id().to_string()))
+    } else {
+        let mut r = onboard_app(conn, ctx, graph, &req).await?;
+        let app_id = r["app"]["app"]["appId"].as_str().map(str::to_string);
+        if r["app"].is_object() {
+            r["app"]["tenantId"] = tenant.clone().into();
+        }
+        (r, app_id)
+    };
+    let audit = match &app_id {
+        Some(app_id) if req.audit || req.audit_only => {
+            ctx.progress("Invoke-KodoOnboarding", "Audit", Some(85));
+            let check =
+                TestApp { app_id: app_id.clone(), manifest: req.manifest.clone(), warn_days: 30, sign_in: Vec::new() };
+            test_app(conn, ctx, graph, check).await?
+        }
+        _ => Value::Null,
+    };
+    let seconds = ctx.clock().now().saturating_duration_since(started).as_secs_f64();
+    Ok(json!({
+        "status": "Succeeded", "tenantId": tenant, "appId": app_id, "onboard": onboarded, "audit": audit,
+        "durationSeconds": (seconds * 100.0).round() / 100.0,
+    }))
+}
+
+/// App, credential, permissions, consent and the SharePoint setting:
+/// `{ app, permissions, sharePoint, existing }` (and `plan` for a new app).
+async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Result<Value, KodoError> {
+    let manifest = parse_manifest(&req.manifest)?;
+    let route = if req.share_point { Some(sharepoint::pick_route(conn, "auto")?) } else { None };
+    ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
+    let resources = manifest.resources();
+    let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
+    let mut reads = vec![apps_read.clone()];
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    let setting_read = sharepoint::graph_settings_read();
+    if route == Some(Route::Graph) {
+        reads.push(setting_read.clone());
+    }
+    let mut got = graph.batch(&reads).await?.into_iter();
+    let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
+    let existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
+    let resource_answers: Vec<_> = got.by_ref().take(resources.len()).collect();
+
+    // The SharePoint setting: read with the rest (Graph) or through CSOM.
+    let setting_before = match route {
+        None => None,
+        Some(Route::Graph) => Some(sharepoint::graph_setting_from(got.next().unwrap_or_default(), &setting_read)?),
+        Some(Route::Csom) => Some(sharepoint::read_setting(conn, ctx, graph, Route::Csom).await?),
+    };
+    let mut setting_plan = Plan::new();
+    if setting_before == Some(false) {
+        setting_plan.add(
+            "sharePointSetting",
+            "Set SharePoint's LegacyAuthProtocolsEnabled to True",
+            "SharePoint Online",
+        );
+    }
+    let ask = Approval { dry_run: req.dry_run, ask: req.ask_approval, approved: None };
+
+    if let Some(existing) = existing {
+        // Already onboarded, or partly: each part changes only what is missing.
+        let app_id = existing.app_id().to_string();
+        let ensure = EnsureApp {
+            display_name: req.display_name.clone(),
+            app_id: Some(app_id.clone()),
+            new_secret: false,
+            secret_lifetime_days: req.secret_lifetime_days,
+            certificate: None,
+            required_resource_access: None,
+            dry_run: req.dry_run,
+            approved: None,
+            ask_approval: req.ask_approval,
+        };
+        let app = ensure_app_known(ctx, graph, ensure, Known::App(existing)).await?;
+        let grant = GrantPermissions {
+            app_id,
+            manifest: req.manifest.clone(),
+            dry_run: req.dry_run,
+            approved: None,
+            ask_approval: req.ask_approval,
+            just_created: false,
+        };
+        let grants = grant_permissions(ctx, graph, grant).await?;
+        let decided = setting_plan.decide(ctx, &ask).await?;
+        let set = decided.approves("sharePointSetting");
+        let share_point = set_setting(conn, ctx, graph, route, set, setting_before).await?;
+        return Ok(json!({ "app": app, "permissions": grants, "sharePoint": share_point, "existing": true }));
+    }
+
+    // A new app. Plan everything now: the consents are known before the app exists.
+    let resource_sps = resource_sps_from(&resources, resource_answers)?;
+    let placeholder = Application { display_name: Some(req.display_name.clone()), ..Default::default() };
+    let state = GrantState {
+        app: placeholder,
+        sp_id: String::new(),
+        resource_sps,
+        assigned: HashSet::new(),
+        grants: Vec::new(),
+    };
+    let mut planned = plan_grant(&manifest, state)?;
+    let declared: usize = planned.requested.iter().map(|e| e.resource_access.len()).sum();
+    let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
+    let mut plan = Plan::new();
+    plan.add(
+        "createApp",
+        format!("Create app registration (single tenant, tagged KodoManaged) declaring {declared} API permissions"),
+        req.display_name.clone(),
+    );
+    plan.add(
+        "createServicePrincipal",
+        "Create the app's service principal (enterprise application)",
+        req.display_name.clone(),
+    );
+    plan.add("addPassword", format!("Create a client secret valid for {days} days"), req.display_name.clone());
+    // The app is created declaring its permissions: no separate declaration step.
+    for step in planned.plan.items().iter().filter(|p| p.id != "requiredResourceAccess") {
+        plan.push(step.clone());
+    }
+    for step in setting_plan.items() {
+        plan.push(step.clone());
+    }
+    let decided = plan.decide(ctx, &ask).await?;
+    if !decided.approves("createApp") {
+        let grant_decided = planned.plan.clone().decide(ctx, &Approval::only(Vec::new())).await?;
+        let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+        return Ok(decided
+            .report_with(json!({ "app": null, "permissions": permissions, "sharePoint": null, "existing": false })));
+    }
+    let approved = Approval::only(decided.approved_ids());
+    ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and secret", Some(30));
+    let ensure = EnsureApp {
+        display_name: req.display_name.clone(),
+        app_id: None,
+        new_secret: false,
+        secret_lifetime_days: req.secret_lifetime_days,
+        certificate: None,
+        required_resource_access: Some(planned.requested.clone()),
+        dry_run: false,
+        approved: approved.approved.clone(),
+        ask_approval: false,
+    };
+    let creating = ensure_app_known(ctx, graph, ensure, Known::Absent);
+    let set = decided.approves("sharePointSetting");
+    // The SharePoint setting does not depend on the app: written meanwhile (Graph route).
+    let (app, share_point) = if route == Some(Route::Graph) {
+        let (a, s) = tokio::join!(creating, set_setting(conn, ctx, graph, route, set, setting_before));
+        (a?, s?)
+    } else {
+        let a = creating.await?;
+        (a, set_setting(conn, ctx, graph, route, set, setting_before).await?)
+    };
+    let created: Application = serde_json::from_value(app["app"].clone()).unwrap_or_default();
+    planned.bind(created, app["servicePrincipalId"].as_str().unwrap_or("").to_string());
+    ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(70));
+    let grant_decided = planned.plan.clone().decide(ctx, &approved).await?;
+    let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+    Ok(json!({ "app": app, "permissions": permissions, "sharePoint": share_point, "existing": false }))
+}
+
+/// Turns LegacyAuthProtocolsEnabled on when `set`, and says what it is (Null when the step is
+/// not part of the run).
+async fn set_setting(
+    conn: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    route: Option<Route>,
+    set: bool,
+    before: Option<bool>,
+) -> Result<Value, KodoError> {
+    let (Some(route), Some(before)) = (route, before) else { return Ok(Value::Null) };
+    if !set {
+        return Ok(json!({ "legacyAuthProtocolsEnabled": before, "changed": false, "route": route }));
+    }
+    sharepoint::write_setting(conn, ctx, graph, route, true).await?;
+    Ok(json!({ "legacyAuthProtocolsEnabled": true, "previous": before, "changed": true, "route": route }))
+}

@@ -1,0 +1,113 @@
+//! `kodo-emulator`: a local HTTPS emulator of Entra ID, Microsoft Graph and SharePoint Online
+//! for trying Kodo without a tenant and for tests. Prints one JSON line (URL, CA certificate,
+//! tenants and their bootstrap credentials), then serves until stopped (Ctrl+C or SIGTERM).
+
+use clap::Parser;
+use kodo_emulator::server;
+use kodo_emulator::world::EmulatorConfig;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kodo-emulator",
+    version,
+    about = "Local emulator of Entra ID, Microsoft Graph and SharePoint Online (loopback HTTPS)"
+)]
+struct Args {
+    /// Address to listen on; loopback only. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Number of tenants to create.
+    #[arg(long, default_value_t = 1)]
+    tenants: usize,
+    /// New directory objects stay invisible to other replicas for this long (ms).
+    #[arg(long, default_value_t = 0)]
+    replication_lag_ms: u64,
+    /// Fraction (0..1) of Graph requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    throttle_rate: f64,
+    /// Latency added to every response (ms).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Approve device codes without a call to the control API.
+    #[arg(long)]
+    auto_approve_device_codes: bool,
+    /// Also run an HTTP proxy here that sends login.microsoftonline.com, graph.microsoft.com,
+    /// *.sharepoint.com (and the other clouds' hosts) to the emulator: CONNECT tunnels and
+    /// absolute-form requests. Loopback only.
+    #[arg(long)]
+    proxy_listen: Option<SocketAddr>,
+    /// Folder for the CA certificate and the bootstrap certificates (default: a new temp folder).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    if !(0.0..=1.0).contains(&args.throttle_rate) {
+        eprintln!("kodo-emulator: --throttle-rate must be between 0 and 1");
+        std::process::exit(2);
+    }
+    if args.tenants == 0 || args.tenants > 10_000 {
+        eprintln!("kodo-emulator: --tenants must be between 1 and 10000");
+        std::process::exit(2);
+    }
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("kodo-emulator-{}", std::process::id())));
+    let config = EmulatorConfig {
+        tenants: args.tenants,
+        replication_lag: Duration::from_millis(args.replication_lag_ms),
+        throttle_rate: args.throttle_rate,
+        latency: Duration::from_millis(args.latency_ms),
+        auto_approve_device_codes: args.auto_approve_device_codes,
+        state_dir,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kodo-emulator: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async move {
+        let running = match server::start_with_proxy(config, args.listen, args.proxy_listen).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("kodo-emulator: {e}");
+                std::process::exit(1);
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", running.announcement());
+        let _ = out.flush();
+        drop(out);
+        wait_for_stop().await;
+        running.shutdown();
+    });
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,14 @@
+//! The tenant emulator: Entra ID token endpoints, a Microsoft Graph v1.0 subset and SharePoint
+//! (CSOM `ProcessQuery`, `/_api/web`) on loopback HTTPS, seeded with the real first-party
+//! service principals (`fixtures/`). It is the double for every test and Kodo's "try it
+//! without a tenant" default. Facts it follows are cited next to the code that models them
+//! (`facts.md` is `../shared/docs/facts.md`, shipped research with its own sources).
+
+pub mod entra;
+pub mod graph;
+pub mod pki;
+pub mod proxy;
+pub mod server;
+pub mod sharepoint;
+pub mod state;
+pub mod world;

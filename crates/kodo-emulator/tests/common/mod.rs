@@ -1,0 +1,183 @@
+//! Shared by the integration tests: an in-process emulator and an HTTPS client that trusts
+//! only its CA and sends production hostnames to it.
+#![allow(dead_code)]
+
+use kodo_emulator::server::{self, RunningEmulator};
+use kodo_emulator::world::EmulatorConfig;
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct Emu {
+    pub running: RunningEmulator,
+    pub info: Value,
+    pub client: reqwest::Client,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn start(tenants: usize, lag_ms: u64, throttle: f64) -> Emu {
+    let dir = std::env::temp_dir().join(format!("kodo-test-{}", uuid::Uuid::new_v4()));
+    let config = EmulatorConfig {
+        tenants,
+        replication_lag: Duration::from_millis(lag_ms),
+        throttle_rate: throttle,
+        latency: Duration::ZERO,
+        auto_approve_device_codes: false,
+        state_dir: dir.clone(),
+    };
+    let running = server::start(config, "127.0.0.1:0".parse().unwrap()).await.expect("emulator starts");
+    let info = running.announcement();
+    let ca = std::fs::read(&running.ca_certificate).unwrap();
+    let cert = reqwest::Certificate::from_pem(&ca).unwrap();
+    let mut builder = reqwest::Client::builder().tls_certs_only([cert]).no_proxy();
+    for t in info["tenants"].as_array().unwrap() {
+        for h in [t["sharePointHost"].as_str().unwrap(), t["sharePointAdminHost"].as_str().unwrap()] {
+            builder = builder.resolve(h, running.addr);
+        }
+    }
+    for h in ["graph.microsoft.com", "login.microsoftonline.com"] {
+        builder = builder.resolve(h, running.addr);
+    }
+    let client = builder.build().unwrap();
+    Emu { running, info, client, _dir: TempDir(dir) }
+}
+
+impl Emu {
+    pub fn url(&self) -> String {
+        self.running.url.clone()
+    }
+    pub fn tenant(&self, i: usize) -> &Value {
+        &self.info["tenants"][i]
+    }
+    pub fn tid(&self, i: usize) -> String {
+        self.tenant(i)["tenantId"].as_str().unwrap().to_string()
+    }
+    pub fn port(&self) -> u16 {
+        self.running.addr.port()
+    }
+
+    /// POSTs a form to the tenant's token endpoint; returns (status, body).
+    pub async fn token_request(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self.client.post(format!("{}/{tenant}/oauth2/v2.0/token", self.url())).form(form).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A client-credentials token for the bootstrap app of tenant `i`.
+    /// client_credentials with a client assertion (a certificate credential).
+    pub async fn assertion_token(&self, tenant: &str, client_id: &str, assertion: &str, scope: &str) -> (u16, Value) {
+        self.token_request(
+            tenant,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion),
+                ("scope", scope),
+            ],
+        )
+        .await
+    }
+
+    pub async fn bootstrap_token(&self, i: usize, resource: &str) -> String {
+        let t = self.tenant(i);
+        let scope = format!("{resource}/.default");
+        let (status, body) = self
+            .token_request(
+                t["tenantId"].as_str().unwrap(),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", t["bootstrapClientId"].as_str().unwrap()),
+                    ("client_secret", t["bootstrapClientSecret"].as_str().unwrap()),
+                    ("scope", &scope),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn graph(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let url = format!("{}/v1.0/{}", self.url(), path.trim_start_matches('/'));
+        let mut req = self.client.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+    }
+
+    pub async fn requests(&self) -> Vec<Value> {
+        let r = self.client.get(format!("{}/_emulator/requests", self.url())).send().await.unwrap();
+        r.json::<Vec<Value>>().await.unwrap()
+    }
+}
+
+/// (certificate DER, private key) of a PEM file holding both.
+pub fn read_cert_and_key(path: &str) -> (Vec<u8>, rsa::RsaPrivateKey) {
+    use rsa::pkcs8::DecodePrivateKey;
+    let text = std::fs::read_to_string(path).unwrap();
+    let cert_b64: String = text
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .unwrap()
+        .split("-----END CERTIFICATE-----")
+        .next()
+        .unwrap()
+        .lines()
+        .collect();
+    let der = kodo_emulator::pki::b64_decode(cert_b64.trim()).unwrap();
+    let key_pem = format!(
+        "-----BEGIN PRIVATE KEY-----{}-----END PRIVATE KEY-----\n",
+        text.split("-----BEGIN PRIVATE KEY-----").nth(1).unwrap().split("-----END PRIVATE KEY-----").next().unwrap()
+    );
+    (der, rsa::RsaPrivateKey::from_pkcs8_pem(&key_pem).unwrap())
+}
+
+/// A client assertion (facts.md §4.3): RS256 + x5t, or PS256 + x5t#S256.
+pub fn client_assertion(
+    der: &[u8],
+    key: &rsa::RsaPrivateKey,
+    client_id: &str,
+    aud: &str,
+    pss: bool,
+    lifetime: i64,
+) -> String {
+    use kodo_emulator::pki::{b64url, x5t_sha1, x5t_sha256};
+    use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
+    use sha2::Sha256;
+    let header = if pss {
+        serde_json::json!({ "alg": "PS256", "typ": "JWT", "x5t#S256": x5t_sha256(der) })
+    } else {
+        serde_json::json!({ "alg": "RS256", "typ": "JWT", "x5t": x5t_sha1(der) })
+    };
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({ "aud": aud, "iss": client_id, "sub": client_id, "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + lifetime });
+    let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let sig = if pss {
+        let signer = rsa::pss::BlindedSigningKey::<Sha256>::new(key.clone());
+        signer.sign_with_rng(&mut rsa::rand_core::OsRng, input.as_bytes()).to_vec()
+    } else {
+        rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone()).sign(input.as_bytes()).to_vec()
+    };
+    format!("{input}.{}", b64url(&sig))
+}
+
+pub fn claims_of(token: &str) -> Value {
+    kodo_emulator::pki::parse_jwt(token).unwrap().claims
+}

@@ -1,0 +1,946 @@
+//! The tenant emulator, driven over HTTPS like a real client would drive Entra ID, Graph and
+//! SharePoint. Each test starts its own in-process emulator.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const GRAPH: &str = "https://graph.microsoft.com";
+
+fn aadsts(body: &Value) -> u64 {
+    body["error_codes"][0].as_u64().unwrap_or(0)
+}
+
+// ------------------------------------------------------------------------------- Entra ID
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_secret_token_carries_the_claims_entra_puts_in_it() {
+    let emu = start(1, 0, 0.0).await;
+    let token = emu.bootstrap_token(0, GRAPH).await;
+    let c = claims_of(&token);
+    assert_eq!(c["aud"], GRAPH);
+    assert_eq!(c["iss"], format!("https://sts.windows.net/{}/", emu.tid(0)));
+    assert_eq!(c["tid"], emu.tid(0));
+    assert_eq!(c["appid"], emu.tenant(0)["bootstrapClientId"]);
+    assert_eq!(c["appidacr"], "1");
+    assert_eq!(c["idtyp"], "app");
+    assert_eq!(c["ver"], "1.0");
+    assert_eq!(c["oid"], c["sub"]);
+    let roles: Vec<&str> = c["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(
+        roles.contains(&"Application.ReadWrite.All") && roles.contains(&"AppRoleAssignment.ReadWrite.All"),
+        "{roles:?}"
+    );
+    assert!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap() >= 3599);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_signatures_verify_against_the_published_jwks() {
+    use rsa::signature::Verifier;
+    let emu = start(1, 0, 0.0).await;
+    let token = emu.bootstrap_token(0, GRAPH).await;
+    let config: Value = emu
+        .client
+        .get(format!("{}/{}/v2.0/.well-known/openid-configuration", emu.url(), emu.tid(0)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["issuer"], format!("https://login.microsoftonline.com/{}/v2.0", emu.tid(0)));
+    let jwks: Value = emu.client.get(config["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let key = &jwks["keys"][0];
+    let jwt = kodo_emulator::pki::parse_jwt(&token).unwrap();
+    assert_eq!(jwt.header["kid"], key["kid"]);
+    let n = rsa::BigUint::from_bytes_be(&kodo_emulator::pki::b64url_decode(key["n"].as_str().unwrap()).unwrap());
+    let e = rsa::BigUint::from_bytes_be(&kodo_emulator::pki::b64url_decode(key["e"].as_str().unwrap()).unwrap());
+    let public = rsa::RsaPublicKey::new(n, e).unwrap();
+    let sig = rsa::pkcs1v15::Signature::try_from(jwt.signature.as_slice()).unwrap();
+    assert!(
+        rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public).verify(jwt.signing_input.as_bytes(), &sig).is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_errors_are_the_real_aadsts_bodies() {
+    let emu = start(1, 0, 0.0).await;
+    let t = emu.tenant(0).clone();
+    let tid = emu.tid(0);
+    let id = t["bootstrapClientId"].as_str().unwrap();
+
+    let (s, b) = emu
+        .token_request(
+            &tid,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", "not-the-secret"),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str(), aadsts(&b)), (401, Some("invalid_client"), 7000215));
+    let d = b["error_description"].as_str().unwrap();
+    assert!(
+        d.starts_with("AADSTS7000215: Invalid client secret provided.")
+            && d.contains("\r\nTrace ID: ")
+            && d.contains(id),
+        "{d}"
+    );
+    assert_eq!(b["error_uri"], "https://login.microsoftonline.com/error?code=7000215");
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (s, b) = emu
+        .token_request(
+            &tid,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &unknown),
+                ("client_secret", "x"),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str(), aadsts(&b)), (400, Some("unauthorized_client"), 700016));
+    assert!(
+        b["error_description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Application with identifier '{unknown}' was not found in the directory"))
+    );
+
+    let (s, b) = emu
+        .token_request(
+            "no-such-tenant.onmicrosoft.com",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", "x"),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str(), aadsts(&b)), (400, Some("invalid_tenant"), 90002));
+
+    let secret = t["bootstrapClientSecret"].as_str().unwrap();
+    let (s, b) = emu
+        .token_request(
+            &tid,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+                ("scope", "User.Read"),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str(), aadsts(&b)), (400, Some("invalid_scope"), 1002012));
+
+    // The tenant may be named by its initial domain too.
+    let domain = t["initialDomain"].as_str().unwrap();
+    let (s, _) = emu
+        .token_request(
+            domain,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_assertions_rs256_and_ps256_are_accepted_and_checked() {
+    let emu = start(1, 0, 0.0).await;
+    let t = emu.tenant(0).clone();
+    let tid = emu.tid(0);
+    let id = t["bootstrapClientId"].as_str().unwrap();
+    let (der, key) = read_cert_and_key(t["bootstrapCertificate"].as_str().unwrap());
+    let aud = format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token");
+    for pss in [false, true] {
+        let assertion = client_assertion(&der, &key, id, &aud, pss, 600);
+        let (s, b) = emu.assertion_token(&tid, id, &assertion, "https://graph.microsoft.com/.default").await;
+        assert_eq!(s, 200, "pss={pss}: {b}");
+        assert_eq!(claims_of(b["access_token"].as_str().unwrap())["appidacr"], "2");
+    }
+    // A certificate the app does not have.
+    let other = kodo_emulator::pki::RsaCredential::generate("stranger", 1).unwrap();
+    let assertion = client_assertion(&other.cert_der, &other.key, id, &aud, false, 600);
+    let (s, b) = emu.assertion_token(&tid, id, &assertion, "https://graph.microsoft.com/.default").await;
+    assert_eq!((s, aadsts(&b)), (401, 700027));
+    // An expired assertion.
+    let assertion = client_assertion(&der, &key, id, &aud, false, -3600);
+    let (s, b) = emu.assertion_token(&tid, id, &assertion, "https://graph.microsoft.com/.default").await;
+    assert_eq!((s, aadsts(&b)), (401, 700024));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_flow_waits_for_approval_and_refresh_tokens_work() {
+    let emu = start(1, 0, 0.0).await;
+    let tid = emu.tid(0);
+    let id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
+    let r: Value = emu
+        .client
+        .post(format!("{}/{tid}/oauth2/v2.0/devicecode", emu.url()))
+        .form(&[
+            ("client_id", id.as_str()),
+            ("scope", "https://graph.microsoft.com/Application.ReadWrite.All offline_access openid"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["expires_in"], 900);
+    assert!(r.get("verification_uri_complete").is_none());
+    let user_code = r["user_code"].as_str().unwrap();
+    assert!(r["message"].as_str().unwrap().contains(user_code));
+    let device_code = r["device_code"].as_str().unwrap();
+    let poll = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", id.as_str()),
+        ("device_code", device_code),
+    ];
+    let (s, b) = emu.token_request(&tid, &poll).await;
+    assert_eq!((s, b["error"].as_str(), aadsts(&b)), (400, Some("authorization_pending"), 70016));
+    let approved =
+        emu.client.post(format!("{}/_emulator/devicecodes/{user_code}/approve", emu.url())).send().await.unwrap();
+    assert_eq!(approved.status().as_u16(), 204);
+    let (s, b) = emu.token_request(&tid, &poll).await;
+    assert_eq!(s, 200, "{b}");
+    let c = claims_of(b["access_token"].as_str().unwrap());
+    assert_eq!(c["scp"], "Application.ReadWrite.All");
+    assert_eq!(c["idtyp"], "user");
+    let refresh = b["refresh_token"].as_str().unwrap();
+    // A refresh token is not resource bound (facts.md §4.4).
+    let (s, b) = emu
+        .token_request(
+            &tid,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", id.as_str()),
+                ("refresh_token", refresh),
+                ("scope", "https://graph.microsoft.com/Organization.Read.All"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(claims_of(b["access_token"].as_str().unwrap())["scp"], "Organization.Read.All");
+    // The device code was used up.
+    let (s, b) = emu.token_request(&tid, &poll).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("bad_verification_code")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managed_identity_endpoint_needs_its_header() {
+    let emu = start(1, 0, 0.0).await;
+    let endpoint = emu.info["identityEndpoint"].as_str().unwrap().to_string();
+    let header = emu.info["identityHeader"].as_str().unwrap().to_string();
+    let q = [("api-version", "2019-08-01"), ("resource", "https://graph.microsoft.com")];
+    let r = emu.client.get(&endpoint).query(&q).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = emu
+        .client
+        .get(&endpoint)
+        .query(&q)
+        .header("X-IDENTITY-HEADER", &header)
+        .header("Metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert!(b["expires_on"].is_string() && b.get("expires_in").is_none());
+    let c = claims_of(b["access_token"].as_str().unwrap());
+    assert_eq!(c["appidacr"], "2");
+    assert!(c["roles"].as_array().unwrap().iter().any(|r| r == "Application.ReadWrite.All"));
+}
+
+// ------------------------------------------------------------------------ Microsoft Graph
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_refuses_missing_and_bad_tokens() {
+    let emu = start(1, 0, 0.0).await;
+    let (s, b, h) = emu.graph("", Method::GET, "applications", None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["message"].as_str()),
+        (401, Some("InvalidAuthenticationToken"), Some("Access token is empty."))
+    );
+    assert!(h.get("www-authenticate").unwrap().to_str().unwrap().starts_with("Bearer realm=\"\""));
+    assert!(b["error"]["innerError"]["request-id"].is_string());
+    // A SharePoint token is not a Graph token.
+    let spo = emu.bootstrap_token(0, &format!("https://{}", emu.tenant(0)["sharePointHost"].as_str().unwrap())).await;
+    let (s, b, _) = emu.graph(&spo, Method::GET, "applications", None).await;
+    assert_eq!((s, b["error"]["message"].as_str()), (401, Some("Access token validation failure. Invalid audience.")));
+    // A forged signature.
+    let token = emu.bootstrap_token(0, GRAPH).await;
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let (s, _, _) = emu.graph(&forged, Method::GET, "applications", None).await;
+    assert_eq!(s, 401);
+}
+
+/// Creates an app with a secret and a service principal through Graph; returns
+/// (app object id, appId, secret, SP object id).
+async fn make_app(emu: &Emu, token: &str, name: &str) -> (String, String, String, String) {
+    let (s, app, _) = emu
+        .graph(
+            token,
+            Method::POST,
+            "applications",
+            Some(json!({ "displayName": name, "signInAudience": "AzureADMyOrg" })),
+        )
+        .await;
+    assert_eq!(s, 201, "{app}");
+    let id = app["id"].as_str().unwrap().to_string();
+    let app_id = app["appId"].as_str().unwrap().to_string();
+    let (s, pw, _) = emu
+        .graph(
+            token,
+            Method::POST,
+            &format!("applications/{id}/addPassword"),
+            Some(json!({ "passwordCredential": { "displayName": "t" } })),
+        )
+        .await;
+    assert_eq!(s, 200, "{pw}");
+    let (s, sp, _) = emu.graph(token, Method::POST, "servicePrincipals", Some(json!({ "appId": app_id }))).await;
+    assert_eq!(s, 201, "{sp}");
+    (id, app_id, pw["secretText"].as_str().unwrap().to_string(), sp["id"].as_str().unwrap().to_string())
+}
+
+async fn resource_sp(emu: &Emu, token: &str, app_id: &str) -> Value {
+    let (s, sp, _) = emu
+        .graph(
+            token,
+            Method::GET,
+            &format!("servicePrincipals(appId='{app_id}')?$select=id,appRoles,oauth2PermissionScopes"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    sp
+}
+
+fn role(sp: &Value, value: &str) -> String {
+    sp["appRoles"].as_array().unwrap().iter().find(|r| r["value"] == value).unwrap()["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn onboarding_calls_behave_as_graph_does() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (app_obj, app_id, secret, sp_id) = make_app(&emu, &admin, "Kodo onboarding test").await;
+
+    // First-party resource SPs come from the fixtures, unchanged.
+    let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
+    assert_eq!(graph_sp["appRoles"].as_array().unwrap().len(), 716);
+    assert_eq!(graph_sp["oauth2PermissionScopes"].as_array().unwrap().len(), 807);
+    let graph_id = graph_sp["id"].as_str().unwrap().to_string();
+
+    // A token for an app with no role has no roles claim; Graph refuses it (401 AccessDenied).
+    let (s, b) = emu
+        .token_request(
+            &emu.tid(0),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app_id),
+                ("client_secret", &secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let bare = b["access_token"].as_str().unwrap().to_string();
+    assert!(claims_of(&bare).get("roles").is_none());
+    let (s, b, _) = emu.graph(&bare, Method::GET, "organization", None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("AccessDenied")));
+
+    // Grant Organization.Read.All: assignment, then the duplicate fails as Graph does.
+    let org_read = role(&graph_sp, "Organization.Read.All");
+    let body = json!({ "principalId": sp_id, "resourceId": graph_id, "appRoleId": org_read });
+    let (s, a, _) = emu
+        .graph(&admin, Method::POST, &format!("servicePrincipals/{graph_id}/appRoleAssignedTo"), Some(body.clone()))
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["principalType"], "ServicePrincipal");
+    assert_eq!(a["id"].as_str().unwrap().len(), 43);
+    let (s, b, _) =
+        emu.graph(&admin, Method::POST, &format!("servicePrincipals/{graph_id}/appRoleAssignedTo"), Some(body)).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["message"].as_str()),
+        (400, Some("Request_BadRequest"), Some("Permission being assigned already exists on the object"))
+    );
+
+    // The app's new token carries the role: reading works, writing is 403.
+    let (_, b) = emu
+        .token_request(
+            &emu.tid(0),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app_id),
+                ("client_secret", &secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+        .await;
+    let token = b["access_token"].as_str().unwrap().to_string();
+    assert_eq!(claims_of(&token)["roles"], json!(["Organization.Read.All"]));
+    let (s, org, _) = emu.graph(&token, Method::GET, "organization", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(org["value"][0]["id"], emu.tid(0));
+    let (s, b, _) = emu.graph(&token, Method::POST, "applications", Some(json!({ "displayName": "nope" }))).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["message"].as_str()),
+        (403, Some("Authorization_RequestDenied"), Some("Insufficient privileges to complete the operation."))
+    );
+
+    // Delegated grant: create, duplicate 409, patch scopes.
+    let grant = json!({ "clientId": sp_id, "consentType": "AllPrincipals", "principalId": null, "resourceId": graph_id, "scope": "User.Read" });
+    let (s, g, _) = emu.graph(&admin, Method::POST, "oauth2PermissionGrants", Some(grant.clone())).await;
+    assert_eq!(s, 201, "{g}");
+    let (s, b, _) = emu.graph(&admin, Method::POST, "oauth2PermissionGrants", Some(grant)).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["message"].as_str()),
+        (409, Some("Request_MultipleObjectsWithSameKeyValue"), Some("Permission entry already exists."))
+    );
+    let gid = g["id"].as_str().unwrap();
+    let (s, _, _) = emu
+        .graph(
+            &admin,
+            Method::PATCH,
+            &format!("oauth2PermissionGrants/{gid}"),
+            Some(json!({ "scope": "User.Read Directory.Read.All" })),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, list, _) =
+        emu.graph(&admin, Method::GET, &format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["value"][0]["scope"], "User.Read Directory.Read.All");
+
+    // requiredResourceAccess is replaced wholesale by PATCH; the app is found by tag.
+    let rra = json!({ "requiredResourceAccess": [{ "resourceAppId": "00000003-0000-0000-c000-000000000000", "resourceAccess": [{ "id": org_read, "type": "Role" }] }], "tags": ["kodo-managed"] });
+    let (s, _, _) = emu.graph(&admin, Method::PATCH, &format!("applications/{app_obj}"), Some(rra)).await;
+    assert_eq!(s, 204);
+    let (s, found, _) = emu
+        .graph(&admin, Method::GET, "applications?$filter=tags/any(t:t eq 'kodo-managed')&$select=id,appId,tags", None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(found["value"].as_array().unwrap().len(), 1);
+    assert_eq!(found["value"][0]["appId"], app_id);
+    let (s, by_app_id, _) = emu
+        .graph(&admin, Method::GET, &format!("applications(appId='{app_id}')?$select=requiredResourceAccess"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(by_app_id["requiredResourceAccess"][0]["resourceAccess"][0]["type"], "Role");
+
+    // Deleting the app removes its SP, assignments and grants.
+    let (s, _, _) = emu.graph(&admin, Method::DELETE, &format!("applications/{app_obj}"), None).await;
+    assert_eq!(s, 204);
+    let (s, b, _) = emu.graph(&admin, Method::GET, &format!("servicePrincipals/{sp_id}"), None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("Request_ResourceNotFound")));
+    let (_, list, _) =
+        emu.graph(&admin, Method::GET, &format!("oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"), None).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_and_certificates_are_managed_through_graph() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (app_obj, app_id, secret, _) = make_app(&emu, &admin, "Kodo credential test").await;
+    let form = |s: &str| {
+        vec![
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            ("client_id".into(), app_id.clone()),
+            ("client_secret".into(), s.to_string()),
+            ("scope".into(), "https://graph.microsoft.com/.default".into()),
+        ]
+    };
+    let f = form(&secret);
+    let refs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(emu.token_request(&emu.tid(0), &refs).await.0, 200);
+
+    // secretText is never returned again; hint is its first 3 characters.
+    let (_, app, _) = emu.graph(&admin, Method::GET, &format!("applications/{app_obj}"), None).await;
+    let cred = &app["passwordCredentials"][0];
+    assert!(cred["secretText"].is_null());
+    assert_eq!(cred["hint"].as_str().unwrap(), &secret[..3]);
+    let key_id = cred["keyId"].as_str().unwrap().to_string();
+
+    // An expired secret is refused with 7000222.
+    let (s, pw, _) = emu.graph(&admin, Method::POST, &format!("applications/{app_obj}/addPassword"), Some(json!({ "passwordCredential": { "displayName": "old", "startDateTime": "2020-01-01T00:00:00Z", "endDateTime": "2021-01-01T00:00:00Z" } }))).await;
+    assert_eq!(s, 200);
+    let f = form(pw["secretText"].as_str().unwrap());
+    let refs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let (s, b) = emu.token_request(&emu.tid(0), &refs).await;
+    assert_eq!((s, aadsts(&b)), (401, 7000222));
+
+    // removePassword revokes the secret.
+    let (s, _, _) = emu
+        .graph(
+            &admin,
+            Method::POST,
+            &format!("applications/{app_obj}/removePassword"),
+            Some(json!({ "keyId": key_id })),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let f = form(&secret);
+    let refs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(emu.token_request(&emu.tid(0), &refs).await.1["error_codes"][0], 7000215);
+
+    // A certificate added by PATCH keyCredentials signs in; key is only returned when selected.
+    let cert = kodo_emulator::pki::RsaCredential::generate("Kodo test cert", 30).unwrap();
+    let kc = json!({ "keyCredentials": [{ "type": "AsymmetricX509Cert", "usage": "Verify", "key": kodo_emulator::pki::b64(&cert.cert_der), "displayName": "CN=Kodo test cert" }] });
+    let (s, b, _) = emu.graph(&admin, Method::PATCH, &format!("applications/{app_obj}"), Some(kc)).await;
+    assert_eq!(s, 204, "{b}");
+    let (_, app, _) = emu.graph(&admin, Method::GET, &format!("applications/{app_obj}"), None).await;
+    assert!(app["keyCredentials"][0]["key"].is_null());
+    assert_eq!(app["keyCredentials"][0]["customKeyIdentifier"], cert.thumbprint());
+    let (_, app, _) =
+        emu.graph(&admin, Method::GET, &format!("applications/{app_obj}?$select=keyCredentials"), None).await;
+    assert!(app["keyCredentials"][0]["key"].is_string());
+    let aud = format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", emu.tid(0));
+    let assertion = client_assertion(&cert.cert_der, &cert.key, &app_id, &aud, true, 600);
+    let (s, b) = emu.assertion_token(&emu.tid(0), &app_id, &assertion, "https://graph.microsoft.com/.default").await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replication_lag_hides_new_objects_with_the_real_errors() {
+    let emu = start(1, 800, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (s, app, _) = emu.graph(&admin, Method::POST, "applications", Some(json!({ "displayName": "lagging" }))).await;
+    assert_eq!(s, 201);
+    let id = app["id"].as_str().unwrap();
+    let app_id = app["appId"].as_str().unwrap();
+    let (s, b, _) = emu.graph(&admin, Method::GET, &format!("applications/{id}"), None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("Request_ResourceNotFound")));
+    assert_eq!(
+        b["error"]["message"],
+        format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")
+    );
+    let (s, b, _) = emu.graph(&admin, Method::POST, "servicePrincipals", Some(json!({ "appId": app_id }))).await;
+    assert_eq!((s, b["error"]["details"][0]["code"].as_str()), (400, Some("NoBackingApplicationObject")));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (s, _, _) = emu.graph(&admin, Method::GET, &format!("applications/{id}"), None).await;
+    assert_eq!(s, 200);
+    let (s, sp, _) = emu.graph(&admin, Method::POST, "servicePrincipals", Some(json!({ "appId": app_id }))).await;
+    assert_eq!(s, 201);
+    // An assignment to the not-yet-replicated SP.
+    let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
+    let gid = graph_sp["id"].as_str().unwrap();
+    let body = json!({ "principalId": sp["id"], "resourceId": gid, "appRoleId": role(&graph_sp, "User.Read.All") });
+    let (s, b, _) = emu
+        .graph(&admin, Method::POST, &format!("servicePrincipals/{gid}/appRoleAssignedTo"), Some(body.clone()))
+        .await;
+    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("Not a valid reference update")));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (s, _, _) =
+        emu.graph(&admin, Method::POST, &format!("servicePrincipals/{gid}/appRoleAssignedTo"), Some(body)).await;
+    assert_eq!(s, 201);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_answers_429_with_retry_after() {
+    let emu = start(1, 0, 1.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (s, b, h) = emu.graph(&admin, Method::GET, "organization", None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["message"].as_str()),
+        (429, Some("TooManyRequests"), Some("Please retry again later."))
+    );
+    assert!(h.get("retry-after").is_some());
+    // The rate can be changed at run time through the control API.
+    let r = emu
+        .client
+        .patch(format!("{}/_emulator/settings", emu.url()))
+        .json(&json!({ "throttleRate": 0.0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(emu.graph(&admin, Method::GET, "organization", None).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_limits_dependencies_and_logging() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let many: Vec<Value> =
+        (1..=21).map(|i| json!({ "id": i.to_string(), "method": "GET", "url": "/organization" })).collect();
+    let (s, _, _) = emu.graph(&admin, Method::POST, "$batch", Some(json!({ "requests": many }))).await;
+    assert_eq!(s, 400);
+    let body = json!({ "requests": [
+        { "id": "1", "method": "GET", "url": "/applications/00000000-0000-0000-0000-000000000000" },
+        { "id": "2", "dependsOn": ["1"], "method": "GET", "url": "/organization" },
+        { "id": "3", "method": "GET", "url": "/servicePrincipals(appId='00000003-0000-0ff1-ce00-000000000000')?$select=id" },
+    ]});
+    let (s, b, _) = emu.graph(&admin, Method::POST, "$batch", Some(body)).await;
+    assert_eq!(s, 200);
+    let status_of = |id: &str| {
+        b["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["status"].as_u64().unwrap()
+    };
+    assert_eq!((status_of("1"), status_of("2"), status_of("3")), (404, 424, 200));
+    let log = emu.requests().await;
+    assert_eq!(log.iter().filter(|e| e["batch"] == true).count(), 3);
+    assert_eq!(log.iter().filter(|e| e["path"] == "/v1.0/$batch").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_page_with_next_links_and_filters_are_checked() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let mut seen = Vec::new();
+    let mut url = format!("{}/v1.0/servicePrincipals?$top=2&$select=id,appId", emu.url());
+    loop {
+        let page: Value = emu.client.get(&url).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        for v in page["value"].as_array().unwrap() {
+            seen.push(v["appId"].as_str().unwrap().to_string());
+        }
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    // 4 first-party resources, the bootstrap app and the managed identity.
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    let (s, b, _) = emu.graph(&admin, Method::GET, "applications?$filter=startswith(displayName,'K')", None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("Request_UnsupportedQuery")));
+}
+
+// ----------------------------------------------------------------------------- SharePoint
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sharepoint_accepts_certificate_tokens_and_refuses_secret_ones() {
+    let emu = start(1, 0, 0.0).await;
+    let t = emu.tenant(0).clone();
+    let host = t["sharePointHost"].as_str().unwrap();
+    let tid = emu.tid(0);
+    let id = t["bootstrapClientId"].as_str().unwrap();
+    let resource = format!("https://{host}");
+    // Production hostname, resolved to the emulator by the client (reqwest resolve).
+    let web_url = format!("https://{host}:{}/_api/web", emu.port());
+
+    let secret_token = emu.bootstrap_token(0, &resource).await;
+    let r = emu
+        .client
+        .get(&web_url)
+        .bearer_auth(&secret_token)
+        .header("Accept", "application/json;odata=nometadata")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let www = r.headers().get("www-authenticate").unwrap().to_str().unwrap().to_string();
+    assert!(
+        www.starts_with(&format!("Bearer realm=\"{tid}\",client_id=\"00000003-0000-0ff1-ce00-000000000000\"")),
+        "{www}"
+    );
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error_description"], "Unsupported app only token.");
+
+    let (der, key) = read_cert_and_key(t["bootstrapCertificate"].as_str().unwrap());
+    let aud = format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token");
+    let assertion = client_assertion(&der, &key, id, &aud, false, 600);
+    let scope = format!("{resource}/.default");
+    let (s, b) = emu.assertion_token(&tid, id, &assertion, &scope).await;
+    assert_eq!(s, 200, "{b}");
+    let cert_token = b["access_token"].as_str().unwrap();
+    let r = emu
+        .client
+        .get(&web_url)
+        .bearer_auth(cert_token)
+        .header("Accept", "application/json;odata=nometadata")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let web: Value = r.json().await.unwrap();
+    assert_eq!(web["Url"], resource);
+    assert_eq!(web["WebTemplate"], "SITEPAGEPUBLISHING");
+    // The path-prefix form reaches the same site.
+    let r = emu.client.get(format!("{}/_sp/{host}/_api/web", emu.url())).bearer_auth(cert_token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+fn csom_read() -> String {
+    // facts.md §5.1 step 2, verbatim apart from ApplicationName.
+    r#"<Request AddExpandoFieldTypeSuffix="true" SchemaVersion="15.0.0.0" LibraryVersion="16.0.0.0" ApplicationName="Kodo" xmlns="http://schemas.microsoft.com/sharepoint/clientquery/2009"><Actions><ObjectPath Id="4" ObjectPathId="3" /><Query Id="5" ObjectPathId="3"><Query SelectAllProperties="true"><Properties /></Query></Query></Actions><ObjectPaths><Constructor Id="3" TypeId="{268004ae-ef6b-4e9b-8425-127220d84719}" /></ObjectPaths></Request>"#.to_string()
+}
+
+fn csom_set(identity: &str, value: bool) -> String {
+    format!(
+        r#"<Request AddExpandoFieldTypeSuffix="true" SchemaVersion="15.0.0.0" LibraryVersion="16.0.0.0" ApplicationName="Kodo" xmlns="http://schemas.microsoft.com/sharepoint/clientquery/2009"><Actions><SetProperty Id="42" ObjectPathId="7" Name="LegacyAuthProtocolsEnabled"><Parameter Type="String">{value}</Parameter></SetProperty></Actions><ObjectPaths><Identity Id="7" Name="{}" /></ObjectPaths></Request>"#,
+        identity.replace('\n', "&#xA;")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csom_reads_and_sets_legacy_auth_protocols_and_graph_agrees() {
+    let emu = start(1, 0, 0.0).await;
+    let t = emu.tenant(0).clone();
+    let admin_host = t["sharePointAdminHost"].as_str().unwrap();
+    let tid = emu.tid(0);
+    let id = t["bootstrapClientId"].as_str().unwrap();
+    let (der, key) = read_cert_and_key(t["bootstrapCertificate"].as_str().unwrap());
+    let assertion = client_assertion(
+        &der,
+        &key,
+        id,
+        &format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token"),
+        false,
+        600,
+    );
+    let scope = format!("https://{admin_host}/.default");
+    let (_, b) = emu.assertion_token(&tid, id, &assertion, &scope).await;
+    let token = b["access_token"].as_str().unwrap().to_string();
+    let pq = format!("https://{admin_host}:{}/_vti_bin/client.svc/ProcessQuery", emu.port());
+    let post = |body: String| {
+        emu.client
+            .post(&pq)
+            .bearer_auth(&token)
+            .header("Content-Type", "text/xml")
+            .header("Accept", "application/json;odata=nometadata")
+            .body(body)
+            .send()
+    };
+
+    let read: Value = post(csom_read()).await.unwrap().json().await.unwrap();
+    assert!(read[0]["ErrorInfo"].is_null(), "{read}");
+    assert_eq!(read[1], 4);
+    assert_eq!(read[3], 5);
+    assert_eq!(read[4]["_ObjectType_"], "Microsoft.Online.SharePoint.TenantAdministration.Tenant");
+    assert_eq!(read[4]["LegacyAuthProtocolsEnabled"], true);
+    let identity = read[4]["_ObjectIdentity_"].as_str().unwrap().to_string();
+
+    let set: Value = post(csom_set(&identity, false)).await.unwrap().json().await.unwrap();
+    assert!(set[0]["ErrorInfo"].is_null(), "{set}");
+    let read: Value = post(csom_read()).await.unwrap().json().await.unwrap();
+    assert_eq!(read[4]["LegacyAuthProtocolsEnabled"], false);
+
+    let graph = emu.bootstrap_token(0, GRAPH).await;
+    let (s, settings, _) = emu.graph(&graph, Method::GET, "admin/sharepoint/settings", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(settings["isLegacyAuthProtocolsEnabled"], false);
+    let (s, _, _) = emu
+        .graph(
+            &graph,
+            Method::PATCH,
+            "admin/sharepoint/settings",
+            Some(json!({ "isLegacyAuthProtocolsEnabled": true })),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let read: Value = post(csom_read()).await.unwrap().json().await.unwrap();
+    assert_eq!(read[4]["LegacyAuthProtocolsEnabled"], true);
+
+    // The Tenant object is only on the admin host.
+    let site_pq =
+        format!("https://{}:{}/_vti_bin/client.svc/ProcessQuery", t["sharePointHost"].as_str().unwrap(), emu.port());
+    let site_token = {
+        let assertion = client_assertion(
+            &der,
+            &key,
+            id,
+            &format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token"),
+            false,
+            600,
+        );
+        let scope = format!("https://{}/.default", t["sharePointHost"].as_str().unwrap());
+        let (_, b) = emu.assertion_token(&tid, id, &assertion, &scope).await;
+        b["access_token"].as_str().unwrap().to_string()
+    };
+    let r: Value = emu
+        .client
+        .post(&site_pq)
+        .bearer_auth(&site_token)
+        .body(csom_read())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r[0]["ErrorInfo"]["ErrorTypeName"], "System.UnauthorizedAccessException");
+}
+
+// ---------------------------------------------------------------------------- control API
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_rules_fail_drop_and_then_stop() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let rule = json!({ "method": "GET", "pathContains": "/organization", "status": 503, "retryAfter": 2, "count": 1 });
+    let r = emu.client.post(format!("{}/_emulator/faults", emu.url())).json(&rule).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let (s, _, h) = emu.graph(&admin, Method::GET, "organization", None).await;
+    assert_eq!(s, 503);
+    assert_eq!(h.get("retry-after").unwrap(), "2");
+    assert_eq!(emu.graph(&admin, Method::GET, "organization", None).await.0, 200);
+
+    let rule = json!({ "pathContains": "/organization", "dropConnection": true, "count": 1 });
+    emu.client.post(format!("{}/_emulator/faults", emu.url())).json(&rule).send().await.unwrap();
+    let r = emu.client.get(format!("{}/v1.0/organization", emu.url())).bearer_auth(&admin).send().await;
+    let failed = match r {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(failed, "the connection should have dropped");
+
+    let bad = emu
+        .client
+        .post(format!("{}/_emulator/faults", emu.url()))
+        .json(&json!({ "nonsense": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let log = emu.requests().await;
+    assert!(log.iter().any(|e| e["status"] == 503));
+    assert!(log.iter().all(|e| e["method"].is_string() && e["path"].is_string() && e["status"].is_u64()));
+    assert!(!log.iter().any(|e| e["path"].as_str().unwrap().starts_with("/_emulator")));
+}
+
+#[test]
+fn the_binary_prints_its_announcement_first() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("kodo-bin-{}", uuid::Uuid::new_v4()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--tenants", "3", "--state-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert!(v["url"].as_str().unwrap().starts_with("https://127.0.0.1:"));
+    assert!(std::path::Path::new(v["caCertificate"].as_str().unwrap()).exists());
+    let tenants = v["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 3);
+    for t in tenants {
+        for k in ["tenantId", "initialDomain", "bootstrapClientId", "bootstrapClientSecret", "bootstrapCertificate"] {
+            assert!(t[k].is_string(), "{k}");
+        }
+        assert!(t["initialDomain"].as_str().unwrap().ends_with(".onmicrosoft.com"));
+        let pem = std::fs::read_to_string(t["bootstrapCertificate"].as_str().unwrap()).unwrap();
+        assert!(pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY"));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    // A non-loopback address is refused.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator"))
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+// ---------------------------------------------------------------------------------- proxy
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_sends_production_hostnames_to_the_emulator() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir(std::env::temp_dir().join(format!("kodo-proxy-{}", uuid::Uuid::new_v4())));
+    let config = kodo_emulator::world::EmulatorConfig { state_dir: dir.0.clone(), ..Default::default() };
+    let running = kodo_emulator::server::start_with_proxy(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let info = running.announcement();
+    let proxy = info["proxy"].as_str().unwrap().to_string();
+    let t = &info["tenants"][0];
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&running.ca_certificate).unwrap()).unwrap();
+    // No resolve(): the client only knows the proxy, as an unmodified tool with HTTPS_PROXY.
+    let client =
+        reqwest::Client::builder().tls_certs_only([ca]).proxy(reqwest::Proxy::all(&proxy).unwrap()).build().unwrap();
+    let token: Value = client
+        .post(format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", t["tenantId"].as_str().unwrap()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", t["bootstrapClientId"].as_str().unwrap()),
+            ("client_secret", t["bootstrapClientSecret"].as_str().unwrap()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_string();
+    let org: Value = client
+        .get("https://graph.microsoft.com/v1.0/organization")
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["value"][0]["id"], t["tenantId"]);
+    assert!(org["@odata.context"].as_str().unwrap().starts_with("https://graph.microsoft.com/v1.0/$metadata#"));
+
+    // Absolute-form, as axios-based clients (CLI for Microsoft 365) send through a proxy.
+    let port: u16 = proxy.rsplit(':').next().unwrap().parse().unwrap();
+    let raw = |request: String| async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let out = raw(format!("GET https://graph.microsoft.com/v1.0/organization HTTP/1.1\r\nHost: graph.microsoft.com\r\nAuthorization: Bearer {access}\r\nConnection: close\r\n\r\n")).await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains(t["tenantId"].as_str().unwrap()));
+    // Anything else is refused, not forwarded.
+    let out = raw("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n".into()).await;
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    let out = raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n".into()).await;
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_needs_a_public_client_app() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (_, app_id, _, _) = make_app(&emu, &admin, "confidential").await;
+    let tid = emu.tid(0);
+    let r: Value = emu
+        .client
+        .post(format!("{}/{tid}/oauth2/v2.0/devicecode", emu.url()))
+        .form(&[("client_id", app_id.as_str()), ("scope", "https://graph.microsoft.com/User.Read")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_code = r["device_code"].as_str().unwrap();
+    let (s, b) = emu
+        .token_request(
+            &tid,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", &app_id),
+                ("device_code", device_code),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str(), aadsts(&b)), (401, Some("invalid_client"), 7000218));
+}
