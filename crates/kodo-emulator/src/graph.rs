@@ -7,7 +7,7 @@
 
 use super::pki::{self, parse_jwt, verify_jwt_signature};
 use super::state::*;
-use super::world::{LogEntry, World, application_json, assignment_json, generate_secret};
+use super::world::{EmulatorConfig, LogEntry, World, application_json, assignment_json, generate_secret};
 use axum::http::HeaderMap;
 use rand::Rng;
 use serde_json::{Map, Value, json};
@@ -39,15 +39,48 @@ impl GResp {
     fn empty(status: u16) -> GResp {
         GResp { status, headers: Vec::new(), body: None }
     }
+
+    /// Gives the response its ids (facts.md §3.12: "Response headers carry the same request-id
+    /// and client-request-id (client may send its own client-request-id)"): a fresh
+    /// `request-id`, and `client_request_id`, in an error body's `innerError` and, with
+    /// `headers` (a whole HTTP response, not a `$batch` item), in the response headers.
+    pub fn stamp(&mut self, client_request_id: &str, headers: bool) {
+        let request_id = new_id();
+        if let Some(inner) = self
+            .body
+            .as_mut()
+            .and_then(|b| b.get_mut("error"))
+            .and_then(|e| e.get_mut("innerError"))
+            .and_then(Value::as_object_mut)
+        {
+            inner.insert("request-id".into(), request_id.clone().into());
+            inner.insert("client-request-id".into(), client_request_id.into());
+        }
+        if headers {
+            self.headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("request-id") && !k.eq_ignore_ascii_case("client-request-id"));
+            self.headers.push(("request-id".into(), request_id));
+            self.headers.push(("client-request-id".into(), client_request_id.into()));
+        }
+    }
+}
+
+/// The `client-request-id` the client sent among `headers` (request headers, or a `$batch`
+/// item's `headers`), if any: the one to echo (facts.md §3.12).
+pub fn sent_client_request_id<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    headers
+        .into_iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("client-request-id") && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_string())
 }
 
 /// Graph's error body (facts.md §3.12: code, message, innerError with date, request-id,
-/// client-request-id).
+/// client-request-id). The ids are fresh here; [`GResp::stamp`] sets the ones of the request.
 pub fn gerr(status: u16, code: &str, message: &str) -> GResp {
     let request_id = new_id();
     GResp {
         status,
-        headers: vec![("Content-Type".into(), "application/json".into()), ("request-id".into(), request_id.clone())],
+        headers: vec![("Content-Type".into(), "application/json".into())],
         body: Some(json!({
             "error": {
                 "code": code,
@@ -55,7 +88,7 @@ pub fn gerr(status: u16, code: &str, message: &str) -> GResp {
                 "innerError": {
                     "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
                     "request-id": request_id,
-                    "client-request-id": request_id,
+                    "client-request-id": new_id(),
                 }
             }
         })),
@@ -176,6 +209,8 @@ const SPO_SETTINGS_WRITE: &[&str] = &["SharePointTenantSettings.ReadWrite.All"];
 struct Target {
     segments: Vec<Segment>,
     query: Vec<(String, String)>,
+    /// Page size of a collection when there is no `$top` (facts.md §3.14).
+    page_size: usize,
 }
 
 #[derive(Debug)]
@@ -206,7 +241,7 @@ fn parse_target(url: &str) -> Target {
         })
         .collect();
     let query = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    Target { segments, query }
+    Target { segments, query, page_size: EmulatorConfig::DEFAULT_PAGE_SIZE }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -347,32 +382,68 @@ fn entity(base: &str, entity_set: &str, select: Option<&str>, obj: Map<String, V
     Value::Object(out)
 }
 
-/// A collection page with `@odata.nextLink` when more remain (facts.md §3.14).
-fn collection(base: &str, entity_set: &str, path: &str, t: &Target, items: Vec<Map<String, Value>>) -> Value {
+/// A collection page with `@odata.nextLink` when more remain (facts.md §3.14). `items` are the
+/// matching objects in list order; `id_of` names each, `view` turns the page's ones into JSON
+/// (only those: a list of thousands is not copied per page). The page size is `$top` (1..999)
+/// or else the emulator's page size. `@odata.nextLink` is the full URL of the next page, on
+/// the host the client used, with the original query options and a `$skiptoken`.
+fn collection<T>(
+    base: &str,
+    entity_set: &str,
+    path: &str,
+    t: &Target,
+    items: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    view: impl Fn(T) -> Map<String, Value>,
+) -> Value {
     let select = t.q("$select");
-    let top = t.q("$top").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, 999);
-    let skip = t
-        .q("$skiptoken")
-        .and_then(pki::b64url_decode)
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(0);
+    let top = t
+        .q("$top")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(t.page_size)
+        .clamp(1, EmulatorConfig::MAX_PAGE_SIZE);
+    let skip = t.q("$skiptoken").map(|tok| resume_at(tok, &items, &id_of)).unwrap_or(0);
     let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(skip).take(top).map(|o| Value::Object(project(o, select))).collect();
+    let end = (skip + top).min(total);
+    let next = (end < total).then(|| skiptoken(end, id_of(&items[end - 1])));
+    let page: Vec<Value> =
+        items.into_iter().skip(skip).take(top).map(|o| Value::Object(project(view(o), select))).collect();
     let mut out = Map::new();
     out.insert("@odata.context".into(), context(base, entity_set, select, false).into());
-    if skip + top < total {
+    if let Some(token) = next {
         let mut query: Vec<(String, String)> =
             t.query.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken")).cloned().collect();
-        if t.q("$top").is_none() {
-            query.push(("$top".into(), top.to_string()));
-        }
-        query.push(("$skiptoken".into(), pki::b64url((skip + top).to_string().as_bytes())));
-        let qs: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
-        out.insert("@odata.nextLink".into(), format!("{base}/v1.0/{path}?{qs}").into());
+        query.push(("$skiptoken".into(), token));
+        out.insert("@odata.nextLink".into(), format!("{base}/v1.0/{path}?{}", query_string(&query)).into());
     }
     out.insert("value".into(), Value::Array(page));
     Value::Object(out)
+}
+
+/// An opaque `$skiptoken` (clients use the nextLink as-is, facts.md §3.14): the position after
+/// the page and the id of its last object.
+fn skiptoken(position: usize, last_id: &str) -> String {
+    pki::b64url(format!("{position}.{last_id}").as_bytes())
+}
+
+/// Where the page of a `$skiptoken` starts: after the object it names, so that objects deleted
+/// or added before it meanwhile shift nothing; at its position if that object is gone; at the
+/// start if the token is not one of ours.
+fn resume_at<T>(token: &str, items: &[T], id_of: impl Fn(&T) -> &str) -> usize {
+    let Some(text) = pki::b64url_decode(token).and_then(|b| String::from_utf8(b).ok()) else { return 0 };
+    let (position, last_id) = text.split_once('.').unwrap_or((&text, ""));
+    if !last_id.is_empty() {
+        if let Some(i) = items.iter().position(|x| id_of(x) == last_id) {
+            return i + 1;
+        }
+    }
+    position.parse().unwrap_or(0)
+}
+
+/// A query string with `$` kept in option names, as in Graph's nextLinks (facts.md §3.14).
+fn query_string(query: &[(String, String)]) -> String {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    query.iter().map(|(k, v)| format!("{}={}", enc(k).replace("%24", "$"), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 /// Properties a client may set on an application (facts.md §3.2, META EntityType application).
@@ -405,17 +476,13 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
     let rate = *world.throttle_rate.lock();
     if rate > 0.0 && rand::rng().random::<f64>() < rate {
         // Body from the throttling doc sample, headers from a real capture
-        // (docs/emulator-research.md §4).
+        // (docs/emulator-research.md §4); request-id and client-request-id are set by
+        // `GResp::stamp`, in the body's innerError too (facts.md §3.12).
         let request_id = new_id();
         let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
         return GResp {
             status: 429,
-            headers: vec![
-                ("Content-Type".into(), "application/json".into()),
-                ("Retry-After".into(), "1".into()),
-                ("request-id".into(), request_id.clone()),
-                ("client-request-id".into(), request_id.clone()),
-            ],
+            headers: vec![("Content-Type".into(), "application/json".into()), ("Retry-After".into(), "1".into())],
             body: Some(json!({ "error": {
                 "code": "TooManyRequests",
                 "innerError": { "code": "429", "date": date, "message": "Please retry after", "request-id": request_id, "status": "429" },
@@ -423,7 +490,8 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             }})),
         };
     }
-    let t = parse_target(url);
+    let mut t = parse_target(url);
+    t.page_size = world.page_size();
     let mut tenants = world.tenants.lock();
     let Some(tenant) = tenants.iter_mut().find(|x| x.id == caller.tenant_id) else { return denied() };
     let lag = world.lag();
@@ -442,13 +510,11 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
                 Ok(c) => c,
                 Err(e) => return e,
             };
-            let items = tenant
-                .applications
-                .iter()
-                .filter(|a| a.obj.visible() && matches(&a.obj.json, &clauses))
-                .map(|a| a.obj.json.clone())
-                .collect();
-            GResp::json(200, collection(base, "applications", "applications", &t, items))
+            let items =
+                tenant.applications.iter().filter(|a| a.obj.visible() && matches(&a.obj.json, &clauses)).collect();
+            let page =
+                collection(base, "applications", "applications", &t, items, |a| a.obj.id(), |a| a.obj.json.clone());
+            GResp::json(200, page)
         }
         ("POST", ["applications"]) => {
             if !caller.has_any(APP_WRITE) {
@@ -487,14 +553,21 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
                 Ok(c) => c,
                 Err(e) => return e,
             };
+            // Only first-party SPs differ from their stored JSON (sp_view adds their roles).
             let items = tenant
                 .service_principals
                 .iter()
-                .filter(|s| s.obj.visible())
-                .map(sp_view)
-                .filter(|j| matches(j, &clauses))
+                .filter(|s| {
+                    s.obj.visible()
+                        && if s.first_party.is_some() {
+                            matches(&sp_view(s), &clauses)
+                        } else {
+                            matches(&s.obj.json, &clauses)
+                        }
+                })
                 .collect();
-            GResp::json(200, collection(base, "servicePrincipals", "servicePrincipals", &t, items))
+            let page = collection(base, "servicePrincipals", "servicePrincipals", &t, items, |s| s.obj.id(), sp_view);
+            GResp::json(200, page)
         }
         ("POST", ["servicePrincipals"]) => {
             if !caller.has_any(APP_WRITE) {
@@ -538,13 +611,9 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
                 Ok(c) => c,
                 Err(e) => return e,
             };
-            let items = tenant
-                .grants
-                .iter()
-                .filter(|g| g.visible() && matches(&g.json, &clauses))
-                .map(|g| g.json.clone())
-                .collect();
-            GResp::json(200, collection(base, "oauth2PermissionGrants", "oauth2PermissionGrants", &t, items))
+            let items = tenant.grants.iter().filter(|g| g.visible() && matches(&g.json, &clauses)).collect();
+            let path = "oauth2PermissionGrants";
+            GResp::json(200, collection(base, path, path, &t, items, |g| g.id(), |g| g.json.clone()))
         }
         ("POST", ["oauth2PermissionGrants"]) => {
             if !caller.has_any(GRANT_WRITE) {
@@ -636,9 +705,10 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
                 "verifiedDomains": [{ "capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true, "isInitial": true, "name": tenant.initial_domain, "type": "Managed" }],
             });
             let Value::Object(o) = org else { return denied() };
-            let mut t2 = Target { segments: Vec::new(), query: t.query.clone() };
+            let mut t2 = Target { segments: Vec::new(), query: t.query.clone(), page_size: t.page_size };
             t2.query.retain(|(k, _)| k != "$top");
-            GResp::json(200, collection(base, "organization", "organization", &t2, vec![o]))
+            let page = collection(base, "organization", "organization", &t2, vec![o], map_id, |o| o);
+            GResp::json(200, page)
         }
         ("GET", ["sites", "root"]) | ("GET", ["sites", ..])
             if names.len() == 2 && (names[1] == "root" || t.segments[1].name == "root") =>
@@ -690,6 +760,11 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             &format!("Resource not found for the segment '{}'.", names.first().copied().unwrap_or("")),
         ),
     }
+}
+
+/// The `id` of an object in its JSON form.
+fn map_id(o: &Map<String, Value>) -> &str {
+    o.get("id").and_then(Value::as_str).unwrap_or("")
 }
 
 fn method_not_allowed() -> GResp {
@@ -967,13 +1042,10 @@ fn sp_item(
                     a.visible()
                         && if by_resource { a.str("resourceId") == sp_id } else { a.str("principalId") == sp_id }
                 })
-                .map(|a| a.json.clone())
                 .collect();
             let path = format!("servicePrincipals/{sp_id}/{}", rest_names[0]);
-            GResp::json(
-                200,
-                collection(base, &format!("servicePrincipals('{sp_id}')/{}", rest_names[0]), &path, t, items),
-            )
+            let set = format!("servicePrincipals('{sp_id}')/{}", rest_names[0]);
+            GResp::json(200, collection(base, &set, &path, t, items, |a| a.id(), |a| a.json.clone()))
         }
         ("POST", ["appRoleAssignedTo"]) | ("POST", ["appRoleAssignments"]) => {
             // facts.md §3.1: AppRoleAssignment.ReadWrite.All + Application.Read.All (or higher).
@@ -1045,7 +1117,9 @@ fn sp_item(
 
 /// `POST /$batch` (facts.md §3.13): at most 20 requests, unique ids, `dependsOn` with 424 for
 /// dependents of a failed request. Requests run in the given order.
-pub fn batch(world: &World, caller: &Caller, base: &str, host: &str, body: &Value) -> GResp {
+/// Each item's error body carries the `client-request-id` of the item's `headers`, else
+/// `client_request_id` (the batch request's), facts.md §3.12.
+pub fn batch(world: &World, caller: &Caller, base: &str, host: &str, body: &Value, client_request_id: &str) -> GResp {
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
         return gerr(400, "BadRequest", "Invalid batch payload format.");
     };
@@ -1073,11 +1147,13 @@ pub fn batch(world: &World, caller: &Caller, base: &str, host: &str, body: &Valu
             .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         let failed_dep = deps.iter().any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
-        let resp = if failed_dep {
+        let mut resp = if failed_dep {
             gerr(424, "FailedDependency", "Failed dependency.")
         } else {
             dispatch(world, caller, base, &method, &url, r.get("body").cloned())
         };
+        let sent = r["headers"].as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
+        resp.stamp(&sent_client_request_id(sent).unwrap_or_else(|| client_request_id.to_string()), false);
         world.record(LogEntry {
             seq: 0,
             time: now_iso(),

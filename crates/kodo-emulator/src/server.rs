@@ -164,6 +164,7 @@ fn host_of(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
 async fn observe(State(world): W, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let host = host_of(req.headers(), req.uri());
+    let client_request_id = client_request_id(req.headers());
     let path = req.uri().path().to_string();
     let control = path.starts_with("/_emulator/");
     // Who called (the bearer token's appid), for the log only: tokens are checked by the handlers.
@@ -227,7 +228,7 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
                 // Headers go out, then the body fails: the client sees the connection drop.
                 Some(dropped("connection dropped by fault rule"))
             } else {
-                rule.status.map(|s| fault_response(s, rule.retry_after))
+                rule.status.map(|s| fault_response(s, rule.retry_after, &client_request_id))
             };
             if let Some(r) = response {
                 world.record(served(r.status()));
@@ -249,7 +250,7 @@ fn dropped(reason: &'static str) -> Response {
     })))
 }
 
-fn fault_response(status: u16, retry_after: Option<u64>) -> Response {
+fn fault_response(status: u16, retry_after: Option<u64>, client_request_id: &str) -> Response {
     let code = match status {
         429 => "TooManyRequests",
         503 => "ServiceUnavailable",
@@ -260,10 +261,19 @@ fn fault_response(status: u16, retry_after: Option<u64>) -> Response {
     if let Some(s) = retry_after {
         r.headers.push(("Retry-After".into(), s.to_string()));
     }
-    to_response(r)
+    to_response(r, client_request_id)
 }
 
-fn to_response(r: GResp) -> Response {
+/// The client's `client-request-id` header, else a fresh GUID (facts.md §3.12).
+fn client_request_id(headers: &HeaderMap) -> String {
+    graph::sent_client_request_id(headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))))
+        .unwrap_or_else(super::state::new_id)
+}
+
+/// A Graph answer as HTTP, with its `request-id` and `client-request-id` (headers and error
+/// body, facts.md §3.12).
+fn to_response(mut r: GResp, client_request_id: &str) -> Response {
+    r.stamp(client_request_id, true);
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = match r.body {
         Some(b) => (status, axum::Json(b)).into_response(),
@@ -339,6 +349,7 @@ async fn graph_entry(
 ) -> Response {
     let host = host_of(&headers, &uri);
     let base = format!("https://{host}");
+    let client_request_id = client_request_id(&headers);
     let caller = match graph::authenticate(&world, &headers, graph::graph_audience) {
         Ok(c) => c,
         Err(e) => {
@@ -348,7 +359,7 @@ async fn graph_entry(
                 "WWW-Authenticate".into(),
                 "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"".into(),
             ));
-            return to_response(r);
+            return to_response(r, &client_request_id);
         }
     };
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
@@ -359,26 +370,33 @@ async fn graph_entry(
         match serde_json::from_slice(&body) {
             Ok(v) => Some(v),
             Err(_) => {
-                return to_response(graph::gerr(
-                    400,
-                    "BadRequest",
-                    "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-                ));
+                return to_response(
+                    graph::gerr(
+                        400,
+                        "BadRequest",
+                        "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+                    ),
+                    &client_request_id,
+                );
             }
         }
     };
     let w = world.clone();
+    let outer_id = client_request_id.clone();
     let result = tokio::task::spawn_blocking(move || {
         if rel.split('?').next() == Some("$batch") && method == Method::POST {
-            graph::batch(&w, &caller, &base, &host, &json_body.unwrap_or(Value::Null))
+            graph::batch(&w, &caller, &base, &host, &json_body.unwrap_or(Value::Null), &outer_id)
         } else {
             graph::dispatch(&w, &caller, &base, method.as_str(), &rel, json_body)
         }
     })
     .await;
     match result {
-        Ok(r) => to_response(r),
-        Err(_) => to_response(graph::gerr(500, "InternalServerError", "The emulator failed to serve the request.")),
+        Ok(r) => to_response(r, &client_request_id),
+        Err(_) => to_response(
+            graph::gerr(500, "InternalServerError", "The emulator failed to serve the request."),
+            &client_request_id,
+        ),
     }
 }
 
@@ -472,12 +490,22 @@ async fn settings_get(State(world): W) -> Response {
         "throttleRate": *world.throttle_rate.lock(),
         "replicationLagMs": world.lag().as_millis() as u64,
         "autoApproveDeviceCodes": world.config.auto_approve_device_codes,
+        "pageSize": world.page_size(),
     }))
     .into_response()
 }
 
 async fn settings_patch(State(world): W, body: Bytes) -> Response {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(size) = v.get("pageSize") {
+        match size.as_u64().filter(|n| (1..=EmulatorConfig::MAX_PAGE_SIZE as u64).contains(n)) {
+            Some(n) => *world.page_size.lock() = n as usize,
+            None => {
+                let error = format!("pageSize must be a whole number from 1 to {}", EmulatorConfig::MAX_PAGE_SIZE);
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
+            }
+        }
+    }
     if let Some(r) = v["throttleRate"].as_f64() {
         *world.throttle_rate.lock() = r.clamp(0.0, 1.0);
     }

@@ -22,6 +22,22 @@ pub struct EmulatorConfig {
     pub auto_approve_device_codes: bool,
     /// Where the CA and the bootstrap certificates are written.
     pub state_dir: PathBuf,
+    /// Objects per collection page when the request has no `$top` (facts.md §3.14: Graph's
+    /// default is 100). Changeable at run time (`pageSize` in `/_emulator/settings`).
+    pub page_size: usize,
+    /// Untagged line-of-business apps (each with its service principal) seeded into every
+    /// tenant, so that lists run past one page.
+    pub extra_apps: usize,
+}
+
+/// cbindgen:ignore
+// (Keeps these out of include/kodo.h: the emulator is not part of the C API.)
+impl EmulatorConfig {
+    /// Graph's default page size (facts.md §3.14, `GET /users`).
+    pub const DEFAULT_PAGE_SIZE: usize = 100;
+    /// The largest `$top` (and page size) the emulator takes (facts.md §3.14: 999 for directory
+    /// objects per common usage, UNCONFIRMED).
+    pub const MAX_PAGE_SIZE: usize = 999;
 }
 
 impl Default for EmulatorConfig {
@@ -33,6 +49,8 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             auto_approve_device_codes: false,
             state_dir: std::env::temp_dir(),
+            page_size: EmulatorConfig::DEFAULT_PAGE_SIZE,
+            extra_apps: 0,
         }
     }
 }
@@ -120,6 +138,8 @@ pub struct World {
     pub faults: Mutex<Vec<FaultRule>>,
     pub throttle_rate: Mutex<f64>,
     pub replication_lag: Mutex<Duration>,
+    /// Default page size now (starts as `config.page_size`).
+    pub page_size: Mutex<usize>,
     pub next_seq: AtomicU64,
     /// The `X-IDENTITY-HEADER` value the managed-identity endpoint expects.
     pub identity_header: String,
@@ -134,6 +154,7 @@ impl World {
         let world = World {
             throttle_rate: Mutex::new(config.throttle_rate),
             replication_lag: Mutex::new(config.replication_lag),
+            page_size: Mutex::new(config.page_size.clamp(1, EmulatorConfig::MAX_PAGE_SIZE)),
             config,
             tenants: Mutex::new(Vec::new()),
             signing,
@@ -153,6 +174,10 @@ impl World {
 
     pub fn lag(&self) -> Duration {
         *self.replication_lag.lock()
+    }
+
+    pub fn page_size(&self) -> usize {
+        *self.page_size.lock()
     }
 
     fn create_tenant(&self, n: usize) -> Result<Tenant, String> {
@@ -246,6 +271,23 @@ impl World {
             }
         }
 
+        // Line-of-business apps nobody here made (no owner, no tag, no credentials), each with
+        // its service principal: the bulk of a real directory, for paging.
+        let mut applications = vec![app];
+        for i in 1..=self.config.extra_apps {
+            let app_id = new_id();
+            let name = format!("Line-of-business app {i:04}");
+            applications.push(Application {
+                obj: Stored::new(application_json(&app_id, &name, &initial_domain, &[]), Duration::ZERO),
+                secrets: Vec::new(),
+                owner: None,
+            });
+            service_principals.push(ServicePrincipal {
+                obj: Stored::new(service_principal_json(&app_id, &name, &id, "Application"), Duration::ZERO),
+                first_party: None,
+            });
+        }
+
         let pem_path = self.config.state_dir.join(format!("tenant-{n}-bootstrap.pem"));
         std::fs::write(&pem_path, format!("{}{}", cred.cert_pem, cred.key_pem))
             .map_err(|e| format!("{}: {e}", pem_path.display()))?;
@@ -275,7 +317,7 @@ impl World {
             initial_domain,
             display_name,
             created: now_iso(),
-            applications: vec![app],
+            applications,
             service_principals,
             assignments,
             grants: Vec::new(),

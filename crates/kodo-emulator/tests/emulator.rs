@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use kodo::emulator::world::EmulatorConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -615,6 +616,365 @@ async fn lists_page_with_next_links_and_filters_are_checked() {
     assert_eq!(seen.len(), 6, "{seen:?}");
     let (s, b, _) = emu.graph(&admin, Method::GET, "applications?$filter=startswith(displayName,'K')", None).await;
     assert_eq!((s, b["error"]["code"].as_str()), (400, Some("Request_UnsupportedQuery")));
+}
+
+/// Follows `@odata.nextLink` from `first` (a path under /v1.0, or a full URL) to the last page;
+/// returns each page's size, every object, and the first nextLink (if any).
+async fn all_pages(emu: &Emu, token: &str, first: &str) -> (Vec<usize>, Vec<Value>, Option<String>) {
+    let mut url = if first.starts_with("https://") { first.to_string() } else { format!("{}/v1.0/{first}", emu.url()) };
+    let (mut sizes, mut items, mut first_link) = (Vec::new(), Vec::new(), None);
+    loop {
+        let r = emu.client.get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{url}");
+        let page: Value = r.json().await.unwrap();
+        let value = page["value"].as_array().unwrap();
+        sizes.push(value.len());
+        items.extend(value.iter().cloned());
+        let Some(next) = page["@odata.nextLink"].as_str() else { break };
+        // Graph's nextLink is the full URL, on the host the client called (facts.md §3.14).
+        let host = url.split("/v1.0/").next().unwrap().to_string();
+        assert!(next.starts_with(&format!("{host}/v1.0/")), "{next}");
+        first_link.get_or_insert_with(|| next.to_string());
+        url = next.to_string();
+        assert!(sizes.len() < 1000, "nextLinks do not end");
+    }
+    (sizes, items, first_link)
+}
+
+/// Asserts that `items` hold each of `expected` (by `key`) exactly once and nothing else.
+fn each_exactly_once(items: &[Value], key: &str, expected: &[String]) {
+    let got: Vec<&str> = items.iter().map(|v| v[key].as_str().unwrap()).collect();
+    let unique: std::collections::HashSet<&str> = got.iter().copied().collect();
+    assert_eq!(unique.len(), got.len(), "duplicates in {got:?}");
+    let want: std::collections::HashSet<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(unique, want);
+}
+
+async fn emulator_state(emu: &Emu) -> Value {
+    emu.client.get(format!("{}/_emulator/state", emu.url())).send().await.unwrap().json().await.unwrap()
+}
+
+/// Object ids of tenant 0's applications and of all its service principals.
+async fn directory_ids(emu: &Emu) -> (Vec<String>, Vec<String>) {
+    let state = emulator_state(emu).await;
+    let t = &state["tenants"][0];
+    let ids = |k: &str| -> Vec<String> {
+        t[k].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_string()).collect()
+    };
+    let mut sps = ids("servicePrincipals");
+    sps.extend(ids("firstPartyServicePrincipals"));
+    (ids("applications"), sps)
+}
+
+async fn set_page_size(emu: &Emu, size: Value) -> (u16, Value) {
+    let r = emu
+        .client
+        .patch(format!("{}/_emulator/settings", emu.url()))
+        .json(&json!({ "pageSize": size }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_apps_page_through_every_object_exactly_once() {
+    let emu = start_with(EmulatorConfig { extra_apps: 250, ..Default::default() }).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (apps, sps) = directory_ids(&emu).await;
+    // The bootstrap app + 250; 4 first-party SPs, bootstrap, managed identity + 250.
+    assert_eq!((apps.len(), sps.len()), (251, 256));
+
+    let (sizes, items, _) = all_pages(&emu, &admin, "applications?$select=id,displayName,tags").await;
+    assert_eq!(sizes, [100, 100, 51]);
+    each_exactly_once(&items, "id", &apps);
+    let extra: Vec<&Value> =
+        items.iter().filter(|a| a["displayName"].as_str().unwrap().starts_with("Line-of-business app ")).collect();
+    assert_eq!(extra.len(), 250);
+    assert!(extra.iter().all(|a| a["tags"] == json!([])));
+    for name in ["Line-of-business app 0001", "Line-of-business app 0250"] {
+        assert!(items.iter().any(|a| a["displayName"] == name), "{name}");
+    }
+    let (sizes, items, _) = all_pages(&emu, &admin, "servicePrincipals?$select=id,appId").await;
+    assert_eq!(sizes, [100, 100, 56]);
+    each_exactly_once(&items, "id", &sps);
+
+    // $filter results page too, and the nextLink keeps the query options.
+    let (sizes, items, link) =
+        all_pages(&emu, &admin, "applications?$filter=signInAudience eq 'AzureADMyOrg'&$select=id").await;
+    assert_eq!(sizes, [100, 100, 51]);
+    each_exactly_once(&items, "id", &apps);
+    let link = link.unwrap();
+    assert!(link.contains("$filter=") && link.contains("$select=id") && link.contains("$skiptoken="), "{link}");
+    let (sizes, items, _) =
+        all_pages(&emu, &admin, "servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select=id").await;
+    assert_eq!(sizes, [100, 100, 55], "every SP but the managed identity");
+    assert_eq!(items.len(), 255);
+
+    // $top overrides the page size (1..999).
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=999&$select=id").await.0, [251]);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=60&$select=id").await.0, [60, 60, 60, 60, 11]);
+
+    // A $batch GET item carries an absolute nextLink to the host the batch went to (the
+    // production host here), which the client GETs directly (facts.md §3.13, §3.14).
+    let batch = json!({ "requests": [
+        { "id": "1", "method": "GET", "url": "/applications?$select=id" },
+        { "id": "2", "method": "GET", "url": "/servicePrincipals?$top=150&$select=id" },
+    ]});
+    let r = emu.client.post("https://graph.microsoft.com/v1.0/$batch").bearer_auth(&admin).json(&batch).send().await;
+    let b: Value = r.unwrap().json().await.unwrap();
+    let item = |id: &str| b["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone();
+    for (id, first, rest, all) in [("1", 100, vec![100, 51], &apps), ("2", 150, vec![106], &sps)] {
+        let it = item(id);
+        assert_eq!(it["status"], 200);
+        let body = &it["body"];
+        assert_eq!(body["value"].as_array().unwrap().len(), first);
+        let next = body["@odata.nextLink"].as_str().unwrap();
+        assert!(next.starts_with("https://graph.microsoft.com/v1.0/"), "{next}");
+        let (sizes, mut items, _) = all_pages(&emu, &admin, next).await;
+        assert_eq!(sizes, rest);
+        items.extend(body["value"].as_array().unwrap().iter().cloned());
+        each_exactly_once(&items, "id", all);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn page_size_is_a_setting_and_every_list_route_pages() {
+    let emu = start_with(EmulatorConfig { extra_apps: 10, ..Default::default() }).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let settings: Value =
+        emu.client.get(format!("{}/_emulator/settings", emu.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(settings["pageSize"], 100);
+    for bad in [json!(0), json!(1000), json!("7"), json!(2.5)] {
+        assert_eq!(set_page_size(&emu, bad.clone()).await.0, 400, "{bad}");
+    }
+    let (s, settings) = set_page_size(&emu, json!(7)).await;
+    assert_eq!((s, &settings["pageSize"]), (200, &json!(7)));
+
+    let (apps, sps) = directory_ids(&emu).await;
+    assert_eq!((apps.len(), sps.len()), (11, 16));
+    let (sizes, items, _) = all_pages(&emu, &admin, "applications").await;
+    assert_eq!(sizes, [7, 4]);
+    each_exactly_once(&items, "id", &apps);
+    let (sizes, items, _) = all_pages(&emu, &admin, "applications?$filter=signInAudience eq 'AzureADMyOrg'").await;
+    assert_eq!(sizes, [7, 4]);
+    each_exactly_once(&items, "id", &apps);
+    let (sizes, items, _) =
+        all_pages(&emu, &admin, "applications?$filter=displayName eq 'Line-of-business app 0003'").await;
+    assert_eq!((sizes, items[0]["displayName"].as_str()), (vec![1], Some("Line-of-business app 0003")));
+    let (sizes, items, _) = all_pages(&emu, &admin, "servicePrincipals").await;
+    assert_eq!(sizes, [7, 7, 2]);
+    each_exactly_once(&items, "id", &sps);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=50").await.0, [11]);
+    assert_eq!(all_pages(&emu, &admin, "servicePrincipals?$top=5").await.0, [5, 5, 5, 1]);
+    assert_eq!(all_pages(&emu, &admin, "organization").await.0, [1]);
+
+    // Assignments: the bootstrap SP holds 7 roles (6 Graph, 1 SharePoint); on the Graph SP,
+    // the bootstrap app and the managed identity hold 6 each.
+    let boot_app_id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
+    let boot = resource_sp(&emu, &admin, &boot_app_id).await["id"].as_str().unwrap().to_string();
+    let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
+    let gid = graph_sp["id"].as_str().unwrap().to_string();
+    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7]);
+    assert_eq!(set_page_size(&emu, json!(3)).await.0, 200);
+    let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await;
+    assert_eq!(sizes, [3, 3, 1]);
+    assert!(items.iter().all(|a| a["principalId"] == boot.as_str()));
+    let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
+    each_exactly_once(&items, "id", &ids);
+    let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{gid}/appRoleAssignedTo")).await;
+    assert_eq!(sizes, [3, 3, 3, 3]);
+    assert!(items.iter().all(|a| a["resourceId"] == gid.as_str()));
+    let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
+    each_exactly_once(&items, "id", &ids);
+    let alt = format!("servicePrincipals(appId='{boot_app_id}')/appRoleAssignments");
+    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 1]);
+
+    // Grants: 5 from the bootstrap SP (to the 4 first-party SPs and one line-of-business SP),
+    // 1 from another client; `$filter=clientId eq` pages over the bootstrap's only.
+    let state = emulator_state(&emu).await;
+    let t = &state["tenants"][0];
+    let mut resources: Vec<String> = t["firstPartyServicePrincipals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let lob: Vec<String> = t["servicePrincipals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["displayName"].as_str().unwrap().starts_with("Line-of-business app "))
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    resources.push(lob[0].clone());
+    let mut grants = vec![(boot.clone(), gid.clone())];
+    grants.extend(resources.iter().filter(|r| **r != gid).map(|r| (boot.clone(), r.clone())));
+    grants.push((lob[1].clone(), gid.clone()));
+    for (client, resource) in &grants {
+        let body =
+            json!({ "clientId": client, "consentType": "AllPrincipals", "resourceId": resource, "scope": "User.Read" });
+        let (s, b, _) = emu.graph(&admin, Method::POST, "oauth2PermissionGrants", Some(body)).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (sizes, items, link) =
+        all_pages(&emu, &admin, &format!("oauth2PermissionGrants?$filter=clientId eq '{boot}'")).await;
+    assert_eq!(sizes, [3, 2]);
+    assert!(link.unwrap().contains("$filter="));
+    assert!(items.iter().all(|g| g["clientId"] == boot.as_str()));
+    let ids: Vec<String> = items.iter().map(|g| g["id"].as_str().unwrap().to_string()).collect();
+    each_exactly_once(&items, "id", &ids);
+    assert_eq!(all_pages(&emu, &admin, "oauth2PermissionGrants").await.0, [3, 3]);
+
+    // A page boundary holds when an object before it goes away meanwhile.
+    let first: Value = emu.graph(&admin, Method::GET, "applications?$select=id", None).await.1;
+    let next = first["@odata.nextLink"].as_str().unwrap().to_string();
+    let (s, _, _) = emu.graph(&admin, Method::DELETE, &format!("applications/{}", apps[1]), None).await;
+    assert_eq!(s, 204);
+    let (_, rest, _) = all_pages(&emu, &admin, &next).await;
+    let mut seen = first["value"].as_array().unwrap().clone();
+    seen.extend(rest);
+    let mut expected = apps.clone();
+    expected.remove(1);
+    let seen: Vec<Value> = seen.into_iter().filter(|a| a["id"] != apps[1].as_str()).collect();
+    each_exactly_once(&seen, "id", &expected);
+}
+
+/// GETs `path` with a `client-request-id` header; returns (status, body, headers).
+async fn get_with_client_id(
+    emu: &Emu,
+    url: &str,
+    token: &str,
+    client_request_id: Option<&str>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req = emu.client.get(url).bearer_auth(token);
+    if let Some(id) = client_request_id {
+        req = req.header("client-request-id", id);
+    }
+    let r = req.send().await.unwrap();
+    let (s, h) = (r.status().as_u16(), r.headers().clone());
+    (s, r.json().await.unwrap_or(Value::Null), h)
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).unwrap_or_else(|| panic!("no {name} header")).to_str().unwrap()
+}
+
+/// The response echoes `sent` (facts.md §3.12) in its headers and, for an error, in innerError,
+/// with a request-id of its own.
+fn echoes(s: u16, b: &Value, h: &reqwest::header::HeaderMap, sent: &str) {
+    assert_eq!(header(h, "client-request-id"), sent);
+    let request_id = header(h, "request-id");
+    assert!(uuid::Uuid::parse_str(request_id).is_ok() && request_id != sent);
+    if s >= 400 {
+        assert_eq!(b["error"]["innerError"]["client-request-id"], sent, "{b}");
+        assert_eq!(b["error"]["innerError"]["request-id"], request_id, "{b}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_request_id_is_echoed_in_headers_and_error_bodies() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let url = |p: &str| format!("{}/v1.0/{p}", emu.url());
+    let mine = uuid::Uuid::new_v4().to_string();
+
+    let (s, b, h) = get_with_client_id(&emu, &url("organization"), &admin, Some(&mine)).await;
+    assert_eq!(s, 200);
+    echoes(s, &b, &h, &mine);
+    // Without one, each response has a fresh client-request-id and request-id.
+    let (_, _, h1) = get_with_client_id(&emu, &url("organization"), &admin, None).await;
+    let (_, _, h2) = get_with_client_id(&emu, &url("organization"), &admin, None).await;
+    for h in [&h1, &h2] {
+        assert!(uuid::Uuid::parse_str(header(h, "client-request-id")).is_ok());
+    }
+    assert_ne!(header(&h1, "client-request-id"), header(&h2, "client-request-id"));
+    assert_ne!(header(&h1, "request-id"), header(&h2, "request-id"));
+    let (s, b, h) = get_with_client_id(&emu, &url("applications/none"), &admin, None).await;
+    assert_eq!(s, 404);
+    assert_eq!(b["error"]["innerError"]["client-request-id"], header(&h, "client-request-id"));
+
+    // Errors: 404, 401, a fault rule's 429, the throttle's 429.
+    let (s, b, h) = get_with_client_id(&emu, &url(&format!("applications/{mine}")), &admin, Some(&mine)).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("Request_ResourceNotFound")));
+    echoes(s, &b, &h, &mine);
+    let (s, b, h) = get_with_client_id(&emu, &url("organization"), "", Some(&mine)).await;
+    assert_eq!(s, 401);
+    echoes(s, &b, &h, &mine);
+    let rule = json!({ "pathContains": "/organization", "status": 429, "retryAfter": 1, "count": 1 });
+    emu.client.post(format!("{}/_emulator/faults", emu.url())).json(&rule).send().await.unwrap();
+    let (s, b, h) = get_with_client_id(&emu, &url("organization"), &admin, Some(&mine)).await;
+    assert_eq!(s, 429);
+    echoes(s, &b, &h, &mine);
+    let throttle = |rate: f64| {
+        emu.client.patch(format!("{}/_emulator/settings", emu.url())).json(&json!({ "throttleRate": rate })).send()
+    };
+    throttle(1.0).await.unwrap();
+    let (s, b, h) = get_with_client_id(&emu, &url("organization"), &admin, Some(&mine)).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (429, Some("TooManyRequests")));
+    echoes(s, &b, &h, &mine);
+    throttle(0.0).await.unwrap();
+
+    // $batch: the outer response echoes the batch's id; an item's error carries the id in the
+    // item's headers, else the batch's.
+    let item_id = uuid::Uuid::new_v4().to_string();
+    let body = json!({ "requests": [
+        { "id": "1", "method": "GET", "url": format!("/applications/{item_id}"), "headers": { "client-request-id": item_id } },
+        { "id": "2", "method": "GET", "url": format!("/applications/{mine}") },
+        { "id": "3", "method": "GET", "url": "/organization" },
+    ]});
+    let r = emu.client.post(url("$batch")).bearer_auth(&admin).header("client-request-id", &mine).json(&body).send();
+    let r = r.await.unwrap();
+    let h = r.headers().clone();
+    let b: Value = r.json().await.unwrap();
+    echoes(200, &b, &h, &mine);
+    let item = |id: &str| b["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone();
+    let (one, two) = (item("1"), item("2"));
+    assert_eq!(
+        (one["status"].as_u64(), two["status"].as_u64(), item("3")["status"].as_u64()),
+        (Some(404), Some(404), Some(200))
+    );
+    assert_eq!(one["body"]["error"]["innerError"]["client-request-id"], item_id.as_str());
+    assert_eq!(two["body"]["error"]["innerError"]["client-request-id"], mine.as_str());
+    let (r1, r2) =
+        (&one["body"]["error"]["innerError"]["request-id"], &two["body"]["error"]["innerError"]["request-id"]);
+    assert!(r1.is_string() && r2.is_string() && r1 != r2 && r1 != header(&h, "request-id"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_takes_page_size_and_extra_apps() {
+    use std::io::BufRead;
+    let dir = TempDir(std::env::temp_dir().join(format!("kodo-bin-{}", uuid::Uuid::new_v4())));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--page-size", "2", "--extra-apps", "3", "--state-dir"])
+        .arg(&dir.0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(v["caCertificate"].as_str().unwrap()).unwrap()).unwrap();
+    let client = reqwest::Client::builder().tls_certs_only([ca]).no_proxy().build().unwrap();
+    let base = v["url"].as_str().unwrap();
+    let get = |p: &str| client.get(format!("{base}/_emulator/{p}")).send();
+    let settings: Value = get("settings").await.unwrap().json().await.unwrap();
+    let state: Value = get("state").await.unwrap().json().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(settings["pageSize"], 2);
+    let names: Vec<&str> = state["tenants"][0]["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[1..], ["Line-of-business app 0001", "Line-of-business app 0002", "Line-of-business app 0003"]);
+    for bad in [["--page-size", "0"], ["--page-size", "1000"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator")).args(bad).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--page-size"));
+    }
 }
 
 // ----------------------------------------------------------------------------- SharePoint

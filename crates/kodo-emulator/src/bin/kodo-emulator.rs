@@ -40,10 +40,21 @@ struct Args {
     /// absolute-form requests. Loopback only.
     #[arg(long)]
     proxy_listen: Option<SocketAddr>,
+    /// Objects per page of a Graph list without `$top` (1..999; Graph's default is 100).
+    /// Changeable later as `pageSize` through PATCH /_emulator/settings.
+    #[arg(long, default_value_t = EmulatorConfig::DEFAULT_PAGE_SIZE)]
+    page_size: usize,
+    /// Seed every tenant with this many untagged line-of-business apps ("Line-of-business app
+    /// 0001" ...), each with its service principal, so that lists run past one page.
+    #[arg(long, default_value_t = 0)]
+    extra_apps: usize,
     /// Folder for the CA certificate and the bootstrap certificates (default: a new temp folder).
     #[arg(long)]
     state_dir: Option<PathBuf>,
 }
+
+/// A bound on `--extra-apps` (per tenant; every app and its SP stay in memory).
+const MAX_EXTRA_APPS: usize = 100_000;
 
 fn main() {
     let args = Args::parse();
@@ -53,6 +64,14 @@ fn main() {
     }
     if args.tenants == 0 || args.tenants > 10_000 {
         eprintln!("kodo-emulator: --tenants must be between 1 and 10000");
+        std::process::exit(2);
+    }
+    if !(1..=EmulatorConfig::MAX_PAGE_SIZE).contains(&args.page_size) {
+        eprintln!("kodo-emulator: --page-size must be between 1 and {}", EmulatorConfig::MAX_PAGE_SIZE);
+        std::process::exit(2);
+    }
+    if args.extra_apps > MAX_EXTRA_APPS {
+        eprintln!("kodo-emulator: --extra-apps must be at most {MAX_EXTRA_APPS}");
         std::process::exit(2);
     }
     let state_dir = args
@@ -66,6 +85,8 @@ fn main() {
         latency: Duration::from_millis(args.latency_ms),
         auto_approve_device_codes: args.auto_approve_device_codes,
         state_dir,
+        page_size: args.page_size,
+        extra_apps: args.extra_apps,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -22,15 +22,21 @@ impl Drop for TempDir {
 }
 
 pub async fn start(tenants: usize, lag_ms: u64, throttle: f64) -> Emu {
-    let dir = std::env::temp_dir().join(format!("kodo-test-{}", uuid::Uuid::new_v4()));
-    let config = EmulatorConfig {
+    start_with(EmulatorConfig {
         tenants,
         replication_lag: Duration::from_millis(lag_ms),
         throttle_rate: throttle,
         latency: Duration::ZERO,
         auto_approve_device_codes: false,
-        state_dir: dir.clone(),
-    };
+        ..Default::default()
+    })
+    .await
+}
+
+/// Starts an emulator with `config` (its `state_dir` replaced by a fresh temp folder).
+pub async fn start_with(mut config: EmulatorConfig) -> Emu {
+    let dir = std::env::temp_dir().join(format!("kodo-test-{}", uuid::Uuid::new_v4()));
+    config.state_dir = dir.clone();
     let running = server::start(config, "127.0.0.1:0".parse().unwrap()).await.expect("emulator starts");
     let info = running.announcement();
     let ca = std::fs::read(&running.ca_certificate).unwrap();
