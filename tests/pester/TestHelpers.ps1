@@ -42,8 +42,11 @@ function Get-CargoVersion {
 
 function Get-EmulatorPath {
     $name = if ($IsWindows) { 'kodo-emulator.exe' } else { 'kodo-emulator' }
+    $targetDir = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $script:RepoRoot 'target' }
     $candidates = @(
         $env:KODO_EMULATOR_PATH,
+        (Join-Path $targetDir "debug/$name"),
+        (Join-Path $targetDir "release/$name"),
         (Join-Path $script:RepoRoot "target/debug/$name"),
         (Join-Path $script:RepoRoot "target/release/$name")
     ) | Where-Object { $_ -and (Test-Path -LiteralPath $_) }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use kodo::emulator::world::EmulatorConfig;
+use kodo_emulator::world::EmulatorConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;

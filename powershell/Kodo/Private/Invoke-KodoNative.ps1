@@ -205,7 +205,6 @@ function Invoke-KodoNative {
                     foreach ($step in $steps) {
                         if ($Cmdlet.ShouldProcess([string]$step.target, [string]$step.action)) { $approvedIds.Add([string]$step.id) }
                     }
-                    $script:KodoLastApproval = @{ Planned = $steps.Count; Approved = @($approvedIds) }
                     $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; approved = @($approvedIds) }
                     $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
                 } else {
@@ -257,11 +256,15 @@ function Invoke-KodoNative {
 
     if ($null -ne $failure) {
         $target = $failure.PSObject.Properties['target']
+        $requestId = $failure.PSObject.Properties['requestId']
+        $clientRequestId = $failure.PSObject.Properties['clientRequestId']
         $category = [System.Management.Automation.ErrorCategory]::NotSpecified
         $null = [Enum]::TryParse([string]$failure.category, [ref]$category)
         throw ((New-KodoErrorRecord -ErrorId ('Kodo.' + [string]$failure.code) `
             -Category $category -Message ([string]$failure.message) `
-            -TargetObject $(if ($target) { $target.Value } else { $null })))
+            -TargetObject $(if ($target) { $target.Value } else { $null }) `
+            -RequestId $(if ($requestId) { [string]$requestId.Value } else { '' }) `
+            -ClientRequestId $(if ($clientRequestId) { [string]$clientRequestId.Value } else { '' })))
     }
     if ($null -ne $cancelled) {
         throw ((New-KodoErrorRecord -ErrorId 'Kodo.Cancelled' -Category OperationStopped -Message $cancelled))

@@ -18,17 +18,13 @@ function Invoke-KodoPlannedChange {
 
     # One operation: it reads, plans, asks for approval (an 'approve' prompt that
     # Invoke-KodoNative answers with the cmdlet's ShouldProcess per step), then carries out the
-    # approved steps. Nothing is read twice.
-    $script:KodoLastApproval = $null
+    # approved steps. Nothing is read twice. The result says what was planned and approved.
     $ask = [ordered]@{}
     foreach ($key in $Request.Keys) { $ask[$key] = $Request[$key] }
     $ask['askApproval'] = $true
     $result = Invoke-KodoNative -Cmdlet $Cmdlet -Request $ask
-    $approval = $script:KodoLastApproval
-    $script:KodoLastApproval = $null
     $planned = @($result.plan | Where-Object { $_ }).Count
-    $approved = @()
-    if ($approval) { $approved = @($approval.Approved) }
+    $approved = @($result.approved | Where-Object { $_ } | ForEach-Object { [string]$_ })
     if ($planned -eq 0) { $Cmdlet.WriteVerbose($NothingToDo) }
     [pscustomobject]@{ Result = $result; Approved = $approved; Planned = $planned }
 }

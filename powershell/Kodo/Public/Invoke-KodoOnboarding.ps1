@@ -135,8 +135,6 @@ function Invoke-KodoOnboarding {
         if ($AuditOnly -and $SkipAudit) {
             $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-AuditOnly and -SkipAudit contradict each other.'))
         }
-        $work = @{ DisplayName = $DisplayName; Manifest = $Manifest; SkipSharePointSetting = $SkipSharePointSetting; AuditOnly = $AuditOnly; SkipAudit = $SkipAudit }
-        if ($ManifestPath) { $work['ManifestPath'] = $ManifestPath }
         $entries = New-Object -TypeName System.Collections.Generic.List[object]
         $signers = New-Object -TypeName System.Collections.Generic.List[System.Security.Cryptography.X509Certificates.X509Certificate2]
     }
@@ -154,7 +152,23 @@ function Invoke-KodoOnboarding {
                     $context = Connect-Kodo -Identity -Environment $Environment
                 }
                 Write-Verbose "Onboarding tenant $($context.TenantId) as $($context.IdentityKind) $($context.ClientId)"
-                Invoke-KodoTenantOnboarding @work -ParentProgressId 0
+                # One native operation runs the whole procedure for this tenant (the same one each
+                # tenant of a -TenantId run gets): it plans from one read, asks this command's
+                # ShouldProcess for each step, carries out the approved ones, then audits.
+                $request = [ordered]@{
+                    kind        = 'onboard'
+                    displayName = $DisplayName
+                    manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
+                    sharePoint  = (-not $SkipSharePointSetting)
+                    audit       = (-not $SkipAudit)
+                    auditOnly   = [bool]$AuditOnly
+                    askApproval = $true
+                }
+                $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
+                Write-Progress -Activity 'Invoke-KodoOnboarding' -Id 1 -Completed
+                # Nothing approved (-WhatIf, or every step declined): no result.
+                if (-not $r.appId) { return }
+                ConvertFrom-KodoTenantItem -Item $r
             } catch {
                 $PSCmdlet.ThrowTerminatingError($_)
             }

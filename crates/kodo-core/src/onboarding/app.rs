@@ -52,7 +52,7 @@ pub enum Known {
     /// It was looked for by Kodo's tag and is absent.
     Absent,
     /// It was read (with [`APP_SELECT`]).
-    App(Application),
+    App(Box<Application>),
 }
 
 /// New-KodoApp.
@@ -82,7 +82,7 @@ pub async fn ensure_app_known(
     ctx.progress("New-KodoApp", "Looking for the Kodo app", Some(10));
     let mut app: Option<Application> = match (known, &req.app_id) {
         (Known::Absent, _) => None,
-        (Known::App(a), _) => Some(a),
+        (Known::App(a), _) => Some(*a),
         (Known::Nothing, Some(a)) => Some(
             graph
                 .find::<Application>(

@@ -4,13 +4,13 @@
 //! resolved against the tenant's live resource service principals ([`crate::manifest`]), never
 //! against hard-coded ids.
 //!
-//! - [`app`]: New-KodoApp (find or create the app, its service principal, a credential)
-//! - [`permissions`]: Grant-KodoPermissions (declare, app role assignments, delegated grants)
-//! - [`credentials`]: Remove-KodoAppCredential
-//! - [`audit`]: Test-KodoApp (required vs configured vs consented, expiry, live sign-in)
-//! - [`remove`]: Remove-KodoApp
-//! - [`procedure`]: Invoke-KodoOnboarding for one tenant: the whole procedure in one operation
-//! - [`bulk`]: Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in
+//! - [`app`] - New-KodoApp (find or create the app, its service principal, a credential)
+//! - [`permissions`] - Grant-KodoPermissions (declare, app role assignments, delegated grants)
+//! - [`credentials`] - Remove-KodoAppCredential
+//! - [`audit`] - Test-KodoApp (required vs configured vs consented, expiry, live sign-in)
+//! - [`remove`] - Remove-KodoApp
+//! - [`procedure`] - Invoke-KodoOnboarding for one tenant: the whole procedure in one operation
+//! - [`bulk`] - Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in
 
 pub mod app;
 pub mod audit;

@@ -144,7 +144,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             approved: None,
             ask_approval: req.ask_approval,
         };
-        let app = ensure_app_known(ctx, graph, ensure, Known::App(existing)).await?;
+        let app = ensure_app_known(ctx, graph, ensure, Known::App(Box::new(existing))).await?;
         let grant = GrantPermissions {
             app_id,
             manifest: req.manifest.clone(),
