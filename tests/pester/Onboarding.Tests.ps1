@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 11
+    $emu = Start-KodoEmulator -Tenants 12
     $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
     function Connect-Tenant([int]$Index) {
@@ -481,5 +481,62 @@ try {
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
         $r.StdOut | Should -Match 'first: tenant=True identity=ManagedIdentity changes=3\d audit=True secret=True'
         $r.StdOut | Should -Match 'second: changes=0 audit=True same=True'
+    }
+}
+
+Describe 'Lists longer than one page' {
+    # Graph pages every list (facts.md 3.14); the emulator's page size is made tiny here, so the
+    # Kodo app's 18 app role assignments, its grants and the tagged apps all span pages.
+    BeforeAll {
+        $t = Connect-Tenant 11
+        Set-Emulator @{ pageSize = 2 }
+        $token = Get-PlainToken $t
+        foreach ($n in 1..5) {
+            $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications" -Headers @{ Authorization = "Bearer $token" } -Body (@{ displayName = "Line-of-business app $n" } | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+        }
+        # Every page of a list, read with plain Graph calls (outside Kodo).
+        function Get-AllPages([string]$Path) {
+            $token = Get-PlainToken $t
+            $url = "$($emu.Url)/v1.0/$Path"
+            while ($url) {
+                $page = Invoke-RestMethod -Uri $url -Headers @{ Authorization = "Bearer $token" } -SkipCertificateCheck
+                $page.value
+                $next = $page.PSObject.Properties['@odata.nextLink']
+                # The emulator links the production host; the test reaches it by its address.
+                $url = if ($next) { ([string]$next.Value) -replace '^https://graph\.microsoft\.com', $emu.Url } else { $null }
+            }
+        }
+    }
+    AfterAll { Set-Emulator @{ pageSize = 100 } }
+
+    It 'onboards, audits and re-runs right when every list spans pages' {
+        @(Get-AllPages 'applications?$select=id').Count | Should -BeGreaterThan 4
+        $r = Invoke-KodoOnboarding -Environment Emulator -Confirm:$false
+        $r.AuditPassed | Should -BeTrue -Because (($r.Audit | Where-Object Status -ne 'Pass' | ForEach-Object { "$($_.Check): $($_.Detail)" }) -join '; ')
+        @($r.Permissions | Where-Object Status -eq 'Granted').Count | Should -Be 28
+        $sp = Invoke-PlainGraph $t "servicePrincipals(appId='$($r.ClientId)')"
+        @(Get-AllPages "servicePrincipals/$($sp.id)/appRoleAssignments").Count | Should -Be 18
+        # A re-run reads every page of what the app holds: nothing to grant again, nothing written.
+        Clear-Log
+        $again = Invoke-KodoOnboarding -Environment Emulator -Confirm:$false
+        $again.Changes | Should -BeNullOrEmpty
+        $again.AuditPassed | Should -BeTrue
+        Get-Writes | Should -BeNullOrEmpty
+        $nextPages = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object { $_.method -eq 'GET' -and $_.path -like '*appRoleAssignments*' })
+        $nextPages.Count | Should -BeGreaterThan 2 -Because 'the assignments are read page by page'
+    }
+    It 'finds two tagged apps on different pages and names both' {
+        Set-Emulator @{ pageSize = 1 }
+        try {
+            $token = Get-PlainToken $t
+            $extra = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications" -Headers @{ Authorization = "Bearer $token" } -Body (@{ displayName = 'Kodo on page two'; tags = @('KodoManaged') } | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+            Clear-Log
+            { New-KodoApp -DisplayName 'x' } | Should -Throw -ExpectedMessage '*Kodo on page two*-AppId*'
+            { Invoke-KodoOnboarding -Environment Emulator -Confirm:$false } | Should -Throw -ErrorId 'Kodo.AlreadyExists,Invoke-KodoOnboarding' -ExpectedMessage '*Kodo on page two*'
+            Get-Writes | Should -BeNullOrEmpty
+        } finally {
+            Set-Emulator @{ pageSize = 2 }
+            if ($extra) { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/applications/$($extra.id)" -Headers @{ Authorization = "Bearer $token" } -SkipCertificateCheck }
+        }
     }
 }

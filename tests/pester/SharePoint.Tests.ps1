@@ -96,3 +96,28 @@ Describe 'SharePoint app-only access, the modern replacement of appinv.aspx' {
         $err.Exception.Message | Should -Match 'Sites\.FullControl\.All'
     }
 }
+
+Describe 'Request ids for Microsoft support' {
+    BeforeAll { Connect-Secret }
+    It 'every Graph request sends a fresh client-request-id, and -Debug shows it with the service''s request-id' {
+        $out = Get-KodoSharePointTenant -Debug 5>&1 4>&1
+        $lines = @($out | Where-Object { $_ -is [System.Management.Automation.DebugRecord] } | ForEach-Object Message | Where-Object { $_ -like 'Graph *' })
+        $lines.Count | Should -BeGreaterThan 1
+        $guid = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+        foreach ($line in $lines) { $line | Should -Match "^Graph GET \S+ -> 200 in \d+ ms \(request-id $guid, client-request-id $guid\)$" }
+        $sent = @($lines | ForEach-Object { ([regex]::Match($_, "client-request-id ($guid)")).Groups[1].Value })
+        @($sent | Select-Object -Unique).Count | Should -Be $sent.Count -Because 'each request has its own id'
+    }
+    It 'a Graph error names the request: request-id and client-request-id in the message and the exception' {
+        $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/_emulator/faults" -Body (@{ method = 'GET'; pathContains = '/v1.0/sites/root'; status = 501; count = 1 } | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+        $record = $null
+        try { Get-KodoSharePointTenant -ErrorAction Stop } catch { $record = $_ }
+        $record | Should -Not -BeNullOrEmpty
+        $record.FullyQualifiedErrorId | Should -BeLike 'Kodo.ServiceError*'
+        $guid = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+        $record.Exception.Data['RequestId'] | Should -Match "^$guid$"
+        $record.Exception.Data['ClientRequestId'] | Should -Match "^$guid$"
+        $record.Exception.Message | Should -Match "\[request-id: $guid, client-request-id: $guid\]"
+        $record.Exception.Message | Should -BeLike "*$($record.Exception.Data['ClientRequestId'])*"
+    }
+}
