@@ -55,6 +55,21 @@ Describe 'Get-KodoVersion' {
 }
 
 Describe 'Loading the native library' {
+    It 'exports only the C API and carries nothing of the emulator or a server' -Skip:(-not (Get-Command nm -CommandType Application -ErrorAction SilentlyContinue) -or $IsWindows) {
+        $lib = (Get-KodoVersion).NativeLibraryPath
+        $exported = @(& nm -D --defined-only $lib | ForEach-Object { ($_ -split '\s+')[-1] } | Where-Object { $_ })
+        $LASTEXITCODE | Should -Be 0
+        $exported | Should -Not -BeNullOrEmpty
+        @($exported | Where-Object { $_ -notlike 'kodo_*' }) | Should -BeNullOrEmpty
+        # Every function of include/kodo.h, and nothing else.
+        $declared = @(Select-String -Path (Join-Path $script:RepoRoot 'include/kodo.h') -Pattern '\b(kodo_[a-z_]+)\(' -AllMatches | ForEach-Object { $_.Matches } | ForEach-Object { $_.Groups[1].Value } | Sort-Object -Unique)
+        @($exported | Sort-Object -Unique) | Should -Be $declared
+        # The whole symbol table (a debug build keeps it): no emulator, no HTTP server (reqwest's
+        # own redirect middleware from tower-http is client code, and allowed).
+        $server = @(& nm $lib 2>$null | Where-Object { $_ -match 'kodo_emulator|axum|axum_server|rcgen|clap_builder' })
+        $server.Count | Should -Be 0 -Because (($server | Select-Object -First 3) -join '; ')
+        @(& nm $lib 2>$null | Where-Object { $_ -match 'kodo_core' }).Count | Should -BeGreaterThan 0 -Because 'the core is linked in'
+    }
     It 'honours KODO_NATIVE_LIBRARY' {
         $lib = (Get-KodoVersion).NativeLibraryPath
         $copy = Join-Path ([System.IO.Path]::GetTempPath()) ("kodo-override-" + [guid]::NewGuid() + [System.IO.Path]::GetExtension($lib))
