@@ -6,7 +6,6 @@ use crate::protocol::Request;
 use kodo_core::context::{LogLevel, OpContext};
 use kodo_core::error::KodoError;
 use kodo_core::graph::Graph;
-use kodo_core::plan::Approval;
 use kodo_core::{onboarding, sharepoint};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -109,9 +108,8 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             let connection = session.connected().await?;
             onboarding::remove_app(ctx, &Graph::new(&connection, ctx), req).await
         }
-        Request::SharePointTenant { route, legacy_auth_protocols_enabled, dry_run, ask_approval } => {
+        Request::SharePointTenant { route, legacy_auth_protocols_enabled, approval } => {
             let connection = session.connected().await?;
-            let approval = Approval { dry_run, ask: ask_approval, approved: None };
             sharepoint::tenant(&connection, ctx, &route, legacy_auth_protocols_enabled, &approval).await
         }
         Request::SharePointVerify {} => {

@@ -4,7 +4,7 @@
 //! serialized events. The caller polls the channel ([`Operation::next_event`]); it never calls
 //! back into the host, so the host decides on which thread its streams are written.
 
-use crate::protocol::{Event, EventBody, PROTOCOL_VERSION, Request, SessionConfig};
+use crate::protocol::{End, Event, EventBody, PROTOCOL_VERSION, Request, SessionConfig};
 use kodo_core::auth::Connection;
 use kodo_core::context::{Asks, OpContext, Report, Reporter, SystemClock};
 use kodo_core::error::{ErrorCode, KodoError};
@@ -106,13 +106,7 @@ impl EventSink {
 /// An operation's reports become protocol events.
 impl Reporter for EventSink {
     fn report(&self, report: Report) {
-        self.emit(match report {
-            Report::Progress { activity, status, percent } => EventBody::Progress { activity, status, percent },
-            Report::Log { level, message } => EventBody::Log { level, message },
-            Report::Warning { message } => EventBody::Warning { message },
-            Report::Prompt { message, data } => EventBody::Prompt { message, data: Some(data) },
-            Report::Item { data } => EventBody::Item { data },
-        });
+        self.emit(EventBody::Report(report));
     }
 }
 
@@ -172,22 +166,22 @@ impl Operation {
             let terminal = tokio::select! {
                 biased;
                 joined = &mut work => match joined {
-                    Ok(Ok(data)) => EventBody::Result { data },
-                    Ok(Err(e)) => EventBody::Error { error: e.into() },
+                    Ok(Ok(data)) => EventBody::End(End::Result { data }),
+                    Ok(Err(e)) => EventBody::End(End::Error { error: e.into() }),
                     Err(j) if j.is_panic() => {
                         let message = panic_message(j.into_panic().as_ref());
-                        EventBody::Error {
+                        EventBody::End(End::Error {
                             error: KodoError::new(ErrorCode::Panic, format!("internal error (panic): {message}")).into(),
-                        }
+                        })
                     }
-                    Err(_) => EventBody::Cancelled { message: "the operation was cancelled".into() },
+                    Err(_) => EventBody::End(End::Cancelled { message: "the operation was cancelled".into() }),
                 },
                 // Fires on cancel, and also when the operation is freed (the sender drops).
                 _ = cancel_rx.wait_for(|c| *c) => {
                     cancelled.store(true, Ordering::SeqCst);
                     work.abort();
                     OPS_CANCELLED.fetch_add(1, Ordering::Relaxed);
-                    EventBody::Cancelled { message: "the operation was cancelled".into() }
+                    EventBody::End(End::Cancelled { message: "the operation was cancelled".into() })
                 }
             };
             release_memory();

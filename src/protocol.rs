@@ -4,9 +4,10 @@
 //! Unknown fields are rejected so that a module/library mismatch fails loudly.
 
 use kodo_core::auth::{CredentialSpec, EnvironmentSpec};
-pub use kodo_core::context::LogLevel;
+pub use kodo_core::context::{LogLevel, Report};
 use kodo_core::error::{ErrorCode, KodoError};
 use kodo_core::onboarding;
+use kodo_core::plan::Approval;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -86,11 +87,9 @@ pub enum Request {
         route: String,
         #[serde(default)]
         legacy_auth_protocols_enabled: Option<bool>,
+        /// How the change is approved (absent: applied).
         #[serde(default)]
-        dry_run: bool,
-        /// Ask the host to approve the change (an `approve` prompt).
-        #[serde(default)]
-        ask_approval: bool,
+        approval: Approval,
     },
     /// Test-KodoSharePointAccess: read the root web app-only.
     #[serde(rename = "spo.verify")]
@@ -201,49 +200,27 @@ impl From<KodoError> for ErrorBody {
     }
 }
 
-/// What an event says. `result`, `error` and `cancelled` are terminal: exactly one of them
-/// ends every operation, and nothing follows it.
+/// What an event says: a report while the operation runs (progress, log, warning, prompt,
+/// item: `kodo_core::context::Report`, serialized with its `type`), then exactly one [`End`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum EventBody {
+    Report(Report),
+    End(End),
+}
+
+/// How an operation ended: exactly one of these ends every operation, and nothing follows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
-pub enum EventBody {
-    Progress {
-        activity: String,
-        status: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        percent: Option<u8>,
-    },
-    Log {
-        level: LogLevel,
-        message: String,
-    },
-    Warning {
-        message: String,
-    },
-    /// Something the user must act on (for example a device-code sign-in).
-    Prompt {
-        message: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        data: Option<Value>,
-    },
-    /// One element of a list result, sent as soon as it is ready (for example one tenant of
-    /// `onboard.many`), so the host can pass it on and neither side holds the whole list.
-    Item {
-        data: Value,
-    },
-    Result {
-        data: Value,
-    },
-    Error {
-        error: ErrorBody,
-    },
-    Cancelled {
-        message: String,
-    },
+pub enum End {
+    Result { data: Value },
+    Error { error: ErrorBody },
+    Cancelled { message: String },
 }
 
 impl EventBody {
     pub fn is_terminal(&self) -> bool {
-        matches!(self, EventBody::Result { .. } | EventBody::Error { .. } | EventBody::Cancelled { .. })
+        matches!(self, EventBody::End(_))
     }
 }
 
@@ -281,10 +258,10 @@ mod tests {
 
     #[test]
     fn events_serialize_flat() {
-        let body = EventBody::Warning { message: "w".into() };
+        let body = EventBody::Report(Report::Warning { message: "w".into() });
         let text = serde_json::to_string(&Event { v: 1, seq: 3, body: &body }).unwrap();
         assert_eq!(text, r#"{"v":1,"seq":3,"type":"warning","message":"w"}"#);
-        let err = EventBody::Error { error: KodoError::new(ErrorCode::NotFound, "gone").into() };
+        let err = EventBody::End(End::Error { error: KodoError::new(ErrorCode::NotFound, "gone").into() });
         let text = serde_json::to_string(&Event { v: 1, seq: 4, body: &err }).unwrap();
         assert_eq!(
             text,

@@ -24,12 +24,15 @@ pub enum LogLevel {
     Information,
 }
 
-/// Something an operation reports while it runs.
-#[derive(Debug, Clone, PartialEq)]
+/// Something an operation reports while it runs. Serialized as the protocol's non-terminal
+/// events (`{"type":"progress",...}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
 pub enum Report {
     Progress {
         activity: String,
         status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         percent: Option<u8>,
     },
     Log {

@@ -21,8 +21,10 @@ pub struct PlanItem {
     pub target: String,
 }
 
-/// How a request has its plan approved (the fields every changing request carries).
-#[derive(Debug, Clone, Default)]
+/// How a request has its plan approved: the `approval` object every changing request may
+/// carry (`{"dryRun":true}`, `{"ask":true}`, `{"approved":["id",...]}`; absent: every step).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Approval {
     /// Plan only.
     pub dry_run: bool,

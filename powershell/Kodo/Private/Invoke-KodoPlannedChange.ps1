@@ -3,7 +3,7 @@ function Invoke-KodoPlannedChange {
     .SYNOPSIS
     Plan, approve, apply: the -WhatIf/-Confirm pattern of every Kodo command that changes a tenant.
     .DESCRIPTION
-    Sends the request with askApproval: the native operation reads, plans (each change with an
+    Sends the request with approval { ask }: the native operation reads, plans (each change with an
     id, an action and a target) and asks the host to approve; Invoke-KodoNative asks the public
     command's ShouldProcess for each change and answers with the approved ids; the operation
     carries those out. Returns Result (the applied result, or the plan's when nothing was to be
@@ -21,7 +21,7 @@ function Invoke-KodoPlannedChange {
     # approved steps. Nothing is read twice. The result says what was planned and approved.
     $ask = [ordered]@{}
     foreach ($key in $Request.Keys) { $ask[$key] = $Request[$key] }
-    $ask['askApproval'] = $true
+    $ask['approval'] = [ordered]@{ ask = $true }
     $result = Invoke-KodoNative -Cmdlet $Cmdlet -Request $ask
     $planned = @($result.plan | Where-Object { $_ }).Count
     $approved = @($result.approved | Where-Object { $_ } | ForEach-Object { [string]$_ })

@@ -135,6 +135,17 @@ function Invoke-KodoOnboarding {
         if ($AuditOnly -and $SkipAudit) {
             $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-AuditOnly and -SkipAudit contradict each other.'))
         }
+        # What every tenant gets: the one-tenant procedure's request (the current connection's
+        # tenant, or each tenant of a -TenantId run).
+        function New-KodoOnboardRequest {
+            [ordered]@{
+                displayName = $DisplayName
+                manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
+                sharePoint  = (-not $SkipSharePointSetting)
+                audit       = (-not $SkipAudit)
+                auditOnly   = [bool]$AuditOnly
+            }
+        }
         $entries = New-Object -TypeName System.Collections.Generic.List[object]
         $signers = New-Object -TypeName System.Collections.Generic.List[System.Security.Cryptography.X509Certificates.X509Certificate2]
     }
@@ -155,15 +166,9 @@ function Invoke-KodoOnboarding {
                 # One native operation runs the whole procedure for this tenant (the same one each
                 # tenant of a -TenantId run gets): it plans from one read, asks this command's
                 # ShouldProcess for each step, carries out the approved ones, then audits.
-                $request = [ordered]@{
-                    kind        = 'onboard'
-                    displayName = $DisplayName
-                    manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
-                    sharePoint  = (-not $SkipSharePointSetting)
-                    audit       = (-not $SkipAudit)
-                    auditOnly   = [bool]$AuditOnly
-                    askApproval = $true
-                }
+                $request = New-KodoOnboardRequest
+                $request['kind'] = 'onboard'
+                $request['approval'] = [ordered]@{ ask = $true }
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
                 Write-Progress -Activity 'Invoke-KodoOnboarding' -Id 1 -Completed
                 # Nothing approved (-WhatIf, or every step declined): no result.
@@ -210,11 +215,7 @@ function Invoke-KodoOnboarding {
                 kind        = 'onboard.many'
                 environment = (Get-KodoEnvironmentSpec -Environment $Environment)
                 tenants     = $approved.ToArray()
-                displayName = $DisplayName
-                manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
-                sharePoint  = (-not $SkipSharePointSetting)
-                audit       = (-not $SkipAudit)
-                auditOnly   = [bool]$AuditOnly
+                onboard     = (New-KodoOnboardRequest)
                 concurrency = $ThrottleLimit
             }
             # Each tenant's result arrives as it is done and goes straight to the pipeline.

@@ -39,7 +39,7 @@ function Set-KodoSharePointTenant {
     try {
         # One operation: it reads the setting, asks this command's ShouldProcess (an 'approve'
         # prompt) when it would change, and changes it only when approved.
-        $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request @{ kind = 'spo.tenant'; route = $Route; legacyAuthProtocolsEnabled = $LegacyAuthProtocolsEnabled; askApproval = $true }
+        $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request @{ kind = 'spo.tenant'; route = $Route; legacyAuthProtocolsEnabled = $LegacyAuthProtocolsEnabled; approval = @{ ask = $true } }
         if ($r.wouldChange -and -not $r.changed) { return }
         ConvertTo-KodoSharePointTenant -Result $r
     } catch {

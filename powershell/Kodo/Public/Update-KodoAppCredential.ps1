@@ -45,7 +45,7 @@ function Update-KodoAppCredential {
     )
 
     try {
-        $before = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'app.ensure'; displayName = 'Kodo'; appId = $AppId; dryRun = $true })
+        $before = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'app.ensure'; displayName = 'Kodo'; appId = $AppId; approval = @{ dryRun = $true } })
         $oldKeys = @($before.app.passwordCredentials | Where-Object { $_ } | ForEach-Object { [string]$_.keyId })
         $new = Add-KodoAppCredential -AppId $AppId -Type Secret -Lifetime $Lifetime
         if (-not $new -or -not $new.ClientSecret) { return }

@@ -1,4 +1,6 @@
-//! Sign-in: environments (clouds), credentials, token flows and the token cache.
+//! Sign-in: the token flows and the token cache of a [`Connection`], and [`connect`]. The
+//! clouds are in [`cloud`], what a sign-in is made with in [`credential`], and the errors that
+//! say what went wrong in [`errors`].
 //!
 //! Flows (facts.md §4): client credentials with a secret or a certificate assertion (signed here
 //! from a PEM key, or by the host when the key lives in the Windows certificate store), device
@@ -6,191 +8,21 @@
 //! and a supplied access token. Tokens are cached per resource and refreshed 5 minutes before
 //! they expire. No secret or token is ever put in an event, an error or a log line.
 
+pub mod cloud;
+pub mod credential;
+pub mod errors;
+
+pub use cloud::{Environment, EnvironmentSpec};
+pub use credential::{CredentialSpec, DELEGATED_GRAPH_SCOPES, Secret};
+pub use errors::aadsts_error;
+
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
-use serde::Deserialize;
+use credential::parse_pem;
+use errors::connection_error;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
-use zeroize::Zeroize;
-
-/// A secret that never prints.
-#[derive(Clone, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
-
-/// A cloud's endpoints (facts.md §4.6), or the emulator's.
-#[derive(Clone, Debug)]
-pub struct Environment {
-    pub name: String,
-    pub login: String,
-    pub graph: String,
-    pub sharepoint_suffix: String,
-    pub exchange: String,
-    pub ca_pem: Option<String>,
-    pub resolve_to: Option<SocketAddr>,
-}
-
-impl Environment {
-    /// Global, USGov, USGovDoD, China (names as Connect-MgGraph's -Environment).
-    pub fn builtin(name: &str) -> Option<Environment> {
-        let (name, login, graph, sp, exo) = match name.to_ascii_lowercase().as_str() {
-            "global" | "azurecloud" => (
-                "Global",
-                "https://login.microsoftonline.com",
-                "https://graph.microsoft.com",
-                "sharepoint.com",
-                "https://outlook.office365.com",
-            ),
-            // facts.md §4.6: GCC High.
-            "usgov" => (
-                "USGov",
-                "https://login.microsoftonline.us",
-                "https://graph.microsoft.us",
-                "sharepoint.us",
-                "https://outlook.office365.us",
-            ),
-            // facts.md §4.6 lists two admin-host forms for DoD; sharepoint-mil.us is the one in
-            // current public tooling (CISA ScubaGear), dps.mil the older one.
-            "usgovdod" => (
-                "USGovDoD",
-                "https://login.microsoftonline.us",
-                "https://dod-graph.microsoft.us",
-                "sharepoint-mil.us",
-                "https://outlook-dod.office365.us",
-            ),
-            // facts.md §4.6: login.chinacloudapi.cn is what the Graph deployments doc, PnP and CLI
-            // for Microsoft 365 use (three sources against one).
-            "china" => (
-                "China",
-                "https://login.chinacloudapi.cn",
-                "https://microsoftgraph.chinacloudapi.cn",
-                "sharepoint.cn",
-                "https://partner.outlook.cn",
-            ),
-            _ => return None,
-        };
-        Some(Environment {
-            name: name.into(),
-            login: login.into(),
-            graph: graph.into(),
-            sharepoint_suffix: sp.into(),
-            exchange: exo.into(),
-            ca_pem: None,
-            resolve_to: None,
-        })
-    }
-}
-
-/// The environment part of a `connect` request.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvironmentSpec {
-    pub name: String,
-    /// For a custom environment (the emulator): the CA to trust instead of the system store.
-    #[serde(default)]
-    pub ca_certificate_pem: Option<String>,
-    /// For the emulator: the address every hostname resolves to.
-    #[serde(default)]
-    pub resolve_to: Option<SocketAddr>,
-    /// Endpoints of a custom environment; a built-in name fills the rest.
-    #[serde(default)]
-    pub base: Option<String>,
-}
-
-impl EnvironmentSpec {
-    pub fn resolve(&self) -> Result<Environment, KodoError> {
-        let base = self.base.as_deref().unwrap_or(&self.name);
-        let mut env = Environment::builtin(base).ok_or_else(|| {
-            KodoError::new(
-                ErrorCode::InvalidArgument,
-                format!("Unknown environment '{base}'. Use Global, USGov, USGovDoD or China."),
-            )
-        })?;
-        if self.base.is_some() {
-            env.name = self.name.clone();
-        }
-        env.ca_pem = self.ca_certificate_pem.clone();
-        env.resolve_to = self.resolve_to;
-        Ok(env)
-    }
-}
-
-/// How to sign in (`connect` request).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
-pub enum CredentialSpec {
-    ClientSecret {
-        client_id: String,
-        secret: Secret,
-    },
-    /// A PEM holding the certificate and its unencrypted private key (PKCS#8).
-    CertificatePem {
-        client_id: String,
-        pem: Secret,
-    },
-    /// A certificate whose key stays with the host: the host signs (a `sign` prompt).
-    HostCertificate {
-        client_id: String,
-        certificate: String,
-    },
-    DeviceCode {
-        client_id: String,
-        #[serde(default)]
-        scopes: Option<Vec<String>>,
-    },
-    /// Azure Automation / App Service (endpoint + header), else IMDS.
-    ManagedIdentity {
-        #[serde(default)]
-        client_id: Option<String>,
-        #[serde(default)]
-        endpoint: Option<String>,
-        #[serde(default)]
-        header: Option<Secret>,
-        #[serde(default)]
-        imds_endpoint: Option<String>,
-    },
-    AccessToken {
-        token: Secret,
-    },
-}
-
-/// Delegated Graph scopes Kodo asks for: what onboarding needs (facts.md §3.1), nothing more.
-pub const DELEGATED_GRAPH_SCOPES: &[&str] = &[
-    "Application.ReadWrite.All",
-    "AppRoleAssignment.ReadWrite.All",
-    "DelegatedPermissionGrant.ReadWrite.All",
-    "Organization.Read.All",
-    "Sites.Read.All",
-    "SharePointTenantSettings.ReadWrite.All",
-];
 
 enum Signer {
     Local(Box<rsa::RsaPrivateKey>),
@@ -654,78 +486,4 @@ fn delegated_scope_string(graph: &str, scopes: &[String]) -> String {
         scopes.iter().map(|x| if x.contains("://") { x.clone() } else { format!("{graph}/{x}") }).collect();
     s.extend(["offline_access".to_string(), "openid".to_string(), "profile".to_string()]);
     s.join(" ")
-}
-
-fn parse_pem(text: &str) -> Result<(Vec<u8>, rsa::RsaPrivateKey), KodoError> {
-    use rsa::pkcs8::DecodePrivateKey;
-    let bad = |m: &str| KodoError::new(ErrorCode::InvalidArgument, m.to_string());
-    let cert_b64: String = text
-        .split("-----BEGIN CERTIFICATE-----")
-        .nth(1)
-        .and_then(|r| r.split("-----END CERTIFICATE-----").next())
-        .ok_or_else(|| bad("The PEM file holds no certificate (-----BEGIN CERTIFICATE-----)."))?
-        .lines()
-        .collect();
-    let der = crate::crypto::b64_decode(cert_b64.trim())
-        .ok_or_else(|| bad("The certificate in the PEM file is not valid base64."))?;
-    let key_b64 = text
-        .split("-----BEGIN PRIVATE KEY-----")
-        .nth(1)
-        .and_then(|r| r.split("-----END PRIVATE KEY-----").next())
-        .ok_or_else(|| bad("The PEM file holds no unencrypted PKCS#8 private key (-----BEGIN PRIVATE KEY-----). Use a PFX with -CertificatePassword for an encrypted key."))?;
-    let key =
-        rsa::RsaPrivateKey::from_pkcs8_pem(&format!("-----BEGIN PRIVATE KEY-----{key_b64}-----END PRIVATE KEY-----\n"))
-            .map_err(|_| bad("The private key in the PEM file is not an RSA PKCS#8 key."))?;
-    let public =
-        crate::crypto::rsa_public_key_of(&der).map_err(|e| bad(&format!("The certificate cannot be read: {e}")))?;
-    if public != key.to_public_key() {
-        return Err(bad("The private key in the PEM file does not belong to its certificate."));
-    }
-    Ok((der, key))
-}
-
-fn connection_error(host: &str, e: &reqwest::Error) -> KodoError {
-    // reqwest's Display never includes the request body; keep only the kind of failure.
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    KodoError::new(
-        ErrorCode::ConnectionFailed,
-        format!("The request to {host} {kind}. Check the network, proxy (HTTPS_PROXY) and the -Environment."),
-    )
-}
-
-/// Turns an AADSTS error body into a specific message that says what to do (texts of the
-/// codes: docs/emulator-research.md §1 and signin research).
-pub fn aadsts_error(body: &Value, client_id: &str, tenant: &str) -> KodoError {
-    let code = body["error_codes"][0].as_u64().unwrap_or(0);
-    let description = body["error_description"].as_str().unwrap_or("").lines().next().unwrap_or("").to_string();
-    let (kind, advice) = match code {
-        7000215 => (ErrorCode::AuthenticationFailed, format!("The client secret for app {client_id} is wrong. Use the secret's Value (shown once when it was created), not its Secret ID, or create a new secret.")),
-        7000222 => (ErrorCode::AuthenticationFailed, format!("The client secret of app {client_id} has expired. Create a new secret (or add a certificate) for the app and connect with it.")),
-        700016 => (ErrorCode::NotFound, format!("App {client_id} was not found in tenant '{tenant}'. Check -ClientId (the Application (client) ID) and -TenantId; the app must be registered in, or consented to by, this tenant.")),
-        90002 => (ErrorCode::NotFound, format!("Tenant '{tenant}' was not found. Check -TenantId (a GUID or an initial domain such as contoso.onmicrosoft.com) and -Environment (the cloud).")),
-        65001 => (ErrorCode::PermissionDenied, format!("Admin consent is missing for app {client_id}. An administrator must grant consent to its permissions.")),
-        50076 | 50079 => (ErrorCode::AuthenticationFailed, "Multi-factor authentication is required. Sign in interactively with -UseDeviceCode and complete MFA in the browser.".to_string()),
-        53003 => (ErrorCode::PermissionDenied, "A Conditional Access policy blocked the sign-in. Ask your Entra administrator which policy applies (sign-in logs), or sign in from a compliant device or location.".to_string()),
-        700027 => (ErrorCode::AuthenticationFailed, format!("The certificate is not registered on app {client_id}. Upload its public key (Certificates & secrets) or use the certificate Kodo added.")),
-        700024 => (ErrorCode::AuthenticationFailed, "The client assertion was outside its validity window: check this machine's clock.".to_string()),
-        7000229 => (ErrorCode::NotFound, format!("App {client_id} has no service principal in tenant '{tenant}': create it (admin consent or New-KodoApp) first.")),
-        500011 => (ErrorCode::NotFound, format!("The requested API is not present in tenant '{tenant}'.")),
-        7000218 => (ErrorCode::AuthenticationFailed, format!("App {client_id} is not a public client, so it cannot be used for a device-code sign-in. Turn on 'Allow public client flows' for it (Authentication blade), or use another app.")),
-        700082 => (ErrorCode::AuthenticationFailed, "The sign-in has expired after 90 days without use. Run Connect-Kodo again.".to_string()),
-        70020 | 70019 => (ErrorCode::Timeout, "The device code expired before the sign-in was completed. Run Connect-Kodo -UseDeviceCode again and finish within 15 minutes.".to_string()),
-        1002012 | 70011 => (ErrorCode::InvalidArgument, "The requested scope is not valid for this sign-in.".to_string()),
-        _ if body["error"] == "authorization_declined" => (ErrorCode::AuthenticationFailed, "The sign-in was declined in the browser.".to_string()),
-        _ => (ErrorCode::AuthenticationFailed, "Sign-in failed.".to_string()),
-    };
-    let mut e = KodoError::new(kind, format!("{advice} ({description})"));
-    if !client_id.is_empty() {
-        e = e.with_target(client_id.to_string());
-    }
-    e
 }

@@ -30,19 +30,9 @@ pub struct EnsureApp {
     /// Grant-KodoPermissions a write.
     #[serde(default)]
     pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
+    /// How the plan is approved (absent: every step).
     #[serde(default)]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub approved: Option<Vec<String>>,
-    /// Ask the host to approve the plan (an `approve` prompt).
-    #[serde(default)]
-    pub ask_approval: bool,
-}
-
-impl EnsureApp {
-    fn approval(&self) -> Approval {
-        Approval { dry_run: self.dry_run, ask: self.ask_approval, approved: self.approved.clone() }
-    }
+    pub approval: Approval,
 }
 
 /// What the caller already knows of the app, so that it is not read twice.
@@ -140,7 +130,7 @@ pub async fn ensure_app_known(
         }
     }
 
-    let mut decided = plan.decide(ctx, &req.approval()).await?;
+    let mut decided = plan.decide(ctx, &req.approval).await?;
     let mut secret: Option<Value> = None;
     let with_password = decided.approves("addPassword");
     for step in decided.approved_steps() {

@@ -4,11 +4,11 @@
 //! items; and, when credentials are given, a live sign-in as the app.
 
 use super::check_guid;
-use super::permissions::{consent_reads, consents_from, is_consented, is_declared, resource_lookup, resource_sps_from};
+use super::permissions::{consent_reads, consents_from, is_consented, is_declared, read_app_and_apis};
 use crate::auth::{Connection, CredentialSpec};
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
-use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, ServicePrincipal, end_of};
+use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, end_of};
 use crate::graph::{Graph, Request, Retry};
 use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
 use serde::Deserialize;
@@ -40,41 +40,18 @@ fn check(area: &str, name: &str, status: &str, detail: impl Into<String>) -> Val
 pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: TestApp) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
-    let app_read = Request::get(
-        format!(
-            "applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess,passwordCredentials,keyCredentials",
-            req.app_id
-        ),
-        Retry::ReplicationShort,
-    );
-    let sp_read =
-        Request::get(format!("servicePrincipals(appId='{}')?$select=id", req.app_id), Retry::ReplicationShort);
-    let resources = manifest.resources();
     // One round of reads: the app, its service principal, the resource APIs.
-    let mut reads = vec![app_read.clone(), sp_read.clone()];
-    reads.extend(resources.iter().map(|r| resource_lookup(r)));
-    let mut got = graph.batch(&reads).await?.into_iter();
-    let (app, sp) = (got.next().unwrap_or_default(), got.next().unwrap_or_default());
-    if app.status == 404 {
-        return Err(KodoError::new(
-            ErrorCode::NotFound,
-            format!("No app registration with appId {} exists in this tenant.", req.app_id),
-        ));
-    }
-    let app: Application = app.json(&app_read)?;
-    let resource_sps = resource_sps_from(&resources, got.collect())?;
+    let (app, sp_id, resource_sps) =
+        read_app_and_apis(graph, &req.app_id, Retry::ReplicationShort, &manifest.resources(), "").await?;
     let mut checks = Vec::new();
-    let sp_id = if sp.status == 404 {
+    if sp_id.is_none() {
         checks.push(check(
             "App",
             "Service principal",
             "Fail",
             "The app has no service principal: nothing is consented. Run New-KodoApp.",
         ));
-        None
-    } else {
-        Some(sp.json::<ServicePrincipal>(&sp_read)?.id().to_string())
-    };
+    }
     let (assignments, grants): (Vec<AppRoleAssignment>, Vec<OAuth2PermissionGrant>) = match &sp_id {
         Some(id) => {
             let reads = consent_reads(id, Retry::Idempotent);

@@ -29,23 +29,11 @@ pub struct TenantEntry {
 pub struct OnboardMany {
     pub environment: EnvironmentSpec,
     pub tenants: Vec<TenantEntry>,
-    pub display_name: String,
-    pub manifest: Value,
-    #[serde(default = "yes")]
-    pub share_point: bool,
-    /// Run Test-KodoApp after onboarding.
-    #[serde(default = "yes")]
-    pub audit: bool,
-    /// Change nothing: find the Kodo app and audit it.
-    #[serde(default)]
-    pub audit_only: bool,
+    /// What each tenant gets: the one-tenant procedure's request.
+    pub onboard: Onboard,
     /// Tenants worked on at once (1-16).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_concurrency() -> usize {
@@ -56,8 +44,8 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
     if !(1..=16).contains(&req.concurrency) {
         return Err(KodoError::new(ErrorCode::InvalidArgument, "-ThrottleLimit must be between 1 and 16."));
     }
-    parse_manifest(&req.manifest)?;
-    validate_display_name(&req.display_name)?;
+    parse_manifest(&req.onboard.manifest)?;
+    validate_display_name(&req.onboard.display_name)?;
     let total = req.tenants.len();
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
@@ -101,17 +89,7 @@ async fn one_tenant(ctx: &OpContext, req: &OnboardMany, entry: TenantEntry) -> R
     let conn =
         crate::auth::connect(ctx, Some(entry.tenant_id.clone()), req.environment.clone(), entry.credential).await?;
     let graph = Graph::new(&conn, ctx);
-    let run = Onboard {
-        display_name: req.display_name.clone(),
-        manifest: req.manifest.clone(),
-        secret_lifetime_days: None,
-        share_point: req.share_point,
-        audit: req.audit,
-        audit_only: req.audit_only,
-        dry_run: false,
-        ask_approval: false,
-    };
-    let outcome = onboard(&conn, ctx, &graph, run).await;
+    let outcome = onboard(&conn, ctx, &graph, req.onboard.clone()).await;
     conn.forget().await;
     let mut result = outcome?;
     result["tenantId"] = entry.tenant_id.into();

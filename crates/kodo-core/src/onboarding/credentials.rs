@@ -16,13 +16,9 @@ use serde_json::{Value, json};
 pub struct RemoveCredential {
     pub app_id: String,
     pub key_ids: Vec<String>,
+    /// How the plan is approved (absent: every step).
     #[serde(default)]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub approved: Option<Vec<String>>,
-    /// Ask the host to approve the plan (an `approve` prompt).
-    #[serde(default)]
-    pub ask_approval: bool,
+    pub approval: Approval,
 }
 
 pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCredential) -> Result<Value, KodoError> {
@@ -50,8 +46,7 @@ pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCr
             ctx.warn(format!("The app has no credential with keyId {k}: nothing to remove."));
         }
     }
-    let approval = Approval { dry_run: req.dry_run, ask: req.ask_approval, approved: req.approved.clone() };
-    let mut decided = plan.decide(ctx, &approval).await?;
+    let mut decided = plan.decide(ctx, &req.approval).await?;
     let mut drop_keys = Vec::new();
     for step in decided.approved_steps() {
         if let Some(k) = step.id.strip_prefix("secret:") {

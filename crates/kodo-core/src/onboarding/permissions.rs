@@ -24,13 +24,9 @@ pub const SHAREPOINT_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
 pub struct GrantPermissions {
     pub app_id: String,
     pub manifest: Value,
+    /// How the plan is approved (absent: every step).
     #[serde(default)]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub approved: Option<Vec<String>>,
-    /// Ask the host to approve the plan (an `approve` prompt).
-    #[serde(default)]
-    pub ask_approval: bool,
+    pub approval: Approval,
     /// The app was just created (piped from New-KodoApp): wait out replication lag in full.
     #[serde(default)]
     pub just_created: bool,
@@ -74,6 +70,37 @@ pub(crate) fn resource_sps_from(resources: &[String], answers: Vec<Response>) ->
     Ok(sps)
 }
 
+/// The app (what grant and audit read of it), its service principal (None: it has none) and the
+/// resource APIs the manifest names, read in one `$batch`.
+pub(crate) async fn read_app_and_apis(
+    graph: &Graph<'_>,
+    app_id: &str,
+    lookup: Retry,
+    resources: &[String],
+    absent: &str,
+) -> Result<(Application, Option<String>, ResourceSps), KodoError> {
+    let app_read = Request::get(
+        format!(
+            "applications(appId='{app_id}')?$select=id,appId,displayName,requiredResourceAccess,passwordCredentials,keyCredentials"
+        ),
+        lookup,
+    );
+    let sp_read = Request::get(format!("servicePrincipals(appId='{app_id}')?$select=id,displayName"), lookup);
+    let mut reads = vec![app_read.clone(), sp_read.clone()];
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    let mut got = graph.batch(&reads).await?.into_iter();
+    let (app, sp) = (got.next().unwrap_or_default(), got.next().unwrap_or_default());
+    if app.status == 404 {
+        return Err(KodoError::new(
+            ErrorCode::NotFound,
+            format!("No app registration with appId {app_id} exists in this tenant.{absent}"),
+        ));
+    }
+    let app: Application = app.json(&app_read)?;
+    let sp_id = if sp.status == 404 { None } else { Some(sp.json::<ServicePrincipal>(&sp_read)?.id().to_string()) };
+    Ok((app, sp_id, resource_sps_from(resources, got.collect())?))
+}
+
 /// The reads of what the app holds: its app role assignments and delegated grants.
 pub(crate) fn consent_reads(sp_id: &str, retry: Retry) -> [Request; 2] {
     [
@@ -98,36 +125,16 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
     ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
-    let resources = manifest.resources();
     // One round of reads: the app, its SP, each resource SP (all through $batch).
     let lookup = if req.just_created { Retry::Replication } else { Retry::ReplicationShort };
-    let app_read = Request::get(
-        format!(
-            "applications(appId='{}')?$select=id,appId,displayName,requiredResourceAccess,keyCredentials",
-            req.app_id
-        ),
-        lookup,
-    );
-    let sp_read = Request::get(format!("servicePrincipals(appId='{}')?$select=id,displayName", req.app_id), lookup);
-    let mut reads = vec![app_read.clone(), sp_read.clone()];
-    reads.extend(resources.iter().map(|r| resource_lookup(r)));
-    let mut got = graph.batch(&reads).await?.into_iter();
-    let (app, sp) = (got.next().unwrap_or_default(), got.next().unwrap_or_default());
-    if app.status == 404 {
-        return Err(KodoError::new(
-            ErrorCode::NotFound,
-            format!("No app registration with appId {} exists in this tenant. Run New-KodoApp first.", req.app_id),
-        ));
-    }
-    let app: Application = app.json(&app_read)?;
-    if sp.status == 404 {
-        return Err(KodoError::new(
+    let (app, sp_id, resource_sps) =
+        read_app_and_apis(graph, &req.app_id, lookup, &manifest.resources(), " Run New-KodoApp first.").await?;
+    let sp_id = sp_id.ok_or_else(|| {
+        KodoError::new(
             ErrorCode::NotFound,
             format!("The app {} has no service principal. Run New-KodoApp to create it.", req.app_id),
-        ));
-    }
-    let sp_id = sp.json::<ServicePrincipal>(&sp_read)?.id().to_string();
-    let resource_sps = resource_sps_from(&resources, got.collect())?;
+        )
+    })?;
     let reads = consent_reads(&sp_id, Retry::Replication);
     let answers = graph.batch(&reads).await?;
     let (assignments, grants) = consents_from(graph, &reads, answers).await?;
@@ -138,9 +145,8 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
         assigned: assignments.iter().map(AppRoleAssignment::key).collect(),
         grants: grants.into_iter().filter(OAuth2PermissionGrant::for_all_principals).collect(),
     };
-    let approval = Approval { dry_run: req.dry_run, ask: req.ask_approval, approved: req.approved };
     let planned = plan_grant(&manifest, state)?;
-    let decided = planned.plan.clone().decide(ctx, &approval).await?;
+    let decided = planned.plan.clone().decide(ctx, &req.approval).await?;
     apply_grant(ctx, graph, planned, decided).await
 }
 

@@ -42,10 +42,9 @@ pub struct Onboard {
     /// Change nothing: find the Kodo app and audit it.
     #[serde(default)]
     pub audit_only: bool,
+    /// How the plan is approved (absent: every step).
     #[serde(default)]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub ask_approval: bool,
+    pub approval: Approval,
 }
 
 fn yes() -> bool {
@@ -128,7 +127,6 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             "SharePoint Online",
         );
     }
-    let ask = Approval { dry_run: req.dry_run, ask: req.ask_approval, approved: None };
 
     if let Some(existing) = existing {
         // Already onboarded, or partly: each part changes only what is missing.
@@ -140,21 +138,17 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             secret_lifetime_days: req.secret_lifetime_days,
             certificate: None,
             required_resource_access: None,
-            dry_run: req.dry_run,
-            approved: None,
-            ask_approval: req.ask_approval,
+            approval: req.approval.clone(),
         };
         let app = ensure_app_known(ctx, graph, ensure, Known::App(Box::new(existing))).await?;
         let grant = GrantPermissions {
             app_id,
             manifest: req.manifest.clone(),
-            dry_run: req.dry_run,
-            approved: None,
-            ask_approval: req.ask_approval,
+            approval: req.approval.clone(),
             just_created: false,
         };
         let grants = grant_permissions(ctx, graph, grant).await?;
-        let decided = setting_plan.decide(ctx, &ask).await?;
+        let decided = setting_plan.decide(ctx, &req.approval).await?;
         let set = decided.approves("sharePointSetting");
         let share_point = set_setting(conn, ctx, graph, route, set, setting_before).await?;
         return Ok(json!({ "app": app, "permissions": grants, "sharePoint": share_point, "existing": true }));
@@ -192,7 +186,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     for step in setting_plan.items() {
         plan.push(step.clone());
     }
-    let decided = plan.decide(ctx, &ask).await?;
+    let decided = plan.decide(ctx, &req.approval).await?;
     if !decided.approves("createApp") {
         let grant_decided = planned.plan.clone().decide(ctx, &Approval::only(Vec::new())).await?;
         let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
@@ -208,9 +202,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         secret_lifetime_days: req.secret_lifetime_days,
         certificate: None,
         required_resource_access: Some(planned.requested.clone()),
-        dry_run: false,
-        approved: approved.approved.clone(),
-        ask_approval: false,
+        approval: approved.clone(),
     };
     let creating = ensure_app_known(ctx, graph, ensure, Known::Absent);
     let set = decided.approves("sharePointSetting");

@@ -16,13 +16,9 @@ use serde_json::{Value, json};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RemoveApp {
     pub app_id: String,
+    /// How the plan is approved (absent: every step).
     #[serde(default)]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub approved: Option<Vec<String>>,
-    /// Ask the host to approve the plan (an `approve` prompt).
-    #[serde(default)]
-    pub ask_approval: bool,
+    pub approval: Approval,
 }
 
 pub async fn remove_app(ctx: &OpContext, graph: &Graph<'_>, req: RemoveApp) -> Result<Value, KodoError> {
@@ -59,8 +55,7 @@ pub async fn remove_app(ctx: &OpContext, graph: &Graph<'_>, req: RemoveApp) -> R
             req.app_id
         ));
     }
-    let approval = Approval { dry_run: req.dry_run, ask: req.ask_approval, approved: req.approved.clone() };
-    let mut decided = plan.decide(ctx, &approval).await?;
+    let mut decided = plan.decide(ctx, &req.approval).await?;
     for step in decided.approved_steps() {
         match step.id.as_str() {
             "deleteGrants" => {

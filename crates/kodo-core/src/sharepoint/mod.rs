@@ -7,6 +7,8 @@
 //! - App-only access is proven by reading `/_api/web` with a certificate-based token; SharePoint
 //!   refuses secret-based app-only tokens (facts.md §5.4).
 
+mod csom;
+
 use crate::auth::Connection;
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
@@ -14,9 +16,6 @@ use crate::graph::{Graph, Request, Response, Retry};
 use crate::plan::{Approval, Plan};
 use serde::Serialize;
 use serde_json::{Value, json};
-
-/// CSOM type id of the Tenant object (facts.md §5.1).
-const TENANT_TYPE_ID: &str = "{268004ae-ef6b-4e9b-8425-127220d84719}";
 
 pub struct Hosts {
     pub root: String,
@@ -112,70 +111,6 @@ pub(crate) async fn spo(
     }
 }
 
-fn csom_request(actions: &str, paths: &str) -> String {
-    format!(
-        r#"<Request AddExpandoFieldTypeSuffix="true" SchemaVersion="15.0.0.0" LibraryVersion="16.0.0.0" ApplicationName="Kodo" xmlns="http://schemas.microsoft.com/sharepoint/clientquery/2009"><Actions>{actions}</Actions><ObjectPaths>{paths}</ObjectPaths></Request>"#
-    )
-}
-
-fn csom_check(v: &Value) -> Result<(), KodoError> {
-    let info = &v[0]["ErrorInfo"];
-    if info.is_null() {
-        return Ok(());
-    }
-    let message = info["ErrorMessage"].as_str().unwrap_or("CSOM error");
-    let kind = if info["ErrorTypeName"] == "System.UnauthorizedAccessException" {
-        ErrorCode::PermissionDenied
-    } else {
-        ErrorCode::ServiceError
-    };
-    // CSOM names the request in TraceCorrelationId (facts.md §5.1's response shape).
-    Err(KodoError::new(
-        kind,
-        format!("SharePoint (CSOM) refused: {message} ({})", info["ErrorTypeName"].as_str().unwrap_or("")),
-    )
-    .with_request_ids(v[0]["TraceCorrelationId"].as_str().map(str::to_string), None))
-}
-
-/// Reads the Tenant object over CSOM: (LegacyAuthProtocolsEnabled, _ObjectIdentity_).
-async fn csom_read(conn: &Connection, ctx: &OpContext, admin: &str) -> Result<(bool, String), KodoError> {
-    // facts.md §5.1 step 2 (CLI for Microsoft 365's request).
-    let body = csom_request(
-        r#"<ObjectPath Id="4" ObjectPathId="3" /><Query Id="5" ObjectPathId="3"><Query SelectAllProperties="true"><Properties /></Query></Query>"#,
-        &format!(r#"<Constructor Id="3" TypeId="{TENANT_TYPE_ID}" />"#),
-    );
-    let v = spo(conn, ctx, admin, reqwest::Method::POST, "/_vti_bin/client.svc/ProcessQuery", Some(body)).await?;
-    csom_check(&v)?;
-    let tenant = v
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["_ObjectType_"] == "Microsoft.Online.SharePoint.TenantAdministration.Tenant"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let value = tenant["LegacyAuthProtocolsEnabled"].as_bool().ok_or_else(|| {
-        KodoError::new(ErrorCode::ServiceError, "The CSOM Tenant object has no LegacyAuthProtocolsEnabled.")
-    })?;
-    Ok((value, tenant["_ObjectIdentity_"].as_str().unwrap_or("").to_string()))
-}
-
-async fn csom_set(
-    conn: &Connection,
-    ctx: &OpContext,
-    admin: &str,
-    identity: &str,
-    value: bool,
-) -> Result<(), KodoError> {
-    // facts.md §5.1 step 3: SetProperty on the Identity path, scalar as Type="String".
-    let identity = identity.replace('&', "&amp;").replace('"', "&quot;").replace('\n', "&#xA;");
-    let body = csom_request(
-        &format!(
-            r#"<SetProperty Id="42" ObjectPathId="7" Name="LegacyAuthProtocolsEnabled"><Parameter Type="String">{value}</Parameter></SetProperty>"#
-        ),
-        &format!(r#"<Identity Id="7" Name="{identity}" />"#),
-    );
-    let v = spo(conn, ctx, admin, reqwest::Method::POST, "/_vti_bin/client.svc/ProcessQuery", Some(body)).await?;
-    csom_check(&v)
-}
-
 /// How the tenant setting is read and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Route {
@@ -230,7 +165,7 @@ pub async fn read_setting(
             let read = graph_settings_read();
             graph_setting_from(graph.send(&read).await?, &read)
         }
-        Route::Csom => Ok(csom_read(conn, ctx, &hosts(graph).await?.admin).await?.0),
+        Route::Csom => Ok(csom::read(conn, ctx, &hosts(graph).await?.admin).await?.0),
     }
 }
 
@@ -254,9 +189,9 @@ pub async fn write_setting(
         }
         Route::Csom => {
             let admin = hosts(graph).await?.admin;
-            let (_, identity) = csom_read(conn, ctx, &admin).await?;
-            csom_set(conn, ctx, &admin, &identity, value).await?;
-            check_written(csom_read(conn, ctx, &admin).await?.0, value)?;
+            let (_, identity) = csom::read(conn, ctx, &admin).await?;
+            csom::set(conn, ctx, &admin, &identity, value).await?;
+            check_written(csom::read(conn, ctx, &admin).await?.0, value)?;
         }
     }
     Ok(())
@@ -293,7 +228,7 @@ pub async fn tenant(
     let hosts = hosts(&graph).await?;
     let before = match route {
         Route::Graph => read_setting(conn, ctx, &graph, route).await?,
-        Route::Csom => csom_read(conn, ctx, &hosts.admin).await?.0,
+        Route::Csom => csom::read(conn, ctx, &hosts.admin).await?.0,
     };
     let mut result = json!({
         "route": route, "sharePointHost": hosts.root, "adminHost": hosts.admin,

@@ -1,0 +1,114 @@
+//! What a sign-in is made with: the credential of a `connect` request, secrets that never print,
+//! and a PEM certificate with its private key.
+
+use crate::error::{ErrorCode, KodoError};
+use serde::Deserialize;
+use zeroize::Zeroize;
+
+/// A secret that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// How to sign in (`connect` request).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum CredentialSpec {
+    ClientSecret {
+        client_id: String,
+        secret: Secret,
+    },
+    /// A PEM holding the certificate and its unencrypted private key (PKCS#8).
+    CertificatePem {
+        client_id: String,
+        pem: Secret,
+    },
+    /// A certificate whose key stays with the host: the host signs (a `sign` prompt).
+    HostCertificate {
+        client_id: String,
+        certificate: String,
+    },
+    DeviceCode {
+        client_id: String,
+        #[serde(default)]
+        scopes: Option<Vec<String>>,
+    },
+    /// Azure Automation / App Service (endpoint + header), else IMDS.
+    ManagedIdentity {
+        #[serde(default)]
+        client_id: Option<String>,
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default)]
+        header: Option<Secret>,
+        #[serde(default)]
+        imds_endpoint: Option<String>,
+    },
+    AccessToken {
+        token: Secret,
+    },
+}
+
+/// Delegated Graph scopes Kodo asks for: what onboarding needs (facts.md §3.1), nothing more.
+pub const DELEGATED_GRAPH_SCOPES: &[&str] = &[
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Organization.Read.All",
+    "Sites.Read.All",
+    "SharePointTenantSettings.ReadWrite.All",
+];
+
+pub(crate) fn parse_pem(text: &str) -> Result<(Vec<u8>, rsa::RsaPrivateKey), KodoError> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let bad = |m: &str| KodoError::new(ErrorCode::InvalidArgument, m.to_string());
+    let cert_b64: String = text
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .and_then(|r| r.split("-----END CERTIFICATE-----").next())
+        .ok_or_else(|| bad("The PEM file holds no certificate (-----BEGIN CERTIFICATE-----)."))?
+        .lines()
+        .collect();
+    let der = crate::crypto::b64_decode(cert_b64.trim())
+        .ok_or_else(|| bad("The certificate in the PEM file is not valid base64."))?;
+    let key_b64 = text
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .and_then(|r| r.split("-----END PRIVATE KEY-----").next())
+        .ok_or_else(|| bad("The PEM file holds no unencrypted PKCS#8 private key (-----BEGIN PRIVATE KEY-----). Use a PFX with -CertificatePassword for an encrypted key."))?;
+    let key =
+        rsa::RsaPrivateKey::from_pkcs8_pem(&format!("-----BEGIN PRIVATE KEY-----{key_b64}-----END PRIVATE KEY-----\n"))
+            .map_err(|_| bad("The private key in the PEM file is not an RSA PKCS#8 key."))?;
+    let public =
+        crate::crypto::rsa_public_key_of(&der).map_err(|e| bad(&format!("The certificate cannot be read: {e}")))?;
+    if public != key.to_public_key() {
+        return Err(bad("The private key in the PEM file does not belong to its certificate."));
+    }
+    Ok((der, key))
+}
