@@ -74,17 +74,30 @@ Describe 'Many tenants in one run' {
         @($failures | Where-Object { $_.FullyQualifiedErrorId -like 'Kodo.TenantFailed*' }).Count | Should -Be 1
     }
     It 'an audit finds drift in one tenant and still passes the others' {
+        # Drift: one of tenant 1's app role assignments is removed behind Kodo's back.
         $null = Connect-Kodo -Environment Emulator -TenantId $emu.Tenants[1].TenantId -ClientSecretCredential $emu.Tenants[1].BootstrapCredential
+        $appId = (Get-PlainKodoApps $emu.Tenants[1])[0].appId
+        $c = $emu.Tenants[1].BootstrapCredential
+        $body = @{ grant_type = 'client_credentials'; client_id = $c.UserName; client_secret = $c.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
+        $token = (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($emu.Tenants[1].TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+        $plain = @{ Headers = @{ Authorization = "Bearer $token" }; SkipCertificateCheck = $true; MaximumRetryCount = 5; RetryIntervalSec = 1 }
+        $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$appId')" @plain
+        $removed = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" @plain).value)[0]
+        $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals/$($removed.resourceId)/appRoleAssignedTo/$($removed.id)" @plain
+        # Step 17 is retired: a tenant that turned LegacyAuthProtocolsEnabled off stays off.
         $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
         Disconnect-Kodo | Out-Null
         $results = @($rows | Invoke-KodoOnboarding -AuditOnly -Environment Emulator)
         ($results | Where-Object { -not $_.AuditPassed }).TenantId | Should -Be $emu.Tenants[1].TenantId
-        ($results[1].Audit | Where-Object Status -eq 'Fail').Check | Should -Be 'LegacyAuthProtocolsEnabled'
-        # Onboarding again mends it, and changes nothing in the others.
+        ($results[1].Audit | Where-Object Status -eq 'Fail').Detail | Should -Match 'consent is missing'
+        # Onboarding again mends it, changes nothing in the others, and leaves step 17 alone.
         $again = @($rows | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false)
         ($again | ForEach-Object { @($_.Changes).Count }) | Should -Be @(0, 1, 0, 0)
-        $again[1].Changes | Should -Be 'Set LegacyAuthProtocolsEnabled to True'
+        $again[1].Changes | Should -BeLike 'Granted *'
         @($again | Where-Object AuditPassed).Count | Should -Be 4
+        $null = Connect-Kodo -Environment Emulator -TenantId $emu.Tenants[1].TenantId -ClientSecretCredential $emu.Tenants[1].BootstrapCredential
+        (Get-KodoSharePointTenant).LegacyAuthProtocolsEnabled | Should -BeFalse
+        Disconnect-Kodo | Out-Null
     }
     It 'refuses a tenant list without a credential, before signing in anywhere' {
         Clear-Log

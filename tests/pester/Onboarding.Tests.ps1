@@ -283,7 +283,7 @@ Describe 'Remove-KodoApp' {
 Describe 'Test-KodoApp' {
     BeforeAll {
         $t = Connect-Tenant 8
-        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
         $app = New-KodoApp -DisplayName 'KODO audited' -SecretLifetime 365
         $null = $app | Grant-KodoPermissions
         $sp = Invoke-PlainGraph $t "servicePrincipals(appId='$($app.ClientId)')"
@@ -323,11 +323,15 @@ Describe 'Test-KodoApp' {
         $warn.Check | Should -Match 'short-lived'
         $warn.Detail | Should -Match '\(4 days\)|\(5 days\)'
     }
-    It 'flags the SharePoint setting turned off' {
-        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
-        (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'SharePoint' }).Status | Should -Be 'Fail'
-        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true
+    It 'warns when the retired LegacyAuthProtocolsEnabled is on, and passes when it is off' {
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true -WarningVariable warned -WarningAction SilentlyContinue
+        $warned | Should -Match 'retired.*2026-05-01.*MC1184649'
+        $check = Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'SharePoint' }
+        $check.Status | Should -Be 'Warn'
+        $check.Detail | Should -Match 'step 17 is retired.*2026-05-01'
         (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
+        (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'SharePoint' }).Status | Should -Be 'Pass'
     }
     Context 'live sign-in as the app' {
         BeforeAll {
@@ -442,18 +446,20 @@ Import-Module '$($script:ManifestPath)'
         $r.StdOut | Should -Match 'What if: .*Create app registration .*declaring 28 API permissions'
         $r.StdOut | Should -Match 'What if: .*Grant admin consent to Microsoft Graph Mail.Read \(application\)'
         $r.StdOut | Should -Match 'What if: .*Grant admin consent to SharePoint delegated permissions'
-        $r.StdOut | Should -Match "What if: .*Set SharePoint's LegacyAuthProtocolsEnabled to True"
+        $r.StdOut | Should -Not -Match 'LegacyAuthProtocolsEnabled' -Because 'step 17 is retired: never planned
         $r.StdOut | Should -Match 'returned=0'
         Get-Writes | Should -BeNullOrEmpty
     }
-    It 'onboards in 5 round trips after sign-in: one read, the app (with the setting written meanwhile), its service principal and secret, every consent' {
+    It 'onboards in 4 round trips after sign-in: one read, the app, its service principal and secret, every consent; step 17 left alone' {
         $null = Connect-Tenant 10
         Clear-Log
         $r = Invoke-KodoOnboarding -Environment Emulator -SkipAudit
         $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object { -not $_.PSObject.Properties['batch'] })
-        ($log | ForEach-Object { "$($_.method) $($_.path)" }) -join '; ' | Should -Match '^POST /v1.0/\$batch; (POST /v1.0/applications; PATCH /v1.0/admin/sharepoint/settings|PATCH /v1.0/admin/sharepoint/settings; POST /v1.0/applications); POST /v1.0/\$batch; POST /v1.0/\$batch$'
+        ($log | ForEach-Object { "$($_.method) $($_.path)" }) -join '; ' | Should -Match '^POST /v1.0/\$batch; POST /v1.0/applications; POST /v1.0/\$batch; POST /v1.0/\$batch$'
         $r.AuditPassed | Should -BeNullOrEmpty
-        $r.SharePoint.Changed | Should -BeTrue
+        ($r.RetiredSteps | ForEach-Object Step) | Should -Be @('12', '15-16', '17')
+        ($r.RetiredSteps | Where-Object Step -eq '17').Since | Should -Be '2026-05-01'
+        (Get-KodoSharePointTenant).LegacyAuthProtocolsEnabled | Should -BeFalse -Because 'the tenant turned it off and Kodo never turns it back on'
         @($r.Permissions | Where-Object Status -eq 'Granted').Count | Should -Be 28
         Assert-Onboarded $t $r
         (Test-KodoApp -AppId $r.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue

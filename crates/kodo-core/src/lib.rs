@@ -20,6 +20,7 @@ pub mod graph;
 pub mod manifest;
 pub mod onboarding;
 pub mod plan;
+pub mod platform;
 pub mod sharepoint;
 pub mod transport;
 

@@ -24,7 +24,7 @@ function ConvertFrom-KodoTenantItem {
         SecretExpiresOn = $null
         Changes         = @()
         Permissions     = @()
-        SharePoint      = $null
+        RetiredSteps    = @()
         Audit           = @()
         AuditPassed     = $false
         Error           = "Kodo.$($Item.error.code): $($Item.error.message)"

@@ -15,16 +15,20 @@ function ConvertTo-KodoOnboardingResult {
 
     $app = $null
     $rows = @()
-    $spo = $null
+    $retired = @()
     $changes = @()
+    if ($Onboard -and $Onboard.PSObject.Properties['retired']) {
+        # The manual's steps that no longer work as written: reported with their dates, not done.
+        $retired = @($Onboard.retired | Where-Object { $_ } | ForEach-Object {
+            [pscustomobject]@{ PSTypeName = 'Kodo.RetiredStep'; Step = [string]$_.step; What = [string]$_.what; Since = [string]$_.since; Replacement = [string]$_.replacement; Source = [string]$_.source }
+        })
+    }
     if ($Onboard -and $Onboard.app -and $Onboard.app.app) {
         $app = ConvertTo-KodoApp -Result $Onboard.app
         $ClientId = $app.ClientId
         if ($app.TenantId) { $TenantId = $app.TenantId }
         $rows = @(ConvertTo-KodoPermissionResult -Rows $Onboard.permissions.rows -AppId $ClientId)
-        if ($Onboard.sharePoint) { $spo = ConvertTo-KodoSharePointTenant -Result $Onboard.sharePoint }
         $changes = @($app.Changes) + @($rows | Where-Object Status -eq 'Granted' | ForEach-Object { "Granted $($_.Api) $($_.Permission) ($($_.Type))" })
-        if ($spo -and $spo.Changed) { $changes += 'Set LegacyAuthProtocolsEnabled to True' }
         if ($changes.Count -eq 0) { Write-Verbose "Tenant $TenantId was already onboarded: nothing changed." }
     }
     $checks = @()
@@ -43,7 +47,7 @@ function ConvertTo-KodoOnboardingResult {
         SecretExpiresOn = $(if ($app) { $app.SecretExpiresOn } else { $null })
         Changes         = $changes
         Permissions     = $rows
-        SharePoint      = $spo
+        RetiredSteps    = $retired
         Audit           = $checks
         AuditPassed     = $passed
         Error           = $null

@@ -1,19 +1,24 @@
 function Invoke-KodoOnboarding {
     <#
     .SYNOPSIS
-    The whole KODO procedure in one idempotent call, for runbooks: connect, app, credentials, permissions, consent, SharePoint setting, audit.
+    The whole KODO procedure in one idempotent call, for runbooks: connect, app, credentials, permissions, consent, audit; the retired steps reported.
 
     .DESCRIPTION
     For Azure Automation and other unattended runs: no prompts, objects only, progress a job
     log can show. Signs in with the managed identity when IDENTITY_ENDPOINT is set and no
     connection exists yet (or uses the current Connect-Kodo connection); ensures the Kodo app,
     its service principal and a credential (New-KodoApp), every permission of the manifest and
-    admin consent (Grant-KodoPermissions), LegacyAuthProtocolsEnabled (Set-KodoSharePointTenant),
-    then audits the result (Test-KodoApp). Running it again changes nothing.
+    admin consent (Grant-KodoPermissions), then audits the result (Test-KodoApp). Running it
+    again changes nothing.
+
+    The manual's retired steps are reported, not done: Azure AD Graph (retired 2025-08-31),
+    appinv.aspx (15-16, retired 2026-04-02; replaced by SharePoint Sites.FullControl.All and a
+    certificate) and LegacyAuthProtocolsEnabled (17, retired 2026-05-01: Kodo never turns it on,
+    so a scheduled re-run leaves a hardened tenant as it is).
 
     Returns one Kodo.OnboardingResult: TenantId, Status, ClientId, ClientSecret (SecureString,
-    only when a secret was created in this run), what changed, the permission rows, the audit
-    checks and whether the audit passed.
+    only when a secret was created in this run), what changed, the permission rows, the retired
+    steps, the audit checks and whether the audit passed.
 
     Many tenants (MSPs): give -TenantId a list, or pipe objects with a TenantId property (and,
     per tenant, ClientId and ClientSecretCredential or a certificate), e.g. from Import-Csv.
@@ -35,7 +40,9 @@ function Invoke-KodoOnboarding {
     Your own manifest file.
 
     .PARAMETER SkipSharePointSetting
-    Do not set LegacyAuthProtocolsEnabled.
+    Obsolete, kept so that existing scripts keep running: Kodo no longer sets
+    LegacyAuthProtocolsEnabled (step 17 of KODO's manual is retired: legacy authentication to
+    SharePoint is blocked for good since 2026-05-01, MC1184649).
 
     .PARAMETER Environment
     The cloud: Global (default), USGov, USGovDoD, China, Emulator.
@@ -132,6 +139,9 @@ function Invoke-KodoOnboarding {
     )
 
     begin {
+        if ($SkipSharePointSetting) {
+            Write-Warning '-SkipSharePointSetting is obsolete: Kodo no longer sets LegacyAuthProtocolsEnabled (step 17 is retired since 2026-05-01, MC1184649).'
+        }
         if ($AuditOnly -and $SkipAudit) {
             $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-AuditOnly and -SkipAudit contradict each other.'))
         }
@@ -141,7 +151,6 @@ function Invoke-KodoOnboarding {
             [ordered]@{
                 displayName = $DisplayName
                 manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
-                sharePoint  = (-not $SkipSharePointSetting)
                 audit       = (-not $SkipAudit)
                 auditOnly   = [bool]$AuditOnly
             }
@@ -205,7 +214,7 @@ function Invoke-KodoOnboarding {
         if ($PSCmdlet.ParameterSetName -ne 'Tenants' -or $entries.Count -eq 0) { return }
         $approved = New-Object -TypeName System.Collections.Generic.List[object]
         foreach ($entry in $entries) {
-            if ($AuditOnly -or $PSCmdlet.ShouldProcess([string]$entry.tenantId, 'Onboard for KODO for Cloud backup: app registration, secret, API permissions, admin consent, SharePoint setting')) {
+            if ($AuditOnly -or $PSCmdlet.ShouldProcess([string]$entry.tenantId, 'Onboard for KODO for Cloud backup: app registration, secret, API permissions, admin consent')) {
                 $approved.Add($entry)
             }
         }

@@ -11,6 +11,7 @@ use crate::error::{ErrorCode, KodoError};
 use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, end_of};
 use crate::graph::{Graph, Request, Retry};
 use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
+use crate::platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -115,18 +116,26 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
         checks.push(check("Permission", &name, status, detail));
     }
     checks.extend(credential_checks(&app, ctx.clock().utc_now(), req.warn_days));
-    // The SharePoint setting of step 17.
+    // Step 17 is retired (IDCRL is blocked for good): On enables nothing and signals a weaker
+    // posture; Off is where a tenant should be.
+    let step17 = &platform::LEGACY_AUTH;
     checks.push(match crate::sharepoint::legacy_auth_enabled(conn, ctx).await {
-        Ok(true) => check("SharePoint", "LegacyAuthProtocolsEnabled", "Pass", "On, as KODO's procedure asks."),
+        Ok(true) => check(
+            "SharePoint",
+            "LegacyAuthProtocolsEnabled",
+            "Warn",
+            format!(
+                "On, but step 17 is retired: legacy authentication (IDCRL) is blocked for good since {} ({}), so the setting enables nothing and only signals a weaker posture. KODO does not need it: turn it off with Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false.",
+                step17.since, step17.source
+            ),
+        ),
         Ok(false) => check(
             "SharePoint",
             "LegacyAuthProtocolsEnabled",
-            "Fail",
-            "Off: run Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true.",
+            "Pass",
+            format!("Off. Step 17 is retired since {}: KODO does not need it.", step17.since),
         ),
-        Err(e) => {
-            check("SharePoint", "LegacyAuthProtocolsEnabled", "Warn", format!("Could not be read: {}", e.message))
-        }
+        Err(e) => check("SharePoint", "LegacyAuthProtocolsEnabled", "Info", format!("Could not be read (step 17 is retired; KODO does not need it): {}", e.message)),
     });
     // Retired items beyond the manifest (facts.md §8).
     let certificate = !app.key_credentials().is_empty();
@@ -135,7 +144,8 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
         "SharePoint appinv.aspx (Azure ACS)",
         if certificate { "Info" } else { "Warn" },
         format!(
-            "Retired for every tenant on 2026-04-02; replaced by SharePoint Sites.FullControl.All and a certificate credential{}.",
+            "Retired for every tenant on {}; replaced by SharePoint Sites.FullControl.All and a certificate credential{}.",
+            platform::SHAREPOINT_ACS.since,
             if certificate {
                 " (the app has a certificate)"
             } else {

@@ -12,6 +12,7 @@ use crate::graph::models::{
 use crate::graph::{Graph, Request, Response, Retry, graph_error};
 use crate::manifest::{Manifest, PermissionRow, Resolution, Resolved, RowStatus, parse_manifest, resolve};
 use crate::plan::{Approval, Decided, Plan};
+use crate::platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -497,10 +498,10 @@ fn acs_row(rows: &mut Vec<PermissionRow>, app: &Application) {
         offered: None,
         replacement_in_place: Some(in_place),
         retired: Some(json!({
-            "since": "2026-04-02",
-            "what": "SharePoint Add-ins and Azure ACS app-only grants (appregnew.aspx/appinv.aspx) stopped working for every tenant",
-            "replacement": format!("an Entra app with SharePoint Sites.FullControl.All and a certificate. {note}"),
-            "source": "facts.md §5.3 (SharePoint/sp-dev-docs retirement announcement and FAQ)"
+            "since": platform::SHAREPOINT_ACS.since,
+            "what": platform::SHAREPOINT_ACS.what,
+            "replacement": format!("{}. {note}", platform::SHAREPOINT_ACS.replacement),
+            "source": platform::SHAREPOINT_ACS.source,
         })),
         note: Some(note),
     });

@@ -1,11 +1,10 @@
 //! Invoke-KodoOnboarding for one tenant: the whole procedure in one operation, for the current
 //! connection (`onboard`) and for each tenant of a bulk run alike. App, credential, permissions,
-//! consent, the SharePoint setting, then the audit; or the audit alone.
+//! consent, then the audit; or the audit alone. The retired steps are reported, not done.
 //!
 //! For a new app the plan is made from one read of everything, approved once, and carried out
-//! in the fewest round trips: the app (declaring its API permissions as it is created) while
-//! the SharePoint setting is written, its service principal and secret together, and every
-//! consent in one `$batch`. An app that exists already (found by Kodo's tag) goes through
+//! in the fewest round trips: the app (declaring its API permissions as it is created), its
+//! service principal and secret together, and every consent in one `$batch`. An app that exists already (found by Kodo's tag) goes through
 //! New-KodoApp's and Grant-KodoPermissions' own plans, which change only what is missing.
 
 use super::app::{EnsureApp, Known, ensure_app_known};
@@ -21,7 +20,7 @@ use crate::graph::models::Application;
 use crate::graph::{Graph, Request, Retry};
 use crate::manifest::parse_manifest;
 use crate::plan::{Approval, Plan};
-use crate::sharepoint::{self, Route};
+use crate::platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -33,9 +32,6 @@ pub struct Onboard {
     pub manifest: Value,
     #[serde(default)]
     pub secret_lifetime_days: Option<u32>,
-    /// Turn SharePoint's LegacyAuthProtocolsEnabled on (step 17 of KODO's procedure).
-    #[serde(default = "yes")]
-    pub share_point: bool,
     /// Run Test-KodoApp after onboarding.
     #[serde(default = "yes")]
     pub audit: bool,
@@ -71,7 +67,7 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         })?;
         (Value::Null, Some(app.app_id().to_string()))
     } else {
-        let mut r = onboard_app(conn, ctx, graph, &req).await?;
+        let mut r = onboard_app(ctx, graph, &req).await?;
         let app_id = r["app"]["app"]["appId"].as_str().map(str::to_string);
         if r["app"].is_object() {
             r["app"]["tenantId"] = tenant.clone().into();
@@ -94,39 +90,21 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     }))
 }
 
-/// App, credential, permissions, consent and the SharePoint setting:
-/// `{ app, permissions, sharePoint, existing }` (and `plan` for a new app).
-async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Result<Value, KodoError> {
+/// App, credential, permissions and consent: `{ app, permissions, retired, existing }` (and
+/// `plan` for a new app). The seed's step 17 (LegacyAuthProtocolsEnabled) is retired and never
+/// set here: a scheduled re-run must not turn a hardened tenant's setting back on.
+async fn onboard_app(ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
-    let route = if req.share_point { Some(sharepoint::pick_route(conn, "auto")?) } else { None };
     ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
     let resources = manifest.resources();
     let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
     let mut reads = vec![apps_read.clone()];
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
-    let setting_read = sharepoint::graph_settings_read();
-    if route == Some(Route::Graph) {
-        reads.push(setting_read.clone());
-    }
     let mut got = graph.batch(&reads).await?.into_iter();
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
     let existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
-    let resource_answers: Vec<_> = got.by_ref().take(resources.len()).collect();
-
-    // The SharePoint setting: read with the rest (Graph) or through CSOM.
-    let setting_before = match route {
-        None => None,
-        Some(Route::Graph) => Some(sharepoint::graph_setting_from(got.next().unwrap_or_default(), &setting_read)?),
-        Some(Route::Csom) => Some(sharepoint::read_setting(conn, ctx, graph, Route::Csom).await?),
-    };
-    let mut setting_plan = Plan::new();
-    if setting_before == Some(false) {
-        setting_plan.add(
-            "sharePointSetting",
-            "Set SharePoint's LegacyAuthProtocolsEnabled to True",
-            "SharePoint Online",
-        );
-    }
+    let resource_answers: Vec<_> = got.collect();
+    let retired = platform::retired_steps();
 
     if let Some(existing) = existing {
         // Already onboarded, or partly: each part changes only what is missing.
@@ -148,10 +126,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             just_created: false,
         };
         let grants = grant_permissions(ctx, graph, grant).await?;
-        let decided = setting_plan.decide(ctx, &req.approval).await?;
-        let set = decided.approves("sharePointSetting");
-        let share_point = set_setting(conn, ctx, graph, route, set, setting_before).await?;
-        return Ok(json!({ "app": app, "permissions": grants, "sharePoint": share_point, "existing": true }));
+        return Ok(json!({ "app": app, "permissions": grants, "retired": retired, "existing": true }));
     }
 
     // A new app. Plan everything now: the consents are known before the app exists.
@@ -183,15 +158,12 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     for step in planned.plan.items().iter().filter(|p| p.id != "requiredResourceAccess") {
         plan.push(step.clone());
     }
-    for step in setting_plan.items() {
-        plan.push(step.clone());
-    }
     let decided = plan.decide(ctx, &req.approval).await?;
     if !decided.approves("createApp") {
         let grant_decided = planned.plan.clone().decide(ctx, &Approval::only(Vec::new())).await?;
         let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
         return Ok(decided
-            .report_with(json!({ "app": null, "permissions": permissions, "sharePoint": null, "existing": false })));
+            .report_with(json!({ "app": null, "permissions": permissions, "retired": retired, "existing": false })));
     }
     let approved = Approval::only(decided.approved_ids());
     ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and secret", Some(30));
@@ -204,38 +176,11 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         required_resource_access: Some(planned.requested.clone()),
         approval: approved.clone(),
     };
-    let creating = ensure_app_known(ctx, graph, ensure, Known::Absent);
-    let set = decided.approves("sharePointSetting");
-    // The SharePoint setting does not depend on the app: written meanwhile (Graph route).
-    let (app, share_point) = if route == Some(Route::Graph) {
-        let (a, s) = tokio::join!(creating, set_setting(conn, ctx, graph, route, set, setting_before));
-        (a?, s?)
-    } else {
-        let a = creating.await?;
-        (a, set_setting(conn, ctx, graph, route, set, setting_before).await?)
-    };
+    let app = ensure_app_known(ctx, graph, ensure, Known::Absent).await?;
     let created: Application = serde_json::from_value(app["app"].clone()).unwrap_or_default();
     planned.bind(created, app["servicePrincipalId"].as_str().unwrap_or("").to_string());
     ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(70));
     let grant_decided = planned.plan.clone().decide(ctx, &approved).await?;
     let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
-    Ok(json!({ "app": app, "permissions": permissions, "sharePoint": share_point, "existing": false }))
-}
-
-/// Turns LegacyAuthProtocolsEnabled on when `set`, and says what it is (Null when the step is
-/// not part of the run).
-async fn set_setting(
-    conn: &Connection,
-    ctx: &OpContext,
-    graph: &Graph<'_>,
-    route: Option<Route>,
-    set: bool,
-    before: Option<bool>,
-) -> Result<Value, KodoError> {
-    let (Some(route), Some(before)) = (route, before) else { return Ok(Value::Null) };
-    if !set {
-        return Ok(json!({ "legacyAuthProtocolsEnabled": before, "changed": false, "route": route }));
-    }
-    sharepoint::write_setting(conn, ctx, graph, route, true).await?;
-    Ok(json!({ "legacyAuthProtocolsEnabled": true, "previous": before, "changed": true, "route": route }))
+    Ok(json!({ "app": app, "permissions": permissions, "retired": retired, "existing": false }))
 }

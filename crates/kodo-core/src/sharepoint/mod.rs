@@ -235,6 +235,13 @@ pub async fn tenant(
         "legacyAuthProtocolsEnabled": before, "changed": false,
     });
     let Some(want) = set else { return Ok(result) };
+    if want {
+        let step = &crate::platform::LEGACY_AUTH;
+        ctx.warn(format!(
+            "LegacyAuthProtocolsEnabled (step 17 of KODO's manual) is retired: legacy authentication (IDCRL) to SharePoint Online is blocked for good since {} ({}). Turning it on enables nothing and only weakens the tenant's declared posture; KODO does not need it.",
+            step.since, step.source
+        ));
+    }
     result["wouldChange"] = (before != want).into();
     let mut plan = Plan::new();
     if before != want {
