@@ -87,6 +87,10 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             result["tenantId"] = connection.context()["tenantId"].clone();
             Ok(result)
         }
+        Request::GrantEws(req) => {
+            let connection = session.connected().await?;
+            onboarding::ews::grant_ews(&connection, ctx, req).await
+        }
         Request::GrantPermissions(req) => {
             let connection = session.connected().await?;
             onboarding::grant_permissions(ctx, &Graph::new(&connection, ctx), req).await

@@ -62,6 +62,9 @@ pub enum Request {
     /// New-KodoApp: find or create the app, its service principal and a secret.
     #[serde(rename = "app.ensure")]
     EnsureApp(onboarding::EnsureApp),
+    /// Grant-KodoEwsAccess: put the app on the organization's EWS allow list.
+    #[serde(rename = "ews.grant")]
+    GrantEws(onboarding::ews::GrantEws),
     /// Grant-KodoPermissions: resolve a manifest, declare, and grant admin consent.
     #[serde(rename = "permissions.grant")]
     GrantPermissions(onboarding::GrantPermissions),

@@ -18,6 +18,7 @@
         'Get-KodoContext'
         'Get-KodoSharePointTenant'
         'Get-KodoVersion'
+        'Grant-KodoEwsAccess'
         'Grant-KodoPermissions'
         'Invoke-KodoOnboarding'
         'New-KodoApp'

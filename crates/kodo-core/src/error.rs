@@ -42,11 +42,13 @@ pub enum ErrorCode {
     ServiceError,
     /// A feature that Microsoft has retired.
     Retired,
+    /// A tenant policy forbids what was asked (an app management policy blocking secrets).
+    PolicyBlocked,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the PowerShell meta-tests.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidRequest,
         ErrorCode::Cancelled,
@@ -62,6 +64,7 @@ impl ErrorCode {
         ErrorCode::ConnectionFailed,
         ErrorCode::ServiceError,
         ErrorCode::Retired,
+        ErrorCode::PolicyBlocked,
     ];
 
     /// Name of the matching `System.Management.Automation.ErrorCategory` member.
@@ -82,6 +85,7 @@ impl ErrorCode {
             ErrorCode::ConnectionFailed => "ConnectionError",
             ErrorCode::ServiceError => "ResourceUnavailable",
             ErrorCode::Retired => "NotEnabled",
+            ErrorCode::PolicyBlocked => "SecurityError",
         }
     }
 

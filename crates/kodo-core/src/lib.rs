@@ -16,6 +16,7 @@ pub mod auth;
 pub mod context;
 pub mod crypto;
 pub mod error;
+pub mod exchange;
 pub mod graph;
 pub mod manifest;
 pub mod onboarding;

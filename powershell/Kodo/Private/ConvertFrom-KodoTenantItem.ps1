@@ -4,12 +4,17 @@ function ConvertFrom-KodoTenantItem {
     One tenant of an onboard.many run (an 'item' event) as a Kodo.OnboardingResult, preceded by a Kodo.TenantFailed ErrorRecord when it failed.
     #>
     [CmdletBinding()]
-    param([Parameter(Mandatory, Position = 0)]$Item)
+    param(
+        [Parameter(Mandatory, Position = 0)]$Item,
+        # Where warnings go (an admin must act on EWS).
+        [System.Management.Automation.PSCmdlet]$Cmdlet
+    )
 
     $tenant = [string]$Item.tenantId
-    if ($Item.status -eq 'Succeeded') {
+    if ($Item.status -ne 'Failed') {
         $audit = if ($Item.audit) { $Item.audit } else { $null }
-        ConvertTo-KodoOnboardingResult -Onboard $Item.onboard -Audit $audit -TenantId $tenant -ClientId ([string]$Item.appId) -DurationSeconds ([double]$Item.durationSeconds)
+        ConvertTo-KodoOnboardingResult -Onboard $Item.onboard -Audit $audit -TenantId $tenant -ClientId ([string]$Item.appId) `
+            -DurationSeconds ([double]$Item.durationSeconds) -Status ([string]$Item.status) -Cmdlet $Cmdlet
         return
     }
     $category = [System.Management.Automation.ErrorCategory]::NotSpecified
@@ -25,6 +30,7 @@ function ConvertFrom-KodoTenantItem {
         Changes         = @()
         Permissions     = @()
         RetiredSteps    = @()
+        Ews             = $null
         Audit           = @()
         AuditPassed     = $false
         Error           = "Kodo.$($Item.error.code): $($Item.error.message)"

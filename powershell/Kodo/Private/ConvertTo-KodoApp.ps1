@@ -34,5 +34,7 @@ function ConvertTo-KodoApp {
         CertificateThumbprint = $(if ($cert) { [string]$cert.customKeyIdentifier } else { $null })
         CertificateExpiresOn  = $(if ($cert) { [datetime]::Parse([string]$cert.endDateTime, [Globalization.CultureInfo]::InvariantCulture, [Globalization.DateTimeStyles]::AdjustToUniversal) } else { $null })
         Changes               = @($Result.changes | Where-Object { $_ } | ForEach-Object { [string]$_.action })
+        # What the tenant's app management policy changed (secrets blocked, lifetime capped).
+        CredentialNote        = $(if ($Result.PSObject.Properties['credential'] -and $Result.credential) { [string]$Result.credential.note } else { $null })
     }
 }

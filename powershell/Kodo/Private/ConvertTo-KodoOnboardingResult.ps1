@@ -10,10 +10,13 @@ function ConvertTo-KodoOnboardingResult {
         [AllowNull()]$Audit,
         [Parameter(Mandatory)][string]$TenantId,
         [string]$ClientId,
-        [double]$DurationSeconds
+        [double]$DurationSeconds,
+        [string]$Status = 'Succeeded',
+        [System.Management.Automation.PSCmdlet]$Cmdlet
     )
 
     $app = $null
+    $ews = $null
     $rows = @()
     $retired = @()
     $changes = @()
@@ -29,6 +32,10 @@ function ConvertTo-KodoOnboardingResult {
         if ($app.TenantId) { $TenantId = $app.TenantId }
         $rows = @(ConvertTo-KodoPermissionResult -Rows $Onboard.permissions.rows -AppId $ClientId)
         $changes = @($app.Changes) + @($rows | Where-Object Status -eq 'Granted' | ForEach-Object { "Granted $($_.Api) $($_.Permission) ($($_.Type))" })
+        if ($Onboard.PSObject.Properties['ews'] -and $Onboard.ews) {
+            $ews = ConvertTo-KodoEwsAccess -Result $Onboard.ews -Cmdlet $Cmdlet
+            if ($ews.Status -eq 'Configured') { $changes += "Added the app to the EWS allow list (effective by $($ews.EffectiveBy.ToString('u')))" }
+        }
         if ($changes.Count -eq 0) { Write-Verbose "Tenant $TenantId was already onboarded: nothing changed." }
     }
     $checks = @()
@@ -41,12 +48,14 @@ function ConvertTo-KodoOnboardingResult {
     [pscustomobject]@{
         PSTypeName      = 'Kodo.OnboardingResult'
         TenantId        = $TenantId
-        Status          = 'Succeeded'
+        Status          = $Status
         ClientId        = $ClientId
         ClientSecret    = $(if ($app) { $app.ClientSecret } else { $null })
         SecretExpiresOn = $(if ($app) { $app.SecretExpiresOn } else { $null })
         Changes         = $changes
         Permissions     = $rows
+        Ews             = $ews
+        CredentialNote  = $(if ($app) { $app.CredentialNote } else { $null })
         RetiredSteps    = $retired
         Audit           = $checks
         AuditPassed     = $passed

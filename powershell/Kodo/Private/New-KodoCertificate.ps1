@@ -35,3 +35,48 @@ function Set-KodoOwnerOnly {
     if ([System.Runtime.InteropServices.RuntimeInformation]::IsOSPlatform([System.Runtime.InteropServices.OSPlatform]::Windows)) { return }
     [System.IO.File]::SetUnixFileMode($Path, [Enum]::Parse($modeType, 'UserRead, UserWrite'))
 }
+
+function New-KodoPfxCertificate {
+    <#
+    .SYNOPSIS
+    A new certificate credential for -NewCertificate: checks the PFX password first (the private key is only ever returned as a password-protected PFX).
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Security.Cryptography.X509Certificates.X509Certificate2])]
+    param(
+        [Parameter(Mandatory)][string]$Subject,
+        [Parameter(Mandatory)][int]$Days,
+        [System.Security.SecureString]$Password,
+        [Parameter(Mandatory)][string]$PasswordParameter
+    )
+    if (-not $Password -or $Password.Length -eq 0) {
+        throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message "-NewCertificate needs $PasswordParameter`: the private key is only ever returned as a password-protected PFX.")
+    }
+    New-KodoCertificate -Subject $Subject -Days $Days
+}
+
+function Export-KodoCertificatePfx {
+    <#
+    .SYNOPSIS
+    Hands a generated certificate to the admin: a password-protected PFX written to -Path (owner only), or its bytes on the result object; thumbprint and expiry on the object.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]$Target,
+        [Parameter(Mandatory)][System.Security.Cryptography.X509Certificates.X509Certificate2]$Certificate,
+        [Parameter(Mandatory)][System.Security.SecureString]$Password,
+        [string]$Path,
+        [Parameter(Mandatory)][System.Management.Automation.SessionState]$SessionState
+    )
+    $pfx = $Certificate.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $Password)
+    $Target | Add-Member -NotePropertyName CertificateThumbprint -NotePropertyValue $Certificate.Thumbprint -Force
+    $Target | Add-Member -NotePropertyName CertificateExpiresOn -NotePropertyValue $Certificate.NotAfter.ToUniversalTime() -Force
+    if ($Path) {
+        $full = $SessionState.Path.GetUnresolvedProviderPathFromPSPath($Path)
+        [System.IO.File]::WriteAllBytes($full, $pfx)
+        Set-KodoOwnerOnly -Path $full
+        $Target | Add-Member -NotePropertyName CertificatePfxPath -NotePropertyValue $full
+    } else {
+        $Target | Add-Member -NotePropertyName CertificatePfx -NotePropertyValue $pfx
+    }
+}

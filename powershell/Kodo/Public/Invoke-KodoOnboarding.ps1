@@ -66,6 +66,27 @@ function Invoke-KodoOnboarding {
     .PARAMETER CertificateThumbprint
     For -TenantId: the app's certificate in the certificate store.
 
+    .PARAMETER NewCertificate
+    Give the new app a certificate credential (a new self-signed RSA certificate): needed where
+    the tenant's app management policy blocks client secrets, and what SharePoint app-only access
+    requires. The private key is returned only as a password-protected PFX
+    (-NewCertificatePassword), written to -NewCertificatePath or kept on the result.
+
+    .PARAMETER NewCertificatePassword
+    The password of the PFX that holds the new certificate's private key.
+
+    .PARAMETER NewCertificatePath
+    Where to write that PFX (readable by its owner only).
+
+    .PARAMETER EnableEws
+    Where the organization turned Exchange Web Services off (EwsEnabled False), turn it on for
+    the apps on its allow list (KODO's included). Without it the result is ManualActionRequired.
+
+    .PARAMETER AllowEwsRestriction
+    Where the organization never set EwsEnabled, turn EWS on with an allow list: every application
+    not on the list loses EWS. High impact; an explicit -Confirm asks instead. Without either the
+    result is ManualActionRequired, with the command to run.
+
     .PARAMETER AuditOnly
     Change nothing: find the Kodo app in each tenant and run Test-KodoApp.
 
@@ -129,6 +150,19 @@ function Invoke-KodoOnboarding {
         [Parameter(ValueFromPipelineByPropertyName, ParameterSetName = 'Tenants')]
         [string]$CertificateThumbprint,
 
+        [Parameter(ParameterSetName = 'Current')]
+        [switch]$NewCertificate,
+
+        [Parameter(ParameterSetName = 'Current')]
+        [System.Security.SecureString]$NewCertificatePassword,
+
+        [Parameter(ParameterSetName = 'Current')]
+        [string]$NewCertificatePath,
+
+        [switch]$EnableEws,
+
+        [switch]$AllowEwsRestriction,
+
         [switch]$AuditOnly,
 
         [switch]$SkipAudit,
@@ -153,6 +187,7 @@ function Invoke-KodoOnboarding {
                 manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
                 audit       = (-not $SkipAudit)
                 auditOnly   = [bool]$AuditOnly
+                ews         = (Get-KodoEwsConsent -EnableEws:$EnableEws -AllowEwsRestriction:$AllowEwsRestriction -BoundParameters $PSBoundParameters)
             }
         }
         $entries = New-Object -TypeName System.Collections.Generic.List[object]
@@ -178,11 +213,21 @@ function Invoke-KodoOnboarding {
                 $request = New-KodoOnboardRequest
                 $request['kind'] = 'onboard'
                 $request['approval'] = [ordered]@{ ask = $true }
+                $generated = $null
+                if ($NewCertificate) {
+                    $generated = New-KodoPfxCertificate -Subject $DisplayName -Days 365 -Password $NewCertificatePassword -PasswordParameter '-NewCertificatePassword'
+                    $request['certificate'] = [Convert]::ToBase64String($generated.RawData)
+                }
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
                 Write-Progress -Activity 'Invoke-KodoOnboarding' -Id 1 -Completed
                 # Nothing approved (-WhatIf, or every step declined): no result.
                 if (-not $r.appId) { return }
-                ConvertFrom-KodoTenantItem -Item $r
+                $result = ConvertFrom-KodoTenantItem -Item $r -Cmdlet $PSCmdlet
+                $added = @($r.onboard.app.changes | Where-Object { $_ -and $_.id -eq 'addCertificate' })
+                if ($generated -and $added.Count -gt 0) {
+                    Export-KodoCertificatePfx -Target $result -Certificate $generated -Password $NewCertificatePassword -Path $NewCertificatePath -SessionState $ExecutionContext.SessionState
+                }
+                $result
             } catch {
                 $PSCmdlet.ThrowTerminatingError($_)
             }

@@ -106,12 +106,8 @@ function New-KodoApp {
         if ($NewCertificate -and $Certificate) {
             throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message 'Use -NewCertificate or -Certificate, not both.')
         }
-        $pfx = $null
         if ($NewCertificate) {
-            if (-not $CertificatePassword -or $CertificatePassword.Length -eq 0) {
-                throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-NewCertificate needs -CertificatePassword: the private key is only ever returned as a password-protected PFX.')
-            }
-            $generated = New-KodoCertificate -Subject $DisplayName -Days $CertificateLifetime
+            $generated = New-KodoPfxCertificate -Subject $DisplayName -Days $CertificateLifetime -Password $CertificatePassword -PasswordParameter '-CertificatePassword'
             $Certificate = $generated
         }
         if ($Certificate) { $request['certificate'] = [Convert]::ToBase64String($Certificate.RawData) }
@@ -121,17 +117,7 @@ function New-KodoApp {
         $approved = $run.Approved
         $app = ConvertTo-KodoApp -Result $result
         if ($NewCertificate -and $approved -contains 'addCertificate') {
-            $pfx = $generated.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $CertificatePassword)
-            $app.CertificateThumbprint = $generated.Thumbprint
-            $app.CertificateExpiresOn = $generated.NotAfter.ToUniversalTime()
-            if ($CertificatePath) {
-                $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($CertificatePath)
-                [System.IO.File]::WriteAllBytes($full, $pfx)
-                Set-KodoOwnerOnly -Path $full
-                $app | Add-Member -NotePropertyName CertificatePfxPath -NotePropertyValue $full
-            } else {
-                $app | Add-Member -NotePropertyName CertificatePfx -NotePropertyValue $pfx
-            }
+            Export-KodoCertificatePfx -Target $app -Certificate $generated -Password $CertificatePassword -Path $CertificatePath -SessionState $ExecutionContext.SessionState
         } elseif ($Certificate -and $result.PSObject.Properties['certificateThumbprint'] -and $result.certificateThumbprint) {
             $app.CertificateThumbprint = [string]$result.certificateThumbprint
             $app.CertificateExpiresOn = $Certificate.NotAfter.ToUniversalTime()

@@ -1,19 +1,24 @@
 function Test-KodoApp {
     <#
     .SYNOPSIS
-    Audits whether KODO's access to the tenant is still complete: permissions, consent, credentials, the SharePoint setting, retired items.
+    Audits whether KODO's access to the tenant is still complete: permissions, consent, credentials, EWS access, retired items.
 
     .DESCRIPTION
     Read-only (the live check only reads). For each manifest row: required, configured (declared on the app) and consented
     (an app role assignment, or the tenant-wide delegated grant). For each credential: its
     expiry, a warning inside -WarnDays, a failure when expired or when none is valid. The
-    SharePoint LegacyAuthProtocolsEnabled setting. Retired items (Azure AD Graph, the ACS
+    organization's Exchange Web Services settings: EWS on and the app on the allow list
+    (EwsAllowedAppIDs), since KODO reads mail through EWS; the audit warns from 90 days before EWS
+    stops for good (2027-04-01). LegacyAuthProtocolsEnabled: step 17 is retired (2026-05-01), so
+    Off passes and On is a warning. Retired items (Azure AD Graph, the ACS
     appinv.aspx grant) with their dates and what replaced them.
 
     The live check (with -ClientSecret, a certificate, or -Live) signs in as the app with each
     credential given, checks that the token for Microsoft Graph, Exchange Online and SharePoint
     carries every application role the manifest requires, and makes one harmless read per API
-    Kodo calls: GET /v1.0/organization on Graph and GET /_api/web on the root SharePoint site.
+    Kodo calls: GET /v1.0/organization on Graph, GET /_api/web on the root SharePoint site, and,
+    with -EwsMailbox, an EWS GetFolder of that mailbox's folder root (denied while the app is on
+    the allow list is "configured, not yet effective": Exchange applies changes within 24 hours).
     SharePoint refuses app-only tokens from a client secret; that is a warning unless the
     certificate reaches SharePoint in the same run.
 
@@ -55,6 +60,10 @@ function Test-KodoApp {
     .PARAMETER CertificateThumbprint
     The thumbprint of the app's certificate in Cert:\CurrentUser\My or Cert:\LocalMachine\My,
     for the live check.
+
+    .PARAMETER EwsMailbox
+    A mailbox (SMTP address) for the live EWS check: Kodo reads its folder root through Exchange
+    Web Services as the app, which proves that the organization's EWS settings admit KODO.
 
     .PARAMETER Live
     Run the live check with the client secret of the piped Kodo.App (as New-KodoApp -NewSecret
@@ -111,6 +120,9 @@ function Test-KodoApp {
         [ValidatePattern('^[0-9a-fA-F]{40}$')]
         [string]$CertificateThumbprint,
 
+        [ValidatePattern('^[^@\s]+@[^@\s]+$')]
+        [string]$EwsMailbox,
+
         [switch]$Live
     )
 
@@ -142,6 +154,7 @@ function Test-KodoApp {
             }
             $request = [ordered]@{ kind = 'app.test'; appId = $id; manifest = $manifestObject; warnDays = $WarnDays }
             if ($signIn.Count -gt 0) { $request['signIn'] = @($signIn) }
+            if ($EwsMailbox) { $request['ewsMailbox'] = $EwsMailbox }
             try {
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers
             } finally {

@@ -27,6 +27,8 @@ pub struct Application {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in_audience: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
@@ -298,6 +300,52 @@ pub struct ResourceAccess {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// One credential restriction of an app management policy (facts.md §8.5;
+/// docs/app-policy-research.md §1.3: passwordCredentialConfiguration / keyCredentialConfiguration).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialRestriction {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restriction_type: Option<String>,
+    /// ISO-8601 duration, e.g. `P90D`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restrict_for_apps_created_after_date_time: Option<String>,
+    /// `enabled` or `disabled` (absent: enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// The credential restrictions of a policy for applications.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRestrictions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_credentials: Option<Vec<CredentialRestriction>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_credentials: Option<Vec<CredentialRestriction>>,
+}
+
+/// The tenant's default app management policy (`/policies/defaultAppManagementPolicy`) or a
+/// custom one (`/policies/appManagementPolicies`, `restrictions`), as far as Kodo reads them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppManagementPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_enabled: Option<bool>,
+    /// The tenant default's restrictions for applications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_restrictions: Option<AppRestrictions>,
+    /// A custom policy's restrictions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restrictions: Option<AppRestrictions>,
 }
 
 #[cfg(test)]

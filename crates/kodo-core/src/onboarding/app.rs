@@ -3,6 +3,7 @@
 //! secret (its text is shown once, in this result) and/or a certificate whose private key stays
 //! with the host.
 
+use super::policy::{self, SecretRules};
 use super::{APP_SELECT, KODO_TAG, SECRET_DAYS_DEFAULT, SECRET_DAYS_MAX, check_guid, esc, validate_display_name};
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
@@ -47,14 +48,17 @@ pub enum Known {
 
 /// New-KodoApp.
 pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> Result<Value, KodoError> {
-    ensure_app_known(ctx, graph, req, Known::Nothing).await
+    ensure_app_known(ctx, graph, req, Known::Nothing, None).await
 }
 
+/// New-KodoApp with what the caller knows already: the app, and the app management policy's
+/// rules for secrets (None: read them when a secret is to be made).
 pub async fn ensure_app_known(
     ctx: &OpContext,
     graph: &Graph<'_>,
     req: EnsureApp,
     known: Known,
+    rules: Option<SecretRules>,
 ) -> Result<Value, KodoError> {
     validate_display_name(&req.display_name)?;
     let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
@@ -113,11 +117,28 @@ pub async fn ensure_app_known(
             target.clone(),
         );
     }
-    let live_secret = app.as_ref().is_some_and(|a| {
-        a.password_credentials().iter().any(|c| end_of(c.end_date_time.as_deref()).is_some_and(|e| e > now))
-    });
+    let live = |ends: Vec<Option<&str>>| ends.into_iter().any(|e| end_of(e).is_some_and(|e| e > now));
+    let live_secret = app
+        .as_ref()
+        .is_some_and(|a| live(a.password_credentials().iter().map(|c| c.end_date_time.as_deref()).collect()));
+    let live_certificate =
+        app.as_ref().is_some_and(|a| live(a.key_credentials().iter().map(|c| c.end_date_time.as_deref()).collect()));
+    let mut credential_note: Option<String> = None;
+    let mut days = days;
+    let mut secret_rules: Option<SecretRules> = None;
     if app.is_none() || req.new_secret || !live_secret {
-        plan.add("addPassword", format!("Create a client secret valid for {days} days"), target.clone());
+        // The tenant's app management policies first: nothing is written that they refuse.
+        let rules = match rules {
+            Some(r) => r,
+            None => policy::secret_rules(graph, app.as_ref(), now).await?,
+        };
+        let decision = rules.decide_secret(days, req.new_secret, certificate.is_some() || live_certificate)?;
+        if let (Some(d), Some(action)) = (decision.days, decision.action) {
+            days = d;
+            plan.add("addPassword", action, target.clone());
+        }
+        credential_note = decision.note;
+        secret_rules = Some(rules);
     }
     if let Some((_, thumbprint)) = &certificate {
         let present = app.as_ref().is_some_and(|a| {
@@ -213,13 +234,14 @@ pub async fn ensure_app_known(
     if decided.plan().is_empty() {
         ctx.log(LogLevel::Verbose, "The Kodo app is already in place: nothing to change.");
     }
+    let credential = json!({ "note": credential_note, "secretRules": secret_rules, "secretLifetimeDays": secret.as_ref().map(|_| days) });
     if !decided.applies() {
-        return Ok(decided.report_with(json!({ "app": app, "servicePrincipalId": sp_id })));
+        return Ok(decided.report_with(json!({ "app": app, "servicePrincipalId": sp_id, "credential": credential })));
     }
     let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
     Ok(decided.report_with(json!({
         "app": app, "servicePrincipalId": sp_id, "secret": secret,
-        "certificateThumbprint": certificate.map(|(_, t)| t),
+        "certificateThumbprint": certificate.map(|(_, t)| t), "credential": credential,
     })))
 }
 

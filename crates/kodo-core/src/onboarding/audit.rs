@@ -5,9 +5,12 @@
 
 use super::check_guid;
 use super::permissions::{consent_reads, consents_from, is_consented, is_declared, read_app_and_apis};
+use super::procedure::needs_ews;
 use crate::auth::{Connection, CredentialSpec};
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
+use crate::exchange::ExchangeAdmin;
+use crate::exchange::ews::{self, OrgEws, Probe};
 use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, end_of};
 use crate::graph::{Graph, Request, Retry};
 use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
@@ -28,6 +31,9 @@ pub struct TestApp {
     /// one harmless call per API. Empty: no live check.
     #[serde(default)]
     pub sign_in: Vec<CredentialSpec>,
+    /// A mailbox for the live EWS probe (read its folder root as the app). None: no probe.
+    #[serde(default)]
+    pub ews_mailbox: Option<String>,
 }
 
 fn default_warn_days() -> i64 {
@@ -153,8 +159,32 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
             }
         ),
     ));
+    // Exchange Web Services: KODO reads mail through it, where the organization lets the app.
+    let org = if needs_ews(&manifest) {
+        let admin = ExchangeAdmin::new(conn, ctx);
+        let read = ews::read(&admin).await;
+        checks.push(match &read {
+            Ok(org) => ews_check(org, &req.app_id),
+            Err(e) => check(
+                "EWS",
+                "EWS allow list",
+                "Fail",
+                format!("Could not be read, so KODO's mail access is unverified: {}", e.message),
+            ),
+        });
+        checks.push(ews_end_check(ctx.clock().utc_now()));
+        read.ok()
+    } else {
+        None
+    };
     if !req.sign_in.is_empty() {
-        checks.extend(live_checks(conn, ctx, graph, &req.app_id, &manifest, req.sign_in).await?);
+        let live = Live {
+            app_id: &req.app_id,
+            manifest: &manifest,
+            ews: org.as_ref(),
+            ews_mailbox: req.ews_mailbox.as_deref(),
+        };
+        checks.extend(live_checks(conn, ctx, graph, live, req.sign_in).await?);
     }
     let fails = checks.iter().filter(|c| c["status"] == "Fail").count();
     let warns = checks.iter().filter(|c| c["status"] == "Warn").count();
@@ -212,6 +242,96 @@ fn credential_checks(app: &Application, now: chrono::DateTime<chrono::Utc>, warn
     checks
 }
 
+/// The EWS probe as the app: admitted, or denied (and whether only because a change has not
+/// reached Exchange yet).
+async fn ews_probe_check(
+    app: &Connection,
+    ctx: &OpContext,
+    mailbox: &str,
+    org: Option<&OrgEws>,
+    app_id: &str,
+    label: &str,
+) -> Result<Value, KodoError> {
+    let name = format!("Call Exchange Web Services ({label})");
+    Ok(match ews::probe(app, ctx, mailbox).await? {
+        Probe::Admitted => {
+            check("SignIn", &name, "Pass", format!("EWS GetFolder of {mailbox}'s folder root answered."))
+        }
+        Probe::Denied { reason } if org.is_some_and(|o| o.admits(app_id)) => check(
+            "SignIn",
+            &name,
+            "Warn",
+            format!(
+                "Configured, not yet effective: the app is on the allow list, but EWS still refuses it (\"{reason}\"). Exchange applies allow-list changes within {} hours; check again later.",
+                ews::PROPAGATION_HOURS
+            ),
+        ),
+        Probe::Denied { reason } => {
+            check("SignIn", &name, "Fail", format!("Denied by the organization's EWS settings: \"{reason}\"."))
+        }
+        Probe::Failed { detail } => {
+            check("SignIn", &name, "Fail", format!("EWS GetFolder of {mailbox}'s folder root failed: {detail}."))
+        }
+    })
+}
+
+/// Whether the organization's EWS settings admit the app.
+fn ews_check(org: &OrgEws, app_id: &str) -> Value {
+    let name = "EWS allow list";
+    match org.ews_enabled {
+        _ if org.admits(app_id) => check(
+            "EWS",
+            name,
+            "Pass",
+            format!(
+                "EWS is on for the organization and the app is on its allow list ({} app(s) listed). A change takes up to {} hours to take effect; the live check (-EwsMailbox) proves it.",
+                org.allowed_app_ids.len(),
+                ews::PROPAGATION_HOURS
+            ),
+        ),
+        Some(true) => check(
+            "EWS",
+            name,
+            "Fail",
+            format!(
+                "EWS is on for the organization, but the app is not on its allow list (EwsAllowedAppIDs): Exchange denies KODO's mail backup. Run Grant-KodoEwsAccess -AppId {app_id}."
+            ),
+        ),
+        None => check(
+            "EWS",
+            name,
+            "Fail",
+            format!(
+                "EWS was never set for the organization (EwsEnabled is empty): the rollout that began {} switches it off, and KODO's mail backup with it. Run Grant-KodoEwsAccess -AppId {app_id} -AllowEwsRestriction (it restricts EWS to the apps listed).",
+                platform::EWS_DISABLEMENT_STARTS
+            ),
+        ),
+        Some(false) => check(
+            "EWS",
+            name,
+            "Fail",
+            format!(
+                "EWS is off for the organization (EwsEnabled False): KODO cannot back up mail. Run Grant-KodoEwsAccess -AppId {app_id} -EnableEws to turn it on for the apps listed."
+            ),
+        ),
+    }
+}
+
+/// EWS stops for good on 2027-04-01: a warning from 90 days before.
+fn ews_end_check(now: chrono::DateTime<chrono::Utc>) -> Value {
+    let left = platform::days_until_ews_end(now);
+    let status = if left <= platform::EWS_WARN_DAYS { "Warn" } else { "Info" };
+    check("Retired", "Exchange Web Services (EWS)", status, platform::ews_end_notice(now))
+}
+
+/// What the live check is given besides the credentials.
+struct Live<'a> {
+    app_id: &'a str,
+    manifest: &'a Manifest,
+    ews: Option<&'a OrgEws>,
+    ews_mailbox: Option<&'a str>,
+}
+
 /// The live part of Test-KodoApp: signs in as the app with each credential given, checks that
 /// each API's token carries the application roles the manifest requires (Microsoft Graph,
 /// Exchange Online, SharePoint), and makes one harmless read per API it can call: Graph
@@ -221,10 +341,10 @@ async fn live_checks(
     admin: &Connection,
     ctx: &OpContext,
     graph: &Graph<'_>,
-    app_id: &str,
-    manifest: &Manifest,
+    live: Live<'_>,
     specs: Vec<CredentialSpec>,
 ) -> Result<Vec<Value>, KodoError> {
+    let Live { app_id, manifest, ews: org, ews_mailbox } = live;
     const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
     const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
     const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
@@ -335,6 +455,11 @@ async fn live_checks(
                             "Fail",
                             format!("GET https://{}/_api/web failed: {}", hosts.root, e.message),
                         )),
+                    }
+                }
+                EXCHANGE => {
+                    if let Some(mailbox) = ews_mailbox {
+                        checks.push(ews_probe_check(&probe, ctx, mailbox, org, app_id, &label).await?);
                     }
                 }
                 _ => {}

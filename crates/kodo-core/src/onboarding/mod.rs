@@ -16,7 +16,9 @@ pub mod app;
 pub mod audit;
 pub mod bulk;
 pub mod credentials;
+pub mod ews;
 pub mod permissions;
+pub mod policy;
 pub mod procedure;
 pub mod remove;
 

@@ -1,24 +1,32 @@
 //! Invoke-KodoOnboarding for one tenant: the whole procedure in one operation, for the current
-//! connection (`onboard`) and for each tenant of a bulk run alike. App, credential, permissions,
-//! consent, then the audit; or the audit alone. The retired steps are reported, not done.
+//! connection (`onboard`) and for each tenant of a bulk run alike: app, credential (as the
+//! tenant's app management policy allows), permissions, consent, KODO's app on the EWS allow
+//! list, then the audit; or the audit alone. The retired steps are reported, not done.
 //!
-//! For a new app the plan is made from one read of everything, approved once, and carried out
-//! in the fewest round trips: the app (declaring its API permissions as it is created), its
-//! service principal and secret together, and every consent in one `$batch`. An app that exists already (found by Kodo's tag) goes through
-//! New-KodoApp's and Grant-KodoPermissions' own plans, which change only what is missing.
+//! Everything that can refuse is read before anything is written: the tenant's Kodo app, the
+//! resource APIs and the app management policy in one `$batch`, the organization's EWS settings
+//! from Exchange Online meanwhile (a missing Exchange role stops the run there). For a new app
+//! the plan is approved once and carried out in the fewest round trips: the app (declaring its
+//! API permissions as it is created), its service principal and secret together, every consent
+//! in one `$batch`, then the EWS allow list. An app that exists already (found by Kodo's tag)
+//! goes through New-KodoApp's, Grant-KodoPermissions' and Grant-KodoEwsAccess's own plans,
+//! which change only what is missing.
 
-use super::app::{EnsureApp, Known, ensure_app_known};
+use super::app::{EnsureApp, Known, ensure_app_known, read_certificate};
 use super::audit::{TestApp, test_app};
+use super::ews::{EwsConsent, apply_ews, plan_ews};
 use super::permissions::{
     GrantPermissions, GrantState, apply_grant, grant_permissions, plan_grant, resource_lookup, resource_sps_from,
 };
+use super::policy::{self, SecretRules};
 use super::{APP_SELECT, SECRET_DAYS_DEFAULT, tagged_apps_path, the_kodo_app, validate_display_name};
 use crate::auth::Connection;
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
+use crate::exchange::{ExchangeAdmin, ews};
 use crate::graph::models::Application;
 use crate::graph::{Graph, Request, Retry};
-use crate::manifest::parse_manifest;
+use crate::manifest::{Manifest, parse_manifest};
 use crate::plan::{Approval, Plan};
 use crate::platform;
 use serde::Deserialize;
@@ -32,6 +40,12 @@ pub struct Onboard {
     pub manifest: Value,
     #[serde(default)]
     pub secret_lifetime_days: Option<u32>,
+    /// A certificate (base64 DER, public part only) to give the app; its key stays with the host.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// What the admin consents to for EWS beyond adding the app to a list in force.
+    #[serde(default)]
+    pub ews: EwsConsent,
     /// Run Test-KodoApp after onboarding.
     #[serde(default = "yes")]
     pub audit: bool,
@@ -47,9 +61,25 @@ fn yes() -> bool {
     true
 }
 
+/// Whether the manifest grants Exchange's `full_access_as_app`: KODO then reads mail through
+/// EWS, and the app must be on the organization's EWS allow list.
+pub fn needs_ews(manifest: &Manifest) -> bool {
+    manifest.permissions.iter().any(|r| {
+        r.resource_app_id.eq_ignore_ascii_case(EXCHANGE_APP_ID)
+            && r.is_application()
+            && r.retired.is_none()
+            && r.permission.eq_ignore_ascii_case("full_access_as_app")
+    })
+}
+
+/// Office 365 Exchange Online's resource appId (facts.md §1.1).
+pub const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
+
 /// One tenant: onboards (or only audits) and answers with the tenant's result:
-/// `{ status, tenantId, appId, onboard, audit, durationSeconds }`. Nothing approved (a dry run,
-/// or every step declined): `onboard` holds the plan and `appId` is null.
+/// `{ status, tenantId, appId, onboard, audit, durationSeconds }`. `status` is `Succeeded` only
+/// when KODO can back the tenant up as far as Kodo can make it; `ManualActionRequired` when an
+/// admin must act (the EWS step says what). Nothing approved (a dry run, or every step
+/// declined): `onboard` holds the plan and `appId` is null.
 pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: Onboard) -> Result<Value, KodoError> {
     let started = ctx.clock().now();
     validate_display_name(&req.display_name)?;
@@ -67,7 +97,7 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         })?;
         (Value::Null, Some(app.app_id().to_string()))
     } else {
-        let mut r = onboard_app(ctx, graph, &req).await?;
+        let mut r = onboard_app(conn, ctx, graph, &req).await?;
         let app_id = r["app"]["app"]["appId"].as_str().map(str::to_string);
         if r["app"].is_object() {
             r["app"]["tenantId"] = tenant.clone().into();
@@ -77,32 +107,46 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     let audit = match &app_id {
         Some(app_id) if req.audit || req.audit_only => {
             ctx.progress("Invoke-KodoOnboarding", "Audit", Some(85));
-            let check =
-                TestApp { app_id: app_id.clone(), manifest: req.manifest.clone(), warn_days: 30, sign_in: Vec::new() };
+            let check = TestApp {
+                app_id: app_id.clone(),
+                manifest: req.manifest.clone(),
+                warn_days: 30,
+                sign_in: Vec::new(),
+                ews_mailbox: None,
+            };
             test_app(conn, ctx, graph, check).await?
         }
         _ => Value::Null,
     };
+    let status =
+        if onboarded["ews"]["status"] == "ManualActionRequired" { "ManualActionRequired" } else { "Succeeded" };
     let seconds = ctx.clock().now().saturating_duration_since(started).as_secs_f64();
     Ok(json!({
-        "status": "Succeeded", "tenantId": tenant, "appId": app_id, "onboard": onboarded, "audit": audit,
+        "status": status, "tenantId": tenant, "appId": app_id, "onboard": onboarded, "audit": audit,
         "durationSeconds": (seconds * 100.0).round() / 100.0,
     }))
 }
 
-/// App, credential, permissions and consent: `{ app, permissions, retired, existing }` (and
-/// `plan` for a new app). The seed's step 17 (LegacyAuthProtocolsEnabled) is retired and never
-/// set here: a scheduled re-run must not turn a hardened tenant's setting back on.
-async fn onboard_app(ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Result<Value, KodoError> {
+/// App, credential, permissions, consent and EWS: `{ app, permissions, ews, retired, existing }`
+/// (and `plan` for a new app). The seed's step 17 (LegacyAuthProtocolsEnabled) is retired and
+/// never set here: a scheduled re-run must not turn a hardened tenant's setting back on.
+async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
+    let now = ctx.clock().utc_now();
     ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
     let resources = manifest.resources();
     let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
-    let mut reads = vec![apps_read.clone()];
+    let policy_read = Request::get("policies/defaultAppManagementPolicy", Retry::Idempotent);
+    let mut reads = vec![apps_read.clone(), policy_read.clone()];
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
-    let mut got = graph.batch(&reads).await?.into_iter();
+    // Exchange Online is read meanwhile: its answer (or a missing role) is known before any write.
+    let exchange = ExchangeAdmin::new(conn, ctx);
+    let ews_read = async { if needs_ews(&manifest) { ews::read(&exchange).await.map(Some) } else { Ok(None) } };
+    let (got, org) = tokio::join!(graph.batch(&reads), ews_read);
+    let (mut got, org) = (got?.into_iter(), org?);
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
     let existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
+    let policy_answer = got.next().unwrap_or_default();
     let resource_answers: Vec<_> = got.collect();
     let retired = platform::retired_steps();
 
@@ -114,22 +158,44 @@ async fn onboard_app(ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Resul
             app_id: Some(app_id.clone()),
             new_secret: false,
             secret_lifetime_days: req.secret_lifetime_days,
-            certificate: None,
+            certificate: req.certificate.clone(),
             required_resource_access: None,
             approval: req.approval.clone(),
         };
-        let app = ensure_app_known(ctx, graph, ensure, Known::App(Box::new(existing))).await?;
+        // The app's own policies may differ from the default: New-KodoApp reads them.
+        let app = ensure_app_known(ctx, graph, ensure, Known::App(Box::new(existing)), None).await?;
         let grant = GrantPermissions {
-            app_id,
+            app_id: app_id.clone(),
             manifest: req.manifest.clone(),
             approval: req.approval.clone(),
             just_created: false,
         };
         let grants = grant_permissions(ctx, graph, grant).await?;
-        return Ok(json!({ "app": app, "permissions": grants, "retired": retired, "existing": true }));
+        let ews = match org {
+            Some(org) => {
+                let plan = plan_ews(org, &app_id, &format!("app {app_id}"), &req.ews);
+                let mut steps = Plan::new();
+                if let Some(step) = &plan.step {
+                    steps.push(step.clone());
+                }
+                let mut decided = steps.decide(ctx, &req.approval).await?;
+                apply_ews(&exchange, ctx, &plan, &app_id, &mut decided).await?
+            }
+            None => Value::Null,
+        };
+        return Ok(json!({ "app": app, "permissions": grants, "ews": ews, "retired": retired, "existing": true }));
     }
 
     // A new app. Plan everything now: the consents are known before the app exists.
+    if policy_answer.status == 403 {
+        // What New-KodoApp says when it may not read the policy.
+        policy::secret_rules(graph, None, now).await?;
+    }
+    let default_policy = policy_answer.json(&policy_read)?;
+    let rules = SecretRules::from_policies(Some(&default_policy), None, now);
+    let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
+    let secret = rules.decide_secret(days, false, req.certificate.is_some())?;
+    let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
     let resource_sps = resource_sps_from(&resources, resource_answers)?;
     let placeholder = Application { display_name: Some(req.display_name.clone()), ..Default::default() };
     let state = GrantState {
@@ -140,8 +206,8 @@ async fn onboard_app(ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Resul
         grants: Vec::new(),
     };
     let mut planned = plan_grant(&manifest, state)?;
+    let ews_plan = org.map(|org| plan_ews(org, "", "the new app", &req.ews));
     let declared: usize = planned.requested.iter().map(|e| e.resource_access.len()).sum();
-    let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
     let mut plan = Plan::new();
     plan.add(
         "createApp",
@@ -153,34 +219,55 @@ async fn onboard_app(ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Resul
         "Create the app's service principal (enterprise application)",
         req.display_name.clone(),
     );
-    plan.add("addPassword", format!("Create a client secret valid for {days} days"), req.display_name.clone());
+    if let Some(action) = &secret.action {
+        plan.add("addPassword", action.clone(), req.display_name.clone());
+    }
+    if let Some((_, thumbprint)) = &certificate {
+        plan.add("addCertificate", format!("Add certificate {thumbprint} as a credential"), req.display_name.clone());
+    }
     // The app is created declaring its permissions: no separate declaration step.
     for step in planned.plan.items().iter().filter(|p| p.id != "requiredResourceAccess") {
         plan.push(step.clone());
     }
-    let decided = plan.decide(ctx, &req.approval).await?;
+    if let Some(step) = ews_plan.as_ref().and_then(|p| p.step.clone()) {
+        plan.push(step);
+    }
+    let mut decided = plan.decide(ctx, &req.approval).await?;
     if !decided.approves("createApp") {
         let grant_decided = planned.plan.clone().decide(ctx, &Approval::only(Vec::new())).await?;
         let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
-        return Ok(decided
-            .report_with(json!({ "app": null, "permissions": permissions, "retired": retired, "existing": false })));
+        let ews = match &ews_plan {
+            Some(p) => apply_ews(&exchange, ctx, p, "", &mut decided).await?,
+            None => Value::Null,
+        };
+        return Ok(decided.report_with(
+            json!({ "app": null, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
+        ));
     }
     let approved = Approval::only(decided.approved_ids());
-    ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and secret", Some(30));
+    ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and credential", Some(30));
     let ensure = EnsureApp {
         display_name: req.display_name.clone(),
         app_id: None,
         new_secret: false,
         secret_lifetime_days: req.secret_lifetime_days,
-        certificate: None,
+        certificate: req.certificate.clone(),
         required_resource_access: Some(planned.requested.clone()),
         approval: approved.clone(),
     };
-    let app = ensure_app_known(ctx, graph, ensure, Known::Absent).await?;
+    let app = ensure_app_known(ctx, graph, ensure, Known::Absent, Some(rules)).await?;
     let created: Application = serde_json::from_value(app["app"].clone()).unwrap_or_default();
+    let app_id = created.app_id().to_string();
     planned.bind(created, app["servicePrincipalId"].as_str().unwrap_or("").to_string());
-    ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(70));
+    ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(60));
     let grant_decided = planned.plan.clone().decide(ctx, &approved).await?;
     let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
-    Ok(json!({ "app": app, "permissions": permissions, "retired": retired, "existing": false }))
+    let ews = match &ews_plan {
+        Some(p) => {
+            ctx.progress("Invoke-KodoOnboarding", "EWS allow list", Some(75));
+            apply_ews(&exchange, ctx, p, &app_id, &mut decided).await?
+        }
+        None => Value::Null,
+    };
+    Ok(json!({ "app": app, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }))
 }
