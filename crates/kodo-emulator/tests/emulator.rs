@@ -612,8 +612,8 @@ async fn lists_page_with_next_links_and_filters_are_checked() {
             None => break,
         }
     }
-    // 4 first-party resources, the bootstrap app and the managed identity.
-    assert_eq!(seen.len(), 6, "{seen:?}");
+    // 4 first-party resources, the bootstrap app, the managed identity and the two EWS apps.
+    assert_eq!(seen.len(), 8, "{seen:?}");
     let (s, b, _) = emu.graph(&admin, Method::GET, "applications?$filter=startswith(displayName,'K')", None).await;
     assert_eq!((s, b["error"]["code"].as_str()), (400, Some("Request_UnsupportedQuery")));
 }
@@ -682,11 +682,12 @@ async fn many_apps_page_through_every_object_exactly_once() {
     let emu = start_with(EmulatorConfig { extra_apps: 250, ..Default::default() }).await;
     let admin = emu.bootstrap_token(0, GRAPH).await;
     let (apps, sps) = directory_ids(&emu).await;
-    // The bootstrap app + 250; 4 first-party SPs, bootstrap, managed identity + 250.
-    assert_eq!((apps.len(), sps.len()), (251, 256));
+    // The bootstrap app, 2 EWS apps + 250; 4 first-party SPs, bootstrap, managed identity,
+    // 2 EWS apps + 250.
+    assert_eq!((apps.len(), sps.len()), (253, 258));
 
     let (sizes, items, _) = all_pages(&emu, &admin, "applications?$select=id,displayName,tags").await;
-    assert_eq!(sizes, [100, 100, 51]);
+    assert_eq!(sizes, [100, 100, 53]);
     each_exactly_once(&items, "id", &apps);
     let extra: Vec<&Value> =
         items.iter().filter(|a| a["displayName"].as_str().unwrap().starts_with("Line-of-business app ")).collect();
@@ -696,24 +697,24 @@ async fn many_apps_page_through_every_object_exactly_once() {
         assert!(items.iter().any(|a| a["displayName"] == name), "{name}");
     }
     let (sizes, items, _) = all_pages(&emu, &admin, "servicePrincipals?$select=id,appId").await;
-    assert_eq!(sizes, [100, 100, 56]);
+    assert_eq!(sizes, [100, 100, 58]);
     each_exactly_once(&items, "id", &sps);
 
     // $filter results page too, and the nextLink keeps the query options.
     let (sizes, items, link) =
         all_pages(&emu, &admin, "applications?$filter=signInAudience eq 'AzureADMyOrg'&$select=id").await;
-    assert_eq!(sizes, [100, 100, 51]);
+    assert_eq!(sizes, [100, 100, 53]);
     each_exactly_once(&items, "id", &apps);
     let link = link.unwrap();
     assert!(link.contains("$filter=") && link.contains("$select=id") && link.contains("$skiptoken="), "{link}");
     let (sizes, items, _) =
         all_pages(&emu, &admin, "servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select=id").await;
-    assert_eq!(sizes, [100, 100, 55], "every SP but the managed identity");
-    assert_eq!(items.len(), 255);
+    assert_eq!(sizes, [100, 100, 57], "every SP but the managed identity");
+    assert_eq!(items.len(), 257);
 
     // $top overrides the page size (1..999).
-    assert_eq!(all_pages(&emu, &admin, "applications?$top=999&$select=id").await.0, [251]);
-    assert_eq!(all_pages(&emu, &admin, "applications?$top=60&$select=id").await.0, [60, 60, 60, 60, 11]);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=999&$select=id").await.0, [253]);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=60&$select=id").await.0, [60, 60, 60, 60, 13]);
 
     // A $batch GET item carries an absolute nextLink to the host the batch went to (the
     // production host here), which the client GETs directly (facts.md §3.13, §3.14).
@@ -724,7 +725,7 @@ async fn many_apps_page_through_every_object_exactly_once() {
     let r = emu.client.post("https://graph.microsoft.com/v1.0/$batch").bearer_auth(&admin).json(&batch).send().await;
     let b: Value = r.unwrap().json().await.unwrap();
     let item = |id: &str| b["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone();
-    for (id, first, rest, all) in [("1", 100, vec![100, 51], &apps), ("2", 150, vec![106], &sps)] {
+    for (id, first, rest, all) in [("1", 100, vec![100, 53], &apps), ("2", 150, vec![108], &sps)] {
         let it = item(id);
         assert_eq!(it["status"], 200);
         let body = &it["body"];
@@ -752,43 +753,43 @@ async fn page_size_is_a_setting_and_every_list_route_pages() {
     assert_eq!((s, &settings["pageSize"]), (200, &json!(7)));
 
     let (apps, sps) = directory_ids(&emu).await;
-    assert_eq!((apps.len(), sps.len()), (11, 16));
+    assert_eq!((apps.len(), sps.len()), (13, 18));
     let (sizes, items, _) = all_pages(&emu, &admin, "applications").await;
-    assert_eq!(sizes, [7, 4]);
+    assert_eq!(sizes, [7, 6]);
     each_exactly_once(&items, "id", &apps);
     let (sizes, items, _) = all_pages(&emu, &admin, "applications?$filter=signInAudience eq 'AzureADMyOrg'").await;
-    assert_eq!(sizes, [7, 4]);
+    assert_eq!(sizes, [7, 6]);
     each_exactly_once(&items, "id", &apps);
     let (sizes, items, _) =
         all_pages(&emu, &admin, "applications?$filter=displayName eq 'Line-of-business app 0003'").await;
     assert_eq!((sizes, items[0]["displayName"].as_str()), (vec![1], Some("Line-of-business app 0003")));
     let (sizes, items, _) = all_pages(&emu, &admin, "servicePrincipals").await;
-    assert_eq!(sizes, [7, 7, 2]);
+    assert_eq!(sizes, [7, 7, 4]);
     each_exactly_once(&items, "id", &sps);
-    assert_eq!(all_pages(&emu, &admin, "applications?$top=50").await.0, [11]);
-    assert_eq!(all_pages(&emu, &admin, "servicePrincipals?$top=5").await.0, [5, 5, 5, 1]);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=50").await.0, [13]);
+    assert_eq!(all_pages(&emu, &admin, "servicePrincipals?$top=5").await.0, [5, 5, 5, 3]);
     assert_eq!(all_pages(&emu, &admin, "organization").await.0, [1]);
 
-    // Assignments: the bootstrap SP holds 7 roles (6 Graph, 1 SharePoint); on the Graph SP,
-    // the bootstrap app and the managed identity hold 6 each.
+    // Assignments: the bootstrap SP holds 9 roles (7 Graph, 1 SharePoint, 1 Exchange); on the
+    // Graph SP, the bootstrap app and the managed identity hold 7 each.
     let boot_app_id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
     let boot = resource_sp(&emu, &admin, &boot_app_id).await["id"].as_str().unwrap().to_string();
     let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
     let gid = graph_sp["id"].as_str().unwrap().to_string();
-    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7]);
+    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7, 2]);
     assert_eq!(set_page_size(&emu, json!(3)).await.0, 200);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await;
-    assert_eq!(sizes, [3, 3, 1]);
+    assert_eq!(sizes, [3, 3, 3]);
     assert!(items.iter().all(|a| a["principalId"] == boot.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{gid}/appRoleAssignedTo")).await;
-    assert_eq!(sizes, [3, 3, 3, 3]);
+    assert_eq!(sizes, [3, 3, 3, 3, 2]);
     assert!(items.iter().all(|a| a["resourceId"] == gid.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let alt = format!("servicePrincipals(appId='{boot_app_id}')/appRoleAssignments");
-    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 1]);
+    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 3]);
 
     // Grants: 5 from the bootstrap SP (to the 4 first-party SPs and one line-of-business SP),
     // 1 from another client; `$filter=clientId eq` pages over the bootstrap's only.
@@ -968,8 +969,9 @@ async fn the_binary_takes_page_size_and_extra_apps() {
         .unwrap()
         .iter()
         .map(|a| a["displayName"].as_str().unwrap())
+        .filter(|n| n.starts_with("Line-of-business app "))
         .collect();
-    assert_eq!(names[1..], ["Line-of-business app 0001", "Line-of-business app 0002", "Line-of-business app 0003"]);
+    assert_eq!(names, ["Line-of-business app 0001", "Line-of-business app 0002", "Line-of-business app 0003"]);
     for bad in [["--page-size", "0"], ["--page-size", "1000"]] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator")).args(bad).output().unwrap();
         assert!(!out.status.success());
