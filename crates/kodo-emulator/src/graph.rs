@@ -5,6 +5,7 @@
 //! Every call checks the caller's token and its roles (app-only) or scopes (delegated) as
 //! Graph does (facts.md §3.1), and sees only objects that have replicated (facts.md §3.12).
 
+use super::apppolicy;
 use super::pki::{self, parse_jwt, verify_jwt_signature};
 use super::state::*;
 use super::world::{EmulatorConfig, LogEntry, World, application_json, assignment_json, generate_secret};
@@ -466,6 +467,9 @@ const APP_PROPS: &[&str] = &[
     "appRoles",
     "optionalClaims",
     "groupMembershipClaims",
+    // Adding passwords this way is checked against app management policies like addPassword
+    // (docs/app-policy-research.md §3.3: the PATCH form under a policy is UNCONFIRMED).
+    "passwordCredentials",
 ];
 
 /// Serves one Graph request (also a `$batch` sub-request). `base` is the scheme and host the
@@ -531,13 +535,14 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
                 return bad_request("Invalid value specified for property 'displayName' of resource 'Application'.");
             }
             let mut app = application_json(&new_id(), name, &tenant.initial_domain, &[]);
-            if let Err(e) = apply_app_patch(&mut app, &body, &mut Vec::new()) {
+            let mut secrets = Vec::new();
+            if let Err(e) = apply_app_patch(&mut app, &body, &mut secrets, &tenant.app_policy) {
                 return e;
             }
             let obj = app.clone();
             tenant.applications.push(Application {
                 obj: Stored::new(app, lag),
-                secrets: Vec::new(),
+                secrets,
                 owner: Some(caller.oid.clone()),
             });
             GResp::json(201, entity(base, "applications", None, obj))
@@ -754,6 +759,24 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             let Value::Object(s) = s else { return denied() };
             GResp::json(200, entity(base, "admin/sharepoint/settings", sel, s))
         }
+        // ------------------------------------------- app management policies (facts.md §8.5)
+        ("GET", ["policies", "defaultAppManagementPolicy"]) => {
+            if !caller.has_any(apppolicy::POLICY_READ) {
+                return denied();
+            }
+            GResp::json(200, apppolicy::graph_view(&tenant.app_policy, &tenant.id, base, sel))
+        }
+        ("GET", ["policies", "appManagementPolicies"]) => {
+            if !caller.has_any(apppolicy::POLICY_READ) {
+                return denied();
+            }
+            // No custom policy exists in the emulator (docs/app-policy-research.md §2.1 shape).
+            let path = "policies/appManagementPolicies";
+            GResp::json(200, collection(base, path, path, &t, Vec::<Map<String, Value>>::new(), map_id, |o| o))
+        }
+        (_, ["policies", "defaultAppManagementPolicy"]) | (_, ["policies", "appManagementPolicies"]) => {
+            method_not_allowed()
+        }
         _ => gerr(
             400,
             "BadRequest",
@@ -778,11 +801,14 @@ fn check_props(body: &Map<String, Value>, allowed: &[&str]) -> Option<GResp> {
 }
 
 /// Merges a PATCH/POST body into an application (collections replace wholesale, facts.md §3.4).
+/// New credentials are checked against the tenant's app management `policy`.
 fn apply_app_patch(
     app: &mut Map<String, Value>,
     body: &Map<String, Value>,
-    _secrets: &mut Vec<Secret>,
+    secrets: &mut Vec<Secret>,
+    policy: &Map<String, Value>,
 ) -> Result<(), GResp> {
+    let created = app.get("createdDateTime").and_then(Value::as_str).unwrap_or("").to_string();
     for (k, v) in body {
         if k.starts_with('@') {
             continue;
@@ -790,7 +816,23 @@ fn apply_app_patch(
         if k == "keyCredentials" {
             let existing = app.get("keyCredentials").and_then(Value::as_array).cloned().unwrap_or_default();
             let keys = normalize_keys(v, &existing)?;
+            for key in &keys {
+                if existing.iter().any(|e| e["keyId"] == key["keyId"]) {
+                    continue;
+                }
+                let (start, end) =
+                    (key["startDateTime"].as_str().unwrap_or(""), key["endDateTime"].as_str().unwrap_or(""));
+                if let Some(e) = apppolicy::check_key(policy, &created, start, end) {
+                    return Err(e);
+                }
+            }
             app.insert(k.clone(), Value::Array(keys));
+            continue;
+        }
+        if k == "passwordCredentials" {
+            let existing = app.get("passwordCredentials").and_then(Value::as_array).cloned().unwrap_or_default();
+            let creds = patch_passwords(v, &existing, secrets, policy, &created)?;
+            app.insert(k.clone(), Value::Array(creds));
             continue;
         }
         if k == "displayName" && v.as_str().is_none_or(|s| s.trim().is_empty()) {
@@ -799,6 +841,61 @@ fn apply_app_patch(
         app.insert(k.clone(), v.clone());
     }
     Ok(())
+}
+
+/// The `passwordCredentials` of a PATCH (replacing the collection, facts.md §3.4): entries with
+/// the `keyId` of an existing credential keep it as stored; others are new credentials, with
+/// `startDateTime` defaulting to now and `endDateTime` to start + 2 years (as addPassword,
+/// facts.md §3.7; for PATCH UNCONFIRMED). A new one's `secretText` is the client's (a custom
+/// password); without one the emulator generates a secret that nobody can read (UNCONFIRMED).
+/// Secrets of credentials left out are dropped from `secrets`.
+fn patch_passwords(
+    v: &Value,
+    existing: &[Value],
+    secrets: &mut Vec<Secret>,
+    policy: &Map<String, Value>,
+    created: &str,
+) -> Result<Vec<Value>, GResp> {
+    let invalid =
+        || bad_request("Invalid value specified for property 'passwordCredentials' of resource 'Application'.");
+    let list = v.as_array().ok_or_else(invalid)?;
+    let mut out = Vec::new();
+    let mut added = Vec::new();
+    for c in list {
+        let c = c.as_object().ok_or_else(invalid)?;
+        let key_id = c.get("keyId").and_then(Value::as_str).unwrap_or("");
+        if let Some(e) = existing.iter().find(|e| !key_id.is_empty() && e["keyId"] == key_id) {
+            out.push(e.clone());
+            continue;
+        }
+        let start = c.get("startDateTime").and_then(Value::as_str).map(str::to_string).unwrap_or_else(now_iso);
+        let end = c.get("endDateTime").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(&start)
+                .map(|s| (s + chrono::Duration::days(730)).to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        });
+        if chrono::DateTime::parse_from_rfc3339(&end).is_err() || chrono::DateTime::parse_from_rfc3339(&start).is_err()
+        {
+            return Err(bad_request(
+                "Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.",
+            ));
+        }
+        let custom = c.get("secretText").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        if let Some(e) = apppolicy::check_password(policy, created, &start, &end, custom.is_some()) {
+            return Err(e);
+        }
+        let secret = custom.unwrap_or_else(generate_secret);
+        let key_id = uuid::Uuid::parse_str(key_id).map(|u| u.to_string()).unwrap_or_else(|_| new_id());
+        out.push(json!({
+            "customKeyIdentifier": null, "displayName": c.get("displayName").cloned().unwrap_or(Value::Null),
+            "endDateTime": end, "hint": secret.chars().take(3).collect::<String>(), "keyId": key_id,
+            "secretText": null, "startDateTime": start,
+        }));
+        added.push(Secret { key_id, text: secret });
+    }
+    secrets.retain(|s| out.iter().any(|c| c["keyId"] == s.key_id.as_str()));
+    secrets.extend(added);
+    Ok(out)
 }
 
 /// Validates keyCredentials (facts.md §3.8: AsymmetricX509Cert, Verify, base64 DER `key`).
@@ -903,12 +1000,15 @@ fn application_item(
             if let Some(e) = check_props(&b, APP_PROPS) {
                 return e;
             }
+            let policy = &tenant.app_policy;
             let app = &mut tenant.applications[pos];
             let mut copy = app.obj.json.clone();
-            if let Err(e) = apply_app_patch(&mut copy, &b, &mut app.secrets) {
+            let mut secrets = app.secrets.clone();
+            if let Err(e) = apply_app_patch(&mut copy, &b, &mut secrets, policy) {
                 return e;
             }
             app.obj.json = copy;
+            app.secrets = secrets;
             GResp::empty(204)
         }
         ("DELETE", []) => {
@@ -942,6 +1042,11 @@ fn application_item(
                     "Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.",
                 );
             }
+            // App management policies (docs/app-policy-research.md §3, §4).
+            let created = tenant.applications[pos].obj.str("createdDateTime").to_string();
+            if let Some(e) = apppolicy::check_password(&tenant.app_policy, &created, &start, &end, false) {
+                return e;
+            }
             let secret = generate_secret();
             let key_id = new_id();
             let cred = json!({
@@ -957,6 +1062,18 @@ fn application_item(
             out["secretText"] = secret.into();
             out["@odata.context"] = format!("{base}/v1.0/$metadata#microsoft.graph.passwordCredential").into();
             GResp::json(200, out)
+        }
+        ("GET", ["appManagementPolicies"]) => {
+            // The policies assigned to the app: none can be assigned in the emulator. Permission
+            // and @odata.context of this navigation are UNCONFIRMED (docs/app-policy-research.md
+            // §2.2); the policy-read permissions of the collection are required.
+            if !caller.has_any(apppolicy::POLICY_READ) {
+                return denied();
+            }
+            let app_id = tenant.applications[pos].obj.id().to_string();
+            let path = format!("applications/{app_id}/appManagementPolicies");
+            let set = format!("applications('{app_id}')/appManagementPolicies");
+            GResp::json(200, collection(base, &set, &path, t, Vec::<Map<String, Value>>::new(), map_id, |o| o))
         }
         ("POST", ["removePassword"]) => {
             if !can_write {

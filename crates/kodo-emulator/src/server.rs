@@ -26,6 +26,7 @@ pub const PRODUCTION_HOSTS: &[&str] = &[
     "login.microsoftonline.com",
     "graph.microsoft.com",
     "*.sharepoint.com",
+    "outlook.office365.com",
     "login.microsoftonline.us",
     "graph.microsoft.us",
     "dod-graph.microsoft.us",
@@ -138,10 +139,15 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_vti_bin/client.svc/ProcessQuery", post(spo_process_query))
         .route("/_sp/{host}/_api/web", get(spo_web_prefixed))
         .route("/_sp/{host}/_vti_bin/client.svc/ProcessQuery", post(spo_process_query_prefixed))
+        .route("/adminapi/beta/{tenant}/InvokeCommand", post(exo_invoke_command))
+        .route("/EWS/Exchange.asmx", post(ews))
+        .route("/ews/exchange.asmx", post(ews))
         .route("/_emulator/requests", get(log_get).delete(log_clear))
         .route("/_emulator/state", get(state_dump))
         .route("/_emulator/faults", get(faults_get).post(faults_add).delete(faults_clear))
         .route("/_emulator/settings", get(settings_get).patch(settings_patch))
+        .route("/_emulator/tenants/{tenant}/exchange", get(exchange_get).patch(exchange_patch))
+        .route("/_emulator/tenants/{tenant}/appManagementPolicy", get(app_policy_get).patch(app_policy_patch))
         .route("/_emulator/devicecodes/{user_code}/approve", post(devicecode_approve))
         .route("/_emulator/devicecodes/{user_code}/decline", post(devicecode_decline))
         // A bug in a handler answers 500 instead of dropping the connection (after `observe`,
@@ -429,7 +435,72 @@ async fn spo_process_query_prefixed(
     sharepoint::process_query(&world, &host, &headers, &body)
 }
 
+/// `POST /adminapi/beta/{tenant}/InvokeCommand`, on outlook.office365.com or any host.
+async fn exo_invoke_command(
+    State(world): W,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let host = host_of(&headers, &uri);
+    let client_request_id = client_request_id(&headers);
+    super::exchange::invoke_command(&world, &host, &tenant, uri.query(), &headers, &body, &client_request_id)
+}
+
+/// `POST /EWS/Exchange.asmx`, on outlook.office365.com or any host.
+async fn ews(State(world): W, headers: HeaderMap, body: Bytes) -> Response {
+    let client_request_id = client_request_id(&headers);
+    super::exchange::ews(&world, &headers, &String::from_utf8_lossy(&body), &client_request_id)
+}
+
 // ------------------------------------------------------------------------- control API
+
+fn control_error(status: StatusCode, error: String) -> Response {
+    (status, axum::Json(json!({ "error": error }))).into_response()
+}
+
+fn no_tenant(name: &str) -> Response {
+    control_error(StatusCode::NOT_FOUND, format!("no tenant {name}"))
+}
+
+async fn exchange_get(State(world): W, Path(tenant): Path<String>) -> Response {
+    let delay = world.ews_propagation();
+    let mut tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
+    axum::Json(super::exchange::control_view(&mut tenants[i], delay)).into_response()
+}
+
+async fn exchange_patch(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return control_error(StatusCode::BAD_REQUEST, "the body must be JSON".into());
+    };
+    let delay = world.ews_propagation();
+    let mut tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
+    match super::exchange::control_patch(&mut tenants[i], &v) {
+        Ok(()) => axum::Json(super::exchange::control_view(&mut tenants[i], delay)).into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn app_policy_get(State(world): W, Path(tenant): Path<String>) -> Response {
+    let tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
+    axum::Json(Value::Object(tenants[i].app_policy.clone())).into_response()
+}
+
+async fn app_policy_patch(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return control_error(StatusCode::BAD_REQUEST, "the body must be JSON".into());
+    };
+    let mut tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
+    match super::apppolicy::patch(&mut tenants[i].app_policy, &v) {
+        Ok(()) => axum::Json(Value::Object(tenants[i].app_policy.clone())).into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
 
 async fn log_get(State(world): W) -> Response {
     axum::Json(world.log.lock().clone()).into_response()
@@ -441,10 +512,12 @@ async fn log_clear(State(world): W) -> Response {
 }
 
 async fn state_dump(State(world): W) -> Response {
-    let tenants = world.tenants.lock();
+    let delay = world.ews_propagation();
+    let mut tenants = world.tenants.lock();
     let out: Vec<Value> = tenants
-        .iter()
+        .iter_mut()
         .map(|t| {
+            let exchange = super::exchange::control_view(t, delay);
             json!({
                 "tenantId": t.id,
                 "initialDomain": t.initial_domain,
@@ -458,6 +531,8 @@ async fn state_dump(State(world): W) -> Response {
                 "appRoleAssignments": t.assignments.iter().map(|a| Value::Object(a.json.clone())).collect::<Vec<_>>(),
                 "oauth2PermissionGrants": t.grants.iter().map(|g| Value::Object(g.json.clone())).collect::<Vec<_>>(),
                 "sharePoint": { "legacyAuthProtocolsEnabled": t.sharepoint.legacy_auth_protocols_enabled },
+                "exchange": exchange,
+                "appManagementPolicy": Value::Object(t.app_policy.clone()),
                 "pendingDeviceCodes": t.device_codes.iter().map(|d| json!({ "userCode": d.user_code, "approved": d.approved })).collect::<Vec<_>>(),
             })
         })
@@ -491,6 +566,7 @@ async fn settings_get(State(world): W) -> Response {
         "replicationLagMs": world.lag().as_millis() as u64,
         "autoApproveDeviceCodes": world.config.auto_approve_device_codes,
         "pageSize": world.page_size(),
+        "ewsPropagationMs": world.ews_propagation().as_millis() as u64,
     }))
     .into_response()
 }
@@ -511,6 +587,15 @@ async fn settings_patch(State(world): W, body: Bytes) -> Response {
     }
     if let Some(ms) = v["replicationLagMs"].as_u64() {
         *world.replication_lag.lock() = std::time::Duration::from_millis(ms);
+    }
+    if let Some(ms) = v.get("ewsPropagationMs") {
+        match ms.as_u64() {
+            Some(ms) => *world.ews_propagation.lock() = std::time::Duration::from_millis(ms),
+            None => {
+                let error = "ewsPropagationMs must be a whole number of milliseconds";
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
+            }
+        }
     }
     settings_get(State(world)).await
 }

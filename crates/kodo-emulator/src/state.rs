@@ -28,6 +28,13 @@ pub static FIRST_PARTY: LazyLock<FirstParty> = LazyLock::new(|| FirstParty {
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// Office 365 SharePoint Online's appId (facts.md §1.1).
 pub const SHAREPOINT_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
+/// Office 365 Exchange Online's appId (facts.md §1.1; docs/exchange-research.md §3.2, §4).
+pub const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
+
+/// Entra role template id of Exchange Administrator (docs/exchange-research.md §4).
+pub const EXCHANGE_ADMINISTRATOR_ROLE: &str = "29232cdf-9323-42fd-ade2-1d097af3e4de";
+/// Entra role template id of Global Administrator (the `wids` of the emulator's admin).
+pub const GLOBAL_ADMINISTRATOR_ROLE: &str = "62e90394-69f5-4237-9190-012177145e10";
 
 impl FirstParty {
     pub fn all(&self) -> [&Value; 4] {
@@ -126,6 +133,92 @@ pub struct SharePointSettings {
     pub object_identity: String,
 }
 
+/// The EWS settings of the Exchange Online organization (`Get/Set-OrganizationConfig`,
+/// docs/exchange-research.md §2). `None` is PowerShell's `$null` ("not configured").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EwsSettings {
+    pub ews_enabled: Option<bool>,
+    /// One comma-joined string, as written and read back (§2.1, §2.2).
+    pub ews_allowed_app_ids: Option<String>,
+    /// `EnforceAllowList` or `EnforceBlockList`.
+    pub ews_application_access_policy: Option<String>,
+    /// User-agent patterns (`*` wildcards).
+    pub ews_allow_list: Option<Vec<String>>,
+    pub ews_block_list: Option<Vec<String>>,
+}
+
+impl EwsSettings {
+    /// The app ids of `EwsAllowedAppIDs`, split on commas, trimmed, empty ones dropped.
+    pub fn allowed_app_ids(&self) -> Vec<String> {
+        self.ews_allowed_app_ids
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The Exchange Online organization: what was written (what Get-OrganizationConfig shows at
+/// once) and what EWS enforces, which lags behind by the emulator's EWS propagation delay
+/// ("Changes to `EwsAllowedAppIDs` can take up to 24 hours to take effect", §2.1).
+#[derive(Clone, Debug)]
+pub struct ExchangeOrg {
+    /// The organization object's `Guid` (its own id, not the tenant id).
+    pub guid: String,
+    pub written: EwsSettings,
+    pub effective: EwsSettings,
+    /// Written settings not yet in force, oldest first, with the instant they were written.
+    pub pending: Vec<(Instant, EwsSettings)>,
+    /// `EwsEnabled` `$null` blocks EWS (the rollout from 2026-10-01 reached the tenant,
+    /// facts.md §8.4); false: `$null` still allows EWS.
+    pub null_blocked: bool,
+}
+
+impl ExchangeOrg {
+    pub fn new(settings: EwsSettings) -> Self {
+        ExchangeOrg {
+            guid: new_id(),
+            written: settings.clone(),
+            effective: settings,
+            pending: Vec::new(),
+            null_blocked: true,
+        }
+    }
+
+    /// Records a write: shown at once, enforced after the propagation delay.
+    pub fn write(&mut self, settings: EwsSettings) {
+        self.written = settings.clone();
+        self.pending.push((Instant::now(), settings));
+    }
+
+    /// The settings EWS enforces now, given the propagation delay.
+    pub fn effective_now(&mut self, delay: Duration) -> &EwsSettings {
+        let now = Instant::now();
+        while self.pending.first().is_some_and(|(at, _)| *at + delay <= now) {
+            let (_, s) = self.pending.remove(0);
+            self.effective = s;
+        }
+        &self.effective
+    }
+
+    /// Puts everything written into force at once.
+    pub fn make_effective(&mut self) {
+        self.effective = self.written.clone();
+        self.pending.clear();
+    }
+}
+
+/// A member of an Entra directory role (by role template id), e.g. a service principal
+/// holding Exchange Administrator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirectoryRoleMember {
+    pub role_template_id: String,
+    pub principal_id: String,
+}
+
 /// The signed-in admin of device-code sign-ins (a Global Administrator).
 #[derive(Clone, Debug)]
 pub struct User {
@@ -151,6 +244,14 @@ pub struct Tenant {
     /// Object id of the tenant's managed identity (Azure Automation account).
     pub managed_identity_sp: String,
     pub managed_identity_client_id: String,
+    /// Exchange Online organization settings (EWS).
+    pub exchange: ExchangeOrg,
+    /// Directory role members that are service principals (the admin user's roles are in
+    /// its tokens' `wids`).
+    pub directory_roles: Vec<DirectoryRoleMember>,
+    /// The tenant default app management policy (`tenantAppManagementPolicy`,
+    /// docs/app-policy-research.md §1), without `@odata` annotations.
+    pub app_policy: Map<String, Value>,
 }
 
 /// The credentials the emulator prints for each tenant: an app standing in for the admin.
@@ -171,10 +272,15 @@ pub const BOOTSTRAP_GRAPH_ROLES: &[&str] = &[
     "Organization.Read.All",
     "Sites.Read.All",
     "SharePointTenantSettings.ReadWrite.All",
+    // Reading app management policies (docs/app-policy-research.md §2.3).
+    "Policy.Read.All",
 ];
 /// SharePoint app roles of the bootstrap app (CSOM tenant settings need Sites.FullControl.All,
 /// facts.md §5.1).
 pub const BOOTSTRAP_SHAREPOINT_ROLES: &[&str] = &["Sites.FullControl.All"];
+/// Exchange app roles of the bootstrap app and the managed identity: Exchange Online
+/// PowerShell app-only (docs/exchange-research.md §4).
+pub const BOOTSTRAP_EXCHANGE_ROLES: &[&str] = &["Exchange.ManageAsApp"];
 
 pub fn new_id() -> String {
     Uuid::new_v4().to_string()
@@ -238,6 +344,23 @@ impl Tenant {
                     .and_then(|r| r["value"].as_str())
                     .map(str::to_string)
             })
+            .collect()
+    }
+
+    /// True if `principal_id` (a service principal) holds any of the directory roles `templates`.
+    pub fn holds_directory_role(&self, principal_id: &str, templates: &[&str]) -> bool {
+        self.directory_roles.iter().any(|m| {
+            m.principal_id.eq_ignore_ascii_case(principal_id)
+                && templates.iter().any(|t| t.eq_ignore_ascii_case(&m.role_template_id))
+        })
+    }
+
+    /// Object ids of the service principals holding Exchange Administrator.
+    pub fn exchange_administrators(&self) -> Vec<String> {
+        self.directory_roles
+            .iter()
+            .filter(|m| m.role_template_id == EXCHANGE_ADMINISTRATOR_ROLE)
+            .map(|m| m.principal_id.clone())
             .collect()
     }
 

@@ -28,6 +28,73 @@ pub struct EmulatorConfig {
     /// Untagged line-of-business apps (each with its service principal) seeded into every
     /// tenant, so that lists run past one page.
     pub extra_apps: usize,
+    /// The EWS settings every tenant starts with (`--ews`).
+    pub ews: EwsPreset,
+    /// EWS enforces organization settings as they were this long ago (`--ews-propagation-ms`;
+    /// changeable as `ewsPropagationMs` in `/_emulator/settings`).
+    pub ews_propagation: Duration,
+    /// The tenant default app management policy of every tenant (`--app-policy`).
+    pub app_policy: AppPolicyPreset,
+}
+
+/// The EWS state a tenant starts in (facts.md §8.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EwsPreset {
+    /// `EwsEnabled` `$null`: never configured (blocked once the 2026-10 rollout reached the
+    /// tenant, the `ewsNullBlocked` flag).
+    NeverSet,
+    /// `EwsEnabled` `$false`.
+    Off,
+    /// `EwsEnabled` `$true` and no allowed app ids: every app blocked.
+    OnEmpty,
+    /// `EwsEnabled` `$true` and an allow list naming two other apps of the tenant
+    /// ("Mail archiver (EWS)", "Mail migration (EWS)"), as Microsoft pre-populated it.
+    #[default]
+    OnListed,
+}
+
+impl std::str::FromStr for EwsPreset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "never-set" => Ok(EwsPreset::NeverSet),
+            "off" => Ok(EwsPreset::Off),
+            "on-empty" => Ok(EwsPreset::OnEmpty),
+            "on-listed" => Ok(EwsPreset::OnListed),
+            _ => Err(format!("'{s}' is not one of never-set, off, on-empty, on-listed")),
+        }
+    }
+}
+
+/// The tenant default app management policy a tenant starts with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AppPolicyPreset {
+    /// The documented default: disabled, no restrictions (docs/app-policy-research.md §1.1).
+    #[default]
+    None,
+    /// Enabled, `passwordAddition` restricted for every app.
+    NoSecrets,
+    /// Enabled, `passwordLifetime` with this `maxLifetime` (an ISO 8601 duration) for every app.
+    SecretLifetime(String),
+}
+
+impl std::str::FromStr for AppPolicyPreset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(AppPolicyPreset::None),
+            "no-secrets" => Ok(AppPolicyPreset::NoSecrets),
+            _ => match s.strip_prefix("secret-lifetime=") {
+                Some(d) if super::apppolicy::parse_duration(d).is_some() => {
+                    Ok(AppPolicyPreset::SecretLifetime(d.to_string()))
+                }
+                Some(d) => Err(format!(
+                    "'{d}' is not an ISO 8601 duration of days, hours, minutes and seconds (P90D, P4DT12H30M5S)"
+                )),
+                None => Err(format!("'{s}' is not one of none, no-secrets, secret-lifetime=<ISO 8601 duration>")),
+            },
+        }
+    }
 }
 
 /// cbindgen:ignore
@@ -51,6 +118,9 @@ impl Default for EmulatorConfig {
             state_dir: std::env::temp_dir(),
             page_size: EmulatorConfig::DEFAULT_PAGE_SIZE,
             extra_apps: 0,
+            ews: EwsPreset::default(),
+            ews_propagation: Duration::ZERO,
+            app_policy: AppPolicyPreset::default(),
         }
     }
 }
@@ -140,6 +210,8 @@ pub struct World {
     pub replication_lag: Mutex<Duration>,
     /// Default page size now (starts as `config.page_size`).
     pub page_size: Mutex<usize>,
+    /// EWS propagation delay now (starts as `config.ews_propagation`).
+    pub ews_propagation: Mutex<Duration>,
     pub next_seq: AtomicU64,
     /// The `X-IDENTITY-HEADER` value the managed-identity endpoint expects.
     pub identity_header: String,
@@ -155,6 +227,7 @@ impl World {
             throttle_rate: Mutex::new(config.throttle_rate),
             replication_lag: Mutex::new(config.replication_lag),
             page_size: Mutex::new(config.page_size.clamp(1, EmulatorConfig::MAX_PAGE_SIZE)),
+            ews_propagation: Mutex::new(config.ews_propagation),
             config,
             tenants: Mutex::new(Vec::new()),
             signing,
@@ -180,6 +253,10 @@ impl World {
         *self.page_size.lock()
     }
 
+    pub fn ews_propagation(&self) -> Duration {
+        *self.ews_propagation.lock()
+    }
+
     fn create_tenant(&self, n: usize) -> Result<Tenant, String> {
         let id = new_id();
         // Names are the emulator's own (no real tenant is named); the shape is Entra's.
@@ -189,6 +266,7 @@ impl World {
         let mut service_principals: Vec<ServicePrincipal> = FIRST_PARTY.all().into_iter().map(first_party_sp).collect();
         let graph_sp = service_principals[0].obj.id().to_string();
         let spo_sp = service_principals[1].obj.id().to_string();
+        let exo_sp = service_principals[2].obj.id().to_string();
 
         // The bootstrap app: what the admin's own identity can do, as an app with a secret and
         // a certificate (so every sign-in flow can be tried).
@@ -253,6 +331,7 @@ impl World {
             for (resource, fixture, roles) in [
                 (&graph_sp, &FIRST_PARTY.graph, BOOTSTRAP_GRAPH_ROLES),
                 (&spo_sp, &FIRST_PARTY.sharepoint, BOOTSTRAP_SHAREPOINT_ROLES),
+                (&exo_sp, &FIRST_PARTY.exchange, BOOTSTRAP_EXCHANGE_ROLES),
             ] {
                 for role in roles {
                     let role_id = role_id(fixture, role).ok_or_else(|| format!("fixture lacks role {role}"))?;
@@ -271,9 +350,58 @@ impl World {
             }
         }
 
+        // Both hold Exchange Administrator, so that they can run Set-OrganizationConfig
+        // (docs/exchange-research.md §4, Option 1).
+        let directory_roles = [&bootstrap_sp, &mi_sp]
+            .into_iter()
+            .map(|p| DirectoryRoleMember {
+                role_template_id: EXCHANGE_ADMINISTRATOR_ROLE.into(),
+                principal_id: p.clone(),
+            })
+            .collect();
+
+        // Two EWS apps of the tenant's own (a mail archiver and a migration tool), holding
+        // full_access_as_app: what an allow list pre-populated by Microsoft names (facts.md §8.4).
+        let mut applications = vec![app];
+        let full_access =
+            role_id(&FIRST_PARTY.exchange, "full_access_as_app").ok_or("fixture lacks full_access_as_app")?;
+        let mut ews_app_ids = Vec::new();
+        for name in EWS_APP_NAMES {
+            let app_id = new_id();
+            applications.push(Application {
+                obj: Stored::new(application_json(&app_id, name, &initial_domain, &[]), Duration::ZERO),
+                secrets: Vec::new(),
+                owner: None,
+            });
+            let sp = service_principal_json(&app_id, name, &id, "Application");
+            let sp_id = sp["id"].as_str().unwrap_or("").to_string();
+            service_principals.push(ServicePrincipal { obj: Stored::new(sp, Duration::ZERO), first_party: None });
+            assignments.push(Stored::new(
+                assignment_json(
+                    &sp_id,
+                    "ServicePrincipal",
+                    name,
+                    &exo_sp,
+                    FIRST_PARTY.exchange["displayName"].as_str().unwrap_or(""),
+                    &full_access,
+                ),
+                Duration::ZERO,
+            ));
+            ews_app_ids.push(app_id);
+        }
+        let ews = match self.config.ews {
+            EwsPreset::NeverSet => EwsSettings::default(),
+            EwsPreset::Off => EwsSettings { ews_enabled: Some(false), ..Default::default() },
+            EwsPreset::OnEmpty => EwsSettings { ews_enabled: Some(true), ..Default::default() },
+            EwsPreset::OnListed => EwsSettings {
+                ews_enabled: Some(true),
+                ews_allowed_app_ids: Some(ews_app_ids.join(",")),
+                ..Default::default()
+            },
+        };
+
         // Line-of-business apps nobody here made (no owner, no tag, no credentials), each with
         // its service principal: the bulk of a real directory, for paging.
-        let mut applications = vec![app];
         for i in 1..=self.config.extra_apps {
             let app_id = new_id();
             let name = format!("Line-of-business app {i:04}");
@@ -313,6 +441,9 @@ impl World {
             },
             managed_identity_sp: mi_sp,
             managed_identity_client_id: mi_client_id,
+            exchange: ExchangeOrg::new(ews),
+            directory_roles,
+            app_policy: super::apppolicy::preset(&self.config.app_policy),
             id,
             initial_domain,
             display_name,
@@ -336,6 +467,9 @@ impl World {
         self.log.lock().push(entry);
     }
 }
+
+/// Display names of the two EWS apps seeded into every tenant (the `on-listed` allow list).
+pub const EWS_APP_NAMES: [&str; 2] = ["Mail archiver (EWS)", "Mail migration (EWS)"];
 
 /// A new client secret: 40 characters, as current Entra secrets are (facts.md §3.7 allows 16–64).
 pub fn generate_secret() -> String {

@@ -612,8 +612,8 @@ async fn lists_page_with_next_links_and_filters_are_checked() {
             None => break,
         }
     }
-    // 4 first-party resources, the bootstrap app and the managed identity.
-    assert_eq!(seen.len(), 6, "{seen:?}");
+    // 4 first-party resources, the bootstrap app, the managed identity and the two EWS apps.
+    assert_eq!(seen.len(), 8, "{seen:?}");
     let (s, b, _) = emu.graph(&admin, Method::GET, "applications?$filter=startswith(displayName,'K')", None).await;
     assert_eq!((s, b["error"]["code"].as_str()), (400, Some("Request_UnsupportedQuery")));
 }
@@ -682,11 +682,12 @@ async fn many_apps_page_through_every_object_exactly_once() {
     let emu = start_with(EmulatorConfig { extra_apps: 250, ..Default::default() }).await;
     let admin = emu.bootstrap_token(0, GRAPH).await;
     let (apps, sps) = directory_ids(&emu).await;
-    // The bootstrap app + 250; 4 first-party SPs, bootstrap, managed identity + 250.
-    assert_eq!((apps.len(), sps.len()), (251, 256));
+    // The bootstrap app, 2 EWS apps + 250; 4 first-party SPs, bootstrap, managed identity,
+    // 2 EWS apps + 250.
+    assert_eq!((apps.len(), sps.len()), (253, 258));
 
     let (sizes, items, _) = all_pages(&emu, &admin, "applications?$select=id,displayName,tags").await;
-    assert_eq!(sizes, [100, 100, 51]);
+    assert_eq!(sizes, [100, 100, 53]);
     each_exactly_once(&items, "id", &apps);
     let extra: Vec<&Value> =
         items.iter().filter(|a| a["displayName"].as_str().unwrap().starts_with("Line-of-business app ")).collect();
@@ -696,24 +697,24 @@ async fn many_apps_page_through_every_object_exactly_once() {
         assert!(items.iter().any(|a| a["displayName"] == name), "{name}");
     }
     let (sizes, items, _) = all_pages(&emu, &admin, "servicePrincipals?$select=id,appId").await;
-    assert_eq!(sizes, [100, 100, 56]);
+    assert_eq!(sizes, [100, 100, 58]);
     each_exactly_once(&items, "id", &sps);
 
     // $filter results page too, and the nextLink keeps the query options.
     let (sizes, items, link) =
         all_pages(&emu, &admin, "applications?$filter=signInAudience eq 'AzureADMyOrg'&$select=id").await;
-    assert_eq!(sizes, [100, 100, 51]);
+    assert_eq!(sizes, [100, 100, 53]);
     each_exactly_once(&items, "id", &apps);
     let link = link.unwrap();
     assert!(link.contains("$filter=") && link.contains("$select=id") && link.contains("$skiptoken="), "{link}");
     let (sizes, items, _) =
         all_pages(&emu, &admin, "servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select=id").await;
-    assert_eq!(sizes, [100, 100, 55], "every SP but the managed identity");
-    assert_eq!(items.len(), 255);
+    assert_eq!(sizes, [100, 100, 57], "every SP but the managed identity");
+    assert_eq!(items.len(), 257);
 
     // $top overrides the page size (1..999).
-    assert_eq!(all_pages(&emu, &admin, "applications?$top=999&$select=id").await.0, [251]);
-    assert_eq!(all_pages(&emu, &admin, "applications?$top=60&$select=id").await.0, [60, 60, 60, 60, 11]);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=999&$select=id").await.0, [253]);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=60&$select=id").await.0, [60, 60, 60, 60, 13]);
 
     // A $batch GET item carries an absolute nextLink to the host the batch went to (the
     // production host here), which the client GETs directly (facts.md §3.13, §3.14).
@@ -724,7 +725,7 @@ async fn many_apps_page_through_every_object_exactly_once() {
     let r = emu.client.post("https://graph.microsoft.com/v1.0/$batch").bearer_auth(&admin).json(&batch).send().await;
     let b: Value = r.unwrap().json().await.unwrap();
     let item = |id: &str| b["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone();
-    for (id, first, rest, all) in [("1", 100, vec![100, 51], &apps), ("2", 150, vec![106], &sps)] {
+    for (id, first, rest, all) in [("1", 100, vec![100, 53], &apps), ("2", 150, vec![108], &sps)] {
         let it = item(id);
         assert_eq!(it["status"], 200);
         let body = &it["body"];
@@ -752,43 +753,43 @@ async fn page_size_is_a_setting_and_every_list_route_pages() {
     assert_eq!((s, &settings["pageSize"]), (200, &json!(7)));
 
     let (apps, sps) = directory_ids(&emu).await;
-    assert_eq!((apps.len(), sps.len()), (11, 16));
+    assert_eq!((apps.len(), sps.len()), (13, 18));
     let (sizes, items, _) = all_pages(&emu, &admin, "applications").await;
-    assert_eq!(sizes, [7, 4]);
+    assert_eq!(sizes, [7, 6]);
     each_exactly_once(&items, "id", &apps);
     let (sizes, items, _) = all_pages(&emu, &admin, "applications?$filter=signInAudience eq 'AzureADMyOrg'").await;
-    assert_eq!(sizes, [7, 4]);
+    assert_eq!(sizes, [7, 6]);
     each_exactly_once(&items, "id", &apps);
     let (sizes, items, _) =
         all_pages(&emu, &admin, "applications?$filter=displayName eq 'Line-of-business app 0003'").await;
     assert_eq!((sizes, items[0]["displayName"].as_str()), (vec![1], Some("Line-of-business app 0003")));
     let (sizes, items, _) = all_pages(&emu, &admin, "servicePrincipals").await;
-    assert_eq!(sizes, [7, 7, 2]);
+    assert_eq!(sizes, [7, 7, 4]);
     each_exactly_once(&items, "id", &sps);
-    assert_eq!(all_pages(&emu, &admin, "applications?$top=50").await.0, [11]);
-    assert_eq!(all_pages(&emu, &admin, "servicePrincipals?$top=5").await.0, [5, 5, 5, 1]);
+    assert_eq!(all_pages(&emu, &admin, "applications?$top=50").await.0, [13]);
+    assert_eq!(all_pages(&emu, &admin, "servicePrincipals?$top=5").await.0, [5, 5, 5, 3]);
     assert_eq!(all_pages(&emu, &admin, "organization").await.0, [1]);
 
-    // Assignments: the bootstrap SP holds 7 roles (6 Graph, 1 SharePoint); on the Graph SP,
-    // the bootstrap app and the managed identity hold 6 each.
+    // Assignments: the bootstrap SP holds 9 roles (7 Graph, 1 SharePoint, 1 Exchange); on the
+    // Graph SP, the bootstrap app and the managed identity hold 7 each.
     let boot_app_id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
     let boot = resource_sp(&emu, &admin, &boot_app_id).await["id"].as_str().unwrap().to_string();
     let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
     let gid = graph_sp["id"].as_str().unwrap().to_string();
-    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7]);
+    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7, 2]);
     assert_eq!(set_page_size(&emu, json!(3)).await.0, 200);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await;
-    assert_eq!(sizes, [3, 3, 1]);
+    assert_eq!(sizes, [3, 3, 3]);
     assert!(items.iter().all(|a| a["principalId"] == boot.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{gid}/appRoleAssignedTo")).await;
-    assert_eq!(sizes, [3, 3, 3, 3]);
+    assert_eq!(sizes, [3, 3, 3, 3, 2]);
     assert!(items.iter().all(|a| a["resourceId"] == gid.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let alt = format!("servicePrincipals(appId='{boot_app_id}')/appRoleAssignments");
-    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 1]);
+    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 3]);
 
     // Grants: 5 from the bootstrap SP (to the 4 first-party SPs and one line-of-business SP),
     // 1 from another client; `$filter=clientId eq` pages over the bootstrap's only.
@@ -968,8 +969,9 @@ async fn the_binary_takes_page_size_and_extra_apps() {
         .unwrap()
         .iter()
         .map(|a| a["displayName"].as_str().unwrap())
+        .filter(|n| n.starts_with("Line-of-business app "))
         .collect();
-    assert_eq!(names[1..], ["Line-of-business app 0001", "Line-of-business app 0002", "Line-of-business app 0003"]);
+    assert_eq!(names, ["Line-of-business app 0001", "Line-of-business app 0002", "Line-of-business app 0003"]);
     for bad in [["--page-size", "0"], ["--page-size", "1000"]] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator")).args(bad).output().unwrap();
         assert!(!out.status.success());
@@ -1303,4 +1305,652 @@ async fn device_code_needs_a_public_client_app() {
         )
         .await;
     assert_eq!((s, b["error"].as_str(), aadsts(&b)), (401, Some("invalid_client"), 7000218));
+}
+
+// ------------------------------------------------------------------------ Exchange Online
+
+const EXCHANGE: &str = "https://outlook.office365.com";
+const FULL_ACCESS_AS_APP: &str = "dc890d15-9560-4a4c-9b7f-a736ec74ec40";
+const MANAGE_AS_APP: &str = "dc50a0fb-09a3-484d-be87-e023b12c6440";
+
+/// A client-credentials token of `app_id` with `secret` for `resource`.
+async fn app_token(emu: &Emu, app_id: &str, secret: &str, resource: &str) -> String {
+    let scope = format!("{resource}/.default");
+    let form =
+        [("grant_type", "client_credentials"), ("client_id", app_id), ("client_secret", secret), ("scope", &scope)];
+    let (s, b) = emu.token_request(&emu.tid(0), &form).await;
+    assert_eq!(s, 200, "{b}");
+    b["access_token"].as_str().unwrap().to_string()
+}
+
+/// Assigns the Exchange Online app role `role_id` to the service principal `sp_id`.
+async fn assign_exchange_role(emu: &Emu, admin: &str, sp_id: &str, role_id: &str) {
+    let exo = resource_sp(emu, admin, "00000002-0000-0ff1-ce00-000000000000").await;
+    let body = json!({ "principalId": sp_id, "resourceId": exo["id"], "appRoleId": role_id });
+    let (s, b, _) =
+        emu.graph(admin, Method::POST, &format!("servicePrincipals/{sp_id}/appRoleAssignments"), Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+}
+
+/// A new app holding full_access_as_app; returns (appId, its Exchange token).
+async fn ews_app(emu: &Emu, admin: &str, name: &str) -> (String, String) {
+    let (_, app_id, secret, sp_id) = make_app(emu, admin, name).await;
+    assign_exchange_role(emu, admin, &sp_id, FULL_ACCESS_AS_APP).await;
+    let token = app_token(emu, &app_id, &secret, EXCHANGE).await;
+    (app_id, token)
+}
+
+/// An Exchange token of a seeded EWS app ("Mail archiver (EWS)", ...), given a secret first.
+async fn seeded_ews_app(emu: &Emu, admin: &str, name: &str) -> (String, String) {
+    let (_, apps, _) =
+        emu.graph(admin, Method::GET, &format!("applications?$filter=displayName eq '{name}'"), None).await;
+    let app = &apps["value"][0];
+    let (id, app_id) = (app["id"].as_str().unwrap(), app["appId"].as_str().unwrap().to_string());
+    let (s, pw, _) = emu
+        .graph(
+            admin,
+            Method::POST,
+            &format!("applications/{id}/addPassword"),
+            Some(json!({ "passwordCredential": { "endDateTime": iso_days(30) } })),
+        )
+        .await;
+    assert_eq!(s, 200, "{pw}");
+    let token = app_token(emu, &app_id, pw["secretText"].as_str().unwrap(), EXCHANGE).await;
+    (app_id, token)
+}
+
+fn iso_days(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn mailbox(emu: &Emu) -> String {
+    format!("backup.probe@{}", emu.tenant(0)["initialDomain"].as_str().unwrap())
+}
+
+fn policy_reason(h: &reqwest::header::HeaderMap) -> Option<&str> {
+    h.get("x-ews-policy-reason").map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_ews_state_answers_the_probe_as_exchange_online_does() {
+    use kodo_emulator::world::EwsPreset;
+    for (preset, status, reason) in [
+        (EwsPreset::NeverSet, 403, Some("EWS is disabled for this user or tenant")),
+        (EwsPreset::Off, 403, Some("EWS is disabled for this user or tenant")),
+        (EwsPreset::OnEmpty, 403, Some("EWS is blocked by policy for this user or tenant")),
+        (EwsPreset::OnListed, 403, Some("EWS is blocked by policy for this user or tenant")),
+    ] {
+        let emu = start_with(EmulatorConfig { ews: preset.clone(), ..Default::default() }).await;
+        let admin = emu.bootstrap_token(0, GRAPH).await;
+        let (_, token) = ews_app(&emu, &admin, "Kodo EWS probe").await;
+        let (s, body, h) = emu.ews_get_folder(&token, Some(&mailbox(&emu)), "Kodo/1.0").await;
+        assert_eq!((s, policy_reason(&h)), (status, reason), "{preset:?}");
+        assert!(body.is_empty(), "{preset:?}: {body}");
+        assert!(h.get("request-id").is_some());
+        match preset {
+            // Until the 2026-10 rollout reaches the tenant, $null still allows all EWS.
+            EwsPreset::NeverSet => {
+                let (s, v) = emu
+                    .control(
+                        Method::PATCH,
+                        &format!("tenants/{}/exchange", emu.tid(0)),
+                        Some(json!({ "ewsNullBlocked": false })),
+                    )
+                    .await;
+                assert_eq!((s, &v["ewsNullBlocked"]), (200, &json!(false)));
+                assert_eq!(emu.ews_get_folder(&token, Some(&mailbox(&emu)), "Kodo/1.0").await.0, 200);
+            }
+            // The listed apps (two other apps of the tenant) get in.
+            EwsPreset::OnListed => {
+                let (archiver, token) = seeded_ews_app(&emu, &admin, "Mail archiver (EWS)").await;
+                let (_, v) = emu.control(Method::GET, &format!("tenants/{}/exchange", emu.tid(0)), None).await;
+                assert!(v["ewsAllowedAppIDs"].as_str().unwrap().contains(&archiver), "{v}");
+                let (s, body, h) = emu.ews_get_folder(&token, Some(&mailbox(&emu)), "MailArchiver/2.0").await;
+                assert_eq!(s, 200, "{body}");
+                assert!(h.get("content-type").unwrap().to_str().unwrap().starts_with("text/xml"));
+                for part in [
+                    "<m:GetFolderResponseMessage ResponseClass=\"Success\">",
+                    "<m:ResponseCode>NoError</m:ResponseCode>",
+                    "<t:DisplayName>Top of Information Store</t:DisplayName>",
+                    "<h:ServerVersionInfo ",
+                ] {
+                    assert!(body.contains(part), "{part}: {body}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // The refusals before the policy: a token for another resource, an app without
+    // full_access_as_app, no impersonation header, an address outside the tenant.
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (s, body, h) = emu.ews_get_folder(&admin, Some(&mailbox(&emu)), "Kodo/1.0").await;
+    assert_eq!((s, body.as_str()), (401, ""));
+    assert_eq!(
+        h.get("x-ms-diagnostics").unwrap(),
+        "2000003;reason=\"The audience claim value is invalid 'aud'.\";error_category=\"invalid_resource\""
+    );
+    assert!(
+        h.get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\"")
+    );
+    let bootstrap_exo = emu.bootstrap_token(0, EXCHANGE).await;
+    let (s, body, h) = emu.ews_get_folder(&bootstrap_exo, Some(&mailbox(&emu)), "Kodo/1.0").await;
+    assert_eq!((s, body.as_str(), policy_reason(&h)), (403, "", None));
+    let (_, token) = seeded_ews_app(&emu, &admin, "Mail migration (EWS)").await;
+    let (s, body, _) = emu.ews_get_folder(&token, None, "Kodo/1.0").await;
+    assert_eq!(s, 500);
+    assert!(body.contains("<faultcode xmlns:a=\"http://schemas.microsoft.com/exchange/services/2006/types\">a:ErrorInvalidExchangeImpersonationHeaderData</faultcode>"), "{body}");
+    assert!(body.contains("ExchangeImpersonation SOAP header must be present for this type of OAuth token."), "{body}");
+    let (s, body, _) = emu.ews_get_folder(&token, Some("someone@contoso.com"), "Kodo/1.0").await;
+    assert_eq!(s, 500);
+    assert!(body.contains("ErrorImpersonateUserDenied"), "{body}");
+    assert_eq!(emu.ews_get_folder(&token, Some(&mailbox(&emu)), "Kodo/1.0").await.0, 200);
+
+    // User-agent filtering (EwsApplicationAccessPolicy) applies on top of the app-id list.
+    let path = format!("tenants/{}/exchange", emu.tid(0));
+    let patch =
+        json!({ "ewsApplicationAccessPolicy": "EnforceBlockList", "ewsBlockList": ["*Kodo*"], "effectiveNow": true });
+    assert_eq!(emu.control(Method::PATCH, &path, Some(patch)).await.0, 200);
+    let (s, _, h) = emu.ews_get_folder(&token, Some(&mailbox(&emu)), "Kodo/1.0").await;
+    assert_eq!((s, policy_reason(&h)), (403, Some("EWS is blocked by policy for this user or tenant")));
+    assert_eq!(emu.ews_get_folder(&token, Some(&mailbox(&emu)), "MailMigration/3").await.0, 200);
+    let patch = json!({ "ewsApplicationAccessPolicy": "EnforceAllowList", "ewsAllowList": ["MailMigration/*"], "effectiveNow": true });
+    assert_eq!(emu.control(Method::PATCH, &path, Some(patch)).await.0, 200);
+    assert_eq!(emu.ews_get_folder(&token, Some(&mailbox(&emu)), "Other/1").await.0, 403);
+    assert_eq!(emu.ews_get_folder(&token, Some(&mailbox(&emu)), "MailMigration/3").await.0, 200);
+    assert_eq!(emu.control(Method::PATCH, &path, Some(json!({ "ewsEnabled": "yes" }))).await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_added_to_the_allow_list_through_invoke_command_gets_in_after_propagation() {
+    let emu = start_with(EmulatorConfig { ews_propagation: Duration::from_millis(1500), ..Default::default() }).await;
+    let (_, settings) = emu.control(Method::GET, "settings", None).await;
+    assert_eq!(settings["ewsPropagationMs"], 1500);
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (app_id, ews_token) = ews_app(&emu, &admin, "Kodo EWS probe").await;
+    let exo = emu.bootstrap_token(0, EXCHANGE).await;
+    let tid = emu.tid(0);
+    let domain = emu.tenant(0)["initialDomain"].as_str().unwrap().to_string();
+
+    // Read the list (it needs the switch), add the app (the list is replaced wholesale).
+    let (s, body, h) =
+        emu.invoke(&exo, &tid, "Get-OrganizationConfig", json!({ "RetrieveEwsOperationAccessPolicy": true })).await;
+    assert_eq!(s, 200);
+    assert!(uuid::Uuid::parse_str(header(&h, "request-id")).is_ok());
+    let b: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        b["@odata.context"],
+        format!("{}/adminapi/beta/{tid}/$metadata#Collection(Exchange.GenericHashTable)", emu.url())
+    );
+    assert_eq!(
+        (&b["adminapi.warnings@odata.type"], &b["@adminapi.warnings"]),
+        (&json!("#Collection(String)"), &json!([]))
+    );
+    let org = &b["value"][0];
+    assert_eq!((&org["Identity"], &org["Name"], &org["EwsEnabled"]), (&json!(domain), &json!(domain), &json!(true)));
+    let listed = org["EwsAllowedAppIDs"].as_str().unwrap().to_string();
+    assert_eq!(listed.split(',').count(), 2);
+    let (s, _, _) = emu.ews_get_folder(&ews_token, Some(&mailbox(&emu)), "Kodo/1.0").await;
+    assert_eq!(s, 403);
+
+    // On the production host, the tenant named by its initial domain, with a client-request-id.
+    let mine = uuid::Uuid::new_v4().to_string();
+    let url = format!("https://outlook.office365.com:{}/adminapi/beta/{domain}/InvokeCommand", emu.port());
+    let set = json!({ "CmdletInput": { "CmdletName": "Set-OrganizationConfig", "Parameters": { "EwsAllowedAppIDs": format!("{listed},{app_id}") } } });
+    let r = emu.client.post(&url).bearer_auth(&exo).header("client-request-id", &mine).json(&set).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(header(r.headers(), "client-request-id"), mine);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!((&b["@adminapi.warnings"], &b["value"]), (&json!([]), &Value::Null));
+    assert!(
+        b["@odata.context"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("https://outlook.office365.com:{}/adminapi/beta/{domain}/$metadata#", emu.port()))
+    );
+
+    // Get-OrganizationConfig shows it at once; EWS still refuses until the change propagates.
+    let (_, body, _) =
+        emu.invoke(&exo, &tid, "Get-OrganizationConfig", json!({ "RetrieveEwsOperationAccessPolicy": true })).await;
+    let b: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(b["value"][0]["EwsAllowedAppIDs"], format!("{listed},{app_id}"));
+    let (s, _, h) = emu.ews_get_folder(&ews_token, Some(&mailbox(&emu)), "Kodo/1.0").await;
+    assert_eq!((s, policy_reason(&h)), (403, Some("EWS is blocked by policy for this user or tenant")));
+    let (_, v) = emu.control(Method::GET, &format!("tenants/{tid}/exchange"), None).await;
+    assert_eq!((&v["pendingChanges"], &v["effective"]["ewsAllowedAppIDs"]), (&json!(1), &json!(listed)));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (s, body, _) = emu.ews_get_folder(&ews_token, Some(&mailbox(&emu)), "Kodo/1.0").await;
+    assert_eq!(s, 200, "{body}");
+
+    // The same Set again changes nothing and says so.
+    let (s, body, _) = emu
+        .invoke(&exo, &tid, "Set-OrganizationConfig", json!({ "EwsAllowedAppIDs": format!("{listed},{app_id}") }))
+        .await;
+    let b: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(
+        b["@adminapi.warnings"],
+        json!([format!("The command completed successfully but no settings of '{domain}' have been modified.")])
+    );
+    // EwsAllowList: a plain array replaces, a tagged hashtable edits.
+    let (s, _, _) = emu
+        .invoke(
+            &exo,
+            &tid,
+            "Set-OrganizationConfig",
+            json!({ "EwsApplicationAccessPolicy": "EnforceBlockList", "EwsBlockList": ["BadTool/*", "Old/*"] }),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let edit = json!({ "EwsBlockList": { "@odata.type": "#Exchange.GenericHashTable", "Add": ["New/*"], "Remove": ["Old/*"] } });
+    assert_eq!(emu.invoke(&exo, &tid, "Set-OrganizationConfig", edit).await.0, 200);
+    let (_, body, _) = emu.invoke(&exo, &tid, "Get-OrganizationConfig", json!({})).await;
+    let b: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (&b["value"][0]["EwsBlockList"], &b["value"][0]["EwsApplicationAccessPolicy"]),
+        (&json!(["BadTool/*", "New/*"]), &json!("EnforceBlockList"))
+    );
+    // Clearing the allow list with null, made effective at once: every app is blocked.
+    assert_eq!(emu.invoke(&exo, &tid, "Set-OrganizationConfig", json!({ "EwsAllowedAppIDs": null })).await.0, 200);
+    assert_eq!(
+        emu.control(Method::PATCH, &format!("tenants/{tid}/exchange"), Some(json!({ "effectiveNow": true }))).await.0,
+        200
+    );
+    assert_eq!(emu.ews_get_folder(&ews_token, Some(&mailbox(&emu)), "Kodo/1.0").await.0, 403);
+
+    // Logged like the other routes, and fault rules apply.
+    let log = emu.requests().await;
+    assert!(log.iter().any(|e| e["method"] == "POST"
+        && e["host"].as_str().unwrap().starts_with("outlook.office365.com")
+        && e["path"] == format!("/adminapi/beta/{domain}/InvokeCommand")
+        && e["status"] == 200));
+    assert!(log.iter().any(|e| e["path"] == "/EWS/Exchange.asmx" && e["status"] == 403));
+    let rule = json!({ "pathContains": "/InvokeCommand", "status": 503, "retryAfter": 1, "count": 1 });
+    assert_eq!(emu.control(Method::POST, "faults", Some(rule)).await.0, 201);
+    assert_eq!(emu.invoke(&exo, &tid, "Get-OrganizationConfig", json!({})).await.0, 503);
+    assert_eq!(emu.invoke(&exo, &tid, "Get-OrganizationConfig", json!({})).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invoke_command_checks_the_app_role_and_the_directory_role() {
+    let emu = start_with(EmulatorConfig { auto_approve_device_codes: true, ..Default::default() }).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let tid = emu.tid(0);
+    let get = |token: String| {
+        let emu = &emu;
+        let tid = tid.clone();
+        async move { emu.invoke(&token, &tid, "Get-OrganizationConfig", json!({})).await }
+    };
+    // A Graph token: 401, empty body, a Bearer challenge.
+    let (s, body, h) = get(admin.clone()).await;
+    assert_eq!((s, body.len()), (401, 0));
+    assert!(h.get("www-authenticate").is_some());
+    // A forged signature: 401.
+    let exo = emu.bootstrap_token(0, EXCHANGE).await;
+    assert_eq!(get(format!("{}x", &exo[..exo.len() - 1])).await.0, 401);
+    // Neither Exchange.ManageAsApp nor a role: 401.
+    let (_, app_id, secret, sp_id) = make_app(&emu, &admin, "Kodo Exchange admin").await;
+    let token = app_token(&emu, &app_id, &secret, EXCHANGE).await;
+    assert!(claims_of(&token).get("roles").is_none());
+    assert_eq!(get(token).await.0, 401);
+    // The app role without an Exchange-capable directory role: 403 whose body is 4096 NULs.
+    assign_exchange_role(&emu, &admin, &sp_id, MANAGE_AS_APP).await;
+    let token = app_token(&emu, &app_id, &secret, EXCHANGE).await;
+    assert_eq!(claims_of(&token)["roles"], json!(["Exchange.ManageAsApp"]));
+    let (s, body, _) = get(token.clone()).await;
+    assert_eq!((s, body.len()), (403, 4096));
+    assert!(body.iter().all(|b| *b == 0));
+    // Exchange Administrator (tenant state, control API): 200. The bootstrap app and the
+    // managed identity hold it from the start.
+    let path = format!("tenants/{tid}/exchange");
+    let (_, v) = emu.control(Method::GET, &path, None).await;
+    let mut admins: Vec<Value> = v["exchangeAdministrators"].as_array().unwrap().clone();
+    assert_eq!(admins.len(), 2);
+    admins.push(json!(sp_id));
+    assert_eq!(emu.control(Method::PATCH, &path, Some(json!({ "exchangeAdministrators": admins }))).await.0, 200);
+    assert_eq!(get(token).await.0, 200);
+    assert_eq!(get(exo.clone()).await.0, 200);
+    // The managed identity's token carries Exchange.ManageAsApp too.
+    let endpoint = emu.info["identityEndpoint"].as_str().unwrap();
+    let r = emu
+        .client
+        .get(endpoint)
+        .query(&[("api-version", "2019-08-01"), ("resource", EXCHANGE)])
+        .header("X-IDENTITY-HEADER", emu.info["identityHeader"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mi: Value = r.json().await.unwrap();
+    let mi_token = mi["access_token"].as_str().unwrap().to_string();
+    assert_eq!(claims_of(&mi_token)["aud"], EXCHANGE);
+    assert_eq!(get(mi_token).await.0, 200);
+    // Without the role again: 403 NUL. An unknown SP id is refused by the control API.
+    assert_eq!(emu.control(Method::PATCH, &path, Some(json!({ "exchangeAdministrators": [sp_id] }))).await.0, 200);
+    assert_eq!(get(exo).await.0, 403);
+    assert_eq!(
+        emu.control(
+            Method::PATCH,
+            &path,
+            Some(json!({ "exchangeAdministrators": [uuid::Uuid::new_v4().to_string()] }))
+        )
+        .await
+        .0,
+        400
+    );
+
+    // A delegated token of the admin (a Global Administrator) with Exchange.Manage: 200.
+    let id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
+    let r: Value = emu
+        .client
+        .post(format!("{}/{tid}/oauth2/v2.0/devicecode", emu.url()))
+        .form(&[("client_id", id.as_str()), ("scope", "https://outlook.office365.com/Exchange.Manage")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let poll = [
+        ("grant_type", "device_code"),
+        ("client_id", id.as_str()),
+        ("device_code", r["device_code"].as_str().unwrap()),
+    ];
+    let (s, b) = emu.token_request(&tid, &poll).await;
+    assert_eq!(s, 200, "{b}");
+    let user = b["access_token"].as_str().unwrap().to_string();
+    let c = claims_of(&user);
+    assert_eq!(
+        (&c["idtyp"], &c["scp"], &c["wids"]),
+        (&json!("user"), &json!("Exchange.Manage"), &json!(["62e90394-69f5-4237-9190-012177145e10"]))
+    );
+    let (s, body, _) = get(user).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invoke_command_answers_unknown_parameters_values_and_cmdlets_as_exchange_does() {
+    let emu = start(1, 0, 0.0).await;
+    let exo = emu.bootstrap_token(0, EXCHANGE).await;
+    let tid = emu.tid(0);
+    // Without the switch the allow list is not returned; $select narrows the object.
+    let (s, body, _) = emu.invoke(&exo, &tid, "Get-OrganizationConfig", json!({})).await;
+    assert_eq!(s, 200);
+    let b: Value = serde_json::from_slice(&body).unwrap();
+    let org = b["value"][0].as_object().unwrap();
+    assert!(!org.contains_key("EwsAllowedAppIDs"));
+    for k in [
+        "Name",
+        "Identity",
+        "Guid",
+        "EwsEnabled",
+        "EwsAllowOutlook",
+        "EwsAllowMacOutlook",
+        "EwsApplicationAccessPolicy",
+        "EwsAllowList",
+        "EwsBlockList",
+    ] {
+        assert!(org.contains_key(k), "{k}");
+    }
+    assert_eq!(
+        (&org["EwsAllowOutlook"], &org["EwsAllowList"], &org["EwsApplicationAccessPolicy"]),
+        (&Value::Null, &Value::Null, &Value::Null)
+    );
+    let url = format!("{}/adminapi/beta/{tid}/InvokeCommand?$select=Identity,EwsEnabled", emu.url());
+    let r = emu
+        .client
+        .post(url)
+        .bearer_auth(&exo)
+        .json(&json!({ "CmdletInput": { "CmdletName": "Get-OrganizationConfig" } }))
+        .send()
+        .await
+        .unwrap();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["value"][0].as_object().unwrap().keys().collect::<Vec<_>>(), ["Identity", "EwsEnabled"]);
+
+    // An unknown parameter: the live 400, verbatim.
+    let (s, body, _) = emu.invoke(&exo, &tid, "Get-OrganizationConfig", json!({ "BogusParameter": 1 })).await;
+    assert_eq!(s, 400);
+    let expected: Value = serde_json::from_str(r#"{"error":{"code":"BadRequest","message":"Invalid Operation","details":[{"code":"Client","target":"","message":"|Microsoft.Exchange.AdminApi.CommandInvocation.AmbiguousParameterSetException|Parameter set cannot be resolved using the specified named parameters. Invalid cmdlet parameters specified. BogusParameter"}],"innererror":{"message":"Invalid Operation","type":"Microsoft.Exchange.Admin.OData.Core.ODataServiceException","stacktrace":"","internalexception":{"message":"Parameter set cannot be resolved using the specified named parameters. Invalid cmdlet parameters specified. BogusParameter","type":"Microsoft.Exchange.AdminApi.CommandInvocation.AmbiguousParameterSetException","stacktrace":""}}}}"#).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), expected);
+    let (s, body, _) = emu
+        .invoke(&exo, &tid, "Set-OrganizationConfig", json!({ "EwsEnabled": true, "EwsAllowEntourage": false }))
+        .await;
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&body).contains("Invalid cmdlet parameters specified. EwsAllowEntourage"));
+
+    // A bad enum value: the live transformation 400 (warnings inside `error`).
+    let (s, body, _) =
+        emu.invoke(&exo, &tid, "Set-OrganizationConfig", json!({ "EwsApplicationAccessPolicy": "Nonsense" })).await;
+    assert_eq!(s, 400);
+    let b: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(b["error"]["code"], "BadRequest");
+    assert!(b["error"].get("details").is_none());
+    assert_eq!(b["error"]["@adminapi.warnings"], json!([]));
+    let inner = &b["error"]["innererror"]["internalexception"];
+    assert_eq!(inner["type"], "Microsoft.Exchange.AdminApi.CommandInvocation.ParameterTransformationException");
+    assert_eq!(
+        inner["message"],
+        "Cannot process argument transformation on parameter 'EwsApplicationAccessPolicy'. Cannot convert value \"Nonsense\" to type \"Microsoft.Exchange.Data.Directory.EwsApplicationAccessPolicy\". Error: \"Unable to match the identifier name Nonsense to a valid enumerator name. Specify one of the following enumerator names and try again: EnforceAllowList, EnforceBlockList\""
+    );
+    let (s, _, _) = emu.invoke(&exo, &tid, "Set-OrganizationConfig", json!({ "EwsEnabled": "yes" })).await;
+    assert_eq!(s, 400);
+    // Nothing was written by the refused calls.
+    let (_, v) = emu.control(Method::GET, &format!("tenants/{tid}/exchange"), None).await;
+    assert_eq!((&v["ewsEnabled"], &v["ewsApplicationAccessPolicy"]), (&json!(true), &Value::Null));
+
+    // A cmdlet the emulator does not have: 403 NUL, as Exchange answers one the caller may not run.
+    let (s, body, h) = emu.invoke(&exo, &tid, "Get-Mailbox", json!({})).await;
+    assert_eq!((s, body.len()), (403, 4096));
+    assert!(h.get("request-id").is_some());
+    // Another tenant's URL.
+    assert_eq!(emu.invoke(&exo, "contoso.onmicrosoft.com", "Get-OrganizationConfig", json!({})).await.0, 401);
+}
+
+// ------------------------------------------------------------- app management policies
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_management_policies_are_read_with_policy_permissions() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (s, p, _) = emu.graph(&admin, Method::GET, "policies/defaultAppManagementPolicy", None).await;
+    assert_eq!(s, 200, "{p}");
+    let tid = emu.tid(0);
+    let expected = json!({
+        "@odata.context": format!("{}/v1.0/$metadata#policies/defaultAppManagementPolicy/$entity", emu.url()),
+        "@odata.id": format!("https://graph.microsoft.com/v2/{tid}/defaultAppManagementPolicy/00000000-0000-0000-0000-000000000000"),
+        "id": "00000000-0000-0000-0000-000000000000",
+        "displayName": "Default app management tenant policy",
+        "description": "Default tenant policy that enforces app management restrictions on applications and service principals. To apply policy to targeted resources, create a new policy under appManagementPolicies collection.",
+        "isEnabled": false,
+        "applicationRestrictions": { "passwordCredentials": [], "keyCredentials": [] },
+        "servicePrincipalRestrictions": { "passwordCredentials": [], "keyCredentials": [] },
+    });
+    assert_eq!(p, expected);
+    let (s, l, _) = emu.graph(&admin, Method::GET, "policies/appManagementPolicies", None).await;
+    assert_eq!((s, &l["value"]), (200, &json!([])));
+    assert_eq!(l["@odata.context"], format!("{}/v1.0/$metadata#policies/appManagementPolicies", emu.url()));
+    let (app_obj, app_id, secret, sp_id) = make_app(&emu, &admin, "Kodo policy reader").await;
+    let (s, l, _) =
+        emu.graph(&admin, Method::GET, &format!("applications/{app_obj}/appManagementPolicies"), None).await;
+    assert_eq!((s, &l["value"]), (200, &json!([])));
+
+    // Without Policy.Read.All (or the ApplicationConfiguration ones): 403 as Graph answers.
+    let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
+    let body = json!({ "principalId": sp_id, "resourceId": graph_sp["id"], "appRoleId": role(&graph_sp, "Application.Read.All") });
+    let (s, _, _) =
+        emu.graph(&admin, Method::POST, &format!("servicePrincipals/{sp_id}/appRoleAssignments"), Some(body)).await;
+    assert_eq!(s, 201);
+    let reader = app_token(&emu, &app_id, &secret, GRAPH).await;
+    for path in ["policies/defaultAppManagementPolicy", "policies/appManagementPolicies"] {
+        let (s, b, _) = emu.graph(&reader, Method::GET, path, None).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (403, Some("Authorization_RequestDenied")), "{path}");
+    }
+    // With Policy.ReadWrite.ApplicationConfiguration it reads.
+    let body = json!({ "principalId": sp_id, "resourceId": graph_sp["id"], "appRoleId": role(&graph_sp, "Policy.ReadWrite.ApplicationConfiguration") });
+    emu.graph(&admin, Method::POST, &format!("servicePrincipals/{sp_id}/appRoleAssignments"), Some(body)).await;
+    let reader = app_token(&emu, &app_id, &secret, GRAPH).await;
+    assert_eq!(emu.graph(&reader, Method::GET, "policies/defaultAppManagementPolicy", None).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_management_policies_refuse_secrets_with_graphs_bodies() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (app_obj, app_id, _, _) = make_app(&emu, &admin, "Kodo policy target").await;
+    let path = format!("tenants/{}/appManagementPolicy", emu.tid(0));
+    let add = |body: Value| {
+        let emu = &emu;
+        let admin = admin.clone();
+        let url = format!("applications/{app_obj}/addPassword");
+        async move { emu.graph(&admin, Method::POST, &url, Some(body)).await }
+    };
+    let without_ids = |mut b: Value| {
+        let inner = b["error"]["innerError"].as_object_mut().unwrap();
+        assert!(inner["request-id"].is_string() && inner["date"].is_string());
+        b["error"].as_object_mut().unwrap().remove("innerError");
+        b
+    };
+
+    // No secrets at all.
+    let policy = json!({ "isEnabled": true, "applicationRestrictions": { "passwordCredentials": [{ "restrictionType": "passwordAddition", "maxLifetime": null, "restrictForAppsCreatedAfterDateTime": null }] } });
+    let (s, p) = emu.control(Method::PATCH, &path, Some(policy)).await;
+    assert_eq!((s, &p["applicationRestrictions"]["passwordCredentials"][0]["state"]), (200, &json!("enabled")));
+    let (s, b, _) = add(json!({ "passwordCredential": { "displayName": "x", "endDateTime": iso_days(30) } })).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        without_ids(b),
+        json!({ "error": { "code": "CredentialTypeNotAllowedAsPerAppPolicy", "message": "Credential type not allowed as per assigned policy '00000000-0000-0000-0000-000000000000'." } })
+    );
+    let (s, b, _) = emu.graph(&admin, Method::PATCH, &format!("applications/{app_obj}"), Some(json!({ "passwordCredentials": [{ "displayName": "p", "endDateTime": iso_days(30), "secretText": "a-custom-secret-of-32-characters" }] }))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("CredentialTypeNotAllowedAsPerAppPolicy")));
+    // Graph shows the policy with `state` on the restriction.
+    let (_, p, _) = emu.graph(&admin, Method::GET, "policies/defaultAppManagementPolicy", None).await;
+    assert_eq!(
+        (&p["isEnabled"], &p["applicationRestrictions"]["passwordCredentials"][0]["restrictionType"]),
+        (&json!(true), &json!("passwordAddition"))
+    );
+    // A restriction turned off, or for apps created later, does not apply.
+    let later = json!({ "applicationRestrictions": { "passwordCredentials": [{ "restrictionType": "passwordAddition", "maxLifetime": null, "restrictForAppsCreatedAfterDateTime": iso_days(1) }] } });
+    assert_eq!(emu.control(Method::PATCH, &path, Some(later)).await.0, 200);
+    assert_eq!(add(json!({})).await.0, 200);
+    let off = json!({ "applicationRestrictions": { "passwordCredentials": [{ "restrictionType": "passwordAddition", "maxLifetime": null, "restrictForAppsCreatedAfterDateTime": null, "state": "disabled" }] } });
+    assert_eq!(emu.control(Method::PATCH, &path, Some(off)).await.0, 200);
+    assert_eq!(add(json!({})).await.0, 200);
+
+    // A maximum lifetime: addPassword's default end (2 years) is too long.
+    let lifetime = json!({ "applicationRestrictions": { "passwordCredentials": [{ "restrictionType": "passwordLifetime", "maxLifetime": "P90D", "restrictForAppsCreatedAfterDateTime": "2019-01-01T00:00:00Z" }] } });
+    assert_eq!(emu.control(Method::PATCH, &path, Some(lifetime)).await.0, 200);
+    let (s, b, _) = add(json!({})).await;
+    assert_eq!(s, 400);
+    let message = "Credential lifetime exceeds the max value allowed as per assigned policy '00000000-0000-0000-0000-000000000000'.";
+    let expected = json!({ "error": { "code": "CredentialInvalidLifetimeAsPerAppPolicy", "message": message, "details": [{ "code": "InvalidKeyEndDate", "message": message, "target": "EndDate" }] } });
+    assert_eq!(without_ids(b.clone()), expected);
+    assert_eq!(
+        b["error"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["code", "message", "details", "innerError"]
+    );
+    assert_eq!(add(json!({ "passwordCredential": { "endDateTime": iso_days(91) } })).await.0, 400);
+    // A compliant secret passes and signs in.
+    let (s, pw, _) = add(json!({ "passwordCredential": { "displayName": "kodo", "endDateTime": iso_days(89) } })).await;
+    assert_eq!(s, 200, "{pw}");
+    app_token(&emu, &app_id, pw["secretText"].as_str().unwrap(), GRAPH).await;
+    // PATCH passwordCredentials: a new credential is checked the same way; existing ones stay.
+    let (_, app, _) = emu.graph(&admin, Method::GET, &format!("applications/{app_obj}"), None).await;
+    let mut creds = app["passwordCredentials"].as_array().unwrap().clone();
+    let before = creds.len();
+    creds.push(json!({ "displayName": "custom", "endDateTime": iso_days(365), "secretText": "a-custom-secret-of-32-characters" }));
+    let (s, b, _) = emu
+        .graph(
+            &admin,
+            Method::PATCH,
+            &format!("applications/{app_obj}"),
+            Some(json!({ "passwordCredentials": creds.clone() })),
+        )
+        .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("CredentialInvalidLifetimeAsPerAppPolicy")));
+    creds.last_mut().unwrap()["endDateTime"] = iso_days(30).into();
+    let (s, b, _) = emu
+        .graph(&admin, Method::PATCH, &format!("applications/{app_obj}"), Some(json!({ "passwordCredentials": creds })))
+        .await;
+    assert_eq!(s, 204, "{b}");
+    let (_, app, _) = emu.graph(&admin, Method::GET, &format!("applications/{app_obj}"), None).await;
+    assert_eq!(app["passwordCredentials"].as_array().unwrap().len(), before + 1);
+    app_token(&emu, &app_id, "a-custom-secret-of-32-characters", GRAPH).await;
+
+    // The control API refuses what Graph would not hold.
+    for bad in [
+        json!({ "isEnabled": "yes" }),
+        json!({ "applicationRestrictions": { "passwordCredentials": [{ "restrictionType": "passwordLifetime", "maxLifetime": "P12M" }] } }),
+        json!({ "applicationRestrictions": { "passwordCredentials": [{ "restrictionType": "noSuchThing" }] } }),
+    ] {
+        assert_eq!(emu.control(Method::PATCH, &path, Some(bad.clone())).await.0, 400, "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_takes_the_exchange_and_app_policy_flags() {
+    use std::io::BufRead;
+    let dir = TempDir(std::env::temp_dir().join(format!("kodo-bin-{}", uuid::Uuid::new_v4())));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ews",
+            "off",
+            "--ews-propagation-ms",
+            "250",
+            "--app-policy",
+            "secret-lifetime=P4DT12H30M5S",
+            "--state-dir",
+        ])
+        .arg(&dir.0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(v["caCertificate"].as_str().unwrap()).unwrap()).unwrap();
+    let client = reqwest::Client::builder().tls_certs_only([ca]).no_proxy().build().unwrap();
+    let base = v["url"].as_str().unwrap();
+    let tid = v["tenants"][0]["tenantId"].as_str().unwrap();
+    let get = |p: String| client.get(format!("{base}/_emulator/{p}")).send();
+    let settings: Value = get("settings".into()).await.unwrap().json().await.unwrap();
+    let exchange: Value = get(format!("tenants/{tid}/exchange")).await.unwrap().json().await.unwrap();
+    let policy: Value = get(format!("tenants/{tid}/appManagementPolicy")).await.unwrap().json().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(settings["ewsPropagationMs"], 250);
+    assert_eq!((&exchange["ewsEnabled"], &exchange["ewsNullBlocked"]), (&json!(false), &json!(true)));
+    assert_eq!(policy["isEnabled"], true);
+    assert_eq!(policy["applicationRestrictions"]["passwordCredentials"][0]["maxLifetime"], "P4DT12H30M5S");
+
+    let parse = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator")).args(args).arg("--help").output().unwrap()
+    };
+    for ok in [
+        ["--ews", "never-set"],
+        ["--ews", "on-empty"],
+        ["--ews", "on-listed"],
+        ["--app-policy", "no-secrets"],
+        ["--app-policy", "none"],
+        ["--app-policy", "secret-lifetime=P90D"],
+    ] {
+        assert!(parse(&ok).status.success(), "{ok:?}");
+    }
+    for (bad, flag) in [
+        (["--ews", "sometimes"], "--ews"),
+        (["--app-policy", "secret-lifetime=P1Y"], "--app-policy"),
+        (["--app-policy", "strict"], "--app-policy"),
+        (["--ews-propagation-ms", "soon"], "--ews-propagation-ms"),
+    ] {
+        let out = parse(&bad);
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{bad:?}");
+    }
 }

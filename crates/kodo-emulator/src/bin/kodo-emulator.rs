@@ -1,10 +1,10 @@
-//! `kodo-emulator`: a local HTTPS emulator of Entra ID, Microsoft Graph and SharePoint Online
-//! for trying Kodo without a tenant and for tests. Prints one JSON line (URL, CA certificate,
+//! `kodo-emulator`: a local HTTPS emulator of Entra ID, Microsoft Graph, SharePoint Online and
+//! Exchange Online (admin REST, EWS) for trying Kodo without a tenant and for tests. Prints one JSON line (URL, CA certificate,
 //! tenants and their bootstrap credentials), then serves until stopped (Ctrl+C or SIGTERM).
 
 use clap::Parser;
 use kodo_emulator::server;
-use kodo_emulator::world::EmulatorConfig;
+use kodo_emulator::world::{AppPolicyPreset, EmulatorConfig, EwsPreset};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +48,21 @@ struct Args {
     /// 0001" ...), each with its service principal, so that lists run past one page.
     #[arg(long, default_value_t = 0)]
     extra_apps: usize,
+    /// The EWS settings every tenant starts with: never-set (EwsEnabled $null), off (false),
+    /// on-empty (true, no allowed app ids), on-listed (true, two other apps of the tenant
+    /// allowed). Changeable per tenant through /_emulator/tenants/{tenant}/exchange.
+    #[arg(long, default_value = "on-listed")]
+    ews: EwsPreset,
+    /// EWS enforces organization settings as they were this long ago (ms); Get-OrganizationConfig
+    /// shows a write at once. Changeable later as `ewsPropagationMs` in /_emulator/settings.
+    #[arg(long, default_value_t = 0)]
+    ews_propagation_ms: u64,
+    /// The tenant default app management policy of every tenant: none (the documented
+    /// disabled default), no-secrets (password addition blocked), secret-lifetime=<ISO 8601
+    /// duration> (e.g. secret-lifetime=P90D). Changeable per tenant through
+    /// /_emulator/tenants/{tenant}/appManagementPolicy.
+    #[arg(long, default_value = "none")]
+    app_policy: AppPolicyPreset,
     /// Folder for the CA certificate and the bootstrap certificates (default: a new temp folder).
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -87,6 +102,9 @@ fn main() {
         state_dir,
         page_size: args.page_size,
         extra_apps: args.extra_apps,
+        ews: args.ews.clone(),
+        ews_propagation: Duration::from_millis(args.ews_propagation_ms),
+        app_policy: args.app_policy.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

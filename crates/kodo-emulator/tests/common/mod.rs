@@ -47,7 +47,7 @@ pub async fn start_with(mut config: EmulatorConfig) -> Emu {
             builder = builder.resolve(h, running.addr);
         }
     }
-    for h in ["graph.microsoft.com", "login.microsoftonline.com"] {
+    for h in ["graph.microsoft.com", "login.microsoftonline.com", "outlook.office365.com"] {
         builder = builder.resolve(h, running.addr);
     }
     let client = builder.build().unwrap();
@@ -126,6 +126,67 @@ impl Emu {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+    }
+
+    /// `POST /adminapi/beta/{tenant}/InvokeCommand` on the emulator's address; returns
+    /// (status, body bytes, headers).
+    pub async fn invoke(
+        &self,
+        token: &str,
+        tenant: &str,
+        cmdlet: &str,
+        params: Value,
+    ) -> (u16, Vec<u8>, reqwest::header::HeaderMap) {
+        let url = format!("{}/adminapi/beta/{tenant}/InvokeCommand", self.url());
+        let body = serde_json::json!({ "CmdletInput": { "CmdletName": cmdlet, "Parameters": params } });
+        let r = self.client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, r.bytes().await.unwrap().to_vec(), headers)
+    }
+
+    /// An EWS `GetFolder` of `msgfolderroot` (docs/exchange-research.md §3.2) on the production
+    /// host, impersonating `mailbox` when given; returns (status, body, headers).
+    pub async fn ews_get_folder(
+        &self,
+        token: &str,
+        mailbox: Option<&str>,
+        user_agent: &str,
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let header = mailbox
+            .map(|m| {
+                format!(
+                    "<soap:Header><t:RequestServerVersion Version=\"Exchange2016\"/><t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>{m}</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header>"
+                )
+            })
+            .unwrap_or_default();
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\" xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\">{header}<soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id=\"msgfolderroot\"/></m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>"
+        );
+        let url = format!("https://outlook.office365.com:{}/EWS/Exchange.asmx", self.port());
+        let mut req = self
+            .client
+            .post(url)
+            .bearer_auth(token)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("User-Agent", user_agent)
+            .body(body);
+        if let Some(m) = mailbox {
+            req = req.header("X-AnchorMailbox", m);
+        }
+        let r = req.send().await.unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, r.text().await.unwrap(), headers)
+    }
+
+    /// A control-API call under `/_emulator/`; returns (status, JSON body).
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method, format!("{}/_emulator/{path}", self.url()));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn requests(&self) -> Vec<Value> {
