@@ -14,6 +14,9 @@ try {
     $app = New-KodoApp -DisplayName 'KODO for Cloud backup'
     Write-Host 'Steps 11-14: every permission of the table, and admin consent'
     $app | Grant-KodoPermissions | Format-Table
+    Write-Host 'Since 2026-10: the app on the organization''s Exchange Web Services allow list (KODO reads mail through EWS)'
+    $app | Grant-KodoEwsAccess | Format-List Status, AllowedAppIdsAfter, EffectiveBy, EndNotice
+    Write-Host 'Steps 15-17 (appinv.aspx, LegacyAuthProtocolsEnabled) are retired: nothing to do there.'
 
     Write-Host 'What to paste into KODO (Add Microsoft 365 organization):'
     [pscustomobject]@{
@@ -26,6 +29,7 @@ try {
     $again = New-KodoApp -DisplayName 'KODO for Cloud backup'
     $rows = $again | Grant-KodoPermissions
     $rows | Group-Object Status | Format-Table Count, Name
+    ($again | Grant-KodoEwsAccess).Status
 } finally {
     Stop-KodoEmulator
 }

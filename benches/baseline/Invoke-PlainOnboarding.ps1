@@ -9,8 +9,10 @@ scripts in blog posts and forums do it (and as step 4-14 of KODO's portal proced
 Graph): a token; one lookup per resource API to translate permission names into ids; create
 the app with its requiredResourceAccess; create its service principal; add a secret; one
 POST per app role assignment (admin consent for application permissions); one
-oauth2PermissionGrant per resource (admin consent for delegated permissions); and the
-SharePoint setting through Graph's admin/sharepoint/settings.
+oauth2PermissionGrant per resource (admin consent for delegated permissions); and the app on
+the organization's EWS allow list through Exchange Online's admin API (a token for Exchange,
+Get-OrganizationConfig, Set-OrganizationConfig). The retired step 17 (LegacyAuthProtocolsEnabled)
+is left out, as Kodo leaves it out.
 
 It does not sleep: many real scripts add fixed Start-Sleep calls for replication, which would
 only make the baseline slower. Retired Azure AD Graph rows are skipped, as Kodo skips them.
@@ -88,8 +90,16 @@ foreach ($appId in $resources.Keys) {
     }
 }
 
-# Step 17's setting, through Graph.
-$null = Invoke-RestMethod -Method Patch -Uri "$BaseUrl/v1.0/admin/sharepoint/settings" -Headers $headers @common -Body (@{ isLegacyAuthProtocolsEnabled = $true } | ConvertTo-Json)
+# The EWS allow list (since 2026-10): read the organization's list, write it back with the app.
+$body = @{ grant_type = 'client_credentials'; client_id = $Credential.UserName; client_secret = $Credential.GetNetworkCredential().Password; scope = 'https://outlook.office365.com/.default' }
+$exchangeToken = (Invoke-RestMethod -Method Post -Uri "$BaseUrl/$TenantId/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+$requests++
+$exchange = @{ Authorization = "Bearer $exchangeToken"; 'X-AnchorMailbox' = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@$TenantId" }
+$invoke = "$BaseUrl/adminapi/beta/$TenantId/InvokeCommand"
+$org = (Invoke-RestMethod -Method Post -Uri $invoke -Headers $exchange @common -Body (@{ CmdletInput = @{ CmdletName = 'Get-OrganizationConfig'; Parameters = @{ RetrieveEwsOperationAccessPolicy = $true } } } | ConvertTo-Json -Depth 4)).value[0]
+$requests++
+$allowed = @(([string]$org.EwsAllowedAppIDs) -split ',' | Where-Object { $_ }) + $app.appId
+$null = Invoke-RestMethod -Method Post -Uri $invoke -Headers $exchange @common -Body (@{ CmdletInput = @{ CmdletName = 'Set-OrganizationConfig'; Parameters = @{ EwsAllowedAppIDs = ($allowed -join ',') } } } | ConvertTo-Json -Depth 4)
 $requests++
 
 [pscustomobject]@{ ClientId = $app.appId; Requests = $requests }

@@ -10,8 +10,9 @@ BeforeAll {
     $emu = Start-KodoEmulator -Tenants 6 -ThrottleRate 0.1
     function Get-Log { @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ }) }
     function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
+    # Graph writes (Exchange's admin API takes Get-* cmdlets as POSTs to InvokeCommand too).
     function Get-Writes {
-        @(Get-Log | Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -notlike '*/oauth2/v2.0/token' -and $_.path -ne '/v1.0/$batch' -and $_.status -lt 400 })
+        @(Get-Log | Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -notlike '*/oauth2/v2.0/token' -and $_.path -ne '/v1.0/$batch' -and $_.path -notlike '*/InvokeCommand' -and $_.status -lt 400 })
     }
     # Plain Graph, outside Kodo: the app tagged KodoManaged in a tenant, if any.
     function Get-PlainKodoApps($Tenant) {
@@ -64,9 +65,12 @@ Describe 'Many tenants in one run' {
     }
     It 'audits many tenants without writing anything, and names the tenant that is not onboarded' {
         Clear-Log
+        $exchangeBefore = @($emu.Tenants | ForEach-Object { (Invoke-RestMethod -Uri "$($emu.Url)/_emulator/tenants/$($_.TenantId)/exchange" -SkipCertificateCheck) | ConvertTo-Json -Depth 6 -Compress })
         $all = @($rows + [pscustomobject]@{ TenantId = $emu.Tenants[5].TenantId; ClientSecretCredential = $emu.Tenants[5].BootstrapCredential })
         $results = @($all | Invoke-KodoOnboarding -AuditOnly -Environment Emulator -ErrorAction SilentlyContinue -ErrorVariable failures)
         Get-Writes | Should -BeNullOrEmpty
+        $exchangeAfter = @($emu.Tenants | ForEach-Object { (Invoke-RestMethod -Uri "$($emu.Url)/_emulator/tenants/$($_.TenantId)/exchange" -SkipCertificateCheck) | ConvertTo-Json -Depth 6 -Compress })
+        $exchangeAfter | Should -Be $exchangeBefore -Because 'an audit changes no Exchange setting either'
         @($results | Where-Object { $_.Status -eq 'Succeeded' -and $_.AuditPassed }).Count | Should -Be 4
         $last = $results[4]
         $last.Status | Should -Be 'Failed'

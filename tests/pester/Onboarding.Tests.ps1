@@ -24,9 +24,11 @@ BeforeAll {
         Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $token" } -SkipCertificateCheck
     }
     function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
+    # Graph writes. (Exchange's admin API takes every cmdlet, Get-* too, as a POST to InvokeCommand:
+    # its writes are checked through the emulator's state where it matters.)
     function Get-Writes {
         @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } |
-            Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -notlike '*/oauth2/v2.0/token' -and $_.path -ne '/v1.0/$batch' })
+            Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -notlike '*/oauth2/v2.0/token' -and $_.path -ne '/v1.0/$batch' -and $_.path -notlike '*/InvokeCommand' })
     }
     function Set-Emulator([hashtable]$Settings) {
         $null = Invoke-RestMethod -Method Patch -Uri "$($emu.Url)/_emulator/settings" -Body ($Settings | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
@@ -223,6 +225,8 @@ Describe "README's first command" {
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
         $r.StdOut | Should -Match 'Tenant ID\s*:\s*[0-9a-f-]{36}'
         $r.StdOut | Should -Match '28 AlreadyPresent'
+        $r.StdOut | Should -Match 'Status\s*:\s*Configured'
+        $r.StdOut | Should -Match 'AlreadyAllowed'
         $r.StdErr | Should -BeNullOrEmpty
     }
 }
@@ -286,6 +290,7 @@ Describe 'Test-KodoApp' {
         $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
         $app = New-KodoApp -DisplayName 'KODO audited' -SecretLifetime 365
         $null = $app | Grant-KodoPermissions
+        $null = $app | Grant-KodoEwsAccess
         $sp = Invoke-PlainGraph $t "servicePrincipals(appId='$($app.ClientId)')"
         function Invoke-PlainWrite([string]$Method, [string]$Path, $Body) {
             $token = Get-PlainToken $t
@@ -331,7 +336,7 @@ Describe 'Test-KodoApp' {
         $check.Detail | Should -Match 'step 17 is retired.*2026-05-01'
         (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
         $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
-        (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'SharePoint' }).Status | Should -Be 'Pass'
+        (Test-KodoApp -AppId $app.ClientId -Detailed | Where-Object { $_.Area -eq 'SharePoint' }).Status | Should -Be 'Pass'
     }
     Context 'live sign-in as the app' {
         BeforeAll {
@@ -444,18 +449,22 @@ Import-Module '$($script:ManifestPath)'
         $r = Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $endpointFile }
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
         $r.StdOut | Should -Match 'What if: .*Create app registration .*declaring 28 API permissions'
+        $r.StdOut | Should -Match 'What if: .*Add the new app to the EWS allow list \(EwsAllowedAppIDs: 2 app\(s\) listed before, 3 after'
         $r.StdOut | Should -Match 'What if: .*Grant admin consent to Microsoft Graph Mail.Read \(application\)'
         $r.StdOut | Should -Match 'What if: .*Grant admin consent to SharePoint delegated permissions'
-        $r.StdOut | Should -Not -Match 'LegacyAuthProtocolsEnabled' -Because 'step 17 is retired: never planned
+        $r.StdOut | Should -Not -Match 'LegacyAuthProtocolsEnabled' -Because 'step 17 is retired: never planned'
         $r.StdOut | Should -Match 'returned=0'
         Get-Writes | Should -BeNullOrEmpty
     }
-    It 'onboards in 4 round trips after sign-in: one read, the app, its service principal and secret, every consent; step 17 left alone' {
+    It 'onboards in 4 Graph round trips after sign-in (one read, the app, its service principal and secret, every consent) and 3 to Exchange; step 17 left alone' {
         $null = Connect-Tenant 10
         Clear-Log
         $r = Invoke-KodoOnboarding -Environment Emulator -SkipAudit
-        $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object { -not $_.PSObject.Properties['batch'] })
-        ($log | ForEach-Object { "$($_.method) $($_.path)" }) -join '; ' | Should -Match '^POST /v1.0/\$batch; POST /v1.0/applications; POST /v1.0/\$batch; POST /v1.0/\$batch$'
+        $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object { -not $_.PSObject.Properties['batch'] -and $_.path -notlike '*/oauth2/*' })
+        (@($log | Where-Object path -like '/v1.0/*') | ForEach-Object { "$($_.method) $($_.path)" }) -join '; ' | Should -Match '^POST /v1.0/\$batch; POST /v1.0/applications; POST /v1.0/\$batch; POST /v1.0/\$batch$'
+        # Exchange: the organization's EWS settings read (with the Graph read), written, read back.
+        @($log | Where-Object path -like '/adminapi/*').Count | Should -Be 3
+        $r.Ews.Status | Should -Be 'Configured'
         $r.AuditPassed | Should -BeNullOrEmpty
         ($r.RetiredSteps | ForEach-Object Step) | Should -Be @('12', '15-16', '17')
         ($r.RetiredSteps | Where-Object Step -eq '17').Since | Should -Be '2026-05-01'

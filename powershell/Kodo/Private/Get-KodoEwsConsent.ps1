@@ -7,8 +7,9 @@ function Get-KodoEwsConsent {
     param(
         [switch]$EnableEws,
         [switch]$AllowEwsRestriction,
-        [System.Collections.IDictionary]$BoundParameters
+        # The calling command's $PSBoundParameters.
+        $BoundParameters
     )
-    $confirm = $BoundParameters -and $BoundParameters.Contains('Confirm') -and [bool]$BoundParameters['Confirm']
+    $confirm = $null -ne $BoundParameters -and $BoundParameters.ContainsKey('Confirm') -and [bool]$BoundParameters['Confirm']
     [ordered]@{ enableEws = [bool]$EnableEws; allowRestriction = ([bool]$AllowEwsRestriction -or $confirm) }
 }

@@ -75,6 +75,8 @@ function Grant-KodoEwsAccess {
             $id = if ($InputObject) { [string]$InputObject.ClientId } else { $AppId }
             $request = [ordered]@{ kind = 'ews.grant'; appId = $id; consent = (Get-KodoEwsConsent -EnableEws:$EnableEws -AllowEwsRestriction:$AllowEwsRestriction -BoundParameters $PSBoundParameters) }
             $run = Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo 'Nothing to change in the EWS allow list.'
+            # -WhatIf (or a declined step): the What if line showed the list before and after.
+            if ($run.Planned -gt 0 -and $run.Approved.Count -eq 0) { return }
             ConvertTo-KodoEwsAccess -Result $run.Result -Cmdlet $PSCmdlet
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)

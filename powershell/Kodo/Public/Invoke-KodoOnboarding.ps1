@@ -181,13 +181,14 @@ function Invoke-KodoOnboarding {
         }
         # What every tenant gets: the one-tenant procedure's request (the current connection's
         # tenant, or each tenant of a -TenantId run).
+        $bound = $PSBoundParameters
         function New-KodoOnboardRequest {
             [ordered]@{
                 displayName = $DisplayName
                 manifest    = (Get-KodoManifest -Name $Manifest -Path $ManifestPath)
                 audit       = (-not $SkipAudit)
                 auditOnly   = [bool]$AuditOnly
-                ews         = (Get-KodoEwsConsent -EnableEws:$EnableEws -AllowEwsRestriction:$AllowEwsRestriction -BoundParameters $PSBoundParameters)
+                ews         = (Get-KodoEwsConsent -EnableEws:$EnableEws -AllowEwsRestriction:$AllowEwsRestriction -BoundParameters $bound)
             }
         }
         $entries = New-Object -TypeName System.Collections.Generic.List[object]

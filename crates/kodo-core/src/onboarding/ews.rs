@@ -57,8 +57,8 @@ pub struct EwsPlan {
     pub step: Option<PlanItem>,
     /// Turn EWS on as well.
     enable: bool,
-    /// Why the admin must act, and the command that does it.
-    manual: Option<(String, String)>,
+    /// Why the admin must act (the command that does it is made for the app's id when known).
+    manual: Option<String>,
     notes: Vec<String>,
 }
 
@@ -70,6 +70,16 @@ fn command(org: &OrgEws, app_id: &str) -> String {
         org.list_with(app_id).join(","),
         if org.ews_enabled == Some(false) { "EnableEws" } else { "AllowEwsRestriction" }
     )
+}
+
+/// A list as the plan shows it.
+fn shown(list: &[String]) -> String {
+    if list.is_empty() { "(empty)".into() } else { list.join(",") }
+}
+
+/// The app as it appears in a list: its id, or (a new app, with no id yet) its label.
+fn app_label_or_id<'a>(app_id: &'a str, label: &'a str) -> &'a str {
+    if app_id.is_empty() { label } else { app_id }
 }
 
 /// Plans the EWS step for `app_id` (`app_label` names it in the plan: a new app has no id yet).
@@ -89,8 +99,10 @@ pub fn plan_ews(org: OrgEws, app_id: &str, app_label: &str, consent: &EwsConsent
                 notes.push("EWS is on with an empty allow list, which since October 2026 blocks every application: adding KODO's app admits KODO only.".into());
             }
             let action = format!(
-                "Add {app_label} to the EWS allow list (EwsAllowedAppIDs: {} app(s) listed before, {after} after; no entry removed)",
-                org.allowed_app_ids.len()
+                "Add {app_label} to the EWS allow list (EwsAllowedAppIDs: {} app(s) listed before, {after} after; no entry removed). Before: {}. After: {}",
+                org.allowed_app_ids.len(),
+                shown(&org.allowed_app_ids),
+                shown(&org.list_with(app_label_or_id(app_id, app_label)))
             );
             (Some(PlanItem { id: STEP.into(), action, target }), false, None)
         }
@@ -103,12 +115,9 @@ pub fn plan_ews(org: OrgEws, app_id: &str, app_label: &str, consent: &EwsConsent
         None => (
             None,
             false,
-            Some((
-                format!(
-                    "EWS was never set for this organization (EwsEnabled is empty). The rollout that began {} switches such organizations off, KODO's mail backup with them. Turning EWS on with an allow list admits only the apps listed: every other application that uses EWS today would lose it, so Kodo does it only with your consent (-AllowEwsRestriction, or -Confirm).",
-                    platform::EWS_DISABLEMENT_STARTS
-                ),
-                command(&org, app_id),
+            Some(format!(
+                "EWS was never set for this organization (EwsEnabled is empty). The rollout that began {} switches such organizations off, KODO's mail backup with them. Turning EWS on with an allow list admits only the apps listed: every other application that uses EWS today would lose it, so Kodo does it only with your consent (-AllowEwsRestriction, or -Confirm).",
+                platform::EWS_DISABLEMENT_STARTS
             )),
         ),
         Some(false) if consent.enable_ews => {
@@ -120,10 +129,7 @@ pub fn plan_ews(org: OrgEws, app_id: &str, app_label: &str, consent: &EwsConsent
         Some(false) => (
             None,
             false,
-            Some((
-                "EWS is off for this organization (EwsEnabled False): no application can use it, KODO included. Turning it on with an allow list admits only the apps listed; Kodo does it only on your request (-EnableEws).".into(),
-                command(&org, app_id),
-            )),
+            Some("EWS is off for this organization (EwsEnabled False): no application can use it, KODO included. Turning it on with an allow list admits only the apps listed; Kodo does it only on your request (-EnableEws).".into()),
         ),
     };
     EwsPlan { before: org, step, enable, manual, notes }
@@ -151,9 +157,9 @@ fn answer(
     if let Some(a) = after {
         v["ewsEnabledAfter"] = a.ews_enabled.into();
     }
-    if let Some((why, command)) = &plan.manual {
+    if let Some(why) = &plan.manual {
         v["reason"] = why.clone().into();
-        v["command"] = command.clone().into();
+        v["command"] = command(&plan.before, app_id).into();
     }
     v
 }
@@ -260,10 +266,10 @@ mod tests {
     fn never_set_needs_consent_and_otherwise_names_the_command() {
         let p = plan_ews(org(None, &[]), KODO, "KODO", &EwsConsent::default());
         assert!(p.step.is_none());
-        let (why, command) = p.manual.unwrap();
+        let why = p.manual.clone().unwrap();
         assert!(why.contains("never set") && why.contains("2026-10-01"), "{why}");
         assert_eq!(
-            command,
+            command(&p.before, KODO),
             format!(
                 "Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs \"{KODO}\" (Exchange Online PowerShell), or run Grant-KodoEwsAccess -AppId {KODO} -AllowEwsRestriction"
             )
@@ -282,9 +288,9 @@ mod tests {
             "KODO",
             &EwsConsent { allow_restriction: true, ..Default::default() },
         );
-        assert!(p.step.is_none());
-        assert!(p.manual.as_ref().unwrap().1.contains(&format!("\"{OTHER},{KODO}\"")));
-        assert!(p.manual.unwrap().1.ends_with("-EnableEws"));
+        assert!(p.step.is_none() && p.manual.is_some());
+        assert!(command(&p.before, KODO).contains(&format!("\"{OTHER},{KODO}\"")));
+        assert!(command(&p.before, KODO).ends_with("-EnableEws"));
         let on =
             plan_ews(org(Some(false), &[OTHER]), KODO, "KODO", &EwsConsent { enable_ews: true, ..Default::default() });
         assert!(on.step.is_some() && on.enable);
