@@ -155,6 +155,7 @@ Describe 'App management policies' {
         $r = Invoke-KodoOnboarding -Environment Emulator -NewCertificate -NewCertificatePassword $password -NewCertificatePath $pfx -Confirm:$false
         $r.Status | Should -Be 'Succeeded'
         $r.ClientSecret | Should -BeNullOrEmpty
+        $r.CredentialType | Should -Be 'Certificate'
         $r.CredentialNote | Should -Match 'blocked'
         $r.CertificatePfxPath | Should -Be $pfx
         Test-Path -LiteralPath $pfx | Should -BeTrue
@@ -175,6 +176,7 @@ Describe 'App management policies' {
         $r = Invoke-KodoOnboarding -Environment Emulator -Confirm:$false
         $r.Status | Should -Be 'Succeeded'
         $r.ClientSecret | Should -Not -BeNullOrEmpty
+        $r.CredentialType | Should -Be 'ClientSecret'
         $r.SecretExpiresOn | Should -BeLessOrEqual ([datetime]::UtcNow.AddDays(90))
         $r.SecretExpiresOn | Should -BeGreaterThan ([datetime]::UtcNow.AddDays(89))
         $r.CredentialNote | Should -Match 'caps client secrets at 90 days'
@@ -183,5 +185,22 @@ Describe 'App management policies' {
         $more = New-KodoApp -AppId $r.ClientId -NewSecret -SecretLifetime 365
         $more.SecretExpiresOn | Should -BeLessOrEqual ([datetime]::UtcNow.AddDays(90))
         $more.CredentialNote | Should -Match '90 days'
+    }
+
+    It 'a certificate longer than the policy allows is refused before anything is written' {
+        $t = Connect-Tenant 6
+        $null = Invoke-Control PATCH "tenants/$($t.TenantId)/appManagementPolicy" @{
+            isEnabled = $true
+            applicationRestrictions = @{ passwordCredentials = @(); keyCredentials = @(@{ restrictionType = 'asymmetricKeyLifetime'; maxLifetime = 'P30D'; restrictForAppsCreatedAfterDateTime = '2017-01-01T10:37:00Z' }) }
+        }
+        $password = ConvertTo-SecureString 'Policy-Pfx-Passw0rd!' -AsPlainText -Force
+        Clear-Log
+        $err = $null
+        try { New-KodoApp -DisplayName 'KODO long certificate' -NewCertificate -CertificatePassword $password -CertificateLifetime 365 } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'Kodo.PolicyBlocked,New-KodoApp'
+        $err.Exception.Message | Should -Match 'at most 30 days.*-CertificateLifetime 30'
+        Get-GraphWrites | Should -BeNullOrEmpty
+        $ok = New-KodoApp -DisplayName 'KODO short certificate' -NewCertificate -CertificatePassword $password -CertificateLifetime 30 -CertificatePath (Join-Path $TestDrive 'short.pfx')
+        $ok.CertificateExpiresOn | Should -BeLessOrEqual ([datetime]::UtcNow.AddDays(30))
     }
 }

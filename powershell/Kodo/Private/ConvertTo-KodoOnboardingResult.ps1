@@ -55,6 +55,8 @@ function ConvertTo-KodoOnboardingResult {
         Changes         = $changes
         Permissions     = $rows
         Ews             = $ews
+        # The credential KODO signs in with, as the tenant's policy allowed it.
+        CredentialType  = $(if ($app -and $app.ClientSecret) { 'ClientSecret' } elseif ($app -and $app.CertificateThumbprint) { 'Certificate' } else { $null })
         CredentialNote  = $(if ($app) { $app.CredentialNote } else { $null })
         RetiredSteps    = $retired
         Audit           = $checks

@@ -17,7 +17,10 @@ function New-KodoCertificate {
     $request = New-Object -TypeName System.Security.Cryptography.X509Certificates.CertificateRequest -ArgumentList @(
         "CN=$cn", $rsa, [System.Security.Cryptography.HashAlgorithmName]::SHA256, [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
     $request.CertificateExtensions.Add((New-Object -TypeName System.Security.Cryptography.X509Certificates.X509KeyUsageExtension -ArgumentList @([System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]::DigitalSignature, $true)))
-    $request.CreateSelfSigned([DateTimeOffset]::UtcNow.AddMinutes(-5), [DateTimeOffset]::UtcNow.AddDays($Days))
+    # Valid for exactly $Days (from five minutes ago, for clock skew): an app management policy
+    # measures a certificate's lifetime from its start to its end.
+    $start = [DateTimeOffset]::UtcNow.AddMinutes(-5)
+    $request.CreateSelfSigned($start, $start.AddDays($Days))
 }
 
 function Set-KodoOwnerOnly {

@@ -126,19 +126,26 @@ pub async fn ensure_app_known(
     let mut credential_note: Option<String> = None;
     let mut days = days;
     let mut secret_rules: Option<SecretRules> = None;
-    if app.is_none() || req.new_secret || !live_secret {
+    let wants_secret = app.is_none() || req.new_secret || !live_secret;
+    if wants_secret || certificate.is_some() {
         // The tenant's app management policies first: nothing is written that they refuse.
         let rules = match rules {
             Some(r) => r,
             None => policy::secret_rules(graph, app.as_ref(), now).await?,
         };
+        if let Some((der, _)) = &certificate {
+            let (not_before, not_after) = crate::crypto::validity_of(der).unwrap_or((0, 0));
+            rules.check_certificate(not_before, not_after)?;
+        }
+        secret_rules = Some(rules);
+    }
+    if let (true, Some(rules)) = (wants_secret, &secret_rules) {
         let decision = rules.decide_secret(days, req.new_secret, certificate.is_some() || live_certificate)?;
         if let (Some(d), Some(action)) = (decision.days, decision.action) {
             days = d;
             plan.add("addPassword", action, target.clone());
         }
         credential_note = decision.note;
-        secret_rules = Some(rules);
     }
     if let Some((_, thumbprint)) = &certificate {
         let present = app.as_ref().is_some_and(|a| {

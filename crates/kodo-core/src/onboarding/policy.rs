@@ -20,6 +20,10 @@ pub struct SecretRules {
     /// The longest lifetime allowed, in days, and the policy that sets it.
     pub max_days: Option<u32>,
     pub capped_by: Option<String>,
+    /// The longest certificate lifetime allowed (`asymmetricKeyLifetime`), in days, and the
+    /// policy that sets it.
+    pub certificate_max_days: Option<u32>,
+    pub certificate_capped_by: Option<String>,
 }
 
 /// An ISO-8601 duration (`P90D`, `P4DT12H30M5S`, `P1Y`), as policies give `maxLifetime`. Years
@@ -65,11 +69,9 @@ impl SecretRules {
             let Some(p) = p.filter(|p| p.is_enabled == Some(true)) else { return Vec::new() };
             let set = if custom { p.restrictions.as_ref() } else { p.application_restrictions.as_ref() };
             let id = p.id.clone().unwrap_or_default();
-            set.and_then(|s| s.password_credentials.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| (r, id.clone()))
-                .collect()
+            let passwords = set.and_then(|s| s.password_credentials.clone()).unwrap_or_default();
+            let keys = set.and_then(|s| s.key_credentials.clone()).unwrap_or_default();
+            passwords.into_iter().chain(keys).map(|r| (r, id.clone())).collect()
         };
         let custom_rules = restrictions(custom, true);
         let default_rules = restrictions(default, false);
@@ -86,10 +88,19 @@ impl SecretRules {
         if let Some((_, id)) = pick("passwordAddition") {
             rules.blocked_by = Some(id);
         }
+        let days_of = |r: &CredentialRestriction| {
+            r.max_lifetime.as_deref().and_then(parse_duration).map(|d| u32::try_from(d.num_days()).unwrap_or(u32::MAX))
+        };
         if let Some((r, id)) = pick("passwordLifetime") {
-            if let Some(d) = r.max_lifetime.as_deref().and_then(parse_duration) {
-                rules.max_days = Some(u32::try_from(d.num_days()).unwrap_or(u32::MAX));
+            if let Some(days) = days_of(&r) {
+                rules.max_days = Some(days);
                 rules.capped_by = Some(id);
+            }
+        }
+        if let Some((r, id)) = pick("asymmetricKeyLifetime") {
+            if let Some(days) = days_of(&r) {
+                rules.certificate_max_days = Some(days);
+                rules.certificate_capped_by = Some(id);
             }
         }
         rules
@@ -102,6 +113,27 @@ impl SecretRules {
             Some(max) if max < wanted => max.max(1),
             _ => wanted,
         }
+    }
+}
+
+impl SecretRules {
+    /// A certificate valid from `not_before` to `not_after` (Unix seconds) under these rules:
+    /// refused before anything is written when it is longer than the policy's cap (a policy
+    /// measures a credential's lifetime from its start to its end).
+    pub fn check_certificate(&self, not_before: i64, not_after: i64) -> Result<(), KodoError> {
+        let (Some(max), Some(by)) = (self.certificate_max_days, &self.certificate_capped_by) else { return Ok(()) };
+        let seconds = not_after - not_before;
+        if seconds > i64::from(max) * 86_400 {
+            return Err(KodoError::new(
+                ErrorCode::PolicyBlocked,
+                format!(
+                    "The certificate is valid for {} days, and the tenant's app management policy {by} allows certificates of at most {max} days (asymmetricKeyLifetime). Nothing was changed. Use a shorter certificate (New-KodoApp -NewCertificate -CertificateLifetime {max}).",
+                    (seconds + 86_399) / 86_400
+                ),
+            )
+            .with_target(by.clone()));
+        }
+        Ok(())
     }
 }
 
@@ -235,6 +267,22 @@ mod tests {
         let old = SecretRules::from_policies(Some(&default), None, old_app);
         assert_eq!(old.blocked_by, None, "created before the block's date");
         assert_eq!(old.max_days, Some(4));
+    }
+
+    #[test]
+    fn a_certificate_longer_than_the_policy_allows_is_refused_before_writing() {
+        let default = policy(json!({ "id": "p3", "isEnabled": true,
+            "applicationRestrictions": { "passwordCredentials": [], "keyCredentials": [{ "restrictionType": "asymmetricKeyLifetime", "maxLifetime": "P30D" }] } }));
+        let now = Utc::now();
+        let rules = SecretRules::from_policies(Some(&default), None, now);
+        assert_eq!(rules.certificate_max_days, Some(30));
+        assert_eq!(rules.max_days, None);
+        let start = now.timestamp() - 300;
+        assert!(rules.check_certificate(start, start + 30 * 86_400).is_ok(), "exactly the cap");
+        assert!(rules.check_certificate(start, start + 30 * 86_400 + 1).is_err());
+        let e = rules.check_certificate(start, start + 365 * 86_400).unwrap_err();
+        assert_eq!(e.code, ErrorCode::PolicyBlocked);
+        assert!(e.message.contains("at most 30 days"), "{}", e.message);
     }
 
     #[test]

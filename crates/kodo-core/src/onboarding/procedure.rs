@@ -196,6 +196,10 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
     let secret = rules.decide_secret(days, false, req.certificate.is_some())?;
     let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
+    if let Some((der, _)) = &certificate {
+        let (not_before, not_after) = crate::crypto::validity_of(der).unwrap_or((0, 0));
+        rules.check_certificate(not_before, not_after)?;
+    }
     let resource_sps = resource_sps_from(&resources, resource_answers)?;
     let placeholder = Application { display_name: Some(req.display_name.clone()), ..Default::default() };
     let state = GrantState {
