@@ -944,25 +944,10 @@ async fn client_request_id_is_echoed_in_headers_and_error_bodies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_takes_page_size_and_extra_apps() {
-    use std::io::BufRead;
-    let dir = TempDir(std::env::temp_dir().join(format!("kodo-bin-{}", uuid::Uuid::new_v4())));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator"))
-        .args(["--listen", "127.0.0.1:0", "--page-size", "2", "--extra-apps", "3", "--state-dir"])
-        .arg(&dir.0)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap();
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(v["caCertificate"].as_str().unwrap()).unwrap()).unwrap();
-    let client = reqwest::Client::builder().tls_certs_only([ca]).no_proxy().build().unwrap();
-    let base = v["url"].as_str().unwrap();
-    let get = |p: &str| client.get(format!("{base}/_emulator/{p}")).send();
-    let settings: Value = get("settings").await.unwrap().json().await.unwrap();
-    let state: Value = get("state").await.unwrap().json().await.unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let emu = Binary::start(&["--page-size", "2", "--extra-apps", "3"]);
+    let settings = emu.control("settings").await;
+    let state = emu.control("state").await;
+    drop(emu);
     assert_eq!(settings["pageSize"], 2);
     let names: Vec<&str> = state["tenants"][0]["applications"]
         .as_array()
@@ -1894,37 +1879,13 @@ async fn app_management_policies_refuse_secrets_with_graphs_bodies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_takes_the_exchange_and_app_policy_flags() {
-    use std::io::BufRead;
-    let dir = TempDir(std::env::temp_dir().join(format!("kodo-bin-{}", uuid::Uuid::new_v4())));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--ews",
-            "off",
-            "--ews-propagation-ms",
-            "250",
-            "--app-policy",
-            "secret-lifetime=P4DT12H30M5S",
-            "--state-dir",
-        ])
-        .arg(&dir.0)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap();
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(v["caCertificate"].as_str().unwrap()).unwrap()).unwrap();
-    let client = reqwest::Client::builder().tls_certs_only([ca]).no_proxy().build().unwrap();
-    let base = v["url"].as_str().unwrap();
-    let tid = v["tenants"][0]["tenantId"].as_str().unwrap();
-    let get = |p: String| client.get(format!("{base}/_emulator/{p}")).send();
-    let settings: Value = get("settings".into()).await.unwrap().json().await.unwrap();
-    let exchange: Value = get(format!("tenants/{tid}/exchange")).await.unwrap().json().await.unwrap();
-    let policy: Value = get(format!("tenants/{tid}/appManagementPolicy")).await.unwrap().json().await.unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let emu =
+        Binary::start(&["--ews", "off", "--ews-propagation-ms", "250", "--app-policy", "secret-lifetime=P4DT12H30M5S"]);
+    let tid = emu.info["tenants"][0]["tenantId"].as_str().unwrap().to_string();
+    let settings = emu.control("settings").await;
+    let exchange = emu.control(&format!("tenants/{tid}/exchange")).await;
+    let policy = emu.control(&format!("tenants/{tid}/appManagementPolicy")).await;
+    drop(emu);
     assert_eq!(settings["ewsPropagationMs"], 250);
     assert_eq!((&exchange["ewsEnabled"], &exchange["ewsNullBlocked"]), (&json!(false), &json!(true)));
     assert_eq!(policy["isEnabled"], true);

@@ -248,3 +248,47 @@ pub fn client_assertion(
 pub fn claims_of(token: &str) -> Value {
     kodo_emulator::pki::parse_jwt(token).unwrap().claims
 }
+
+/// The `kodo-emulator` binary running with `args`: its first output line (the announcement), a
+/// client that trusts only its CA, and the process (killed when dropped).
+pub struct Binary {
+    pub child: std::process::Child,
+    pub info: Value,
+    pub client: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl Binary {
+    pub fn start(args: &[&str]) -> Binary {
+        use std::io::BufRead;
+        let dir = TempDir(std::env::temp_dir().join(format!("kodo-bin-{}", uuid::Uuid::new_v4())));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kodo-emulator"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .arg("--state-dir")
+            .arg(&dir.0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the emulator binary starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
+        let info: Value = serde_json::from_str(&line).expect("the announcement is JSON");
+        let ca = std::fs::read(info["caCertificate"].as_str().expect("a CA path")).expect("the CA file");
+        let cert = reqwest::Certificate::from_pem(&ca).expect("PEM");
+        let client = reqwest::Client::builder().tls_certs_only([cert]).no_proxy().build().expect("a client");
+        Binary { child, info, client, _dir: dir }
+    }
+
+    /// `GET /_emulator/{path}` as JSON.
+    pub async fn control(&self, path: &str) -> Value {
+        let url = format!("{}/_emulator/{path}", self.info["url"].as_str().expect("url"));
+        self.client.get(url).send().await.expect("an answer").json().await.expect("JSON")
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
