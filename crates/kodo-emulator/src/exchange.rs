@@ -271,18 +271,15 @@ pub fn invoke_command(
     };
     let tenant = &mut tenants[ti];
     // §1.6e (live): "neither grant -> HTTP 401 / app role only -> HTTP 403 / app role + role ->
-    // HTTP 200". The 401's body is UNCONFIRMED (empty here). A delegated token needs the
-    // Exchange.Manage scope (the module's, UNCONFIRMED as a requirement) and a user holding an
-    // Exchange-capable role (`wids`).
+    // HTTP 200". The 401's body is UNCONFIRMED (empty here). A delegated token needs a user
+    // holding an Exchange-capable role (`wids`); which delegated scope the service also wants is
+    // not known here (no source), so none is required.
     let capable = if caller.app_only {
         if !caller.has_role("Exchange.ManageAsApp") {
             return unauthorized(None, client_request_id);
         }
         tenant.holds_directory_role(&caller.oid, EXCHANGE_CAPABLE_ROLES)
     } else {
-        if !caller.has_scope("Exchange.Manage") {
-            return unauthorized(None, client_request_id);
-        }
         caller.wids.iter().any(|w| EXCHANGE_CAPABLE_ROLES.iter().any(|r| r.eq_ignore_ascii_case(w)))
     };
     if !capable {
