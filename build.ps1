@@ -114,6 +114,12 @@ function Invoke-Test {
     if (-not $pwsh) { $pwsh = Join-Path $PSHOME 'pwsh' }
     $summaries = Join-Path $root 'out/pester'
     New-Item -ItemType Directory -Force -Path $summaries | Out-Null
+    # Should a test process crash, .NET writes a crash report (its threads' native frames) that is
+    # printed below, so the next reader of the CI log sees where.
+    $env:DOTNET_DbgEnableMiniDump = '1'
+    $env:DOTNET_DbgMiniDumpType = '1'
+    $env:DOTNET_EnableCrashReport = '1'
+    Get-ChildItem -Path $summaries -Filter 'crash-*' -ErrorAction SilentlyContinue | Remove-Item -Force
     foreach ($file in Get-ChildItem -Path (Join-Path $root 'tests/pester') -Filter '*.Tests.ps1' | Sort-Object Name) {
         $resultFile = Join-Path $summaries ($file.BaseName + '.json')
         # A process that dies without a summary (a crash, not a failed test) is run once more, and
@@ -121,10 +127,15 @@ function Invoke-Test {
         # not be reproduced in isolation. A test that fails is never re-run.
         foreach ($try in 1, 2) {
             Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
+            $env:DOTNET_DbgMiniDumpName = Join-Path $summaries "crash-$($file.BaseName)-$try-%p.dmp"
             & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile -Path $file.FullName
             $code = $LASTEXITCODE
             if (Test-Path -LiteralPath $resultFile) { break }
             Write-Host "CRASH: the Pester process for $($file.Name) ended (exit code $code) without a summary$(if ($try -eq 1) { '; running that file once more' })"
+            foreach ($report in Get-ChildItem -Path $summaries -Filter "crash-$($file.BaseName)-$try-*.crashreport.json" -ErrorAction SilentlyContinue) {
+                Write-Host "CRASH report $($report.Name) (first lines):"
+                Get-Content -LiteralPath $report.FullName -TotalCount 80 | ForEach-Object { Write-Host "  $_" }
+            }
         }
         if (Test-Path -LiteralPath $resultFile) {
             $summary = Get-Content -LiteralPath $resultFile -Raw | ConvertFrom-Json
