@@ -96,7 +96,14 @@ Describe 'Connect-Kodo signs in by every flow' {
         $c.AppOnly | Should -BeFalse
         $c.Account | Should -Be "admin@$($t.InitialDomain)"
         $c.Scopes | Should -Contain 'Application.ReadWrite.All'
+        $c.Scopes | Should -Contain 'Policy.Read.All' -Because 'app management policies are read before a credential is made'
         $c.Scopes | Should -Not -Contain 'Mail.Read'
+        # A delegated admin plans an app (the policy read included) and reads Exchange's EWS
+        # settings: the sign-in carries what the procedure needs.
+        $plan = & (Get-Module Kodo) { Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'app.ensure'; displayName = 'KODO delegated'; approval = @{ dryRun = $true } }) }
+        @($plan.plan | ForEach-Object id) | Should -Contain 'addPassword'
+        $ews = & (Get-Module Kodo) { param($Id) Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'ews.grant'; appId = $Id; approval = @{ dryRun = $true } }) } $t.BootstrapClientId
+        $ews.status | Should -BeIn 'AlreadyAllowed', 'NotApproved', 'ManualActionRequired'
     }
 
     It 'with the managed identity of a runbook (only IDENTITY_ENDPOINT and IDENTITY_HEADER set)' {

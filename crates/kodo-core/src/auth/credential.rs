@@ -75,7 +75,8 @@ pub enum CredentialSpec {
     },
 }
 
-/// Delegated Graph scopes Kodo asks for: what onboarding needs (facts.md §3.1), nothing more.
+/// Delegated Graph scopes Kodo asks for: what onboarding needs (facts.md §3.1), and reading the
+/// app management policies before a credential is made (docs/app-policy-research.md §2.3).
 pub const DELEGATED_GRAPH_SCOPES: &[&str] = &[
     "Application.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
@@ -83,6 +84,7 @@ pub const DELEGATED_GRAPH_SCOPES: &[&str] = &[
     "Organization.Read.All",
     "Sites.Read.All",
     "SharePointTenantSettings.ReadWrite.All",
+    "Policy.Read.All",
 ];
 
 pub(crate) fn parse_pem(text: &str) -> Result<(Vec<u8>, rsa::RsaPrivateKey), KodoError> {
