@@ -598,6 +598,36 @@ mod tests {
         assert_eq!(tries.load(Ordering::SeqCst), 1);
     }
 
+    /// A connection that holds a token Kodo was given (no network needed to build it).
+    fn connection() -> Connection {
+        let claims =
+            crate::crypto::b64url(br#"{"aud":"https://graph.microsoft.com","tid":"t","appid":"6f1f0f8e-0000-4000-8000-0000000000aa","exp":4102444800}"#);
+        let token = format!("{}.{claims}.{}", crate::crypto::b64url(br#"{"alg":"none"}"#), crate::crypto::b64url(b"s"));
+        let env = crate::auth::Environment::builtin("Global").unwrap();
+        let spec = crate::auth::CredentialSpec::AccessToken { token: crate::auth::Secret::new(token) };
+        Connection::new(None, env, spec).unwrap()
+    }
+
+    #[test]
+    fn paths_and_next_links_stay_on_graph() {
+        let conn = connection();
+        let ctx = OpContext::detached();
+        let graph = Graph::new(&conn, &ctx);
+        assert_eq!(graph.url("applications?$top=5").unwrap(), "https://graph.microsoft.com/v1.0/applications?$top=5");
+        assert_eq!(graph.url("/organization").unwrap(), "https://graph.microsoft.com/v1.0/organization");
+        let next = "https://graph.microsoft.com/v1.0/applications?$top=5&$skiptoken=RFNwdAIAAQAAAD8";
+        assert_eq!(graph.url(next).unwrap(), next);
+        // A link elsewhere is never followed: the token would go with it.
+        for elsewhere in [
+            "https://graph.microsoft.com.evil.example/v1.0/x",
+            "https://evil.example/v1.0/applications",
+            "http://graph.microsoft.com/v1.0/x",
+        ] {
+            let e = graph.url(elsewhere).unwrap_err();
+            assert_eq!(e.code, ErrorCode::ServiceError, "{elsewhere}");
+        }
+    }
+
     #[test]
     fn errors_carry_the_request_ids_and_say_what_to_do() {
         let r = answer(
