@@ -78,6 +78,10 @@ function Invoke-KodoOnboarding {
     .PARAMETER NewCertificatePath
     Where to write that PFX (readable by its owner only).
 
+    .PARAMETER NewCertificateLifetime
+    How many days the new certificate is valid (default 365). A tenant's app management policy
+    may allow less (asymmetricKeyLifetime); Kodo then stops before writing and says how much.
+
     .PARAMETER EnableEws
     Where the organization turned Exchange Web Services off (EwsEnabled False), turn it on for
     the apps on its allow list (KODO's included). Without it the result is ManualActionRequired.
@@ -159,6 +163,10 @@ function Invoke-KodoOnboarding {
         [Parameter(ParameterSetName = 'Current')]
         [string]$NewCertificatePath,
 
+        [Parameter(ParameterSetName = 'Current')]
+        [ValidateRange(1, 730)]
+        [int]$NewCertificateLifetime = 365,
+
         [switch]$EnableEws,
 
         [switch]$AllowEwsRestriction,
@@ -216,7 +224,7 @@ function Invoke-KodoOnboarding {
                 $request['approval'] = [ordered]@{ ask = $true }
                 $generated = $null
                 if ($NewCertificate) {
-                    $generated = New-KodoPfxCertificate -Subject $DisplayName -Days 365 -Password $NewCertificatePassword -PasswordParameter '-NewCertificatePassword'
+                    $generated = New-KodoPfxCertificate -Subject $DisplayName -Days $NewCertificateLifetime -Password $NewCertificatePassword -PasswordParameter '-NewCertificatePassword'
                     $request['certificate'] = [Convert]::ToBase64String($generated.RawData)
                 }
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request

@@ -127,7 +127,7 @@ impl SecretRules {
             return Err(KodoError::new(
                 ErrorCode::PolicyBlocked,
                 format!(
-                    "The certificate is valid for {} days, and the tenant's app management policy {by} allows certificates of at most {max} days (asymmetricKeyLifetime). Nothing was changed. Use a shorter certificate (New-KodoApp -NewCertificate -CertificateLifetime {max}).",
+                    "The certificate is valid for {} days, and the tenant's app management policy {by} allows certificates of at most {max} days (asymmetricKeyLifetime). Nothing was changed. Use a shorter certificate (New-KodoApp -NewCertificate -CertificateLifetime {max}, or Invoke-KodoOnboarding -NewCertificate -NewCertificateLifetime {max}).",
                     (seconds + 86_399) / 86_400
                 ),
             )
