@@ -15,7 +15,7 @@ use crate::auth::Connection;
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::retry::RetryPolicy;
-use crate::graph::{NoAnswer, Request, Response, Retry, with_retries};
+use crate::graph::{Request, Response, Retry, send_authorized, sign_in_error, with_retries};
 use serde_json::{Value, json};
 
 /// The organization mailbox app-only callers address (facts.md §8.4: `X-AnchorMailbox`).
@@ -47,56 +47,6 @@ impl<'a> ExchangeAdmin<'a> {
         (tenant, anchor)
     }
 
-    async fn send_once(
-        &self,
-        url: &str,
-        body: &Value,
-        anchor: &str,
-        client_request_id: &str,
-    ) -> Result<Response, NoAnswer> {
-        let Ok(token) = self.conn.token(self.ctx, &self.conn.env.exchange).await else {
-            return Ok(Response {
-                status: 401,
-                body: json!({ "error": { "code": "KodoSignIn", "message": "sign-in failed" } }),
-                ..Default::default()
-            });
-        };
-        let started = self.ctx.clock().now();
-        let r = self
-            .conn
-            .http()
-            .post(url)
-            .bearer_auth(token)
-            .header("X-AnchorMailbox", anchor)
-            .header("client-request-id", client_request_id)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
-        let status = r.status().as_u16();
-        let header = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<f64>().ok());
-        let request_id = header("request-id");
-        let echoed = header("client-request-id").unwrap_or_else(|| client_request_id.to_string());
-        let bytes = r.bytes().await.map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
-        self.ctx.log(
-            LogLevel::Debug,
-            format!(
-                "Exchange {} -> {status} in {} ms (request-id {}, client-request-id {echoed})",
-                body["CmdletInput"]["CmdletName"].as_str().unwrap_or("?"),
-                self.ctx.clock().now().saturating_duration_since(started).as_millis(),
-                request_id.as_deref().unwrap_or("none"),
-            ),
-        );
-        Ok(Response {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            retry_after,
-            request_id,
-            client_request_id: Some(echoed),
-        })
-    }
-
     /// Runs one cmdlet and returns its objects. `retry` says whether a repeat is safe.
     pub async fn invoke(&self, cmdlet: &str, parameters: Value, retry: Retry) -> Result<Vec<Value>, KodoError> {
         let (tenant, anchor) = self.tenant_and_anchor();
@@ -104,16 +54,15 @@ impl<'a> ExchangeAdmin<'a> {
         let body = json!({ "CmdletInput": { "CmdletName": cmdlet, "Parameters": parameters } });
         let request = Request { method: "POST", path: format!("InvokeCommand {cmdlet}"), body: None, retry };
         let client_request_id = uuid::Uuid::new_v4().to_string();
-        let response =
-            with_retries(&self.policy, self.ctx, &request, || self.send_once(&url, &body, &anchor, &client_request_id))
-                .await?;
-        if response.status == 401 && response.code() == "KodoSignIn" {
-            return Err(self
-                .conn
-                .token(self.ctx, &self.conn.env.exchange)
-                .await
-                .err()
-                .unwrap_or_else(|| KodoError::new(ErrorCode::AuthenticationFailed, "Sign-in failed.")));
+        let label = format!("Exchange {cmdlet}");
+        let exchange = &self.conn.env.exchange;
+        let response = with_retries(&self.policy, self.ctx, &request, || {
+            let post = self.conn.http().post(&url).header("X-AnchorMailbox", &anchor).json(&body);
+            send_authorized(self.conn, self.ctx, exchange, post, &label, &client_request_id)
+        })
+        .await?;
+        if response.is_sign_in_failure() {
+            return Err(sign_in_error(self.conn, self.ctx, exchange).await);
         }
         if !response.ok() {
             return Err(exchange_error(cmdlet, &response));

@@ -85,6 +85,10 @@ impl Response {
                     .is_some_and(|d| d.iter().any(|x| x["code"] == "NoBackingApplicationObject")))
             || (self.status == 400 && self.message().starts_with("Not a valid reference update"))
     }
+    /// The placeholder [`send_authorized`] answers when signing in failed.
+    pub(crate) fn is_sign_in_failure(&self) -> bool {
+        self.status == 401 && self.code() == SIGN_IN_FAILED
+    }
     fn outcome(&self) -> Outcome {
         Outcome::Answer {
             status: self.status,
@@ -183,6 +187,65 @@ where
     }
 }
 
+/// One try of a request to a Microsoft 365 service, the way every Kodo request goes: a token for
+/// `resource` (a failed sign-in answers a placeholder the caller turns into the real error with
+/// [`sign_in_error`]), the request with its `client-request-id`, the answer with its Retry-After
+/// and ids, and a `-Debug` line naming them.
+pub(crate) async fn send_authorized(
+    conn: &Connection,
+    ctx: &OpContext,
+    resource: &str,
+    request: reqwest::RequestBuilder,
+    label: &str,
+    client_request_id: &str,
+) -> Result<Response, NoAnswer> {
+    let Ok(token) = conn.token(ctx, resource).await else {
+        return Ok(Response {
+            status: 401,
+            body: json!({ "error": { "code": SIGN_IN_FAILED, "message": "sign-in failed" } }),
+            ..Default::default()
+        });
+    };
+    let started = ctx.clock().now();
+    let r = request
+        .bearer_auth(token)
+        .header("client-request-id", client_request_id)
+        .send()
+        .await
+        .map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
+    let status = r.status().as_u16();
+    let retry_after = header(&r, "retry-after").and_then(|v| v.trim().parse::<f64>().ok());
+    let request_id = header(&r, "request-id");
+    let echoed = header(&r, "client-request-id").unwrap_or_else(|| client_request_id.to_string());
+    let bytes = r.bytes().await.map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
+    ctx.log(
+        LogLevel::Debug,
+        format!(
+            "{label} -> {status} in {} ms (request-id {}, client-request-id {echoed})",
+            ctx.clock().now().saturating_duration_since(started).as_millis(),
+            request_id.as_deref().unwrap_or("none"),
+        ),
+    );
+    Ok(Response {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        retry_after,
+        request_id,
+        client_request_id: Some(echoed),
+    })
+}
+
+/// The placeholder code of an answer that never left: signing in failed.
+const SIGN_IN_FAILED: &str = "KodoSignIn";
+
+/// The real error of a failed sign-in (the token is asked for again to get it).
+pub(crate) async fn sign_in_error(conn: &Connection, ctx: &OpContext, resource: &str) -> KodoError {
+    conn.token(ctx, resource)
+        .await
+        .err()
+        .unwrap_or_else(|| KodoError::new(ErrorCode::AuthenticationFailed, "Sign-in failed."))
+}
+
 pub struct Graph<'a> {
     pub conn: &'a Connection,
     pub ctx: &'a OpContext,
@@ -222,45 +285,14 @@ impl<'a> Graph<'a> {
     }
 
     async fn send_once(&self, request: &Request, url: &str, client_request_id: &str) -> Result<Response, NoAnswer> {
-        // A sign-in failure is reported by `send`, which asks for the token again to get the error.
-        let Ok(token) = self.conn.token(self.ctx, &self.conn.env.graph).await else {
-            return Ok(Response {
-                status: 401,
-                body: json!({ "error": { "code": "KodoSignIn", "message": "sign-in failed" } }),
-                ..Default::default()
-            });
-        };
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut req =
-            self.conn.http().request(method, url).bearer_auth(token).header("client-request-id", client_request_id);
+        let mut req = self.conn.http().request(method, url);
         if let Some(b) = &request.body {
             req = req.json(b);
         }
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let started = self.ctx.clock().now();
-        let r = req.send().await.map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
-        let status = r.status().as_u16();
-        let retry_after = header(&r, "retry-after").and_then(|v| v.trim().parse::<f64>().ok());
-        let request_id = header(&r, "request-id");
-        let echoed = header(&r, "client-request-id").unwrap_or_else(|| client_request_id.to_string());
-        let text = r.text().await.map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
-        self.ctx.log(
-            LogLevel::Debug,
-            format!(
-                "Graph {} {} -> {status} in {} ms (request-id {}, client-request-id {echoed})",
-                request.method,
-                request.resource(),
-                self.ctx.clock().now().saturating_duration_since(started).as_millis(),
-                request_id.as_deref().unwrap_or("none"),
-            ),
-        );
-        Ok(Response {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            retry_after,
-            request_id,
-            client_request_id: Some(echoed),
-        })
+        let label = format!("Graph {} {}", request.method, request.resource());
+        send_authorized(self.conn, self.ctx, &self.conn.env.graph, req, &label, client_request_id).await
     }
 
     /// Sends one request with the retry policy of its `retry`.
@@ -269,14 +301,8 @@ impl<'a> Graph<'a> {
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let response =
             with_retries(&self.policy, self.ctx, request, || self.send_once(request, &url, &client_request_id)).await?;
-        if response.status == 401 && response.code() == "KodoSignIn" {
-            // Re-acquire to get the real sign-in error.
-            return Err(self
-                .conn
-                .token(self.ctx, &self.conn.env.graph)
-                .await
-                .err()
-                .unwrap_or_else(|| KodoError::new(ErrorCode::AuthenticationFailed, "Sign-in failed.")));
+        if response.is_sign_in_failure() {
+            return Err(sign_in_error(self.conn, self.ctx, &self.conn.env.graph).await);
         }
         Ok(response)
     }

@@ -7,7 +7,7 @@
 
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::models::{AppManagementPolicy, Application, CredentialRestriction, end_of};
-use crate::graph::{Graph, Request, Retry};
+use crate::graph::{Graph, Request, Response, Retry};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -193,6 +193,25 @@ impl SecretRules {
     }
 }
 
+/// The read of the tenant's default app management policy (to go in a `$batch` with others).
+pub fn default_policy_read() -> Request {
+    Request::get("policies/defaultAppManagementPolicy", Retry::Idempotent)
+}
+
+/// The default policy from the answer to [`default_policy_read`]; an identity that may not read
+/// it gets the error that says which permission Kodo needs.
+pub fn default_policy_from(answer: Response, read: &Request) -> Result<AppManagementPolicy, KodoError> {
+    if answer.status == 403 {
+        return Err(KodoError::new(
+            ErrorCode::PermissionDenied,
+            "Kodo reads the tenant's app management policy before it creates a credential, so that it writes nothing the policy would refuse; the signed-in identity may not read it. Grant it the Microsoft Graph permission Policy.Read.All (or Policy.Read.ApplicationConfiguration) and run again. Nothing was changed.",
+        )
+        .with_target("policies/defaultAppManagementPolicy")
+        .with_request_ids(answer.request_id.clone(), answer.client_request_id.clone()));
+    }
+    answer.json(read)
+}
+
 /// Reads the policies that apply to `app` (None: an app about to be created) and what they
 /// allow for client secrets.
 pub async fn secret_rules(
@@ -200,21 +219,12 @@ pub async fn secret_rules(
     app: Option<&Application>,
     now: DateTime<Utc>,
 ) -> Result<SecretRules, KodoError> {
-    let mut reads = vec![Request::get("policies/defaultAppManagementPolicy", Retry::Idempotent)];
+    let mut reads = vec![default_policy_read()];
     if let Some(a) = app {
         reads.push(Request::get(format!("applications/{}/appManagementPolicies", a.id()), Retry::Idempotent));
     }
     let mut got = graph.batch(&reads).await?.into_iter();
-    let default_answer = got.next().unwrap_or_default();
-    if default_answer.status == 403 {
-        return Err(KodoError::new(
-            ErrorCode::PermissionDenied,
-            "Kodo reads the tenant's app management policy before it creates a credential, so that it writes nothing the policy would refuse; the signed-in identity may not read it. Grant it the Microsoft Graph permission Policy.Read.All (or Policy.Read.ApplicationConfiguration) and run again. Nothing was changed.",
-        )
-        .with_target("policies/defaultAppManagementPolicy")
-        .with_request_ids(default_answer.request_id.clone(), default_answer.client_request_id.clone()));
-    }
-    let default: AppManagementPolicy = default_answer.json(&reads[0])?;
+    let default = default_policy_from(got.next().unwrap_or_default(), &reads[0])?;
     let custom: Vec<AppManagementPolicy> = match (app, got.next()) {
         (Some(_), Some(answer)) => graph.all_pages(answer, &reads[1]).await?,
         _ => Vec::new(),

@@ -136,7 +136,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
     let resources = manifest.resources();
     let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
-    let policy_read = Request::get("policies/defaultAppManagementPolicy", Retry::Idempotent);
+    let policy_read = policy::default_policy_read();
     let mut reads = vec![apps_read.clone(), policy_read.clone()];
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
     // Exchange Online is read meanwhile: its answer (or a missing role) is known before any write.
@@ -187,11 +187,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     }
 
     // A new app. Plan everything now: the consents are known before the app exists.
-    if policy_answer.status == 403 {
-        // What New-KodoApp says when it may not read the policy.
-        policy::secret_rules(graph, None, now).await?;
-    }
-    let default_policy = policy_answer.json(&policy_read)?;
+    let default_policy = policy::default_policy_from(policy_answer, &policy_read)?;
     let rules = SecretRules::from_policies(Some(&default_policy), None, now);
     let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
     let secret = rules.decide_secret(days, false, req.certificate.is_some())?;
