@@ -35,11 +35,6 @@ pub struct Approval {
 }
 
 impl Approval {
-    /// Every step, no question asked (an operation that runs another's plan it already had
-    /// approved).
-    pub fn all() -> Approval {
-        Approval::default()
-    }
     /// Only these steps.
     pub fn only(ids: Vec<String>) -> Approval {
         Approval { approved: Some(ids), ..Default::default() }
@@ -176,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_list_every_step_is_approved() {
-        let mut d = plan().decide(&OpContext::detached(), &Approval::all()).await.unwrap();
+        let mut d = plan().decide(&OpContext::detached(), &Approval::default()).await.unwrap();
         assert!(d.applies());
         assert_eq!(d.approved_ids(), ["a", "b"]);
         d.done("b");

@@ -12,7 +12,7 @@ mod csom;
 use crate::auth::Connection;
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
-use crate::graph::{Graph, Request, Response, Retry};
+use crate::graph::{Graph, Request, Retry};
 use crate::plan::{Approval, Plan};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -140,19 +140,6 @@ pub fn pick_route(conn: &Connection, wanted: &str) -> Result<Route, KodoError> {
     }
 }
 
-/// The Graph read of the tenant's SharePoint settings (to go in a `$batch` with other reads).
-pub fn graph_settings_read() -> Request {
-    Request::get("admin/sharepoint/settings", Retry::Idempotent)
-}
-
-/// isLegacyAuthProtocolsEnabled from the answer to [`graph_settings_read`].
-pub fn graph_setting_from(answer: Response, read: &Request) -> Result<bool, KodoError> {
-    let settings: Value = answer.json(read)?;
-    settings["isLegacyAuthProtocolsEnabled"].as_bool().ok_or_else(|| {
-        KodoError::new(ErrorCode::ServiceError, "Graph's SharePoint settings have no isLegacyAuthProtocolsEnabled.")
-    })
-}
-
 /// LegacyAuthProtocolsEnabled, through `route` (CSOM discovers the admin host first).
 pub async fn read_setting(
     conn: &Connection,
@@ -162,8 +149,14 @@ pub async fn read_setting(
 ) -> Result<bool, KodoError> {
     match route {
         Route::Graph => {
-            let read = graph_settings_read();
-            graph_setting_from(graph.send(&read).await?, &read)
+            let read = Request::get("admin/sharepoint/settings", Retry::Idempotent);
+            let settings: Value = graph.send(&read).await?.json(&read)?;
+            settings["isLegacyAuthProtocolsEnabled"].as_bool().ok_or_else(|| {
+                KodoError::new(
+                    ErrorCode::ServiceError,
+                    "Graph's SharePoint settings have no isLegacyAuthProtocolsEnabled.",
+                )
+            })
         }
         Route::Csom => Ok(csom::read(conn, ctx, &hosts(graph).await?.admin).await?.0),
     }
