@@ -195,7 +195,7 @@ fn bad_bool(name: &str, v: &Value) -> String {
 }
 
 /// A conversion error for other parameter types (text after the documented prefix UNCONFIRMED).
-fn bad_value(name: &str, v: &Value, type_name: &str) -> String {
+pub(crate) fn bad_value(name: &str, v: &Value, type_name: &str) -> String {
     format!(
         "Cannot process argument transformation on parameter '{name}'. Cannot convert value \"{}\" to type \"{type_name}\".",
         shown(v)
@@ -203,7 +203,7 @@ fn bad_value(name: &str, v: &Value, type_name: &str) -> String {
 }
 
 /// A Boolean parameter: JSON true/false, or a number (PowerShell takes 0 and 1).
-fn as_bool(name: &str, v: &Value) -> Result<bool, String> {
+pub(crate) fn as_bool(name: &str, v: &Value) -> Result<bool, String> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
@@ -306,6 +306,8 @@ pub fn invoke_command(
         get_organization_config(tenant, params, select.as_deref())
     } else if cmdlet.eq_ignore_ascii_case("Set-OrganizationConfig") {
         set_organization_config(tenant, params)
+    } else if let Some(r) = super::exchange_rbac::run(tenant, cmdlet, params, select.as_deref()) {
+        r
     } else {
         // Any other cmdlet: 403 NUL, as for an unknown one (§1.6e).
         return forbidden_nul(client_request_id);
@@ -316,22 +318,83 @@ pub fn invoke_command(
         }
         Err(CmdletError::UnknownParameters(names)) => unknown_parameters(&names, client_request_id),
         Err(CmdletError::Transformation(message)) => transformation_error(message, client_request_id),
+        Err(CmdletError::MissingParameters(names)) => missing_parameters(&names, client_request_id),
+        Err(CmdletError::NotFound(identity)) => not_found_error(&identity, client_request_id),
+        Err(CmdletError::Failed(text)) => cmdlet_failed(&text, client_request_id),
     }
 }
 
-enum CmdletError {
+pub(crate) enum CmdletError {
     UnknownParameters(Vec<String>),
     Transformation(String),
+    /// Mandatory parameters not given.
+    MissingParameters(Vec<String>),
+    /// The cmdlet ran and found no object with this identity (§1.6c).
+    NotFound(String),
+    /// The cmdlet ran and failed with this text (its envelope is §1.6c's; UNCONFIRMED).
+    Failed(String),
+}
+
+/// 400 for mandatory parameters left out. The text is PowerShell's non-interactive one; its
+/// envelope on this transport (here §1.6a's, with PowerShell's ParameterBindingException) is
+/// UNCONFIRMED: no source captured it.
+fn missing_parameters(names: &[String], client_request_id: &str) -> Response {
+    let text =
+        format!("Cannot process command because of one or more missing mandatory parameters: {}.", names.join(" "));
+    let body = json!({"error":{"code":"BadRequest","message":"Invalid Operation","details":[{"code":"Client","target":"","message":format!("|System.Management.Automation.ParameterBindingException|{text}")}],"innererror":{"message":"Invalid Operation","type":"Microsoft.Exchange.Admin.OData.Core.ODataServiceException","stacktrace":"","internalexception":{"message":text,"type":"System.Management.Automation.ParameterBindingException","stacktrace":""}}}});
+    json_response(StatusCode::BAD_REQUEST, &body, client_request_id)
+}
+
+/// The domain controller a not-found text names (§1.6c: "couldn't be found on '<DC>'"). Real
+/// names are Exchange Online's servers; this one is the emulator's own (UNCONFIRMED form).
+const EMULATOR_DC: &str = "kodo-emulator.invalid";
+
+/// A cmdlet that ran and failed, in §1.6c's envelope (MEDIUM, from a `Remove-Mailbox`
+/// capture): `error.code`, "Error executing cmdlet", `details[].message` as
+/// `<ErrorId>|<.NET type>|<text>`, the DirectInvoke wrapper as the internal exception. The
+/// HTTP status of that capture is not recorded: UNCONFIRMED (404 for NotFound, else 400).
+fn executing_error(status: StatusCode, code: &str, error_id: &str, type_name: &str, text: &str, id: &str) -> Response {
+    let body = json!({"error":{"code":code,"message":"Error executing cmdlet","details":[{"code":"Client","target":"","message":format!("{error_id}|{type_name}|{text}")}],"innererror":{"message":"Error executing cmdlet","type":"Microsoft.Exchange.Admin.OData.Core.ODataServiceException","stacktrace":"","internalexception":{"message":text,"type":"Microsoft.Exchange.Management.PSDirectInvoke.DirectInvokeCmdletExecutionException","stacktrace":""}}}});
+    json_response(status, &body, id)
+}
+
+/// The not-found failure (§1.6c, verbatim text with the identity; the ErrorId `Ex6F9304` is
+/// the captured `Remove-Mailbox` one, whether other cmdlets share it is UNCONFIRMED).
+fn not_found_error(identity: &str, client_request_id: &str) -> Response {
+    let text = format!(
+        "The operation couldn't be performed because object '{identity}' couldn't be found on '{EMULATOR_DC}'."
+    );
+    executing_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "Ex6F9304",
+        "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
+        &text,
+        client_request_id,
+    )
+}
+
+/// Any other cmdlet failure (duplicate names, AADServicePrincipalNotFound): §1.6c's envelope
+/// with code BadRequest, no ErrorId and the wrapper's type (all UNCONFIRMED).
+fn cmdlet_failed(text: &str, client_request_id: &str) -> Response {
+    executing_error(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        "",
+        "Microsoft.Exchange.Management.PSDirectInvoke.DirectInvokeCmdletExecutionException",
+        text,
+        client_request_id,
+    )
 }
 
 /// The parameters not among `known` (PowerShell matches names case-insensitively).
-fn unknown(params: &Map<String, Value>, known: &[&str]) -> Result<(), CmdletError> {
+pub(crate) fn unknown(params: &Map<String, Value>, known: &[&str]) -> Result<(), CmdletError> {
     let names: Vec<String> =
         params.keys().filter(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k))).cloned().collect();
     if names.is_empty() { Ok(()) } else { Err(CmdletError::UnknownParameters(names)) }
 }
 
-type CmdletResult = Result<(Vec<String>, Value), CmdletError>;
+pub(crate) type CmdletResult = Result<(Vec<String>, Value), CmdletError>;
 
 fn get_organization_config(tenant: &Tenant, params: &Map<String, Value>, select: Option<&[String]>) -> CmdletResult {
     // Only the switch (§2.2); the documented -DomainController is on-premises only, and anything
@@ -625,10 +688,24 @@ pub fn ews(world: &World, headers: &HeaderMap, body: &str, client_request_id: &s
         Ok(c) => c,
         Err(p) => return unauthorized(Some(p), client_request_id),
     };
-    // App-only: the full_access_as_app role (§3.2); delegated: EWS.AccessAsUser.All. Without it:
-    // 403 with an empty body (UNCONFIRMED).
-    let permitted =
-        if caller.app_only { caller.has_role("full_access_as_app") } else { caller.has_scope("EWS.AccessAsUser.All") };
+    // App-only: the full_access_as_app role (§3.2), or an `Application EWS.AccessAsApp` role
+    // assignment of RBAC for Applications in force (exchange_rbac.rs; the two are a union,
+    // docs/exchange-rbac-research.md §1.2, and the Entra role reaches every mailbox); delegated:
+    // EWS.AccessAsUser.All. Without them: 403 with an empty body (UNCONFIRMED). Whether EWS
+    // honours the RBAC role alone is itself UNCONFIRMED (rbac research §5); the emulator does.
+    let rbac_delay = world.rbac_propagation();
+    let full_access = caller.app_only && caller.has_role("full_access_as_app");
+    let permitted = if caller.app_only {
+        full_access || {
+            let mut tenants = world.tenants.lock();
+            tenants
+                .iter_mut()
+                .find(|t| t.id == caller.tenant_id)
+                .is_some_and(|t| super::exchange_rbac::ews_granted(t, &caller.app_id, None, rbac_delay))
+        }
+    } else {
+        caller.has_scope("EWS.AccessAsUser.All")
+    };
     if !permitted {
         return ews_forbidden(None, client_request_id);
     }
@@ -673,6 +750,13 @@ pub fn ews(world: &World, headers: &HeaderMap, body: &str, client_request_id: &s
                 "The account does not have permission to impersonate the requested user.",
                 client_request_id,
             );
+        }
+        // An app admitted by RBAC only: the assignment's scope must reach this mailbox.
+        if caller.app_only
+            && !full_access
+            && !super::exchange_rbac::ews_granted(tenant, &caller.app_id, Some(&mailbox), rbac_delay)
+        {
+            return ews_forbidden(None, client_request_id);
         }
         let null_blocked = tenant.exchange.null_blocked;
         decide(tenant.exchange.effective_now(delay), null_blocked, &caller.app_id, &user_agent)
@@ -726,6 +810,9 @@ pub fn control_view(tenant: &mut Tenant, delay: std::time::Duration) -> Value {
     v["organizationGuid"] = tenant.exchange.guid.clone().into();
     v["effective"] = effective;
     v["pendingChanges"] = tenant.exchange.pending.len().into();
+    let (sps, assignments) = super::exchange_rbac::control_view(tenant);
+    v["servicePrincipals"] = sps;
+    v["roleAssignments"] = assignments;
     v
 }
 

@@ -205,6 +205,15 @@ const ORG_READ: &[&str] = &[
 const SITES_READ: &[&str] = &["Sites.Read.All", "Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All"];
 const SPO_SETTINGS_READ: &[&str] = &["SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"];
 const SPO_SETTINGS_WRITE: &[&str] = &["SharePointTenantSettings.ReadWrite.All"];
+/// Reading administrative units and their members (docs/exchange-rbac-research.md §4.1, GDOC).
+const AU_READ: &[&str] = &[
+    "AdministrativeUnit.Read.All",
+    "AdministrativeUnit.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// Reading users (the user-list permissions).
+const USER_READ: &[&str] = &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 
 /// A parsed request URL relative to `/v1.0`.
 struct Target {
@@ -365,7 +374,8 @@ fn project(mut obj: Map<String, Value>, select: Option<&str>) -> Map<String, Val
         None => obj,
         Some(s) => {
             let wanted: Vec<&str> = s.split(',').map(str::trim).collect();
-            obj.retain(|k, _| wanted.iter().any(|w| w.eq_ignore_ascii_case(k)));
+            // `@odata.type` of a member of a directoryObject collection stays with `$select`.
+            obj.retain(|k, _| k == "@odata.type" || wanted.iter().any(|w| w.eq_ignore_ascii_case(k)));
             obj
         }
     }
@@ -777,11 +787,160 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
         (_, ["policies", "defaultAppManagementPolicy"]) | (_, ["policies", "appManagementPolicies"]) => {
             method_not_allowed()
         }
+        // ------------------------------------------- users and administrative units
+        (_, ["directory", "administrativeUnits", ..]) => {
+            administrative_units(tenant, caller, base, &m, &t, &names[2..])
+        }
+        (_, ["users", ..]) => users(tenant, caller, base, &m, &t),
         _ => gerr(
             400,
             "BadRequest",
             &format!("Resource not found for the segment '{}'.", names.first().copied().unwrap_or("")),
         ),
+    }
+}
+
+/// A user as Graph returns it by default (the v1.0 `user` default property set).
+pub fn user_json(u: &User) -> Map<String, Value> {
+    let v = json!({
+        "businessPhones": [],
+        "displayName": u.display_name,
+        "givenName": u.given_name,
+        "jobTitle": null,
+        "mail": u.mail,
+        "mobilePhone": null,
+        "officeLocation": null,
+        "preferredLanguage": null,
+        "surname": u.surname,
+        "userPrincipalName": u.user_principal_name,
+        "id": u.id,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// An administrative unit: the properties of the v1.0 `administrativeUnit` resource (id,
+/// displayName, description, visibility) and directoryObject's `deletedDateTime`.
+fn au_json(a: &AdministrativeUnit) -> Map<String, Value> {
+    let v = json!({
+        "id": a.id,
+        "deletedDateTime": null,
+        "displayName": a.display_name,
+        "description": a.description,
+        "visibility": a.visibility,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn segment_not_found(name: &str) -> GResp {
+    gerr(400, "BadRequest", &format!("Resource not found for the segment '{name}'."))
+}
+
+/// `directory/administrativeUnits[/{id}[/members[/microsoft.graph.user]]]`; `rest` are the
+/// segments after `administrativeUnits`.
+fn administrative_units(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target, rest: &[&str]) -> GResp {
+    let sel = t.q("$select");
+    let Some(id) = rest.first() else {
+        if m != "GET" {
+            // Creating AUs is done through the control API only.
+            return method_not_allowed();
+        }
+        if !caller.has_any(AU_READ) {
+            return denied();
+        }
+        let clauses = match t.filter() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let items: Vec<Map<String, Value>> =
+            tenant.administrative_units.iter().map(au_json).filter(|a| matches(a, &clauses)).collect();
+        let path = "directory/administrativeUnits";
+        return GResp::json(200, collection(base, path, path, t, items, map_id, |o| o));
+    };
+    if m != "GET" {
+        return method_not_allowed();
+    }
+    if !caller.has_any(AU_READ) {
+        return denied();
+    }
+    let Some(au) = tenant.administrative_unit(id) else { return not_found(id) };
+    match &rest[1..] {
+        [] => GResp::json(200, entity(base, "directory/administrativeUnits", sel, au_json(au))),
+        ["members"] | ["members", "microsoft.graph.user"] => {
+            // "To list the members of a hidden membership in an administrative unit, the
+            // Member.Read.Hidden permission is also required" (GDOC). What Graph answers without
+            // it is UNCONFIRMED: the 403 of a missing permission here.
+            if au.visibility.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("HiddenMembership"))
+                && !caller.has_any(&["Member.Read.Hidden"])
+            {
+                return denied();
+            }
+            let clauses = match t.filter() {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let cast = rest.len() == 3;
+            let items: Vec<Map<String, Value>> = au
+                .members
+                .iter()
+                .filter_map(|m| tenant.users.iter().find(|u| &u.id == m))
+                .map(|u| {
+                    let mut j = Map::new();
+                    j.insert("@odata.type".into(), "#microsoft.graph.user".into());
+                    j.extend(user_json(u));
+                    j
+                })
+                .filter(|u| matches(u, &clauses))
+                .collect();
+            let path = format!("directory/administrativeUnits/{}/{}", au.id, rest[1..].join("/"));
+            // The OData cast names the users entity set (UNCONFIRMED); members are directoryObjects.
+            let set = if cast { "users" } else { "directoryObjects" };
+            GResp::json(200, collection(base, set, &path, t, items, map_id, |o| o))
+        }
+        [_, other, ..] if rest[1] == "members" => segment_not_found(other),
+        [other, ..] => segment_not_found(other),
+    }
+}
+
+/// `users` and `users/{id or userPrincipalName}`.
+fn users(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> GResp {
+    let sel = t.q("$select");
+    // `users/{key}` or `users('{key}')`.
+    let (key, rest): (Option<String>, Vec<&str>) = match &t.segments[0].key {
+        Some((_, v)) => (Some(v.clone()), t.segments[1..].iter().map(|s| s.name.as_str()).collect()),
+        None => {
+            (t.segments.get(1).map(|s| s.name.clone()), t.segments.iter().skip(2).map(|s| s.name.as_str()).collect())
+        }
+    };
+    if let Some(other) = rest.first() {
+        return segment_not_found(other);
+    }
+    if m != "GET" {
+        // Creating and changing users is done through the control API only.
+        return method_not_allowed();
+    }
+    if !caller.has_any(USER_READ) {
+        return denied();
+    }
+    match key {
+        None => {
+            let clauses = match t.filter() {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let items: Vec<Map<String, Value>> =
+                tenant.users.iter().map(user_json).filter(|u| matches(u, &clauses)).collect();
+            GResp::json(200, collection(base, "users", "users", t, items, map_id, |o| o))
+        }
+        Some(k) => match tenant.user(&k) {
+            Some(u) => GResp::json(200, entity(base, "users", sel, user_json(u))),
+            None => not_found(&k),
+        },
     }
 }
 

@@ -6,8 +6,10 @@
 //! (`facts.md` is `../shared/docs/facts.md`, shipped research with its own sources).
 
 pub mod apppolicy;
+pub mod directory;
 pub mod entra;
 pub mod exchange;
+pub mod exchange_rbac;
 pub mod graph;
 pub mod pki;
 pub mod proxy;

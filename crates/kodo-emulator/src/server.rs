@@ -147,6 +147,9 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_emulator/faults", get(faults_get).post(faults_add).delete(faults_clear))
         .route("/_emulator/settings", get(settings_get).patch(settings_patch))
         .route("/_emulator/tenants/{tenant}/exchange", get(exchange_get).patch(exchange_patch))
+        .route("/_emulator/tenants/{tenant}/directory", get(directory_get))
+        .route("/_emulator/tenants/{tenant}/users", post(users_post))
+        .route("/_emulator/tenants/{tenant}/administrativeUnits", post(administrative_units_post))
         .route("/_emulator/tenants/{tenant}/appManagementPolicy", get(app_policy_get).patch(app_policy_patch))
         .route("/_emulator/devicecodes/{user_code}/approve", post(devicecode_approve))
         .route("/_emulator/devicecodes/{user_code}/decline", post(devicecode_decline))
@@ -484,6 +487,38 @@ async fn exchange_patch(State(world): W, Path(tenant): Path<String>, body: Bytes
     }
 }
 
+async fn directory_get(State(world): W, Path(tenant): Path<String>) -> Response {
+    let tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
+    axum::Json(super::directory::control_view(&tenants[i])).into_response()
+}
+
+/// The POSTs that add to a tenant's directory: 201 with the new object, 400 with a message.
+fn directory_add(
+    world: &World,
+    tenant: &str,
+    body: &Bytes,
+    add: fn(&mut super::state::Tenant, &Value) -> Result<Value, String>,
+) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return control_error(StatusCode::BAD_REQUEST, "the body must be JSON".into());
+    };
+    let mut tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, tenant) else { return no_tenant(tenant) };
+    match add(&mut tenants[i], &v) {
+        Ok(created) => (StatusCode::CREATED, axum::Json(created)).into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn users_post(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+    directory_add(&world, &tenant, &body, super::directory::add_user)
+}
+
+async fn administrative_units_post(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+    directory_add(&world, &tenant, &body, super::directory::add_administrative_unit)
+}
+
 async fn app_policy_get(State(world): W, Path(tenant): Path<String>) -> Response {
     let tenants = world.tenants.lock();
     let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
@@ -567,6 +602,7 @@ async fn settings_get(State(world): W) -> Response {
         "autoApproveDeviceCodes": world.config.auto_approve_device_codes,
         "pageSize": world.page_size(),
         "ewsPropagationMs": world.ews_propagation().as_millis() as u64,
+        "rbacPropagationMs": world.rbac_propagation().as_millis() as u64,
     }))
     .into_response()
 }
@@ -593,6 +629,15 @@ async fn settings_patch(State(world): W, body: Bytes) -> Response {
             Some(ms) => *world.ews_propagation.lock() = std::time::Duration::from_millis(ms),
             None => {
                 let error = "ewsPropagationMs must be a whole number of milliseconds";
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
+            }
+        }
+    }
+    if let Some(ms) = v.get("rbacPropagationMs") {
+        match ms.as_u64() {
+            Some(ms) => *world.rbac_propagation.lock() = std::time::Duration::from_millis(ms),
+            None => {
+                let error = "rbacPropagationMs must be a whole number of milliseconds";
                 return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
             }
         }

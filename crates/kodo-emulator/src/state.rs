@@ -219,12 +219,84 @@ pub struct DirectoryRoleMember {
     pub principal_id: String,
 }
 
-/// The signed-in admin of device-code sign-ins (a Global Administrator).
+/// A user with a mailbox: the signed-in admin of device-code sign-ins (a Global
+/// Administrator) and the seeded demo users.
 #[derive(Clone, Debug)]
 pub struct User {
     pub id: String,
     pub user_principal_name: String,
     pub display_name: String,
+    /// The primary SMTP address (the emulator gives every user mail = UPN).
+    pub mail: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+}
+
+impl User {
+    pub fn new(user_principal_name: &str, display_name: &str) -> User {
+        let (given, sur) = match display_name.split_once(' ') {
+            Some((g, s)) => (Some(g.to_string()), Some(s.to_string())),
+            None => (None, None),
+        };
+        User {
+            id: new_id(),
+            user_principal_name: user_principal_name.to_string(),
+            display_name: display_name.to_string(),
+            mail: user_principal_name.to_string(),
+            given_name: given,
+            surname: sur,
+        }
+    }
+
+    /// True if `address` is this user's UPN or mail (case-insensitive).
+    pub fn has_address(&self, address: &str) -> bool {
+        self.user_principal_name.eq_ignore_ascii_case(address) || self.mail.eq_ignore_ascii_case(address)
+    }
+}
+
+/// An Entra administrative unit (Graph `administrativeUnit`: id, displayName, description,
+/// visibility; docs/exchange-rbac-research.md §4.1). Members are user object ids.
+#[derive(Clone, Debug)]
+pub struct AdministrativeUnit {
+    pub id: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    /// `null` (public) or `HiddenMembership`.
+    pub visibility: Option<String>,
+    pub members: Vec<String>,
+}
+
+/// An Exchange Online service principal: a pointer to an Entra service principal
+/// (`New-ServicePrincipal`, docs/exchange-rbac-research.md §1.1, §2).
+#[derive(Clone, Debug)]
+pub struct ExoServicePrincipal {
+    /// The pointer's Identity: the Entra SP object id (UNCONFIRMED: Exchange's own form).
+    pub identity: String,
+    pub app_id: String,
+    pub object_id: String,
+    pub display_name: String,
+}
+
+/// A management role assignment of an application role to a pointer
+/// (`New-ManagementRoleAssignment -App`, docs/exchange-rbac-research.md §2).
+#[derive(Clone, Debug)]
+pub struct RbacAssignment {
+    pub name: String,
+    /// The role's name as the emulator knows it (canonical spelling).
+    pub role: String,
+    /// The pointer's object id.
+    pub assignee: String,
+    /// The administrative unit it is scoped to; `None`: the organization.
+    pub au_scope: Option<String>,
+    /// When it was made (or last re-scoped): it is in force after the RBAC propagation delay.
+    pub created_at: Instant,
+}
+
+/// RBAC for Applications state of the Exchange organization.
+#[derive(Clone, Debug, Default)]
+pub struct ExchangeRbac {
+    pub service_principals: Vec<ExoServicePrincipal>,
+    pub assignments: Vec<RbacAssignment>,
 }
 
 pub struct Tenant {
@@ -240,6 +312,11 @@ pub struct Tenant {
     pub device_codes: Vec<DeviceCode>,
     pub refresh_tokens: Vec<RefreshToken>,
     pub admin: User,
+    /// Every user with a mailbox (the admin included, with the same id).
+    pub users: Vec<User>,
+    pub administrative_units: Vec<AdministrativeUnit>,
+    /// Exchange RBAC for Applications: service principal pointers and role assignments.
+    pub rbac: ExchangeRbac,
     pub bootstrap: Bootstrap,
     /// Object id of the tenant's managed identity (Azure Automation account).
     pub managed_identity_sp: String,
@@ -362,6 +439,39 @@ impl Tenant {
             .filter(|m| m.role_template_id == EXCHANGE_ADMINISTRATOR_ROLE)
             .map(|m| m.principal_id.clone())
             .collect()
+    }
+
+    /// The user whose object id or UPN is `key` (case-insensitive).
+    pub fn user(&self, key: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.id.eq_ignore_ascii_case(key) || u.user_principal_name.eq_ignore_ascii_case(key))
+    }
+
+    /// The user whose UPN or mail is `address`.
+    pub fn user_by_address(&self, address: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.has_address(address))
+    }
+
+    pub fn administrative_unit(&self, id: &str) -> Option<&AdministrativeUnit> {
+        self.administrative_units.iter().find(|a| a.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Drops the Exchange pointers whose Entra service principal is gone, with their role
+    /// assignments ("Deleted service principals in Microsoft Entra are also removed in Exchange
+    /// automatically. This removal deletes any assignments", docs/exchange-rbac-research.md
+    /// §1.1, HIGH). Done lazily, before every read of the pointers.
+    pub fn prune_rbac(&mut self) {
+        let gone: Vec<String> = self
+            .rbac
+            .service_principals
+            .iter()
+            .filter(|p| self.sp_by_id(&p.object_id).is_none())
+            .map(|p| p.object_id.clone())
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        self.rbac.service_principals.retain(|p| !gone.contains(&p.object_id));
+        self.rbac.assignments.retain(|a| !gone.iter().any(|g| g.eq_ignore_ascii_case(&a.assignee)));
     }
 
     /// Delegated scopes granted tenant-wide (AllPrincipals) to a client on a resource.

@@ -35,6 +35,10 @@ pub struct EmulatorConfig {
     pub ews_propagation: Duration,
     /// The tenant default app management policy of every tenant (`--app-policy`).
     pub app_policy: AppPolicyPreset,
+    /// Exchange RBAC for Applications changes reach EWS after this long
+    /// (`--rbac-propagation-ms`; changeable as `rbacPropagationMs` in `/_emulator/settings`).
+    /// The real cache is "between 30 minutes and 2 hours" (docs/exchange-rbac-research.md §1.1).
+    pub rbac_propagation: Duration,
 }
 
 /// The EWS state a tenant starts in (facts.md §8.4).
@@ -121,6 +125,7 @@ impl Default for EmulatorConfig {
             ews: EwsPreset::default(),
             ews_propagation: Duration::ZERO,
             app_policy: AppPolicyPreset::default(),
+            rbac_propagation: Duration::ZERO,
         }
     }
 }
@@ -212,6 +217,8 @@ pub struct World {
     pub page_size: Mutex<usize>,
     /// EWS propagation delay now (starts as `config.ews_propagation`).
     pub ews_propagation: Mutex<Duration>,
+    /// RBAC for Applications propagation delay now (starts as `config.rbac_propagation`).
+    pub rbac_propagation: Mutex<Duration>,
     pub next_seq: AtomicU64,
     /// The `X-IDENTITY-HEADER` value the managed-identity endpoint expects.
     pub identity_header: String,
@@ -228,6 +235,7 @@ impl World {
             replication_lag: Mutex::new(config.replication_lag),
             page_size: Mutex::new(config.page_size.clamp(1, EmulatorConfig::MAX_PAGE_SIZE)),
             ews_propagation: Mutex::new(config.ews_propagation),
+            rbac_propagation: Mutex::new(config.rbac_propagation),
             config,
             tenants: Mutex::new(Vec::new()),
             signing,
@@ -255,6 +263,10 @@ impl World {
 
     pub fn ews_propagation(&self) -> Duration {
         *self.ews_propagation.lock()
+    }
+
+    pub fn rbac_propagation(&self) -> Duration {
+        *self.rbac_propagation.lock()
     }
 
     fn create_tenant(&self, n: usize) -> Result<Tenant, String> {
@@ -421,17 +433,29 @@ impl World {
             .map_err(|e| format!("{}: {e}", pem_path.display()))?;
         restrict_permissions(&pem_path);
 
+        // The admin, the Microsoft demo-tenant personas (mailbox users) and one administrative
+        // unit holding two of them.
+        let admin = User::new(&format!("admin@{initial_domain}"), "Emulator Admin");
+        let mut users = vec![admin.clone()];
+        users.extend(DEMO_USERS.iter().map(|(alias, name)| User::new(&format!("{alias}@{initial_domain}"), name)));
+        let pilot = AdministrativeUnit {
+            id: new_id(),
+            display_name: PILOT_AU_NAME.into(),
+            description: None,
+            visibility: None,
+            members: users[1..=2].iter().map(|u| u.id.clone()).collect(),
+        };
+
         Ok(Tenant {
+            admin,
+            users,
+            administrative_units: vec![pilot],
+            rbac: ExchangeRbac::default(),
             sharepoint: SharePointSettings {
                 // New tenants have legacy auth protocols enabled by default (the SharePoint
                 // admin centre's default); the seed turns it on explicitly.
                 legacy_auth_protocols_enabled: true,
                 object_identity: format!("{}|908bed80-a04a-4433-b4a0-883d9847d11d:{}\nTenant", new_id(), id),
-            },
-            admin: User {
-                id: new_id(),
-                user_principal_name: format!("admin@{initial_domain}"),
-                display_name: "Emulator Admin".into(),
             },
             bootstrap: Bootstrap {
                 client_id: app_id,
@@ -467,6 +491,19 @@ impl World {
         self.log.lock().push(entry);
     }
 }
+
+/// The demo users seeded into every tenant (alias at the initial domain, display name): the
+/// Microsoft demo-tenant personas. The first two are members of [`PILOT_AU_NAME`].
+pub const DEMO_USERS: [(&str, &str); 5] = [
+    ("adelev", "Adele Vance"),
+    ("alexw", "Alex Wilber"),
+    ("meganb", "Megan Bowen"),
+    ("nestorw", "Nestor Wilke"),
+    ("leeg", "Lee Gu"),
+];
+
+/// The administrative unit seeded into every tenant (members: AdeleV and AlexW).
+pub const PILOT_AU_NAME: &str = "KODO backup pilot";
 
 /// Display names of the two EWS apps seeded into every tenant (the `on-listed` allow list).
 pub const EWS_APP_NAMES: [&str; 2] = ["Mail archiver (EWS)", "Mail migration (EWS)"];

@@ -57,6 +57,11 @@ struct Args {
     /// shows a write at once. Changeable later as `ewsPropagationMs` in /_emulator/settings.
     #[arg(long, default_value_t = 0)]
     ews_propagation_ms: u64,
+    /// Exchange RBAC for Applications role assignments reach EWS this long after they are made
+    /// or re-scoped (ms; the real cache takes 30 minutes to 2 hours). Changeable later as
+    /// `rbacPropagationMs` in /_emulator/settings.
+    #[arg(long, default_value_t = 0)]
+    rbac_propagation_ms: u64,
     /// The tenant default app management policy of every tenant: none (the documented
     /// disabled default), no-secrets (password addition blocked), secret-lifetime=<ISO 8601
     /// duration> (e.g. secret-lifetime=P90D). Changeable per tenant through
@@ -105,6 +110,7 @@ fn main() {
         ews: args.ews.clone(),
         ews_propagation: Duration::from_millis(args.ews_propagation_ms),
         app_policy: args.app_policy.clone(),
+        rbac_propagation: Duration::from_millis(args.rbac_propagation_ms),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
