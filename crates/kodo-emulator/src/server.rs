@@ -567,6 +567,7 @@ async fn state_dump(State(world): W) -> Response {
                 "oauth2PermissionGrants": t.grants.iter().map(|g| Value::Object(g.json.clone())).collect::<Vec<_>>(),
                 "sharePoint": { "legacyAuthProtocolsEnabled": t.sharepoint.legacy_auth_protocols_enabled },
                 "exchange": exchange,
+                "directory": super::directory::control_view(t),
                 "appManagementPolicy": Value::Object(t.app_policy.clone()),
                 "pendingDeviceCodes": t.device_codes.iter().map(|d| json!({ "userCode": d.user_code, "approved": d.approved })).collect::<Vec<_>>(),
             })
