@@ -93,7 +93,7 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
         }
         Request::GrantPermissions(req) => {
             let connection = session.connected().await?;
-            onboarding::grant_permissions(ctx, &Graph::new(&connection, ctx), req).await
+            onboarding::grant_permissions(&connection, ctx, &Graph::new(&connection, ctx), req).await
         }
         Request::Onboard(req) => {
             let connection = session.connected().await?;

@@ -137,6 +137,9 @@ pub enum RowStatus {
     WouldGrant,
     /// Resolved, but its step was not approved.
     Skipped,
+    /// A mailbox permission granted in Exchange Online, scoped (`-MailboxScope`), instead of
+    /// tenant-wide in Microsoft Entra ID.
+    ScopedInExchange,
 }
 
 /// One manifest row as resolved in a tenant, and later what became of it; serialized as the

@@ -351,6 +351,10 @@ pub const BOOTSTRAP_GRAPH_ROLES: &[&str] = &[
     "SharePointTenantSettings.ReadWrite.All",
     // Reading app management policies (docs/app-policy-research.md §2.3).
     "Policy.Read.All",
+    // -MailboxScope: the administrative unit, its members and the tenant's users
+    // (docs/exchange-rbac-research.md §4.1).
+    "AdministrativeUnit.Read.All",
+    "User.Read.All",
 ];
 /// SharePoint app roles of the bootstrap app (CSOM tenant settings need Sites.FullControl.All,
 /// facts.md §5.1).

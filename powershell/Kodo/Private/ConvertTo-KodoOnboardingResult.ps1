@@ -17,6 +17,7 @@ function ConvertTo-KodoOnboardingResult {
 
     $app = $null
     $ews = $null
+    $scope = $null
     $rows = @()
     $retired = @()
     $changes = @()
@@ -35,6 +36,10 @@ function ConvertTo-KodoOnboardingResult {
         if ($Onboard.PSObject.Properties['ews'] -and $Onboard.ews) {
             $ews = ConvertTo-KodoEwsAccess -Result $Onboard.ews -Cmdlet $Cmdlet
             if ($ews.Status -eq 'Configured') { $changes += "Added the app to the EWS allow list (effective by $($ews.EffectiveBy.ToString('u')))" }
+        }
+        if ($Onboard.permissions.PSObject.Properties['mailboxScope'] -and $Onboard.permissions.mailboxScope) {
+            $scope = ConvertTo-KodoMailboxScope -Result $Onboard.permissions.mailboxScope -AppId $ClientId
+            $changes += @($scope.Roles | Where-Object Status -eq 'Granted' | ForEach-Object { "Assigned Exchange role '$($_.Role)' scoped to administrative unit $($scope.AdministrativeUnit)" })
         }
         if ($changes.Count -eq 0) { Write-Verbose "Tenant $TenantId was already onboarded: nothing changed." }
     }
@@ -55,6 +60,7 @@ function ConvertTo-KodoOnboardingResult {
         Changes         = $changes
         Permissions     = $rows
         Ews             = $ews
+        MailboxScope    = $scope
         # The credential KODO signs in with, as the tenant's policy allowed it.
         CredentialType  = $(if ($app -and $app.ClientSecret) { 'ClientSecret' } elseif ($app -and $app.CertificateThumbprint) { 'Certificate' } else { $null })
         CredentialNote  = $(if ($app) { $app.CredentialNote } else { $null })

@@ -35,6 +35,19 @@ function Grant-KodoPermissions {
     A JSON manifest of your own (schema 1: rows with resourceAppId, permission, type
     Application|Delegated, optional).
 
+    .PARAMETER MailboxScope
+    The object id of an administrative unit: KODO reaches only its members' mailboxes. The
+    mailbox permissions (Microsoft Graph Mail.*, Calendars.*, Contacts.*, MailboxSettings.*;
+    Exchange full_access_as_app) are then granted in Exchange Online as "Application ..." roles
+    scoped to the unit (RBAC for Applications: the app's service principal is registered in
+    Exchange with New-ServicePrincipal, one New-ManagementRoleAssignment
+    -RecipientAdministrativeUnitScope per role), instead of tenant-wide in Microsoft Entra ID;
+    tenant-wide grants of those permissions are revoked, because Entra and Exchange grants add
+    up. The plan says how many mailboxes KODO will and will not reach; afterwards
+    Test-ServicePrincipalAuthorization checks one mailbox inside the unit and one outside. A
+    Kodo.MailboxScope object follows the permission rows. Needs the Exchange Administrator role
+    (or Organization Management). OneDrive, SharePoint and Teams permissions stay tenant-wide.
+
     .PARAMETER AcsAppOnlyGrant
     Ask for the seed's step 15 (the appinv.aspx tenant FullControl grant through Azure ACS). It
     is retired: this fails with an error that says since when and what replaced it.
@@ -54,11 +67,16 @@ function Grant-KodoPermissions {
 
     Grants KODO 4.3's list and shows only what changed or needs attention.
 
+    .EXAMPLE
+    Grant-KodoPermissions -AppId $clientId -MailboxScope 4d819ce9-9257-44d7-af20-68a49e6697f4
+
+    Limits KODO's mail, calendar and contact access to the members of one administrative unit.
+
     .OUTPUTS
-    Kodo.PermissionResult
+    Kodo.PermissionResult, Kodo.MailboxScope
     #>
     [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'AppId')]
-    [OutputType('Kodo.PermissionResult')]
+    [OutputType('Kodo.PermissionResult', 'Kodo.MailboxScope')]
     param(
         [Parameter(Mandatory, ValueFromPipeline, ParameterSetName = 'InputObject')]
         [PSTypeName('Kodo.App')]
@@ -72,6 +90,9 @@ function Grant-KodoPermissions {
         [string]$Manifest = 'Seed',
 
         [string]$ManifestPath,
+
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$MailboxScope,
 
         [switch]$AcsAppOnlyGrant
     )
@@ -88,8 +109,10 @@ function Grant-KodoPermissions {
             $request = [ordered]@{ kind = 'permissions.grant'; appId = $id; manifest = $manifestObject }
             # Piped from a New-KodoApp that created the app: wait out Entra's replication in full.
             if ($InputObject -and @($InputObject.Changes).Count -gt 0) { $request['justCreated'] = $true }
+            if ($MailboxScope) { $request['mailboxScope'] = $MailboxScope }
             $result = (Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo 'Every permission is already in place: nothing to change.').Result
             ConvertTo-KodoPermissionResult -Rows $result.rows -AppId $id
+            if ($result.PSObject.Properties['mailboxScope']) { ConvertTo-KodoMailboxScope -Result $result.mailboxScope -AppId $id }
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         }

@@ -91,6 +91,12 @@ function Invoke-KodoOnboarding {
     not on the list loses EWS. High impact; an explicit -Confirm asks instead. Without either the
     result is ManualActionRequired, with the command to run.
 
+    .PARAMETER MailboxScope
+    The object id of an administrative unit: KODO reaches only its members' mailboxes (Exchange
+    RBAC for Applications; see Grant-KodoPermissions -MailboxScope). The result's MailboxScope
+    says how many mailboxes are in and out of scope, and the audit checks that no tenant-wide
+    grant widens it.
+
     .PARAMETER AuditOnly
     Change nothing: find the Kodo app in each tenant and run Test-KodoApp.
 
@@ -112,6 +118,11 @@ function Invoke-KodoOnboarding {
     Invoke-KodoOnboarding -Manifest Kodo43 | Select-Object ClientId, AuditPassed
 
     With an existing connection, onboards with KODO 4.3's permission list.
+
+    .EXAMPLE
+    Invoke-KodoOnboarding -MailboxScope 4d819ce9-9257-44d7-af20-68a49e6697f4 | Select-Object -ExpandProperty MailboxScope
+
+    Onboards with KODO's mailbox access limited to one administrative unit's members.
 
     .EXAMPLE
     Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp | Select-Object TenantId, Status, ClientId, AuditPassed, Error | Export-Csv ./onboarding.csv -NoTypeInformation
@@ -171,6 +182,10 @@ function Invoke-KodoOnboarding {
 
         [switch]$AllowEwsRestriction,
 
+        [Parameter(ParameterSetName = 'Current')]
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$MailboxScope,
+
         [switch]$AuditOnly,
 
         [switch]$SkipAudit,
@@ -222,6 +237,7 @@ function Invoke-KodoOnboarding {
                 $request = New-KodoOnboardRequest
                 $request['kind'] = 'onboard'
                 $request['approval'] = [ordered]@{ ask = $true }
+                if ($MailboxScope) { $request['mailboxScope'] = $MailboxScope }
                 $generated = $null
                 if ($NewCertificate) {
                     $generated = New-KodoPfxCertificate -Subject $DisplayName -Days $NewCertificateLifetime -Password $NewCertificatePassword -PasswordParameter '-NewCertificatePassword'

@@ -65,6 +65,12 @@ function Test-KodoApp {
     A mailbox (SMTP address) for the live EWS check: Kodo reads its folder root through Exchange
     Web Services as the app, which proves that the organization's EWS settings admit KODO.
 
+    .PARAMETER MailboxScope
+    The administrative unit KODO's mailbox access must be limited to: each mailbox permission
+    passes only as an Exchange role scoped to that unit, and fails while a tenant-wide grant of it
+    exists in Microsoft Entra ID (which would reach every mailbox). Without it, mailbox
+    permissions held as Exchange roles instead of Entra grants pass too.
+
     .PARAMETER Live
     Run the live check with the client secret of the piped Kodo.App (as New-KodoApp -NewSecret
     returns it). Giving -ClientSecret or a certificate runs it too.
@@ -123,6 +129,9 @@ function Test-KodoApp {
         [ValidatePattern('^[^@\s]+@[^@\s]+$')]
         [string]$EwsMailbox,
 
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$MailboxScope,
+
         [switch]$Live
     )
 
@@ -155,6 +164,7 @@ function Test-KodoApp {
             $request = [ordered]@{ kind = 'app.test'; appId = $id; manifest = $manifestObject; warnDays = $WarnDays }
             if ($signIn.Count -gt 0) { $request['signIn'] = @($signIn) }
             if ($EwsMailbox) { $request['ewsMailbox'] = $EwsMailbox }
+            if ($MailboxScope) { $request['mailboxScope'] = $MailboxScope }
             try {
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers
             } finally {

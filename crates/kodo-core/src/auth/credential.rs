@@ -85,6 +85,10 @@ pub const DELEGATED_GRAPH_SCOPES: &[&str] = &[
     "Sites.Read.All",
     "SharePointTenantSettings.ReadWrite.All",
     "Policy.Read.All",
+    // -MailboxScope: the administrative unit, its members and the tenant's users
+    // (docs/exchange-rbac-research.md §4.1).
+    "AdministrativeUnit.Read.All",
+    "User.Read.All",
 ];
 
 pub(crate) fn parse_pem(text: &str) -> Result<(Vec<u8>, rsa::RsaPrivateKey), KodoError> {

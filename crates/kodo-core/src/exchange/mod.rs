@@ -8,8 +8,11 @@
 //! loop as Graph's (`graph::with_retries`), with a fresh `client-request-id` each.
 //!
 //! - [`ews`]: the organization's EWS settings (read, write the allow list) and the EWS probe.
+//! - [`rbac`]: RBAC for Applications: the app's service principal in Exchange and its
+//!   management role assignments, scoped to an administrative unit.
 
 pub mod ews;
+pub mod rbac;
 
 use crate::auth::Connection;
 use crate::context::{LogLevel, OpContext};
@@ -49,6 +52,18 @@ impl<'a> ExchangeAdmin<'a> {
 
     /// Runs one cmdlet and returns its objects. `retry` says whether a repeat is safe.
     pub async fn invoke(&self, cmdlet: &str, parameters: Value, retry: Retry) -> Result<Vec<Value>, KodoError> {
+        self.attempt(cmdlet, parameters, retry).await?.map_err(|r| r.error)
+    }
+
+    /// Runs one cmdlet. The cmdlet's own refusal (HTTP 400 or 404: an object not found, one that exists
+    /// already, a bad parameter) comes back as a [`Refusal`] for the caller to read; any other
+    /// failure is an error.
+    pub async fn attempt(
+        &self,
+        cmdlet: &str,
+        parameters: Value,
+        retry: Retry,
+    ) -> Result<Result<Vec<Value>, Refusal>, KodoError> {
         let (tenant, anchor) = self.tenant_and_anchor();
         let url = format!("{}/adminapi/beta/{tenant}/InvokeCommand", self.conn.env.exchange);
         let body = json!({ "CmdletInput": { "CmdletName": cmdlet, "Parameters": parameters } });
@@ -64,6 +79,12 @@ impl<'a> ExchangeAdmin<'a> {
         if response.is_sign_in_failure() {
             return Err(sign_in_error(self.conn, self.ctx, exchange).await);
         }
+        // Parameter errors come as 400, a cmdlet that ran and failed as `"code": "NotFound"` (its
+        // HTTP status is UNCONFIRMED: docs/exchange-research.md §1.6c), so 404 too.
+        if matches!(response.status, 400 | 404) {
+            let text = response.body.to_string();
+            return Ok(Err(Refusal { text, error: exchange_error(cmdlet, &response) }));
+        }
         if !response.ok() {
             return Err(exchange_error(cmdlet, &response));
         }
@@ -72,7 +93,23 @@ impl<'a> ExchangeAdmin<'a> {
                 self.ctx.log(LogLevel::Verbose, format!("{cmdlet}: {w}"));
             }
         }
-        Ok(response.body["value"].as_array().cloned().unwrap_or_default())
+        Ok(Ok(response.body["value"].as_array().cloned().unwrap_or_default()))
+    }
+}
+
+/// A cmdlet's refusal: the answer's whole text (to look for the error's id in) and the error
+/// that says it.
+#[derive(Debug)]
+pub struct Refusal {
+    pub text: String,
+    pub error: KodoError,
+}
+
+impl Refusal {
+    /// Whether the refusal names `id` (an error id such as `AADServicePrincipalNotFound`, or a
+    /// phrase such as "already exist"), case-insensitively.
+    pub fn says(&self, id: &str) -> bool {
+        self.text.to_ascii_lowercase().contains(&id.to_ascii_lowercase())
     }
 }
 

@@ -6,11 +6,12 @@
 use super::check_guid;
 use super::permissions::{consent_reads, consents_from, is_consented, is_declared, read_app_and_apis};
 use super::procedure::needs_ews;
+use super::scope;
 use crate::auth::{Connection, CredentialSpec};
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
-use crate::exchange::ExchangeAdmin;
 use crate::exchange::ews::{self, OrgEws, Probe};
+use crate::exchange::{ExchangeAdmin, rbac};
 use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, end_of};
 use crate::graph::{Graph, Request, Retry};
 use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
@@ -34,6 +35,10 @@ pub struct TestApp {
     /// A mailbox for the live EWS probe (read its folder root as the app). None: no probe.
     #[serde(default)]
     pub ews_mailbox: Option<String>,
+    /// The administrative unit the mailbox permissions must be limited to (Exchange RBAC for
+    /// Applications). None: tenant-wide grants pass, and so do Exchange roles found instead.
+    #[serde(default)]
+    pub mailbox_scope: Option<String>,
 }
 
 fn default_warn_days() -> i64 {
@@ -72,6 +77,33 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
     // Permissions: required vs configured vs consented, resolved as Grant-KodoPermissions does.
     let resolution = resolve(&manifest, &resource_sps);
     let declared = app.required_resource_access();
+    // Mailbox permissions may be Exchange roles instead (RBAC for Applications): read them when
+    // a scope is asked for, or when such a permission is not consented in Entra.
+    let role_of = |i: usize| {
+        let row = &resolution.rows[i];
+        rbac::role_for(&row.resource_app_id, &row.permission, row.kind == "Application")
+    };
+    let unconsented_mail = resolution
+        .resolved
+        .iter()
+        .any(|r| role_of(r.row).is_some() && !is_consented(r, &resolution.rows[r.row].permission, &assigned, &grants));
+    let exchange_roles = if req.mailbox_scope.is_some() || unconsented_mail {
+        let admin = ExchangeAdmin::new(conn, ctx);
+        Some(scope::read_exchange(&admin, Some(&req.app_id)).await)
+    } else {
+        None
+    };
+    if let Some(Err(e)) = &exchange_roles {
+        checks.push(check(
+            "MailboxScope",
+            "Exchange roles of the app",
+            if req.mailbox_scope.is_some() { "Fail" } else { "Warn" },
+            format!("Could not be read, so the mailbox permissions granted in Exchange are unverified: {}", e.message),
+        ));
+    }
+    let exchange_roles = exchange_roles.and_then(Result::ok);
+    // The permissions a token need not carry: those held as Exchange roles.
+    let mut in_exchange: Vec<(String, String)> = Vec::new();
     for (i, row) in resolution.rows.iter().enumerate() {
         let source = &manifest.permissions[row.row.unwrap_or(1) - 1];
         let name = source.label();
@@ -111,6 +143,15 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
         let Some(r) = resolution.resolved.iter().find(|r| r.row == i) else { continue };
         let configured = is_declared(declared, r);
         let consented = is_consented(r, &row.permission, &assigned, &grants);
+        if let (Some(role), Some(state)) = (role_of(i), &exchange_roles) {
+            if let Some((status, detail)) = scoped_check(role, consented, state, req.mailbox_scope.as_deref()) {
+                if status == "Pass" {
+                    in_exchange.push((row.resource_app_id.clone(), row.permission.clone()));
+                }
+                checks.push(check("Permission", &name, status, detail));
+                continue;
+            }
+        }
         let (status, detail) = match (configured, consented) {
             (true, true) => ("Pass", "Configured and consented."),
             (false, true) => {
@@ -183,6 +224,7 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
             manifest: &manifest,
             ews: org.as_ref(),
             ews_mailbox: req.ews_mailbox.as_deref(),
+            in_exchange: &in_exchange,
         };
         checks.extend(live_checks(conn, ctx, graph, live, req.sign_in).await?);
     }
@@ -191,6 +233,56 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
     Ok(
         json!({ "checks": checks, "summary": { "passed": fails == 0, "fails": fails, "warnings": warns, "total": checks.len() } }),
     )
+}
+
+/// A mailbox permission held (or to be held) as an Exchange role: the check, or None when the
+/// Entra grant alone decides (no scope asked for, and no Exchange role of it).
+fn scoped_check(
+    role: &str,
+    consented: bool,
+    state: &scope::ExchangeState,
+    unit: Option<&str>,
+) -> Option<(&'static str, String)> {
+    let mine: Vec<&rbac::Assignment> = state.assignments.iter().filter(|a| a.role.eq_ignore_ascii_case(role)).collect();
+    match unit {
+        Some(unit) if consented => Some((
+            "Fail",
+            format!(
+                "Consented tenant-wide in Microsoft Entra ID: that grant reaches every mailbox, so the scope to administrative unit {unit} has no effect (Entra and Exchange grants add up). Run Grant-KodoPermissions -MailboxScope {unit}: it revokes it."
+            ),
+        )),
+        Some(unit) if mine.iter().any(|a| !a.scoped_to(unit)) => Some((
+            "Fail",
+            format!(
+                "The app holds Exchange role '{role}' beyond administrative unit {unit} ({}): it reaches mailboxes outside the scope. Run Grant-KodoPermissions -MailboxScope {unit}: it limits them.",
+                mine.iter()
+                    .filter(|a| !a.scoped_to(unit))
+                    .map(|a| a.scope.clone().unwrap_or_else(|| a.scope_type.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        Some(unit) if !mine.is_empty() => Some((
+            "Pass",
+            format!(
+                "Granted in Exchange Online as '{role}', scoped to administrative unit {unit}; not granted tenant-wide."
+            ),
+        )),
+        Some(unit) => Some((
+            "Fail",
+            format!(
+                "Not granted: the app holds no Exchange role '{role}' scoped to administrative unit {unit}. Run Grant-KodoPermissions -MailboxScope {unit}."
+            ),
+        )),
+        None if consented => None,
+        None => mine.first().map(|a| {
+            let reach = match &a.scope {
+                Some(s) => format!("scoped to {} {s}", a.scope_type),
+                None => "for the whole organization".to_string(),
+            };
+            ("Pass", format!("Granted in Exchange Online as '{role}', {reach}."))
+        }),
+    }
 }
 
 /// Each secret's and certificate's expiry, and whether any is valid.
@@ -330,6 +422,8 @@ struct Live<'a> {
     manifest: &'a Manifest,
     ews: Option<&'a OrgEws>,
     ews_mailbox: Option<&'a str>,
+    /// (resource appId, permission) held as Exchange roles: not in the token.
+    in_exchange: &'a [(String, String)],
 }
 
 /// The live part of Test-KodoApp: signs in as the app with each credential given, checks that
@@ -344,7 +438,7 @@ async fn live_checks(
     live: Live<'_>,
     specs: Vec<CredentialSpec>,
 ) -> Result<Vec<Value>, KodoError> {
-    let Live { app_id, manifest, ews: org, ews_mailbox } = live;
+    let Live { app_id, manifest, ews: org, ews_mailbox, in_exchange } = live;
     const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
     const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
     const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
@@ -389,7 +483,10 @@ async fn live_checks(
                 .as_array()
                 .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
-            let required = manifest.required_roles(resource);
+            let mut required = manifest.required_roles(resource);
+            required.retain(|p| {
+                !in_exchange.iter().any(|(r, x)| r.eq_ignore_ascii_case(resource) && x.eq_ignore_ascii_case(p))
+            });
             let missing: Vec<&String> =
                 required.iter().filter(|p| !roles.iter().any(|r| r.eq_ignore_ascii_case(p))).collect();
             if missing.is_empty() {

@@ -6,6 +6,8 @@
 //!
 //! - [`app`] - New-KodoApp (find or create the app, its service principal, a credential)
 //! - [`permissions`] - Grant-KodoPermissions (declare, app role assignments, delegated grants)
+//! - [`scope`] - `-MailboxScope`: mailbox permissions in Exchange Online, limited to an
+//!   administrative unit (RBAC for Applications)
 //! - [`credentials`] - Remove-KodoAppCredential
 //! - [`audit`] - Test-KodoApp (required vs configured vs consented, expiry, live sign-in)
 //! - [`remove`] - Remove-KodoApp
@@ -21,6 +23,7 @@ pub mod permissions;
 pub mod policy;
 pub mod procedure;
 pub mod remove;
+pub mod scope;
 
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::models::Application;

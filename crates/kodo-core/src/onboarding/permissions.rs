@@ -3,9 +3,12 @@
 //! permission, one AllPrincipals grant per resource API holding every delegated scope (merged
 //! with what is there). Also reports the retired SharePoint ACS step (appinv.aspx).
 
-use super::check_guid;
+use super::{check_guid, scope};
+use crate::auth::Connection;
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
+use crate::exchange::ExchangeAdmin;
+use crate::exchange::rbac;
 use crate::graph::models::{
     AppRoleAssignment, Application, OAuth2PermissionGrant, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
 };
@@ -31,6 +34,10 @@ pub struct GrantPermissions {
     /// The app was just created (piped from New-KodoApp): wait out replication lag in full.
     #[serde(default)]
     pub just_created: bool,
+    /// An administrative unit's object id: grant the mailbox permissions in Exchange Online,
+    /// scoped to it, instead of tenant-wide ([`super::scope`]).
+    #[serde(default)]
+    pub mailbox_scope: Option<String>,
 }
 
 /// Resource APIs' service principals by lower-case appId (None: the tenant has none).
@@ -43,7 +50,11 @@ pub struct GrantState {
     pub sp_id: String,
     pub resource_sps: ResourceSps,
     pub assigned: HashSet<(String, String)>,
+    /// The app's app role assignments, for the ids of those a mailbox scope revokes.
+    pub assignments: Vec<AppRoleAssignment>,
     pub grants: Vec<OAuth2PermissionGrant>,
+    /// The mailbox permissions are granted in Exchange, scoped: not in Entra.
+    pub scoped: bool,
 }
 
 /// The read of a resource API's service principal: its app roles and delegated scopes.
@@ -122,7 +133,12 @@ pub(crate) async fn consents_from(
     Ok((assignments, grants))
 }
 
-pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPermissions) -> Result<Value, KodoError> {
+pub async fn grant_permissions(
+    conn: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: GrantPermissions,
+) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
     ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
@@ -139,16 +155,43 @@ pub async fn grant_permissions(ctx: &OpContext, graph: &Graph<'_>, req: GrantPer
     let reads = consent_reads(&sp_id, Retry::Replication);
     let answers = graph.batch(&reads).await?;
     let (assignments, grants) = consents_from(graph, &reads, answers).await?;
+    // A mailbox scope: the unit and what Exchange holds are read before anything is written.
+    let admin = ExchangeAdmin::new(conn, ctx);
+    let scope_plan = match &req.mailbox_scope {
+        Some(unit) => {
+            ctx.progress("Grant-KodoPermissions", "Reading the mailbox scope", Some(20));
+            let (unit, exchange) =
+                tokio::try_join!(scope::read_unit(graph, unit), scope::read_exchange(&admin, Some(&req.app_id)))?;
+            Some(scope::plan_scope(unit, exchange, &manifest, &format!("app {}", req.app_id)))
+        }
+        None => None,
+    };
+    let name = app.display_name().to_string();
     let state = GrantState {
         app,
-        sp_id,
+        sp_id: sp_id.clone(),
         resource_sps,
         assigned: assignments.iter().map(AppRoleAssignment::key).collect(),
+        assignments,
         grants: grants.into_iter().filter(OAuth2PermissionGrant::for_all_principals).collect(),
+        scoped: scope_plan.is_some(),
     };
     let planned = plan_grant(&manifest, state)?;
-    let decided = planned.plan.clone().decide(ctx, &req.approval).await?;
-    apply_grant(ctx, graph, planned, decided).await
+    let mut plan = planned.plan.clone();
+    for step in scope_plan.iter().flat_map(|p| p.steps.iter()) {
+        plan.push(step.clone());
+    }
+    let mut decided = plan.decide(ctx, &req.approval).await?;
+    // Exchange first: the scoped roles are in place before the tenant-wide grants go.
+    let scoped = match &scope_plan {
+        Some(p) => Some(scope::apply_scope(&admin, ctx, p, Some((&req.app_id, &sp_id, &name)), &mut decided).await?),
+        None => None,
+    };
+    let mut result = apply_grant(ctx, graph, planned, decided).await?;
+    if let Some(s) = scoped {
+        result["mailboxScope"] = s;
+    }
+    Ok(result)
 }
 
 /// The app's requiredResourceAccess with every resolved permission declared, and whether that
@@ -178,6 +221,22 @@ pub fn declare_permissions(
         }
     }
     (rra, changed)
+}
+
+/// Removes the resolved permissions from the app's requiredResourceAccess (and a resource left
+/// with none); whether anything was removed. No I/O.
+pub fn undeclare(rra: &mut Vec<RequiredResourceAccess>, resolved: &[Resolved]) -> bool {
+    let mut changed = false;
+    for r in resolved {
+        let kind = if r.application { "Role" } else { "Scope" };
+        for e in rra.iter_mut().filter(|e| e.resource_app_id.eq_ignore_ascii_case(&r.resource_app_id)) {
+            let before = e.resource_access.len();
+            e.resource_access.retain(|a| !(a.id.eq_ignore_ascii_case(&r.permission_id) && a.kind == kind));
+            changed |= e.resource_access.len() != before;
+        }
+    }
+    rra.retain(|e| !e.resource_access.is_empty());
+    changed
 }
 
 /// Whether the app declares a resolved permission.
@@ -216,6 +275,13 @@ struct Assign {
     app_role_id: String,
 }
 
+/// A tenant-wide app role assignment to revoke (a mailbox scope is in force).
+struct Revoke {
+    step: String,
+    row: usize,
+    assignment_id: String,
+}
+
 /// A delegated grant to make or widen.
 struct Grant {
     step: String,
@@ -234,6 +300,7 @@ pub struct PlannedGrant {
     declare: bool,
     assigns: Vec<Assign>,
     grants: Vec<Grant>,
+    revokes: Vec<Revoke>,
 }
 
 impl PlannedGrant {
@@ -259,9 +326,38 @@ pub fn plan_grant(manifest: &Manifest, state: GrantState) -> Result<PlannedGrant
     }
     let mut plan = Plan::new();
     let app_name = state.app.display_name().to_string();
-    let (requested, declare) = declare_permissions(state.app.required_resource_access(), &resolved);
-    if declare {
-        plan.add("requiredResourceAccess", "Declare the API permissions (requiredResourceAccess)", app_name.clone());
+    // Under a mailbox scope the mailbox permissions are Exchange's: neither declared nor assigned
+    // in Entra, and a tenant-wide assignment of one is revoked (it would reach every mailbox).
+    let (resolved, in_exchange): (Vec<Resolved>, Vec<Resolved>) = resolved.into_iter().partition(|r| {
+        !(state.scoped && rbac::role_for(&r.resource_app_id, &rows[r.row].permission, r.application).is_some())
+    });
+    let (mut requested, declare) = declare_permissions(state.app.required_resource_access(), &resolved);
+    let undeclared = undeclare(&mut requested, &in_exchange);
+    if declare || undeclared {
+        let action = if undeclared {
+            "Declare the API permissions (requiredResourceAccess) without the mailbox permissions granted in Exchange"
+        } else {
+            "Declare the API permissions (requiredResourceAccess)"
+        };
+        plan.add("requiredResourceAccess", action, app_name.clone());
+    }
+    let mut revokes = Vec::new();
+    for r in &in_exchange {
+        let row = &mut rows[r.row];
+        row.status = Some(RowStatus::ScopedInExchange);
+        row.note = Some("Granted in Exchange Online, scoped to the administrative unit (see mailboxScope).".into());
+        let key = (r.resource_sp_id.to_ascii_lowercase(), r.permission_id.clone());
+        let Some(id) = state.assignments.iter().find(|a| a.key() == key).and_then(|a| a.id.clone()) else { continue };
+        let step = format!("revoke:{}:{}", r.resource_app_id, r.permission_id);
+        plan.add(
+            step.clone(),
+            format!(
+                "Revoke the tenant-wide grant of {} {} (application): it reaches every mailbox, whatever the scope",
+                row.api, row.permission
+            ),
+            app_name.clone(),
+        );
+        revokes.push(Revoke { step, row: r.row, assignment_id: id });
     }
     let mut assigns = Vec::new();
     for r in resolved.iter().filter(|r| r.application) {
@@ -324,7 +420,8 @@ pub fn plan_grant(manifest: &Manifest, state: GrantState) -> Result<PlannedGrant
             });
         }
     }
-    Ok(PlannedGrant { plan, requested, state, rows, declare, assigns, grants })
+    let declare = declare || undeclared;
+    Ok(PlannedGrant { plan, requested, state, rows, declare, assigns, grants, revokes })
 }
 
 /// Carries out the approved steps of a planned grant: every write in one `$batch` (20 a round
@@ -335,7 +432,7 @@ pub async fn apply_grant(
     planned: PlannedGrant,
     mut decided: Decided,
 ) -> Result<Value, KodoError> {
-    let PlannedGrant { requested, state, mut rows, declare, assigns, grants, .. } = planned;
+    let PlannedGrant { requested, state, mut rows, declare, assigns, grants, revokes, .. } = planned;
     if !decided.applies() {
         for a in &assigns {
             rows[a.row].status = Some(RowStatus::WouldGrant);
@@ -354,6 +451,7 @@ pub async fn apply_grant(
         Declare,
         Assign(&'a Assign),
         Grant(&'a Grant),
+        Revoke(&'a Revoke),
     }
     let mut writes = Vec::new();
     let mut kinds = Vec::new();
@@ -385,6 +483,13 @@ pub async fn apply_grant(
             ),
         });
         kinds.push(Write::Grant(g));
+    }
+    for r in revokes.iter().filter(|r| decided.approves(&r.step)) {
+        writes.push(Request::delete(
+            format!("servicePrincipals/{}/appRoleAssignments/{}", state.sp_id, r.assignment_id),
+            Retry::Idempotent,
+        ));
+        kinds.push(Write::Revoke(r));
     }
     if !writes.is_empty() {
         ctx.progress("Grant-KodoPermissions", format!("Granting: {} changes", writes.len()), Some(60));
@@ -422,6 +527,16 @@ pub async fn apply_grant(
                     rows[i].status.get_or_insert(RowStatus::Granted);
                 }
                 decided.done(&g.step);
+            }
+            Write::Revoke(v) => {
+                // Gone already (an interrupted earlier run revoked it): done as well.
+                if !r.ok() && r.status != 404 {
+                    return Err(graph_error("DELETE", "appRoleAssignments", r));
+                }
+                rows[v.row].note = Some(
+                    "Granted in Exchange Online, scoped to the administrative unit (see mailboxScope); the tenant-wide grant was revoked.".into(),
+                );
+                decided.done(&v.step);
             }
         }
     }

@@ -19,6 +19,7 @@ use super::permissions::{
     GrantPermissions, GrantState, apply_grant, grant_permissions, plan_grant, resource_lookup, resource_sps_from,
 };
 use super::policy::{self, SecretRules};
+use super::scope;
 use super::{APP_SELECT, SECRET_DAYS_DEFAULT, tagged_apps_path, the_kodo_app, validate_display_name};
 use crate::auth::Connection;
 use crate::context::OpContext;
@@ -46,6 +47,10 @@ pub struct Onboard {
     /// What the admin consents to for EWS beyond adding the app to a list in force.
     #[serde(default)]
     pub ews: EwsConsent,
+    /// An administrative unit's object id: the mailbox permissions are granted in Exchange
+    /// Online, scoped to it ([`super::scope`]).
+    #[serde(default)]
+    pub mailbox_scope: Option<String>,
     /// Run Test-KodoApp after onboarding.
     #[serde(default = "yes")]
     pub audit: bool,
@@ -113,6 +118,7 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 warn_days: 30,
                 sign_in: Vec::new(),
                 ews_mailbox: None,
+                mailbox_scope: req.mailbox_scope.clone(),
             };
             test_app(conn, ctx, graph, check).await?
         }
@@ -142,8 +148,14 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     // Exchange Online is read meanwhile: its answer (or a missing role) is known before any write.
     let exchange = ExchangeAdmin::new(conn, ctx);
     let ews_read = async { if needs_ews(&manifest) { ews::read(&exchange).await.map(Some) } else { Ok(None) } };
-    let (got, org) = tokio::join!(graph.batch(&reads), ews_read);
-    let (mut got, org) = (got?.into_iter(), org?);
+    let unit_read = async {
+        match &req.mailbox_scope {
+            Some(unit) => scope::read_unit(graph, unit).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (got, org, unit) = tokio::join!(graph.batch(&reads), ews_read, unit_read);
+    let (mut got, org, unit) = (got?.into_iter(), org?, unit?);
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
     let existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
     let policy_answer = got.next().unwrap_or_default();
@@ -169,8 +181,9 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             manifest: req.manifest.clone(),
             approval: req.approval.clone(),
             just_created: false,
+            mailbox_scope: req.mailbox_scope.clone(),
         };
-        let grants = grant_permissions(ctx, graph, grant).await?;
+        let grants = grant_permissions(conn, ctx, graph, grant).await?;
         let ews = match org {
             Some(org) => {
                 let plan = plan_ews(org, &app_id, &format!("app {app_id}"), &req.ews);
@@ -203,10 +216,13 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         sp_id: String::new(),
         resource_sps,
         assigned: HashSet::new(),
+        assignments: Vec::new(),
         grants: Vec::new(),
+        scoped: unit.is_some(),
     };
     let mut planned = plan_grant(&manifest, state)?;
     let ews_plan = org.map(|org| plan_ews(org, "", "the new app", &req.ews));
+    let scope_plan = unit.map(|u| scope::plan_scope(u, scope::ExchangeState::default(), &manifest, "the new app"));
     let declared: usize = planned.requested.iter().map(|e| e.resource_access.len()).sum();
     let mut plan = Plan::new();
     plan.add(
@@ -229,13 +245,19 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     for step in planned.plan.items().iter().filter(|p| p.id != "requiredResourceAccess") {
         plan.push(step.clone());
     }
+    for step in scope_plan.iter().flat_map(|p| p.steps.iter()) {
+        plan.push(step.clone());
+    }
     if let Some(step) = ews_plan.as_ref().and_then(|p| p.step.clone()) {
         plan.push(step);
     }
     let mut decided = plan.decide(ctx, &req.approval).await?;
     if !decided.approves("createApp") {
         let grant_decided = planned.plan.clone().decide(ctx, &Approval::only(Vec::new())).await?;
-        let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+        let mut permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+        if let Some(p) = &scope_plan {
+            permissions["mailboxScope"] = scope::apply_scope(&exchange, ctx, p, None, &mut decided).await?;
+        }
         let ews = match &ews_plan {
             Some(p) => apply_ews(&exchange, ctx, p, "", &mut decided).await?,
             None => Value::Null,
@@ -258,10 +280,23 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     let app = ensure_app_known(ctx, graph, ensure, Known::Absent, Some(rules)).await?;
     let created: Application = serde_json::from_value(app["app"].clone()).unwrap_or_default();
     let app_id = created.app_id().to_string();
-    planned.bind(created, app["servicePrincipalId"].as_str().unwrap_or("").to_string());
+    let sp_id = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
+    planned.bind(created, sp_id.clone());
+    // Exchange first: the scoped roles are in place before anything else is granted.
+    let scoped = match &scope_plan {
+        Some(p) => {
+            ctx.progress("Invoke-KodoOnboarding", "Mailbox scope (Exchange Online)", Some(50));
+            let who = (app_id.as_str(), sp_id.as_str(), req.display_name.as_str());
+            Some(scope::apply_scope(&exchange, ctx, p, Some(who), &mut decided).await?)
+        }
+        None => None,
+    };
     ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(60));
     let grant_decided = planned.plan.clone().decide(ctx, &approved).await?;
-    let permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+    let mut permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+    if let Some(s) = scoped {
+        permissions["mailboxScope"] = s;
+    }
     let ews = match &ews_plan {
         Some(p) => {
             ctx.progress("Invoke-KodoOnboarding", "EWS allow list", Some(75));
