@@ -69,7 +69,9 @@ Describe 'Invoke-KodoOnboarding -MailboxScope' {
         $roles | ForEach-Object { $_.auScope | Should -Be $unit.id }
         # The live EWS probe as the app: a member's mailbox answers, another's does not.
         (Get-Probe $r "adelev@$($t.InitialDomain)").Status | Should -Be 'Pass'
-        (Get-Probe $r "meganb@$($t.InitialDomain)").Status | Should -Be 'Fail'
+        $outside = Get-Probe $r "meganb@$($t.InitialDomain)"
+        $outside.Status | Should -Be 'Fail'
+        $outside.Detail | Should -Match 'outside the scope'
 
         Clear-Log
         $rbac = Get-ExchangeRbac $t
@@ -142,6 +144,25 @@ Describe 'Grant-KodoPermissions -MailboxScope on an app granted tenant-wide' {
         # The app's token no longer carries the mailbox roles, and the live sign-in does not ask for them.
         $live = @(Test-KodoApp -AppId $app.ClientId -ClientSecret $app.ClientSecret -MailboxScope $unit.id -EwsMailbox "alexw@$($t.InitialDomain)" -Detailed)
         @($live | Where-Object Status -eq 'Fail') | Should -BeNullOrEmpty -Because (($live | Where-Object Status -eq 'Fail' | ForEach-Object { "$($_.Check): $($_.Detail)" }) -join '; ')
+    }
+
+    It 'the live EWS probe tells a role Exchange has not applied yet from a mailbox outside the scope' {
+        $t = Connect-Tenant 1
+        $unit = Get-Unit $t
+        $null = Invoke-Control PATCH settings @{ rbacPropagationMs = 4000 }
+        try {
+            $app = New-KodoApp -DisplayName 'KODO scope propagation' -NewSecret
+            $null = Grant-KodoPermissions -AppId $app.ClientId -MailboxScope $unit.id -Confirm:$false
+            $null = $app | Grant-KodoEwsAccess
+            $r = [pscustomobject]@{ ClientId = $app.ClientId; ClientSecret = $app.ClientSecret }
+            $early = Get-Probe $r "alexw@$($t.InitialDomain)"
+            $early.Status | Should -Be 'Warn'
+            $early.Detail | Should -Match 'Configured, not yet effective'
+            Start-Sleep -Seconds 5
+            (Get-Probe $r "alexw@$($t.InitialDomain)").Status | Should -Be 'Pass'
+        } finally {
+            $null = Invoke-Control PATCH settings @{ rbacPropagationMs = 0 }
+        }
     }
 
     It 'converges after an interruption between registering the app in Exchange and assigning its roles' {

@@ -770,26 +770,26 @@ async fn page_size_is_a_setting_and_every_list_route_pages() {
     assert_eq!(all_pages(&emu, &admin, "servicePrincipals?$top=5").await.0, [5, 5, 5, 3]);
     assert_eq!(all_pages(&emu, &admin, "organization").await.0, [1]);
 
-    // Assignments: the bootstrap SP holds 9 roles (7 Graph, 1 SharePoint, 1 Exchange); on the
-    // Graph SP, the bootstrap app and the managed identity hold 7 each.
+    // Assignments: the bootstrap SP holds 11 roles (9 Graph, 1 SharePoint, 1 Exchange); on the
+    // Graph SP, the bootstrap app and the managed identity hold 9 each.
     let boot_app_id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
     let boot = resource_sp(&emu, &admin, &boot_app_id).await["id"].as_str().unwrap().to_string();
     let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
     let gid = graph_sp["id"].as_str().unwrap().to_string();
-    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7, 2]);
+    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7, 4]);
     assert_eq!(set_page_size(&emu, json!(3)).await.0, 200);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await;
-    assert_eq!(sizes, [3, 3, 3]);
+    assert_eq!(sizes, [3, 3, 3, 2]);
     assert!(items.iter().all(|a| a["principalId"] == boot.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{gid}/appRoleAssignedTo")).await;
-    assert_eq!(sizes, [3, 3, 3, 3, 2]);
+    assert_eq!(sizes, [3, 3, 3, 3, 3, 3]);
     assert!(items.iter().all(|a| a["resourceId"] == gid.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let alt = format!("servicePrincipals(appId='{boot_app_id}')/appRoleAssignments");
-    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 3]);
+    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 3, 2]);
 
     // Grants: 5 from the bootstrap SP (to the 4 first-party SPs and one line-of-business SP),
     // 1 from another client; `$filter=clientId eq` pages over the bootstrap's only.

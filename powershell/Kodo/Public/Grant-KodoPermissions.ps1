@@ -14,9 +14,10 @@ function Grant-KodoPermissions {
 
     Returns one Kodo.PermissionResult per manifest row: Granted (now), AlreadyPresent, Retired
     (Azure AD Graph, retired 2025-08-31: not granted), NotOffered (the tenant has no such
-    permission; allowed only for rows marked optional), Duplicate, WouldGrant (-WhatIf) or
-    Skipped (declined at -Confirm). A row the tenant does not offer stops the run before any
-    write, so a typo cannot half-onboard a tenant.
+    permission; allowed only for rows marked optional), Duplicate, WouldGrant (-WhatIf), Skipped
+    (declined at -Confirm) or ScopedInExchange (-MailboxScope: granted as an Exchange role scoped
+    to an administrative unit). A row the tenant does not offer stops the run before any write,
+    so a typo cannot half-onboard a tenant.
 
     Safe to run again: a re-run grants nothing that is in place and writes nothing. Throttling
     and Entra's replication delay are retried within a time budget. Supports -WhatIf and

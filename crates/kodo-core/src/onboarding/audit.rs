@@ -367,6 +367,46 @@ async fn ews_probe_check(
     })
 }
 
+/// A refused EWS probe of an app that holds EWS as an Exchange role (RBAC for Applications):
+/// Test-ServicePrincipalAuthorization, which bypasses Exchange's cache, tells "configured, not
+/// yet effective" (the mailbox is in the role's scope) from "outside the scope".
+async fn ews_role_check(
+    admin: &Connection,
+    ctx: &OpContext,
+    mailbox: &str,
+    app_id: &str,
+    refused: Value,
+) -> Result<Value, KodoError> {
+    let exchange = ExchangeAdmin::new(admin, ctx);
+    let roles = rbac::test_authorization(&exchange, app_id, mailbox).await?;
+    let ews = roles.iter().find(|a| a.role.eq_ignore_ascii_case("Application EWS.AccessAsApp"));
+    let name = refused["check"].as_str().unwrap_or("").to_string();
+    Ok(match ews.and_then(|a| a.in_scope) {
+        Some(true) => check(
+            "SignIn",
+            &name,
+            "Warn",
+            format!(
+                "Configured, not yet effective: {mailbox} is in the scope of the app's Exchange role 'Application EWS.AccessAsApp' ({} {}), but EWS still refuses it. Exchange applies role assignments within {} hours; check again later.",
+                ews.map(|a| a.scope_type.as_str()).unwrap_or(""),
+                ews.map(|a| a.allowed_scope.as_str()).unwrap_or(""),
+                scope::PROPAGATION_HOURS
+            ),
+        ),
+        Some(false) => check(
+            "SignIn",
+            &name,
+            "Fail",
+            format!(
+                "{mailbox} is outside the scope of the app's Exchange role 'Application EWS.AccessAsApp' ({} {}): KODO cannot back it up. Probe a mailbox of the unit, or widen the unit.",
+                ews.map(|a| a.scope_type.as_str()).unwrap_or(""),
+                ews.map(|a| a.allowed_scope.as_str()).unwrap_or("")
+            ),
+        ),
+        None => refused,
+    })
+}
+
 /// Whether the organization's EWS settings admit the app.
 fn ews_check(org: &OrgEws, app_id: &str) -> Value {
     let name = "EWS allow list";
@@ -556,7 +596,13 @@ async fn live_checks(
                 }
                 EXCHANGE => {
                     if let Some(mailbox) = ews_mailbox {
-                        checks.push(ews_probe_check(&probe, ctx, mailbox, org, app_id, &label).await?);
+                        let mut found = ews_probe_check(&probe, ctx, mailbox, org, app_id, &label).await?;
+                        let ews_in_exchange =
+                            in_exchange.iter().any(|(_, p)| p.eq_ignore_ascii_case("full_access_as_app"));
+                        if found["status"] == "Fail" && ews_in_exchange {
+                            found = ews_role_check(admin, ctx, mailbox, app_id, found).await?;
+                        }
+                        checks.push(found);
                     }
                 }
                 _ => {}
