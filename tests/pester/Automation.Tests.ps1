@@ -8,8 +8,6 @@ BeforeAll {
     Import-Module $script:ManifestPath -Force
     # Throttling on: a bulk run must ride out 429s in every tenant.
     $emu = Start-KodoEmulator -Tenants 6 -ThrottleRate 0.1
-    function Get-Log { @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ }) }
-    function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
     # Graph writes (Exchange's admin API takes Get-* cmdlets as POSTs to InvokeCommand too).
     function Get-Writes {
         @(Get-Log | Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -notlike '*/oauth2/v2.0/token' -and $_.path -ne '/v1.0/$batch' -and $_.path -notlike '*/InvokeCommand' -and $_.status -lt 400 })

@@ -7,31 +7,13 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
     $emu = Start-KodoEmulator -Tenants 5
-    function Connect-Tenant([int]$Index) {
-        $t = $emu.Tenants[$Index]
-        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
-        $t
-    }
-    function Invoke-Control([string]$Method, [string]$Path, $Body) {
-        $params = @{ Method = $Method; Uri = "$($emu.Url)/_emulator/$Path"; SkipCertificateCheck = $true }
-        if ($null -ne $Body) { $params['Body'] = ($Body | ConvertTo-Json -Depth 8); $params['ContentType'] = 'application/json' }
-        Invoke-RestMethod @params
-    }
-    function Get-Exchange($Tenant) { Invoke-Control GET "tenants/$($Tenant.TenantId)/exchange" }
     function Get-Unit($Tenant) { (Invoke-Control GET "tenants/$($Tenant.TenantId)/directory").administrativeUnits | Where-Object displayName -eq 'KODO backup pilot' }
     function Get-Roles($Tenant, [string]$AppId) {
         $x = Get-Exchange $Tenant
         $sp = @($x.servicePrincipals | Where-Object appId -eq $AppId)
         @($x.roleAssignments | Where-Object { $sp -and $_.assignee -eq $sp[0].objectId })
     }
-    function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
-    # Graph writes (the request log), and what Exchange holds (the control API: the log does not
-    # carry the cmdlet).
-    function Get-Writes {
-        @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object {
-            $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch'
-        })
-    }
+    # What Exchange holds (the control API: the request log does not carry the cmdlet).
     function Get-ExchangeRbac($Tenant) { $x = Get-Exchange $Tenant; (@($x.servicePrincipals) + @($x.roleAssignments)) | ConvertTo-Json -Depth 5 -Compress }
     function Get-Probe($Result, [string]$Mailbox) {
         @(Test-KodoApp -AppId $Result.ClientId -ClientSecret $Result.ClientSecret -EwsMailbox $Mailbox -Detailed) | Where-Object Check -like 'Call Exchange Web Services*'
@@ -79,7 +61,7 @@ Describe 'Invoke-KodoOnboarding -MailboxScope' {
         $again.Changes | Should -BeNullOrEmpty
         $again.MailboxScope.Status | Should -Be 'AlreadyConfigured'
         $again.AuditPassed | Should -BeTrue
-        Get-Writes | Should -BeNullOrEmpty
+        Get-GraphWrites | Should -BeNullOrEmpty
         Get-ExchangeRbac $t | Should -Be $rbac
     }
 
@@ -92,7 +74,7 @@ Describe 'Invoke-KodoOnboarding -MailboxScope' {
         $err.FullyQualifiedErrorId | Should -Be 'Kodo.NotFound,Invoke-KodoOnboarding'
         $err.Exception.Message | Should -Match 'no administrative unit'
         $err.Exception.Message | Should -Match 'Nothing was changed'
-        Get-Writes | Should -BeNullOrEmpty
+        Get-GraphWrites | Should -BeNullOrEmpty
         Get-ExchangeRbac $t | Should -Be $rbac
     }
 }
@@ -106,7 +88,7 @@ Describe 'Grant-KodoPermissions -MailboxScope on an app granted tenant-wide' {
         Clear-Log
         $rbac = Get-ExchangeRbac $t
         $app | Grant-KodoPermissions -MailboxScope $unit.id -WhatIf | Out-Null
-        Get-Writes | Should -BeNullOrEmpty
+        Get-GraphWrites | Should -BeNullOrEmpty
         Get-ExchangeRbac $t | Should -Be $rbac
         $plan = & (Get-Module Kodo) { param($Id, $Unit) Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'permissions.grant'; appId = $Id; mailboxScope = $Unit; manifest = (Get-KodoManifest -Name Seed); approval = @{ dryRun = $true } }) } $app.ClientId $unit.id
         $ids = @($plan.plan.id)

@@ -8,11 +8,6 @@ BeforeAll {
     $emu = Start-KodoEmulator -Tenants 12
     $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
-    function Connect-Tenant([int]$Index) {
-        $t = $emu.Tenants[$Index]
-        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
-        $t
-    }
     # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
     function Get-PlainToken($Tenant, [string]$ClientId, [string]$Secret) {
         if (-not $ClientId) { $ClientId = $Tenant.BootstrapClientId; $Secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password }
@@ -23,7 +18,6 @@ BeforeAll {
         $token = Get-PlainToken $Tenant
         Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $token" } -SkipCertificateCheck
     }
-    function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
     # Graph writes. (Exchange's admin API takes every cmdlet, Get-* too, as a POST to InvokeCommand:
     # its writes are checked through the emulator's state where it matters.)
     function Get-Writes {

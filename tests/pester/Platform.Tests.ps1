@@ -6,21 +6,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
     $emu = Start-KodoEmulator -Tenants 7
-    function Connect-Tenant([int]$Index) {
-        $t = $emu.Tenants[$Index]
-        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
-        $t
-    }
-    function Invoke-Control([string]$Method, [string]$Path, $Body) {
-        $params = @{ Method = $Method; Uri = "$($emu.Url)/_emulator/$Path"; SkipCertificateCheck = $true }
-        if ($null -ne $Body) { $params['Body'] = ($Body | ConvertTo-Json -Depth 8); $params['ContentType'] = 'application/json' }
-        Invoke-RestMethod @params
-    }
-    function Get-Exchange($Tenant) { Invoke-Control GET "tenants/$($Tenant.TenantId)/exchange" }
     function Set-Exchange($Tenant, [hashtable]$Settings) { $null = Invoke-Control PATCH "tenants/$($Tenant.TenantId)/exchange" $Settings }
-    function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
-    function Get-Log { @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ }) }
-    function Get-GraphWrites { @(Get-Log | Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }) }
     function Get-Allowed($Tenant) { @(([string](Get-Exchange $Tenant).ewsAllowedAppIDs) -split ',' | Where-Object { $_ }) }
 }
 

@@ -77,3 +77,21 @@ function Stop-TestEmulator {
     if ($Emulator -and $Emulator.Process -and -not $Emulator.Process.HasExited) { $Emulator.Process.Kill() ; $null = $Emulator.Process.WaitForExit(10000) }
     if ($Emulator) { Remove-Item -Recurse -Force -LiteralPath $Emulator.Directory -ErrorAction SilentlyContinue }
 }
+
+# Against the emulator a test file started (its $emu, found in the caller's scope): sign in to a
+# tenant, call the control API, read the request log.
+function Connect-Tenant([int]$Index) {
+    $t = $emu.Tenants[$Index]
+    $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
+    $t
+}
+function Invoke-Control([string]$Method, [string]$Path, $Body) {
+    $params = @{ Method = $Method; Uri = "$($emu.Url)/_emulator/$Path"; SkipCertificateCheck = $true }
+    if ($null -ne $Body) { $params['Body'] = ($Body | ConvertTo-Json -Depth 8); $params['ContentType'] = 'application/json' }
+    Invoke-RestMethod @params
+}
+function Get-Exchange($Tenant) { Invoke-Control GET "tenants/$($Tenant.TenantId)/exchange" }
+function Clear-Log { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck }
+function Get-Log { @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ }) }
+# Graph writes (Exchange's admin API takes every cmdlet, Get-* too, as a POST to InvokeCommand).
+function Get-GraphWrites { @(Get-Log | Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }) }

@@ -1298,16 +1298,6 @@ const EXCHANGE: &str = "https://outlook.office365.com";
 const FULL_ACCESS_AS_APP: &str = "dc890d15-9560-4a4c-9b7f-a736ec74ec40";
 const MANAGE_AS_APP: &str = "dc50a0fb-09a3-484d-be87-e023b12c6440";
 
-/// A client-credentials token of `app_id` with `secret` for `resource`.
-async fn app_token(emu: &Emu, app_id: &str, secret: &str, resource: &str) -> String {
-    let scope = format!("{resource}/.default");
-    let form =
-        [("grant_type", "client_credentials"), ("client_id", app_id), ("client_secret", secret), ("scope", &scope)];
-    let (s, b) = emu.token_request(&emu.tid(0), &form).await;
-    assert_eq!(s, 200, "{b}");
-    b["access_token"].as_str().unwrap().to_string()
-}
-
 /// Assigns the Exchange Online app role `role_id` to the service principal `sp_id`.
 async fn assign_exchange_role(emu: &Emu, admin: &str, sp_id: &str, role_id: &str) {
     let exo = resource_sp(emu, admin, "00000002-0000-0ff1-ce00-000000000000").await;
@@ -1321,7 +1311,7 @@ async fn assign_exchange_role(emu: &Emu, admin: &str, sp_id: &str, role_id: &str
 async fn ews_app(emu: &Emu, admin: &str, name: &str) -> (String, String) {
     let (_, app_id, secret, sp_id) = make_app(emu, admin, name).await;
     assign_exchange_role(emu, admin, &sp_id, FULL_ACCESS_AS_APP).await;
-    let token = app_token(emu, &app_id, &secret, EXCHANGE).await;
+    let token = emu.app_token(&app_id, &secret, EXCHANGE).await;
     (app_id, token)
 }
 
@@ -1340,7 +1330,7 @@ async fn seeded_ews_app(emu: &Emu, admin: &str, name: &str) -> (String, String) 
         )
         .await;
     assert_eq!(s, 200, "{pw}");
-    let token = app_token(emu, &app_id, pw["secretText"].as_str().unwrap(), EXCHANGE).await;
+    let token = emu.app_token(&app_id, pw["secretText"].as_str().unwrap(), EXCHANGE).await;
     (app_id, token)
 }
 
@@ -1580,12 +1570,12 @@ async fn invoke_command_checks_the_app_role_and_the_directory_role() {
     assert_eq!(get(format!("{}x", &exo[..exo.len() - 1])).await.0, 401);
     // Neither Exchange.ManageAsApp nor a role: 401.
     let (_, app_id, secret, sp_id) = make_app(&emu, &admin, "Kodo Exchange admin").await;
-    let token = app_token(&emu, &app_id, &secret, EXCHANGE).await;
+    let token = emu.app_token(&app_id, &secret, EXCHANGE).await;
     assert!(claims_of(&token).get("roles").is_none());
     assert_eq!(get(token).await.0, 401);
     // The app role without an Exchange-capable directory role: 403 whose body is 4096 NULs.
     assign_exchange_role(&emu, &admin, &sp_id, MANAGE_AS_APP).await;
-    let token = app_token(&emu, &app_id, &secret, EXCHANGE).await;
+    let token = emu.app_token(&app_id, &secret, EXCHANGE).await;
     assert_eq!(claims_of(&token)["roles"], json!(["Exchange.ManageAsApp"]));
     let (s, body, _) = get(token.clone()).await;
     assert_eq!((s, body.len()), (403, 4096));
@@ -1770,7 +1760,7 @@ async fn app_management_policies_are_read_with_policy_permissions() {
     let (s, _, _) =
         emu.graph(&admin, Method::POST, &format!("servicePrincipals/{sp_id}/appRoleAssignments"), Some(body)).await;
     assert_eq!(s, 201);
-    let reader = app_token(&emu, &app_id, &secret, GRAPH).await;
+    let reader = emu.app_token(&app_id, &secret, GRAPH).await;
     for path in ["policies/defaultAppManagementPolicy", "policies/appManagementPolicies"] {
         let (s, b, _) = emu.graph(&reader, Method::GET, path, None).await;
         assert_eq!((s, b["error"]["code"].as_str()), (403, Some("Authorization_RequestDenied")), "{path}");
@@ -1778,7 +1768,7 @@ async fn app_management_policies_are_read_with_policy_permissions() {
     // With Policy.ReadWrite.ApplicationConfiguration it reads.
     let body = json!({ "principalId": sp_id, "resourceId": graph_sp["id"], "appRoleId": role(&graph_sp, "Policy.ReadWrite.ApplicationConfiguration") });
     emu.graph(&admin, Method::POST, &format!("servicePrincipals/{sp_id}/appRoleAssignments"), Some(body)).await;
-    let reader = app_token(&emu, &app_id, &secret, GRAPH).await;
+    let reader = emu.app_token(&app_id, &secret, GRAPH).await;
     assert_eq!(emu.graph(&reader, Method::GET, "policies/defaultAppManagementPolicy", None).await.0, 200);
 }
 
@@ -1843,7 +1833,7 @@ async fn app_management_policies_refuse_secrets_with_graphs_bodies() {
     // A compliant secret passes and signs in.
     let (s, pw, _) = add(json!({ "passwordCredential": { "displayName": "kodo", "endDateTime": iso_days(89) } })).await;
     assert_eq!(s, 200, "{pw}");
-    app_token(&emu, &app_id, pw["secretText"].as_str().unwrap(), GRAPH).await;
+    emu.app_token(&app_id, pw["secretText"].as_str().unwrap(), GRAPH).await;
     // PATCH passwordCredentials: a new credential is checked the same way; existing ones stay.
     let (_, app, _) = emu.graph(&admin, Method::GET, &format!("applications/{app_obj}"), None).await;
     let mut creds = app["passwordCredentials"].as_array().unwrap().clone();
@@ -1865,7 +1855,7 @@ async fn app_management_policies_refuse_secrets_with_graphs_bodies() {
     assert_eq!(s, 204, "{b}");
     let (_, app, _) = emu.graph(&admin, Method::GET, &format!("applications/{app_obj}"), None).await;
     assert_eq!(app["passwordCredentials"].as_array().unwrap().len(), before + 1);
-    app_token(&emu, &app_id, "a-custom-secret-of-32-characters", GRAPH).await;
+    emu.app_token(&app_id, "a-custom-secret-of-32-characters", GRAPH).await;
 
     // The control API refuses what Graph would not hold.
     for bad in [

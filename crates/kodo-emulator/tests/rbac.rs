@@ -47,15 +47,6 @@ async fn assign_graph_roles(emu: &Emu, admin: &str, sp_id: &str, roles: &[&str])
     }
 }
 
-async fn app_token(emu: &Emu, app_id: &str, secret: &str, resource: &str) -> String {
-    let scope = format!("{resource}/.default");
-    let form =
-        [("grant_type", "client_credentials"), ("client_id", app_id), ("client_secret", secret), ("scope", &scope)];
-    let (s, b) = emu.token_request(&emu.tid(0), &form).await;
-    assert_eq!(s, 200, "{b}");
-    b["access_token"].as_str().unwrap().to_string()
-}
-
 fn domain(emu: &Emu) -> String {
     emu.tenant(0)["initialDomain"].as_str().unwrap().to_string()
 }
@@ -72,11 +63,11 @@ async fn users_and_administrative_units_are_read_through_graph() {
     let (app_id, secret, sp_id) = make_app(&emu, &admin, "Kodo directory reader").await;
     // User.Read.All alone does not read administrative units: 403.
     assign_graph_roles(&emu, &admin, &sp_id, &["User.Read.All"]).await;
-    let token = app_token(&emu, &app_id, &secret, GRAPH).await;
+    let token = emu.app_token(&app_id, &secret, GRAPH).await;
     let (s, b, _) = emu.graph(&token, Method::GET, "directory/administrativeUnits", None).await;
     assert_eq!((s, &b["error"]["code"]), (403, &json!("Authorization_RequestDenied")));
     assign_graph_roles(&emu, &admin, &sp_id, &["AdministrativeUnit.Read.All"]).await;
-    let token = app_token(&emu, &app_id, &secret, GRAPH).await;
+    let token = emu.app_token(&app_id, &secret, GRAPH).await;
 
     let (s, aus, _) = emu
         .graph(&token, Method::GET, "directory/administrativeUnits?$filter=displayName eq 'KODO backup pilot'", None)
@@ -329,7 +320,7 @@ async fn rbac_for_applications_scopes_ews_to_an_administrative_unit() {
     let path = format!("tenants/{d}/exchange");
     let patch = json!({ "ewsAllowedAppIDs": [app_id], "effectiveNow": true });
     assert_eq!(emu.control(Method::PATCH, &path, Some(patch)).await.0, 200);
-    let token = app_token(&emu, &app_id, &secret, EXCHANGE).await;
+    let token = emu.app_token(&app_id, &secret, EXCHANGE).await;
     assert!(claims_of(&token).get("roles").is_none());
     let adele = format!("adelev@{d}");
     let megan = format!("meganb@{d}");
@@ -416,7 +407,7 @@ async fn full_access_as_app_reaches_every_mailbox_regardless_of_rbac_scope() {
             Some(json!({ "passwordCredential": {} })),
         )
         .await;
-    let token = app_token(&emu, app_id, pw["secretText"].as_str().unwrap(), EXCHANGE).await;
+    let token = emu.app_token(app_id, pw["secretText"].as_str().unwrap(), EXCHANGE).await;
     let (_, sp, _) = emu.graph(&admin, Method::GET, &format!("servicePrincipals(appId='{app_id}')"), None).await;
     let (s, _, _) =
         emu.invoke(&exo, &tid, "New-ServicePrincipal", json!({ "AppId": app_id, "ObjectId": sp["id"] })).await;

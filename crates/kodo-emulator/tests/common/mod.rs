@@ -75,7 +75,16 @@ impl Emu {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// A client-credentials token for the bootstrap app of tenant `i`.
+    /// A client-credentials token of `app_id` with `secret` for `resource`, in tenant 0.
+    pub async fn app_token(&self, app_id: &str, secret: &str, resource: &str) -> String {
+        let scope = format!("{resource}/.default");
+        let form =
+            [("grant_type", "client_credentials"), ("client_id", app_id), ("client_secret", secret), ("scope", &scope)];
+        let (s, b) = self.token_request(&self.tid(0), &form).await;
+        assert_eq!(s, 200, "{b}");
+        b["access_token"].as_str().unwrap().to_string()
+    }
+
     /// client_credentials with a client assertion (a certificate credential).
     pub async fn assertion_token(&self, tenant: &str, client_id: &str, assertion: &str, scope: &str) -> (u16, Value) {
         self.token_request(
