@@ -21,6 +21,15 @@ library (add other runtimes' libraries to powershell/Kodo/runtimes/<rid>/native/
 list them in -Runtime).
 
 .PARAMETER Runtime
+The runtimes to build (default: this platform's). From Linux x64, win-x64 and linux-arm64 are
+cross builds (always Release: what ships) with Debian's rustc-web and rust-web-src
+(-Zbuild-std) and the mingw / aarch64 gcc that setup.sh installs; each lands in
+powershell/Kodo/runtimes/<rid>/native/, and the tenant emulator for it in
+powershell/Kodo.Emulator/runtimes/<rid>/bin/.
+
+For Test: the runtimes whose tests run as well (win-x64 under wine64, linux-arm64 under
+qemu-user: tests/cross/Invoke-CrossTests.ps1); default: this platform's and every cross runtime
+whose toolchain is installed (`-Runtime linux-x64` for the quick loop).
 For Package: the runtimes to include (default: this platform's).
 
 .PARAMETER Configuration
@@ -48,6 +57,8 @@ param(
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
+# From a shell (pwsh -File), "-Runtime win-x64,linux-x64" arrives as one string.
+$Runtime = @($Runtime | ForEach-Object { "$_" -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
 $root = $PSScriptRoot
 $moduleDir = Join-Path $root 'powershell/Kodo'
 if (-not $Configuration) { $Configuration = if ($Task -eq 'Test') { 'Debug' } else { 'Release' } }
@@ -66,7 +77,63 @@ function Get-RuntimeIdentifier {
     "$os-$arch"
 }
 
+# The runtimes built from Linux x64 by cross compiling (../shared/docs/cross-build.md).
+$script:CrossTargets = @{
+    'win-x64'     = @{ Triple = 'x86_64-pc-windows-gnu'; Linker = 'x86_64-w64-mingw32-gcc'; Library = 'kodo.dll'; Emulator = 'kodo-emulator.exe'; Runner = '/usr/lib/wine/wine64' }
+    'linux-arm64' = @{ Triple = 'aarch64-unknown-linux-gnu'; Linker = 'aarch64-linux-gnu-gcc'; Library = 'libkodo.so'; Emulator = 'kodo-emulator'; Runner = 'qemu-aarch64' }
+}
+
+# Whether this machine can build (and run the tests of) a cross runtime.
+function Test-CrossToolchain([string]$Rid) {
+    $t = $script:CrossTargets[$Rid]
+    $IsLinux -and (Get-RuntimeIdentifier) -eq 'linux-x64' -and (Test-Path '/usr/bin/rustc') -and (Test-Path '/usr/lib/rustlib/src/rust/library') -and
+        (Get-Command $t.Linker -ErrorAction SilentlyContinue) -and (Get-Command $t.Runner -ErrorAction SilentlyContinue)
+}
+
+# One cross runtime: the library and the emulator, Release, with the standard library built for
+# the target (-Zbuild-std, panics unwinding as everywhere), in target/cross/.
+function Invoke-CrossBuild([string]$Rid) {
+    $t = $script:CrossTargets[$Rid]
+    if (-not (Test-CrossToolchain $Rid)) {
+        throw "Cannot build $Rid here: it needs Linux x64 with Debian's rustc-web and rust-web-src, $($t.Linker) and $($t.Runner) (run ./setup.sh)."
+    }
+    $targetRoot = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $root 'target' }
+    $saved = @{ RUSTC = $env:RUSTC; RUSTC_BOOTSTRAP = $env:RUSTC_BOOTSTRAP; CARGO_TARGET_DIR = $env:CARGO_TARGET_DIR }
+    $ccVar = 'CC_' + $t.Triple.Replace('-', '_')
+    $saved[$ccVar] = [Environment]::GetEnvironmentVariable($ccVar)
+    try {
+        # Debian's compiler (1.96) with its standard library's source; build-std is unstable, and
+        # RUSTC_BOOTSTRAP lets that compiler take it. Its own target dir: the rustup toolchain's
+        # artifacts stay valid.
+        $env:RUSTC = '/usr/bin/rustc'
+        $env:RUSTC_BOOTSTRAP = '1'
+        $env:CARGO_TARGET_DIR = Join-Path $targetRoot 'cross'
+        [Environment]::SetEnvironmentVariable($ccVar, $t.Linker)
+        $started = [Diagnostics.Stopwatch]::StartNew()
+        Invoke-Native '/usr/bin/cargo' @('build', '--locked', '--release', '-p', 'kodo', '--lib', '-p', 'kodo-emulator', '--bin', 'kodo-emulator',
+            '-Zbuild-std=std,panic_unwind,panic_abort', '--target', $t.Triple, '--config', "target.$($t.Triple).linker=`"$($t.Linker)`"")
+        Write-Host ("Built {0} ({1}) in {2:n0} s" -f $Rid, $t.Triple, $started.Elapsed.TotalSeconds)
+    } finally {
+        # (Not SetEnvironmentVariable with $null: PowerShell passes it as an empty string.)
+        foreach ($k in $saved.Keys) {
+            if ($null -eq $saved[$k]) { Remove-Item -LiteralPath "Env:$k" -ErrorAction SilentlyContinue } else { Set-Item -LiteralPath "Env:$k" -Value $saved[$k] }
+        }
+    }
+    $built = Join-Path $targetRoot "cross/$($t.Triple)/release"
+    $nativeDir = Join-Path $moduleDir "runtimes/$Rid/native"
+    New-Item -ItemType Directory -Force -Path $nativeDir | Out-Null
+    Copy-Item -LiteralPath (Join-Path $built $t.Library) -Destination (Join-Path $nativeDir $t.Library) -Force
+    $emulatorDir = Join-Path $root "powershell/Kodo.Emulator/runtimes/$Rid/bin"
+    New-Item -ItemType Directory -Force -Path $emulatorDir | Out-Null
+    Copy-Item -LiteralPath (Join-Path $built $t.Emulator) -Destination (Join-Path $emulatorDir $t.Emulator) -Force
+}
+
 function Invoke-Build {
+    $hostRid = Get-RuntimeIdentifier
+    foreach ($rid in @($Runtime | Where-Object { $_ -and $_ -ne $hostRid })) {
+        if (-not $script:CrossTargets.ContainsKey($rid)) { throw "Unknown runtime '$rid': this build makes $hostRid, win-x64 and linux-arm64." }
+        Invoke-CrossBuild $rid
+    }
     $cargoArgs = @('build', '--locked', '--workspace')
     if ($Configuration -eq 'Release') { $cargoArgs += '--release' }
     Invoke-Native cargo $cargoArgs
@@ -88,6 +155,10 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
+    if (-not $Runtime) {
+        $script:Runtime = @(Get-RuntimeIdentifier) + @($script:CrossTargets.Keys | Sort-Object | Where-Object { Test-CrossToolchain $_ })
+    }
+    Write-Host "Runtimes built and tested: $($Runtime -join ', ')"
     Invoke-Build
     $passed = 0; $failed = 0; $skipped = 0
 
@@ -144,6 +215,22 @@ function Invoke-Test {
         } else {
             $failed++
             Write-Host "Pester did not report a summary for $($file.Name)"
+        }
+    }
+
+    # The other runtimes, each on what runs it here (wine64, qemu-user).
+    foreach ($rid in @($Runtime | Where-Object { $script:CrossTargets.ContainsKey($_) })) {
+        $resultFile = Join-Path $summaries "cross-$rid.json"
+        Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
+        Write-Host "> tests for $rid (tests/cross/Invoke-CrossTests.ps1)"
+        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/cross/Invoke-CrossTests.ps1') -Runtime $rid -SummaryPath $resultFile
+        if (Test-Path -LiteralPath $resultFile) {
+            $summary = Get-Content -LiteralPath $resultFile -Raw | ConvertFrom-Json
+            $passed += [int]$summary.Passed; $failed += [int]$summary.Failed; $skipped += [int]$summary.Skipped
+            Write-Host "$rid`: $($summary.Passed) passed, $($summary.Failed) failed"
+        } else {
+            $failed++
+            Write-Host "The $rid tests did not report a summary"
         }
     }
 

@@ -8,6 +8,25 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$root"
 
+# Cross builds of the native library (win-x64, linux-arm64) and what runs their tests here
+# (wine64, qemu-user), from Debian's own packages (../shared/docs/cross-build.md). Installed
+# before the vendored crates are set up: offline-crates merges rust-web-src's own crates in.
+# KODO_SKIP_CROSS=1 leaves them out (build.ps1 then builds and tests linux-x64 only).
+cross_packages="rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross wine64 qemu-user"
+if [ "${KODO_SKIP_CROSS:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  for p in $cross_packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "setup: installing the cross toolchains and test runners:$missing"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+  echo "setup: cross builds for win-x64 (mingw, wine64) and linux-arm64 (aarch64 gcc, qemu-user) available"
+else
+  echo "setup: cross toolchains not installed (KODO_SKIP_CROSS or no apt-get): linux-x64 only"
+fi
+
 if [ -x ../shared/tools/offline-crates ]; then
   ../shared/tools/offline-crates >/dev/null
   echo "setup: cargo uses the vendored crates"

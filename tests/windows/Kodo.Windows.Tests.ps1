@@ -1,0 +1,96 @@
+# The Pester tests that matter on Windows, run by PowerShell 7.6.9 for Windows (a hosted runspace
+# under wine: tests/cross/Invoke-CrossTests.ps1) against the win-x64 kodo.dll and the Windows
+# tenant emulator. KODO_TEST_MODULE is the module folder to test: a copy in a path with spaces and
+# non-ASCII characters, holding only runtimes\win-x64. KODO_EMULATOR_PATH is kodo-emulator.exe.
+
+BeforeAll {
+    $module = Join-Path $env:KODO_TEST_MODULE 'Kodo.psd1'
+    # Where secrets must never be written: the test's own scratch folder, checked at the end.
+    $scratch = Join-Path ([System.IO.Path]::GetTempPath()) ('kodo tëst ' + [guid]::NewGuid().ToString('N').Substring(0, 8))
+    New-Item -ItemType Directory -Path $scratch | Out-Null
+}
+
+AfterAll {
+    Stop-KodoEmulator -ErrorAction SilentlyContinue
+    Remove-Module Kodo -Force -ErrorAction SilentlyContinue
+    Remove-Item -LiteralPath $scratch -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'Kodo on Windows (win-x64)' {
+    It 'without its native library, the first cmdlet fails with one clear error naming the platform' {
+        # A copy of the module without runtimes\: the error, not a DllNotFoundException.
+        $bare = Join-Path $scratch 'bare module\Kodo'
+        New-Item -ItemType Directory -Path $bare -Force | Out-Null
+        Get-ChildItem -LiteralPath $env:KODO_TEST_MODULE | Where-Object Name -ne 'runtimes' | Copy-Item -Destination $bare -Recurse
+        Import-Module (Join-Path $bare 'Kodo.psd1') -Force
+        $err = $null
+        try { Get-KodoVersion } catch { $err = $_ }
+        Remove-Module Kodo -Force
+        $err.FullyQualifiedErrorId | Should -Be 'Kodo.NativeLibraryNotFound,Get-KodoVersion'
+        $err.Exception.Message | Should -Match 'win-x64'
+        $err.Exception.Message | Should -Match ([regex]::Escape((Join-Path $bare 'runtimes\win-x64\native\kodo.dll')))
+    }
+
+    It 'imports from a path with spaces and non-ASCII characters and loads kodo.dll' {
+        Import-Module $module -Force
+        $v = Get-KodoVersion
+        $v.Target | Should -Be 'x86_64-pc-windows-gnu'
+        $v.NativeVersion | Should -Be $v.ModuleVersion
+        (& (Get-Module Kodo) { Invoke-KodoNative -LibraryInfo }).Path | Should -Be (Join-Path $env:KODO_TEST_MODULE 'runtimes\win-x64\native\kodo.dll')
+        $IsWindows | Should -BeTrue
+    }
+
+    It 'starts the Windows emulator and onboards a tenant with a client secret: every row granted, the audit passes, a re-run changes nothing' {
+        $script:emu = Start-KodoEmulator -Tenants 2 -AutoApproveDeviceCodes
+        $t = $emu.Tenants[0]
+        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
+        $r = Invoke-KodoOnboarding -Environment Emulator -Confirm:$false
+        $r.Status | Should -Be 'Succeeded'
+        $r.AuditPassed | Should -BeTrue -Because (($r.Audit | Where-Object Status -eq 'Fail' | ForEach-Object { "$($_.Check): $($_.Detail)" }) -join '; ')
+        @($r.Permissions | Where-Object Status -notin 'Granted', 'Retired', 'AlreadyPresent') | Should -BeNullOrEmpty
+        $again = Invoke-KodoOnboarding -Environment Emulator -Confirm:$false
+        $again.Changes | Should -BeNullOrEmpty
+        $script:onboarded = $r
+    }
+
+    It 'signs in with a certificate file (PEM) given as a Windows path' {
+        $t = $emu.Tenants[1]
+        $t.BootstrapCertificatePath | Should -Match '^[A-Za-z]:\\'
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificatePath $t.BootstrapCertificatePath
+        $c.IdentityKind | Should -Be 'Certificate'
+        $c.AppOnly | Should -BeTrue
+    }
+
+    It 'signs in with a device code: the prompt reaches the user and the token is delegated' {
+        $t = $emu.Tenants[1]
+        $all = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -UseDeviceCode 6>&1
+        $prompt = $all | Where-Object { $_ -is [System.Management.Automation.InformationRecord] -and $_.Tags -contains 'Kodo.Prompt' }
+        "$($prompt.MessageData.Message)" | Should -Match 'enter the code [A-Z0-9]+ to authenticate'
+        $c = $all | Where-Object { $_.PSTypeNames -contains 'Kodo.Context' }
+        $c.IdentityKind | Should -Be 'DeviceCode'
+        $c.Account | Should -Be "admin@$($t.InitialDomain)"
+    }
+
+    It 'adds a certificate credential as a password-protected PFX in a folder with spaces and non-ASCII characters, rotates the secret, and removes the old one' {
+        $t = $emu.Tenants[0]
+        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
+        $id = $onboarded.ClientId
+        $pw = ConvertTo-SecureString 'Wïndows pässword 1!' -AsPlainText -Force
+        $pfx = Join-Path $scratch 'crédentials\kodo 2027.pfx'
+        New-Item -ItemType Directory -Path (Split-Path $pfx) -Force | Out-Null
+        $cert = Add-KodoAppCredential -AppId $id -Type Certificate -CertificatePassword $pw -CertificatePath $pfx
+        Test-Path -LiteralPath $pfx | Should -BeTrue
+        $x = [System.Security.Cryptography.X509Certificates.X509Certificate2]::new($pfx, $pw)
+        $x.Thumbprint | Should -Be $cert.CertificateThumbprint
+        $x.HasPrivateKey | Should -BeTrue
+        $new = Update-KodoAppCredential -AppId $id -RemoveOld -Confirm:$false
+        $new.ClientSecret | Should -BeOfType [securestring]
+        $check = @(Test-KodoApp -AppId $id -ClientSecret $new.ClientSecret -CertificatePath $pfx -CertificatePassword $pw -Detailed)
+        @($check | Where-Object Status -eq 'Fail') | Should -BeNullOrEmpty -Because (($check | Where-Object Status -eq 'Fail' | ForEach-Object { "$($_.Check): $($_.Detail)" }) -join '; ')
+        # The secret is in no file the module wrote (the PFX holds only the certificate's key).
+        $plain = [System.Net.NetworkCredential]::new('', $new.ClientSecret).Password
+        Get-ChildItem -LiteralPath $scratch -Recurse -File | ForEach-Object {
+            [System.IO.File]::ReadAllText($_.FullName) | Should -Not -Match ([regex]::Escape($plain))
+        }
+    }
+}
