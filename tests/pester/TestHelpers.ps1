@@ -40,18 +40,20 @@ function Get-CargoVersion {
     $Matches[1]
 }
 
+function Get-TestRuntimeIdentifier {
+    $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+    '{0}-{1}' -f $os, ([string][System.Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture).ToLowerInvariant()
+}
+
 function Get-EmulatorPath {
+    # Where Start-KodoEmulator finds it in a source checkout: KODO_EMULATOR_PATH, else the
+    # Kodo.Emulator module beside Kodo (build.ps1 lays it in runtimes/<rid>/bin/).
+    if ($env:KODO_EMULATOR_PATH) { return $env:KODO_EMULATOR_PATH }
     $name = if ($IsWindows) { 'kodo-emulator.exe' } else { 'kodo-emulator' }
-    $targetDir = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $script:RepoRoot 'target' }
-    $candidates = @(
-        $env:KODO_EMULATOR_PATH,
-        (Join-Path $targetDir "debug/$name"),
-        (Join-Path $targetDir "release/$name"),
-        (Join-Path $script:RepoRoot "target/debug/$name"),
-        (Join-Path $script:RepoRoot "target/release/$name")
-    ) | Where-Object { $_ -and (Test-Path -LiteralPath $_) }
-    if (-not $candidates) { throw "kodo-emulator is not built: run ./build.ps1" }
-    @($candidates)[0]
+    $rid = Get-TestRuntimeIdentifier
+    $path = Join-Path $script:RepoRoot "powershell/Kodo.Emulator/runtimes/$rid/bin/$name"
+    if (-not (Test-Path -LiteralPath $path)) { throw "kodo-emulator is not built ($path): run ./build.ps1" }
+    $path
 }
 
 function Start-TestEmulator {
