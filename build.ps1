@@ -21,7 +21,8 @@ gallery/Kodo.Emulator/<version>/ (the kodo-emulator programs of
 powershell/Kodo.Emulator/runtimes/<rid>/bin/), both published as .nupkg to the local
 PSResourceGet repository folder out/repo (offline), and out/Kodo.zip for Azure Automation
 (New-KodoAutomationPackage, win-x64) when the win-x64 library is present. Other runtimes'
-libraries are added by copying them to powershell/Kodo/runtimes/<rid>/native/ first.
+libraries are added by copying them to powershell/Kodo/runtimes/<rid>/native/ first. With
+KODO_PACKAGE_PREBUILT=1 it builds nothing and packs the module folders as they are.
 
 .PARAMETER Runtime
 For Package: the runtimes to include (default: this platform's).
@@ -283,9 +284,13 @@ switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Package' {
-        Invoke-Build
-        # Until the Build task lays the emulator into Kodo.Emulator itself.
-        Copy-KodoEmulatorBinary
+        # KODO_PACKAGE_PREBUILT=1 (the release workflow): the module folders already hold every
+        # runtime's library, emulator and the interop assembly; nothing is built.
+        if ($env:KODO_PACKAGE_PREBUILT -ne '1') {
+            Invoke-Build
+            # Until the Build task lays the emulator into Kodo.Emulator itself.
+            Copy-KodoEmulatorBinary
+        }
         Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $root 'out') | Format-List
     }
     'Clean' {
