@@ -174,6 +174,8 @@ function Copy-KodoEmulatorBinary {
     $binDir = Join-Path $root "powershell/Kodo.Emulator/runtimes/$Rid/bin"
     New-Item -ItemType Directory -Force -Path $binDir | Out-Null
     Copy-Item -LiteralPath $built -Destination (Join-Path $binDir $name) -Force
+    # Where earlier builds put it: beside the native library, inside the Kodo module.
+    Remove-Item -Path (Join-Path $moduleDir "runtimes/$Rid/native/kodo-emulator*") -Force -ErrorAction SilentlyContinue
     Write-Host "Laid $name ($Rid) into $binDir"
 }
 
