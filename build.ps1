@@ -15,10 +15,14 @@ ends with one summary line: "Total: N passed, N failed, N skipped".
 .PARAMETER Task
 Build (default), Test, Package, or Clean.
 
-Package: builds (Release), then writes out/Kodo.zip for Azure Automation with
-New-KodoAutomationPackage: the module folder at the zip's root and this platform's native
-library (add other runtimes' libraries to powershell/Kodo/runtimes/<rid>/native/ first and
-list them in -Runtime).
+Package: builds (Release), then writes under out/: gallery/Kodo/<version>/ (the module with
+every runtimes/<rid>/native/ library present in powershell/Kodo, no emulator, no tests),
+gallery/Kodo.Emulator/<version>/ (the kodo-emulator programs of
+powershell/Kodo.Emulator/runtimes/<rid>/bin/), both published as .nupkg to the local
+PSResourceGet repository folder out/repo (offline), and out/Kodo.zip for Azure Automation
+(New-KodoAutomationPackage, win-x64) when the win-x64 library is present. Other runtimes'
+libraries are added by copying them to powershell/Kodo/runtimes/<rid>/native/ first. With
+KODO_PACKAGE_PREBUILT=1 it builds nothing and packs the module folders as they are.
 
 .PARAMETER Runtime
 The runtimes to build (default: this platform's). From Linux x64, win-x64 and linux-arm64 are
@@ -42,7 +46,7 @@ pwsh ./build.ps1
 pwsh ./build.ps1 -Task Test
 
 .EXAMPLE
-pwsh ./build.ps1 -Task Package -Runtime win-x64, linux-x64
+pwsh ./build.ps1 -Task Package
 #>
 [CmdletBinding()]
 param(
@@ -239,16 +243,144 @@ function Invoke-Test {
     if ($failed -gt 0) { exit 1 }
 }
 
+# --- Package ----------------------------------------------------------------------------------
+
+function Copy-KodoEmulatorBinary {
+    # Lays the kodo-emulator program cargo built into the Kodo.Emulator module folder,
+    # powershell/Kodo.Emulator/runtimes/<rid>/bin/, where Start-KodoEmulator finds it. The Kodo
+    # module itself never carries it.
+    param(
+        # The runtime the program was built for (default: this platform's).
+        [string]$Rid = (Get-RuntimeIdentifier),
+        # The folder cargo wrote the program to (default: <target>/<configuration>).
+        [string]$BuiltDirectory = (Join-Path $(if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $root 'target' }) $Configuration.ToLowerInvariant())
+    )
+    $name = if ($Rid -like 'win-*') { 'kodo-emulator.exe' } else { 'kodo-emulator' }
+    $built = Join-Path $BuiltDirectory $name
+    if (-not (Test-Path -LiteralPath $built)) { throw "cargo did not produce $built" }
+    $binDir = Join-Path $root "powershell/Kodo.Emulator/runtimes/$Rid/bin"
+    New-Item -ItemType Directory -Force -Path $binDir | Out-Null
+    Copy-Item -LiteralPath $built -Destination (Join-Path $binDir $name) -Force
+    # Where earlier builds put it: beside the native library, inside the Kodo module.
+    Remove-Item -Path (Join-Path $moduleDir "runtimes/$Rid/native/kodo-emulator*") -Force -ErrorAction SilentlyContinue
+    Write-Host "Laid $name ($Rid) into $binDir"
+}
+
+function Invoke-KodoPackage {
+    # Assembles the PowerShell Gallery packages from the module folders as they are (no build):
+    # <OutDirectory>/gallery/Kodo/<version>/ and gallery/Kodo.Emulator/<version>/, publishes both
+    # to the local PSResourceGet repository folder <OutDirectory>/repo, and writes the Azure
+    # Automation zip when the win-x64 library is there. Works offline: Publish-PSResource packs
+    # the .nupkg itself and copies it into a folder repository.
+    param(
+        [Parameter(Mandatory)][string]$SourceRoot,
+        [Parameter(Mandatory)][string]$OutDirectory,
+        [string]$RepositoryName = 'KodoLocal'
+    )
+    $libraryNames = @('kodo.dll', 'libkodo.so', 'libkodo.dylib')
+    $kodoSource = Join-Path $SourceRoot 'powershell/Kodo'
+    $emulatorSource = Join-Path $SourceRoot 'powershell/Kodo.Emulator'
+    $version = [string](Import-PowerShellDataFile -LiteralPath (Join-Path $kodoSource 'Kodo.psd1')).ModuleVersion
+    $emulatorVersion = [string](Import-PowerShellDataFile -LiteralPath (Join-Path $emulatorSource 'Kodo.Emulator.psd1')).ModuleVersion
+    if ($emulatorVersion -ne $version) { throw "Kodo.Emulator.psd1 says version $emulatorVersion, Kodo.psd1 says ${version}: they are released together and must agree." }
+
+    $gallery = Join-Path $OutDirectory 'gallery'
+    $kodoOut = Join-Path $gallery "Kodo/$version"
+    $emulatorOut = Join-Path $gallery "Kodo.Emulator/$version"
+    foreach ($dir in @((Join-Path $gallery 'Kodo'), (Join-Path $gallery 'Kodo.Emulator'))) {
+        if (Test-Path -LiteralPath $dir) { Remove-Item -LiteralPath $dir -Recurse -Force }
+    }
+    $null = New-Item -ItemType Directory -Force -Path $kodoOut, $emulatorOut
+    $license = Join-Path $SourceRoot 'LICENSE'
+
+    # Kodo: the module's own files, the interop assembly, each runtime's native library only.
+    foreach ($name in @('Kodo.psd1', 'Kodo.psm1', 'Kodo.Format.ps1xml')) { Copy-Item -LiteralPath (Join-Path $kodoSource $name) -Destination $kodoOut }
+    foreach ($folder in @('Public', 'Private', 'Data', 'en-US')) {
+        if (Test-Path -LiteralPath (Join-Path $kodoSource $folder)) { Copy-Item -LiteralPath (Join-Path $kodoSource $folder) -Destination $kodoOut -Recurse }
+    }
+    $interop = @(Get-ChildItem -LiteralPath (Join-Path $kodoSource 'bin') -Filter '*.dll' -ErrorAction SilentlyContinue)
+    if (-not $interop) { throw "No interop assembly in $kodoSource/bin: run pwsh ./build.ps1 first." }
+    $null = New-Item -ItemType Directory -Force -Path (Join-Path $kodoOut 'bin')
+    $interop | Copy-Item -Destination (Join-Path $kodoOut 'bin')
+    $runtimes = @()
+    foreach ($ridDir in @(Get-ChildItem -LiteralPath (Join-Path $kodoSource 'runtimes') -Directory -ErrorAction SilentlyContinue | Sort-Object Name)) {
+        $libs = @(Get-ChildItem -LiteralPath (Join-Path $ridDir.FullName 'native') -File -ErrorAction SilentlyContinue | Where-Object { $libraryNames -contains $_.Name })
+        if (-not $libs) { continue }
+        $nativeOut = Join-Path $kodoOut "runtimes/$($ridDir.Name)/native"
+        $null = New-Item -ItemType Directory -Force -Path $nativeOut
+        $libs | Copy-Item -Destination $nativeOut
+        $runtimes += $ridDir.Name
+    }
+    if (-not $runtimes) { throw "No native library in $kodoSource/runtimes/<rid>/native/: run pwsh ./build.ps1 first." }
+    if (Test-Path -LiteralPath $license) { Copy-Item -LiteralPath $license -Destination $kodoOut }
+    $stray = @(Get-ChildItem -LiteralPath $kodoOut -Recurse -File | Where-Object { $_.Name -like 'kodo-emulator*' -or $_.Name -like '*.Tests.ps1' })
+    if ($stray) { throw "The Kodo package would carry $($stray.FullName -join ', ')." }
+
+    # Kodo.Emulator: its manifest and script, each runtime's emulator program.
+    foreach ($name in @('Kodo.Emulator.psd1', 'Kodo.Emulator.psm1')) { Copy-Item -LiteralPath (Join-Path $emulatorSource $name) -Destination $emulatorOut }
+    $emulatorRuntimes = @()
+    foreach ($ridDir in @(Get-ChildItem -LiteralPath (Join-Path $emulatorSource 'runtimes') -Directory -ErrorAction SilentlyContinue | Sort-Object Name)) {
+        $programs = @(Get-ChildItem -LiteralPath (Join-Path $ridDir.FullName 'bin') -File -ErrorAction SilentlyContinue | Where-Object { $_.Name -in 'kodo-emulator', 'kodo-emulator.exe' })
+        if (-not $programs) { continue }
+        $binOut = Join-Path $emulatorOut "runtimes/$($ridDir.Name)/bin"
+        $null = New-Item -ItemType Directory -Force -Path $binOut
+        $programs | Copy-Item -Destination $binOut
+        $emulatorRuntimes += $ridDir.Name
+    }
+    if (-not $emulatorRuntimes) { throw "No emulator program in $emulatorSource/runtimes/<rid>/bin/: run pwsh ./build.ps1 first." }
+    if (Test-Path -LiteralPath $license) { Copy-Item -LiteralPath $license -Destination $emulatorOut }
+    foreach ($manifest in @((Join-Path $kodoOut 'Kodo.psd1'), (Join-Path $emulatorOut 'Kodo.Emulator.psd1'))) {
+        $null = Test-ModuleManifest -Path $manifest -ErrorAction Stop
+    }
+
+    # The local repository: a folder of .nupkg files (PSResourceGet's "local repository").
+    $repo = Join-Path $OutDirectory 'repo'
+    $null = New-Item -ItemType Directory -Force -Path $repo
+    foreach ($old in @("Kodo.$version.nupkg", "Kodo.Emulator.$version.nupkg")) { Remove-Item -LiteralPath (Join-Path $repo $old) -ErrorAction SilentlyContinue }
+    Import-Module Microsoft.PowerShell.PSResourceGet -ErrorAction Stop
+    if (Get-PSResourceRepository -Name $RepositoryName -ErrorAction SilentlyContinue) { Unregister-PSResourceRepository -Name $RepositoryName }
+    Register-PSResourceRepository -Name $RepositoryName -Uri $repo -Trusted
+    try {
+        Publish-PSResource -Path $emulatorOut -Repository $RepositoryName -ErrorAction Stop
+        Publish-PSResource -Path $kodoOut -Repository $RepositoryName -ErrorAction Stop
+    } finally {
+        Unregister-PSResourceRepository -Name $RepositoryName
+    }
+
+    # Azure Automation: its cloud sandboxes run Windows (win-x64).
+    $automation = $null
+    if ($runtimes -contains 'win-x64') {
+        Import-Module (Join-Path $kodoOut 'Kodo.psd1') -Force
+        $automation = (New-KodoAutomationPackage -Path $OutDirectory -ModulePath $kodoOut).Path
+        Remove-Module Kodo -Force
+    } else {
+        Write-Warning "No win-x64 library (powershell/Kodo/runtimes/win-x64/native/kodo.dll): Kodo.zip for Azure Automation, whose cloud sandboxes run Windows, is not written."
+    }
+
+    [pscustomobject]@{
+        Version           = $version
+        Kodo              = $kodoOut
+        Runtimes          = $runtimes
+        KodoEmulator      = $emulatorOut
+        EmulatorRuntimes  = $emulatorRuntimes
+        Repository        = $repo
+        Packages          = @(Get-ChildItem -LiteralPath $repo -Filter "*.$version.nupkg" | ForEach-Object Name)
+        AutomationPackage = $automation
+    }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Package' {
-        Invoke-Build
-        $out = Join-Path $root 'out'
-        $null = New-Item -ItemType Directory -Force -Path $out
-        Import-Module (Join-Path $moduleDir 'Kodo.psd1') -Force
-        $parameters = @{ Path = $out; Runtime = $(if ($Runtime) { $Runtime } else { @((& (Get-Module Kodo) { Get-KodoRuntimeIdentifier })) }) }
-        New-KodoAutomationPackage @parameters | Format-List
+        # KODO_PACKAGE_PREBUILT=1 (the release workflow): the module folders already hold every
+        # runtime's library, emulator and the interop assembly; nothing is built.
+        if ($env:KODO_PACKAGE_PREBUILT -ne '1') {
+            Invoke-Build
+            # Until the Build task lays the emulator into Kodo.Emulator itself.
+            Copy-KodoEmulatorBinary
+        }
+        Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $root 'out') | Format-List
     }
     'Clean' {
         Invoke-Native cargo @('clean')

@@ -1,7 +1,10 @@
 # Try Kodo without a tenant: the whole onboarding procedure against the local tenant emulator.
 #   pwsh -NoProfile -File ./examples/Try-Kodo.ps1
+# In a source checkout it uses the module built beside it; elsewhere the installed Kodo and
+# Kodo.Emulator (Install-PSResource Kodo, Kodo.Emulator).
 $ErrorActionPreference = 'Stop'
-Import-Module (Join-Path $PSScriptRoot '../powershell/Kodo/Kodo.psd1')
+$checkout = Join-Path $PSScriptRoot '../powershell/Kodo/Kodo.psd1'
+if (Test-Path -LiteralPath $checkout) { Import-Module $checkout } else { Import-Module Kodo }
 Get-KodoVersion | Format-List ModuleVersion, NativeVersion, Target
 
 $emulator = Start-KodoEmulator

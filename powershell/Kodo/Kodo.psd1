@@ -36,9 +36,17 @@
     VariablesToExport    = @()
     AliasesToExport      = @('Grant-KodoPermission')
     PrivateData          = @{
+        # Which permission manifest (-Manifest) fits which KODO: Seed (the default) is the table
+        # of the KODO for Cloud manual's "Configure Microsoft 365 access" procedure
+        # (Data/seed.json); Kodo43 is KODO for Cloud 4.3's list, Application permissions only,
+        # Teams included (Data/kodo-4.3.json).
         PSData = @{
-            Tags       = @('Microsoft365', 'EntraID', 'AzureAD', 'Graph', 'SharePoint', 'Backup', 'KODO', 'Onboarding', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
-            LicenseUri = 'https://opensource.org/licenses/MIT'
+            # Only the platforms the release tests: macOS libraries are built but not yet tested.
+            Tags         = @('Microsoft365', 'EntraID', 'AzureAD', 'Graph', 'SharePoint', 'Exchange', 'Backup', 'KODO', 'Onboarding', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux')
+            # Placeholder until the repository is published (README, "Packages").
+            ProjectUri   = 'https://github.com/kodo-onboarding/kodo'
+            LicenseUri   = 'https://github.com/kodo-onboarding/kodo/blob/main/LICENSE'
+            ReleaseNotes = '0.1.0: first release. Onboards a Microsoft 365 tenant for KODO for Cloud as Microsoft 365 works today: the app, its credential within the app management policies, every permission and admin consent, the EWS allow list, optional Exchange RBAC mailbox scope, the audit, credential rotation, many-tenant runs and the Azure Automation package; the manual''s retired steps are reported with their dates. Permission manifests: -Manifest Seed (the manual''s table, default) or Kodo43 (KODO for Cloud 4.3). Ships the native library of each platform a release builds (Windows, Linux, macOS; x64 and arm64); tested on Windows x64 with PowerShell 5.1 and 7.4 and on Linux x64 with PowerShell 7. The tenant emulator is the separate module Kodo.Emulator.'
         }
     }
 }

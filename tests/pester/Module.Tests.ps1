@@ -5,9 +5,11 @@ BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $manifest = Import-PowerShellDataFile -Path $script:ManifestPath
     $exported = @($manifest.FunctionsToExport)
-    $scriptFiles = @(Get-ChildItem -Path $script:ModuleDir -Recurse -Include '*.ps1', '*.psm1', '*.psd1' |
-        Where-Object { $_.FullName -notmatch '[\\/](bin|runtimes)[\\/]' } |
-        ForEach-Object { @{ Path = $_.FullName; Name = $_.FullName.Substring($script:ModuleDir.Length + 1) } })
+    # Every module under powershell/ (Kodo, Kodo.Emulator): Windows PowerShell 5.1 loads them all.
+    $powershellDir = Join-Path $script:RepoRoot 'powershell'
+    $scriptFiles = @(Get-ChildItem -Path $powershellDir -Recurse -Include '*.ps1', '*.psm1', '*.psd1' |
+        Where-Object { $_.FullName -notmatch '[\\/](bin|obj|runtimes)[\\/]' } |
+        ForEach-Object { @{ Path = $_.FullName; Name = $_.FullName.Substring($powershellDir.Length + 1).Replace('\', '/') } })
     # The example runbooks run in Azure Automation's 5.1 runtime too.
     $scriptFiles += @(Get-ChildItem -Path (Join-Path $script:RepoRoot 'examples/runbooks') -Filter '*.ps1' |
         ForEach-Object { @{ Path = $_.FullName; Name = "examples/runbooks/$($_.Name)" } })
@@ -39,6 +41,24 @@ Describe 'The module manifest' {
     }
     It 'has the version of Cargo.toml' {
         $manifest.ModuleVersion | Should -Be (Get-CargoVersion)
+    }
+    It 'has Kodo.Emulator beside it, of the same version, with the emulator out of Kodo' {
+        $emulatorManifest = Join-Path $script:RepoRoot 'powershell/Kodo.Emulator/Kodo.Emulator.psd1'
+        $m = Test-ModuleManifest -Path $emulatorManifest -ErrorAction Stop
+        [string]$m.Version | Should -Be $manifest.ModuleVersion
+        $m.Guid | Should -Not -Be ([guid]$manifest.GUID)
+        @($m.ExportedFunctions.Keys) | Should -Be @('Get-KodoEmulatorPath')
+        @(Get-ChildItem -Path $script:ModuleDir -Recurse -File -Filter 'kodo-emulator*') | Should -BeNullOrEmpty -Because 'build.ps1 lays the emulator into powershell/Kodo.Emulator only'
+    }
+    It 'is ready for the PowerShell Gallery' {
+        $psData = $manifest.PrivateData.PSData
+        $psData.ProjectUri | Should -Match '^https://'
+        $psData.LicenseUri | Should -Match '^https://.*/LICENSE$'
+        $psData.ReleaseNotes | Should -Match ([regex]::Escape($manifest.ModuleVersion))
+        Join-Path $script:RepoRoot 'LICENSE' | Should -Exist
+        # Tags say only what a release ships and tests: Windows and Linux, both editions.
+        foreach ($tag in 'Windows', 'Linux', 'PSEdition_Desktop', 'PSEdition_Core') { $psData.Tags | Should -Contain $tag }
+        $psData.Tags | Should -Not -Contain 'MacOS'
     }
     It 'loads no assembly and no native library at import' {
         $r = Invoke-FreshPwsh -Script @"
@@ -130,14 +150,62 @@ Describe 'Windows PowerShell 5.1 compatibility of <Name>' -ForEach $scriptFiles 
                 ($n -is [System.Management.Automation.Language.BinaryExpressionAst] -and $n.Operator -eq 'QuestionQuestion') -or
                 ($n -is [System.Management.Automation.Language.AssignmentStatementAst] -and $n.Operator -eq 'QuestionQuestionEquals') -or
                 ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.NullConditional) -or
-                ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional)
+                ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional) -or
+                # clean { } (PowerShell 7.3)
+                ($n -is [System.Management.Automation.Language.ScriptBlockAst] -and $n.PSObject.Properties['CleanBlock'] -and $null -ne $n.CleanBlock)
             }, $true)
         @($found | ForEach-Object { "line $($_.Extent.StartLineNumber): $($_.Extent.Text)" }) | Should -BeNullOrEmpty
+    }
+    It 'uses no type accelerator or type that Windows PowerShell 5.1 lacks' {
+        # The accelerators PowerShell 6 and 7 added ([ordered] and [pscustomobject] are 5.1's too).
+        $ps7Types = @('semver', 'System.Management.Automation.SemanticVersion', 'ArgumentCompletions', 'ValidateNotNullOrWhiteSpace',
+            'NoRunspaceAffinity', 'Experimental', 'ExperimentAction', 'ExperimentalFeature', 'pspropertyexpression',
+            'short', 'ushort', 'uint', 'ulong')
+        $found = $ast.FindAll({
+                param($n)
+                ($n -is [System.Management.Automation.Language.TypeExpressionAst] -or
+                    $n -is [System.Management.Automation.Language.TypeConstraintAst] -or
+                    $n -is [System.Management.Automation.Language.AttributeAst]) -and
+                $ps7Types -contains $n.TypeName.Name
+            }, $true)
+        @($found | ForEach-Object { "line $($_.Extent.StartLineNumber): $($_.Extent.Text)" }) | Should -BeNullOrEmpty
+    }
+    It 'calls [Enum]::TryParse only in the generic form .NET Framework 4.8 has' {
+        # TryParse<TEnum>(string, [bool,] out TEnum) exists on .NET Framework and .NET; PowerShell
+        # infers TEnum from the [ref] variable, which must already hold a value of the enum.
+        # TryParse(Type, string, out object) exists only on .NET Core 2.0 and later.
+        $calls = $ast.FindAll({
+                param($n)
+                $n -is [System.Management.Automation.Language.InvokeMemberExpressionAst] -and $n.Static -and
+                $n.Member.Value -eq 'TryParse' -and $n.Expression.TypeName.Name -in 'Enum', 'System.Enum'
+            }, $true)
+        $problems = foreach ($call in $calls) {
+            $arguments = @($call.Arguments)
+            $last = $arguments[-1]
+            $refVariable = if ($last -is [System.Management.Automation.Language.ConvertExpressionAst] -and $last.Type.TypeName.Name -eq 'ref' -and
+                $last.Child -is [System.Management.Automation.Language.VariableExpressionAst]) { $last.Child.VariablePath.UserPath }
+            if ($arguments.Count -notin 2, 3 -or $arguments[0] -is [System.Management.Automation.Language.TypeExpressionAst] -or -not $refVariable) {
+                "line $($call.Extent.StartLineNumber): $($call.Extent.Text) (not TryParse([string]`$value, [ref]`$typedVariable))"
+                continue
+            }
+            # The [ref] variable is given an enum value ([Type]::Member) before the call.
+            $typed = $ast.FindAll({
+                    param($n)
+                    $n -is [System.Management.Automation.Language.AssignmentStatementAst] -and
+                    $n.Extent.StartOffset -lt $call.Extent.StartOffset -and
+                    $n.Left -is [System.Management.Automation.Language.VariableExpressionAst] -and $n.Left.VariablePath.UserPath -eq $refVariable -and
+                    $n.Right.Expression -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.Right.Expression.Static
+                }, $true)
+            if (-not $typed) { "line $($call.Extent.StartLineNumber): `$$refVariable holds no enum value before $($call.Extent.Text)" }
+        }
+        @($problems) | Should -BeNullOrEmpty
     }
     It 'uses no PowerShell 7-only commands, parameters or variables' {
         $ps7Only = @{
             'ConvertFrom-Json' = @('AsHashtable', 'Depth', 'NoEnumerate')
             'ForEach-Object'   = @('Parallel', 'ThrottleLimit')
+            '%'                = @('Parallel', 'ThrottleLimit')
+            'foreach'          = @('Parallel', 'ThrottleLimit')
             'Join-Path'        = @('AdditionalChildPath')
             'Test-Json'        = @('*')
             'Get-Error'        = @('*')
@@ -155,7 +223,8 @@ Describe 'Windows PowerShell 5.1 compatibility of <Name>' -ForEach $scriptFiles 
         }
         $variables = $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.VariableExpressionAst] -and $n.VariablePath.UserPath -in 'IsWindows', 'IsLinux', 'IsMacOS', 'IsCoreCLR' }, $true)
         $problems = @($problems) + @($variables | ForEach-Object { "line $($_.Extent.StartLineNumber): `$$($_.VariablePath.UserPath)" })
-        $apis = [regex]::Matches([System.IO.File]::ReadAllText($Path), 'PtrToStringUTF8|StringToCoTaskMemUTF8|System\.Text\.Json|\[System\.Runtime\.InteropServices\.NativeLibrary\]')
+        # ProcessStartInfo.ArgumentList is .NET Core 2.1+ (use .Arguments).
+        $apis = [regex]::Matches([System.IO.File]::ReadAllText($Path), 'PtrToStringUTF8|StringToCoTaskMemUTF8|System\.Text\.Json|\[System\.Runtime\.InteropServices\.NativeLibrary\]|\.ArgumentList\.Add')
         $problems = @($problems) + @($apis | ForEach-Object { $_.Value })
         @($problems | Where-Object { $_ }) | Should -BeNullOrEmpty
     }

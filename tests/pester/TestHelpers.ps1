@@ -2,9 +2,22 @@
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 $script:ModuleDir = Join-Path $script:RepoRoot 'powershell/Kodo'
 $script:ManifestPath = Join-Path $script:ModuleDir 'Kodo.psd1'
+# Windows PowerShell 5.1 (the release workflow runs the files there too) has no $IsWindows.
+$script:OnWindows = $PSVersionTable.PSEdition -eq 'Desktop' -or $IsWindows
+# The child processes run the same PowerShell as the tests: powershell.exe under 5.1.
 # pwsh installed as a dotnet tool runs inside 'dotnet': find the pwsh command itself.
-$script:Pwsh = (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+$script:Pwsh = if ($PSVersionTable.PSEdition -eq 'Desktop') { (Get-Process -Id $PID).Path } else { (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source }
 if (-not $script:Pwsh) { $script:Pwsh = Join-Path $PSHOME 'pwsh' }
+
+function Set-ProcessArgument {
+    # ProcessStartInfo.ArgumentList is .NET Core only; .NET Framework gets one quoted string.
+    param([System.Diagnostics.ProcessStartInfo]$StartInfo, [string[]]$Arguments)
+    if ($StartInfo.PSObject.Properties['ArgumentList']) {
+        foreach ($a in $Arguments) { $StartInfo.ArgumentList.Add($a) }
+    } else {
+        $StartInfo.Arguments = ($Arguments | ForEach-Object { '"' + $_.Replace('"', '\"') + '"' }) -join ' '
+    }
+}
 
 function Invoke-FreshPwsh {
     # Runs a script in a new pwsh process (no profile, no terminal); returns exit code, stdout
@@ -15,7 +28,7 @@ function Invoke-FreshPwsh {
     try {
         $psi = New-Object System.Diagnostics.ProcessStartInfo
         $psi.FileName = $script:Pwsh
-        foreach ($a in @('-NoProfile', '-NonInteractive', '-File', $file)) { $psi.ArgumentList.Add($a) }
+        Set-ProcessArgument $psi @('-NoProfile', '-NonInteractive', '-File', $file)
         $psi.RedirectStandardOutput = $true
         $psi.RedirectStandardError = $true
         $psi.UseShellExecute = $false
@@ -40,18 +53,20 @@ function Get-CargoVersion {
     $Matches[1]
 }
 
+function Get-TestRuntimeIdentifier {
+    $os = if ($script:OnWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+    '{0}-{1}' -f $os, ([string][System.Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture).ToLowerInvariant()
+}
+
 function Get-EmulatorPath {
-    $name = if ($IsWindows) { 'kodo-emulator.exe' } else { 'kodo-emulator' }
-    $targetDir = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $script:RepoRoot 'target' }
-    $candidates = @(
-        $env:KODO_EMULATOR_PATH,
-        (Join-Path $targetDir "debug/$name"),
-        (Join-Path $targetDir "release/$name"),
-        (Join-Path $script:RepoRoot "target/debug/$name"),
-        (Join-Path $script:RepoRoot "target/release/$name")
-    ) | Where-Object { $_ -and (Test-Path -LiteralPath $_) }
-    if (-not $candidates) { throw "kodo-emulator is not built: run ./build.ps1" }
-    @($candidates)[0]
+    # Where Start-KodoEmulator finds it in a source checkout: KODO_EMULATOR_PATH, else the
+    # Kodo.Emulator module beside Kodo (build.ps1 lays it in runtimes/<rid>/bin/).
+    if ($env:KODO_EMULATOR_PATH) { return $env:KODO_EMULATOR_PATH }
+    $name = if ($script:OnWindows) { 'kodo-emulator.exe' } else { 'kodo-emulator' }
+    $rid = Get-TestRuntimeIdentifier
+    $path = Join-Path $script:RepoRoot "powershell/Kodo.Emulator/runtimes/$rid/bin/$name"
+    if (-not (Test-Path -LiteralPath $path)) { throw "kodo-emulator is not built ($path): run ./build.ps1" }
+    $path
 }
 
 function Start-TestEmulator {
@@ -61,7 +76,7 @@ function Start-TestEmulator {
     New-Item -ItemType Directory -Path $dir | Out-Null
     $psi = New-Object System.Diagnostics.ProcessStartInfo
     $psi.FileName = Get-EmulatorPath
-    foreach ($a in @('--listen', '127.0.0.1:0', '--state-dir', $dir) + $Arguments) { $psi.ArgumentList.Add($a) }
+    Set-ProcessArgument $psi (@('--listen', '127.0.0.1:0', '--state-dir', $dir) + $Arguments)
     $psi.RedirectStandardOutput = $true
     $psi.UseShellExecute = $false
     $p = [System.Diagnostics.Process]::Start($psi)

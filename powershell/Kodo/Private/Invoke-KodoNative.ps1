@@ -94,10 +94,24 @@ function Invoke-KodoNative {
             if ([System.IO.File]::Exists($candidate)) { $found = $candidate; break }
         }
         if (-not $found) {
-            $list = ($tried | ForEach-Object { "  $_" }) -join [Environment]::NewLine
+            $nl = [Environment]::NewLine
+            $rid = Get-KodoRuntimeIdentifier
+            $list = ($tried | ForEach-Object { "  $_" }) -join $nl
+            # The runtimes this copy of the module does carry, to tell a package built without this
+            # platform from a damaged installation.
+            $runtimesDir = [System.IO.Path]::Combine($script:KodoModuleRoot, 'runtimes')
+            $have = @()
+            if ([System.IO.Directory]::Exists($runtimesDir)) {
+                $have = @([System.IO.Directory]::GetDirectories($runtimesDir) |
+                        Where-Object { [System.IO.Directory]::Exists([System.IO.Path]::Combine($_, 'native')) -and [System.IO.Directory]::GetFiles([System.IO.Path]::Combine($_, 'native'), '*kodo.*').Length -gt 0 } |
+                        ForEach-Object { [System.IO.Path]::GetFileName($_) })
+            }
+            $message = "Kodo's native library for this platform ($rid) was not found. Paths tried:$nl$list$nl" +
+                "This copy of Kodo $($ExecutionContext.SessionState.Module.Version) carries the library for: $(if ($have) { $have -join ', ' } else { 'no platform' }). " +
+                "Install a Kodo package that includes $rid ('Install-PSResource Kodo -Reinstall'; Windows PowerShell 5.1: 'Install-Module Kodo -Force'); " +
+                "in a source checkout, run 'pwsh ./build.ps1' to build it for $rid; or set KODO_NATIVE_LIBRARY to the library's full path."
             throw ((New-KodoErrorRecord -ErrorId 'Kodo.NativeLibraryNotFound' `
-                -Category ObjectNotFound -TargetObject $tried `
-                -Message ("Kodo's native library was not found. Paths tried:{0}{1}{0}Run ./build.ps1 to build it for this platform ({2}), or set KODO_NATIVE_LIBRARY to the library's full path." -f [Environment]::NewLine, $list, (Get-KodoRuntimeIdentifier))))
+                -Category ObjectNotFound -TargetObject $tried -Message $message))
         }
         try {
             $native = $interopType::Load($found)

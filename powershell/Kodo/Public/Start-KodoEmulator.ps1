@@ -4,12 +4,17 @@ function Start-KodoEmulator {
     Starts Kodo's local tenant emulator (Entra ID, Microsoft Graph, SharePoint) for trying Kodo without a tenant.
 
     .DESCRIPTION
-    Starts the kodo-emulator program that ships with the module, on loopback HTTPS with a CA it
-    generates, and returns a Kodo.Emulator object: its URL, CA certificate, and for each emulated
+    Starts the kodo-emulator program, on loopback HTTPS with a CA it generates, and returns a Kodo.Emulator object: its URL, CA certificate, and for each emulated
     tenant the tenant id, initial domain and a bootstrap app credential (a PSCredential whose user
     name is the client id) that stands in for the admin. Afterwards, Connect-Kodo -Environment
     Emulator signs in against it; nothing is sent to Microsoft. The emulator is stopped by
     Stop-KodoEmulator, by removing the module, or when PowerShell exits.
+
+    The program is not part of the Kodo module: it comes with the Kodo.Emulator module
+    (Install-PSResource Kodo.Emulator; in a source checkout, pwsh ./build.ps1 lays it in
+    powershell/Kodo.Emulator). It is looked for in KODO_EMULATOR_PATH when that is set, then in
+    the Kodo.Emulator module beside this one, then in the installed Kodo.Emulator modules. When
+    it is in none of them the error is Kodo.EmulatorNotInstalled and says how to get it.
 
     .PARAMETER Tenants
     How many tenants to emulate (1 to 10000).
@@ -60,14 +65,7 @@ function Start-KodoEmulator {
             $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.EmulatorAlreadyRunning' -Category ResourceExists `
                 -Message "An emulator started by this session is already running at $($script:KodoEmulator.Url). Run Stop-KodoEmulator first." -TargetObject $script:KodoEmulator.Url))
         }
-        $rid = Get-KodoRuntimeIdentifier
-        $name = if ($rid -like 'win-*') { 'kodo-emulator.exe' } else { 'kodo-emulator' }
-        $path = [Environment]::GetEnvironmentVariable('KODO_EMULATOR_PATH')
-        if ([string]::IsNullOrWhiteSpace($path)) { $path = [System.IO.Path]::Combine($script:KodoModuleRoot, 'runtimes', $rid, 'native', $name) }
-        if (-not [System.IO.File]::Exists($path)) {
-            $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.EmulatorNotFound' -Category ObjectNotFound -TargetObject $path `
-                -Message "The emulator program was not found at '$path'. Run ./build.ps1, or set KODO_EMULATOR_PATH."))
-        }
+        $path = Find-KodoEmulatorProgram
         $stateDir = [System.IO.Path]::Combine([System.IO.Path]::GetTempPath(), 'kodo-emulator-' + [guid]::NewGuid().ToString('N'))
         $arguments = @('--listen', '127.0.0.1:0', '--tenants', $Tenants, '--replication-lag-ms', $ReplicationLagMs,
             '--throttle-rate', $ThrottleRate.ToString([Globalization.CultureInfo]::InvariantCulture), '--latency-ms', $LatencyMs, '--state-dir', $stateDir)
