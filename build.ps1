@@ -34,7 +34,8 @@ powershell/Kodo.Emulator/runtimes/<rid>/bin/.
 For Test: the runtimes whose tests run as well (win-x64 under wine64, linux-arm64 under
 qemu-user: tests/cross/Invoke-CrossTests.ps1); default: this platform's and every cross runtime
 whose toolchain is installed (`-Runtime linux-x64` for the quick loop).
-For Package: the runtimes to include (default: this platform's).
+For Package: the runtimes to build before packaging (default: as for Test); the packages hold
+every runtime whose library is in the module folder.
 
 .PARAMETER Configuration
 Release (default for Build) or Debug (default for Test).
@@ -83,8 +84,8 @@ function Get-RuntimeIdentifier {
 
 # The runtimes built from Linux x64 by cross compiling (../shared/docs/cross-build.md).
 $script:CrossTargets = @{
-    'win-x64'     = @{ Triple = 'x86_64-pc-windows-gnu'; Linker = 'x86_64-w64-mingw32-gcc'; Library = 'kodo.dll'; Emulator = 'kodo-emulator.exe'; Runner = '/usr/lib/wine/wine64' }
-    'linux-arm64' = @{ Triple = 'aarch64-unknown-linux-gnu'; Linker = 'aarch64-linux-gnu-gcc'; Library = 'libkodo.so'; Emulator = 'kodo-emulator'; Runner = 'qemu-aarch64' }
+    'win-x64'     = @{ Triple = 'x86_64-pc-windows-gnu'; Linker = 'x86_64-w64-mingw32-gcc'; Library = 'kodo.dll'; Runner = '/usr/lib/wine/wine64' }
+    'linux-arm64' = @{ Triple = 'aarch64-unknown-linux-gnu'; Linker = 'aarch64-linux-gnu-gcc'; Library = 'libkodo.so'; Runner = 'qemu-aarch64' }
 }
 
 # Whether this machine can build (and run the tests of) a cross runtime.
@@ -92,6 +93,11 @@ function Test-CrossToolchain([string]$Rid) {
     $t = $script:CrossTargets[$Rid]
     $IsLinux -and (Get-RuntimeIdentifier) -eq 'linux-x64' -and (Test-Path '/usr/bin/rustc') -and (Test-Path '/usr/lib/rustlib/src/rust/library') -and
         (Get-Command $t.Linker -ErrorAction SilentlyContinue) -and (Get-Command $t.Runner -ErrorAction SilentlyContinue)
+}
+
+# This platform's runtime and every cross runtime this machine can build.
+function Get-DefaultRuntime {
+    @(Get-RuntimeIdentifier) + @($script:CrossTargets.Keys | Sort-Object | Where-Object { Test-CrossToolchain $_ })
 }
 
 # One cross runtime: the library and the emulator, Release, with the standard library built for
@@ -127,9 +133,7 @@ function Invoke-CrossBuild([string]$Rid) {
     $nativeDir = Join-Path $moduleDir "runtimes/$Rid/native"
     New-Item -ItemType Directory -Force -Path $nativeDir | Out-Null
     Copy-Item -LiteralPath (Join-Path $built $t.Library) -Destination (Join-Path $nativeDir $t.Library) -Force
-    $emulatorDir = Join-Path $root "powershell/Kodo.Emulator/runtimes/$Rid/bin"
-    New-Item -ItemType Directory -Force -Path $emulatorDir | Out-Null
-    Copy-Item -LiteralPath (Join-Path $built $t.Emulator) -Destination (Join-Path $emulatorDir $t.Emulator) -Force
+    Copy-KodoEmulatorBinary -Rid $Rid -BuiltDirectory $built
 }
 
 function Invoke-Build {
@@ -150,18 +154,14 @@ function Invoke-Build {
     $nativeDir = Join-Path $moduleDir "runtimes/$rid/native"
     New-Item -ItemType Directory -Force -Path $nativeDir | Out-Null
     Copy-Item -LiteralPath $built -Destination (Join-Path $nativeDir $libName) -Force
-    # The tenant emulator ships beside the library (Start-KodoEmulator, tests).
-    $emulatorName = if ($rid -like 'win-*') { 'kodo-emulator.exe' } else { 'kodo-emulator' }
-    Copy-Item -LiteralPath (Join-Path (Split-Path $built) $emulatorName) -Destination (Join-Path $nativeDir $emulatorName) -Force
+    Copy-KodoEmulatorBinary -Rid $rid -BuiltDirectory (Split-Path $built)
 
     Invoke-Native dotnet @('build', (Join-Path $root 'powershell/interop/Kodo.Interop.csproj'), '-c', 'Release', '-o', (Join-Path $moduleDir 'bin'), '--nologo', '-v', 'quiet')
     Write-Host "Built Kodo ($Configuration, $rid) into $moduleDir"
 }
 
 function Invoke-Test {
-    if (-not $Runtime) {
-        $script:Runtime = @(Get-RuntimeIdentifier) + @($script:CrossTargets.Keys | Sort-Object | Where-Object { Test-CrossToolchain $_ })
-    }
+    if (-not $Runtime) { $script:Runtime = Get-DefaultRuntime }
     Write-Host "Runtimes built and tested: $($Runtime -join ', ')"
     Invoke-Build
     $passed = 0; $failed = 0; $skipped = 0
@@ -376,14 +376,14 @@ switch ($Task) {
         # KODO_PACKAGE_PREBUILT=1 (the release workflow): the module folders already hold every
         # runtime's library, emulator and the interop assembly; nothing is built.
         if ($env:KODO_PACKAGE_PREBUILT -ne '1') {
+            if (-not $Runtime) { $script:Runtime = Get-DefaultRuntime }
             Invoke-Build
-            # Until the Build task lays the emulator into Kodo.Emulator itself.
-            Copy-KodoEmulatorBinary
         }
         Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $root 'out') | Format-List
     }
     'Clean' {
         Invoke-Native cargo @('clean')
         foreach ($dir in @('runtimes', 'bin')) { Remove-Item -Recurse -Force -ErrorAction SilentlyContinue (Join-Path $moduleDir $dir) }
+        Remove-Item -Recurse -Force -ErrorAction SilentlyContinue (Join-Path $root 'powershell/Kodo.Emulator/runtimes')
     }
 }

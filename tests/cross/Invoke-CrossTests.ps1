@@ -11,7 +11,7 @@ win-x64, under wine64 (a wine prefix made here, set to Windows 10, and torn down
   - the module on PowerShell 7.6.9 for Windows (a hosted runspace: tests/windows/host):
     examples/Try-Kodo.ps1 against the Windows tenant emulator, then tests/windows/Kodo.Windows.Tests.ps1.
   Wine 8.0 lacks bcryptprimitives!ProcessPrng, which Rust's standard library calls: a test-only
-  shim (tests/windows/prng-shim.c) goes beside the test programs. It is never shipped.
+  shim (tests/windows/prng-shim.c) goes into the test prefix's system32. It is never shipped.
 linux-arm64, under qemu-aarch64: the C boundary suite.
 #>
 [CmdletBinding()]
@@ -33,7 +33,7 @@ function Add-Result([string]$Name, [bool]$Passed, [string]$Detail = '') {
     Write-Host ("  [{0}] {1} ({2}){3}" -f $(if ($Passed) { '+' } else { '-' }), $Name, $Runtime, $(if ($Detail) { ": $Detail" } else { '' }))
 }
 # Runs a program; returns its exit code, echoing what it printed.
-function Invoke-Program([string]$File, [string[]]$Arguments, [hashtable]$Environment = @{}) {
+function Invoke-Program([string]$File, [string[]]$Arguments, [hashtable]$Environment = @{}, [switch]$Quiet) {
     $saved = @{}
     foreach ($k in $Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); Set-Item -LiteralPath "Env:$k" -Value $Environment[$k] }
     try {
@@ -44,7 +44,7 @@ function Invoke-Program([string]$File, [string[]]$Arguments, [hashtable]$Environ
             if ($null -eq $saved[$k]) { Remove-Item -LiteralPath "Env:$k" -ErrorAction SilentlyContinue } else { Set-Item -LiteralPath "Env:$k" -Value $saved[$k] }
         }
     }
-    $output | Where-Object { $_ -notmatch 'Read access denied for device' } | ForEach-Object { Write-Host "    $_" }
+    if (-not $Quiet) { $output | Where-Object { $_ -notmatch 'Read access denied for device' } | ForEach-Object { Write-Host "    $_" } }
     [pscustomobject]@{ Code = $code; Output = ($output -join "`n") }
 }
 function Invoke-Checked([string]$File, [string[]]$Arguments) {
@@ -58,7 +58,7 @@ try {
     if ($Runtime -eq 'linux-arm64') {
         $lib = Join-Path $native 'libkodo.so'
         if (-not (Test-Path -LiteralPath $lib)) { throw "$lib is not built: run ./build.ps1 -Runtime linux-arm64" }
-        $header = (Invoke-Program 'readelf' @('-h', $lib)).Output
+        $header = (Invoke-Program 'readelf' @('-h', $lib) -Quiet).Output
         Add-Result 'libkodo.so is an AArch64 ELF shared object' ($header -match 'AArch64' -and $header -match 'DYN')
         Copy-Item -LiteralPath $lib -Destination $work
         Invoke-Checked 'aarch64-linux-gnu-gcc' @('-std=c99', '-Wall', '-Werror', '-I', (Join-Path $root 'include'), (Join-Path $root 'tests/c/smoke.c'), '-o', (Join-Path $work 'smoke'), "-L$work", '-lkodo', '-Wl,-rpath,$ORIGIN')
@@ -74,7 +74,7 @@ try {
     if (-not (Test-Path -LiteralPath $emulatorExe)) { throw "$emulatorExe is not built: run ./build.ps1 -Runtime win-x64" }
 
     # The DLL itself: PE32+, system imports only, a version resource.
-    $headers = (Invoke-Program 'x86_64-w64-mingw32-objdump' @('-p', $dll)).Output
+    $headers = (Invoke-Program 'x86_64-w64-mingw32-objdump' @('-p', $dll) -Quiet).Output
     $imports = @([regex]::Matches($headers, 'DLL Name: (\S+)') | ForEach-Object { $_.Groups[1].Value.ToLowerInvariant() } | Sort-Object -Unique)
     # Every Windows 10/11 and Windows Server 2016+ has these (msvcrt.dll is the system's C runtime).
     $system = 'advapi32.dll', 'bcrypt.dll', 'bcryptprimitives.dll', 'crypt32.dll', 'kernel32.dll', 'msvcrt.dll', 'ntdll.dll', 'userenv.dll', 'ws2_32.dll', 'secur32.dll', 'ole32.dll', 'oleaut32.dll', 'shell32.dll', 'user32.dll', 'ncrypt.dll'
@@ -88,7 +88,11 @@ try {
     $wine = '/usr/lib/wine/wine64'
     $env:WINEPREFIX = Join-Path $work 'prefix'
     $env:WINEDEBUG = '-all'
-    $env:WINEDLLOVERRIDES = 'bcryptprimitives=n,b;mscoree=;mshtml='
+    $env:WINEDLLOVERRIDES = 'bcryptprimitives=n,b'
+    # .NET's W^X double mapping of JIT code makes wine 8 fail ("Internal CLR error 0x80131506" in
+    # DynamicResolver's finalizer, seen with Pester): off for the tests under wine. Windows
+    # itself runs with the default.
+    $env:DOTNET_EnableWriteXorExecute = '0'
     Invoke-Checked $wine @('wineboot', '-i')
     Invoke-Checked $wine @('reg', 'add', 'HKCU\Software\Wine', '/v', 'Version', '/d', 'win10', '/f')
 
@@ -96,19 +100,21 @@ try {
     $c = Join-Path $work 'c'
     New-Item -ItemType Directory -Path $c | Out-Null
     Copy-Item -LiteralPath $dll -Destination $c
-    Invoke-Checked 'x86_64-w64-mingw32-gcc' @('-shared', '-O2', '-o', (Join-Path $c 'bcryptprimitives.dll'), (Join-Path $root 'tests/windows/prng-shim.c'), '-ladvapi32')
+    # The shim goes into the test prefix's system32 (a DLL loaded by full path, as the module
+    # loads kodo.dll, finds its imports there, not beside the program), and is preferred to
+    # wine's own through WINEDLLOVERRIDES.
+    Invoke-Checked 'x86_64-w64-mingw32-gcc' @('-shared', '-O2', '-o', (Join-Path $env:WINEPREFIX 'drive_c/windows/system32/bcryptprimitives.dll'), (Join-Path $root 'tests/windows/prng-shim.c'), '-ladvapi32')
     Invoke-Checked 'x86_64-w64-mingw32-gcc' @('-std=c99', '-Wall', '-Werror', '-I', (Join-Path $root 'include'), (Join-Path $root 'tests/c/smoke.c'), '-o', (Join-Path $c 'smoke.exe'), (Join-Path $c 'kodo.dll'))
     $run = Invoke-Program $wine @((Join-Path $c 'smoke.exe'))
     Add-Result 'C boundary suite (tests/c/smoke.c) under wine64' ($run.Code -eq 0 -and $run.Output -match 'all checks passed')
 
     # PowerShell 7.6.9 for Windows: the hosted runspace, with PowerShell's own Windows modules
-    # (from the pwsh tool package's Windows half) and the shim beside it.
+    # (from the pwsh tool package's Windows half).
     $hostDir = Join-Path $root 'out/winhost'
     Invoke-Checked 'dotnet' @('publish', (Join-Path $root 'tests/windows/host/KodoWinHost.csproj'), '-c', 'Release', '-o', $hostDir, '--nologo', '-v', 'quiet')
     $winModules = Join-Path (Split-Path $PSHOME) 'win/Modules'
     if (-not (Test-Path -LiteralPath $winModules)) { throw "PowerShell's Windows modules were not found at $winModules (pwsh 7.6.9 as a dotnet tool has them)" }
     if (-not (Test-Path -LiteralPath (Join-Path $hostDir 'Modules'))) { Copy-Item -LiteralPath $winModules -Destination $hostDir -Recurse }
-    Copy-Item -LiteralPath (Join-Path $c 'bcryptprimitives.dll') -Destination $hostDir -Force
     $winHost = Join-Path $hostDir 'KodoWinHost.exe'
     $emulatorEnv = @{ KODO_EMULATOR_PATH = (ConvertTo-WinePath $emulatorExe) }
 

@@ -2,8 +2,8 @@
  *
  * Rust's standard library gets its randomness on Windows from bcryptprimitives.dll!ProcessPrng,
  * which every Windows 10/11 and Windows Server 2016+ has. Wine 8.0 (Debian 12) lacks it, so under
- * wine kodo.dll would fail to load. This DLL, named bcryptprimitives.dll and put beside the test
- * program, supplies ProcessPrng over advapi32!SystemFunction036 (RtlGenRandom), which wine has
+ * wine kodo.dll would fail to load. This DLL, named bcryptprimitives.dll and put into the
+ * system32 of the wine prefix the tests make, supplies ProcessPrng over advapi32!SystemFunction036 (RtlGenRandom), which wine has
  * (../shared/docs/cross-build.md). */
 #include <windows.h>
 

@@ -32,7 +32,17 @@ static class Program
         ps.Streams.Information.DataAdded += (s, e) => Console.WriteLine(ps.Streams.Information[e.Index].MessageData);
         ps.Streams.Verbose.DataAdded += (s, e) => Console.WriteLine("VERBOSE: " + ps.Streams.Verbose[e.Index]);
         ps.AddCommand(Path.GetFullPath(args[0]));
-        foreach (var a in args.Skip(1)) ps.AddArgument(a);
+        // "-Name value" binds a parameter, "-Name" alone a switch; anything else is positional.
+        for (var i = 1; i < args.Length; i++)
+        {
+            var a = args[i];
+            if (a.StartsWith('-') && a.Length > 1)
+            {
+                if (i + 1 < args.Length && !args[i + 1].StartsWith('-')) ps.AddParameter(a.Substring(1), args[++i]);
+                else ps.AddParameter(a.Substring(1), true);
+            }
+            else ps.AddArgument(a);
+        }
         ps.AddCommand("Out-String").AddParameter("Stream", true).AddParameter("Width", 200);
         try
         {
