@@ -48,7 +48,8 @@ fn main() {
 /// embed-resource finds them). `compile_for_everything`: plain `compile` reaches executables only.
 fn windows_version_resource(version: &str) {
     let numbers: Vec<u16> = version.split(['.', '-', '+']).take(3).map(|n| n.parse().unwrap_or(0)).collect();
-    let (major, minor, patch) = (numbers[0], numbers.get(1).copied().unwrap_or(0), numbers.get(2).copied().unwrap_or(0));
+    let (major, minor, patch) =
+        (numbers[0], numbers.get(1).copied().unwrap_or(0), numbers.get(2).copied().unwrap_or(0));
     let rc = format!(
         r#"#include <winver.h>
 1 VERSIONINFO
