@@ -66,6 +66,17 @@ Describe 'build.ps1 -Task Package' {
         @(Get-ChildItem -LiteralPath $script:InstalledKodo -Recurse -File | Where-Object Name -like 'kodo-emulator*') | Should -BeNullOrEmpty
     }
 
+    It 'writes the Azure Automation zip with the win-x64 kodo.dll (the cloud sandbox runs Windows)' -Skip:(-not (Test-Path (Join-Path $PSScriptRoot '../../powershell/Kodo/runtimes/win-x64/native/kodo.dll'))) {
+        # Skipped only where win-x64 is not built (no cross toolchain: setup.sh installs it).
+        $script:Package.AutomationPackage | Should -Exist
+        Add-Type -AssemblyName System.IO.Compression.FileSystem
+        $zip = [System.IO.Compression.ZipFile]::OpenRead($script:Package.AutomationPackage)
+        try { $entries = @($zip.Entries | ForEach-Object { $_.FullName.Replace('\', '/') }) } finally { $zip.Dispose() }
+        $entries | Should -Contain 'Kodo/runtimes/win-x64/native/kodo.dll'
+        $entries | Should -Contain 'Kodo/Kodo.psd1'
+        @($entries | Where-Object { $_ -like '*kodo-emulator*' }) | Should -BeNullOrEmpty
+    }
+
     It 'puts the emulator program in Kodo.Emulator, at runtimes/<rid>/bin' {
         $name = if ($script:Rid -like 'win-*') { 'kodo-emulator.exe' } else { 'kodo-emulator' }
         Join-Path $script:InstalledEmulator "runtimes/$($script:Rid)/bin/$name" | Should -Exist
