@@ -302,15 +302,19 @@ function Invoke-KodoPackage {
     if (-not $interop) { throw "No interop assembly in $kodoSource/bin: run pwsh ./build.ps1 first." }
     $null = New-Item -ItemType Directory -Force -Path (Join-Path $kodoOut 'bin')
     $interop | Copy-Item -Destination (Join-Path $kodoOut 'bin')
-    $runtimes = @()
-    foreach ($ridDir in @(Get-ChildItem -LiteralPath (Join-Path $kodoSource 'runtimes') -Directory -ErrorAction SilentlyContinue | Sort-Object Name)) {
-        $libs = @(Get-ChildItem -LiteralPath (Join-Path $ridDir.FullName 'native') -File -ErrorAction SilentlyContinue | Where-Object { $libraryNames -contains $_.Name })
-        if (-not $libs) { continue }
-        $nativeOut = Join-Path $kodoOut "runtimes/$($ridDir.Name)/native"
-        $null = New-Item -ItemType Directory -Force -Path $nativeOut
-        $libs | Copy-Item -Destination $nativeOut
-        $runtimes += $ridDir.Name
+    # Copies runtimes/<rid>/<Folder>/ files named in $Names from $Source to $Destination;
+    # answers the rids copied.
+    function Copy-RuntimeFiles([string]$Source, [string]$Destination, [string]$Folder, [string[]]$Names) {
+        foreach ($ridDir in @(Get-ChildItem -LiteralPath (Join-Path $Source 'runtimes') -Directory -ErrorAction SilentlyContinue | Sort-Object Name)) {
+            $files = @(Get-ChildItem -LiteralPath (Join-Path $ridDir.FullName $Folder) -File -ErrorAction SilentlyContinue | Where-Object { $Names -contains $_.Name })
+            if (-not $files) { continue }
+            $out = Join-Path $Destination "runtimes/$($ridDir.Name)/$Folder"
+            $null = New-Item -ItemType Directory -Force -Path $out
+            $files | Copy-Item -Destination $out
+            $ridDir.Name
+        }
     }
+    $runtimes = @(Copy-RuntimeFiles -Source $kodoSource -Destination $kodoOut -Folder 'native' -Names $libraryNames)
     if (-not $runtimes) { throw "No native library in $kodoSource/runtimes/<rid>/native/: run pwsh ./build.ps1 first." }
     if (Test-Path -LiteralPath $license) { Copy-Item -LiteralPath $license -Destination $kodoOut }
     $stray = @(Get-ChildItem -LiteralPath $kodoOut -Recurse -File | Where-Object { $_.Name -like 'kodo-emulator*' -or $_.Name -like '*.Tests.ps1' })
@@ -318,15 +322,7 @@ function Invoke-KodoPackage {
 
     # Kodo.Emulator: its manifest and script, each runtime's emulator program.
     foreach ($name in @('Kodo.Emulator.psd1', 'Kodo.Emulator.psm1')) { Copy-Item -LiteralPath (Join-Path $emulatorSource $name) -Destination $emulatorOut }
-    $emulatorRuntimes = @()
-    foreach ($ridDir in @(Get-ChildItem -LiteralPath (Join-Path $emulatorSource 'runtimes') -Directory -ErrorAction SilentlyContinue | Sort-Object Name)) {
-        $programs = @(Get-ChildItem -LiteralPath (Join-Path $ridDir.FullName 'bin') -File -ErrorAction SilentlyContinue | Where-Object { $_.Name -in 'kodo-emulator', 'kodo-emulator.exe' })
-        if (-not $programs) { continue }
-        $binOut = Join-Path $emulatorOut "runtimes/$($ridDir.Name)/bin"
-        $null = New-Item -ItemType Directory -Force -Path $binOut
-        $programs | Copy-Item -Destination $binOut
-        $emulatorRuntimes += $ridDir.Name
-    }
+    $emulatorRuntimes = @(Copy-RuntimeFiles -Source $emulatorSource -Destination $emulatorOut -Folder 'bin' -Names @('kodo-emulator', 'kodo-emulator.exe'))
     if (-not $emulatorRuntimes) { throw "No emulator program in $emulatorSource/runtimes/<rid>/bin/: run pwsh ./build.ps1 first." }
     if (Test-Path -LiteralPath $license) { Copy-Item -LiteralPath $license -Destination $emulatorOut }
     foreach ($manifest in @((Join-Path $kodoOut 'Kodo.psd1'), (Join-Path $emulatorOut 'Kodo.Emulator.psd1'))) {
