@@ -53,6 +53,29 @@ Describe 'Connect-Kodo signs in by every flow' {
         $c.CertificateThumbprint | Should -Be $t.BootstrapCertificateThumbprint
     }
 
+    It 'refuses a PEM file whose key is not its certificate''s, or is not RSA, before any request' {
+        # Rust signs PEM keys through ring (constant-time); the key is matched to the certificate
+        # first, so a wrong key never reaches the token endpoint.
+        $certPem = (Get-Content -Raw $t.BootstrapCertificatePath).Split('-----BEGIN PRIVATE KEY-----')[0]
+        $certPem | Should -Match 'BEGIN CERTIFICATE'
+        $rsa = [System.Security.Cryptography.RSA]::Create(2048)
+        $ec = [System.Security.Cryptography.ECDsa]::Create()
+        $cases = @(
+            @{ Key = $rsa.ExportPkcs8PrivateKey(); Message = 'does not belong to its certificate' },
+            @{ Key = $ec.ExportPkcs8PrivateKey(); Message = 'not an RSA PKCS#8 key' }
+        )
+        foreach ($case in $cases) {
+            $pem = Join-Path $TestDrive 'foreign.pem'
+            $keyText = [Convert]::ToBase64String($case.Key, 'InsertLineBreaks')
+            Set-Content -LiteralPath $pem -Value "$certPem-----BEGIN PRIVATE KEY-----`n$keyText`n-----END PRIVATE KEY-----`n" -NoNewline
+            Clear-Log
+            $err = { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -CertificatePath $pem } |
+                Should -Throw -ErrorId 'Kodo.InvalidArgument,Connect-Kodo' -PassThru
+            $err.Exception.Message | Should -Match ([regex]::Escape($case.Message))
+            @(Get-Log | Where-Object { $_.path -like '*/oauth2/v2.0/token' }) | Should -BeNullOrEmpty
+        }
+    }
+
     It 'with an X509Certificate2 (the key stays in .NET, which signs)' {
         $cert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($t.BootstrapCertificatePath)
         $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId -Certificate $cert

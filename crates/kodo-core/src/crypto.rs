@@ -1,15 +1,22 @@
 //! Key and certificate helpers shared by sign-in and the tenant emulator: base64 forms, SHA-1
-//! thumbprints, `x5t`, a certificate's public key and validity, JWT parsing, RS256 signing.
+//! thumbprints, `x5t`, a certificate's validity, JWT parsing, and the RS256 signing key of a
+//! certificate credential.
 //!
 //! The emulator uses these through this module; nothing here knows of the emulator.
+//!
+//! Private-key operations go through `ring` only (constant-time RSA, maintained), never the `rsa`
+//! crate, whose private-key operations are open to the Marvin timing attack (RUSTSEC-2023-0071,
+//! no fixed version). The emulator, a local test double, keeps `rsa` for its own throwaway keys;
+//! `deny.toml` and `.ci/deny.sh` check that the shipped library's tree never reaches it.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rsa::pkcs8::DecodePublicKey;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use ring::rand::SystemRandom;
+use ring::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 /// Base64url without padding, as JWTs use.
 pub fn b64url(bytes: &[u8]) -> String {
@@ -43,22 +50,50 @@ pub fn x5t_sha256(cert_der: &[u8]) -> String {
     b64url(&Sha256::digest(cert_der))
 }
 
-/// The RSA public key inside a DER certificate.
-pub fn rsa_public_key_of(cert_der: &[u8]) -> Result<RsaPublicKey, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| e.to_string())?;
-    RsaPublicKey::from_public_key_der(cert.public_key().raw).map_err(|e| e.to_string())
-}
-
 /// Validity window of a DER certificate, as Unix seconds.
 pub fn validity_of(cert_der: &[u8]) -> Result<(i64, i64), String> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| e.to_string())?;
     Ok((cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp()))
 }
 
-/// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `input`.
-pub fn sign_rs256(key: &RsaPrivateKey, input: &[u8]) -> Vec<u8> {
-    use rsa::signature::{SignatureEncoding, Signer};
-    rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone()).sign(input).to_vec()
+/// The RSA private key of a certificate credential, held by `ring`.
+///
+/// Made from PKCS#8 DER in a buffer the caller zeroizes; `ring` keeps the key in its own form
+/// (which it does not wipe on drop: a limit of `ring`, stated in SECURITY.md).
+pub struct RsaSigningKey(RsaKeyPair);
+
+impl RsaSigningKey {
+    /// Reads an RSA PKCS#8 key (2048 to 8192 bits, as `ring` signs) and checks that it belongs
+    /// to the certificate `cert_der`.
+    pub fn from_pkcs8(pkcs8: &Zeroizing<Vec<u8>>, cert_der: &[u8]) -> Result<RsaSigningKey, KeyError> {
+        let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| KeyError::NotRsa(e.to_string()))?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(cert_der).map_err(|e| KeyError::Certificate(e.to_string()))?;
+        // The certificate's subjectPublicKey is the DER RSAPublicKey that ring answers; DER is
+        // canonical, so equal keys are equal bytes.
+        if cert.public_key().subject_public_key.data.as_ref() != pair.public_key().as_ref() {
+            return Err(KeyError::Mismatch);
+        }
+        Ok(RsaSigningKey(pair))
+    }
+
+    /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `input`.
+    pub fn sign_rs256(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        let mut signature = vec![0; self.0.public().modulus_len()];
+        self.0.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input, &mut signature).map_err(|e| e.to_string())?;
+        Ok(signature)
+    }
+}
+
+/// Why a private key cannot be used with its certificate.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// Not an RSA PKCS#8 key `ring` accepts (with its reason).
+    NotRsa(String),
+    /// The certificate cannot be read.
+    Certificate(String),
+    /// The key does not belong to the certificate.
+    Mismatch,
 }
 
 /// A JWT split into its parts; nothing is verified.

@@ -16,10 +16,16 @@ use serde_json::Value;
 
 // The helpers sign-in shares with the emulator live in the core (never the other way round).
 pub use kodo_core::crypto::{
-    Jwt, b64, b64_decode, b64url, b64url_decode, parse_jwt, rsa_public_key_of, sha1_hex, validity_of, x5t_sha1,
-    x5t_sha256,
+    Jwt, b64, b64_decode, b64url, b64url_decode, parse_jwt, sha1_hex, validity_of, x5t_sha1, x5t_sha256,
 };
 use sha2::Sha256;
+
+/// The RSA public key inside a DER certificate (to verify client assertions).
+pub fn rsa_public_key_of(cert_der: &[u8]) -> Result<RsaPublicKey, String> {
+    use rsa::pkcs8::DecodePublicKey;
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| e.to_string())?;
+    RsaPublicKey::from_public_key_der(cert.public_key().raw).map_err(|e| e.to_string())
+}
 
 /// A TLS certificate authority for this run.
 pub struct Ca {
@@ -152,6 +158,32 @@ mod tests {
         tampered.signing_input.push('x');
         assert!(!verify_jwt_signature(&tampered, &public));
         assert_eq!(cred.thumbprint().len(), 40);
+    }
+
+    /// Kodo signs client assertions through `ring` (kodo_core::crypto::RsaSigningKey); the
+    /// emulator verifies them with its own RSA code: the two must agree, and a key that is not
+    /// the certificate's must be refused before it signs anything.
+    #[test]
+    fn kodo_signing_key_signs_what_the_emulator_verifies_and_refuses_a_foreign_key() {
+        use kodo_core::crypto::{KeyError, RsaSigningKey};
+        use zeroize::Zeroizing;
+        let pkcs8 = |cred: &RsaCredential| -> Zeroizing<Vec<u8>> {
+            let body: String = cred.key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            Zeroizing::new(b64_decode(&body).unwrap())
+        };
+        let cred = RsaCredential::generate("ring", 1).unwrap();
+        let key = RsaSigningKey::from_pkcs8(&pkcs8(&cred), &cred.cert_der).unwrap();
+        let input = format!("{}.{}", b64url(br#"{"alg":"RS256","typ":"JWT"}"#), b64url(br#"{"x":1}"#));
+        let token = format!("{input}.{}", b64url(&key.sign_rs256(input.as_bytes()).unwrap()));
+        let public = rsa_public_key_of(&cred.cert_der).unwrap();
+        assert!(verify_jwt_signature(&parse_jwt(&token).unwrap(), &public));
+
+        let other = RsaCredential::generate("other", 1).unwrap();
+        assert_eq!(RsaSigningKey::from_pkcs8(&pkcs8(&other), &cred.cert_der).err(), Some(KeyError::Mismatch));
+        assert!(matches!(
+            RsaSigningKey::from_pkcs8(&Zeroizing::new(b"not a key".to_vec()), &cred.cert_der),
+            Err(KeyError::NotRsa(_))
+        ));
     }
 
     #[test]

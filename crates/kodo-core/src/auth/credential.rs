@@ -91,8 +91,8 @@ pub const DELEGATED_GRAPH_SCOPES: &[&str] = &[
     "User.Read.All",
 ];
 
-pub(crate) fn parse_pem(text: &str) -> Result<(Vec<u8>, rsa::RsaPrivateKey), KodoError> {
-    use rsa::pkcs8::DecodePrivateKey;
+pub(crate) fn parse_pem(text: &str) -> Result<(Vec<u8>, crate::crypto::RsaSigningKey), KodoError> {
+    use crate::crypto::{KeyError, RsaSigningKey};
     let bad = |m: &str| KodoError::new(ErrorCode::InvalidArgument, m.to_string());
     let cert_b64: String = text
         .split("-----BEGIN CERTIFICATE-----")
@@ -103,18 +103,21 @@ pub(crate) fn parse_pem(text: &str) -> Result<(Vec<u8>, rsa::RsaPrivateKey), Kod
         .collect();
     let der = crate::crypto::b64_decode(cert_b64.trim())
         .ok_or_else(|| bad("The certificate in the PEM file is not valid base64."))?;
-    let key_b64 = text
+    let key_lines = text
         .split("-----BEGIN PRIVATE KEY-----")
         .nth(1)
         .and_then(|r| r.split("-----END PRIVATE KEY-----").next())
         .ok_or_else(|| bad("The PEM file holds no unencrypted PKCS#8 private key (-----BEGIN PRIVATE KEY-----). Use a PFX with -CertificatePassword for an encrypted key."))?;
-    let key =
-        rsa::RsaPrivateKey::from_pkcs8_pem(&format!("-----BEGIN PRIVATE KEY-----{key_b64}-----END PRIVATE KEY-----\n"))
-            .map_err(|_| bad("The private key in the PEM file is not an RSA PKCS#8 key."))?;
-    let public =
-        crate::crypto::rsa_public_key_of(&der).map_err(|e| bad(&format!("The certificate cannot be read: {e}")))?;
-    if public != key.to_public_key() {
-        return Err(bad("The private key in the PEM file does not belong to its certificate."));
-    }
+    // Every copy of the key's text and bytes is wiped when it goes out of scope.
+    let key_b64: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(key_lines.split_whitespace().collect());
+    let pkcs8 = zeroize::Zeroizing::new(
+        crate::crypto::b64_decode(&key_b64)
+            .ok_or_else(|| bad("The private key in the PEM file is not valid base64."))?,
+    );
+    let key = RsaSigningKey::from_pkcs8(&pkcs8, &der).map_err(|e| match e {
+        KeyError::NotRsa(_) => bad("The private key in the PEM file is not an RSA PKCS#8 key of 2048 to 8192 bits."),
+        KeyError::Certificate(reason) => bad(&format!("The certificate cannot be read: {reason}")),
+        KeyError::Mismatch => bad("The private key in the PEM file does not belong to its certificate."),
+    })?;
     Ok((der, key))
 }

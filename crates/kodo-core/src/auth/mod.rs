@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 enum Signer {
-    Local(Box<rsa::RsaPrivateKey>),
+    Local(Box<crate::crypto::RsaSigningKey>),
     Host,
 }
 
@@ -253,10 +253,12 @@ impl Connection {
         let claims = json!({ "aud": self.token_endpoint(), "iss": self.client_id, "sub": self.client_id, "jti": uuid::Uuid::new_v4().to_string(), "nbf": t, "iat": t, "exp": t + 600 });
         let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
         let signature = match signer {
-            Signer::Local(key) => {
-                use rsa::signature::{SignatureEncoding, Signer as _};
-                rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**key).clone()).sign(input.as_bytes()).to_vec()
-            }
+            Signer::Local(key) => key.sign_rs256(input.as_bytes()).map_err(|e| {
+                KodoError::new(
+                    ErrorCode::AuthenticationFailed,
+                    format!("The certificate's private key did not sign the client assertion: {e}"),
+                )
+            })?,
             Signer::Host => {
                 let answer = ctx
                     .ask(
