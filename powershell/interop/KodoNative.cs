@@ -100,9 +100,20 @@ namespace Kodo.Interop
         /// <summary>The calling thread's last error message, or null.</summary>
         public string LastErrorMessage() { return TakeOwned(_lastError()); }
 
-        public KodoStatus SessionNew(string configJson, out IntPtr session) { return (KodoStatus)_sessionNew(Utf8(configJson), out session); }
+        // Requests and answers can carry a client secret, a token or a PEM key: the UTF-8 copy
+        // made for the call is wiped as soon as the library has it (the library copies what it
+        // keeps). The .NET strings they came from cannot be wiped; callers drop them promptly.
+        public KodoStatus SessionNew(string configJson, out IntPtr session)
+        {
+            byte[] buffer = Utf8(configJson);
+            try { return (KodoStatus)_sessionNew(buffer, out session); } finally { Wipe(buffer); }
+        }
         public KodoStatus SessionFree(IntPtr session) { return (KodoStatus)_sessionFree(session); }
-        public KodoStatus OpStart(IntPtr session, string requestJson, out IntPtr op) { return (KodoStatus)_opStart(session, Utf8(requestJson), out op); }
+        public KodoStatus OpStart(IntPtr session, string requestJson, out IntPtr op)
+        {
+            byte[] buffer = Utf8(requestJson);
+            try { return (KodoStatus)_opStart(session, buffer, out op); } finally { Wipe(buffer); }
+        }
 
         /// <summary>Starts an operation from raw bytes (a terminating NUL is added); for tests of
         /// the boundary's UTF-8 and NULL checks. null passes a NULL pointer.</summary>
@@ -125,17 +136,26 @@ namespace Kodo.Interop
             return status;
         }
 
-        public KodoStatus OpRespond(IntPtr op, string responseJson) { return (KodoStatus)_opRespond(op, Utf8(responseJson)); }
+        public KodoStatus OpRespond(IntPtr op, string responseJson)
+        {
+            byte[] buffer = Utf8(responseJson);
+            try { return (KodoStatus)_opRespond(op, buffer); } finally { Wipe(buffer); }
+        }
         public KodoStatus OpCancel(IntPtr op) { return (KodoStatus)_opCancel(op); }
         public KodoStatus OpFree(IntPtr op) { return (KodoStatus)_opFree(op); }
 
         private static byte[] Utf8(string text)
         {
             if (text == null) return null;
-            byte[] encoded = Encoding.UTF8.GetBytes(text);
-            byte[] buffer = new byte[encoded.Length + 1];
-            Buffer.BlockCopy(encoded, 0, buffer, 0, encoded.Length);
+            // One array, NUL-terminated, so there is exactly one copy to wipe.
+            byte[] buffer = new byte[Encoding.UTF8.GetByteCount(text) + 1];
+            Encoding.UTF8.GetBytes(text, 0, text.Length, buffer, 0);
             return buffer;
+        }
+
+        private static void Wipe(byte[] buffer)
+        {
+            if (buffer != null) Array.Clear(buffer, 0, buffer.Length);
         }
 
         private static string ReadStatic(IntPtr ptr)

@@ -177,7 +177,9 @@ pub(crate) fn take_string(ptr: *mut c_char) -> bool {
     }
     // SAFETY: the pointer came from CString::into_raw in give_string and was not freed yet
     // (it was still in the table, and removal under the lock makes this the only free).
-    drop(unsafe { CString::from_raw(ptr) });
+    let mut bytes = unsafe { CString::from_raw(ptr) }.into_bytes_with_nul();
+    // Events can carry a new client secret or a token: wiped before the memory is returned.
+    zeroize::Zeroize::zeroize(&mut bytes);
     true
 }
 
