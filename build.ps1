@@ -40,6 +40,21 @@ every runtime whose library is in the module folder.
 .PARAMETER Configuration
 Release (default for Build) or Debug (default for Test).
 
+.PARAMETER SigningCertificate
+Package: a PFX holding a code-signing certificate and its key. Every .ps1, .psm1, .psd1, .ps1xml
+and every Windows DLL and EXE of both packages is Authenticode-signed (SHA-256) before they are
+published, with osslsigncode where it is installed (Linux, macOS; the password reaches it on
+standard input, never as an argument) and Set-AuthenticodeSignature on Windows otherwise. Linux
+and macOS libraries are not Authenticode files and stay unsigned. Without it the packages are
+unsigned, and the module loads unsigned in development as before.
+
+.PARAMETER SigningPassword
+Package: the PFX's password (a SecureString).
+
+.PARAMETER TimestampUrl
+Package: an RFC 3161 timestamp server (for example http://timestamp.digicert.com), so the
+signatures stay valid after the certificate expires.
+
 .EXAMPLE
 pwsh ./build.ps1
 
@@ -48,6 +63,9 @@ pwsh ./build.ps1 -Task Test
 
 .EXAMPLE
 pwsh ./build.ps1 -Task Package
+
+.EXAMPLE
+./build.ps1 -Task Package -SigningCertificate ./publisher.pfx -SigningPassword (Read-Host -AsSecureString) -TimestampUrl http://timestamp.digicert.com
 #>
 [CmdletBinding()]
 param(
@@ -57,7 +75,17 @@ param(
     [ValidateSet('Debug', 'Release')]
     [string]$Configuration,
 
-    [string[]]$Runtime
+    [string[]]$Runtime,
+
+    # Package: a PFX with a code-signing certificate; every .ps1, .psm1, .psd1, .ps1xml and
+    # Windows DLL/EXE of the packages is Authenticode-signed with it (SHA-256).
+    [string]$SigningCertificate,
+
+    # Package: the PFX's password.
+    [System.Security.SecureString]$SigningPassword,
+
+    # Package: an RFC 3161 timestamp server, so signatures outlive the certificate.
+    [string]$TimestampUrl
 )
 
 $ErrorActionPreference = 'Stop'
@@ -266,6 +294,168 @@ function Copy-KodoEmulatorBinary {
     Write-Host "Laid $name ($Rid) into $binDir"
 }
 
+function Get-KodoTargetTriple {
+    # The Rust target a runtime's library was built for: what build.ps1 builds here (the host;
+    # win-x64 and linux-arm64 cross builds with the GNU toolchains), or, with
+    # KODO_PACKAGE_PREBUILT=1, what the release workflow builds (.github/workflows/release.yml).
+    param([Parameter(Mandatory)][string]$Rid)
+    $release = @{
+        'win-x64' = 'x86_64-pc-windows-msvc'; 'win-arm64' = 'aarch64-pc-windows-msvc'
+        'osx-x64' = 'x86_64-apple-darwin'; 'osx-arm64' = 'aarch64-apple-darwin'
+        'linux-x64' = 'x86_64-unknown-linux-gnu'; 'linux-arm64' = 'aarch64-unknown-linux-gnu'
+    }
+    $here = @{ 'win-x64' = 'x86_64-pc-windows-gnu'; 'linux-arm64' = 'aarch64-unknown-linux-gnu'; 'linux-x64' = 'x86_64-unknown-linux-gnu' }
+    $triple = if ($env:KODO_PACKAGE_PREBUILT -ne '1' -and $here.ContainsKey($Rid)) { $here[$Rid] } else { $release[$Rid] }
+    if (-not $triple) { throw "No Rust target is known for the runtime '$Rid'." }
+    $triple
+}
+
+function New-KodoSbom {
+    # Writes a CycloneDX 1.6 JSON SBOM of a Rust package as shipped, never hand-kept: its normal
+    # (not build, not dev) dependency closure for each target, with the features of the build
+    # (both programs in one cargo run, as build.ps1 and the release workflow build them: `cargo
+    # tree -p kodo -p kodo-emulator -e normal`), and each crate's licence and source from `cargo
+    # metadata`, package URL and Cargo.lock's SHA-256 checksum. Answers the path written.
+    param(
+        [Parameter(Mandatory)][string]$SourceRoot,
+        # The workspace package: kodo (the library) or kodo-emulator.
+        [Parameter(Mandatory)][string]$Package,
+        [Parameter(Mandatory)][string[]]$Triples,
+        [Parameter(Mandatory)][string]$Path
+    )
+    $manifest = Join-Path $SourceRoot 'Cargo.toml'
+    $checksums = @{}
+    $lockName = $null; $lockVersion = $null
+    foreach ($line in [System.IO.File]::ReadAllLines((Join-Path $SourceRoot 'Cargo.lock'))) {
+        if ($line -match '^name = "(.+)"$') { $lockName = $Matches[1] }
+        elseif ($line -match '^version = "(.+)"$') { $lockVersion = $Matches[1] }
+        elseif ($line -match '^checksum = "([0-9a-f]{64})"$') { $checksums["$lockName@$lockVersion"] = $Matches[1] }
+    }
+    $meta = (& cargo metadata --format-version 1 --locked --manifest-path $manifest) | ConvertFrom-Json
+    if ($LASTEXITCODE -ne 0) { throw "cargo metadata exited with code $LASTEXITCODE" }
+    $byKey = @{}
+    foreach ($p in $meta.packages) { $byKey["$($p.name)@$($p.version)"] = $p }
+
+    # name@version -> its dependencies (name@version), over every target.
+    $edges = @{}
+    $rootKey = $null
+    foreach ($triple in ($Triples | Sort-Object -Unique)) {
+        $lines = & cargo tree --locked --manifest-path $manifest -p kodo -p kodo-emulator -e normal --target $triple --no-dedupe --prefix depth --format '{p}'
+        if ($LASTEXITCODE -ne 0) { throw "cargo tree --target $triple exited with code $LASTEXITCODE" }
+        $stack = New-Object System.Collections.Generic.List[string]
+        $inPackage = $false
+        foreach ($line in $lines) {
+            if ($line -notmatch '^(\d+)(\S+) v(\S+)') { continue }
+            $depth = [int]$Matches[1]; $key = "$($Matches[2])@$($Matches[3])"
+            if ($depth -eq 0) { $inPackage = $Matches[2] -eq $Package; if ($inPackage) { $rootKey = $key } }
+            if (-not $inPackage) { continue }
+            while ($stack.Count -gt $depth) { $stack.RemoveAt($stack.Count - 1) }
+            if (-not $edges.ContainsKey($key)) { $edges[$key] = @{} }
+            if ($depth -gt 0) { $edges[$stack[$depth - 1]][$key] = $true }
+            $stack.Add($key)
+        }
+    }
+    if (-not $rootKey) { throw "cargo tree has no workspace package named '$Package'." }
+    $packages = @{}
+    foreach ($key in $edges.Keys) {
+        if (-not $byKey.ContainsKey($key)) { throw "cargo metadata does not know $key, which cargo tree lists." }
+        $packages[$key] = $byKey[$key]
+    }
+    $rootId = $rootKey
+    $ref = { param($p) if ($p.source) { "pkg:cargo/$($p.name)@$($p.version)" } else { "$($p.name)@$($p.version)" } }
+    $component = {
+        param($p)
+        $c = [ordered]@{ type = 'library'; 'bom-ref' = (& $ref $p); name = $p.name; version = $p.version }
+        if ($p.description) { $c.description = ([string]$p.description).Trim() }
+        if ($p.license) { $c.licenses = @([ordered]@{ expression = $p.license }) }
+        if ($p.source) {
+            $c.purl = "pkg:cargo/$($p.name)@$($p.version)"
+            $sum = $checksums["$($p.name)@$($p.version)"]
+            if ($sum) { $c.hashes = @([ordered]@{ alg = 'SHA-256'; content = $sum }) }
+        }
+        $c
+    }
+    $rootPackage = $packages[$rootId]
+    $bom = [ordered]@{
+        bomFormat    = 'CycloneDX'
+        specVersion  = '1.6'
+        serialNumber = 'urn:uuid:' + [guid]::NewGuid().ToString()
+        version      = 1
+        metadata     = [ordered]@{
+            timestamp  = [datetime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ')
+            tools      = [ordered]@{ components = @([ordered]@{ type = 'application'; name = 'build.ps1 (cargo tree, cargo metadata)' }) }
+            component  = (& $component $rootPackage)
+            properties = @($Triples | Sort-Object -Unique | ForEach-Object { [ordered]@{ name = 'kodo:rust-target'; value = $_ } })
+        }
+        components   = @($packages.Keys | Where-Object { $_ -ne $rootId } | ForEach-Object { & $component $packages[$_] } | Sort-Object { $_.name }, { $_.version })
+        dependencies = @($packages.Keys | Sort-Object | ForEach-Object {
+                $id = $_
+                [ordered]@{ ref = (& $ref $packages[$id]); dependsOn = @($edges[$id].Keys | ForEach-Object { & $ref $packages[$_] } | Sort-Object) }
+            })
+    }
+    $null = New-Item -ItemType Directory -Force -Path (Split-Path -Parent $Path)
+    [System.IO.File]::WriteAllText($Path, ($bom | ConvertTo-Json -Depth 10))
+    $Path
+}
+
+function Set-KodoPackageSignature {
+    # Authenticode-signs (SHA-256) every PowerShell file and Windows DLL/EXE under the given
+    # folders with a PFX; answers the files signed. osslsigncode where it is installed (its
+    # password on standard input: never an argument, never a file); on Windows without it,
+    # Set-AuthenticodeSignature (Windows seam: not run on this project's Linux CI).
+    param(
+        [Parameter(Mandatory)][string[]]$Path,
+        [Parameter(Mandatory)][string]$Certificate,
+        [System.Security.SecureString]$Password,
+        [string]$TimestampUrl
+    )
+    if (-not (Test-Path -LiteralPath $Certificate -PathType Leaf)) { throw "The signing certificate '$Certificate' does not exist." }
+    $Certificate = (Resolve-Path -LiteralPath $Certificate).ProviderPath
+    $extensions = @('.ps1', '.psm1', '.psd1', '.ps1xml', '.dll', '.exe')
+    $files = @(Get-ChildItem -LiteralPath $Path -Recurse -File | Where-Object { $extensions -contains $_.Extension.ToLowerInvariant() } | Sort-Object FullName)
+    $osslsigncode = Get-Command osslsigncode -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    $onWindows = $IsWindows -or $PSVersionTable.PSEdition -eq 'Desktop'
+    if (-not $osslsigncode -and -not $onWindows) { throw 'Signing needs osslsigncode (Debian: apt-get install osslsigncode) on Linux and macOS.' }
+    $windowsCertificate = $null
+    foreach ($file in $files) {
+        if ($osslsigncode) {
+            $signed = $file.FullName + '.signed'
+            $arguments = @('sign', '-pkcs12', $Certificate, '-h', 'sha256')
+            if ($Password) { $arguments += @('-readpass', '/dev/stdin') }
+            if ($TimestampUrl) { $arguments += @('-ts', $TimestampUrl) }
+            $arguments += @('-in', $file.FullName, '-out', $signed)
+            $start = New-Object System.Diagnostics.ProcessStartInfo
+            $start.FileName = $osslsigncode.Source
+            foreach ($a in $arguments) { $start.ArgumentList.Add($a) }
+            $start.UseShellExecute = $false
+            $start.RedirectStandardInput = $true
+            $start.RedirectStandardOutput = $true
+            $start.RedirectStandardError = $true
+            $process = [System.Diagnostics.Process]::Start($start)
+            if ($Password) { $process.StandardInput.Write([System.Net.NetworkCredential]::new('', $Password).Password) }
+            $process.StandardInput.Close()
+            $stdout = $process.StandardOutput.ReadToEndAsync()
+            $stderr = $process.StandardError.ReadToEnd()
+            $process.WaitForExit()
+            if ($process.ExitCode -ne 0) {
+                Remove-Item -LiteralPath $signed -ErrorAction SilentlyContinue
+                throw "osslsigncode could not sign $($file.FullName) (exit $($process.ExitCode)): $($stderr.Trim()) $($stdout.Result.Trim())"
+            }
+            Move-Item -LiteralPath $signed -Destination $file.FullName -Force
+        } else {
+            # Windows seam (unverified here: Windows is not on this project's CI).
+            if (-not $windowsCertificate) {
+                $windowsCertificate = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($Certificate, $Password)
+            }
+            $options = @{ FilePath = $file.FullName; Certificate = $windowsCertificate; HashAlgorithm = 'SHA256' }
+            if ($TimestampUrl) { $options.TimestampServer = $TimestampUrl }
+            $result = Set-AuthenticodeSignature @options
+            if (-not $result.SignerCertificate) { throw "Set-AuthenticodeSignature could not sign $($file.FullName): $($result.StatusMessage)" }
+        }
+        $file.FullName
+    }
+}
+
 function Invoke-KodoPackage {
     # Assembles the PowerShell Gallery packages from the module folders as they are (no build):
     # <OutDirectory>/gallery/Kodo/<version>/ and gallery/Kodo.Emulator/<version>/, publishes both
@@ -275,7 +465,11 @@ function Invoke-KodoPackage {
     param(
         [Parameter(Mandatory)][string]$SourceRoot,
         [Parameter(Mandatory)][string]$OutDirectory,
-        [string]$RepositoryName = 'KodoLocal'
+        [string]$RepositoryName = 'KodoLocal',
+        # A PFX to Authenticode-sign both packages with (Set-KodoPackageSignature).
+        [string]$SigningCertificate,
+        [System.Security.SecureString]$SigningPassword,
+        [string]$TimestampUrl
     )
     $libraryNames = @('kodo.dll', 'libkodo.so', 'libkodo.dylib')
     $kodoSource = Join-Path $SourceRoot 'powershell/Kodo'
@@ -325,6 +519,20 @@ function Invoke-KodoPackage {
     $emulatorRuntimes = @(Copy-RuntimeFiles -Source $emulatorSource -Destination $emulatorOut -Folder 'bin' -Names @('kodo-emulator', 'kodo-emulator.exe'))
     if (-not $emulatorRuntimes) { throw "No emulator program in $emulatorSource/runtimes/<rid>/bin/: run pwsh ./build.ps1 first." }
     if (Test-Path -LiteralPath $license) { Copy-Item -LiteralPath $license -Destination $emulatorOut }
+
+    # What each package was built from, per runtime (CycloneDX, from cargo metadata).
+    $sbom = @(
+        New-KodoSbom -SourceRoot $SourceRoot -Package 'kodo' -Triples @($runtimes | ForEach-Object { Get-KodoTargetTriple $_ }) -Path (Join-Path $kodoOut 'sbom.cdx.json')
+        New-KodoSbom -SourceRoot $SourceRoot -Package 'kodo-emulator' -Triples @($emulatorRuntimes | ForEach-Object { Get-KodoTargetTriple $_ }) -Path (Join-Path $emulatorOut 'sbom.cdx.json')
+    )
+
+    # Authenticode, before the packages are packed: the .nupkg and the Automation zip carry the
+    # signed files.
+    $signed = @()
+    if ($SigningCertificate) {
+        $signed = @(Set-KodoPackageSignature -Path $kodoOut, $emulatorOut -Certificate $SigningCertificate -Password $SigningPassword -TimestampUrl $TimestampUrl)
+        Write-Host "Signed $($signed.Count) files"
+    }
     foreach ($manifest in @((Join-Path $kodoOut 'Kodo.psd1'), (Join-Path $emulatorOut 'Kodo.Emulator.psd1'))) {
         $null = Test-ModuleManifest -Path $manifest -ErrorAction Stop
     }
@@ -349,6 +557,31 @@ function Invoke-KodoPackage {
         Import-Module (Join-Path $kodoOut 'Kodo.psd1') -Force
         $automation = (New-KodoAutomationPackage -Path $OutDirectory -ModulePath $kodoOut).Path
         Remove-Module Kodo -Force
+        if ($SigningCertificate) {
+            # The zip's Kodo.psm1 is the module with Public/ and Private/ written in (one file):
+            # new text, signed on its own; every other file in it is already signed.
+            $staging = Join-Path $OutDirectory 'automation-signing'
+            if (Test-Path -LiteralPath $staging) { Remove-Item -LiteralPath $staging -Recurse -Force }
+            $null = New-Item -ItemType Directory -Path $staging
+            Add-Type -AssemblyName System.IO.Compression, System.IO.Compression.FileSystem
+            $zip = [System.IO.Compression.ZipFile]::Open($automation, [System.IO.Compression.ZipArchiveMode]::Update)
+            try {
+                $entry = $zip.GetEntry('Kodo/Kodo.psm1')
+                $merged = Join-Path $staging 'Kodo.psm1'
+                [System.IO.Compression.ZipFileExtensions]::ExtractToFile($entry, $merged)
+                $null = Set-KodoPackageSignature -Path $staging -Certificate $SigningCertificate -Password $SigningPassword -TimestampUrl $TimestampUrl
+                $stamp = $entry.LastWriteTime
+                $entry.Delete()
+                $entry = $zip.CreateEntry('Kodo/Kodo.psm1', [System.IO.Compression.CompressionLevel]::Optimal)
+                $entry.LastWriteTime = $stamp
+                $bytes = [System.IO.File]::ReadAllBytes($merged)
+                $stream = $entry.Open()
+                try { $stream.Write($bytes, 0, $bytes.Length) } finally { $stream.Dispose() }
+            } finally {
+                $zip.Dispose()
+                Remove-Item -LiteralPath $staging -Recurse -Force
+            }
+        }
     } else {
         Write-Warning "No win-x64 library (powershell/Kodo/runtimes/win-x64/native/kodo.dll): Kodo.zip for Azure Automation, whose cloud sandboxes run Windows, is not written."
     }
@@ -362,6 +595,8 @@ function Invoke-KodoPackage {
         Repository        = $repo
         Packages          = @(Get-ChildItem -LiteralPath $repo -Filter "*.$version.nupkg" | ForEach-Object Name)
         AutomationPackage = $automation
+        Sbom              = $sbom
+        Signed            = $signed
     }
 }
 
@@ -375,7 +610,8 @@ switch ($Task) {
             if (-not $Runtime) { $script:Runtime = Get-DefaultRuntime }
             Invoke-Build
         }
-        Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $root 'out') | Format-List
+        $signing = @{ SigningCertificate = $SigningCertificate; SigningPassword = $SigningPassword; TimestampUrl = $TimestampUrl }
+        Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $root 'out') @signing | Format-List
     }
     'Clean' {
         Invoke-Native cargo @('clean')

@@ -2,7 +2,8 @@
 # One-time set-up of a Linux machine for building and testing Kodo, offline:
 #   - cargo uses the vendored crates (../shared/tools/offline-crates), when that folder exists;
 #   - pwsh 7.6.9 as a .NET global tool, unless a pwsh is already on PATH;
-#   - Pester 5.7.1 from NuGet into .tools/ (the PowerShell Gallery is not needed).
+#   - Pester 5.7.1 from NuGet into .tools/ (the PowerShell Gallery is not needed);
+#   - osslsigncode and openssl (Debian) for signing the packages.
 # Safe to run again. Afterwards: export PATH="$PATH:$HOME/.dotnet/tools"
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +26,15 @@ if [ "${KODO_SKIP_CROSS:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: cross builds for win-x64 (mingw, wine64) and linux-arm64 (aarch64 gcc, qemu-user) available"
 else
   echo "setup: cross toolchains not installed (KODO_SKIP_CROSS or no apt-get): linux-x64 only"
+fi
+
+# Authenticode signing and its check (build.ps1 -Task Package -SigningCertificate; the package
+# tests sign with a throwaway certificate): osslsigncode and openssl, from Debian.
+if command -v apt-get >/dev/null 2>&1 && ! { command -v osslsigncode && command -v openssl; } >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "setup: installing osslsigncode and openssl"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends osslsigncode openssl >/dev/null
 fi
 
 if [ -x ../shared/tools/offline-crates ]; then

@@ -126,7 +126,7 @@ try {
     # folder whose path has a space and non-ASCII characters.
     $ast = [System.Management.Automation.Language.Parser]::ParseFile((Join-Path $root 'build.ps1'), [ref]$null, [ref]$null)
     foreach ($f in $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.FunctionDefinitionAst] }, $false)) {
-        if ($f.Name -eq 'Invoke-KodoPackage') { . ([scriptblock]::Create($f.Extent.Text)) }
+        if ($f.Name -in @('Invoke-KodoPackage', 'New-KodoSbom', 'Get-KodoTargetTriple', 'Set-KodoPackageSignature')) { . ([scriptblock]::Create($f.Extent.Text)) }
     }
     $repository = 'KodoCross' + [guid]::NewGuid().ToString('N').Substring(0, 8)
     $package = Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $work 'out') -RepositoryName $repository 3>$null

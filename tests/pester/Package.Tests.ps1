@@ -18,14 +18,41 @@ BeforeAll {
         PSModulePath        = $script:Modules + [System.IO.Path]::PathSeparator + (Join-Path $PSHOME 'Modules')
     }
 
+    # A throwaway code-signing certificate (self-signed, two days), as CI signs with; the release
+    # workflow signs with the publisher's. Its password reaches the packaging process in the
+    # environment, never in a command line.
+    foreach ($tool in 'openssl', 'osslsigncode') {
+        if (-not (Get-Command $tool -CommandType Application -ErrorAction SilentlyContinue)) { throw "$tool is needed to sign the packages (run ./setup.sh)." }
+    }
+    $script:Signing = Join-Path $script:Work 'signing'
+    New-Item -ItemType Directory -Path $script:Signing | Out-Null
+    $script:SigningCa = Join-Path $script:Signing 'cert.pem'
+    $script:SigningPassword = [guid]::NewGuid().ToString('N')
+    $key = Join-Path $script:Signing 'key.pem'
+    & openssl req -x509 -newkey rsa:2048 -nodes -keyout $key -out $script:SigningCa -days 2 -subj '/CN=Kodo test code signing (throwaway)' `
+        -addext 'extendedKeyUsage=codeSigning' -addext 'keyUsage=critical,digitalSignature' 2>$null
+    if ($LASTEXITCODE -ne 0) { throw 'openssl could not make the test signing certificate' }
+    $script:SigningPfx = Join-Path $script:Signing 'signing.pfx'
+    $env:KODO_TEST_PFX_PASSWORD = $script:SigningPassword
+    try {
+        & openssl pkcs12 -export -inkey $key -in $script:SigningCa -out $script:SigningPfx -passout env:KODO_TEST_PFX_PASSWORD
+        if ($LASTEXITCODE -ne 0) { throw 'openssl could not write the test PFX' }
+    } finally {
+        Remove-Item Env:KODO_TEST_PFX_PASSWORD
+    }
+    Remove-Item -LiteralPath $key
+
     # build.ps1 -Task Package without its build: its functions, defined from build.ps1's own text.
     $build = Join-Path $script:RepoRoot 'build.ps1'
-    $packaged = Invoke-FreshPwsh -Script @"
+    $packaged = Invoke-FreshPwsh -Environment @{ KODO_TEST_PFX_PASSWORD = $script:SigningPassword } -Script @"
 `$ErrorActionPreference = 'Stop'
 `$root = '$($script:RepoRoot)'
 `$ast = [System.Management.Automation.Language.Parser]::ParseFile('$build', [ref]`$null, [ref]`$null)
 foreach (`$f in `$ast.FindAll({ param(`$n) `$n -is [System.Management.Automation.Language.FunctionDefinitionAst] }, `$false)) { . ([scriptblock]::Create(`$f.Extent.Text)) }
-Invoke-KodoPackage -SourceRoot `$root -OutDirectory '$($script:Out)' -RepositoryName '$($script:Repository)' | ConvertTo-Json -Depth 3 | Set-Content -LiteralPath '$($script:Out)/package.json'
+`$password = ConvertTo-SecureString -String `$env:KODO_TEST_PFX_PASSWORD -AsPlainText -Force
+Remove-Item Env:KODO_TEST_PFX_PASSWORD
+Invoke-KodoPackage -SourceRoot `$root -OutDirectory '$($script:Out)' -RepositoryName '$($script:Repository)' -SigningCertificate '$($script:SigningPfx)' -SigningPassword `$password |
+    ConvertTo-Json -Depth 3 | Set-Content -LiteralPath '$($script:Out)/package.json'
 "@
     if ($packaged.ExitCode -ne 0) { throw "Invoke-KodoPackage failed: $($packaged.StdErr) $($packaged.StdOut)" }
     $script:Package = Get-Content -Raw -LiteralPath (Join-Path $script:Out 'package.json') | ConvertFrom-Json
@@ -81,6 +108,116 @@ Describe 'build.ps1 -Task Package' {
         $name = if ($script:Rid -like 'win-*') { 'kodo-emulator.exe' } else { 'kodo-emulator' }
         Join-Path $script:InstalledEmulator "runtimes/$($script:Rid)/bin/$name" | Should -Exist
         (Import-PowerShellDataFile (Join-Path $script:InstalledEmulator 'Kodo.Emulator.psd1')).ModuleVersion | Should -Be $script:Package.Version
+    }
+}
+
+Describe 'Signed and accounted for' {
+    BeforeAll {
+        # What an Authenticode signature covers in a package.
+        $script:Signable = { param($root) @(Get-ChildItem -LiteralPath $root -Recurse -File | Where-Object { $_.Extension -in '.ps1', '.psm1', '.psd1', '.ps1xml', '.dll', '.exe' }) }
+        $script:Verify = {
+            param($file)
+            $out = & osslsigncode verify -CAfile $script:SigningCa -in $file 2>&1
+            [pscustomobject]@{ Ok = ($LASTEXITCODE -eq 0 -and "$out" -match 'Signature verification: ok'); Output = "$out" }
+        }
+    }
+
+    It 'every PowerShell file and Windows binary of both installed packages carries a signature that verifies' {
+        $files = @(& $script:Signable $script:InstalledKodo) + @(& $script:Signable $script:InstalledEmulator)
+        $names = @($files | ForEach-Object { $_.FullName.Substring($script:Modules.Length + 1).Replace('\', '/') })
+        $names | Should -Contain "Kodo/$($script:Package.Version)/Kodo.psd1"
+        $names | Should -Contain "Kodo/$($script:Package.Version)/Kodo.psm1"
+        $names | Should -Contain "Kodo/$($script:Package.Version)/Kodo.Format.ps1xml"
+        $names | Should -Contain "Kodo/$($script:Package.Version)/bin/Kodo.Interop.dll"
+        $names | Should -Contain "Kodo.Emulator/$($script:Package.Version)/Kodo.Emulator.psm1"
+        if ($script:Package.Runtimes -contains 'win-x64') { $names | Should -Contain "Kodo/$($script:Package.Version)/runtimes/win-x64/native/kodo.dll" }
+        if ($script:Package.EmulatorRuntimes -contains 'win-x64') { $names | Should -Contain "Kodo.Emulator/$($script:Package.Version)/runtimes/win-x64/bin/kodo-emulator.exe" }
+        # Every file the packaging signed, and nothing signable left out of it.
+        $script:Package.Signed.Count | Should -Be $files.Count
+        $bad = @(foreach ($f in $files) { $r = & $script:Verify $f.FullName; if (-not $r.Ok) { "$($f.Name): $($r.Output)" } })
+        $bad | Should -BeNullOrEmpty
+        # The Automation zip is made from the signed folder.
+        if ($script:Package.AutomationPackage) {
+            $unzipped = Join-Path $script:Work 'automation'
+            Expand-Archive -LiteralPath $script:Package.AutomationPackage -DestinationPath $unzipped
+            $merged = Join-Path $unzipped 'Kodo/Kodo.psm1'
+            (& $script:Verify $merged).Ok | Should -BeTrue
+            ([regex]::Matches([System.IO.File]::ReadAllText($merged), '(?m)^# SIG # Begin signature block')).Count | Should -Be 1 -Because 'the signatures of the merged pieces are left out'
+        }
+    }
+
+    It 'a tampered script or library fails the check' {
+        $script = Join-Path $script:Work 'tampered.psm1'
+        Copy-Item -LiteralPath (Join-Path $script:InstalledKodo 'Kodo.psm1') -Destination $script
+        (& $script:Verify $script).Ok | Should -BeTrue
+        $text = [System.IO.File]::ReadAllText($script)
+        [System.IO.File]::WriteAllText($script, $text.Replace('Set-StrictMode', 'Set-StrictMode  '))
+        (& $script:Verify $script).Ok | Should -BeFalse
+
+        $library = Join-Path $script:Work 'tampered.dll'
+        Copy-Item -LiteralPath (Join-Path $script:InstalledKodo 'bin/Kodo.Interop.dll') -Destination $library
+        $bytes = [System.IO.File]::ReadAllBytes($library)
+        $bytes[[int]($bytes.Length / 3)] = $bytes[[int]($bytes.Length / 3)] -bxor 0xFF
+        [System.IO.File]::WriteAllBytes($library, $bytes)
+        (& $script:Verify $library).Ok | Should -BeFalse
+    }
+
+    It 'the signed module still imports and runs, and the PFX password is in no file of the output' {
+        $r = Invoke-FreshPwsh -Environment $script:Isolated -Script "Import-Module Kodo -ErrorAction Stop; (Get-KodoVersion).ModuleVersion"
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.StdOut.Trim() | Should -Be $script:Package.Version
+        $hits = @(Get-ChildItem -LiteralPath $script:Out, $script:Modules -Recurse -File | Where-Object { [System.IO.File]::ReadAllText($_.FullName).Contains($script:SigningPassword) })
+        $hits | Should -BeNullOrEmpty
+    }
+
+    It 'carries a CycloneDX SBOM of the crates each package was built from, from cargo, with the checksums of Cargo.lock' {
+        $lock = @{}
+        $name = $null; $version = $null
+        foreach ($line in Get-Content (Join-Path $script:RepoRoot 'Cargo.lock')) {
+            if ($line -match '^name = "(.+)"$') { $name = $Matches[1] } elseif ($line -match '^version = "(.+)"$') { $version = $Matches[1] } elseif ($line -match '^checksum = "(.+)"$') { $lock["$name@$version"] = $Matches[1] }
+        }
+        foreach ($case in @(@{ Folder = $script:InstalledKodo; Crate = 'kodo' }, @{ Folder = $script:InstalledEmulator; Crate = 'kodo-emulator' })) {
+            $bom = Get-Content -Raw -LiteralPath (Join-Path $case.Folder 'sbom.cdx.json') | ConvertFrom-Json
+            $bom.bomFormat | Should -Be 'CycloneDX'
+            $bom.specVersion | Should -Be '1.6'
+            $bom.metadata.component.name | Should -Be $case.Crate
+            $triples = @($bom.metadata.properties | Where-Object name -eq 'kodo:rust-target' | ForEach-Object value)
+            $triples | Should -Not -BeNullOrEmpty
+            # The oracle: cargo tree's normal-dependency closure for the same targets.
+            # Sandwiched between two views cargo gives: the package's tree built alone (fewer
+            # features) must be in it, and all of it in the workspace-wide resolution of
+            # cargo metadata (every feature, dev ones too), walked along normal edges.
+            $listed = @($bom.components | ForEach-Object { "$($_.name)@$($_.version)" } | Sort-Object -Unique)
+            $listed.Count | Should -Be @($bom.components).Count -Because 'a crate is listed once'
+            $possible = @{}
+            foreach ($t in $triples) {
+                $alone = @(& cargo tree --locked -p $case.Crate -e normal --target $t --prefix none --format '{p}' |
+                        ForEach-Object { if ($_ -match '^(\S+) v(\S+)') { "$($Matches[1])@$($Matches[2])" } } | Where-Object { $_ -notlike "$($case.Crate)@*" } | Sort-Object -Unique)
+                @($alone | Where-Object { $listed -notcontains $_ }) | Should -BeNullOrEmpty -Because "the SBOM lists every crate cargo builds into $($case.Crate) for $t"
+                $meta = (& cargo metadata --format-version 1 --locked --filter-platform $t) | ConvertFrom-Json
+                $nodes = @{}; foreach ($n in $meta.resolve.nodes) { $nodes[$n.id] = $n }
+                $names = @{}; foreach ($p in $meta.packages) { $names[$p.id] = "$($p.name)@$($p.version)" }
+                $rootId = @($meta.packages | Where-Object { $_.name -eq $case.Crate -and $meta.workspace_members -contains $_.id })[0].id
+                $reach = @{}; $queue = [System.Collections.Generic.Queue[string]]::new(); $queue.Enqueue($rootId)
+                while ($queue.Count) {
+                    $id = $queue.Dequeue(); if ($reach.ContainsKey($id)) { continue }; $reach[$id] = $true
+                    foreach ($d in $nodes[$id].deps) { if (@($d.dep_kinds | Where-Object { $null -eq $_.kind })) { $queue.Enqueue($d.pkg) } }
+                }
+                foreach ($id in $reach.Keys) { $possible[$names[$id]] = $true }
+            }
+            @($listed | Where-Object { -not $possible.ContainsKey($_) }) | Should -BeNullOrEmpty -Because 'the SBOM lists no crate the package cannot depend on'
+            foreach ($c in @($bom.components | Where-Object purl)) {
+                $c.purl | Should -Be "pkg:cargo/$($c.name)@$($c.version)"
+                $c.hashes[0].content | Should -Be $lock["$($c.name)@$($c.version)"]
+                $c.licenses[0].expression | Should -Not -BeNullOrEmpty
+            }
+            $bom.dependencies.ref | Should -Contain $bom.metadata.component.'bom-ref'
+        }
+        $kodo = Get-Content -Raw -LiteralPath (Join-Path $script:InstalledKodo 'sbom.cdx.json') | ConvertFrom-Json
+        $kodo.components.name | Should -Contain 'ring'
+        $kodo.components.name | Should -Not -Contain 'rsa' -Because 'the shipped library signs through ring (RUSTSEC-2023-0071)'
+        $kodo.components.name | Should -Not -Contain 'cbindgen' -Because 'build tools are not shipped'
+        (Get-Content -Raw -LiteralPath (Join-Path $script:InstalledEmulator 'sbom.cdx.json') | ConvertFrom-Json).components.name | Should -Contain 'rsa'
     }
 }
 

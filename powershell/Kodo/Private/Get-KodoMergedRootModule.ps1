@@ -5,7 +5,8 @@ function Get-KodoMergedRootModule {
     .DESCRIPTION
     Replaces the block between '# <kodo:functions>' and '# </kodo:functions>' (the loop that
     dot-sources each file) with the files' text, Private first, in the loop's order. Used by
-    New-KodoAutomationPackage.
+    New-KodoAutomationPackage. Authenticode signature blocks of the pieces are left out: they
+    sign the files, not the merged text (build.ps1 -Task Package signs the merged file itself).
     #>
     [CmdletBinding()]
     [OutputType([byte[]])]
@@ -28,9 +29,10 @@ function Get-KodoMergedRootModule {
         }
     }
     $null = $text.Append($root.Substring($end + $endMarker.Length).TrimStart("`r", "`n"))
+    $merged = [regex]::Replace($text.ToString(), '(?ms)^# SIG # Begin signature block\r?$.*?^# SIG # End signature block\r?\n?', '')
     $encoding = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $true
     $preamble = $encoding.GetPreamble()
-    $body = $encoding.GetBytes($text.ToString())
+    $body = $encoding.GetBytes($merged)
     $bytes = New-Object -TypeName byte[] -ArgumentList ($preamble.Length + $body.Length)
     [Array]::Copy($preamble, 0, $bytes, 0, $preamble.Length)
     [Array]::Copy($body, 0, $bytes, $preamble.Length, $body.Length)
