@@ -173,6 +173,14 @@ Describe 'Connect-Kodo explains what went wrong' {
            Call = {
                 $env:IDENTITY_ENDPOINT = $emu.IdentityEndpoint; $env:IDENTITY_HEADER = 'wrong-header'
                 try { Connect-Kodo -Environment Emulator -Identity } finally { Remove-Item Env:IDENTITY_ENDPOINT, Env:IDENTITY_HEADER } } }
+        @{ Case = 'managed identity in emulator mode with no endpoint: Azure instance metadata is off this machine, never contacted'; Id = 'Kodo.InvalidArgument'; Category = 'InvalidArgument'; Pattern = 'sends nothing off this machine.*169\.254\.169\.254'
+           Call = {
+                foreach ($v in 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'KODO_IMDS_ENDPOINT') { Remove-Item "Env:$v" -ErrorAction SilentlyContinue }
+                Connect-Kodo -Environment Emulator -Identity } }
+        @{ Case = 'managed identity in emulator mode at a non-loopback address'; Id = 'Kodo.InvalidArgument'; Category = 'InvalidArgument'; Pattern = 'sends nothing off this machine.*10\.20\.30\.40'
+           Call = {
+                $env:IDENTITY_ENDPOINT = 'http://10.20.30.40:8081/msi/token'; $env:IDENTITY_HEADER = 'h'
+                try { Connect-Kodo -Environment Emulator -Identity } finally { Remove-Item Env:IDENTITY_ENDPOINT, Env:IDENTITY_HEADER } } }
         @{ Case = 'expired access token'; Id = 'Kodo.AuthenticationFailed'; Category = 'AuthenticationError'; Pattern = 'expired'
            Call = {
                 $claims = '{"aud":"https://graph.microsoft.com","tid":"' + $t.TenantId + '","appid":"' + $t.BootstrapClientId + '","exp":1000000000,"roles":["Organization.Read.All"]}'

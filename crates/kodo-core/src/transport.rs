@@ -21,6 +21,20 @@ impl reqwest::dns::Resolve for FixedResolver {
     }
 }
 
+/// In emulator mode nothing may leave this machine. Hostnames are safe (the client resolves
+/// every one to the emulator), but an address written as an IP literal is connected to as it
+/// is: only a loopback one is allowed. Answers the address refused.
+pub fn emulator_target_allowed(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_loopback() => Ok(()),
+        Ok(_) => Err(host.to_string()),
+        Err(_) if !host.is_empty() => Ok(()),
+        Err(_) => Err(url.to_string()),
+    }
+}
+
 /// Builds the client: `ca_pem` replaces the trust store; `resolve_to` pins every hostname.
 pub fn client(ca_pem: Option<&str>, resolve_to: Option<SocketAddr>) -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -39,4 +53,19 @@ pub fn client(ca_pem: Option<&str>, resolve_to: Option<SocketAddr>) -> Result<re
         builder = builder.dns_resolver(Arc::new(FixedResolver(addr))).no_proxy();
     }
     builder.build().map_err(|e| format!("the HTTPS client could not be built: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emulator_mode_allows_hostnames_and_loopback_addresses_only() {
+        use super::emulator_target_allowed as allowed;
+        assert!(allowed("https://graph.microsoft.com/v1.0/me").is_ok());
+        assert!(allowed("https://127.0.0.1:8443/msi/token").is_ok());
+        assert!(allowed("http://[::1]:80/x").is_ok());
+        assert_eq!(allowed("http://169.254.169.254/metadata/identity/oauth2/token"), Err("169.254.169.254".into()));
+        assert_eq!(allowed("http://10.1.2.3/x"), Err("10.1.2.3".into()));
+        assert_eq!(allowed("http://[2001:db8::1]/x"), Err("[2001:db8::1]".into()));
+        assert!(allowed("not a url").is_err());
+    }
 }

@@ -108,6 +108,19 @@ impl Connection {
             CredentialSpec::ManagedIdentity { client_id, endpoint, header, imds_endpoint } => {
                 let imds =
                     imds_endpoint.unwrap_or_else(|| "http://169.254.169.254/metadata/identity/oauth2/token".into());
+                if env.resolve_to.is_some() {
+                    // Emulator mode never leaves this machine: the identity endpoint must be the
+                    // emulator's (or another loopback one), never Azure's instance metadata.
+                    let target = match &endpoint {
+                        Some(e) if header.is_some() => e.as_str(),
+                        _ => imds.as_str(),
+                    };
+                    if let Err(address) = crate::transport::emulator_target_allowed(target) {
+                        return Err(bad(format!(
+                            "In emulator mode Kodo sends nothing off this machine, and the managed identity endpoint is {address}. Set IDENTITY_ENDPOINT and IDENTITY_HEADER to the emulator's (Start-KodoEmulator's IdentityEndpoint and IdentityHeader)."
+                        )));
+                    }
+                }
                 (
                     client_id.clone().unwrap_or_default(),
                     "ManagedIdentity",
