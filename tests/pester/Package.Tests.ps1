@@ -170,6 +170,40 @@ Describe 'Signed and accounted for' {
         $hits | Should -BeNullOrEmpty
     }
 
+    It 'gives the PFX password to osslsigncode on standard input, never in its arguments' {
+        # A stand-in osslsigncode first on PATH records its arguments and standard input, then
+        # hands the file through; build.ps1's signing code runs in a fresh pwsh against it.
+        $bin = Join-Path $script:Work 'fake-bin'
+        $record = Join-Path $script:Work 'osslsigncode-record'
+        New-Item -ItemType Directory -Path $bin, (Join-Path $script:Work 'to-sign') | Out-Null
+        Set-Content -LiteralPath (Join-Path $script:Work 'to-sign/a.ps1') -Value 'Write-Output 1'
+        $fake = Join-Path $bin 'osslsigncode'
+        Set-Content -LiteralPath $fake -Value @'
+#!/bin/sh
+printf '%s\n' "$@" > "$KODO_FAKE_RECORD.args"
+cat > "$KODO_FAKE_RECORD.stdin"
+while [ $# -gt 0 ]; do case "$1" in -in) in=$2; shift;; -out) out=$2; shift;; esac; shift; done
+cp "$in" "$out"
+'@
+        & chmod +x $fake
+        $build = Join-Path $script:RepoRoot 'build.ps1'
+        $r = Invoke-FreshPwsh -Environment @{ PATH = $bin + [System.IO.Path]::PathSeparator + $env:PATH; KODO_FAKE_RECORD = $record; KODO_TEST_PFX_PASSWORD = $script:SigningPassword } -Script @"
+`$ErrorActionPreference = 'Stop'
+`$ast = [System.Management.Automation.Language.Parser]::ParseFile('$build', [ref]`$null, [ref]`$null)
+foreach (`$f in `$ast.FindAll({ param(`$n) `$n -is [System.Management.Automation.Language.FunctionDefinitionAst] -and `$n.Name -eq 'Set-KodoPackageSignature' }, `$false)) { . ([scriptblock]::Create(`$f.Extent.Text)) }
+`$password = ConvertTo-SecureString -String `$env:KODO_TEST_PFX_PASSWORD -AsPlainText -Force
+Remove-Item Env:KODO_TEST_PFX_PASSWORD
+Set-KodoPackageSignature -Path '$(Join-Path $script:Work 'to-sign')' -Certificate '$($script:SigningPfx)' -Password `$password -TimestampUrl 'http://timestamp.example'
+"@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $arguments = Get-Content -LiteralPath "$record.args"
+        $arguments | Should -Contain '-readpass'
+        $arguments | Should -Contain '/dev/stdin'
+        $arguments | Should -Contain '-ts' -Because 'a timestamp URL means an RFC 3161 timestamp'
+        ($arguments -join ' ').Contains($script:SigningPassword) | Should -BeFalse
+        Get-Content -Raw -LiteralPath "$record.stdin" | Should -BeExactly $script:SigningPassword
+    }
+
     It 'carries a CycloneDX SBOM of the crates each package was built from, from cargo, with the checksums of Cargo.lock' {
         $lock = @{}
         $name = $null; $version = $null
