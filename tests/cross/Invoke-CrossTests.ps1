@@ -8,6 +8,8 @@ win-x64, under wine64 (a wine prefix made here, set to Windows 10, and torn down
   - kodo.dll is a PE32+ DLL that imports only DLLs every Windows 10/11 and Server 2016+ has, and
     carries a version resource with the module's version;
   - the C boundary suite (tests/c/smoke.c, built with mingw against include/kodo.h);
+  - the packages signed with a throwaway certificate, installed from a local repository; Windows'
+    Authenticode check (under wine) of their DLLs and EXE, and of a tampered copy;
   - the module on PowerShell 7.6.9 for Windows (a hosted runspace: tests/windows/host):
     examples/Try-Kodo.ps1 against the Windows tenant emulator, then tests/windows/Kodo.Windows.Tests.ps1.
   Wine 8.0 lacks bcryptprimitives!ProcessPrng, which Rust's standard library calls: a test-only
@@ -128,8 +130,24 @@ try {
     foreach ($f in $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.FunctionDefinitionAst] }, $false)) {
         if ($f.Name -in @('Invoke-KodoPackage', 'New-KodoSbom', 'Get-KodoTargetTriple', 'Set-KodoPackageSignature')) { . ([scriptblock]::Create($f.Extent.Text)) }
     }
+    # Signed as a release is, with a throwaway certificate (openssl, two days).
+    $signing = Join-Path $work 'signing'
+    New-Item -ItemType Directory -Path $signing | Out-Null
+    $signingKey = Join-Path $signing 'key.pem'
+    $signingCert = Join-Path $signing 'cert.pem'
+    Invoke-Checked 'openssl' @('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', $signingKey, '-out', $signingCert, '-days', '2',
+        '-subj', '/CN=Kodo cross test signing', '-addext', 'extendedKeyUsage=codeSigning', '-addext', 'keyUsage=critical,digitalSignature')
+    $pfxPassword = [guid]::NewGuid().ToString('N')
+    $env:KODO_CROSS_PFX_PASSWORD = $pfxPassword
+    try {
+        Invoke-Checked 'openssl' @('pkcs12', '-export', '-inkey', $signingKey, '-in', $signingCert, '-out', (Join-Path $signing 'signing.pfx'), '-passout', 'env:KODO_CROSS_PFX_PASSWORD')
+    } finally {
+        Remove-Item Env:KODO_CROSS_PFX_PASSWORD
+    }
+    $securePassword = ConvertTo-SecureString -String $pfxPassword -AsPlainText -Force
     $repository = 'KodoCross' + [guid]::NewGuid().ToString('N').Substring(0, 8)
-    $package = Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $work 'out') -RepositoryName $repository 3>$null
+    $package = Invoke-KodoPackage -SourceRoot $root -OutDirectory (Join-Path $work 'out') -RepositoryName $repository `
+        -SigningCertificate (Join-Path $signing 'signing.pfx') -SigningPassword $securePassword 3>$null
     $modules = Join-Path $work 'Modül Földer'
     New-Item -ItemType Directory -Path $modules | Out-Null
     Register-PSResourceRepository -Name $repository -Uri (Join-Path $work 'out/repo') -Trusted
@@ -145,6 +163,27 @@ try {
         (Test-Path -LiteralPath (Join-Path $modules "Kodo.Emulator/$($package.Version)/runtimes/win-x64/bin/kodo-emulator.exe")))
     # Only the installed modules answer: PowerShell's own, then the folder above.
     $userEnv = @{ PSModulePath = (ConvertTo-WinePath $modules); KODO_EMULATOR_PATH = $null; KODO_NATIVE_LIBRARY = $null }
+
+    # Windows' own Authenticode check (WinVerifyTrust, as wine implements it) reads the PE
+    # signatures osslsigncode made: the signer is the test certificate, a changed byte is a hash
+    # mismatch. Wine has no PowerShell script SIP, so .ps1/.psd1 signatures are checked only by
+    # osslsigncode (Package.Tests) here, not by Windows.
+    $tampered = Join-Path $work 'tampered-kodo.dll'
+    $bytes = [System.IO.File]::ReadAllBytes((Join-Path $installed 'runtimes/win-x64/native/kodo.dll'))
+    $bytes[[int]($bytes.Length / 3)] = $bytes[[int]($bytes.Length / 3)] -bxor 0xFF
+    [System.IO.File]::WriteAllBytes($tampered, $bytes)
+    $signatureScript = Join-Path $work 'signatures.ps1'
+    $peFiles = @((Join-Path $installed 'runtimes/win-x64/native/kodo.dll'), (Join-Path $installed 'bin/Kodo.Interop.dll'),
+        (Join-Path $modules "Kodo.Emulator/$($package.Version)/runtimes/win-x64/bin/kodo-emulator.exe"), $tampered)
+    Set-Content -LiteralPath $signatureScript -Encoding utf8 -Value (@($peFiles | ForEach-Object {
+                "`$s = Get-AuthenticodeSignature -LiteralPath '$(ConvertTo-WinePath $_)'; 'SIG ' + [IO.Path]::GetFileName('$(ConvertTo-WinePath $_)') + ' ' + `$s.Status + ' ' + `$s.SignerCertificate.Subject"
+            }) -join "`n")
+    $signatures = Invoke-Program $wine @($winHost, (ConvertTo-WinePath $signatureScript)) $userEnv
+    Add-Result 'Windows (WinVerifyTrust under wine) verifies the signatures of kodo.dll, Kodo.Interop.dll and kodo-emulator.exe, and refuses a tampered kodo.dll' (
+        $signatures.Output -match 'SIG kodo\.dll Valid CN=Kodo cross test signing' -and
+        $signatures.Output -match 'SIG Kodo\.Interop\.dll Valid CN=Kodo cross test signing' -and
+        $signatures.Output -match 'SIG kodo-emulator\.exe Valid CN=Kodo cross test signing' -and
+        $signatures.Output -match 'SIG tampered-kodo\.dll HashMismatch') (($signatures.Output -split "`n" | Where-Object { $_ -like 'SIG *' }) -join ' | ')
 
     # examples/Try-Kodo.ps1 as a user runs it, from outside the source checkout (so it imports the
     # installed Kodo, and Start-KodoEmulator finds the installed Kodo.Emulator): every row granted,
