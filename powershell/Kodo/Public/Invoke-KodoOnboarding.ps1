@@ -302,9 +302,11 @@ function Invoke-KodoOnboarding {
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         } finally {
+            # The sign-in secret is in these as plain text: dropped as soon as the library has it.
             $request = $null
             $approved = $null
             $entries = $null
+            $credential = $null
         }
         Write-Verbose "$($r.tenants) tenants, $($r.failed) failed."
     }
