@@ -104,6 +104,10 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             let connection = session.connected().await?;
             onboarding::test_app(&connection, ctx, &Graph::new(&connection, ctx), req).await
         }
+        Request::FindApps(req) => {
+            let connection = session.connected().await?;
+            onboarding::find_apps(&connection, ctx, &Graph::new(&connection, ctx), req).await
+        }
         Request::RemoveCredential(req) => {
             let connection = session.connected().await?;
             onboarding::remove_credential(ctx, &Graph::new(&connection, ctx), req).await

@@ -77,6 +77,9 @@ pub enum Request {
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(onboarding::TestApp),
+    /// Get-KodoApp.
+    #[serde(rename = "app.find")]
+    FindApps(onboarding::FindApps),
     /// Remove-KodoAppCredential.
     #[serde(rename = "app.credential.remove")]
     RemoveCredential(onboarding::RemoveCredential),

@@ -15,6 +15,7 @@
         'Add-KodoAppCredential'
         'Connect-Kodo'
         'Disconnect-Kodo'
+        'Get-KodoApp'
         'Get-KodoContext'
         'Get-KodoSharePointTenant'
         'Get-KodoVersion'

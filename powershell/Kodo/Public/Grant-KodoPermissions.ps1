@@ -109,7 +109,7 @@ function Grant-KodoPermissions {
             $manifestObject = Get-KodoManifest -Name $Manifest -Path $ManifestPath
             $request = [ordered]@{ kind = 'permissions.grant'; appId = $id; manifest = $manifestObject }
             # Piped from a New-KodoApp that created the app: wait out Entra's replication in full.
-            if ($InputObject -and @($InputObject.Changes).Count -gt 0) { $request['justCreated'] = $true }
+            if ($InputObject -and $InputObject.PSObject.Properties['Changes'] -and @($InputObject.Changes).Count -gt 0) { $request['justCreated'] = $true }
             if ($MailboxScope) { $request['mailboxScope'] = $MailboxScope }
             $result = (Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo 'Every permission is already in place: nothing to change.').Result
             ConvertTo-KodoPermissionResult -Rows $result.rows -AppId $id

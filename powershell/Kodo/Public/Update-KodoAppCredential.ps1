@@ -34,7 +34,7 @@ function Update-KodoAppCredential {
     [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType('Kodo.App')]
     param(
-        [Parameter(Mandatory, Position = 0)]
+        [Parameter(Mandatory, Position = 0, ValueFromPipelineByPropertyName)]
         [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
         [string]$AppId,
 
@@ -44,16 +44,18 @@ function Update-KodoAppCredential {
         [switch]$RemoveOld
     )
 
-    try {
-        $before = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'app.ensure'; displayName = 'Kodo'; appId = $AppId; approval = @{ dryRun = $true } })
-        $oldKeys = @($before.app.passwordCredentials | Where-Object { $_ } | ForEach-Object { [string]$_.keyId })
-        $new = Add-KodoAppCredential -AppId $AppId -Type Secret -Lifetime $Lifetime
-        if (-not $new -or -not $new.ClientSecret) { return }
-        if ($RemoveOld -and $oldKeys.Count -gt 0) {
-            Remove-KodoAppCredential -AppId $AppId -KeyId $oldKeys -Confirm:$false
+    process {
+        try {
+            $before = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'app.ensure'; displayName = 'Kodo'; appId = $AppId; approval = @{ dryRun = $true } })
+            $oldKeys = @($before.app.passwordCredentials | Where-Object { $_ } | ForEach-Object { [string]$_.keyId })
+            $new = Add-KodoAppCredential -AppId $AppId -Type Secret -Lifetime $Lifetime
+            if (-not $new -or -not $new.ClientSecret) { return }
+            if ($RemoveOld -and $oldKeys.Count -gt 0) {
+                Remove-KodoAppCredential -AppId $AppId -KeyId $oldKeys -Confirm:$false
+            }
+            $new
+        } catch {
+            $PSCmdlet.ThrowTerminatingError($_)
         }
-        $new
-    } catch {
-        $PSCmdlet.ThrowTerminatingError($_)
     }
 }

@@ -10,6 +10,7 @@
 //!   administrative unit (RBAC for Applications)
 //! - [`credentials`] - Remove-KodoAppCredential
 //! - [`audit`] - Test-KodoApp (required vs configured vs consented, expiry, live sign-in)
+//! - [`inventory`] - Get-KodoApp (the apps that serve KODO, described from the audit)
 //! - [`remove`] - Remove-KodoApp
 //! - [`procedure`] - Invoke-KodoOnboarding for one tenant: the whole procedure in one operation
 //! - [`bulk`] - Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in
@@ -19,6 +20,7 @@ pub mod audit;
 pub mod bulk;
 pub mod credentials;
 pub mod ews;
+pub mod inventory;
 pub mod permissions;
 pub mod policy;
 pub mod procedure;
@@ -33,6 +35,7 @@ pub use app::{EnsureApp, ensure_app};
 pub use audit::{TestApp, test_app};
 pub use bulk::{OnboardMany, onboard_many};
 pub use credentials::{RemoveCredential, remove_credential};
+pub use inventory::{FindApps, find_apps};
 pub use permissions::{GrantPermissions, declare_permissions, grant_permissions};
 pub use procedure::{Onboard, onboard};
 pub use remove::{RemoveApp, remove_app};
