@@ -116,6 +116,38 @@ Describe 'Get-KodoApp in a pipeline' {
         $after.MissingPermissions | Should -BeNullOrEmpty
     }
 
+    It 'into Update-KodoAppCredential -RemoveOld -WhatIf: names the credential it would add and each it would remove, and writes nothing' {
+        $before = Get-KodoApp -AppId $script:Kodo.ClientId
+        $oldSecret = @($before.Credentials | Where-Object Type -eq 'ClientSecret')[0]
+        $transcript = Join-Path $TestDrive 'whatif.txt'
+        Clear-Log
+        $null = Start-Transcript -LiteralPath $transcript
+        try { $out = Get-KodoApp -AppId $script:Kodo.ClientId | Update-KodoAppCredential -RemoveOld -WhatIf } finally { $null = Stop-Transcript }
+        $out | Should -BeNullOrEmpty
+        Get-GraphWrites | Should -BeNullOrEmpty
+        $said = Get-Content -Raw -LiteralPath $transcript
+        $said | Should -Match 'What if: .*Create a client secret valid for 730 days'
+        $said | Should -Match ('What if: .*' + [regex]::Escape($oldSecret.KeyId))
+    }
+
+    It 'rotates certificates as it rotates secrets: the new one added and returned, the old one removed only with -RemoveOld' {
+        $pw = ConvertTo-SecureString ([guid]::NewGuid().ToString()) -AsPlainText -Force
+        $first = Get-KodoApp -AppId $script:Kodo.ClientId | Update-KodoAppCredential -Type Certificate -CertificatePassword $pw -CertificatePath (Join-Path $TestDrive 'kodo-1.pfx') -Confirm:$false
+        $first.CertificateThumbprint | Should -Match '^[0-9A-F]{40}$'
+        Join-Path $TestDrive 'kodo-1.pfx' | Should -Exist
+        $certs = @((Get-KodoApp -AppId $script:Kodo.ClientId).Credentials | Where-Object Type -eq 'Certificate')
+        $certs.Count | Should -Be 1
+        $certs[0].DaysLeft | Should -BeIn 364, 365
+        $second = Update-KodoAppCredential -AppId $script:Kodo.ClientId -Type Certificate -CertificatePassword $pw -CertificatePath (Join-Path $TestDrive 'kodo-2.pfx') -Lifetime 30 -RemoveOld -Confirm:$false
+        $second.CertificateThumbprint | Should -Not -Be $first.CertificateThumbprint
+        $after = Get-KodoApp -AppId $script:Kodo.ClientId
+        $certs = @($after.Credentials | Where-Object Type -eq 'Certificate')
+        $certs.Count | Should -Be 1 -Because 'the first certificate was removed after the second was added'
+        $certs[0].DaysLeft | Should -BeIn 29, 30
+        @($after.Credentials | Where-Object Type -eq 'ClientSecret').Count | Should -Be 1 -Because 'a certificate rotation leaves the secrets alone'
+        $after.SharePointReady | Should -BeTrue
+    }
+
     It 'into Remove-KodoApp: the app is gone' {
         Get-KodoApp -AppId $script:HandAppId | Remove-KodoApp -Confirm:$false | Out-Null
         { Get-KodoApp -AppId $script:HandAppId } | Should -Throw -ErrorId 'Kodo.NotFound,Get-KodoApp'
