@@ -99,6 +99,36 @@ Describe 'Exported commands' {
     }
 }
 
+Describe 'Output types' {
+    It 'every Kodo type the module makes has a format view' {
+        # Each object type a cmdlet emits (PSTypeName = 'Kodo.X', or a type name inserted).
+        $made = @(Get-ChildItem $script:ModuleDir -Recurse -Include *.ps1, *.psm1 | ForEach-Object {
+                [regex]::Matches((Get-Content -Raw $_.FullName), "PSTypeName\s*=\s*'(Kodo\.[A-Za-z.]+)'|TypeNames\.Insert\(\d+,\s*'(Kodo\.[A-Za-z.]+)'\)") |
+                    ForEach-Object { if ($_.Groups[1].Success) { $_.Groups[1].Value } else { $_.Groups[2].Value } }
+            } | Sort-Object -Unique)
+        $made.Count | Should -BeGreaterThan 15 -Because 'the scan must find the types'
+        [xml]$format = Get-Content -Raw (Join-Path $script:ModuleDir 'Kodo.Format.ps1xml')
+        $viewed = @($format.Configuration.ViewDefinitions.View | ForEach-Object { $_.ViewSelectedBy.TypeName } | Sort-Object -Unique)
+        @($made | Where-Object { $viewed -notcontains $_ }) | Should -BeNullOrEmpty -Because 'a new output type needs a view in Kodo.Format.ps1xml'
+        @($viewed | Where-Object { $made -notcontains $_ }) | Should -BeNullOrEmpty -Because 'a view for a type nothing makes is dead'
+    }
+    It 'every view renders, as table and as list, without an error' {
+        # One object per view with every property the view names left empty: a script block
+        # that fails on an empty property shows '#ERR' or throws.
+        [xml]$format = Get-Content -Raw (Join-Path $script:ModuleDir 'Kodo.Format.ps1xml')
+        foreach ($type in @($format.Configuration.ViewDefinitions.View | ForEach-Object { $_.ViewSelectedBy.TypeName } | Sort-Object -Unique)) {
+            $o = [pscustomobject]@{ PSTypeName = $type }
+            $text = ($o | Format-Table | Out-String) + ($o | Format-List | Out-String)
+            $text | Should -Not -Match '#ERR' -Because "the view of $type must render an object whose properties are empty"
+        }
+    }
+    It 'every exported command declares what it outputs' {
+        foreach ($name in $manifest.FunctionsToExport) {
+            @((Get-Command $name -Module Kodo).OutputType).Count | Should -BeGreaterThan 0 -Because "$name has no [OutputType]"
+        }
+    }
+}
+
 Describe 'Help of <_>' -ForEach $exported {
     BeforeAll {
         $command = $_
