@@ -6,7 +6,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator
+    $emu = Start-KodoEmulator -Tenants 2
     $t = Connect-Tenant 0
 
     # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
@@ -151,5 +151,37 @@ Describe 'Get-KodoApp in a pipeline' {
     It 'into Remove-KodoApp: the app is gone' {
         Get-KodoApp -AppId $script:HandAppId | Remove-KodoApp -Confirm:$false | Out-Null
         { Get-KodoApp -AppId $script:HandAppId } | Should -Throw -ErrorId 'Kodo.NotFound,Get-KodoApp'
+    }
+}
+
+Describe 'Invoke-KodoOnboarding -CredentialType Certificate' {
+    It 'gives the new app a certificate and no secret; its PFX signs in as the app to Graph and SharePoint; Get-KodoApp shows it' {
+        $t2 = Connect-Tenant 1
+        $pw = ConvertTo-SecureString ([guid]::NewGuid().ToString()) -AsPlainText -Force
+        $pfx = Join-Path $TestDrive 'kodo-certificate-only.pfx'
+        Clear-Log
+        $r = Invoke-KodoOnboarding -CredentialType Certificate -NewCertificatePassword $pw -NewCertificatePath $pfx -Confirm:$false
+        $r.Status | Should -Be 'Succeeded'
+        $r.CredentialType | Should -Be 'Certificate'
+        $r.ClientSecret | Should -BeNullOrEmpty
+        $r.CredentialNote | Should -Match 'Certificate only'
+        $pfx | Should -Exist
+        @(Get-Log | Where-Object { $_.path -like '*/addPassword' }) | Should -BeNullOrEmpty
+        $a = Get-KodoApp -AppId $r.ClientId
+        @($a.Credentials | ForEach-Object Type) | Should -Be @('Certificate')
+        $a.SharePointReady | Should -BeTrue
+        $a.DaysLeft | Should -BeIn 364, 365
+        # Live: sign in as the app with the PFX, to Microsoft Graph and to SharePoint.
+        $live = @(Test-KodoApp -AppId $r.ClientId -CertificatePath $pfx -CertificatePassword $pw -Detailed)
+        $signIn = @($live | Where-Object { $_.PSObject.TypeNames[0] -eq 'Kodo.AppCheck' -and $_.Area -eq 'SignIn' })
+        ($signIn | Where-Object Check -like '*Microsoft Graph*' | Select-Object -First 1).Status | Should -Be 'Pass'
+        @($signIn | Where-Object { $_.Check -like '*SharePoint*' -and $_.Status -eq 'Pass' }).Count | Should -BeGreaterThan 0 -Because (($signIn | ForEach-Object { "$($_.Check): $($_.Status) $($_.Detail)" }) -join '; ')
+    }
+
+    It 'refuses -CredentialType Certificate without a PFX password, before any write' {
+        $null = Connect-Tenant 1
+        Clear-Log
+        { Invoke-KodoOnboarding -DisplayName 'KODO no password' -CredentialType Certificate -Confirm:$false } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Invoke-KodoOnboarding'
+        Get-GraphWrites | Should -BeNullOrEmpty
     }
 }

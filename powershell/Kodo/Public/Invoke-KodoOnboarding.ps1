@@ -66,6 +66,13 @@ function Invoke-KodoOnboarding {
     .PARAMETER CertificateThumbprint
     For -TenantId: the app's certificate in the certificate store.
 
+    .PARAMETER CredentialType
+    The new app's credential: Secret (default: a client secret, what KODO's dialog asks for) or
+    Certificate (a new certificate only, no secret: for tenants that forbid secrets and for
+    SharePoint app-only access, which accepts only certificates). Certificate needs
+    -NewCertificatePassword; the private key comes back only as a password-protected PFX
+    (-NewCertificatePath, or on the result). -NewCertificate gives a secret and a certificate.
+
     .PARAMETER NewCertificate
     Give the new app a certificate credential (a new self-signed RSA certificate): needed where
     the tenant's app management policy blocks client secrets, and what SharePoint app-only access
@@ -107,6 +114,11 @@ function Invoke-KodoOnboarding {
     .PARAMETER SkipAudit
     Do not run Test-KodoApp after onboarding (AuditPassed is then empty): saves its reads when
     you audit separately.
+
+    .EXAMPLE
+    Invoke-KodoOnboarding -CredentialType Certificate -NewCertificatePassword (Read-Host -AsSecureString) -NewCertificatePath ./kodo.pfx
+
+    Onboards with a certificate as the app's only credential (no client secret).
 
     .EXAMPLE
     Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup'
@@ -164,6 +176,10 @@ function Invoke-KodoOnboarding {
 
         [Parameter(ValueFromPipelineByPropertyName, ParameterSetName = 'Tenants')]
         [string]$CertificateThumbprint,
+
+        [Parameter(ParameterSetName = 'Current')]
+        [ValidateSet('Secret', 'Certificate')]
+        [string]$CredentialType = 'Secret',
 
         [Parameter(ParameterSetName = 'Current')]
         [switch]$NewCertificate,
@@ -239,7 +255,8 @@ function Invoke-KodoOnboarding {
                 $request['approval'] = [ordered]@{ ask = $true }
                 if ($MailboxScope) { $request['mailboxScope'] = $MailboxScope }
                 $generated = $null
-                if ($NewCertificate) {
+                if ($CredentialType -eq 'Certificate') { $request['certificateOnly'] = $true }
+                if ($NewCertificate -or $CredentialType -eq 'Certificate') {
                     $generated = New-KodoPfxCertificate -Subject $DisplayName -Days $NewCertificateLifetime -Password $NewCertificatePassword -PasswordParameter '-NewCertificatePassword'
                     $request['certificate'] = [Convert]::ToBase64String($generated.RawData)
                 }

@@ -27,6 +27,9 @@ pub struct EnsureApp {
     /// private key (generated there, or the admin's).
     #[serde(default)]
     pub certificate: Option<String>,
+    /// The certificate is the app's only credential: no secret is made for it.
+    #[serde(default)]
+    pub certificate_only: bool,
     /// The API permissions to declare when the app is created (Invoke-KodoOnboarding): saves
     /// Grant-KodoPermissions a write.
     #[serde(default)]
@@ -140,7 +143,12 @@ pub async fn ensure_app_known(
         secret_rules = Some(rules);
     }
     if let (true, Some(rules)) = (wants_secret, &secret_rules) {
-        let decision = rules.decide_secret(days, req.new_secret, certificate.is_some() || live_certificate)?;
+        let decision = rules.decide_secret_for(
+            days,
+            req.new_secret,
+            certificate.is_some() || live_certificate,
+            req.certificate_only,
+        )?;
         if let (Some(d), Some(action)) = (decision.days, decision.action) {
             days = d;
             plan.add("addPassword", action, target.clone());

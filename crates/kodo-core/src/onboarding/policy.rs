@@ -152,6 +152,28 @@ impl SecretRules {
     /// A secret of `wanted` days under these rules. `explicit`: the admin asked for a secret;
     /// `certificate`: the app has or gets a certificate that can serve instead. Blocked with no
     /// certificate is an error, before anything is written.
+    /// As [`Self::decide_secret`], for a request that may want the certificate alone
+    /// (`certificate_only`, -CredentialType Certificate): then no secret, whatever the policy.
+    pub fn decide_secret_for(
+        &self,
+        wanted: u32,
+        explicit: bool,
+        certificate: bool,
+        certificate_only: bool,
+    ) -> Result<SecretDecision, KodoError> {
+        if certificate_only && certificate && !explicit {
+            return Ok(SecretDecision {
+                days: None,
+                action: None,
+                note: Some(
+                    "Certificate only (-CredentialType Certificate): no client secret was made; KODO signs in with the certificate."
+                        .into(),
+                ),
+            });
+        }
+        self.decide_secret(wanted, explicit, certificate)
+    }
+
     pub fn decide_secret(&self, wanted: u32, explicit: bool, certificate: bool) -> Result<SecretDecision, KodoError> {
         if let Some(blocker) = &self.blocked_by {
             if explicit || !certificate {
@@ -306,6 +328,10 @@ mod tests {
             e.message
         );
         assert!(blocked.decide_secret(730, true, true).is_err(), "-NewSecret under a block");
+        // -CredentialType Certificate: no secret, blocked or not; never without the certificate.
+        let only = blocked.decide_secret_for(730, false, true, true).unwrap();
+        assert!(only.action.is_none() && only.note.as_deref().is_some_and(|n| n.contains("Certificate only")));
+        assert!(blocked.decide_secret_for(730, false, false, true).is_err(), "certificate-only without a certificate");
         let with_cert = blocked.decide_secret(730, false, true).unwrap();
         assert_eq!(with_cert.days, None);
         assert!(with_cert.note.unwrap().contains("certificate"));

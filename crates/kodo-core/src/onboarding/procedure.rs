@@ -44,6 +44,10 @@ pub struct Onboard {
     /// A certificate (base64 DER, public part only) to give the app; its key stays with the host.
     #[serde(default)]
     pub certificate: Option<String>,
+    /// The certificate is the new app's only credential: no client secret (-CredentialType
+    /// Certificate). Otherwise a new app gets a secret, what KODO's dialog asks for.
+    #[serde(default)]
+    pub certificate_only: bool,
     /// What the admin consents to for EWS beyond adding the app to a list in force.
     #[serde(default)]
     pub ews: EwsConsent,
@@ -171,6 +175,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             new_secret: false,
             secret_lifetime_days: req.secret_lifetime_days,
             certificate: req.certificate.clone(),
+            certificate_only: req.certificate_only,
             required_resource_access: None,
             approval: req.approval.clone(),
         };
@@ -203,7 +208,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     let default_policy = policy::default_policy_from(policy_answer, &policy_read)?;
     let rules = SecretRules::from_policies(Some(&default_policy), None, now);
     let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
-    let secret = rules.decide_secret(days, false, req.certificate.is_some())?;
+    let secret = rules.decide_secret_for(days, false, req.certificate.is_some(), req.certificate_only)?;
     let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
     if let Some((der, _)) = &certificate {
         let (not_before, not_after) = crate::crypto::validity_of(der).unwrap_or((0, 0));
@@ -274,6 +279,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         new_secret: false,
         secret_lifetime_days: req.secret_lifetime_days,
         certificate: req.certificate.clone(),
+        certificate_only: req.certificate_only,
         required_resource_access: Some(planned.requested.clone()),
         approval: approved.clone(),
     };
