@@ -72,9 +72,10 @@ pub async fn find_apps(
             let path = format!("applications?$filter=displayName eq '{}'&$select={APP_SELECT}", esc(name));
             graph.list::<Application>(path, Retry::ThrottleOnly).await?
         }
-        // Every app of the tenant that carries Kodo's tag or declares most of the manifest.
+        // Every app of the tenant that carries Kodo's tag or declares most of the manifest
+        // (999 a page: the most Graph gives).
         (None, None) => graph
-            .list::<Application>(format!("applications?$select={APP_SELECT}"), Retry::ThrottleOnly)
+            .list::<Application>(format!("applications?$select={APP_SELECT}&$top=999"), Retry::ThrottleOnly)
             .await?
             .into_iter()
             .filter(|app| identified_by(app) != "Neither")
