@@ -5,6 +5,7 @@
 //! Sources: facts.md §4 (flows, request/response fields, error body shape) and the AADSTS texts
 //! cited at each code in [`aadsts`].
 
+use super::clients;
 use super::pki::{self, parse_jwt, rsa_public_key_of, verify_jwt_signature};
 use super::state::*;
 use super::world::World;
@@ -43,7 +44,7 @@ pub fn aadsts(status: StatusCode, error: &str, code: u32, text: &str) -> EntraEr
     }
 }
 
-fn tenant_not_found(name: &str) -> EntraError {
+pub(crate) fn tenant_not_found(name: &str) -> EntraError {
     aadsts(
         StatusCode::BAD_REQUEST,
         "invalid_tenant",
@@ -54,7 +55,7 @@ fn tenant_not_found(name: &str) -> EntraError {
     )
 }
 
-fn app_not_found(client_id: &str, tenant: &str) -> EntraError {
+pub(crate) fn app_not_found(client_id: &str, tenant: &str) -> EntraError {
     aadsts(
         StatusCode::BAD_REQUEST,
         "unauthorized_client",
@@ -254,9 +255,7 @@ pub fn token(
         "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
             // Device code needs a public client; a confidential app gets AADSTS7000218, HTTP 401
             // (docs/signin-research.md §1.7, real capture).
-            let public = tenant
-                .app_by_app_id(&client_id)
-                .is_some_and(|a| a.obj.json.get("isFallbackPublicClient") == Some(&Value::Bool(true)));
+            let public = clients::find(tenant, &client_id).is_some_and(|c| c.allows_public_flows);
             if !public && form.get("client_secret").is_none() && form.get("client_assertion").is_none() {
                 return Err(aadsts(
                     StatusCode::UNAUTHORIZED,
@@ -312,6 +311,27 @@ pub fn token(
             tenant.device_codes.remove(pos);
             delegated_token(world, tenant, &client_id, &dc.scope, form)
         }
+        "authorization_code" => {
+            // A public client sends no secret; a tenant's confidential app must authenticate
+            // (its code was still issued: AADSTS7000218 at redemption, as for device code).
+            let Some(client) = clients::find(tenant, &client_id) else {
+                return Err(app_not_found(&client_id, &tenant.display_name));
+            };
+            if !client.allows_public_flows
+                && client.redirect_uris.is_empty()
+                && form.get("client_secret").is_none()
+                && form.get("client_assertion").is_none()
+            {
+                return Err(aadsts(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                ));
+            }
+            let scope = super::authorize::redeem(tenant, &client_id, form)?;
+            delegated_token(world, tenant, &client_id, &scope, form)
+        }
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
             let Some(rt) = tenant
@@ -350,14 +370,16 @@ fn resource_not_found(resource: &str, tenant: &str) -> EntraError {
     )
 }
 
-/// A delegated token for the tenant's admin, plus a refresh token when offline_access was asked.
-fn delegated_token(
-    world: &World,
-    tenant: &mut Tenant,
-    client_id: &str,
+/// What a delegated request for `scope` by `client` would be granted: the token's audience,
+/// the resource SP's object id and the scope names. Refused as Entra refuses it: a scope for
+/// two resources or one the resource does not publish (AADSTS70011), an unknown resource
+/// (AADSTS500011), a first-party client asking a resource or scope Microsoft did not
+/// pre-authorize it for (AADSTS65002, docs/signin-research.md §7.3).
+pub(crate) fn check_delegated_request(
+    tenant: &Tenant,
+    client: &clients::PublicClient,
     scope: &str,
-    form: &HashMap<String, String>,
-) -> Result<Value, EntraError> {
+) -> Result<(String, String, Vec<String>), EntraError> {
     let (resource, names) = split_scopes(scope).map_err(|m| {
         aadsts(
             StatusCode::BAD_REQUEST,
@@ -370,6 +392,21 @@ fn delegated_token(
         return Err(resource_not_found(&resource, &tenant.display_name));
     };
     let resource_sp = tenant.sp_by_id(&resource_id).cloned();
+    let resource_app_id = resource_sp.as_ref().map(|s| s.obj.str("appId").to_string()).unwrap_or_default();
+    let not_preauthorized = || {
+        // The real text is the ref table's first sentence, error `invalid_request` (§7.3,
+        // HIGH); the token endpoint's HTTP status for it is UNCONFIRMED (400 here).
+        aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            65002,
+            &format!(
+                "Consent between first party application '{}' and first party resource '{resource_app_id}' must be configured via preauthorization - applications owned and operated by Microsoft must get approval from the API owner before requesting tokens for that API.",
+                client.app_id
+            ),
+        )
+    };
+    let consent = client.consent_for(&resource_app_id).ok_or_else(not_preauthorized)?;
     let published: Vec<String> = resource_sp
         .as_ref()
         .and_then(|s| s.first_party)
@@ -377,36 +414,57 @@ fn delegated_token(
         .map(|a| a.iter().filter_map(|s| s["value"].as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let mut granted = Vec::new();
+    if let clients::Consent::Preauthorized(list) = &consent {
+        granted.extend(list.iter().map(|s| s.to_string()));
+    }
     for name in &names {
         if name == ".default" {
             continue;
         }
         // Scope names match case-insensitively; the token carries the canonical value (facts.md §1.4).
-        match published.iter().find(|p| p.eq_ignore_ascii_case(name)) {
-            Some(p) => granted.push(p.clone()),
-            None => {
-                return Err(aadsts(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    70011,
-                    &format!(
-                        "The provided value for the input parameter 'scope' is not valid. The scope {name} is not valid."
-                    ),
-                ));
+        let Some(p) = published.iter().find(|p| p.eq_ignore_ascii_case(name)) else {
+            return Err(aadsts(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                70011,
+                &format!(
+                    "The provided value for the input parameter 'scope' is not valid. The scope {name} is not valid."
+                ),
+            ));
+        };
+        match &consent {
+            clients::Consent::Preauthorized(list) if !list.iter().any(|l| l.eq_ignore_ascii_case(p)) => {
+                return Err(not_preauthorized());
             }
+            clients::Consent::Preauthorized(_) => {}
+            clients::Consent::Dynamic => granted.push(p.clone()),
         }
     }
+    Ok((audience, resource_id, granted))
+}
+
+/// A delegated token for the tenant's admin, plus a refresh token when offline_access was asked.
+fn delegated_token(
+    world: &World,
+    tenant: &mut Tenant,
+    client_id: &str,
+    scope: &str,
+    form: &HashMap<String, String>,
+) -> Result<Value, EntraError> {
+    let Some(public) = clients::find(tenant, client_id) else {
+        return Err(app_not_found(client_id, &tenant.display_name));
+    };
+    let (audience, _resource_id, granted) = check_delegated_request(tenant, &public, scope)?;
     let client = match tenant.sp_by_app_id(client_id) {
         Some(sp) => sp.clone(),
-        None => match tenant.app_by_app_id(client_id) {
-            Some(app) => ServicePrincipal {
-                obj: Stored::new(
-                    service_principal_json(client_id, app.obj.str("displayName"), &tenant.id, "Application"),
-                    Duration::ZERO,
-                ),
-                first_party: None,
-            },
-            None => return Err(app_not_found(client_id, &tenant.display_name)),
+        // A first-party client or an app without its SP yet: Entra creates the SP at first
+        // consent; the token names the client either way.
+        None => ServicePrincipal {
+            obj: Stored::new(
+                service_principal_json(&public.app_id, &public.display_name, &tenant.id, "Application"),
+                Duration::ZERO,
+            ),
+            first_party: None,
         },
     };
     let admin = tenant.admin.clone();
@@ -612,7 +670,7 @@ pub fn device_code(
     let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
     let tenant = &mut tenants[ti];
     let client_id = form.get("client_id").cloned().unwrap_or_default();
-    if tenant.app_by_app_id(&client_id).is_none() {
+    if clients::find(tenant, &client_id).is_none() {
         return Err(app_not_found(&client_id, &tenant.display_name));
     }
     let scope = form.get("scope").cloned().unwrap_or_default();

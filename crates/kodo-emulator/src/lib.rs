@@ -6,6 +6,8 @@
 //! (`facts.md` is `../shared/docs/facts.md`, shipped research with its own sources).
 
 pub mod apppolicy;
+pub mod authorize;
+pub mod clients;
 pub mod directory;
 pub mod entra;
 pub mod exchange;

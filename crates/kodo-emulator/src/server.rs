@@ -130,6 +130,7 @@ pub fn router(world: Arc<World>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/instance", get(instance_discovery))
@@ -151,6 +152,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_emulator/tenants/{tenant}/users", post(users_post))
         .route("/_emulator/tenants/{tenant}/administrativeUnits", post(administrative_units_post))
         .route("/_emulator/tenants/{tenant}/appManagementPolicy", get(app_policy_get).patch(app_policy_patch))
+        .route("/_emulator/signin/{id}", post(signin_complete))
         .route("/_emulator/devicecodes/{user_code}/approve", post(devicecode_approve))
         .route("/_emulator/devicecodes/{user_code}/decline", post(devicecode_decline))
         // A bug in a handler answers 500 instead of dropping the connection (after `observe`,
@@ -321,6 +323,40 @@ async fn devicecode(
 ) -> Response {
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     entra_response(super::entra::device_code(&world, &tenant, &form, &format!("https://{}", host_of(&headers, &uri))))
+}
+
+fn browser_response(answer: super::authorize::Answer) -> Response {
+    let mut r = match answer {
+        super::authorize::Answer::Page(status, html) => {
+            (status, [("content-type", "text/html; charset=utf-8")], html).into_response()
+        }
+        super::authorize::Answer::Redirect(location) => match HeaderValue::from_str(&location) {
+            Ok(v) => {
+                let mut r = StatusCode::FOUND.into_response();
+                r.headers_mut().insert("location", v);
+                r
+            }
+            Err(_) => StatusCode::BAD_REQUEST.into_response(),
+        },
+    };
+    r.headers_mut().insert("cache-control", HeaderValue::from_static("no-store, no-cache"));
+    r
+}
+
+async fn authorize(
+    State(world): W,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let base = format!("https://{}", host_of(&headers, &uri));
+    browser_response(super::authorize::authorize(&world, &tenant, &q, &base))
+}
+
+async fn signin_complete(State(world): W, Path(id): Path<String>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    browser_response(super::authorize::complete(&world, &id, &form))
 }
 
 async fn openid(State(world): W, Path(tenant): Path<String>, headers: HeaderMap, uri: axum::http::Uri) -> Response {

@@ -117,6 +117,33 @@ pub struct DeviceCode {
     pub declined: bool,
 }
 
+/// A browser sign-in waiting on the emulator's sign-in page (the stand-in for
+/// login.microsoftonline.com's), from `GET /{tenant}/oauth2/v2.0/authorize`.
+#[derive(Clone, Debug)]
+pub struct PendingSignIn {
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: String,
+    pub expires_at: Instant,
+}
+
+/// An authorization code issued to a browser sign-in (docs/signin-research.md §7.1-7.2).
+#[derive(Clone, Debug)]
+pub struct AuthCode {
+    pub code: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: String,
+    pub expires_at: Instant,
+    pub redeemed: bool,
+}
+
 /// A refresh token (user + client bound, not resource bound: facts.md §4.4).
 #[derive(Clone, Debug)]
 pub struct RefreshToken {
@@ -310,6 +337,8 @@ pub struct Tenant {
     pub grants: Vec<Stored>,
     pub sharepoint: SharePointSettings,
     pub device_codes: Vec<DeviceCode>,
+    pub sign_ins: Vec<PendingSignIn>,
+    pub auth_codes: Vec<AuthCode>,
     pub refresh_tokens: Vec<RefreshToken>,
     pub admin: User,
     /// Every user with a mailbox (the admin included, with the same id).

@@ -288,6 +288,9 @@ impl World {
         let mut app = application_json(&app_id, "Kodo emulator bootstrap admin", &initial_domain, &[]);
         // "Allow public client flows", so that device-code sign-in works through it.
         app.insert("isFallbackPublicClient".into(), true.into());
+        // A loopback redirect for the browser sign-in through it (`http://localhost`, the value
+        // Microsoft recommends for system-browser apps: docs/signin-research.md §7.1).
+        app.insert("publicClient".into(), json!({ "redirectUris": ["http://localhost"] }));
         let key_id = new_id();
         let (nb, na) = super::pki::validity_of(&cred.cert_der)?;
         app.insert(
@@ -477,6 +480,8 @@ impl World {
             assignments,
             grants: Vec::new(),
             device_codes: Vec::new(),
+            sign_ins: Vec::new(),
+            auth_codes: Vec::new(),
             refresh_tokens: Vec::new(),
         })
     }
