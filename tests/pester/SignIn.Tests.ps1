@@ -301,3 +301,122 @@ Describe 'Ctrl+C during a device-code sign-in' {
         $after.operationsCancelled | Should -BeGreaterThan $before.operationsCancelled
     }
 }
+
+Describe 'An administrator signs in with no app of their own' {
+    # The system browser is tools/xdg-open on PATH: it opens the address Kodo gives, answers the
+    # emulator's sign-in page and follows the redirect to Kodo's loopback listener.
+    BeforeAll {
+        $script:savedPath = $env:PATH
+        $env:PATH = (Join-Path $PSScriptRoot 'tools') + [IO.Path]::PathSeparator + $env:PATH
+        $env:KODO_TEST_BROWSER_CA = $emu.CaCertificate
+        $script:browserLog = Join-Path $TestDrive 'browser.log'
+        $env:KODO_TEST_BROWSER_LOG = $script:browserLog
+        $graphTools = '14d82eec-204b-4c2f-b7e8-296a70dab67e'
+        $exchangeShell = 'fb78d390-0c51-40cd-8e17-fdbfab77341b'
+        function Get-BrowserVisit {
+            @(Get-Content -LiteralPath $script:browserLog -ErrorAction Ignore | ForEach-Object {
+                $query = @{}
+                foreach ($pair in ([uri]$_).Query.TrimStart('?').Split('&')) {
+                    $k, $v = $pair.Split('=', 2)
+                    $query[[uri]::UnescapeDataString($k)] = [uri]::UnescapeDataString($v.Replace('+', ' '))
+                }
+                [pscustomobject]@{ Url = $_; Query = $query }
+            })
+        }
+    }
+    BeforeEach {
+        Remove-Item -LiteralPath $script:browserLog -ErrorAction Ignore
+        $env:KODO_TEST_BROWSER_ACTION = 'accept'
+    }
+    AfterAll {
+        $env:PATH = $script:savedPath
+        'KODO_TEST_BROWSER_CA', 'KODO_TEST_BROWSER_LOG', 'KODO_TEST_BROWSER_ACTION' | ForEach-Object { Remove-Item "Env:$_" -ErrorAction Ignore }
+    }
+
+    It 'in the browser by default (PKCE, loopback redirect), and the onboarding that follows succeeds' {
+        Clear-Log
+        $all = Connect-Kodo -Environment Emulator -TenantId $t.TenantId 6>&1
+        $c = $all | Where-Object { $_.PSTypeNames -contains 'Kodo.Context' }
+        $c.IdentityKind | Should -Be 'Browser'
+        $c.ClientId | Should -Be $graphTools -Because 'Microsoft Graph Command Line Tools signs in for Graph'
+        $c.Account | Should -Be "admin@$($t.InitialDomain)"
+        $c.AppOnly | Should -BeFalse
+        $c.Scopes | Should -Contain 'Application.ReadWrite.All'
+        $prompt = $all | Where-Object { $_ -is [System.Management.Automation.InformationRecord] -and $_.Tags -contains 'Kodo.Prompt' }
+        "$($prompt.MessageData.Message)" | Should -Match 'open this address in a browser'
+        $visit = @(Get-BrowserVisit)
+        $visit.Count | Should -Be 1
+        $visit[0].Url | Should -BeLike "$($emu.Url)/$($t.TenantId)/oauth2/v2.0/authorize?*" -Because 'in emulator mode the browser goes to the emulator, never to login.microsoftonline.com'
+        $visit[0].Query['client_id'] | Should -Be $graphTools
+        $visit[0].Query['redirect_uri'] | Should -Match '^http://localhost:\d+$'
+        $visit[0].Query['code_challenge_method'] | Should -Be 'S256'
+        $visit[0].Query['code_challenge'] | Should -Match '^[A-Za-z0-9_-]{43}$'
+        $visit[0].Query['prompt'] | Should -Be 'select_account'
+
+        $r = Invoke-KodoOnboarding -DisplayName "KODO browser $(Get-Random)" -Confirm:$false -WarningAction SilentlyContinue 6>$null
+        $r.Status | Should -Be 'Succeeded'
+        $r.Ews.Status | Should -Be 'Configured'
+        # Exchange needed its own client: one more browser visit, for the same account.
+        $visit = @(Get-BrowserVisit)
+        $visit.Count | Should -Be 2
+        $visit[1].Query['client_id'] | Should -Be $exchangeShell
+        $visit[1].Query['scope'] | Should -Be 'https://outlook.office365.com/.default offline_access'
+        $visit[1].Query['login_hint'] | Should -Be "admin@$($t.InitialDomain)"
+        $log = Get-Log
+        @($log | Where-Object { $_.path -like '/adminapi/*' } | ForEach-Object clientId | Sort-Object -Unique) | Should -Be @($exchangeShell)
+        @($log | Where-Object { $_.path -like '/v1.0/*' } | ForEach-Object clientId | Sort-Object -Unique) | Should -Be @($graphTools)
+        @($log | Where-Object { $_.path -like '*/oauth2/v2.0/token' -and $_.status -ne 200 }).Count | Should -Be 0
+    }
+
+    It 'with a device code and no client id: each service through its own client' {
+        Clear-Log
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -UseDeviceCode 6>$null
+        $c.IdentityKind | Should -Be 'DeviceCode'
+        $c.ClientId | Should -Be $graphTools
+        $ews = & $kodo { param($Id) Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'ews.grant'; appId = $Id; approval = @{ dryRun = $true } }) } $t.BootstrapClientId 6>$null
+        $ews.status | Should -BeIn 'AlreadyAllowed', 'NotApproved', 'ManualActionRequired'
+        @(Get-Log | Where-Object { $_.path -like '/adminapi/*' } | ForEach-Object clientId | Sort-Object -Unique) | Should -Be @($exchangeShell)
+        @(Get-BrowserVisit).Count | Should -Be 0 -Because 'a device code opens no browser'
+    }
+
+    It 'through a public client of the admin''s own, for every service' {
+        Clear-Log
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId 6>$null
+        $c.IdentityKind | Should -Be 'Browser'
+        $c.ClientId | Should -Be $t.BootstrapClientId
+        $null = & $kodo { param($Id) Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'ews.grant'; appId = $Id; approval = @{ dryRun = $true } }) } $t.BootstrapClientId 6>$null
+        @(Get-BrowserVisit | ForEach-Object { $_.Query['client_id'] } | Sort-Object -Unique) | Should -Be @($t.BootstrapClientId)
+        @(Get-Log | Where-Object { $_.path -like '/adminapi/*' } | ForEach-Object clientId | Sort-Object -Unique) | Should -Be @($t.BootstrapClientId)
+    }
+
+    It 'a client Microsoft did not pre-authorize for a service fails as Entra fails it (AADSTS65002)' {
+        # Azure CLI may not ask Graph for Kodo's scopes.
+        { Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId '04b07795-8ddb-461a-bbee-02f9e1bf7b46' 6>$null } |
+            Should -Throw -ErrorId 'Kodo.PermissionDenied,Connect-Kodo' -ExpectedMessage "*AADSTS65002: Consent between first party application '04b07795-8ddb-461a-bbee-02f9e1bf7b46' and first party resource '00000003-0000-0000-c000-000000000000'*"
+        # One client for every service is the wrong choice: Graph Command Line Tools signs in
+        # for Graph, and Exchange refuses it.
+        $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $graphTools 6>$null
+        $c.ClientId | Should -Be $graphTools
+        $failure = $null
+        try {
+            $null = & $kodo { param($Id) Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'ews.grant'; appId = $Id; approval = @{ dryRun = $true } }) } $t.BootstrapClientId 6>$null
+        } catch { $failure = $_ }
+        "$failure" | Should -Match "AADSTS65002: Consent between first party application '$graphTools' and first party resource '00000002-0000-0ff1-ce00-000000000000'"
+    }
+
+    It 'says so when the admin cancels in the browser (AADSTS65004), and stays signed out' {
+        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientSecretCredential $t.BootstrapCredential
+        $env:KODO_TEST_BROWSER_ACTION = 'cancel'
+        { Connect-Kodo -Environment Emulator -TenantId $t.TenantId 6>$null } |
+            Should -Throw -ErrorId 'Kodo.AuthenticationFailed,Connect-Kodo' -ExpectedMessage '*cancelled in the browser*AADSTS65004*'
+        (Get-KodoContext).IdentityKind | Should -Be 'ClientSecret' -Because 'a failed sign-in leaves the previous connection as it was'
+    }
+
+    It 'refuses in an Azure Automation job, where no one can sign in in a browser' {
+        $env:AUTOMATION_ASSET_ACCOUNTID = [guid]::NewGuid().ToString()
+        try {
+            { Connect-Kodo -Environment Emulator -TenantId $t.TenantId } | Should -Throw -ErrorId 'Kodo.InteractiveSignInUnavailable,Connect-Kodo' -ExpectedMessage '*-Identity*'
+        } finally { Remove-Item Env:AUTOMATION_ASSET_ACCOUNTID }
+        @(Get-BrowserVisit).Count | Should -Be 0
+    }
+}

@@ -222,6 +222,10 @@ function Invoke-KodoNative {
                     $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; approved = @($approvedIds) }
                     $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
                 } else {
+                    if ($kind -eq 'browser') {
+                        # The browser sign-in: Kodo listens on loopback for the browser's answer.
+                        $null = Open-KodoBrowser -Url ([string]$data.Value.url)
+                    }
                     # Shown like Write-Host: visible at a console and in a runbook's job output.
                     $hostMessage = New-Object -TypeName System.Management.Automation.HostInformationMessage
                     $hostMessage.Message = [string]$evt.message

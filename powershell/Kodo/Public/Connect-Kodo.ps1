@@ -4,10 +4,22 @@ function Connect-Kodo {
     Signs in to a Microsoft 365 tenant for Kodo, the way admins and runbooks authenticate.
 
     .DESCRIPTION
-    Signs in with one of: a device code (interactive admin, MFA), a client secret, a
+    Signs in with one of: the system browser (an administrator at a desktop: the default), a
+    device code (-UseDeviceCode: an administrator whose browser is on another device), a client secret, a
     certificate (from the certificate store by thumbprint, an X509Certificate2, or a PFX/PEM
     file), a managed identity (Azure Automation's IDENTITY_ENDPOINT/IDENTITY_HEADER, or a VM's),
     or an access token you already hold. Parameter names follow Connect-MgGraph.
+
+    An administrator needs no app of their own: without -ClientId, Kodo signs in through
+    Microsoft's own public client for each service, the ones Microsoft's admin tools use:
+    Microsoft Graph Command Line Tools (14d82eec-204b-4c2f-b7e8-296a70dab67e, as Connect-MgGraph)
+    for Microsoft Graph, Microsoft Exchange REST API Based Powershell
+    (fb78d390-0c51-40cd-8e17-fdbfab77341b, as Connect-ExchangeOnline) for Exchange Online, and
+    SharePoint Online Management Shell (9bc3ab49-b65d-410a-85ad-de819febfddc, as Connect-SPOService)
+    for SharePoint. Each is pre-authorized by Microsoft for its own service only, so the first use
+    of Exchange or SharePoint in a session signs in once more; the browser's single sign-on
+    usually completes it without a prompt. SharePoint Online Management Shell cannot send a
+    browser sign-in back to this computer, so its sign-in uses a device code.
 
     Kodo then gets tokens for Microsoft Graph, the tenant's SharePoint hosts and Exchange from
     this one sign-in, caches them in memory per resource, and renews them before they expire
@@ -23,13 +35,16 @@ function Connect-Kodo {
     secret or a certificate; taken from the token with -Identity and -AccessToken.
 
     .PARAMETER ClientId
-    The Application (client) ID of the app registration to sign in as (or, with -UseDeviceCode,
-    the public client app to sign in through). With -Identity: the client id of a user-assigned
-    managed identity.
+    The Application (client) ID of the app registration to sign in as. For an administrator's
+    sign-in (browser or -UseDeviceCode): a public client app of your own to sign in through for
+    every service, instead of Microsoft's (it needs 'Allow public client flows' for a device code,
+    and the redirect URI http://localhost for the browser). With -Identity: the client id of a
+    user-assigned managed identity.
 
     .PARAMETER UseDeviceCode
     Sign in as an administrator with a device code: open the page shown, enter the code, and
-    complete MFA in a browser on any device. Ctrl+C cancels.
+    complete MFA in a browser on any device. For a session without a local browser (SSH,
+    a server core). Conditional Access may block device code in your tenant. Ctrl+C cancels.
 
     .PARAMETER ClientSecretCredential
     A PSCredential whose user name is the client id and whose password is the client secret.
@@ -61,9 +76,14 @@ function Connect-Kodo {
     started by Start-KodoEmulator).
 
     .EXAMPLE
-    Connect-Kodo -TenantId contoso.onmicrosoft.com -ClientId $publicClientId -UseDeviceCode
+    Connect-Kodo -TenantId contoso.onmicrosoft.com
 
-    An administrator signs in interactively with a device code.
+    An administrator signs in in the system browser, with no app of their own.
+
+    .EXAMPLE
+    Connect-Kodo -TenantId contoso.onmicrosoft.com -UseDeviceCode
+
+    An administrator signs in with a device code, from a session with no local browser.
 
     .EXAMPLE
     $cred = Get-Credential -UserName $clientId -Message 'Client secret'
@@ -95,9 +115,10 @@ function Connect-Kodo {
     .OUTPUTS
     Kodo.Context
     #>
-    [CmdletBinding(DefaultParameterSetName = 'DeviceCode')]
+    [CmdletBinding(DefaultParameterSetName = 'Browser')]
     [OutputType('Kodo.Context')]
     param(
+        [Parameter(ParameterSetName = 'Browser')]
         [Parameter(ParameterSetName = 'DeviceCode')]
         [Parameter(Mandatory, ParameterSetName = 'ClientSecret')]
         [Parameter(Mandatory, ParameterSetName = 'CertificateThumbprint')]
@@ -106,7 +127,8 @@ function Connect-Kodo {
         [ValidateNotNullOrEmpty()]
         [string]$TenantId,
 
-        [Parameter(Mandatory, ParameterSetName = 'DeviceCode')]
+        [Parameter(ParameterSetName = 'Browser')]
+        [Parameter(ParameterSetName = 'DeviceCode')]
         [Parameter(Mandatory, ParameterSetName = 'CertificateThumbprint')]
         [Parameter(Mandatory, ParameterSetName = 'Certificate')]
         [Parameter(Mandatory, ParameterSetName = 'CertificatePath')]
@@ -148,8 +170,18 @@ function Connect-Kodo {
         $environmentSpec = Get-KodoEnvironmentSpec -Environment $Environment
         $signingCertificate = $null
         switch ($PSCmdlet.ParameterSetName) {
+            'Browser' {
+                if ([Environment]::GetEnvironmentVariable('AUTOMATION_ASSET_ACCOUNTID')) {
+                    # An Azure Automation job has no browser and no one to sign in.
+                    throw (New-KodoErrorRecord -ErrorId 'Kodo.InteractiveSignInUnavailable' -Category InvalidOperation `
+                        -Message 'This runs in Azure Automation, where no one can sign in in a browser. Use Connect-Kodo -Identity (the Automation account''s managed identity) or a certificate.')
+                }
+                $credential = [ordered]@{ kind = 'browser' }
+                if ($ClientId) { $credential['clientId'] = $ClientId }
+            }
             'DeviceCode' {
-                $credential = [ordered]@{ kind = 'deviceCode'; clientId = $ClientId }
+                $credential = [ordered]@{ kind = 'deviceCode' }
+                if ($ClientId) { $credential['clientId'] = $ClientId }
             }
             'ClientSecret' {
                 $credential = [ordered]@{ kind = 'clientSecret'; clientId = $ClientSecretCredential.UserName; secret = $ClientSecretCredential.GetNetworkCredential().Password }

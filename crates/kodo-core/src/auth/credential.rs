@@ -54,8 +54,19 @@ pub enum CredentialSpec {
         client_id: String,
         certificate: String,
     },
+    /// An administrator signs in with a device code. No client id: Microsoft's own public
+    /// client for each resource ([`super::clients`]).
     DeviceCode {
-        client_id: String,
+        #[serde(default)]
+        client_id: Option<String>,
+        #[serde(default)]
+        scopes: Option<Vec<String>>,
+    },
+    /// An administrator signs in in the system browser (authorization code + PKCE, loopback
+    /// redirect: [`super::browser`]). No client id: as for a device code.
+    Browser {
+        #[serde(default)]
+        client_id: Option<String>,
         #[serde(default)]
         scopes: Option<Vec<String>>,
     },

@@ -22,8 +22,12 @@ pub(crate) fn connection_error(host: &str, e: &reqwest::Error) -> KodoError {
 /// Turns an AADSTS error body into a specific message that says what to do (texts of the
 /// codes: docs/emulator-research.md §1 and signin research).
 pub fn aadsts_error(body: &Value, client_id: &str, tenant: &str) -> KodoError {
-    let code = body["error_codes"][0].as_u64().unwrap_or(0);
     let description = body["error_description"].as_str().unwrap_or("").lines().next().unwrap_or("").to_string();
+    // A browser sign-in's error arrives on the redirect without `error_codes`: the code leads
+    // its description ("AADSTS65004: ...").
+    let code = body["error_codes"][0].as_u64().unwrap_or_else(|| {
+        description.strip_prefix("AADSTS").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    });
     let (kind, advice) = match code {
         7000215 => (ErrorCode::AuthenticationFailed, format!("The client secret for app {client_id} is wrong. Use the secret's Value (shown once when it was created), not its Secret ID, or create a new secret.")),
         7000222 => (ErrorCode::AuthenticationFailed, format!("The client secret of app {client_id} has expired. Create a new secret (or add a certificate) for the app and connect with it.")),
@@ -36,7 +40,11 @@ pub fn aadsts_error(body: &Value, client_id: &str, tenant: &str) -> KodoError {
         700024 => (ErrorCode::AuthenticationFailed, "The client assertion was outside its validity window: check this machine's clock.".to_string()),
         7000229 => (ErrorCode::NotFound, format!("App {client_id} has no service principal in tenant '{tenant}': create it (admin consent or New-KodoApp) first.")),
         500011 => (ErrorCode::NotFound, format!("The requested API is not present in tenant '{tenant}'.")),
-        7000218 => (ErrorCode::AuthenticationFailed, format!("App {client_id} is not a public client, so it cannot be used for a device-code sign-in. Turn on 'Allow public client flows' for it (Authentication blade), or use another app.")),
+        7000218 => (ErrorCode::AuthenticationFailed, format!("App {client_id} is not a public client, so it cannot be used for a device-code or browser sign-in. Turn on 'Allow public client flows' for it (Authentication blade), or use another app.")),
+        65002 => (ErrorCode::PermissionDenied, format!("Microsoft's client {client_id} may not get tokens for this service: Microsoft pre-authorized it for other services only. Run Connect-Kodo without -ClientId (Kodo then signs in through Microsoft's own client for each service), or name a public client of your own that has this service's delegated permissions.")),
+        65004 => (ErrorCode::AuthenticationFailed, "The sign-in was cancelled in the browser (the permissions were not accepted). Run Connect-Kodo again and accept them.".to_string()),
+        50011 => (ErrorCode::InvalidArgument, format!("App {client_id} has no redirect URI for Kodo's browser sign-in. Add http://localhost as a 'Mobile and desktop applications' redirect URI (the port is ignored), or sign in with -UseDeviceCode.")),
+        54005 | 70008 | 501481 | 50148 | 70002 => (ErrorCode::AuthenticationFailed, "The browser sign-in's answer could not be redeemed. Run Connect-Kodo again.".to_string()),
         700082 => (ErrorCode::AuthenticationFailed, "The sign-in has expired after 90 days without use. Run Connect-Kodo again.".to_string()),
         70020 | 70019 => (ErrorCode::Timeout, "The device code expired before the sign-in was completed. Run Connect-Kodo -UseDeviceCode again and finish within 15 minutes.".to_string()),
         1002012 | 70011 => (ErrorCode::InvalidArgument, "The requested scope is not valid for this sign-in.".to_string()),

@@ -4,10 +4,13 @@
 //!
 //! Flows (facts.md §4): client credentials with a secret or a certificate assertion (signed here
 //! from a PEM key, or by the host when the key lives in the Windows certificate store), device
-//! code with refresh tokens, managed identity (Azure Automation / App Service endpoint, IMDS),
+//! code and the system browser (authorization code + PKCE, [`browser`]) with refresh tokens,
+//! through the admin's own public client or Microsoft's for each resource ([`clients`]), managed identity (Azure Automation / App Service endpoint, IMDS),
 //! and a supplied access token. Tokens are cached per resource and refreshed 5 minutes before
 //! they expire. No secret or token is ever put in an event, an error or a log line.
 
+pub mod browser;
+pub mod clients;
 pub mod cloud;
 pub mod credential;
 pub mod errors;
@@ -24,6 +27,12 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    DeviceCode,
+    Browser,
+}
+
 enum Signer {
     Local(Box<crate::crypto::RsaSigningKey>),
     Host,
@@ -31,9 +40,23 @@ enum Signer {
 
 enum Cred {
     Secret(Secret),
-    Certificate { der: Vec<u8>, signer: Signer },
-    DeviceCode { scopes: Vec<String> },
-    ManagedIdentity { client_id: Option<String>, endpoint: Option<String>, header: Option<Secret>, imds: String },
+    Certificate {
+        der: Vec<u8>,
+        signer: Signer,
+    },
+    /// An administrator: `own_client` is the public client they named, or none for
+    /// Microsoft's per resource ([`clients::default_client`]).
+    Delegated {
+        flow: Flow,
+        own_client: Option<String>,
+        scopes: Vec<String>,
+    },
+    ManagedIdentity {
+        client_id: Option<String>,
+        endpoint: Option<String>,
+        header: Option<Secret>,
+        imds: String,
+    },
     AccessToken(Secret),
 }
 
@@ -52,7 +75,9 @@ pub struct Connection {
     cred: Cred,
     http: reqwest::Client,
     cache: tokio::sync::Mutex<HashMap<String, Cached>>,
-    refresh: tokio::sync::Mutex<Option<Secret>>,
+    /// Refresh tokens of a delegated sign-in, per client (a refresh token is bound to its
+    /// client, facts.md §4.4).
+    refresh: tokio::sync::Mutex<HashMap<String, Secret>>,
     pub thumbprint: Option<String>,
     /// Claims of the first Graph token (who we are, what we may do).
     pub claims: parking_lot::Mutex<Value>,
@@ -82,6 +107,10 @@ impl Connection {
         let bad = |m: String| KodoError::new(ErrorCode::InvalidArgument, m);
         let http = crate::transport::client(env.ca_pem.as_deref(), env.resolve_to)
             .map_err(|e| KodoError::new(ErrorCode::InvalidArgument, e))?;
+        let spec_kind = match &spec {
+            CredentialSpec::DeviceCode { .. } => SpecKind::DeviceCode,
+            _ => SpecKind::Other,
+        };
         let (client_id, kind, cred, thumbprint) = match spec {
             CredentialSpec::ClientSecret { client_id, secret } => {
                 if secret.expose().is_empty() {
@@ -101,9 +130,15 @@ impl Connection {
                 let tp = crate::crypto::sha1_hex(&der);
                 (client_id, "Certificate", Cred::Certificate { der, signer: Signer::Host }, Some(tp))
             }
-            CredentialSpec::DeviceCode { client_id, scopes } => {
+            CredentialSpec::DeviceCode { client_id: own_client, scopes }
+            | CredentialSpec::Browser { client_id: own_client, scopes } => {
+                let (flow, kind) = match &spec_kind {
+                    SpecKind::DeviceCode => (Flow::DeviceCode, "DeviceCode"),
+                    _ => (Flow::Browser, "Browser"),
+                };
                 let scopes = scopes.unwrap_or_else(|| DELEGATED_GRAPH_SCOPES.iter().map(|s| s.to_string()).collect());
-                (client_id, "DeviceCode", Cred::DeviceCode { scopes }, None)
+                let shown = own_client.clone().unwrap_or_else(|| clients::GRAPH_COMMAND_LINE_TOOLS.to_string());
+                (shown, kind, Cred::Delegated { flow, own_client, scopes }, None)
             }
             CredentialSpec::ManagedIdentity { client_id, endpoint, header, imds_endpoint } => {
                 let imds =
@@ -150,7 +185,7 @@ impl Connection {
             cred,
             http,
             cache: tokio::sync::Mutex::new(HashMap::new()),
-            refresh: tokio::sync::Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(HashMap::new()),
             thumbprint,
             claims: parking_lot::Mutex::new(Value::Null),
         })
@@ -161,7 +196,19 @@ impl Connection {
     }
 
     fn token_endpoint(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.env.login, self.tenant)
+        format!("{}/{}/oauth2/v2.0/token", self.env.login, self.authority_tenant())
+    }
+
+    /// The tenant to sign in to: the one named, or after a sign-in to `organizations` the one
+    /// the admin signed in to (so a second client's sign-in lands in the same tenant).
+    fn authority_tenant(&self) -> String {
+        let named = self.tenant.to_ascii_lowercase();
+        if named.is_empty() || named == "organizations" || named == "common" {
+            if let Some(tid) = self.claims.lock()["tid"].as_str() {
+                return tid.to_string();
+            }
+        }
+        self.tenant.clone()
     }
 
     /// An access token for `resource` (e.g. `https://graph.microsoft.com`), from the cache when
@@ -191,7 +238,7 @@ impl Connection {
                     ("client_secret", secret.expose().to_string()),
                     ("scope", scope),
                 ];
-                self.post_token(&form).await.map(|(t, e, _)| (t, e))
+                self.post_token(&self.client_id, &form).await.map(|(t, e, _)| (t, e))
             }
             Cred::Certificate { der, signer } => {
                 let assertion = self.assertion(ctx, der, signer).await?;
@@ -203,31 +250,43 @@ impl Connection {
                     ("client_assertion", assertion),
                     ("scope", scope),
                 ];
-                self.post_token(&form).await.map(|(t, e, _)| (t, e))
+                self.post_token(&self.client_id, &form).await.map(|(t, e, _)| (t, e))
             }
-            Cred::DeviceCode { scopes } => {
-                let refresh = self.refresh.lock().await.clone();
+            Cred::Delegated { flow, own_client, scopes } => {
+                let client =
+                    own_client.clone().unwrap_or_else(|| clients::default_client(&self.env, resource).to_string());
                 let scope = if resource.eq_ignore_ascii_case(&self.env.graph) {
                     delegated_scope_string(resource, scopes)
                 } else {
                     format!("{resource}/.default offline_access")
                 };
-                match refresh {
+                let refresh = self.refresh.lock().await.get(&client.to_ascii_lowercase()).cloned();
+                let (token, expires_at, new_refresh) = match refresh {
                     Some(rt) => {
                         let form = vec![
                             ("grant_type", "refresh_token".to_string()),
-                            ("client_id", self.client_id.clone()),
+                            ("client_id", client.clone()),
                             ("refresh_token", rt.expose().to_string()),
                             ("scope", scope),
                         ];
-                        let (t, e, new_rt) = self.post_token(&form).await?;
-                        if let Some(r) = new_rt {
-                            *self.refresh.lock().await = Some(Secret::new(r));
-                        }
-                        Ok((t, e))
+                        self.post_token(&client, &form).await?
                     }
-                    None => self.device_code(ctx, &scope).await,
+                    None if *flow == Flow::Browser && clients::takes_loopback_redirect(&client) => {
+                        self.browser(ctx, &client, &scope).await?
+                    }
+                    None => {
+                        if *flow == Flow::Browser {
+                            ctx.warn(format!(
+                                "{resource}: its sign-in client ({client}) cannot send a browser sign-in back to this computer, so this one sign-in uses a device code."
+                            ));
+                        }
+                        self.device_code(ctx, &client, &scope).await?
+                    }
+                };
+                if let Some(rt) = new_refresh {
+                    self.refresh.lock().await.insert(client.to_ascii_lowercase(), Secret::new(rt));
                 }
+                Ok((token, expires_at))
             }
             Cred::ManagedIdentity { client_id, endpoint, header, imds } => {
                 self.managed_identity(resource, client_id.as_deref(), endpoint.as_deref(), header.as_ref(), imds).await
@@ -299,21 +358,64 @@ impl Connection {
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
-    async fn post_token(&self, form: &[(&str, String)]) -> Result<(String, i64, Option<String>), KodoError> {
+    async fn post_token(
+        &self,
+        client_id: &str,
+        form: &[(&str, String)],
+    ) -> Result<(String, i64, Option<String>), KodoError> {
         let (status, body) = self.post_form(self.token_endpoint(), form).await?;
         if status != 200 {
-            return Err(aadsts_error(&body, &self.client_id, &self.tenant));
+            return Err(aadsts_error(&body, client_id, &self.tenant));
         }
         Ok(token_of(&body))
     }
 
+    /// The system browser's sign-in ([`browser`]), then the code's redemption with its verifier.
+    async fn browser(
+        &self,
+        ctx: &OpContext,
+        client: &str,
+        scope: &str,
+    ) -> Result<(String, i64, Option<String>), KodoError> {
+        // In emulator mode the browser goes to the emulator itself: nothing leaves loopback.
+        let authority = match self.env.resolve_to {
+            Some(addr) => format!("https://{addr}"),
+            None => self.env.login.clone(),
+        };
+        let tenant = self.authority_tenant();
+        let claims = self.claims.lock().clone();
+        let hint = claims["upn"].as_str().or(claims["preferred_username"].as_str()).map(str::to_string);
+        let request = browser::AuthorizeRequest {
+            authority: &authority,
+            tenant: &tenant,
+            client_id: client,
+            scope,
+            login_hint: hint.as_deref(),
+        };
+        let authorization = browser::authorize(ctx, &request).await?;
+        let form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("client_id", client.to_string()),
+            ("code", authorization.code),
+            ("redirect_uri", authorization.redirect_uri),
+            ("code_verifier", authorization.verifier),
+            ("scope", scope.to_string()),
+        ];
+        self.post_token(client, &form).await
+    }
+
     /// Device code flow (facts.md §4.1): the prompt reaches the user as an event; polls every
     /// `interval` seconds until approved, declined or expired; cancellable.
-    async fn device_code(&self, ctx: &OpContext, scope: &str) -> Result<(String, i64), KodoError> {
-        let url = format!("{}/{}/oauth2/v2.0/devicecode", self.env.login, self.tenant);
-        let (status, body) = self.post_form(url, &[("client_id", self.client_id.as_str()), ("scope", scope)]).await?;
+    async fn device_code(
+        &self,
+        ctx: &OpContext,
+        client: &str,
+        scope: &str,
+    ) -> Result<(String, i64, Option<String>), KodoError> {
+        let url = format!("{}/{}/oauth2/v2.0/devicecode", self.env.login, self.authority_tenant());
+        let (status, body) = self.post_form(url, &[("client_id", client), ("scope", scope)]).await?;
         if status != 200 {
-            return Err(aadsts_error(&body, &self.client_id, &self.tenant));
+            return Err(aadsts_error(&body, client, &self.tenant));
         }
         let device_code = body["device_code"].as_str().unwrap_or("").to_string();
         let interval = body["interval"].as_u64().unwrap_or(5).max(1);
@@ -328,22 +430,18 @@ impl Connection {
             tokio::time::sleep(Duration::from_secs(wait)).await;
             let form = [
                 ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("client_id", self.client_id.as_str()),
+                ("client_id", client),
                 ("device_code", device_code.as_str()),
             ];
             let (status, body) = self.post_form(self.token_endpoint(), &form).await?;
             if status == 200 {
-                let (token, exp, refresh) = token_of(&body);
-                if let Some(rt) = refresh {
-                    *self.refresh.lock().await = Some(Secret::new(rt));
-                }
-                return Ok((token, exp));
+                return Ok(token_of(&body));
             }
             match body["error"].as_str() {
                 Some("authorization_pending") if now() < deadline => {}
                 // RFC 8628 §3.5: add 5 seconds (facts.md §4.1: not listed by Microsoft, handled anyway).
                 Some("slow_down") => wait += 5,
-                _ => return Err(aadsts_error(&body, &self.client_id, &self.tenant)),
+                _ => return Err(aadsts_error(&body, client, &self.tenant)),
             }
         }
     }
@@ -412,7 +510,7 @@ impl Connection {
     /// Drops cached tokens and the refresh token.
     pub async fn forget(&self) {
         self.cache.lock().await.clear();
-        *self.refresh.lock().await = None;
+        self.refresh.lock().await.clear();
     }
 
     /// Describes the connection for Get-KodoContext: never a token.
@@ -474,7 +572,9 @@ pub async fn connect(
                 "-TenantId is required with a client secret or a certificate.",
             ));
         }
-        None if matches!(credential, CredentialSpec::DeviceCode { .. }) => Some("organizations".to_string()),
+        None if matches!(credential, CredentialSpec::DeviceCode { .. } | CredentialSpec::Browser { .. }) => {
+            Some("organizations".to_string())
+        }
         None => None,
     };
     let connection = Connection::new(tenant, env, credential)?;
@@ -494,6 +594,11 @@ pub async fn connect(
         ),
     );
     Ok(connection)
+}
+
+enum SpecKind {
+    DeviceCode,
+    Other,
 }
 
 fn delegated_scope_string(graph: &str, scopes: &[String]) -> String {
