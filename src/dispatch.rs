@@ -73,6 +73,7 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             Ok(json!({
                 "resource": resource,
                 "audience": claims["aud"],
+                "clientId": claims["appid"],
                 "appOnly": claims["idtyp"] == "app",
                 "roles": claims["roles"].as_array().cloned().unwrap_or_default(),
                 "scopes": claims["scp"].as_str().map(|s| s.split_whitespace().collect::<Vec<_>>()).unwrap_or_default(),

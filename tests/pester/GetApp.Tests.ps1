@@ -184,4 +184,17 @@ Describe 'Invoke-KodoOnboarding -CredentialType Certificate' {
         { Invoke-KodoOnboarding -DisplayName 'KODO no password' -CredentialType Certificate -Confirm:$false } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Invoke-KodoOnboarding'
         Get-GraphWrites | Should -BeNullOrEmpty
     }
+
+    It 'refuses the certificate store off Windows (the key would sit in a file without a password), before any write' -Skip:$IsWindows {
+        $null = Connect-Tenant 1
+        Clear-Log
+        $storeFolder = Join-Path $HOME '.dotnet/corefx/cryptography/x509stores/my'
+        $before = @(Get-ChildItem -LiteralPath $storeFolder -ErrorAction Ignore).Count
+        { Invoke-KodoOnboarding -DisplayName 'KODO store' -CredentialType Certificate -NewCertificateStoreLocation CurrentUser -Confirm:$false } |
+            Should -Throw -ErrorId 'Kodo.CertificateStoreUnavailable,Invoke-KodoOnboarding' -ExpectedMessage '*Windows only*-NewCertificatePath*'
+        { Invoke-KodoOnboarding -DisplayName 'KODO store' -NewCertificateStoreLocation CurrentUser -Confirm:$false } |
+            Should -Throw -ErrorId 'Kodo.InvalidArgument,Invoke-KodoOnboarding' -ExpectedMessage '*goes with -CredentialType Certificate*'
+        Get-GraphWrites | Should -BeNullOrEmpty
+        @(Get-ChildItem -LiteralPath $storeFolder -ErrorAction Ignore).Count | Should -Be $before -Because 'no key was put in .NET''s file-based store'
+    }
 }

@@ -379,6 +379,21 @@ Describe 'An administrator signs in with no app of their own' {
         @(Get-BrowserVisit).Count | Should -Be 0 -Because 'a device code opens no browser'
     }
 
+    It 'SharePoint through its own client, whose sign-in is a device code even in a browser session' {
+        $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId 6>$null
+        function Get-Token {
+            # An advanced function, so that the library's warnings reach its own streams.
+            [CmdletBinding()] param([string]$Resource)
+            & $kodo { param($Cmdlet, $r) Invoke-KodoNative -Cmdlet $Cmdlet -Request @{ kind = 'tokenInfo'; resource = $r } } $PSCmdlet $Resource
+        }
+        $spo = Get-Token "https://$($t.SharePointAdminHost)" -WarningVariable warned -WarningAction SilentlyContinue 6>$null
+        $spo.clientId | Should -Be '9bc3ab49-b65d-410a-85ad-de819febfddc' -Because 'SharePoint Online Management Shell signs in for SharePoint'
+        $spo.audience | Should -Be "https://$($t.SharePointAdminHost)"
+        $spo.appOnly | Should -BeFalse
+        "$warned" | Should -Match 'cannot send a browser sign-in back to this computer, so this one sign-in uses a device code'
+        @(Get-BrowserVisit).Count | Should -Be 1 -Because 'only the Graph sign-in went through the browser'
+    }
+
     It 'through a public client of the admin''s own, for every service' {
         Clear-Log
         $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $t.BootstrapClientId 6>$null

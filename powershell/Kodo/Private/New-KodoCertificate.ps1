@@ -83,3 +83,54 @@ function Export-KodoCertificatePfx {
         $Target | Add-Member -NotePropertyName CertificatePfx -NotePropertyValue $pfx
     }
 }
+
+function Test-KodoCertificateStore {
+    <#
+    .SYNOPSIS
+    Refuses -NewCertificateStoreLocation where the certificate store would not protect the key.
+    .DESCRIPTION
+    WINDOWS SEAM. On Windows the current user's personal store keeps a private key protected by
+    the user's profile (DPAPI), where Connect-Kodo -CertificateThumbprint finds it. .NET on Linux
+    and macOS emulates that store with PFX files without a password, which would leave the key
+    in a file no password protects: refused there, before anything is written.
+    #>
+    [CmdletBinding()]
+    param()
+    if (-not [System.Runtime.InteropServices.RuntimeInformation]::IsOSPlatform([System.Runtime.InteropServices.OSPlatform]::Windows)) {
+        throw (New-KodoErrorRecord -ErrorId 'Kodo.CertificateStoreUnavailable' -Category NotImplemented `
+            -Message '-NewCertificateStoreLocation keeps the private key in the Windows certificate store, which exists on Windows only (.NET elsewhere would write it to a file without a password). Use -NewCertificatePath with -NewCertificatePassword.')
+    }
+}
+
+function Save-KodoCertificateToStore {
+    <#
+    .SYNOPSIS
+    Puts a generated certificate and its private key into Cert:\CurrentUser\My.
+    .DESCRIPTION
+    WINDOWS SEAM, unverified here: wine's CNG cannot make the certificate (see
+    tests/windows/Kodo.Windows.Tests.ps1), so this runs only on Windows. The key that
+    CertificateRequest makes is ephemeral; it is moved into the user's key store through an
+    in-memory PFX with a random one-time password (never written), imported with PersistKeySet
+    and UserKeySet and without Exportable, so the key cannot be exported from the store.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]$Target,
+        [Parameter(Mandatory)][System.Security.Cryptography.X509Certificates.X509Certificate2]$Certificate
+    )
+    $oneTime = [guid]::NewGuid().ToString('N') + [guid]::NewGuid().ToString('N')
+    $bytes = $Certificate.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $oneTime)
+    try {
+        $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'PersistKeySet, UserKeySet'
+        $persisted = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($bytes, $oneTime, $flags)
+        $store = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Store -ArgumentList @('My', 'CurrentUser')
+        $store.Open([System.Security.Cryptography.X509Certificates.OpenFlags]::ReadWrite)
+        try { $store.Add($persisted) } finally { $store.Close() }
+    } finally {
+        [Array]::Clear($bytes, 0, $bytes.Length)
+        $oneTime = $null
+    }
+    $Target | Add-Member -NotePropertyName CertificateThumbprint -NotePropertyValue $Certificate.Thumbprint -Force
+    $Target | Add-Member -NotePropertyName CertificateExpiresOn -NotePropertyValue $Certificate.NotAfter.ToUniversalTime() -Force
+    $Target | Add-Member -NotePropertyName CertificateStorePath -NotePropertyValue ('Cert:\CurrentUser\My\' + $Certificate.Thumbprint) -Force
+}

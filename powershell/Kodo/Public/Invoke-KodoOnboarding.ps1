@@ -85,6 +85,13 @@ function Invoke-KodoOnboarding {
     .PARAMETER NewCertificatePath
     Where to write that PFX (readable by its owner only).
 
+    .PARAMETER NewCertificateStoreLocation
+    CurrentUser: put the new certificate and its private key (not exportable) into the current
+    user's personal certificate store (Cert:\CurrentUser\My), where Connect-Kodo
+    -CertificateThumbprint finds it; no PFX password is then needed unless -NewCertificatePath
+    asks for a file too. Windows only (elsewhere .NET would keep the key in a file without a
+    password; refused before anything is written).
+
     .PARAMETER NewCertificateLifetime
     How many days the new certificate is valid (default 365). A tenant's app management policy
     may allow less (asymmetricKeyLifetime); Kodo then stops before writing and says how much.
@@ -119,6 +126,11 @@ function Invoke-KodoOnboarding {
     Invoke-KodoOnboarding -CredentialType Certificate -NewCertificatePassword (Read-Host -AsSecureString) -NewCertificatePath ./kodo.pfx
 
     Onboards with a certificate as the app's only credential (no client secret).
+
+    .EXAMPLE
+    Invoke-KodoOnboarding -CredentialType Certificate -NewCertificateStoreLocation CurrentUser
+
+    On Windows: the new certificate goes into Cert:\CurrentUser\My (CertificateStorePath on the result).
 
     .EXAMPLE
     Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup'
@@ -191,6 +203,10 @@ function Invoke-KodoOnboarding {
         [string]$NewCertificatePath,
 
         [Parameter(ParameterSetName = 'Current')]
+        [ValidateSet('CurrentUser')]
+        [string]$NewCertificateStoreLocation,
+
+        [Parameter(ParameterSetName = 'Current')]
         [ValidateRange(1, 730)]
         [int]$NewCertificateLifetime = 365,
 
@@ -256,10 +272,21 @@ function Invoke-KodoOnboarding {
                 if ($MailboxScope) { $request['mailboxScope'] = $MailboxScope }
                 $generated = $null
                 if ($CredentialType -eq 'Certificate') { $request['certificateOnly'] = $true }
-                if ($NewCertificate -or $CredentialType -eq 'Certificate') {
-                    $generated = New-KodoPfxCertificate -Subject $DisplayName -Days $NewCertificateLifetime -Password $NewCertificatePassword -PasswordParameter '-NewCertificatePassword'
-                    $request['certificate'] = [Convert]::ToBase64String($generated.RawData)
+                $wantsCertificate = $NewCertificate -or $CredentialType -eq 'Certificate'
+                if ($NewCertificateStoreLocation -and -not $wantsCertificate) {
+                    throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-NewCertificateStoreLocation goes with -CredentialType Certificate or -NewCertificate.')
                 }
+                # Where the private key goes: a password-protected PFX (a file, or the result),
+                # the Windows certificate store, or both.
+                $toStore = [bool]$NewCertificateStoreLocation
+                $toPfx = $wantsCertificate -and ($NewCertificatePath -or -not $toStore)
+                if ($toStore) { Test-KodoCertificateStore }
+                if ($toPfx) {
+                    $generated = New-KodoPfxCertificate -Subject $DisplayName -Days $NewCertificateLifetime -Password $NewCertificatePassword -PasswordParameter '-NewCertificatePassword'
+                } elseif ($toStore) {
+                    $generated = New-KodoCertificate -Subject $DisplayName -Days $NewCertificateLifetime
+                }
+                if ($generated) { $request['certificate'] = [Convert]::ToBase64String($generated.RawData) }
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
                 Write-Progress -Activity 'Invoke-KodoOnboarding' -Id 1 -Completed
                 # Nothing approved (-WhatIf, or every step declined): no result.
@@ -267,7 +294,10 @@ function Invoke-KodoOnboarding {
                 $result = ConvertFrom-KodoTenantItem -Item $r -Cmdlet $PSCmdlet
                 $added = @($r.onboard.app.changes | Where-Object { $_ -and $_.id -eq 'addCertificate' })
                 if ($generated -and $added.Count -gt 0) {
-                    Export-KodoCertificatePfx -Target $result -Certificate $generated -Password $NewCertificatePassword -Path $NewCertificatePath -SessionState $ExecutionContext.SessionState
+                    if ($toStore) { Save-KodoCertificateToStore -Target $result -Certificate $generated }
+                    if ($toPfx) {
+                        Export-KodoCertificatePfx -Target $result -Certificate $generated -Password $NewCertificatePassword -Path $NewCertificatePath -SessionState $ExecutionContext.SessionState
+                    }
                 }
                 $result
             } catch {
