@@ -109,8 +109,8 @@ Describe 'Get-KodoApp in a pipeline' {
     }
 
     It 'into Test-KodoApp and Grant-KodoPermissions: the hand-made app is consented and then passes its permission checks' {
-        $before = Get-KodoApp -AppId $script:HandAppId | Test-KodoApp
-        ($before | Where-Object { $_.PSObject.TypeNames[0] -eq 'Kodo.AppTestSummary' }).Passed | Should -BeFalse
+        $before = Get-KodoApp -AppId $script:HandAppId | Test-KodoApp -Summary
+        $before.Passed | Should -BeFalse
         $null = Get-KodoApp -AppId $script:HandAppId | Grant-KodoPermissions -Confirm:$false
         $after = Get-KodoApp -AppId $script:HandAppId
         $after.MissingPermissions | Should -BeNullOrEmpty

@@ -294,9 +294,15 @@ Describe 'Test-KodoApp' {
         }
     }
     It 'passes on a freshly onboarded tenant' {
-        $all = Test-KodoApp -AppId $app.ClientId -Detailed
-        $summary = $all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }
+        $all = Test-KodoApp -AppId $app.ClientId -Detailed -InformationVariable shown 6>$null
+        @($all | ForEach-Object { $_.PSTypeNames[0] } | Sort-Object -Unique) | Should -Be @('Kodo.AppCheck') -Because 'one object type per call'
+        "$shown" | Should -Match 'passed \(0 failed'
+        $summary = Test-KodoApp -AppId $app.ClientId -Detailed -Summary 6>$null
+        @($summary).Count | Should -Be 1
+        $summary.PSTypeNames[0] | Should -Be 'Kodo.AppTestSummary'
         $summary.Passed | Should -BeTrue -Because (($all | Where-Object Status -eq 'Fail' | ForEach-Object { "$($_.Check): $($_.Detail)" }) -join '; ')
+        $summary.Checks | Should -Be @($all).Count
+        @($summary.Findings).Count | Should -Be @($all).Count
         @($all | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Pass' }).Count | Should -Be 28
         ($all | ConvertTo-Json -Depth 3) | Should -Not -BeNullOrEmpty
     }
@@ -306,7 +312,7 @@ Describe 'Test-KodoApp' {
         Invoke-PlainWrite DELETE "servicePrincipals/$($graphSp.id)/appRoleAssignedTo/$($a.id)"
         $r = Test-KodoApp -AppId $app.ClientId
         ($r | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Fail' }).Detail | Should -Match 'consent is missing'
-        ($r | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeFalse
+        (Test-KodoApp -AppId $app.ClientId -Summary).Passed | Should -BeFalse
         $null = $app | Grant-KodoPermissions
     }
     It 'flags a revoked delegated grant' {
@@ -328,7 +334,7 @@ Describe 'Test-KodoApp' {
         $check = Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'SharePoint' }
         $check.Status | Should -Be 'Warn'
         $check.Detail | Should -Match 'step 17 is retired.*2026-05-01'
-        (Test-KodoApp -AppId $app.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
+        (Test-KodoApp -AppId $app.ClientId -Summary).Passed | Should -BeTrue
         $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false
         (Test-KodoApp -AppId $app.ClientId -Detailed | Where-Object { $_.Area -eq 'SharePoint' }).Status | Should -Be 'Pass'
     }
@@ -354,7 +360,8 @@ Describe 'Test-KodoApp' {
             # SharePoint refuses the secret's app-only token; the certificate reached it, so this is expected.
             $refused = $checks | Where-Object Check -eq 'Call SharePoint (Client secret)'
             $refused.Status | Should -Be 'Info'
-            ($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
+            @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }) | Should -BeNullOrEmpty -Because 'the summary is not mixed into the checks'
+            @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppCheck' -and $_.Status -eq 'Fail' }) | Should -BeNullOrEmpty
             # The harmless reads went to the emulator, signed in as the app (not the admin).
             $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ })
             @($log | Where-Object { $_.path -like '/v1.0/organization*' -and $_.clientId -eq $app.ClientId }).Count | Should -Be 2
@@ -465,7 +472,7 @@ Import-Module '$($script:ManifestPath)'
         (Get-KodoSharePointTenant).LegacyAuthProtocolsEnabled | Should -BeFalse -Because 'the tenant turned it off and Kodo never turns it back on'
         @($r.Permissions | Where-Object Status -eq 'Granted').Count | Should -Be 28
         Assert-Onboarded $t $r
-        (Test-KodoApp -AppId $r.ClientId | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed | Should -BeTrue
+        (Test-KodoApp -AppId $r.ClientId -Summary).Passed | Should -BeTrue
     }
 }
 

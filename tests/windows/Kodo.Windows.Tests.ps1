@@ -74,6 +74,41 @@ Describe 'Kodo on Windows (win-x64)' {
         $c.Account | Should -Be "admin@$($t.InitialDomain)"
     }
 
+    It 'signs an administrator in with no app of their own: the browser (the Windows loopback listener) for Graph, a device code for Exchange' {
+        $t = $emu.Tenants[1]
+        # The seam that opens the system browser is replaced by a browser made of HTTP requests:
+        # it answers the emulator's sign-in page and follows the redirect to kodo.dll's
+        # listener on localhost, as a browser does.
+        & (Get-Module Kodo) {
+            $script:KodoTestBrowserSeam = ${function:Open-KodoBrowser}
+            function script:Open-KodoBrowser {
+                param([string]$Url)
+                $script:KodoTestBrowserVisits += @($Url)
+                $page = Invoke-WebRequest -Uri $Url -SkipCertificateCheck -UseBasicParsing
+                $form = [regex]::Match($page.Content, '<form method="post" action="([^"]+)"').Groups[1].Value
+                $answer = Invoke-WebRequest -Uri $form -Method Post -Body @{ action = 'accept' } -SkipCertificateCheck -UseBasicParsing -MaximumRedirection 0 -SkipHttpErrorCheck
+                $null = Invoke-WebRequest -Uri ([string]$answer.Headers['Location']) -UseBasicParsing
+                $true
+            }
+            $script:KodoTestBrowserVisits = @()
+        }
+        try {
+            $c = Connect-Kodo -Environment Emulator -TenantId $t.TenantId 6>$null
+            $c.IdentityKind | Should -Be 'Browser'
+            $c.ClientId | Should -Be '14d82eec-204b-4c2f-b7e8-296a70dab67e'
+            $c.Account | Should -Be "admin@$($t.InitialDomain)"
+            $visits = & (Get-Module Kodo) { $script:KodoTestBrowserVisits }
+            @($visits).Count | Should -Be 1
+            $visits[0] | Should -Match 'redirect_uri=http%3A%2F%2Flocalhost%3A\d+&'
+        } finally {
+            & (Get-Module Kodo) { Set-Item -Path Function:\script:Open-KodoBrowser -Value $script:KodoTestBrowserSeam }
+        }
+        $d = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -UseDeviceCode 6>$null
+        $d.ClientId | Should -Be '14d82eec-204b-4c2f-b7e8-296a70dab67e'
+        $ews = & (Get-Module Kodo) { Invoke-KodoNative -Request ([ordered]@{ kind = 'tokenInfo'; resource = 'exchange' }) } 6>$null
+        $ews.clientId | Should -Be 'fb78d390-0c51-40cd-8e17-fdbfab77341b'
+    }
+
     # Certificates made or read by .NET (New-KodoApp -NewCertificate, PFX files) are out of reach
     # here: wine 8's CNG fails CertificateRequest ("Unknown error (0xc1000002)") and crashes importing
     # a PFX. They are tested on Linux, and on Windows by the release workflow.

@@ -22,10 +22,13 @@ function Test-KodoApp {
     SharePoint refuses app-only tokens from a client secret; that is a warning unless the
     certificate reaches SharePoint in the same run.
 
-    Returns a Kodo.AppCheck object per finding (Area, Check, Status Pass/Warn/Fail/Info, Detail)
-    and a Kodo.AppTestSummary with the overall result, easy to pipe to Where-Object, Export-Csv
-    or ConvertTo-Json. By default only the findings that are not Pass or Info are returned with
-    the summary; -Detailed returns every check.
+    One object type per call. By default it returns a Kodo.AppCheck per finding (Area, Check,
+    Status Pass/Warn/Fail/Info, Detail): only those that are not Pass or Info, or every check
+    with -Detailed; easy to pipe to Where-Object, Export-Csv or ConvertTo-Json. The overall
+    result is shown to the person at the console (an information message tagged
+    Kodo.AppTestSummary), not mixed into the objects. -Summary returns one Kodo.AppTestSummary
+    instead (Passed, Failures, Warnings, Checks, and the Findings): what a script or a runbook
+    tests.
 
     .PARAMETER InputObject
     A Kodo.App (from New-KodoApp).
@@ -43,7 +46,11 @@ function Test-KodoApp {
     Credentials that expire within this many days are a warning (default 30).
 
     .PARAMETER Detailed
-    Return every check, not only the findings.
+    Return every check, not only the findings (with -Summary: in Findings).
+
+    .PARAMETER Summary
+    Return one Kodo.AppTestSummary (the overall result, with the findings in Findings) instead
+    of the Kodo.AppCheck objects.
 
     .PARAMETER ClientSecret
     A client secret of the app, for the live check: Kodo signs in as the app with it.
@@ -81,6 +88,11 @@ function Test-KodoApp {
     Lists what needs attention and the overall result.
 
     .EXAMPLE
+    if (-not (Test-KodoApp -AppId $clientId -Summary).Passed) { throw 'KODO access is incomplete' }
+
+    In a runbook: one object with the overall result.
+
+    .EXAMPLE
     Test-KodoApp -AppId $clientId -Detailed | Export-Csv ./kodo-audit.csv -NoTypeInformation
 
     Writes the full audit to a CSV file.
@@ -113,6 +125,8 @@ function Test-KodoApp {
         [int]$WarnDays = 30,
 
         [switch]$Detailed,
+
+        [switch]$Summary,
 
         [System.Security.SecureString]$ClientSecret,
 
@@ -171,7 +185,19 @@ function Test-KodoApp {
                 $request = $null
                 $signIn = $null
             }
-            ConvertTo-KodoAppCheck -Result $r -AppId $id -Detailed:$Detailed
+            $all = @(ConvertTo-KodoAppCheck -Result $r -AppId $id -Detailed:$Detailed)
+            $checks = @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppCheck' })
+            $overall = @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' })[0]
+            if ($Summary) {
+                $overall | Add-Member -NotePropertyName Findings -NotePropertyValue $checks
+                $overall
+            } else {
+                $checks
+                $verdict = if ($overall.Passed) { 'passed' } else { 'FAILED' }
+                $line = New-Object -TypeName System.Management.Automation.HostInformationMessage
+                $line.Message = "Test-KodoApp $($id): $verdict ($($overall.Failures) failed, $($overall.Warnings) warnings, $($overall.Checks) checks). -Summary returns this as an object."
+                $PSCmdlet.WriteInformation($line, [string[]]@('PSHOST', 'Kodo.AppTestSummary'))
+            }
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         }
