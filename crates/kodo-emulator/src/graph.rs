@@ -6,6 +6,8 @@
 //! Graph does (facts.md §3.1), and sees only objects that have replicated (facts.md §3.12).
 
 use super::apppolicy;
+use super::graph_query::{self, Mode};
+use super::odata;
 use super::pki::{self, parse_jwt, verify_jwt_signature};
 use super::state::*;
 use super::world::{EmulatorConfig, LogEntry, World, application_json, assignment_json, generate_secret};
@@ -221,6 +223,8 @@ struct Target {
     query: Vec<(String, String)>,
     /// Page size of a collection when there is no `$top` (facts.md §3.14).
     page_size: usize,
+    /// `ConsistencyLevel: eventual` (advanced queries).
+    mode: Mode,
 }
 
 #[derive(Debug)]
@@ -251,7 +255,7 @@ fn parse_target(url: &str) -> Target {
         })
         .collect();
     let query = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    Target { segments, query, page_size: EmulatorConfig::DEFAULT_PAGE_SIZE }
+    Target { segments, query, page_size: EmulatorConfig::DEFAULT_PAGE_SIZE, mode: Mode::default() }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -262,9 +266,10 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Target {
-    /// The `$filter` clauses (none without a `$filter`).
-    fn filter(&self) -> Result<Vec<Clause>, GResp> {
-        Ok(self.q("$filter").map(parse_filter).transpose()?.unwrap_or_default())
+    /// The `$filter` of a list of `entity` (Graph's type name), parsed and checked against what
+    /// Graph supports ([`graph_query::filter`]); `None` without one.
+    fn filter(&self, entity: &str) -> Result<Filter, GResp> {
+        graph_query::filter(entity, self.q("$filter"), self.mode)
     }
 
     fn q(&self, name: &str) -> Option<&str> {
@@ -275,87 +280,10 @@ impl Target {
     }
 }
 
-/// One `eq` clause of a `$filter`.
-enum Clause {
-    Eq(String, String),
-    AnyEq(String, String),
-}
+type Filter = Option<odata::Expr>;
 
-/// Parses the `$filter` forms Kodo and common clients use: `prop eq 'v'`, `tags/any(t:t eq 'v')`,
-/// joined by `and`. Anything else is `Request_UnsupportedQuery`.
-fn parse_filter(filter: &str) -> Result<Vec<Clause>, GResp> {
-    let unsupported = || gerr(400, "Request_UnsupportedQuery", "Unsupported Query.");
-    let mut clauses = Vec::new();
-    for part in split_and(filter) {
-        let part = part.trim();
-        if let Some((coll, rest)) = part.split_once("/any(") {
-            let inner = rest.strip_suffix(')').ok_or_else(unsupported)?;
-            let (_, cond) = inner.split_once(':').ok_or_else(unsupported)?;
-            let (_, value) = cond.split_once(" eq ").ok_or_else(unsupported)?;
-            clauses.push(Clause::AnyEq(coll.trim().to_string(), unquote(value).ok_or_else(unsupported)?));
-        } else if let Some((prop, value)) = part.split_once(" eq ") {
-            clauses.push(Clause::Eq(prop.trim().to_string(), unquote(value).ok_or_else(unsupported)?));
-        } else {
-            return Err(unsupported());
-        }
-    }
-    Ok(clauses)
-}
-
-fn split_and(filter: &str) -> Vec<String> {
-    // Split on " and " outside quotes.
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut in_quote = false;
-    let chars: Vec<char> = filter.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            in_quote = !in_quote;
-        }
-        if !in_quote && filter[char_offset(&chars, i)..].to_ascii_lowercase().starts_with(" and ") {
-            parts.push(std::mem::take(&mut current));
-            i += 5;
-            continue;
-        }
-        current.push(c);
-        i += 1;
-    }
-    parts.push(current);
-    parts
-}
-
-fn char_offset(chars: &[char], i: usize) -> usize {
-    chars[..i].iter().map(|c| c.len_utf8()).sum()
-}
-
-fn unquote(v: &str) -> Option<String> {
-    let v = v.trim();
-    if v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') {
-        // OData doubles a quote inside a literal (facts.md §3.3).
-        Some(v[1..v.len() - 1].replace("''", "'"))
-    } else if v.eq_ignore_ascii_case("null") {
-        Some(String::new())
-    } else {
-        None
-    }
-}
-
-fn matches(obj: &Map<String, Value>, clauses: &[Clause]) -> bool {
-    clauses.iter().all(|c| match c {
-        Clause::Eq(prop, v) => match obj.get(prop) {
-            Some(Value::String(s)) => s.eq_ignore_ascii_case(v),
-            Some(Value::Null) | None => v.is_empty(),
-            Some(Value::Bool(b)) => v.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
-            Some(Value::Number(n)) => n.as_f64().is_some_and(|x| v.parse::<f64>().ok() == Some(x)),
-            Some(_) => false,
-        },
-        Clause::AnyEq(coll, v) => obj
-            .get(coll)
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.eq_ignore_ascii_case(v)))),
-    })
+fn matches(obj: &Map<String, Value>, filter: &Filter) -> bool {
+    filter.as_ref().is_none_or(|e| odata::eval(e, obj))
 }
 
 /// Applies `$select`; `keyCredentials[].key` is returned only when selected (facts.md §3.3).
@@ -407,6 +335,35 @@ fn collection<T>(
     id_of: impl Fn(&T) -> &str,
     view: impl Fn(T) -> Map<String, Value>,
 ) -> Value {
+    // `$search` and `$orderby` (advanced queries, checked in graph_query) need every object's
+    // JSON: only then are they all built.
+    let search = t.q("$search");
+    let order = t.q("$orderby");
+    if search.is_none() && order.is_none() {
+        return paged(base, entity_set, path, t, items, id_of, view);
+    }
+    let mut objs: Vec<Map<String, Value>> = items.into_iter().map(view).collect();
+    if let Some(s) = search {
+        objs.retain(|o| graph_query::search_matches(o, s));
+    }
+    if let Some(o) = order {
+        let desc = o.trim().to_ascii_lowercase().ends_with(" desc");
+        let key =
+            |m: &Map<String, Value>| m.get("displayName").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+        objs.sort_by(|a, b| if desc { key(b).cmp(&key(a)) } else { key(a).cmp(&key(b)) });
+    }
+    paged(base, entity_set, path, t, objs, |o| map_id(o), |o| o)
+}
+
+fn paged<T>(
+    base: &str,
+    entity_set: &str,
+    path: &str,
+    t: &Target,
+    items: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    view: impl Fn(T) -> Map<String, Value>,
+) -> Value {
     let select = t.q("$select");
     let top = t
         .q("$top")
@@ -416,11 +373,17 @@ fn collection<T>(
     let skip = t.q("$skiptoken").map(|tok| resume_at(tok, &items, &id_of)).unwrap_or(0);
     let total = items.len();
     let end = (skip + top).min(total);
+    // `$count=true` with ConsistencyLevel: eventual (checked in graph_query): the count of all
+    // matching objects, on every page.
+    let count = t.q("$count").is_some_and(|c| c.eq_ignore_ascii_case("true")) && t.mode.eventual;
     let next = (end < total).then(|| skiptoken(end, id_of(&items[end - 1])));
     let page: Vec<Value> =
         items.into_iter().skip(skip).take(top).map(|o| Value::Object(project(view(o), select))).collect();
     let mut out = Map::new();
     out.insert("@odata.context".into(), context(base, entity_set, select, false).into());
+    if count {
+        out.insert("@odata.count".into(), total.into());
+    }
     if let Some(token) = next {
         let mut query: Vec<(String, String)> =
             t.query.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken")).cloned().collect();
@@ -484,7 +447,15 @@ const APP_PROPS: &[&str] = &[
 
 /// Serves one Graph request (also a `$batch` sub-request). `base` is the scheme and host the
 /// client used, for `@odata.context` and `@odata.nextLink`.
-pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &str, body: Option<Value>) -> GResp {
+pub fn dispatch(
+    world: &World,
+    caller: &Caller,
+    base: &str,
+    method: &str,
+    url: &str,
+    body: Option<Value>,
+    mode: Mode,
+) -> GResp {
     // Throttling: a fraction of requests get 429 + Retry-After, individually per batch item
     // (facts.md §3.12 throttling row, §3.13).
     let rate = *world.throttle_rate.lock();
@@ -506,6 +477,39 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
     }
     let mut t = parse_target(url);
     t.page_size = world.page_size();
+    t.mode = mode;
+    // `/v1.0/myorganization/...` is the tenant of the token, as `/v1.0/...` (what CLI for
+    // Microsoft 365 and others send).
+    if t.segments.first().is_some_and(|s| s.name.eq_ignore_ascii_case("myorganization") && s.key.is_none()) {
+        t.segments.remove(0);
+    }
+    let listed = graph_query::entity_of(t.segments.first().map(|s| s.name.as_str()).unwrap_or(""));
+    if let Err(e) = graph_query::check_options(&t.query, mode, listed) {
+        return e;
+    }
+    // `GET /{collection}/$count`: a plain number, with advanced query only
+    // (docs/graph-query-research.md §5): the collection's `@odata.count`.
+    if t.segments.len() == 2 && t.segments[1].name == "$count" && t.segments[1].key.is_none() {
+        if !mode.eventual {
+            return gerr(400, "Request_BadRequest", "$count is not currently supported.");
+        }
+        let mut query: Vec<(String, String)> = t
+            .query
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("$top") && !k.eq_ignore_ascii_case("$count"))
+            .cloned()
+            .collect();
+        query.push(("$count".into(), "true".into()));
+        query.push(("$top".into(), "1".into()));
+        let list = format!("{}?{}", t.segments[0].name, query_string(&query));
+        let r = dispatch(world, caller, base, method, &list, None, mode);
+        return match r.body.as_ref().and_then(|b| b.get("@odata.count")).cloned() {
+            Some(n) if r.status == 200 => {
+                GResp { status: 200, headers: vec![("Content-Type".into(), "text/plain".into())], body: Some(n) }
+            }
+            _ => r,
+        };
+    }
     let mut tenants = world.tenants.lock();
     let Some(tenant) = tenants.iter_mut().find(|x| x.id == caller.tenant_id) else { return denied() };
     let lag = world.lag();
@@ -520,7 +524,7 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            let clauses = match t.filter() {
+            let clauses = match t.filter("Application") {
                 Ok(c) => c,
                 Err(e) => return e,
             };
@@ -564,7 +568,7 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            let clauses = match t.filter() {
+            let clauses = match t.filter("ServicePrincipal") {
                 Ok(c) => c,
                 Err(e) => return e,
             };
@@ -622,7 +626,7 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
             if !caller.has_any(GRANT_READ) {
                 return denied();
             }
-            let clauses = match t.filter() {
+            let clauses = match t.filter("OAuth2PermissionGrant") {
                 Ok(c) => c,
                 Err(e) => return e,
             };
@@ -720,7 +724,7 @@ pub fn dispatch(world: &World, caller: &Caller, base: &str, method: &str, url: &
                 "verifiedDomains": [{ "capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true, "isInitial": true, "name": tenant.initial_domain, "type": "Managed" }],
             });
             let Value::Object(o) = org else { return denied() };
-            let mut t2 = Target { segments: Vec::new(), query: t.query.clone(), page_size: t.page_size };
+            let mut t2 = Target { segments: Vec::new(), query: t.query.clone(), page_size: t.page_size, mode: t.mode };
             t2.query.retain(|(k, _)| k != "$top");
             let page = collection(base, "organization", "organization", &t2, vec![o], map_id, |o| o);
             GResp::json(200, page)
@@ -837,6 +841,19 @@ fn au_json(a: &AdministrativeUnit) -> Map<String, Value> {
     }
 }
 
+/// `GET /{set}/{id}/{property}` of a collection-valued property (appRoles,
+/// requiredResourceAccess, keyCredentials, ...): `value` and its `@odata.context`
+/// (docs/graph-query-research.md §12). Anything else is not a segment Graph knows here.
+fn property_collection(base: &str, set: &str, id: &str, prop: &str, obj: &Map<String, Value>) -> GResp {
+    let Some((name, Value::Array(_))) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(prop)) else {
+        return segment_not_found(prop);
+    };
+    // keyCredentials' `key` stays hidden unless selected (facts.md §3.3).
+    let shown = project(obj.clone(), None);
+    let value = shown.get(name).cloned().unwrap_or(Value::Array(Vec::new()));
+    GResp::json(200, json!({ "@odata.context": format!("{base}/v1.0/$metadata#{set}('{id}')/{name}"), "value": value }))
+}
+
 fn segment_not_found(name: &str) -> GResp {
     gerr(400, "BadRequest", &format!("Resource not found for the segment '{name}'."))
 }
@@ -853,7 +870,7 @@ fn administrative_units(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t
         if !caller.has_any(AU_READ) {
             return denied();
         }
-        let clauses = match t.filter() {
+        let clauses = match t.filter("AdministrativeUnit") {
             Ok(c) => c,
             Err(e) => return e,
         };
@@ -880,7 +897,7 @@ fn administrative_units(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t
             {
                 return denied();
             }
-            let clauses = match t.filter() {
+            let clauses = match t.filter("User") {
                 Ok(c) => c,
                 Err(e) => return e,
             };
@@ -929,7 +946,7 @@ fn users(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> G
     }
     match key {
         None => {
-            let clauses = match t.filter() {
+            let clauses = match t.filter("User") {
                 Ok(c) => c,
                 Err(e) => return e,
             };
@@ -1251,6 +1268,10 @@ fn application_item(
             app.secrets.retain(|s| s.key_id != key_id);
             GResp::empty(204)
         }
+        ("GET", [prop]) if caller.has_any(APP_READ) => {
+            let app_id = tenant.applications[pos].obj.id().to_string();
+            property_collection(base, "applications", &app_id, prop, &tenant.applications[pos].obj.json)
+        }
         _ => method_not_allowed(),
     }
 }
@@ -1387,6 +1408,9 @@ fn sp_item(
             tenant.assignments.remove(apos);
             GResp::empty(204)
         }
+        ("GET", [prop]) if caller.has_any(APP_READ) => {
+            property_collection(base, "servicePrincipals", &sp_id, prop, &sp_view(&tenant.service_principals[pos]))
+        }
         _ => method_not_allowed(),
     }
 }
@@ -1423,10 +1447,19 @@ pub fn batch(world: &World, caller: &Caller, base: &str, host: &str, body: &Valu
             .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         let failed_dep = deps.iter().any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
+        // A batch item's own headers carry its ConsistencyLevel.
+        let item_mode = Mode {
+            eventual: r["headers"].as_object().is_some_and(|h| {
+                h.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("consistencylevel")
+                        && v.as_str().is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+                })
+            }),
+        };
         let mut resp = if failed_dep {
             gerr(424, "FailedDependency", "Failed dependency.")
         } else {
-            dispatch(world, caller, base, &method, &url, r.get("body").cloned())
+            dispatch(world, caller, base, &method, &url, r.get("body").cloned(), item_mode)
         };
         let sent = r["headers"].as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
         resp.stamp(&sent_client_request_id(sent).unwrap_or_else(|| client_request_id.to_string()), false);

@@ -13,6 +13,8 @@ pub mod entra;
 pub mod exchange;
 pub mod exchange_rbac;
 pub mod graph;
+pub mod graph_query;
+pub mod odata;
 pub mod pki;
 pub mod proxy;
 pub mod server;

@@ -426,13 +426,19 @@ async fn graph_entry(
             }
         }
     };
+    let mode = super::graph_query::Mode {
+        eventual: headers
+            .get("consistencylevel")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual")),
+    };
     let w = world.clone();
     let outer_id = client_request_id.clone();
     let result = tokio::task::spawn_blocking(move || {
         if rel.split('?').next() == Some("$batch") && method == Method::POST {
             graph::batch(&w, &caller, &base, &host, &json_body.unwrap_or(Value::Null), &outer_id)
         } else {
-            graph::dispatch(&w, &caller, &base, method.as_str(), &rel, json_body)
+            graph::dispatch(&w, &caller, &base, method.as_str(), &rel, json_body, mode)
         }
     })
     .await;
