@@ -355,6 +355,7 @@ fn collection<T>(
     paged(base, entity_set, path, t, objs, |o| map_id(o), |o| o)
 }
 
+/// One page of `items` (in their order), as [`collection`] describes.
 fn paged<T>(
     base: &str,
     entity_set: &str,
