@@ -3,6 +3,7 @@
 #   - cargo uses the vendored crates (../shared/tools/offline-crates), when that folder exists;
 #   - pwsh 7.6.9 as a .NET global tool, unless a pwsh is already on PATH;
 #   - Pester 5.7.1 from NuGet into .tools/ (the PowerShell Gallery is not needed);
+#   - CLI for Microsoft 365 from npm into .tools/cli-m365 (tests/clients/cli-m365);
 #   - osslsigncode and openssl (Debian) for signing the packages.
 # Safe to run again. Afterwards: export PATH="$PATH:$HOME/.dotnet/tools"
 set -euo pipefail
@@ -62,3 +63,13 @@ XML
   dotnet restore .tools/pester-restore/restore.csproj --packages .tools/nuget >/dev/null
 fi
 echo "setup: Pester $pester_version in .tools/nuget/pester/$pester_version/tools"
+
+# CLI for Microsoft 365 (npm), a client nobody here wrote, run against the emulator by
+# tests/pester/CliMicrosoft365.Tests.ps1. Pinned by tests/clients/cli-m365/package-lock.json.
+if [ ! -x .tools/cli-m365/node_modules/.bin/m365 ] || ! cmp -s tests/clients/cli-m365/package-lock.json .tools/cli-m365/package-lock.json; then
+  echo "setup: installing CLI for Microsoft 365 (npm ci) into .tools/cli-m365"
+  mkdir -p .tools/cli-m365
+  cp tests/clients/cli-m365/package.json tests/clients/cli-m365/package-lock.json .tools/cli-m365/
+  (cd .tools/cli-m365 && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+fi
+echo "setup: CLI for Microsoft 365 $(node -p "require('./.tools/cli-m365/node_modules/@pnp/cli-microsoft365/package.json').version")"

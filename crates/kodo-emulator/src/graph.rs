@@ -272,6 +272,16 @@ impl Target {
         graph_query::filter(entity, self.q("$filter"), self.mode)
     }
 
+    /// What `$select` keeps: the selected properties, and the expanded relationships (Graph
+    /// returns those with any `$select`).
+    fn shown(&self) -> Option<String> {
+        let select = self.q("$select")?;
+        Some(match self.q("$expand") {
+            Some(e) => format!("{select},{e}"),
+            None => select.to_string(),
+        })
+    }
+
     fn q(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
@@ -365,7 +375,8 @@ fn paged<T>(
     id_of: impl Fn(&T) -> &str,
     view: impl Fn(T) -> Map<String, Value>,
 ) -> Value {
-    let select = t.q("$select");
+    let shown = t.shown();
+    let select = shown.as_deref();
     let top = t
         .q("$top")
         .and_then(|v| v.parse::<usize>().ok())
@@ -516,7 +527,7 @@ pub fn dispatch(
     let lag = world.lag();
     let names: Vec<&str> = t.segments.iter().map(|s| s.name.as_str()).collect();
     let m = method.to_ascii_uppercase();
-    let select = t.q("$select").map(str::to_string);
+    let select = t.shown();
     let sel = select.as_deref();
 
     match (m.as_str(), names.as_slice()) {
@@ -529,10 +540,18 @@ pub fn dispatch(
                 Ok(c) => c,
                 Err(e) => return e,
             };
+            let tenant_ro: &Tenant = tenant;
             let items =
-                tenant.applications.iter().filter(|a| a.obj.visible() && matches(&a.obj.json, &clauses)).collect();
-            let page =
-                collection(base, "applications", "applications", &t, items, |a| a.obj.id(), |a| a.obj.json.clone());
+                tenant_ro.applications.iter().filter(|a| a.obj.visible() && matches(&a.obj.json, &clauses)).collect();
+            let page = collection(
+                base,
+                "applications",
+                "applications",
+                &t,
+                items,
+                |a| a.obj.id(),
+                |a| expand(tenant_ro, "applications", a.obj.json.clone(), &t),
+            );
             GResp::json(200, page)
         }
         ("POST", ["applications"]) => {
@@ -586,7 +605,16 @@ pub fn dispatch(
                         }
                 })
                 .collect();
-            let page = collection(base, "servicePrincipals", "servicePrincipals", &t, items, |s| s.obj.id(), sp_view);
+            let tenant_ro: &Tenant = tenant;
+            let page = collection(
+                base,
+                "servicePrincipals",
+                "servicePrincipals",
+                &t,
+                items,
+                |s| s.obj.id(),
+                |s| expand(tenant_ro, "servicePrincipals", sp_view(s), &t),
+            );
             GResp::json(200, page)
         }
         ("POST", ["servicePrincipals"]) => {
@@ -805,6 +833,22 @@ pub fn dispatch(
     }
 }
 
+/// A user with the properties Graph filters and selects beyond the default set (`userType`,
+/// `accountEnabled`, `mailNickname`); [`user_json`] is what it returns without `$select`.
+fn user_full_json(u: &User) -> Map<String, Value> {
+    let mut m = user_json(u);
+    m.insert("userType".into(), "Member".into());
+    m.insert("accountEnabled".into(), true.into());
+    let nickname = u.user_principal_name.split('@').next().unwrap_or("").to_string();
+    m.insert("mailNickname".into(), nickname.into());
+    m
+}
+
+/// The user as a list or a read returns it: the default set, or with `$select` any property.
+fn user_view(u: &User, select: Option<&str>) -> Map<String, Value> {
+    if select.is_some() { user_full_json(u) } else { user_json(u) }
+}
+
 /// A user as Graph returns it by default (the v1.0 `user` default property set).
 pub fn user_json(u: &User) -> Map<String, Value> {
     let v = json!({
@@ -840,6 +884,52 @@ fn au_json(a: &AdministrativeUnit) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// `$expand` of the relationships the emulator implements (which ones: [`graph_query`]): an
+/// application's owners (the user or app that created it), a service principal's
+/// appRoleAssignments (it holds) and appRoleAssignedTo (granted on it).
+fn expand(tenant: &Tenant, set: &str, mut obj: Map<String, Value>, t: &Target) -> Map<String, Value> {
+    let Some(list) = t.q("$expand") else { return obj };
+    let id = obj.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+    let assignments = |key: &str| -> Vec<Value> {
+        tenant
+            .assignments
+            .iter()
+            .filter(|a| a.visible() && a.str(key).eq_ignore_ascii_case(&id))
+            .map(|a| Value::Object(a.json.clone()))
+            .collect()
+    };
+    for rel in list.split(',').map(str::trim) {
+        let (name, items) = match (set, rel.to_ascii_lowercase().as_str()) {
+            ("applications", "owners") => {
+                let owner = tenant.applications.iter().find(|a| a.obj.id() == id).and_then(|a| a.owner.clone());
+                let items = owner
+                    .and_then(|oid| {
+                        if let Some(u) = tenant.users.iter().find(|u| u.id == oid) {
+                            let mut m = Map::new();
+                            m.insert("@odata.type".into(), "#microsoft.graph.user".into());
+                            m.extend(user_json(u));
+                            return Some(Value::Object(m));
+                        }
+                        tenant.sp_by_id(&oid).map(|sp| {
+                            let mut m = Map::new();
+                            m.insert("@odata.type".into(), "#microsoft.graph.servicePrincipal".into());
+                            m.extend(sp_view(sp));
+                            Value::Object(m)
+                        })
+                    })
+                    .into_iter()
+                    .collect();
+                ("owners", items)
+            }
+            ("servicePrincipals", "approleassignments") => ("appRoleAssignments", assignments("principalId")),
+            ("servicePrincipals", "approleassignedto") => ("appRoleAssignedTo", assignments("resourceId")),
+            _ => continue,
+        };
+        obj.insert(name.into(), Value::Array(items));
+    }
+    obj
 }
 
 /// `GET /{set}/{id}/{property}` of a collection-valued property (appRoles,
@@ -951,12 +1041,11 @@ fn users(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> G
                 Ok(c) => c,
                 Err(e) => return e,
             };
-            let items: Vec<Map<String, Value>> =
-                tenant.users.iter().map(user_json).filter(|u| matches(u, &clauses)).collect();
-            GResp::json(200, collection(base, "users", "users", t, items, map_id, |o| o))
+            let items: Vec<&User> = tenant.users.iter().filter(|u| matches(&user_full_json(u), &clauses)).collect();
+            GResp::json(200, collection(base, "users", "users", t, items, |u| u.id.as_str(), |u| user_view(u, sel)))
         }
         Some(k) => match tenant.user(&k) {
-            Some(u) => GResp::json(200, entity(base, "users", sel, user_json(u))),
+            Some(u) => GResp::json(200, entity(base, "users", sel, user_view(u, sel))),
             None => not_found(&k),
         },
     }
@@ -1167,7 +1256,8 @@ fn application_item(
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            GResp::json(200, entity(base, "applications", sel, tenant.applications[pos].obj.json.clone()))
+            let shown = expand(tenant, "applications", tenant.applications[pos].obj.json.clone(), t);
+            GResp::json(200, entity(base, "applications", sel, shown))
         }
         ("PATCH", []) => {
             if !can_write {
@@ -1317,7 +1407,8 @@ fn sp_item(
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            GResp::json(200, entity(base, "servicePrincipals", sel, sp_view(&tenant.service_principals[pos])))
+            let shown = expand(tenant, "servicePrincipals", sp_view(&tenant.service_principals[pos]), t);
+            GResp::json(200, entity(base, "servicePrincipals", sel, shown))
         }
         ("DELETE", []) => {
             if !caller.has_any(APP_WRITE) || tenant.service_principals[pos].first_party.is_some() {

@@ -88,6 +88,39 @@ async fn what_graph_supports_works() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn expand_carries_the_relationships_the_emulator_models() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let (s, app, _) =
+        emu.graph(&admin, Method::POST, "applications", Some(serde_json::json!({ "displayName": "expand me" }))).await;
+    assert_eq!(s, 201);
+    let id = app["id"].as_str().unwrap();
+    // The app-only creator (the bootstrap app's service principal) owns it; $select keeps it.
+    let (s, b) = get(&emu, &admin, &format!("applications/{id}?$select=id&$expand=owners"), false).await;
+    assert_eq!(s, 200, "{b}");
+    let owners = b["owners"].as_array().unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0]["@odata.type"], "#microsoft.graph.servicePrincipal");
+    assert_eq!(owners[0]["appId"], emu.tenant(0)["bootstrapClientId"]);
+    // A service principal's app role assignments: the bootstrap app holds Graph roles.
+    let boot = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
+    let (s, b) =
+        get(&emu, &admin, &format!("servicePrincipals?$filter=appId eq '{boot}'&$expand=appRoleAssignments"), false)
+            .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(!b["value"][0]["appRoleAssignments"].as_array().unwrap().is_empty());
+    let (s, b) = get(
+        &emu,
+        &admin,
+        "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')?$expand=appRoleAssignedTo",
+        false,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["appRoleAssignedTo"].as_array().unwrap().iter().any(|a| a["principalDisplayName"].is_string()));
+}
+
 async fn b_id(emu: &Emu, admin: &str) -> String {
     let (_, b) =
         get(emu, admin, "applications?$filter=startswith(displayName,'Kodo emulator')&$select=id", false).await;
@@ -114,7 +147,8 @@ async fn what_graph_refuses_is_refused_with_its_error() {
         ("users?$filter=jobTitle eq 'x'", false, 400, "Request_UnsupportedQuery"),
         ("servicePrincipals?$filter=notes eq 'x'", false, 400, "Request_UnsupportedQuery"),
         // Supported by Graph, not implemented here: refused loudly, never ignored.
-        ("applications?$expand=owners", false, 501, "NotImplemented"),
+        ("servicePrincipals?$expand=owners", false, 501, "NotImplemented"),
+        ("applications?$expand=owners($select=id)", false, 501, "NotImplemented"),
     ] {
         let (s, b) = get(&emu, &admin, path, eventual).await;
         assert_eq!((s, b["error"]["code"].as_str()), (status, Some(code)), "{path}: {b}");
