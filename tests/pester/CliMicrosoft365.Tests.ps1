@@ -174,6 +174,34 @@ Describe 'CLI for Microsoft 365, unmodified, against the emulator' {
         $r.Json.Url | Should -Be "https://$($t.sharePointHost)"
     }
 
+    It 'spo site get reads the root site collection (GET /_api/site)' {
+        $r = Invoke-M365 spo site get --url "https://$($t.sharePointHost)"
+        $r.ExitCode | Should -Be 0 -Because $r.Error
+        $r.Json.Url | Should -Be "https://$($t.sharePointHost)"
+        $r.Json.ServerRelativeUrl | Should -Be '/'
+        $r.Json.Id | Should -Match '^[0-9a-f-]{36}$'
+    }
+
+    It 'spo tenant settings list reads the CSOM Tenant object through contextinfo and ProcessQuery' {
+        $r = Invoke-M365 spo tenant settings list
+        $r.ExitCode | Should -Be 0 -Because $r.Error
+        $state = (Invoke-RestMethod -Uri "$($info.url)/_emulator/state" -SkipCertificateCheck).tenants[0].sharePoint
+        $r.Json.LegacyAuthProtocolsEnabled | Should -Be $state.legacyAuthProtocolsEnabled
+        $r.Json.DisableCustomAppAuthentication | Should -Be $state.tenantProperties.DisableCustomAppAuthentication
+        $r.Json.RootSiteUrl | Should -Be "https://$($t.sharePointHost)"
+        $r.Json.SharingCapability | Should -Be 'Disabled' -Because 'the CLI names the integer 0'
+        @($r.Json.PSObject.Properties).Count | Should -BeGreaterThan 80
+        @(Get-Requests | Where-Object { $_.path -eq '/_api/contextinfo' -and $_.status -eq 200 }).Count | Should -BeGreaterThan 0
+    }
+
+    It 'spo tenant settings set changes the Tenant object' {
+        $r = Invoke-M365 spo tenant settings set --SharingCapability ExternalUserSharingOnly --DisableCustomAppAuthentication false
+        $r.ExitCode | Should -Be 0 -Because $r.Error
+        $state = (Invoke-RestMethod -Uri "$($info.url)/_emulator/state" -SkipCertificateCheck).tenants[0].sharePoint
+        $state.tenantProperties.SharingCapability | Should -Be 1 -Because 'ExternalUserSharingOnly'
+        $state.tenantProperties.DisableCustomAppAuthentication | Should -BeFalse
+    }
+
     It 'entra app remove deletes the app and its service principal' {
         $r = Invoke-M365 entra app remove --appId $script:app.appId --force
         $r.ExitCode | Should -Be 0 -Because $r.Error

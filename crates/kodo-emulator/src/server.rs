@@ -137,6 +137,9 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/msi/token", get(managed_identity))
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/_api/web", get(spo_web))
+        .route("/_api/site", get(spo_site))
+        .route("/_api/contextinfo", post(spo_context_info))
+        .route("/_api/{*rest}", any(spo_unknown))
         .route("/_vti_bin/client.svc/ProcessQuery", post(spo_process_query))
         .route("/_sp/{host}/_api/web", get(spo_web_prefixed))
         .route("/_sp/{host}/_vti_bin/client.svc/ProcessQuery", post(spo_process_query_prefixed))
@@ -459,6 +462,30 @@ async fn spo_web(State(world): W, headers: HeaderMap, uri: axum::http::Uri) -> R
     sharepoint::web(&world, &host, &headers)
 }
 
+async fn spo_site(State(world): W, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let host = host_of(&headers, &uri);
+    if !sharepoint::is_sharepoint_host(&host) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    sharepoint::site(&world, &host, &headers)
+}
+
+async fn spo_context_info(State(world): W, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let host = host_of(&headers, &uri);
+    if !sharepoint::is_sharepoint_host(&host) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    sharepoint::context_info(&world, &host, &headers)
+}
+
+async fn spo_unknown(headers: HeaderMap, uri: axum::http::Uri, Path(rest): Path<String>) -> Response {
+    let host = host_of(&headers, &uri);
+    if !sharepoint::is_sharepoint_host(&host) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    sharepoint::resource_not_found(&headers, &rest)
+}
+
 async fn spo_process_query(State(world): W, headers: HeaderMap, uri: axum::http::Uri, body: String) -> Response {
     let host = host_of(&headers, &uri);
     if !sharepoint::is_sharepoint_host(&host) {
@@ -607,7 +634,7 @@ async fn state_dump(State(world): W) -> Response {
                 "firstPartyServicePrincipals": t.service_principals.iter().filter(|s| s.first_party.is_some()).map(|s| json!({ "id": s.obj.id(), "appId": s.obj.str("appId"), "displayName": s.obj.str("displayName") })).collect::<Vec<_>>(),
                 "appRoleAssignments": t.assignments.iter().map(|a| Value::Object(a.json.clone())).collect::<Vec<_>>(),
                 "oauth2PermissionGrants": t.grants.iter().map(|g| Value::Object(g.json.clone())).collect::<Vec<_>>(),
-                "sharePoint": { "legacyAuthProtocolsEnabled": t.sharepoint.legacy_auth_protocols_enabled },
+                "sharePoint": { "legacyAuthProtocolsEnabled": t.sharepoint.legacy_auth_protocols_enabled, "tenantProperties": Value::Object(t.sharepoint.tenant_properties.clone()) },
                 "exchange": exchange,
                 "directory": super::directory::control_view(t),
                 "appManagementPolicy": Value::Object(t.app_policy.clone()),

@@ -1,4 +1,5 @@
-//! SharePoint Online: `/_api/web` on the root site and CSOM `ProcessQuery` on the admin host
+//! SharePoint Online: `/_api/web`, `/_api/site` and `/_api/contextinfo` (anything else under
+//! `/_api` is SharePoint's 404), and CSOM `ProcessQuery` on the admin host
 //! for the Tenant object's `LegacyAuthProtocolsEnabled` (facts.md §5.1), with SharePoint's
 //! rule that app-only tokens must come from a certificate (facts.md §5.4).
 //!
@@ -159,6 +160,100 @@ pub fn web(world: &World, host: &str, headers: &HeaderMap) -> Response {
     )
 }
 
+/// Verbose (`odata=verbose`) or not: the `Accept` header decides the framing.
+fn verbose(headers: &HeaderMap) -> bool {
+    headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.to_ascii_lowercase().contains("odata=verbose"))
+}
+
+fn nometadata() -> Vec<(&'static str, String)> {
+    vec![("content-type", "application/json;odata=nometadata;streaming=true;charset=utf-8".into())]
+}
+
+/// `POST /_api/contextinfo` (docs/sharepoint-rest-research.md §1): a form digest, `0x` and 128
+/// upper-case hex digits, then the issue time. Bearer-token callers need not send it back
+/// (§1.4: CLI for Microsoft 365 sends a malformed one), so ProcessQuery does not check it.
+pub fn context_info(world: &World, host: &str, headers: &HeaderMap) -> Response {
+    if let Err(r) = authenticate(world, host, headers) {
+        return r;
+    }
+    let url = format!("https://{}", host.split(':').next().unwrap_or(""));
+    let hash: String =
+        (0..4).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect::<String>().to_ascii_uppercase();
+    let digest = format!("0x{hash},{}", chrono::Utc::now().format("%-d %b %Y %H:%M:%S -0000"));
+    // LibraryVersion: a recent SharePoint Online build from the captures (UNCONFIRMED which).
+    let library = "16.0.7730.1208";
+    if verbose(headers) {
+        return spo_json(
+            StatusCode::OK,
+            json!({ "d": { "GetContextWebInformation": {
+                "__metadata": { "type": "SP.ContextWebInformation" },
+                "FormDigestTimeoutSeconds": 1800, "FormDigestValue": digest, "LibraryVersion": library, "SiteFullUrl": url,
+                "SupportedSchemaVersions": { "__metadata": { "type": "Collection(Edm.String)" }, "results": ["14.0.0.0", "15.0.0.0"] },
+                "WebFullUrl": url,
+            }}}),
+            vec![("content-type", "application/json;odata=verbose;charset=utf-8".into())],
+        );
+    }
+    spo_json(
+        StatusCode::OK,
+        json!({
+            "FormDigestTimeoutSeconds": 1800, "FormDigestValue": digest, "LibraryVersion": library, "SiteFullUrl": url,
+            "SupportedSchemaVersions": ["14.0.0.0", "15.0.0.0"], "WebFullUrl": url,
+        }),
+        nometadata(),
+    )
+}
+
+/// `GET /_api/site` on the root site collection (SP.Site, docs/sharepoint-rest-research.md §4,
+/// the keys and order of a real capture; the values that are not the tenant's are the capture's).
+pub fn site(world: &World, host: &str, headers: &HeaderMap) -> Response {
+    let (caller, tenant_id, _) = match authenticate(world, host, headers) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !has_site_access(&caller) {
+        return access_denied();
+    }
+    let url = format!("https://{}", host.split(':').next().unwrap_or(""));
+    let none = "00000000-0000-0000-0000-000000000000";
+    let ticks = 621_355_968_000_000_000_i64 + chrono::Utc::now().timestamp() * 10_000_000;
+    // Two halves (one json! of 45 keys is past the macro's recursion limit), in the capture's order.
+    let mut body = json!({
+        "AllowCreateDeclarativeWorkflow": true, "AllowDesigner": true, "AllowMasterPageEditing": false,
+        "AllowRevertFromTemplate": false, "AllowSaveDeclarativeWorkflowAsTemplate": true,
+        "AllowSavePublishDeclarativeWorkflow": true, "AllowSelfServiceUpgrade": true,
+        "AllowSelfServiceUpgradeEvaluation": true, "AuditLogTrimmingRetention": 90, "ChannelGroupId": none,
+        "Classification": "", "CompatibilityLevel": 15,
+        "CurrentChangeToken": { "StringValue": format!("1;1;{tenant_id};{ticks};1") },
+        "DisableAppViews": false, "DisableCompanyWideSharingLinks": false, "DisableFlows": false,
+        "ExternalSharingTipsEnabled": false, "GeoLocation": "NAM", "GroupId": none, "HubSiteId": none,
+        "Id": tenant_id, "SensitivityLabelId": null, "SensitivityLabel": none, "IsHubSite": false, "LockIssue": null,
+    });
+    let rest = json!({
+        "MaxItemsPerThrottledOperation": 5000, "MediaTranscriptionDisabled": false, "NeedsB2BUpgrade": false,
+        "ResourcePath": { "DecodedUrl": url }, "PrimaryUri": url, "ReadOnly": false,
+        "RequiredDesignerVersion": "15.0.0.0", "SandboxedCodeActivationCapability": 2, "ServerRelativeUrl": "/",
+        "ShareByEmailEnabled": false, "ShareByLinkEnabled": false, "ShowUrlStructure": false, "TrimAuditLog": true,
+        "UIVersionConfigurationEnabled": false, "UpgradeReminderDate": "1899-12-30T00:00:00", "UpgradeScheduled": false,
+        "UpgradeScheduledDate": "1753-01-01T00:00:00", "Upgrading": false, "Url": url, "WriteLocked": false,
+    });
+    if let (Value::Object(a), Value::Object(b)) = (&mut body, rest) {
+        a.extend(b);
+    }
+    spo_json(StatusCode::OK, body, nometadata())
+}
+
+/// Any other `/_api/...`: 404 `ResourceNotFoundException` (docs/sharepoint-rest-research.md §5;
+/// verbose frames it as `error`, the others as `odata.error`).
+pub fn resource_not_found(headers: &HeaderMap, request: &str) -> Response {
+    let inner = json!({ "code": "-1, Microsoft.SharePoint.Client.ResourceNotFoundException", "message": { "lang": "en-US", "value": format!("Cannot find resource for the request {request}.") } });
+    let key = if verbose(headers) { "error" } else { "odata.error" };
+    spo_json(StatusCode::NOT_FOUND, json!({ key: inner }), nometadata())
+}
+
 fn csom_header(error: Option<Value>) -> Value {
     json!({ "SchemaVersion": "15.0.0.0", "LibraryVersion": "16.0.25513.12008", "ErrorInfo": error, "TraceCorrelationId": new_id() })
 }
@@ -254,13 +349,14 @@ pub fn process_query(world: &World, host: &str, headers: &HeaderMap, body: &str)
             }
             "Query" if on_tenant && id.is_some() => {
                 out.push(json!(id));
-                out.push(json!({
-                    "_ObjectType_": "Microsoft.Online.SharePoint.TenantAdministration.Tenant",
-                    "_ObjectIdentity_": t.sharepoint.object_identity,
-                    "LegacyAuthProtocolsEnabled": t.sharepoint.legacy_auth_protocols_enabled,
-                    "OfficeClientADALDisabled": false,
-                    "SharingCapability": 0,
-                }));
+                let mut tenant_object = serde_json::Map::new();
+                tenant_object
+                    .insert("_ObjectType_".into(), "Microsoft.Online.SharePoint.TenantAdministration.Tenant".into());
+                tenant_object.insert("_ObjectIdentity_".into(), t.sharepoint.object_identity.clone().into());
+                tenant_object.extend(t.sharepoint.tenant_properties.clone());
+                tenant_object
+                    .insert("LegacyAuthProtocolsEnabled".into(), t.sharepoint.legacy_auth_protocols_enabled.into());
+                out.push(Value::Object(tenant_object));
                 // Skip the nested <Query SelectAllProperties…> element.
                 if let Some(close) = actions[pos..].find("</Query>") {
                     pos += close;
@@ -275,11 +371,37 @@ pub fn process_query(world: &World, host: &str, headers: &HeaderMap, body: &str)
                         .map(|e| actions[value_start + s + 1..value_start + s + 1 + e].trim().to_string())
                 });
                 if prop != "LegacyAuthProtocolsEnabled" {
-                    return csom_error(
-                        &format!("The property or field '{prop}' has not been initialized."),
-                        -1,
-                        "Microsoft.SharePoint.Client.PropertyOrFieldNotInitializedException",
-                    );
+                    // Another property of the Tenant object: set by its type (clients send every
+                    // value as a string parameter, docs/sharepoint-rest-research.md §2.3).
+                    let current = t.sharepoint.tenant_properties.get(&prop).cloned();
+                    let text = value.clone().unwrap_or_default();
+                    let parsed = match &current {
+                        Some(Value::Bool(_)) => match text.to_ascii_lowercase().as_str() {
+                            "true" => Some(Value::Bool(true)),
+                            "false" => Some(Value::Bool(false)),
+                            _ => None,
+                        },
+                        Some(Value::Number(_)) => text.trim().parse::<i64>().ok().map(Value::from),
+                        Some(Value::String(_)) | Some(Value::Null) => Some(Value::String(text)),
+                        // Collections and unknown members: not settable here (the error text of an
+                        // unknown member is UNCONFIRMED).
+                        _ => {
+                            return csom_error(
+                                &format!("The property or field '{prop}' has not been initialized."),
+                                -1,
+                                "Microsoft.SharePoint.Client.PropertyOrFieldNotInitializedException",
+                            );
+                        }
+                    };
+                    let Some(parsed) = parsed else {
+                        return csom_error(
+                            "Input string was not in a correct format.",
+                            -2147024809,
+                            "System.ArgumentException",
+                        );
+                    };
+                    t.sharepoint.tenant_properties.insert(prop, parsed);
+                    continue;
                 }
                 match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
                     Some("true") => t.sharepoint.legacy_auth_protocols_enabled = true,

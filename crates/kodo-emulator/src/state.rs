@@ -17,6 +17,11 @@ pub struct FirstParty {
     pub aad_graph: Value,
 }
 
+/// The CSOM Tenant object's properties every tenant starts with (fixtures/SOURCES.md).
+pub static SPO_TENANT_DEFAULTS: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../fixtures/spo-tenant-defaults.json")).expect("spo tenant fixture")
+});
+
 pub static FIRST_PARTY: LazyLock<FirstParty> = LazyLock::new(|| FirstParty {
     graph: serde_json::from_str(include_str!("../fixtures/msgraph-sp.json")).expect("msgraph fixture"),
     sharepoint: serde_json::from_str(include_str!("../fixtures/sharepoint-sp.json")).expect("sharepoint fixture"),
@@ -156,6 +161,9 @@ pub struct RefreshToken {
 #[derive(Clone, Debug)]
 pub struct SharePointSettings {
     pub legacy_auth_protocols_enabled: bool,
+    /// The CSOM Tenant object's other properties (`fixtures/spo-tenant-defaults.json`), as
+    /// `Set-SPOTenant` and CLI for Microsoft 365 read and set them.
+    pub tenant_properties: Map<String, Value>,
     /// `_ObjectIdentity_` of the CSOM Tenant object.
     pub object_identity: String,
 }

@@ -459,6 +459,11 @@ impl World {
                 // admin centre's default); the seed turns it on explicitly.
                 legacy_auth_protocols_enabled: true,
                 object_identity: format!("{}|908bed80-a04a-4433-b4a0-883d9847d11d:{}\nTenant", new_id(), id),
+                tenant_properties: {
+                    let mut p = SPO_TENANT_DEFAULTS.clone();
+                    p.insert("RootSiteUrl".into(), format!("https://{label}.sharepoint.com").into());
+                    p
+                },
             },
             bootstrap: Bootstrap {
                 client_id: app_id,

@@ -1910,3 +1910,68 @@ async fn the_binary_takes_the_exchange_and_app_policy_flags() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{bad:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sharepoint_rest_basics_and_its_404() {
+    let emu = start(1, 0, 0.0).await;
+    let host = emu.tenant(0)["sharePointHost"].as_str().unwrap().to_string();
+    let admin_host = emu.tenant(0)["sharePointAdminHost"].as_str().unwrap().to_string();
+    // SharePoint takes app-only tokens from a certificate only.
+    let t = emu.tenant(0).clone();
+    let tid = emu.tid(0);
+    let id = t["bootstrapClientId"].as_str().unwrap();
+    let (der, key) = read_cert_and_key(t["bootstrapCertificate"].as_str().unwrap());
+    let aud = format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token");
+    let mut tokens = Vec::new();
+    for h in [&host, &admin_host] {
+        let assertion = client_assertion(&der, &key, id, &aud, false, 600);
+        let (s, b) = emu.assertion_token(&tid, id, &assertion, &format!("https://{h}/.default")).await;
+        assert_eq!(s, 200, "{b}");
+        tokens.push(b["access_token"].as_str().unwrap().to_string());
+    }
+    let (token, admin_token) = (tokens[0].clone(), tokens[1].clone());
+    let port = emu.port();
+    let host = format!("{host}:{port}");
+    let admin_host = format!("{admin_host}:{port}");
+    // contextinfo: a form digest, 0x + 128 upper-case hex digits and the issue time.
+    let r = emu
+        .client
+        .post(format!("https://{admin_host}/_api/contextinfo"))
+        .bearer_auth(&admin_token)
+        .header("Accept", "application/json;odata=nometadata")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let b: Value = r.json().await.unwrap();
+    let digest = b["FormDigestValue"].as_str().unwrap();
+    let (hex, when) = digest.split_once(',').unwrap();
+    assert!(
+        hex.starts_with("0x")
+            && hex.len() == 130
+            && hex[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+    );
+    assert!(when.ends_with(" -0000"));
+    assert_eq!(b["FormDigestTimeoutSeconds"], 1800);
+    let r = emu
+        .client
+        .post(format!("https://{admin_host}/_api/contextinfo"))
+        .bearer_auth(&admin_token)
+        .header("Accept", "application/json;odata=verbose")
+        .send()
+        .await
+        .unwrap();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["d"]["GetContextWebInformation"]["__metadata"]["type"], "SP.ContextWebInformation");
+    // _api/site, and SharePoint's 404 for what is not modelled.
+    let r = emu.client.get(format!("https://{host}/_api/site")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["Url"], format!("https://{}", host.split(':').next().unwrap()));
+    assert_eq!(b["ServerRelativeUrl"], "/");
+    let r = emu.client.get(format!("https://{host}/_api/foo")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["odata.error"]["code"], "-1, Microsoft.SharePoint.Client.ResourceNotFoundException");
+    assert_eq!(b["odata.error"]["message"]["value"], "Cannot find resource for the request foo.");
+}
