@@ -209,6 +209,39 @@ Describe 'CLI for Microsoft 365, unmodified, against the emulator' {
         @((Invoke-EmulatorGraph "servicePrincipals?`$filter=appId eq '$($script:app.appId)'").value).Count | Should -Be 0
     }
 
+    It 'entra enterpriseapp add, approleassignment add and remove, enterpriseapp remove: a second app by steps' {
+        $r = Invoke-M365 entra app add --name 'CLI second app'
+        $r.ExitCode | Should -Be 0 -Because $r.Error
+        $second = $r.Json.appId
+        $sp = Invoke-M365 entra enterpriseapp add --displayName 'CLI second app'
+        $sp.ExitCode | Should -Be 0 -Because $sp.Error
+        $spId = (Invoke-EmulatorGraph "servicePrincipals?`$filter=appId eq '$second'").value[0].id
+        $sp.Json.id | Should -Be $spId
+        $a = Invoke-M365 entra approleassignment add --appId $second --resource 'Microsoft Graph' --scopes 'User.Read.All'
+        $a.ExitCode | Should -Be 0 -Because $a.Error
+        @((Invoke-EmulatorGraph "servicePrincipals/$spId/appRoleAssignments").value).Count | Should -Be 1
+        $d = Invoke-M365 entra approleassignment remove --appId $second --resource 'Microsoft Graph' --scopes 'User.Read.All' --force
+        $d.ExitCode | Should -Be 0 -Because $d.Error
+        @((Invoke-EmulatorGraph "servicePrincipals/$spId/appRoleAssignments").value).Count | Should -Be 0
+        $x = Invoke-M365 entra enterpriseapp remove --id $second --force
+        $x.ExitCode | Should -Be 0 -Because $x.Error
+        @((Invoke-EmulatorGraph "servicePrincipals?`$filter=appId eq '$second'").value).Count | Should -Be 0
+        (Invoke-M365 entra app remove --appId $second --force).ExitCode | Should -Be 0
+    }
+
+    It 'entra administrativeunit list, get and member list' {
+        $l = Invoke-M365 entra administrativeunit list
+        $l.ExitCode | Should -Be 0 -Because $l.Error
+        @($l.Json | ForEach-Object displayName) | Should -Contain 'KODO backup pilot'
+        $g = Invoke-M365 entra administrativeunit get --displayName 'KODO backup pilot'
+        $g.ExitCode | Should -Be 0 -Because $g.Error
+        $m = Invoke-M365 entra administrativeunit member list --administrativeUnitName 'KODO backup pilot'
+        $m.ExitCode | Should -Be 0 -Because $m.Error
+        $expected = @((Invoke-RestMethod -Uri "$($info.url)/_emulator/tenants/$($t.tenantId)/directory" -SkipCertificateCheck).administrativeUnits |
+            Where-Object displayName -eq 'KODO backup pilot' | ForEach-Object members | Sort-Object)
+        @($m.Json | ForEach-Object userPrincipalName | Sort-Object) | Should -Be $expected
+    }
+
     It 'the emulator answered none of its requests with a 5xx (the proxy refuses any host that is not Microsoft''s)' {
         $log = Get-Requests
         $log.Count | Should -BeGreaterThan 20
