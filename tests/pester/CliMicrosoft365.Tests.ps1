@@ -8,7 +8,9 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $m365 = Join-Path $script:RepoRoot '.tools/cli-m365/node_modules/.bin/m365'
     if (-not (Test-Path -LiteralPath $m365)) { throw "$m365 is missing: run ./setup.sh (it installs CLI for Microsoft 365 with npm ci)" }
-    $emulator = Start-TestEmulator -Arguments @('--proxy-listen', '127.0.0.1:0')
+    # 150 users, groups, applications and service principals: the CLI's lists run past Graph's
+    # page of 100 and must follow @odata.nextLink.
+    $emulator = Start-TestEmulator -Arguments @('--proxy-listen', '127.0.0.1:0', '--directory-size', '150')
     $info = $emulator.Info
     $t = $info.tenants[0]
     # CLI for Microsoft 365 keeps its connection (and MSAL's token cache) in files under HOME:
@@ -45,8 +47,17 @@ BeforeAll {
         (Invoke-RestMethod -Method Post -Uri "$($info.url)/$($t.tenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
     }
     function Invoke-EmulatorGraph([string]$Path) {
-        # The emulator's state, read as the bootstrap app (not through the CLI).
-        Invoke-RestMethod -Uri "$($info.url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $(Get-AdminToken)" } -SkipCertificateCheck
+        # The emulator's state, read as the bootstrap app (not through the CLI); a list is read
+        # to its last page.
+        $headers = @{ Authorization = "Bearer $(Get-AdminToken)" }
+        $r = Invoke-RestMethod -Uri "$($info.url)/v1.0/$Path" -Headers $headers -SkipCertificateCheck
+        if (-not $r.PSObject.Properties['value']) { return $r }
+        $all = @($r.value)
+        while ($r.'@odata.nextLink') {
+            $r = Invoke-RestMethod -Uri ($r.'@odata.nextLink' -replace '^https://graph\.microsoft\.com', $info.url) -Headers $headers -SkipCertificateCheck
+            $all += @($r.value)
+        }
+        [pscustomobject]@{ value = $all }
     }
     function Get-Requests {
         @((Invoke-RestMethod -Uri "$($info.url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ })
@@ -240,6 +251,27 @@ Describe 'CLI for Microsoft 365, unmodified, against the emulator' {
         $expected = @((Invoke-RestMethod -Uri "$($info.url)/_emulator/tenants/$($t.tenantId)/directory" -SkipCertificateCheck).administrativeUnits |
             Where-Object displayName -eq 'KODO backup pilot' | ForEach-Object members | Sort-Object)
         @($m.Json | ForEach-Object userPrincipalName | Sort-Object) | Should -Be $expected
+    }
+
+    It 'entra group list (all, Microsoft 365, security) and entra group get: 150 groups over two pages' {
+        $all = Invoke-M365 entra group list
+        $all.ExitCode | Should -Be 0 -Because $all.Error
+        $expected = @((Invoke-EmulatorGraph 'groups?$select=id').value.id | Sort-Object)
+        $expected.Count | Should -Be 150
+        @($all.Json.id | Sort-Object) | Should -Be $expected
+        $unified = Invoke-M365 entra group list --type microsoft365
+        $unified.ExitCode | Should -Be 0 -Because $unified.Error
+        @($unified.Json.id | Sort-Object) | Should -Be @((Invoke-EmulatorGraph "groups?`$filter=groupTypes/any(c:c eq 'Unified')&`$select=id").value.id | Sort-Object)
+        @($unified.Json).Count | Should -Be 75
+        $security = Invoke-M365 entra group list --type security
+        $security.ExitCode | Should -Be 0 -Because $security.Error
+        @($security.Json).Count | Should -Be 75
+        @($security.Json | Where-Object { $_.securityEnabled -and -not $_.mailEnabled }).Count | Should -Be 75
+        $one = Invoke-M365 entra group get --id $expected[0]
+        $one.ExitCode | Should -Be 0 -Because $one.Error
+        $one.Json.displayName | Should -Be (Invoke-EmulatorGraph "groups/$($expected[0])").displayName
+        $graphGets = @(Get-Requests | Where-Object { $_.method -eq 'GET' -and $_.path -eq '/v1.0/groups' })
+        $graphGets.Count | Should -BeGreaterThan 2 -Because 'the CLI followed @odata.nextLink'
     }
 
     It 'the emulator answered none of its requests with a 5xx (the proxy refuses any host that is not Microsoft''s)' {

@@ -48,7 +48,12 @@ impl GResp {
     /// `request-id`, and `client_request_id`, in an error body's `innerError` and, with
     /// `headers` (a whole HTTP response, not a `$batch` item), in the response headers.
     pub fn stamp(&mut self, client_request_id: &str, headers: bool) {
-        let request_id = new_id();
+        self.stamp_as(new_id(), client_request_id, headers)
+    }
+
+    /// [`GResp::stamp`] with a `request_id` chosen before the response was made (a `$batch`'s,
+    /// which its items' log entries name).
+    pub fn stamp_as(&mut self, request_id: String, client_request_id: &str, headers: bool) {
         if let Some(inner) = self
             .body
             .as_mut()
@@ -216,6 +221,8 @@ const AU_READ: &[&str] = &[
 ];
 /// Reading users (the user-list permissions).
 const USER_READ: &[&str] = &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+const GROUP_READ: &[&str] =
+    &["GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 
 /// A parsed request URL relative to `/v1.0`.
 struct Target {
@@ -550,7 +557,7 @@ pub fn dispatch(
                 &t,
                 items,
                 |a| a.obj.id(),
-                |a| expand(tenant_ro, "applications", a.obj.json.clone(), &t),
+                |a| expand(tenant_ro, "applications", a.obj.json.clone(), a.owner.as_ref(), &t),
             );
             GResp::json(200, page)
         }
@@ -613,7 +620,7 @@ pub fn dispatch(
                 &t,
                 items,
                 |s| s.obj.id(),
-                |s| expand(tenant_ro, "servicePrincipals", sp_view(s), &t),
+                |s| expand(tenant_ro, "servicePrincipals", sp_view(s), None, &t),
             );
             GResp::json(200, page)
         }
@@ -825,6 +832,7 @@ pub fn dispatch(
             administrative_units(tenant, caller, base, &m, &t, &names[2..])
         }
         (_, ["users", ..]) => users(tenant, caller, base, &m, &t),
+        (_, ["groups", ..]) => groups(tenant, caller, base, &m, &t),
         _ => gerr(
             400,
             "BadRequest",
@@ -889,7 +897,15 @@ fn au_json(a: &AdministrativeUnit) -> Map<String, Value> {
 /// `$expand` of the relationships the emulator implements (which ones: [`graph_query`]): an
 /// application's owners (the user or app that created it), a service principal's
 /// appRoleAssignments (it holds) and appRoleAssignedTo (granted on it).
-fn expand(tenant: &Tenant, set: &str, mut obj: Map<String, Value>, t: &Target) -> Map<String, Value> {
+/// `owner` is an application's owner (its object id), passed in: looking it up per object
+/// would make a list of N applications cost N².
+fn expand(
+    tenant: &Tenant,
+    set: &str,
+    mut obj: Map<String, Value>,
+    owner: Option<&String>,
+    t: &Target,
+) -> Map<String, Value> {
     let Some(list) = t.q("$expand") else { return obj };
     let id = obj.get("id").and_then(Value::as_str).unwrap_or("").to_string();
     let assignments = |key: &str| -> Vec<Value> {
@@ -903,16 +919,15 @@ fn expand(tenant: &Tenant, set: &str, mut obj: Map<String, Value>, t: &Target) -
     for rel in list.split(',').map(str::trim) {
         let (name, items) = match (set, rel.to_ascii_lowercase().as_str()) {
             ("applications", "owners") => {
-                let owner = tenant.applications.iter().find(|a| a.obj.id() == id).and_then(|a| a.owner.clone());
                 let items = owner
                     .and_then(|oid| {
-                        if let Some(u) = tenant.users.iter().find(|u| u.id == oid) {
+                        if let Some(u) = tenant.users.iter().find(|u| &u.id == oid) {
                             let mut m = Map::new();
                             m.insert("@odata.type".into(), "#microsoft.graph.user".into());
                             m.extend(user_json(u));
                             return Some(Value::Object(m));
                         }
-                        tenant.sp_by_id(&oid).map(|sp| {
+                        tenant.sp_by_id(oid).map(|sp| {
                             let mut m = Map::new();
                             m.insert("@odata.type".into(), "#microsoft.graph.servicePrincipal".into());
                             m.extend(sp_view(sp));
@@ -925,6 +940,8 @@ fn expand(tenant: &Tenant, set: &str, mut obj: Map<String, Value>, t: &Target) -
             }
             ("servicePrincipals", "approleassignments") => ("appRoleAssignments", assignments("principalId")),
             ("servicePrincipals", "approleassignedto") => ("appRoleAssignedTo", assignments("resourceId")),
+            // Groups have no owners in the emulator (generated, never given any).
+            ("groups", "owners") => ("owners", Vec::new()),
             _ => continue,
         };
         obj.insert(name.into(), Value::Array(items));
@@ -1041,7 +1058,9 @@ fn users(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> G
                 Ok(c) => c,
                 Err(e) => return e,
             };
-            let items: Vec<&User> = tenant.users.iter().filter(|u| matches(&user_full_json(u), &clauses)).collect();
+            // Each user's JSON is built only to filter it, and only when there is a filter.
+            let items: Vec<&User> =
+                tenant.users.iter().filter(|u| clauses.is_none() || matches(&user_full_json(u), &clauses)).collect();
             GResp::json(200, collection(base, "users", "users", t, items, |u| u.id.as_str(), |u| user_view(u, sel)))
         }
         Some(k) => match tenant.user(&k) {
@@ -1049,6 +1068,115 @@ fn users(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> G
             None => not_found(&k),
         },
     }
+}
+
+/// `groups` and `groups/{id}`, read-only (groups come from `--directory-size`).
+fn groups(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> GResp {
+    let shown = t.shown();
+    let sel = shown.as_deref();
+    let key = t.segments[0].key.as_ref().map(|(_, v)| v.clone()).or_else(|| t.segments.get(1).map(|s| s.name.clone()));
+    let rest = if t.segments[0].key.is_some() { 1 } else { 2 };
+    if let Some(other) = t.segments.get(rest) {
+        return segment_not_found(&other.name);
+    }
+    if m != "GET" {
+        // Creating and changing groups is not modelled: refused, never pretended.
+        return method_not_allowed();
+    }
+    if !caller.has_any(GROUP_READ) {
+        return denied();
+    }
+    match key {
+        None => {
+            let clauses = match t.filter("Group") {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let domain = &tenant.initial_domain;
+            let items: Vec<&Group> = tenant
+                .groups
+                .iter()
+                .filter(|g| clauses.is_none() || matches(&group_json(g, domain), &clauses))
+                .collect();
+            GResp::json(
+                200,
+                collection(
+                    base,
+                    "groups",
+                    "groups",
+                    t,
+                    items,
+                    |g| g.id.as_str(),
+                    |g| expand(tenant, "groups", group_json(g, domain), None, t),
+                ),
+            )
+        }
+        // docs/group-research.md §10 (the 400 status inferred from the code).
+        Some(k) if uuid::Uuid::parse_str(&k).is_err() => {
+            gerr(400, "Request_BadRequest", &format!("Invalid object identifier '{k}'."))
+        }
+        Some(k) => match tenant.groups.iter().find(|g| g.id.eq_ignore_ascii_case(&k)) {
+            Some(g) => GResp::json(
+                200,
+                entity(base, "groups", sel, expand(tenant, "groups", group_json(g, &tenant.initial_domain), None, t)),
+            ),
+            None => not_found(&k),
+        },
+    }
+}
+
+/// A group as Graph v1.0 returns it by default (the Get group example's 31 properties,
+/// docs/group-research.md §1-2): a security group (no mail, visibility null), or a Microsoft 365
+/// group with its mail address at the tenant's initial domain. Generated groups have no
+/// owners and no members.
+pub fn group_json(g: &Group, domain: &str) -> Map<String, Value> {
+    let mail = g.unified.then(|| format!("{}@{domain}", g.mail_nickname));
+    let proxy: Vec<String> = mail.iter().map(|m| format!("SMTP:{m}")).collect();
+    let v = json!({
+        "id": g.id,
+        "deletedDateTime": null,
+        "classification": null,
+        "createdDateTime": g.created,
+        "description": g.description,
+        "displayName": g.display_name,
+        "expirationDateTime": null,
+        "groupTypes": if g.unified { vec!["Unified"] } else { Vec::new() },
+        "isAssignableToRole": null,
+        "mail": mail,
+        "mailEnabled": g.unified,
+        "mailNickname": g.mail_nickname,
+        "membershipRule": null,
+        "membershipRuleProcessingState": null,
+        "onPremisesDomainName": null,
+        "onPremisesLastSyncDateTime": null,
+        "onPremisesNetBiosName": null,
+        "onPremisesSamAccountName": null,
+        "onPremisesSecurityIdentifier": null,
+        "onPremisesSyncEnabled": null,
+        "preferredDataLocation": null,
+        "preferredLanguage": null,
+        "proxyAddresses": proxy,
+        "renewedDateTime": g.created,
+        "resourceBehaviorOptions": [],
+        "resourceProvisioningOptions": [],
+        "securityEnabled": !g.unified,
+        "securityIdentifier": security_identifier(&g.id),
+        "theme": null,
+        "visibility": if g.unified { Some("Public") } else { None },
+        "onPremisesProvisioningErrors": [],
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The `S-1-12-1-…` security identifier Entra derives from an object id: the GUID's 16
+/// bytes (.NET order) as four little-endian 32-bit numbers (docs/group-research.md §4).
+fn security_identifier(id: &str) -> String {
+    let b = guid_bytes_le(id);
+    let part = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    format!("S-1-12-1-{}-{}-{}-{}", part(0), part(4), part(8), part(12))
 }
 
 /// The `id` of an object in its JSON form.
@@ -1256,7 +1384,8 @@ fn application_item(
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            let shown = expand(tenant, "applications", tenant.applications[pos].obj.json.clone(), t);
+            let app = &tenant.applications[pos];
+            let shown = expand(tenant, "applications", app.obj.json.clone(), app.owner.as_ref(), t);
             GResp::json(200, entity(base, "applications", sel, shown))
         }
         ("PATCH", []) => {
@@ -1407,7 +1536,7 @@ fn sp_item(
             if !caller.has_any(APP_READ) {
                 return denied();
             }
-            let shown = expand(tenant, "servicePrincipals", sp_view(&tenant.service_principals[pos]), t);
+            let shown = expand(tenant, "servicePrincipals", sp_view(&tenant.service_principals[pos]), None, t);
             GResp::json(200, entity(base, "servicePrincipals", sel, shown))
         }
         ("DELETE", []) => {
@@ -1511,7 +1640,16 @@ fn sp_item(
 /// dependents of a failed request. Requests run in the given order.
 /// Each item's error body carries the `client-request-id` of the item's `headers`, else
 /// `client_request_id` (the batch request's), facts.md §3.12.
-pub fn batch(world: &World, caller: &Caller, base: &str, host: &str, body: &Value, client_request_id: &str) -> GResp {
+/// `request_id` is the batch's own (its response's `request-id`), logged with every item.
+pub fn batch(
+    world: &World,
+    caller: &Caller,
+    base: &str,
+    host: &str,
+    body: &Value,
+    client_request_id: &str,
+    request_id: &str,
+) -> GResp {
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
         return gerr(400, "BadRequest", "Invalid batch payload format.");
     };
@@ -1565,6 +1703,9 @@ pub fn batch(world: &World, caller: &Caller, base: &str, host: &str, body: &Valu
             batch: true,
             tenant_id: Some(caller.tenant_id.clone()),
             client_id: Some(caller.app_id.clone()),
+            request_id: Some(request_id.to_string()),
+            connection: None,
+            version: None,
         });
         statuses.insert(id.clone(), resp.status);
         let headers: Map<String, Value> =

@@ -80,12 +80,28 @@ fn filterable(entity: &str) -> &'static [Prop] {
         c("otherMails"),
         d("createdDateTime"),
     ];
+    // The group resource doc's per-property notes (docs/group-research.md §3a); visibility
+    // has none.
+    const GROUP: &[Prop] = &[
+        p("id"),
+        p("displayName"),
+        p("description"),
+        p("mail"),
+        p("mailNickname"),
+        p("mailEnabled"),
+        p("securityEnabled"),
+        p("isAssignableToRole"),
+        c("groupTypes"),
+        c("proxyAddresses"),
+        d("createdDateTime"),
+    ];
     const ADMINISTRATIVE_UNIT: &[Prop] = &[p("id"), p("displayName"), p("description"), p("membershipType")];
     const GRANT: &[Prop] = &[p("clientId"), p("resourceId"), p("consentType"), p("principalId"), p("id")];
     match entity {
         "Application" => APPLICATION,
         "ServicePrincipal" => SERVICE_PRINCIPAL,
         "User" => USER,
+        "Group" => GROUP,
         "AdministrativeUnit" => ADMINISTRATIVE_UNIT,
         "OAuth2PermissionGrant" => GRANT,
         _ => &[],
@@ -207,7 +223,7 @@ pub fn check_options(query: &[(String, String)], mode: Mode, entity: &str) -> Re
                 // The relationships the emulator expands (graph.rs `expand`); any other, or a
                 // nested option, is refused loudly: Graph supports more than this.
                 let implemented = |r: &str| match entity {
-                    "Application" => r.eq_ignore_ascii_case("owners"),
+                    "Application" | "Group" => r.eq_ignore_ascii_case("owners"),
                     "ServicePrincipal" => {
                         r.eq_ignore_ascii_case("appRoleAssignments") || r.eq_ignore_ascii_case("appRoleAssignedTo")
                     }

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod entra;
 pub mod exchange;
 pub mod exchange_rbac;
+pub mod generated;
 pub mod graph;
 pub mod graph_query;
 pub mod odata;

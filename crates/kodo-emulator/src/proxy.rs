@@ -45,12 +45,12 @@ pub async fn start(listen: SocketAddr, emulator: SocketAddr, router: axum::Route
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, peer)) = listener.accept().await else { continue };
             let router = router.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let router = router.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(req, emulator, router).await) }
+                    async move { Ok::<_, std::convert::Infallible>(handle(req, peer, emulator, router).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -62,7 +62,12 @@ pub async fn start(listen: SocketAddr, emulator: SocketAddr, router: axum::Route
     Ok(addr)
 }
 
-async fn handle(req: Request<Incoming>, emulator: SocketAddr, router: axum::Router) -> Response<Body> {
+async fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    emulator: SocketAddr,
+    router: axum::Router,
+) -> Response<Body> {
     if req.method() == Method::CONNECT {
         let authority = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
         let host = authority.split(':').next().unwrap_or("").to_string();
@@ -98,6 +103,8 @@ async fn handle(req: Request<Incoming>, emulator: SocketAddr, router: axum::Rout
     if let Ok(v) = hyper::header::HeaderValue::from_str(&host) {
         parts.headers.insert(hyper::header::HOST, v);
     }
+    // The request log names the client's connection to the proxy.
+    parts.extensions.insert(axum::extract::ConnectInfo(peer));
     let req = Request::from_parts(parts, Body::new(body));
     match router.oneshot(req).await {
         Ok(r) => r,

@@ -114,7 +114,7 @@ pub async fn start_with_proxy(
     let server = axum_server::bind_rustls(listen, tls).handle(handle.clone());
     let served = app.clone();
     tokio::spawn(async move {
-        let _ = server.serve(served.into_make_service()).await;
+        let _ = server.serve(served.into_make_service_with_connect_info::<SocketAddr>()).await;
     });
     let addr = handle.listening().await.ok_or("the emulator could not listen")?;
     let url = format!("https://{}", addr);
@@ -189,8 +189,14 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
         .and_then(|h| h.strip_prefix("Bearer "))
         .and_then(super::pki::parse_jwt)
         .and_then(|j| j.claims["appid"].as_str().map(str::to_string));
+    // The client's end of the connection and the HTTP version: keep-alive and HTTP/2 show.
+    let connection =
+        req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.to_string());
+    let version = format!("{:?}", req.version());
     let served = |status: StatusCode| LogEntry {
         client_id: caller.clone(),
+        connection: connection.clone(),
+        version: Some(version.clone()),
         ..LogEntry::served(&method, &host, &path, status.as_u16())
     };
     if !control {
@@ -252,7 +258,8 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
     }
     let response = next.run(req).await;
     if !control {
-        world.record(served(response.status()));
+        let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        world.record(LogEntry { request_id, ..served(response.status()) });
     }
     response
 }
@@ -288,6 +295,11 @@ fn client_request_id(headers: &HeaderMap) -> String {
 /// body, facts.md §3.12).
 fn to_response(mut r: GResp, client_request_id: &str) -> Response {
     r.stamp(client_request_id, true);
+    to_http(r)
+}
+
+/// A stamped Graph answer as HTTP.
+fn to_http(r: GResp) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = match r.body {
         Some(b) => (status, axum::Json(b)).into_response(),
@@ -437,16 +449,21 @@ async fn graph_entry(
     };
     let w = world.clone();
     let outer_id = client_request_id.clone();
+    let request_id = super::state::new_id();
+    let batch_id = request_id.clone();
     let result = tokio::task::spawn_blocking(move || {
         if rel.split('?').next() == Some("$batch") && method == Method::POST {
-            graph::batch(&w, &caller, &base, &host, &json_body.unwrap_or(Value::Null), &outer_id)
+            graph::batch(&w, &caller, &base, &host, &json_body.unwrap_or(Value::Null), &outer_id, &batch_id)
         } else {
             graph::dispatch(&w, &caller, &base, method.as_str(), &rel, json_body, mode)
         }
     })
     .await;
     match result {
-        Ok(r) => to_response(r, &client_request_id),
+        Ok(mut r) => {
+            r.stamp_as(request_id, &client_request_id, true);
+            to_http(r)
+        }
         Err(_) => to_response(
             graph::gerr(500, "InternalServerError", "The emulator failed to serve the request."),
             &client_request_id,

@@ -301,6 +301,19 @@ pub struct AdministrativeUnit {
     pub members: Vec<String>,
 }
 
+/// An Entra group, read-only through Graph (docs/group-research.md): a security group, or a
+/// Microsoft 365 group (`groupTypes` ["Unified"], mail-enabled).
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub mail_nickname: String,
+    /// A Microsoft 365 group (else a security group).
+    pub unified: bool,
+    pub created: String,
+}
+
 /// An Exchange Online service principal: a pointer to an Entra service principal
 /// (`New-ServicePrincipal`, docs/exchange-rbac-research.md §1.1, §2).
 #[derive(Clone, Debug)]
@@ -352,6 +365,7 @@ pub struct Tenant {
     /// Every user with a mailbox (the admin included, with the same id).
     pub users: Vec<User>,
     pub administrative_units: Vec<AdministrativeUnit>,
+    pub groups: Vec<Group>,
     /// Exchange RBAC for Applications: service principal pointers and role assignments.
     pub rbac: ExchangeRbac,
     pub bootstrap: Bootstrap,
@@ -392,6 +406,8 @@ pub const BOOTSTRAP_GRAPH_ROLES: &[&str] = &[
     // (docs/exchange-rbac-research.md §4.1).
     "AdministrativeUnit.Read.All",
     "User.Read.All",
+    // Reading groups, as an admin does (CLI for Microsoft 365's `entra group list`).
+    "Group.Read.All",
 ];
 /// SharePoint app roles of the bootstrap app (CSOM tenant settings need Sites.FullControl.All,
 /// facts.md §5.1).

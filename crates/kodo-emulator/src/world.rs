@@ -28,6 +28,10 @@ pub struct EmulatorConfig {
     /// Untagged line-of-business apps (each with its service principal) seeded into every
     /// tenant, so that lists run past one page.
     pub extra_apps: usize,
+    /// `--directory-size N`: every tenant holds exactly N users, groups, applications and
+    /// service principals, the seeded ones made up to N by generated ones (generated.rs); 0 for
+    /// the seeded directory alone.
+    pub directory_size: usize,
     /// The EWS settings every tenant starts with (`--ews`).
     pub ews: EwsPreset,
     /// EWS enforces organization settings as they were this long ago (`--ews-propagation-ms`;
@@ -122,6 +126,7 @@ impl Default for EmulatorConfig {
             state_dir: std::env::temp_dir(),
             page_size: EmulatorConfig::DEFAULT_PAGE_SIZE,
             extra_apps: 0,
+            directory_size: 0,
             ews: EwsPreset::default(),
             ews_propagation: Duration::ZERO,
             app_policy: AppPolicyPreset::default(),
@@ -147,6 +152,16 @@ pub struct LogEntry {
     pub tenant_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The response's `request-id` (an HTTP request); for a `$batch` item, the batch's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The client's end of the TCP connection the request came on (ip:port), so that
+    /// connection reuse (keep-alive) shows; absent for `$batch` items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// The HTTP version the request came with ("HTTP/1.1", "HTTP/2.0").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl LogEntry {
@@ -162,6 +177,9 @@ impl LogEntry {
             batch: false,
             tenant_id: None,
             client_id: None,
+            request_id: None,
+            connection: None,
+            version: None,
         }
     }
 }
@@ -247,7 +265,16 @@ impl World {
             url: Mutex::new(String::new()),
         };
         for n in 1..=world.config.tenants {
-            let tenant = world.create_tenant(n)?;
+            let mut tenant = world.create_tenant(n)?;
+            for i in 1..=world.config.extra_apps {
+                super::generated::line_of_business_app(
+                    &mut tenant,
+                    &format!("Line-of-business app {i:04}"),
+                    None,
+                    true,
+                );
+            }
+            super::generated::fill(&mut tenant, n, world.config.directory_size)?;
             world.tenants.lock().push(tenant);
         }
         Ok(world)
@@ -415,22 +442,6 @@ impl World {
             },
         };
 
-        // Line-of-business apps nobody here made (no owner, no tag, no credentials), each with
-        // its service principal: the bulk of a real directory, for paging.
-        for i in 1..=self.config.extra_apps {
-            let app_id = new_id();
-            let name = format!("Line-of-business app {i:04}");
-            applications.push(Application {
-                obj: Stored::new(application_json(&app_id, &name, &initial_domain, &[]), Duration::ZERO),
-                secrets: Vec::new(),
-                owner: None,
-            });
-            service_principals.push(ServicePrincipal {
-                obj: Stored::new(service_principal_json(&app_id, &name, &id, "Application"), Duration::ZERO),
-                first_party: None,
-            });
-        }
-
         let pem_path = self.config.state_dir.join(format!("tenant-{n}-bootstrap.pem"));
         std::fs::write(&pem_path, format!("{}{}", cred.cert_pem, cred.key_pem))
             .map_err(|e| format!("{}: {e}", pem_path.display()))?;
@@ -453,6 +464,7 @@ impl World {
             admin,
             users,
             administrative_units: vec![pilot],
+            groups: Vec::new(),
             rbac: ExchangeRbac::default(),
             sharepoint: SharePointSettings {
                 // New tenants have legacy auth protocols enabled by default (the SharePoint

@@ -775,26 +775,26 @@ async fn page_size_is_a_setting_and_every_list_route_pages() {
     assert_eq!(all_pages(&emu, &admin, "servicePrincipals?$top=5").await.0, [5, 5, 5, 3]);
     assert_eq!(all_pages(&emu, &admin, "organization").await.0, [1]);
 
-    // Assignments: the bootstrap SP holds 11 roles (9 Graph, 1 SharePoint, 1 Exchange); on the
-    // Graph SP, the bootstrap app and the managed identity hold 9 each.
+    // Assignments: the bootstrap SP holds 12 roles (10 Graph, 1 SharePoint, 1 Exchange); on the
+    // Graph SP, the bootstrap app and the managed identity hold 10 each.
     let boot_app_id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
     let boot = resource_sp(&emu, &admin, &boot_app_id).await["id"].as_str().unwrap().to_string();
     let graph_sp = resource_sp(&emu, &admin, "00000003-0000-0000-c000-000000000000").await;
     let gid = graph_sp["id"].as_str().unwrap().to_string();
-    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7, 4]);
+    assert_eq!(all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await.0, [7, 5]);
     assert_eq!(set_page_size(&emu, json!(3)).await.0, 200);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{boot}/appRoleAssignments")).await;
-    assert_eq!(sizes, [3, 3, 3, 2]);
+    assert_eq!(sizes, [3, 3, 3, 3]);
     assert!(items.iter().all(|a| a["principalId"] == boot.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let (sizes, items, _) = all_pages(&emu, &admin, &format!("servicePrincipals/{gid}/appRoleAssignedTo")).await;
-    assert_eq!(sizes, [3, 3, 3, 3, 3, 3]);
+    assert_eq!(sizes, [3, 3, 3, 3, 3, 3, 2]);
     assert!(items.iter().all(|a| a["resourceId"] == gid.as_str()));
     let ids: Vec<String> = items.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
     each_exactly_once(&items, "id", &ids);
     let alt = format!("servicePrincipals(appId='{boot_app_id}')/appRoleAssignments");
-    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 3, 2]);
+    assert_eq!(all_pages(&emu, &admin, &alt).await.0, [3, 3, 3, 3]);
 
     // Grants: 5 from the bootstrap SP (to the 4 first-party SPs and one line-of-business SP),
     // 1 from another client; `$filter=clientId eq` pages over the bootstrap's only.
@@ -1974,4 +1974,70 @@ async fn sharepoint_rest_basics_and_its_404() {
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["odata.error"]["code"], "-1, Microsoft.SharePoint.Client.ResourceNotFoundException");
     assert_eq!(b["odata.error"]["message"]["value"], "Cannot find resource for the request foo.");
+}
+
+/// Connections are kept alive (HTTP/1.1) and multiplexed (HTTP/2 when the client offers it
+/// by ALPN), and the request log shows it: each entry names the client's end of its
+/// connection and its HTTP version; a `$batch`'s items name the batch's `request-id`.
+#[tokio::test]
+async fn connections_are_reused_and_the_log_shows_it() {
+    let emu = common::start(1, 0, 0.0).await;
+    let token = emu.bootstrap_token(0, "https://graph.microsoft.com").await;
+    let ca = std::fs::read(&emu.running.ca_certificate).unwrap();
+    let graph = |client: &reqwest::Client, path: &str| {
+        client.get(format!("{}/v1.0/{path}", emu.url())).bearer_auth(&token).send()
+    };
+    for (http1, version) in [(true, "HTTP/1.1"), (false, "HTTP/2.0")] {
+        let mut builder =
+            reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()]).no_proxy();
+        if http1 {
+            builder = builder.http1_only();
+        }
+        let client = builder.build().unwrap();
+        emu.control(reqwest::Method::DELETE, "requests", None).await;
+        for path in ["organization", "applications?$top=1", "servicePrincipals?$top=1"] {
+            let r = graph(&client, path).await.unwrap();
+            assert_eq!(r.status(), 200);
+            let _ = r.bytes().await.unwrap();
+        }
+        let log = emu.requests().await;
+        assert_eq!(log.len(), 3, "{log:?}");
+        let connections: std::collections::HashSet<&str> =
+            log.iter().map(|e| e["connection"].as_str().expect("a connection")).collect();
+        assert_eq!(connections.len(), 1, "three requests, one connection: {log:?}");
+        assert!(log.iter().all(|e| e["version"] == version), "{log:?}");
+        assert!(log.iter().all(|e| e["requestId"].as_str().is_some_and(|s| s.len() == 36)), "{log:?}");
+        // A client that closes after each request shows a new connection each time.
+        if http1 {
+            emu.control(reqwest::Method::DELETE, "requests", None).await;
+            for _ in 0..2 {
+                let r = client
+                    .get(format!("{}/v1.0/organization", emu.url()))
+                    .bearer_auth(&token)
+                    .header("Connection", "close")
+                    .send()
+                    .await
+                    .unwrap();
+                let _ = r.bytes().await.unwrap();
+            }
+            let log = emu.requests().await;
+            assert_ne!(log[0]["connection"], log[1]["connection"], "{log:?}");
+        }
+    }
+    // A batch's items name the batch's request-id, the one its response carries.
+    emu.control(reqwest::Method::DELETE, "requests", None).await;
+    let body = json!({ "requests": [
+        { "id": "1", "method": "GET", "url": "/organization" },
+        { "id": "2", "method": "GET", "url": "/applications?$top=1" },
+    ]});
+    let (status, _, headers) = emu.graph(&token, reqwest::Method::POST, "$batch", Some(body)).await;
+    assert_eq!(status, 200);
+    let batch_id = headers["request-id"].to_str().unwrap().to_string();
+    let log = emu.requests().await;
+    let items: Vec<&Value> = log.iter().filter(|e| e["batch"] == true).collect();
+    assert_eq!(items.len(), 2, "{log:?}");
+    assert!(items.iter().all(|e| e["requestId"] == batch_id.as_str() && e.get("connection").is_none()), "{log:?}");
+    let outer: Vec<&Value> = log.iter().filter(|e| e["batch"] != true).collect();
+    assert_eq!(outer.len(), 1);
+    assert_eq!(outer[0]["requestId"], batch_id.as_str());
 }

@@ -29,6 +29,12 @@ function Start-KodoEmulator {
     .PARAMETER LatencyMs
     Milliseconds added to every response.
 
+    .PARAMETER DirectorySize
+    Every tenant holds exactly this many users, groups, applications and service principals:
+    its seeded objects made up by generated ones ("User 00001", "Group 00001", "Line-of-business
+    app 00001"), the same on every run, so that lists page as in a large real directory. 0 (the
+    default) keeps the small seeded directory.
+
     .PARAMETER AutoApproveDeviceCodes
     Device-code sign-ins succeed without anyone approving them.
 
@@ -46,6 +52,11 @@ function Start-KodoEmulator {
 
     Three tenants whose directory lags and throttles like a busy real one.
 
+    .EXAMPLE
+    Start-KodoEmulator -DirectorySize 20000
+
+    One tenant of 20 000 users, groups, applications and service principals.
+
     .OUTPUTS
     Kodo.Emulator
     #>
@@ -56,6 +67,7 @@ function Start-KodoEmulator {
         [ValidateRange(0, 600000)][int]$ReplicationLagMs = 0,
         [ValidateRange(0.0, 1.0)][double]$ThrottleRate = 0.0,
         [ValidateRange(0, 60000)][int]$LatencyMs = 0,
+        [ValidateRange(0, 100000)][int]$DirectorySize = 0,
         [switch]$AutoApproveDeviceCodes,
         [switch]$Proxy
     )
@@ -69,6 +81,7 @@ function Start-KodoEmulator {
         $stateDir = [System.IO.Path]::Combine([System.IO.Path]::GetTempPath(), 'kodo-emulator-' + [guid]::NewGuid().ToString('N'))
         $arguments = @('--listen', '127.0.0.1:0', '--tenants', $Tenants, '--replication-lag-ms', $ReplicationLagMs,
             '--throttle-rate', $ThrottleRate.ToString([Globalization.CultureInfo]::InvariantCulture), '--latency-ms', $LatencyMs, '--state-dir', $stateDir)
+        if ($DirectorySize -gt 0) { $arguments += @('--directory-size', $DirectorySize) }
         if ($AutoApproveDeviceCodes) { $arguments += '--auto-approve-device-codes' }
         if ($Proxy) { $arguments += @('--proxy-listen', '127.0.0.1:0') }
         $psi = New-Object -TypeName System.Diagnostics.ProcessStartInfo

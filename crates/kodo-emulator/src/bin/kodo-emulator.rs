@@ -48,6 +48,12 @@ struct Args {
     /// 0001" ...), each with its service principal, so that lists run past one page.
     #[arg(long, default_value_t = 0)]
     extra_apps: usize,
+    /// Every tenant holds exactly N users, groups, applications and service principals: its
+    /// seeded objects made up to N by generated ones ("User 00001", "Group 00001",
+    /// "Line-of-business app 00001"), with the same names and ids on every run. 0: the seeded
+    /// directory alone.
+    #[arg(long, default_value_t = 0)]
+    directory_size: usize,
     /// The EWS settings every tenant starts with: never-set (EwsEnabled $null), off (false),
     /// on-empty (true, no allowed app ids), on-listed (true, two other apps of the tenant
     /// allowed). Changeable per tenant through /_emulator/tenants/{tenant}/exchange.
@@ -94,6 +100,10 @@ fn main() {
         eprintln!("kodo-emulator: --extra-apps must be at most {MAX_EXTRA_APPS}");
         std::process::exit(2);
     }
+    if args.directory_size > kodo_emulator::generated::MAX_DIRECTORY_SIZE {
+        eprintln!("kodo-emulator: --directory-size must be at most {}", kodo_emulator::generated::MAX_DIRECTORY_SIZE);
+        std::process::exit(2);
+    }
     let state_dir = args
         .state_dir
         .clone()
@@ -107,6 +117,7 @@ fn main() {
         state_dir,
         page_size: args.page_size,
         extra_apps: args.extra_apps,
+        directory_size: args.directory_size,
         ews: args.ews.clone(),
         ews_propagation: Duration::from_millis(args.ews_propagation_ms),
         app_policy: args.app_policy.clone(),
