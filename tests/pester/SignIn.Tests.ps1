@@ -435,3 +435,54 @@ Describe 'An administrator signs in with no app of their own' {
         @(Get-BrowserVisit).Count | Should -Be 0
     }
 }
+
+Describe 'Emulator mode sends nothing off this machine' {
+    BeforeAll {
+        # A listener on a second address, this machine's own non-loopback one when it has one
+        # (else loopback), that must receive nothing. Never accepted: any connection would
+        # wait in its backlog, and Pending() would say so.
+        $address = [System.Net.NetworkInformation.NetworkInterface]::GetAllNetworkInterfaces() |
+            Where-Object { $_.OperationalStatus -eq 'Up' } | ForEach-Object { $_.GetIPProperties().UnicastAddresses } |
+            ForEach-Object { $_.Address } | Where-Object { $_.AddressFamily -eq 'InterNetwork' -and -not [System.Net.IPAddress]::IsLoopback($_) } |
+            Select-Object -First 1
+        $script:offMachine = $null -ne $address
+        if (-not $address) { $address = [System.Net.IPAddress]::Loopback }
+        $script:trapListener = New-Object System.Net.Sockets.TcpListener -ArgumentList $address, 0
+        $script:trapListener.Start()
+        $script:trap = '{0}:{1}' -f $address, $script:trapListener.LocalEndpoint.Port
+        $endpointFile = Join-Path $TestDrive 'emulator.json'
+        Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate; identityEndpoint = $emu.IdentityEndpoint } | ConvertTo-Json)
+        $modulePath = (Split-Path $script:ModuleDir) + [System.IO.Path]::PathSeparator + $env:PSModulePath
+    }
+    AfterAll { $script:trapListener.Stop() }
+
+    It 'a whole onboarding, with every proxy variable and the instance metadata address pointing at the second listener' {
+        # A fresh process, so that the native library sees these variables from its start.
+        $c = $t.BootstrapCredential
+        $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module Kodo
+`$cred = New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))
+`$null = Connect-Kodo -Environment Emulator -TenantId '$($t.TenantId)' -ClientSecretCredential `$cred
+`$r = Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false
+"status=`$(`$r.Status) audit=`$(`$r.AuditPassed)"
+try { Connect-Kodo -Environment Emulator -Identity } catch { "identity=`$(`$_.FullyQualifiedErrorId) `$(`$_.Exception.Message)" }
+"@
+        $proxy = "http://$script:trap"
+        # Both spellings of each proxy variable (environment names are case-sensitive here).
+        $environment = New-Object System.Collections.Hashtable -ArgumentList ([StringComparer]::Ordinal)
+        foreach ($name in 'HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY') { $environment[$name] = $proxy; $environment[$name.ToLowerInvariant()] = $proxy }
+        foreach ($name in 'NO_PROXY', 'no_proxy', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER') { $environment[$name] = $null }
+        $environment['KODO_EMULATOR'] = $endpointFile
+        $environment['PSModulePath'] = $modulePath
+        $environment['KODO_IMDS_ENDPOINT'] = "http://$script:trap/metadata/identity/oauth2/token"
+        $r = Invoke-FreshPwsh -Script $script -Environment $environment
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.StdOut | Should -Match 'status=Succeeded audit=True'
+        if ($script:offMachine) {
+            # The instance metadata endpoint at this machine's own non-loopback address: refused, named.
+            $r.StdOut | Should -Match ('identity=Kodo\.InvalidArgument,Connect-Kodo .*sends nothing off this machine.*' + [regex]::Escape(($script:trap -split ':')[0]))
+        }
+        $script:trapListener.Pending() | Should -BeFalse -Because 'nothing may reach the second address'
+    }
+}

@@ -1649,23 +1649,26 @@ pub fn batch(
     body: &Value,
     client_request_id: &str,
     request_id: &str,
-) -> GResp {
+) -> (GResp, u32) {
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
-        return gerr(400, "BadRequest", "Invalid batch payload format.");
+        return (gerr(400, "BadRequest", "Invalid batch payload format."), 0);
     };
     // Statuses from the json-batching doc; the message texts of these two 400s and of the 424
     // were not found in any source (docs/emulator-research.md §3): UNCONFIRMED texts.
     if requests.len() > 20 {
-        return gerr(400, "BadRequest", "Number of included requests exceeds the maximum allowed. Maximum is 20.");
+        return (gerr(400, "BadRequest", "Number of included requests exceeds the maximum allowed. Maximum is 20."), 0);
     }
     let mut seen = std::collections::HashSet::new();
     for r in requests {
         let id = r["id"].as_str().unwrap_or("").to_ascii_lowercase();
         if id.is_empty() || !seen.insert(id) {
-            return gerr(400, "BadRequest", "Batch request contains duplicate or missing ids.");
+            return (gerr(400, "BadRequest", "Batch request contains duplicate or missing ids."), 0);
         }
     }
     let mut statuses: std::collections::HashMap<String, u16> = std::collections::HashMap::new();
+    // How deep each item sits in its `dependsOn` chain (1 for an item that waits for nothing):
+    // items run concurrently, a dependent after what it depends on.
+    let mut depths: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut responses = Vec::new();
     for r in requests {
         let id = r["id"].as_str().unwrap_or("").to_string();
@@ -1677,6 +1680,7 @@ pub fn batch(
             .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         let failed_dep = deps.iter().any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
+        depths.insert(id.clone(), 1 + deps.iter().filter_map(|d| depths.get(d)).max().copied().unwrap_or(0));
         // A batch item's own headers carry its ConsistencyLevel.
         let item_mode = Mode {
             eventual: r["headers"].as_object().is_some_and(|h| {
@@ -1706,6 +1710,7 @@ pub fn batch(
             request_id: Some(request_id.to_string()),
             connection: None,
             version: None,
+            service_ms: None,
         });
         statuses.insert(id.clone(), resp.status);
         let headers: Map<String, Value> =
@@ -1716,5 +1721,5 @@ pub fn batch(
         }
         responses.push(item);
     }
-    GResp::json(200, json!({ "responses": responses }))
+    (GResp::json(200, json!({ "responses": responses })), depths.values().max().copied().unwrap_or(0))
 }

@@ -259,10 +259,16 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     if !control {
         let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-        world.record(LogEntry { request_id, ..served(response.status()) });
+        let service_ms =
+            response.extensions().get::<ServiceTime>().filter(|s| !s.0.is_zero()).map(|s| s.0.as_millis() as u64);
+        world.record(LogEntry { request_id, service_ms, ..served(response.status()) });
     }
     response
 }
+
+/// Graph's service time charged for a response (for the request log).
+#[derive(Clone, Copy)]
+struct ServiceTime(std::time::Duration);
 
 /// A response whose body fails after the headers: the client sees the connection drop.
 fn dropped(reason: &'static str) -> Response {
@@ -455,14 +461,21 @@ async fn graph_entry(
         if rel.split('?').next() == Some("$batch") && method == Method::POST {
             graph::batch(&w, &caller, &base, &host, &json_body.unwrap_or(Value::Null), &outer_id, &batch_id)
         } else {
-            graph::dispatch(&w, &caller, &base, method.as_str(), &rel, json_body, mode)
+            (graph::dispatch(&w, &caller, &base, method.as_str(), &rel, json_body, mode), 1)
         }
     })
     .await;
     match result {
-        Ok(mut r) => {
+        Ok((mut r, depth)) => {
+            // Graph's service time: once per request, a batch's longest dependsOn chain over.
+            let service = world.service_time() * depth;
+            if !service.is_zero() {
+                tokio::time::sleep(service).await;
+            }
             r.stamp_as(request_id, &client_request_id, true);
-            to_http(r)
+            let mut response = to_http(r);
+            response.extensions_mut().insert(ServiceTime(service));
+            response
         }
         Err(_) => to_response(
             graph::gerr(500, "InternalServerError", "The emulator failed to serve the request."),
@@ -685,6 +698,7 @@ async fn faults_clear(State(world): W) -> Response {
 async fn settings_get(State(world): W) -> Response {
     axum::Json(json!({
         "throttleRate": *world.throttle_rate.lock(),
+        "serviceTimeMs": world.service_time().as_millis() as u64,
         "replicationLagMs": world.lag().as_millis() as u64,
         "autoApproveDeviceCodes": world.config.auto_approve_device_codes,
         "pageSize": world.page_size(),
@@ -701,6 +715,15 @@ async fn settings_patch(State(world): W, body: Bytes) -> Response {
             Some(n) => *world.page_size.lock() = n as usize,
             None => {
                 let error = format!("pageSize must be a whole number from 1 to {}", EmulatorConfig::MAX_PAGE_SIZE);
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
+            }
+        }
+    }
+    if let Some(ms) = v.get("serviceTimeMs") {
+        match ms.as_u64().filter(|ms| *ms <= 60_000) {
+            Some(ms) => *world.service_time.lock() = std::time::Duration::from_millis(ms),
+            None => {
+                let error = "serviceTimeMs must be a whole number of milliseconds, at most 60000";
                 return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
             }
         }

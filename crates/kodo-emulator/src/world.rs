@@ -17,8 +17,12 @@ pub struct EmulatorConfig {
     pub replication_lag: Duration,
     /// Fraction of Graph requests answered 429 with Retry-After (facts.md §3.12).
     pub throttle_rate: f64,
-    /// Added to every response.
+    /// Added to every response: the round trip of one HTTP request.
     pub latency: Duration,
+    /// Graph's own time to serve one request, or one `$batch` item; a batch's items run
+    /// concurrently unless `dependsOn` orders them, so a batch takes this times the length of
+    /// its longest `dependsOn` chain (`--service-time-ms`; `serviceTimeMs` in settings).
+    pub service_time: Duration,
     pub auto_approve_device_codes: bool,
     /// Where the CA and the bootstrap certificates are written.
     pub state_dir: PathBuf,
@@ -121,6 +125,7 @@ impl Default for EmulatorConfig {
             tenants: 1,
             replication_lag: Duration::ZERO,
             throttle_rate: 0.0,
+            service_time: Duration::ZERO,
             latency: Duration::ZERO,
             auto_approve_device_codes: false,
             state_dir: std::env::temp_dir(),
@@ -162,6 +167,10 @@ pub struct LogEntry {
     /// The HTTP version the request came with ("HTTP/1.1", "HTTP/2.0").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Graph's service time charged for it (ms): the service time, times a `$batch`'s longest
+    /// `dependsOn` chain; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_ms: Option<u64>,
 }
 
 impl LogEntry {
@@ -180,6 +189,7 @@ impl LogEntry {
             request_id: None,
             connection: None,
             version: None,
+            service_ms: None,
         }
     }
 }
@@ -230,6 +240,7 @@ pub struct World {
     pub log: Mutex<Vec<LogEntry>>,
     pub faults: Mutex<Vec<FaultRule>>,
     pub throttle_rate: Mutex<f64>,
+    pub service_time: Mutex<Duration>,
     pub replication_lag: Mutex<Duration>,
     /// Default page size now (starts as `config.page_size`).
     pub page_size: Mutex<usize>,
@@ -250,6 +261,7 @@ impl World {
         let signing_kid = super::pki::x5t_sha1(&signing.cert_der);
         let world = World {
             throttle_rate: Mutex::new(config.throttle_rate),
+            service_time: Mutex::new(config.service_time),
             replication_lag: Mutex::new(config.replication_lag),
             page_size: Mutex::new(config.page_size.clamp(1, EmulatorConfig::MAX_PAGE_SIZE)),
             ews_propagation: Mutex::new(config.ews_propagation),
@@ -282,6 +294,10 @@ impl World {
 
     pub fn lag(&self) -> Duration {
         *self.replication_lag.lock()
+    }
+
+    pub fn service_time(&self) -> Duration {
+        *self.service_time.lock()
     }
 
     pub fn page_size(&self) -> usize {

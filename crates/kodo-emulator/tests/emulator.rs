@@ -2041,3 +2041,41 @@ async fn connections_are_reused_and_the_log_shows_it() {
     assert_eq!(outer.len(), 1);
     assert_eq!(outer[0]["requestId"], batch_id.as_str());
 }
+
+/// Graph's service time: once per request; a `$batch`'s items run concurrently unless
+/// `dependsOn` orders them, so a batch is charged its longest chain, and the log shows it.
+#[tokio::test]
+async fn a_batch_is_charged_its_longest_depends_on_chain() {
+    let emu = common::start(1, 0, 0.0).await;
+    let token = emu.bootstrap_token(0, "https://graph.microsoft.com").await;
+    let (s, v) = emu.control(Method::PATCH, "settings", Some(json!({ "serviceTimeMs": 150 }))).await;
+    assert_eq!((s, &v["serviceTimeMs"]), (200, &json!(150)));
+    assert_eq!(emu.control(Method::PATCH, "settings", Some(json!({ "serviceTimeMs": -1 }))).await.0, 400);
+    emu.control(Method::DELETE, "requests", None).await;
+    let (s, _, _) = emu.graph(&token, Method::GET, "organization", None).await;
+    assert_eq!(s, 200);
+    let independent = json!({ "requests": (1..=4).map(|i| json!({ "id": i.to_string(), "method": "GET", "url": "/organization" })).collect::<Vec<_>>() });
+    let (s, _, _) = emu.graph(&token, Method::POST, "$batch", Some(independent)).await;
+    assert_eq!(s, 200);
+    let chained = json!({ "requests": [
+        { "id": "1", "method": "GET", "url": "/organization" },
+        { "id": "2", "method": "GET", "url": "/organization", "dependsOn": ["1"] },
+        { "id": "3", "method": "GET", "url": "/organization", "dependsOn": ["2"] },
+        { "id": "4", "method": "GET", "url": "/organization" },
+    ]});
+    let started = std::time::Instant::now();
+    let (s, _, _) = emu.graph(&token, Method::POST, "$batch", Some(chained)).await;
+    assert_eq!(s, 200);
+    assert!(started.elapsed() >= Duration::from_millis(450), "{:?}", started.elapsed());
+    let log = emu.requests().await;
+    let charged: Vec<(String, u64)> = log
+        .iter()
+        .filter(|e| e["batch"] != true)
+        .map(|e| (e["path"].as_str().unwrap().to_string(), e["serviceMs"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(
+        charged,
+        [("/v1.0/organization".into(), 150), ("/v1.0/$batch".into(), 150), ("/v1.0/$batch".into(), 450)]
+    );
+    emu.control(Method::PATCH, "settings", Some(json!({ "serviceTimeMs": 0 }))).await;
+}

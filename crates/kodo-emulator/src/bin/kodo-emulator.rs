@@ -29,9 +29,14 @@ struct Args {
     /// Fraction (0..1) of Graph requests answered 429 with Retry-After.
     #[arg(long, default_value_t = 0.0)]
     throttle_rate: f64,
-    /// Latency added to every response (ms).
+    /// Latency added to every response (ms): the round trip of one HTTP request.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Graph's time to serve one request or one `$batch` item (ms). A batch's items run
+    /// concurrently unless `dependsOn` orders them: it takes this times its longest chain.
+    /// Changeable later as `serviceTimeMs` in /_emulator/settings.
+    #[arg(long, default_value_t = 0)]
+    service_time_ms: u64,
     /// Approve device codes without a call to the control API.
     #[arg(long)]
     auto_approve_device_codes: bool,
@@ -113,6 +118,7 @@ fn main() {
         replication_lag: Duration::from_millis(args.replication_lag_ms),
         throttle_rate: args.throttle_rate,
         latency: Duration::from_millis(args.latency_ms),
+        service_time: Duration::from_millis(args.service_time_ms),
         auto_approve_device_codes: args.auto_approve_device_codes,
         state_dir,
         page_size: args.page_size,
