@@ -139,7 +139,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_api/web", get(spo_web))
         .route("/_api/site", get(spo_site))
         .route("/_api/contextinfo", post(spo_context_info))
-        .route("/_api/{*rest}", any(spo_unknown))
+        .route("/_api/{*rest}", any(spo_api))
         .route("/_vti_bin/client.svc/ProcessQuery", post(spo_process_query))
         .route("/_sp/{host}/_api/web", get(spo_web_prefixed))
         .route("/_sp/{host}/_vti_bin/client.svc/ProcessQuery", post(spo_process_query_prefixed))
@@ -508,10 +508,22 @@ async fn spo_context_info(State(world): W, headers: HeaderMap, uri: axum::http::
     sharepoint::context_info(&world, &host, &headers)
 }
 
-async fn spo_unknown(headers: HeaderMap, uri: axum::http::Uri, Path(rest): Path<String>) -> Response {
+/// The rest of `/_api`: `SPO.Tenant` (and what is under it) on the admin host, else SharePoint's
+/// 404.
+async fn spo_api(
+    State(world): W,
+    method: Method,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Path(rest): Path<String>,
+) -> Response {
     let host = host_of(&headers, &uri);
     if !sharepoint::is_sharepoint_host(&host) {
         return StatusCode::NOT_FOUND.into_response();
+    }
+    let first = rest.split('/').next().unwrap_or("");
+    if first.eq_ignore_ascii_case("SPO.Tenant") {
+        return sharepoint::tenant_rest(&world, &host, method.as_str(), &rest, &headers);
     }
     sharepoint::resource_not_found(&headers, &rest)
 }

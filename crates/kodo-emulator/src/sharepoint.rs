@@ -246,6 +246,54 @@ pub fn site(world: &World, host: &str, headers: &HeaderMap) -> Response {
     spo_json(StatusCode::OK, body, nometadata())
 }
 
+/// The Tenant object's properties as the CSOM `Tenant` and `/_api/SPO.Tenant` show them.
+fn tenant_properties(t: &Tenant) -> serde_json::Map<String, Value> {
+    let mut props = t.sharepoint.tenant_properties.clone();
+    props.insert("LegacyAuthProtocolsEnabled".into(), t.sharepoint.legacy_auth_protocols_enabled.into());
+    props
+}
+
+/// `GET /_api/SPO.Tenant` on the admin host: the Tenant object's properties, the same as CSOM's
+/// (flat with `odata=nometadata`, in a `d` envelope with `odata=verbose`, as admin scripts read
+/// it). SharePoint administrators only, as for CSOM. Its writes and methods
+/// (`/_api/SPO.Tenant/...`) are not implemented: 501, never a pretended success.
+pub fn tenant_rest(world: &World, host: &str, method: &str, rest: &str, headers: &HeaderMap) -> Response {
+    let (caller, tenant_id, admin) = match authenticate(world, host, headers) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !method.eq_ignore_ascii_case("GET") || !rest.eq_ignore_ascii_case("SPO.Tenant") {
+        let inner = json!({ "code": "-1, System.NotImplementedException", "message": { "lang": "en-US", "value": format!("The Kodo tenant emulator does not implement {method} /_api/{rest}.") } });
+        return spo_json(StatusCode::NOT_IMPLEMENTED, json!({ "odata.error": inner }), nometadata());
+    }
+    let full_control = if caller.app_only {
+        caller.roles.iter().any(|r| r == "Sites.FullControl.All")
+    } else {
+        caller.scopes.iter().any(|s| s.eq_ignore_ascii_case("AllSites.FullControl"))
+    };
+    if !admin || !full_control {
+        return access_denied();
+    }
+    let tenants = world.tenants.lock();
+    let Some(t) = tenants.iter().find(|t| t.id == tenant_id) else { return access_denied() };
+    let props = tenant_properties(t);
+    if verbose(headers) {
+        let url = format!("https://{}/_api/SPO.Tenant", host.split(':').next().unwrap_or(""));
+        let mut d = serde_json::Map::new();
+        d.insert(
+            "__metadata".into(),
+            json!({ "id": url, "uri": url, "type": "Microsoft.Online.SharePoint.TenantAdministration.Tenant" }),
+        );
+        d.extend(props);
+        return spo_json(
+            StatusCode::OK,
+            json!({ "d": d }),
+            vec![("content-type", "application/json;odata=verbose;charset=utf-8".into())],
+        );
+    }
+    spo_json(StatusCode::OK, Value::Object(props), nometadata())
+}
+
 /// Any other `/_api/...`: 404 `ResourceNotFoundException` (docs/sharepoint-rest-research.md §5;
 /// verbose frames it as `error`, the others as `odata.error`).
 pub fn resource_not_found(headers: &HeaderMap, request: &str) -> Response {
@@ -353,9 +401,7 @@ pub fn process_query(world: &World, host: &str, headers: &HeaderMap, body: &str)
                 tenant_object
                     .insert("_ObjectType_".into(), "Microsoft.Online.SharePoint.TenantAdministration.Tenant".into());
                 tenant_object.insert("_ObjectIdentity_".into(), t.sharepoint.object_identity.clone().into());
-                tenant_object.extend(t.sharepoint.tenant_properties.clone());
-                tenant_object
-                    .insert("LegacyAuthProtocolsEnabled".into(), t.sharepoint.legacy_auth_protocols_enabled.into());
+                tenant_object.extend(tenant_properties(t));
                 out.push(Value::Object(tenant_object));
                 // Skip the nested <Query SelectAllProperties…> element.
                 if let Some(close) = actions[pos..].find("</Query>") {

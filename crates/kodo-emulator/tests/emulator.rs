@@ -1974,6 +1974,43 @@ async fn sharepoint_rest_basics_and_its_404() {
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["odata.error"]["code"], "-1, Microsoft.SharePoint.Client.ResourceNotFoundException");
     assert_eq!(b["odata.error"]["message"]["value"], "Cannot find resource for the request foo.");
+    // /_api/SPO.Tenant on the admin host: the CSOM Tenant object's properties.
+    let get = |h: &str, path: &str, token: &str, accept: &str| {
+        emu.client
+            .get(format!("https://{h}/_api/{path}"))
+            .bearer_auth(token.to_string())
+            .header("Accept", accept)
+            .send()
+    };
+    let r = get(&admin_host, "SPO.Tenant", &admin_token, "application/json;odata=nometadata").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let flat: Value = r.json().await.unwrap();
+    assert_eq!(flat["DisableCustomAppAuthentication"], true);
+    assert!(flat["SharingCapability"].is_number() && flat["LegacyAuthProtocolsEnabled"].is_boolean(), "{flat}");
+    let r = get(&admin_host, "spo.tenant", &admin_token, "application/json;odata=verbose").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let verbose: Value = r.json().await.unwrap();
+    assert_eq!(verbose["d"]["__metadata"]["type"], "Microsoft.Online.SharePoint.TenantAdministration.Tenant");
+    assert_eq!(verbose["d"]["SharingCapability"], flat["SharingCapability"]);
+    // Administrators on the admin host only; its methods and writes are not implemented.
+    let r = get(&host, "SPO.Tenant", &token, "application/json;odata=nometadata").await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = get(&admin_host, "SPO.Tenant/GetSitePropertiesFromSharePointByFilters", &admin_token, "application/json")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 501);
+    let r = emu
+        .client
+        .patch(format!("https://{admin_host}/_api/SPO.Tenant"))
+        .bearer_auth(&admin_token)
+        .json(&json!({ "SharingCapability": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 501);
+    let r = get(&admin_host, "SPO.Tenant", &admin_token, "application/json;odata=nometadata").await.unwrap();
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["SharingCapability"], flat["SharingCapability"], "the refused PATCH changed nothing");
 }
 
 /// Connections are kept alive (HTTP/1.1) and multiplexed (HTTP/2 when the client offers it
