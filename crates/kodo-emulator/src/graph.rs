@@ -940,6 +940,16 @@ fn expand(
             }
             ("servicePrincipals", "approleassignments") => ("appRoleAssignments", assignments("principalId")),
             ("servicePrincipals", "approleassignedto") => ("appRoleAssignedTo", assignments("resourceId")),
+            // The delegated permission grants the service principal holds as a client.
+            ("servicePrincipals", "oauth2permissiongrants") => (
+                "oauth2PermissionGrants",
+                tenant
+                    .grants
+                    .iter()
+                    .filter(|g| g.visible() && g.str("clientId").eq_ignore_ascii_case(&id))
+                    .map(|g| Value::Object(g.json.clone()))
+                    .collect(),
+            ),
             // Groups have no owners in the emulator (generated, never given any).
             ("groups", "owners") => ("owners", Vec::new()),
             _ => continue,

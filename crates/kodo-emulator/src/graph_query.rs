@@ -225,7 +225,9 @@ pub fn check_options(query: &[(String, String)], mode: Mode, entity: &str) -> Re
                 let implemented = |r: &str| match entity {
                     "Application" | "Group" => r.eq_ignore_ascii_case("owners"),
                     "ServicePrincipal" => {
-                        r.eq_ignore_ascii_case("appRoleAssignments") || r.eq_ignore_ascii_case("appRoleAssignedTo")
+                        r.eq_ignore_ascii_case("appRoleAssignments")
+                            || r.eq_ignore_ascii_case("appRoleAssignedTo")
+                            || r.eq_ignore_ascii_case("oauth2PermissionGrants")
                     }
                     _ => false,
                 };

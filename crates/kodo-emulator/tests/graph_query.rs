@@ -119,6 +119,34 @@ async fn expand_carries_the_relationships_the_emulator_models() {
     .await;
     assert_eq!(s, 200, "{b}");
     assert!(b["appRoleAssignedTo"].as_array().unwrap().iter().any(|a| a["principalDisplayName"].is_string()));
+    // Its delegated grants as a client: the same as oauth2PermissionGrants filtered on clientId.
+    let (_, boot_sp) = get(&emu, &admin, &format!("servicePrincipals(appId='{boot}')?$select=id"), false).await;
+    let (_, graph_sp) =
+        get(&emu, &admin, "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')?$select=id", false).await;
+    let grant = serde_json::json!({ "clientId": boot_sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read" });
+    let (s, b, _) = emu.graph(&admin, Method::POST, "oauth2PermissionGrants", Some(grant)).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = get(
+        &emu,
+        &admin,
+        &format!("servicePrincipals?$filter=appId eq '{boot}'&$expand=oauth2PermissionGrants"),
+        false,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let sp = &b["value"][0];
+    let expanded: Vec<&str> =
+        sp["oauth2PermissionGrants"].as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap()).collect();
+    let (_, grants) = get(
+        &emu,
+        &admin,
+        &format!("oauth2PermissionGrants?$filter=clientId eq '{}'", sp["id"].as_str().unwrap()),
+        false,
+    )
+    .await;
+    let listed: Vec<&str> = grants["value"].as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap()).collect();
+    assert!(!listed.is_empty());
+    assert_eq!(expanded, listed);
 }
 
 async fn b_id(emu: &Emu, admin: &str) -> String {
