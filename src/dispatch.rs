@@ -88,6 +88,10 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             result["tenantId"] = connection.context()["tenantId"].clone();
             Ok(result)
         }
+        Request::ConfirmSecret(req) => {
+            let connection = session.connected().await?;
+            onboarding::delivery::confirm(&Graph::new(&connection, ctx), req).await
+        }
         Request::GrantEws(req) => {
             let connection = session.connected().await?;
             onboarding::ews::grant_ews(&connection, ctx, req).await

@@ -62,6 +62,10 @@ pub enum Request {
     /// New-KodoApp: find or create the app, its service principal and a secret.
     #[serde(rename = "app.ensure")]
     EnsureApp(onboarding::EnsureApp),
+    /// The host has handed a new secret to the admin: its mark on the app goes
+    /// (onboarding/delivery.rs).
+    #[serde(rename = "app.secret.confirm")]
+    ConfirmSecret(onboarding::delivery::ConfirmSecret),
     /// Grant-KodoEwsAccess: put the app on the organization's EWS allow list.
     #[serde(rename = "ews.grant")]
     GrantEws(onboarding::ews::GrantEws),

@@ -457,12 +457,16 @@ Import-Module '$($script:ManifestPath)'
         $r.StdOut | Should -Match 'returned=0'
         Get-Writes | Should -BeNullOrEmpty
     }
-    It 'onboards in 4 Graph round trips after sign-in (one read, the app, its service principal and secret, every consent) and 3 to Exchange; step 17 left alone' {
+    It 'onboards in 5 Graph round trips after sign-in (one read, the app, its service principal and secret, every consent, the secret''s delivery) and 3 to Exchange; step 17 left alone' {
         $null = Connect-Tenant 10
         Clear-Log
         $r = Invoke-KodoOnboarding -Environment Emulator -SkipAudit
         $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ } | Where-Object { -not $_.PSObject.Properties['batch'] -and $_.path -notlike '*/oauth2/*' })
-        (@($log | Where-Object path -like '/v1.0/*') | ForEach-Object { "$($_.method) $($_.path)" }) -join '; ' | Should -Match '^POST /v1.0/\$batch; POST /v1.0/applications; POST /v1.0/\$batch; POST /v1.0/\$batch$'
+        (@($log | Where-Object path -like '/v1.0/*') | ForEach-Object { "$($_.method) $($_.path)" }) -join '; ' | Should -Match '^POST /v1.0/\$batch; POST /v1.0/applications; POST /v1.0/\$batch; POST /v1.0/\$batch; PATCH /v1.0/applications/[0-9a-f-]{36}$'
+        # The last: once the result (with its secret) was written, the secret's mark on the app went.
+        $plain = Invoke-PlainGraph $t "applications(appId='$($r.ClientId)')?`$select=tags,passwordCredentials"
+        $plain.tags | Should -Be @('KodoManaged')
+        $plain.passwordCredentials[0].displayName | Should -Match '^Kodo \d{4}-\d{2}-\d{2} #[0-9a-f]{8}$'
         # Exchange: the organization's EWS settings read (with the Graph read), written, read back.
         @($log | Where-Object path -like '/adminapi/*').Count | Should -Be 3
         $r.Ews.Status | Should -Be 'Configured'

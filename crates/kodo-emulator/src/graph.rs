@@ -588,7 +588,7 @@ pub fn dispatch(
             });
             GResp::json(201, entity(base, "applications", None, obj))
         }
-        (_, ["applications", ..]) => application_item(tenant, caller, base, &m, &t, body, sel, lag),
+        (_, ["applications", ..]) => application_item(tenant, caller, base, &m, &t, body, sel, &world.issued_secrets),
 
         // ------------------------------------------------------------- servicePrincipals
         ("GET", ["servicePrincipals"]) if t.segments[0].key.is_none() => {
@@ -1363,7 +1363,7 @@ fn application_item(
     t: &Target,
     body: Option<Value>,
     sel: Option<&str>,
-    _lag: Duration,
+    issued_secrets: &parking_lot::Mutex<Vec<String>>,
 ) -> GResp {
     // /applications/{id}[/action] or /applications(appId='…')[/action]
     let (seg, rest): (Segment, Vec<&str>) = if t.segments[0].key.is_some() {
@@ -1464,6 +1464,7 @@ fn application_item(
                 list.push(cred.clone());
             }
             app.secrets.push(Secret { key_id: key_id.clone(), text: secret.clone() });
+            issued_secrets.lock().push(secret.clone());
             let mut out = cred;
             out["secretText"] = secret.into();
             out["@odata.context"] = format!("{base}/v1.0/$metadata#microsoft.graph.passwordCredential").into();
@@ -1721,6 +1722,7 @@ pub fn batch(
             connection: None,
             version: None,
             service_ms: None,
+            held: false,
         });
         statuses.insert(id.clone(), resp.status);
         let headers: Map<String, Value> =

@@ -148,6 +148,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/ews/exchange.asmx", post(ews))
         .route("/_emulator/requests", get(log_get).delete(log_clear))
         .route("/_emulator/state", get(state_dump))
+        .route("/_emulator/secrets", get(secrets_get))
         .route("/_emulator/faults", get(faults_get).post(faults_add).delete(faults_clear))
         .route("/_emulator/settings", get(settings_get).patch(settings_patch))
         .route("/_emulator/tenants/{tenant}/exchange", get(exchange_get).patch(exchange_patch))
@@ -210,6 +211,14 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
                     && f.path_contains.as_ref().is_none_or(|p| path.contains(p.as_str()))
                     && f.count.is_none_or(|c| c > 0)
             });
+            // A rule that skips lets this one through, and counts it.
+            let hit = match hit {
+                Some(f) if f.skip > 0 => {
+                    f.skip -= 1;
+                    None
+                }
+                other => other,
+            };
             hit.map(|f| {
                 if let Some(c) = f.count.as_mut() {
                     *c -= 1;
@@ -243,6 +252,12 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
                 let response = next.run(req).await;
                 world.record(served(response.status()));
                 return dropped("response dropped by fault rule");
+            }
+            if rule.hold {
+                let response = next.run(req).await;
+                world.record(LogEntry { held: true, ..served(response.status()) });
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                return dropped("response held back by fault rule");
             }
             let response = if rule.drop_connection {
                 // Headers go out, then the body fails: the client sees the connection drop.
@@ -705,6 +720,14 @@ async fn faults_add(State(world): W, body: Bytes) -> Response {
 async fn faults_clear(State(world): W) -> Response {
     world.faults.lock().clear();
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Every secret the emulator has handed out: the tenants' bootstrap secrets and each one
+/// addPassword made (removed ones too), for tests that scan output for leaks.
+async fn secrets_get(State(world): W) -> Response {
+    let mut all: Vec<String> = world.tenants.lock().iter().map(|t| t.bootstrap.client_secret.clone()).collect();
+    all.extend(world.issued_secrets.lock().iter().cloned());
+    axum::Json(json!({ "secrets": all })).into_response()
 }
 
 async fn settings_get(State(world): W) -> Response {

@@ -171,6 +171,9 @@ pub struct LogEntry {
     /// `dependsOn` chain; absent when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_ms: Option<u64>,
+    /// Served, and its answer held back by a fault rule (`hold`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 impl LogEntry {
@@ -190,6 +193,7 @@ impl LogEntry {
             connection: None,
             version: None,
             service_ms: None,
+            held: false,
         }
     }
 }
@@ -222,6 +226,14 @@ pub struct FaultRule {
     /// cannot know whether it was done).
     #[serde(default)]
     pub drop_response: bool,
+    /// Serve the request, log it with `held: true`, then hold the answer back (10 minutes,
+    /// then drop the connection): the client waits, as for a slow service, while a test kills it
+    /// right after the write.
+    #[serde(default)]
+    pub hold: bool,
+    /// Let this many matching requests through untouched before the rule applies.
+    #[serde(default)]
+    pub skip: u64,
     /// Answer a token request with this AADSTS error (50076 MFA, 50079, 53003 Conditional
     /// Access, 65001 consent, 7000222 expired secret, 700082 expired refresh token): what a real
     /// tenant's policies produce and the emulator cannot otherwise reach.
@@ -238,6 +250,9 @@ pub struct World {
     pub signing: RsaCredential,
     pub signing_kid: String,
     pub log: Mutex<Vec<LogEntry>>,
+    /// Every client secret addPassword has made, removed ones too: what a leak scanner looks
+    /// for (`GET /_emulator/secrets`). Throwaway secrets of emulated tenants.
+    pub issued_secrets: Mutex<Vec<String>>,
     pub faults: Mutex<Vec<FaultRule>>,
     pub throttle_rate: Mutex<f64>,
     pub service_time: Mutex<Duration>,
@@ -271,6 +286,7 @@ impl World {
             signing,
             signing_kid,
             log: Mutex::new(Vec::new()),
+            issued_secrets: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             next_seq: AtomicU64::new(1),
             identity_header: new_id(),

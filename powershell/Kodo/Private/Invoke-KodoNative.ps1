@@ -210,6 +210,18 @@ function Invoke-KodoNative {
                     # store): Rust hands over the bytes to sign and gets the signature back.
                     $answer = Get-KodoSignatureAnswer -Request $data.Value -Certificate $SigningCertificate
                     $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
+                } elseif ($kind -eq 'deliver') {
+                    # A result with a new secret: written to the pipeline first, then Kodo is told,
+                    # and clears the secret's mark on the app (onboarding/delivery.rs).
+                    $delivered = $false
+                    if ($OnItem) {
+                        foreach ($o in @(& $OnItem $data.Value.item)) {
+                            if ($o -is [System.Management.Automation.ErrorRecord]) { $Cmdlet.WriteError($o) } else { $Cmdlet.WriteObject($o) }
+                        }
+                        $delivered = $true
+                    }
+                    $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; delivered = $delivered }
+                    $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
                 } elseif ($kind -eq 'approve') {
                     # The operation planned its changes from what it read and waits: each step
                     # goes through the caller's ShouldProcess (-WhatIf, -Confirm), and only the

@@ -299,7 +299,11 @@ function Invoke-KodoOnboarding {
                         Export-KodoCertificatePfx -Target $result -Certificate $generated -Password $NewCertificatePassword -Path $NewCertificatePath -SessionState $ExecutionContext.SessionState
                     }
                 }
-                $result
+                $PSCmdlet.WriteObject($result)
+                # Written: the new secret is in the caller's hands, and its mark on the app can go.
+                if ($r.onboard -and $r.onboard.app -and $r.onboard.app.PSObject.Properties['confirmSecret']) {
+                    Confirm-KodoSecretDelivery -Cmdlet $PSCmdlet -Confirmation $r.onboard.app.confirmSecret
+                }
             } catch {
                 $PSCmdlet.ThrowTerminatingError($_)
             }

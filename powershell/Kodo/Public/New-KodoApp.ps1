@@ -122,7 +122,9 @@ function New-KodoApp {
             $app.CertificateThumbprint = [string]$result.certificateThumbprint
             $app.CertificateExpiresOn = $Certificate.NotAfter.ToUniversalTime()
         }
-        $app
+        $PSCmdlet.WriteObject($app)
+        # Written: the new secret is in the caller's hands, and its mark on the app can go.
+        if ($result.PSObject.Properties['confirmSecret']) { Confirm-KodoSecretDelivery -Cmdlet $PSCmdlet -Confirmation $result.confirmSecret }
     } catch {
         $PSCmdlet.ThrowTerminatingError($_)
     }

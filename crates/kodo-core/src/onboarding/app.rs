@@ -3,6 +3,7 @@
 //! secret (its text is shown once, in this result) and/or a certificate whose private key stays
 //! with the host.
 
+use super::delivery;
 use super::policy::{self, SecretRules};
 use super::{APP_SELECT, KODO_TAG, SECRET_DAYS_DEFAULT, SECRET_DAYS_MAX, check_guid, esc, validate_display_name};
 use crate::context::{LogLevel, OpContext};
@@ -120,10 +121,19 @@ pub async fn ensure_app_known(
             target.clone(),
         );
     }
+    // Secrets an interrupted run made and never reported (delivery.rs): nobody holds them.
+    let pending = delivery::pending(app.as_ref());
+    let orphans = delivery::orphans(app.as_ref(), &pending);
     let live = |ends: Vec<Option<&str>>| ends.into_iter().any(|e| end_of(e).is_some_and(|e| e > now));
-    let live_secret = app
-        .as_ref()
-        .is_some_and(|a| live(a.password_credentials().iter().map(|c| c.end_date_time.as_deref()).collect()));
+    let live_secret = app.as_ref().is_some_and(|a| {
+        live(
+            a.password_credentials()
+                .iter()
+                .filter(|c| c.key_id.as_ref().is_none_or(|k| !orphans.contains(k)))
+                .map(|c| c.end_date_time.as_deref())
+                .collect(),
+        )
+    });
     let live_certificate =
         app.as_ref().is_some_and(|a| live(a.key_credentials().iter().map(|c| c.end_date_time.as_deref()).collect()));
     let mut credential_note: Option<String> = None;
@@ -141,6 +151,13 @@ pub async fn ensure_app_known(
             rules.check_certificate(not_before, not_after)?;
         }
         secret_rules = Some(rules);
+    }
+    for k in &orphans {
+        plan.add(
+            format!("removeSecret:{k}"),
+            format!("Remove client secret {k}: an interrupted run made it and never reported it, so nobody holds it"),
+            target.clone(),
+        );
     }
     if let (true, Some(rules)) = (wants_secret, &secret_rules) {
         let decision = rules.decide_secret_for(
@@ -166,17 +183,31 @@ pub async fn ensure_app_known(
         }
     }
 
+    // A secret's marks go once nothing is pending any more: with the new secret's delivery
+    // (the host confirms), or now when no secret is made.
+    if !pending.is_empty() && !plan.has("addPassword") {
+        plan.add("clearSecretMarks", "Clear the marks an interrupted run left on the app", target.clone());
+    }
+
     let mut decided = plan.decide(ctx, &req.approval).await?;
     let mut secret: Option<Value> = None;
     let with_password = decided.approves("addPassword");
+    let nonce = delivery::new_nonce();
+    // The app's tags as last written (the marks included).
+    let mut tags: Vec<String> = app.as_ref().and_then(|a| a.tags.clone()).unwrap_or_default();
     for step in decided.approved_steps() {
         match step.id.as_str() {
             "createApp" => {
                 ctx.progress("New-KodoApp", "Creating the app registration", Some(30));
+                // The secret's mark goes in with the app: no write of its own.
+                tags = vec![KODO_TAG.to_string()];
+                if with_password {
+                    tags.push(delivery::mark(&nonce));
+                }
                 let mut body = json!({
                     "displayName": req.display_name,
                     "signInAudience": "AzureADMyOrg",
-                    "tags": [KODO_TAG],
+                    "tags": tags,
                     "notes": format!("Created by Kodo {} for KODO for Cloud backup.", env!("CARGO_PKG_VERSION")),
                 });
                 if let Some(rra) = &req.required_resource_access {
@@ -200,7 +231,8 @@ pub async fn ensure_app_known(
                 let mut writes =
                     vec![Request::post("servicePrincipals", json!({ "appId": app_id }), Retry::Idempotent)];
                 if with_password {
-                    writes.push(password_request(app.as_ref(), now, days));
+                    mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
+                    writes.push(password_request(app.as_ref(), now, days, &nonce));
                 }
                 let mut answers = graph.batch(&writes).await?.into_iter();
                 let created = answers.next().unwrap_or_default();
@@ -239,8 +271,23 @@ pub async fn ensure_app_known(
             // Made with the service principal when both were planned.
             "addPassword" if secret.is_none() => {
                 ctx.progress("New-KodoApp", "Creating a client secret", Some(80));
-                let request = password_request(app.as_ref(), now, days);
+                mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
+                let request = password_request(app.as_ref(), now, days, &nonce);
                 secret = Some(password_answer(&graph.send(&request).await?)?);
+            }
+            id if id.starts_with("removeSecret:") => {
+                let k = &id["removeSecret:".len()..];
+                let object_id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
+                super::credentials::remove_password(graph, &object_id, k).await?;
+                ctx.log(
+                    LogLevel::Verbose,
+                    format!("Removed client secret {k}, which an interrupted run never reported."),
+                );
+            }
+            "clearSecretMarks" => {
+                let object_id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
+                tags = delivery::unmarked(&tags);
+                delivery::write_tags(graph, &object_id, &tags).await?;
             }
             _ => {}
         }
@@ -254,9 +301,12 @@ pub async fn ensure_app_known(
         return Ok(decided.report_with(json!({ "app": app, "servicePrincipalId": sp_id, "credential": credential })));
     }
     let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
+    // A new secret's mark is cleared by the host once the admin has it (delivery.rs).
+    let confirm = secret.as_ref().map(|_| delivery::confirmation(app.id(), &tags));
     Ok(decided.report_with(json!({
         "app": app, "servicePrincipalId": sp_id, "secret": secret,
         "certificateThumbprint": certificate.map(|(_, t)| t), "credential": credential,
+        "confirmSecret": confirm,
     })))
 }
 
@@ -298,11 +348,29 @@ pub(crate) async fn add_key(
     Ok(())
 }
 
-/// The request that adds a client secret to `app`, valid for `days` (facts.md §3.7).
-fn password_request(app: Option<&Application>, now: chrono::DateTime<chrono::Utc>, days: u32) -> Request {
+/// Marks the app before a secret is made under `nonce` (delivery.rs), unless the mark is there
+/// already (written with the app).
+async fn mark_pending(
+    graph: &Graph<'_>,
+    app: Option<&Application>,
+    tags: &mut Vec<String>,
+    nonce: &str,
+) -> Result<(), KodoError> {
+    let mark = delivery::mark(nonce);
+    if tags.contains(&mark) {
+        return Ok(());
+    }
+    tags.push(mark);
+    delivery::write_tags(graph, app.map(Application::id).unwrap_or(""), tags).await
+}
+
+/// The request that adds a client secret to `app`, valid for `days` (facts.md §3.7), named
+/// for its mark's `nonce`.
+fn password_request(app: Option<&Application>, now: chrono::DateTime<chrono::Utc>, days: u32, nonce: &str) -> Request {
     let id = app.map(Application::id).unwrap_or("");
     let end = (now + chrono::Duration::days(days as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let body = json!({ "passwordCredential": { "displayName": format!("Kodo {}", now.format("%Y-%m-%d")), "endDateTime": end } });
+    let name = delivery::secret_name(&now.format("%Y-%m-%d").to_string(), nonce);
+    let body = json!({ "passwordCredential": { "displayName": name, "endDateTime": end } });
     // A 404 while the new app replicates means nothing was added: safe to repeat.
     Request::post(format!("applications/{id}/addPassword"), body, Retry::Replication)
 }

@@ -50,15 +50,7 @@ pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCr
     let mut drop_keys = Vec::new();
     for step in decided.approved_steps() {
         if let Some(k) = step.id.strip_prefix("secret:") {
-            let request = Request::post(
-                format!("applications/{}/removePassword", app.id()),
-                json!({ "keyId": k }),
-                Retry::Idempotent,
-            );
-            let r = graph.send(&request).await?;
-            if !r.ok() && r.status != 404 {
-                return Err(graph_error("POST", "removePassword", &r));
-            }
+            remove_password(graph, app.id(), k).await?;
             decided.done(&step.id);
         } else if let Some(k) = step.id.strip_prefix("certificate:") {
             drop_keys.push((k.to_ascii_lowercase(), step.id.clone()));
@@ -82,4 +74,18 @@ pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCr
         }
     }
     Ok(decided.report_with(json!({})))
+}
+
+/// Removes the secret `key_id` from the app; one that is gone already counts as removed.
+pub(crate) async fn remove_password(graph: &Graph<'_>, app_object_id: &str, key_id: &str) -> Result<(), KodoError> {
+    let request = Request::post(
+        format!("applications/{app_object_id}/removePassword"),
+        json!({ "keyId": key_id }),
+        Retry::Idempotent,
+    );
+    let r = graph.send(&request).await?;
+    if !r.ok() && r.status != 404 {
+        return Err(graph_error("POST", "removePassword", &r));
+    }
+    Ok(())
 }

@@ -19,6 +19,7 @@ pub mod app;
 pub mod audit;
 pub mod bulk;
 pub mod credentials;
+pub mod delivery;
 pub mod ews;
 pub mod inventory;
 pub mod permissions;

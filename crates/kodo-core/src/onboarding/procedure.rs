@@ -180,15 +180,34 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             approval: req.approval.clone(),
         };
         // The app's own policies may differ from the default: New-KodoApp reads them.
-        let app = ensure_app_known(ctx, graph, ensure, Known::App(Box::new(existing)), None).await?;
-        let grant = GrantPermissions {
-            app_id: app_id.clone(),
-            manifest: req.manifest.clone(),
-            approval: req.approval.clone(),
-            just_created: false,
-            mailbox_scope: req.mailbox_scope.clone(),
+        let app = ensure_app_known(ctx, graph, ensure, Known::App(Box::new(existing.clone())), None).await?;
+        let grants = if app["servicePrincipalId"].as_str().is_some_and(|s| !s.is_empty()) {
+            let grant = GrantPermissions {
+                app_id: app_id.clone(),
+                manifest: req.manifest.clone(),
+                approval: req.approval.clone(),
+                just_created: false,
+                mailbox_scope: req.mailbox_scope.clone(),
+            };
+            grant_permissions(conn, ctx, graph, grant).await?
+        } else {
+            // No service principal yet (an interrupted run made only the app) and none made now
+            // (-WhatIf, or declined): the consents are planned as for a new app, from what was
+            // read, and none is given.
+            let state = GrantState {
+                app: existing,
+                sp_id: String::new(),
+                resource_sps: resource_sps_from(&resources, resource_answers)?,
+                assigned: HashSet::new(),
+                assignments: Vec::new(),
+                grants: Vec::new(),
+                scoped: unit.is_some(),
+            };
+            let planned = plan_grant(&manifest, state)?;
+            let approval = if req.approval.dry_run { req.approval.clone() } else { Approval::only(Vec::new()) };
+            let decided = planned.plan.clone().decide(ctx, &approval).await?;
+            apply_grant(ctx, graph, planned, decided).await?
         };
-        let grants = grant_permissions(conn, ctx, graph, grant).await?;
         let ews = match org {
             Some(org) => {
                 let plan = plan_ews(org, &app_id, &format!("app {app_id}"), &req.ews);

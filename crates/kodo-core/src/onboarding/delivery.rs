@@ -1,0 +1,131 @@
+//! Secrets delivered, or not. A client secret's text exists once, in addPassword's answer: a run
+//! killed after that write and before its result reached the admin leaves a live secret that
+//! nobody holds. So a secret is made in three steps:
+//!
+//! 1. the app is marked first (`KodoSecretPending:<nonce>` among its tags, written with the app
+//!    when it is created, else by a PATCH of its tags);
+//! 2. the secret is added, its display name ending in `#<nonce>`;
+//! 3. once the host has handed the result to the admin (written it to the pipeline, or to the
+//!    sink the admin chose), the mark is cleared ([`confirm`], the `app.secret.confirm` request).
+//!
+//! A re-run that finds a mark removes the secrets it names (made, never reported: orphans) and
+//! makes a new one. Killed anywhere, the next run converges: one working secret that the admin
+//! holds, and no orphan. Killed after step 3's write is sent but before it lands, the re-run
+//! replaces a secret the admin may hold: it reports the new one, so the admin still ends up
+//! holding a working credential.
+
+use crate::error::KodoError;
+use crate::graph::models::Application;
+use crate::graph::{Graph, Request, Retry};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The tag prefix of a pending secret's mark.
+pub(crate) const PENDING_TAG: &str = "KodoSecretPending:";
+
+/// A fresh nonce for a secret's mark (8 hex digits).
+pub(crate) fn new_nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// The mark of `nonce`.
+pub(crate) fn mark(nonce: &str) -> String {
+    format!("{PENDING_TAG}{nonce}")
+}
+
+/// The display name of a secret made under `nonce`.
+pub(crate) fn secret_name(date: &str, nonce: &str) -> String {
+    format!("Kodo {date} #{nonce}")
+}
+
+/// The nonces of the app's marks: secrets made and never reported (or about to be made).
+pub(crate) fn pending(app: Option<&Application>) -> Vec<String> {
+    app.and_then(|a| a.tags.as_ref())
+        .map(|tags| tags.iter().filter_map(|t| t.strip_prefix(PENDING_TAG)).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The keyIds of the app's secrets that carry one of `nonces`: made by an interrupted run and
+/// never reported.
+pub(crate) fn orphans(app: Option<&Application>, nonces: &[String]) -> Vec<String> {
+    let Some(app) = app else { return Vec::new() };
+    app.password_credentials()
+        .iter()
+        .filter(|c| {
+            c.display_name
+                .as_deref()
+                .and_then(|n| n.rsplit_once(" #"))
+                .is_some_and(|(_, nonce)| nonces.iter().any(|x| x == nonce))
+        })
+        .filter_map(|c| c.key_id.clone())
+        .collect()
+}
+
+/// The app's tags without any mark.
+pub(crate) fn unmarked(tags: &[String]) -> Vec<String> {
+    tags.iter().filter(|t| !t.starts_with(PENDING_TAG)).cloned().collect()
+}
+
+/// Writes the app's tags (`tags`, the whole collection).
+pub(crate) async fn write_tags(graph: &Graph<'_>, app_object_id: &str, tags: &[String]) -> Result<(), KodoError> {
+    let request = Request::patch(format!("applications/{app_object_id}"), json!({ "tags": tags }), Retry::Idempotent);
+    graph.call(&request).await?;
+    Ok(())
+}
+
+/// What the host sends back once the secret is in the admin's hands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmSecret {
+    pub app_object_id: String,
+    /// The app's tags without the mark.
+    pub tags: Vec<String>,
+}
+
+/// What a result carries for the host to confirm once it has delivered the secret.
+pub(crate) fn confirmation(app_object_id: &str, tags: &[String]) -> Value {
+    json!({ "appObjectId": app_object_id, "tags": unmarked(tags) })
+}
+
+/// `app.secret.confirm`: the secret reached the admin; the mark goes.
+pub async fn confirm(graph: &Graph<'_>, req: ConfirmSecret) -> Result<Value, KodoError> {
+    super::check_guid("appObjectId", &req.app_object_id)?;
+    if req.tags.iter().any(|t| t.starts_with(PENDING_TAG)) {
+        return Err(KodoError::new(
+            crate::error::ErrorCode::InvalidArgument,
+            "The tags to confirm a secret with still carry a pending mark.",
+        ));
+    }
+    write_tags(graph, &req.app_object_id, &req.tags).await?;
+    Ok(json!({ "confirmed": true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(tags: &[&str], secrets: &[(&str, &str)]) -> Application {
+        serde_json::from_value(json!({
+            "id": "6a3c1e2e-0000-4000-8000-000000000001", "appId": "6a3c1e2e-0000-4000-8000-000000000002",
+            "displayName": "KODO", "tags": tags,
+            "passwordCredentials": secrets.iter().map(|(k, n)| json!({ "keyId": k, "displayName": n })).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_mark_names_the_secrets_an_interrupted_run_never_reported() {
+        let a = app(
+            &["KodoManaged", "KodoSecretPending:0badf00d"],
+            &[("k1", "Kodo 2026-01-01"), ("k2", "Kodo 2026-12-03 #0badf00d"), ("k3", "Kodo 2026-12-03 #12345678")],
+        );
+        let nonces = pending(Some(&a));
+        assert_eq!(nonces, ["0badf00d"]);
+        assert_eq!(orphans(Some(&a), &nonces), ["k2"]);
+        assert_eq!(unmarked(a.tags.as_deref().unwrap()), ["KodoManaged"]);
+        assert!(orphans(Some(&a), &[]).is_empty());
+        let n = new_nonce();
+        assert_eq!(n.len(), 8);
+        assert_eq!(orphans(Some(&app(&[], &[("k", &secret_name("2026-12-03", &n))])), &[n]), ["k"]);
+    }
+}

@@ -1,0 +1,25 @@
+function Confirm-KodoSecretDelivery {
+    <#
+    .SYNOPSIS
+    Tells Kodo that a new client secret has reached the admin, so that its mark on the app goes.
+
+    .DESCRIPTION
+    Kodo marks the app before it makes a secret; a re-run that finds the mark replaces the secret
+    (an interrupted run made it and nobody holds it). Call this after the result that carries the
+    secret has been written to the pipeline: Confirmation is the result's confirmSecret. Failing
+    to confirm is a warning, never an error: the secret has been handed over, and the next run
+    replaces it.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet,
+        $Confirmation
+    )
+    if ($null -eq $Confirmation -or -not $Confirmation.PSObject.Properties['appObjectId']) { return }
+    $request = [ordered]@{ kind = 'app.secret.confirm'; appObjectId = [string]$Confirmation.appObjectId; tags = @($Confirmation.tags | ForEach-Object { [string]$_ }) }
+    try {
+        $null = Invoke-KodoNative -Cmdlet $Cmdlet -Request $request
+    } catch {
+        $Cmdlet.WriteWarning("Kodo could not record that the new client secret was delivered ($($_.Exception.Message)); the next run replaces that secret.")
+    }
+}
