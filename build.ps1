@@ -13,7 +13,12 @@ real-client checks (MSAL.NET, Microsoft Graph SDK), runs each Pester test file i
 ends with one summary line: "Total: N passed, N failed, N skipped".
 
 .PARAMETER Task
-Build (default), Test, Package, or Clean.
+Build (default), Test, Reliability, Package, or Clean.
+
+Reliability: builds, then runs the long tier of tests/pester/Reliability.Tests.ps1
+(KODO_RELIABILITY=long): a whole onboarding killed after each of its requests, in the secret
+and the certificate variants, each run again to convergence, and every output scanned for
+secrets. Test runs its fast tier (the secret variant). Ends with the same summary line.
 
 Package: builds (Release), then writes under out/: gallery/Kodo/<version>/ (the module with
 every runtimes/<rid>/native/ library present in powershell/Kodo, no emulator, no tests),
@@ -69,7 +74,7 @@ pwsh ./build.ps1 -Task Package
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Package', 'Clean')]
+    [ValidateSet('Build', 'Test', 'Reliability', 'Package', 'Clean')]
     [string]$Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -94,7 +99,7 @@ Set-StrictMode -Version 3.0
 $Runtime = @($Runtime | ForEach-Object { "$_" -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
 $root = $PSScriptRoot
 $moduleDir = Join-Path $root 'powershell/Kodo'
-if (-not $Configuration) { $Configuration = if ($Task -eq 'Test') { 'Debug' } else { 'Release' } }
+if (-not $Configuration) { $Configuration = if ($Task -in 'Test', 'Reliability') { 'Debug' } else { 'Release' } }
 
 function Invoke-Native {
     # Runs a program, streaming its output; fails on a non-zero exit code.
@@ -600,9 +605,30 @@ function Invoke-KodoPackage {
     }
 }
 
+function Invoke-Reliability {
+    if (-not $Runtime) { $script:Runtime = Get-DefaultRuntime }
+    Invoke-Build
+    $pwsh = (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+    if (-not $pwsh) { $pwsh = Join-Path $PSHOME 'pwsh' }
+    $summaries = Join-Path $root 'out/pester'
+    New-Item -ItemType Directory -Force -Path $summaries | Out-Null
+    $resultFile = Join-Path $summaries 'Reliability-long.json'
+    Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
+    $env:KODO_RELIABILITY = 'long'
+    try {
+        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile -Path (Join-Path $root 'tests/pester/Reliability.Tests.ps1')
+    } finally {
+        Remove-Item Env:KODO_RELIABILITY -ErrorAction SilentlyContinue
+    }
+    $summary = if (Test-Path -LiteralPath $resultFile) { Get-Content -LiteralPath $resultFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+    Write-Host "Total: $($summary.Passed) passed, $($summary.Failed) failed, $($summary.Skipped) skipped"
+    if ([int]$summary.Failed -gt 0) { exit 1 }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
+    'Reliability' { Invoke-Reliability }
     'Package' {
         # KODO_PACKAGE_PREBUILT=1 (the release workflow): the module folders already hold every
         # runtime's library, emulator and the interop assembly; nothing is built.

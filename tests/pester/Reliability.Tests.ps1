@@ -67,16 +67,7 @@ Stop-Transcript | Out-Null
     function Start-Child([string]$Script) {
         $file = Join-Path $TestDrive ("child-" + [guid]::NewGuid() + '.ps1')
         Set-Content -LiteralPath $file -Value $Script -Encoding utf8
-        $psi = New-Object System.Diagnostics.ProcessStartInfo
-        $psi.FileName = $script:Pwsh
-        Set-ProcessArgument $psi @('-NoProfile', '-NonInteractive', '-File', $file)
-        $psi.RedirectStandardOutput = $true
-        $psi.RedirectStandardError = $true
-        $psi.UseShellExecute = $false
-        $psi.Environment['KODO_EMULATOR'] = $endpointFile
-        $psi.Environment['PSModulePath'] = $modulePath
-        $psi.Environment['NO_COLOR'] = '1'
-        $p = [System.Diagnostics.Process]::Start($psi)
+        $p = [System.Diagnostics.Process]::Start((New-PwshStartInfo -File $file -Environment @{ KODO_EMULATOR = $endpointFile; PSModulePath = $modulePath }))
         [pscustomobject]@{ Process = $p; Out = $p.StandardOutput.ReadToEndAsync(); Err = $p.StandardError.ReadToEndAsync(); File = $file }
     }
     function Complete-Child($Child, [int]$Seconds = 120) {
@@ -189,7 +180,13 @@ Describe 'Killed after any request, the same command run again converges (<_>)' 
             $again = Invoke-Child (Get-OnboardingScript $t $variant $vault)
             $again.ExitCode | Should -Be 0 -Because "the re-run after a kill at $($point.Key) #$($point.Skip): $($again.Text)"
             $again.Text | Should -Match 'result status=Succeeded'
-            Assert-Converged $t $variant $vault
+            try { Assert-Converged $t $variant $vault } catch { throw "After a kill at $($point.Key) #$($point.Skip): $_" }
+            # A third run changes nothing: no new credential, no write.
+            $null = Invoke-Control DELETE 'requests'
+            $third = Invoke-Child (Get-OnboardingScript $t $variant $vault)
+            $third.ExitCode | Should -Be 0 -Because $third.Text
+            @(Get-Log | Where-Object { $_.method -in 'POST', 'PATCH', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }) | Should -BeNullOrEmpty -Because "a converged tenant needs no write ($($point.Key) #$($point.Skip))"
+            try { Assert-Converged $t $variant $vault } catch { throw "After the third run ($($point.Key) #$($point.Skip)): $_" }
             $report.Add("$($point.Key) #$($point.Skip): converged")
         }
         $report.Count | Should -Be $points.Count

@@ -19,6 +19,24 @@ function Set-ProcessArgument {
     }
 }
 
+function New-PwshStartInfo {
+    # How to run a script file in a new pwsh (no profile, no terminal, output redirected). $null
+    # in -Environment removes a variable.
+    param([Parameter(Mandatory)][string]$File, [hashtable]$Environment = @{})
+    $psi = New-Object System.Diagnostics.ProcessStartInfo
+    $psi.FileName = $script:Pwsh
+    Set-ProcessArgument $psi @('-NoProfile', '-NonInteractive', '-File', $File)
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.UseShellExecute = $false
+    $psi.Environment['TERM'] = 'dumb'
+    $psi.Environment['NO_COLOR'] = '1'
+    foreach ($k in $Environment.Keys) {
+        if ($null -eq $Environment[$k]) { $null = $psi.Environment.Remove($k) } else { $psi.Environment[$k] = [string]$Environment[$k] }
+    }
+    $psi
+}
+
 function Invoke-FreshPwsh {
     # Runs a script in a new pwsh process (no profile, no terminal); returns exit code, stdout
     # and stderr. $null in -Environment removes a variable.
@@ -26,18 +44,7 @@ function Invoke-FreshPwsh {
     $file = Join-Path ([System.IO.Path]::GetTempPath()) ("kodo-test-" + [guid]::NewGuid() + '.ps1')
     Set-Content -LiteralPath $file -Value $Script -Encoding utf8
     try {
-        $psi = New-Object System.Diagnostics.ProcessStartInfo
-        $psi.FileName = $script:Pwsh
-        Set-ProcessArgument $psi @('-NoProfile', '-NonInteractive', '-File', $file)
-        $psi.RedirectStandardOutput = $true
-        $psi.RedirectStandardError = $true
-        $psi.UseShellExecute = $false
-        $psi.Environment['TERM'] = 'dumb'
-        $psi.Environment['NO_COLOR'] = '1'
-        foreach ($k in $Environment.Keys) {
-            if ($null -eq $Environment[$k]) { $null = $psi.Environment.Remove($k) } else { $psi.Environment[$k] = [string]$Environment[$k] }
-        }
-        $p = [System.Diagnostics.Process]::Start($psi)
+        $p = [System.Diagnostics.Process]::Start((New-PwshStartInfo -File $file -Environment $Environment))
         $stdout = $p.StandardOutput.ReadToEndAsync()
         $stderr = $p.StandardError.ReadToEndAsync()
         if (-not $p.WaitForExit(120000)) { $p.Kill(); throw 'child pwsh did not finish in 120 s' }

@@ -1042,26 +1042,33 @@ fn administrative_units(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t
     }
 }
 
+/// A read-only entity set (`set`, `set/{key}` or `set('{key}')`, nothing below): the key, or
+/// Graph's answer to another segment, another method, or a caller without `read`.
+fn read_only_set(caller: &Caller, m: &str, t: &Target, read: &[&str]) -> Result<Option<String>, GResp> {
+    let (key, rest) = match &t.segments[0].key {
+        Some((_, v)) => (Some(v.clone()), 1),
+        None => (t.segments.get(1).map(|s| s.name.clone()), 2),
+    };
+    if let Some(other) = t.segments.get(rest) {
+        return Err(segment_not_found(&other.name));
+    }
+    if m != "GET" {
+        return Err(method_not_allowed());
+    }
+    if !caller.has_any(read) {
+        return Err(denied());
+    }
+    Ok(key)
+}
+
 /// `users` and `users/{id or userPrincipalName}`.
 fn users(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> GResp {
     let sel = t.q("$select");
-    // `users/{key}` or `users('{key}')`.
-    let (key, rest): (Option<String>, Vec<&str>) = match &t.segments[0].key {
-        Some((_, v)) => (Some(v.clone()), t.segments[1..].iter().map(|s| s.name.as_str()).collect()),
-        None => {
-            (t.segments.get(1).map(|s| s.name.clone()), t.segments.iter().skip(2).map(|s| s.name.as_str()).collect())
-        }
+    // Creating and changing users is done through the control API only.
+    let key = match read_only_set(caller, m, t, USER_READ) {
+        Ok(k) => k,
+        Err(e) => return e,
     };
-    if let Some(other) = rest.first() {
-        return segment_not_found(other);
-    }
-    if m != "GET" {
-        // Creating and changing users is done through the control API only.
-        return method_not_allowed();
-    }
-    if !caller.has_any(USER_READ) {
-        return denied();
-    }
     match key {
         None => {
             let clauses = match t.filter("User") {
@@ -1084,18 +1091,11 @@ fn users(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> G
 fn groups(tenant: &Tenant, caller: &Caller, base: &str, m: &str, t: &Target) -> GResp {
     let shown = t.shown();
     let sel = shown.as_deref();
-    let key = t.segments[0].key.as_ref().map(|(_, v)| v.clone()).or_else(|| t.segments.get(1).map(|s| s.name.clone()));
-    let rest = if t.segments[0].key.is_some() { 1 } else { 2 };
-    if let Some(other) = t.segments.get(rest) {
-        return segment_not_found(&other.name);
-    }
-    if m != "GET" {
-        // Creating and changing groups is not modelled: refused, never pretended.
-        return method_not_allowed();
-    }
-    if !caller.has_any(GROUP_READ) {
-        return denied();
-    }
+    // Creating and changing groups is not modelled: refused, never pretended.
+    let key = match read_only_set(caller, m, t, GROUP_READ) {
+        Ok(k) => k,
+        Err(e) => return e,
+    };
     match key {
         None => {
             let clauses = match t.filter("Group") {

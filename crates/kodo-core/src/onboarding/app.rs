@@ -124,18 +124,25 @@ pub async fn ensure_app_known(
     // Secrets an interrupted run made and never reported (delivery.rs): nobody holds them.
     let pending = delivery::pending(app.as_ref());
     let orphans = delivery::orphans(app.as_ref(), &pending);
-    let live = |ends: Vec<Option<&str>>| ends.into_iter().any(|e| end_of(e).is_some_and(|e| e > now));
+    let orphan_keys = delivery::orphan_keys(app.as_ref(), &pending);
+    // A credential (keyId, end) that is not an orphan and has not expired.
+    let live = |creds: Vec<(Option<&String>, Option<&str>)>, orphans: &[String]| {
+        creds
+            .into_iter()
+            .any(|(id, end)| id.is_none_or(|k| !orphans.contains(k)) && end_of(end).is_some_and(|e| e > now))
+    };
     let live_secret = app.as_ref().is_some_and(|a| {
         live(
-            a.password_credentials()
-                .iter()
-                .filter(|c| c.key_id.as_ref().is_none_or(|k| !orphans.contains(k)))
-                .map(|c| c.end_date_time.as_deref())
-                .collect(),
+            a.password_credentials().iter().map(|c| (c.key_id.as_ref(), c.end_date_time.as_deref())).collect(),
+            &orphans,
         )
     });
-    let live_certificate =
-        app.as_ref().is_some_and(|a| live(a.key_credentials().iter().map(|c| c.end_date_time.as_deref()).collect()));
+    let live_certificate = app.as_ref().is_some_and(|a| {
+        live(
+            a.key_credentials().iter().map(|c| (c.key_id.as_ref(), c.end_date_time.as_deref())).collect(),
+            &orphan_keys,
+        )
+    });
     let mut credential_note: Option<String> = None;
     let mut days = days;
     let mut secret_rules: Option<SecretRules> = None;
@@ -178,20 +185,34 @@ pub async fn ensure_app_known(
                 .iter()
                 .any(|c| c.custom_key_identifier.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(thumbprint)))
         });
-        if !present {
+        // -CredentialType Certificate keeps the app's certificate while it lives: a re-run
+        // changes nothing (a new one is -NewCertificate's, or Add-KodoAppCredential's).
+        let kept = req.certificate_only && live_certificate;
+        if !present && !kept {
             plan.add("addCertificate", format!("Add certificate {thumbprint} as a credential"), target.clone());
         }
     }
 
-    // A secret's marks go once nothing is pending any more: with the new secret's delivery
-    // (the host confirms), or now when no secret is made.
-    if !pending.is_empty() && !plan.has("addPassword") {
+    if !orphan_keys.is_empty() {
+        plan.add(
+            format!("removeCertificates:{}", orphan_keys.join(",")),
+            format!(
+                "Remove certificate(s) {}: an interrupted run added them and their private key never reached anyone",
+                orphan_keys.join(", ")
+            ),
+            target.clone(),
+        );
+    }
+    // A credential's marks go once nothing is pending any more: with the new one's delivery
+    // (the host confirms), or now when none is made.
+    if !pending.is_empty() && !plan.has("addPassword") && !plan.has("addCertificate") {
         plan.add("clearSecretMarks", "Clear the marks an interrupted run left on the app", target.clone());
     }
 
     let mut decided = plan.decide(ctx, &req.approval).await?;
     let mut secret: Option<Value> = None;
     let with_password = decided.approves("addPassword");
+    let with_certificate = decided.approves("addCertificate");
     let nonce = delivery::new_nonce();
     // The app's tags as last written (the marks included).
     let mut tags: Vec<String> = app.as_ref().and_then(|a| a.tags.clone()).unwrap_or_default();
@@ -201,7 +222,7 @@ pub async fn ensure_app_known(
                 ctx.progress("New-KodoApp", "Creating the app registration", Some(30));
                 // The secret's mark goes in with the app: no write of its own.
                 tags = vec![KODO_TAG.to_string()];
-                if with_password {
+                if with_password || with_certificate {
                     tags.push(delivery::mark(&nonce));
                 }
                 let mut body = json!({
@@ -260,7 +281,8 @@ pub async fn ensure_app_known(
                     KodoError::new(ErrorCode::Internal, "a certificate step was planned without a certificate")
                 })?;
                 let id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
-                add_key(graph, &id, der, now).await?;
+                mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
+                add_key(graph, &id, der, now, &nonce).await?;
                 ctx.log(LogLevel::Verbose, format!("Added certificate {thumbprint} to the app."));
                 app = Some(
                     graph
@@ -284,6 +306,12 @@ pub async fn ensure_app_known(
                     format!("Removed client secret {k}, which an interrupted run never reported."),
                 );
             }
+            id if id.starts_with("removeCertificates:") => {
+                let object_id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
+                let keys: Vec<String> = id["removeCertificates:".len()..].split(',').map(str::to_string).collect();
+                super::credentials::remove_keys(graph, &object_id, &keys).await?;
+                ctx.log(LogLevel::Verbose, format!("Removed certificate(s) {}, never delivered.", keys.join(", ")));
+            }
             "clearSecretMarks" => {
                 let object_id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
                 tags = delivery::unmarked(&tags);
@@ -302,7 +330,8 @@ pub async fn ensure_app_known(
     }
     let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
     // A new secret's mark is cleared by the host once the admin has it (delivery.rs).
-    let confirm = secret.as_ref().map(|_| delivery::confirmation(app.id(), &tags));
+    let delivered_later = secret.is_some() || decided.changes().iter().any(|c| c.id == "addCertificate");
+    let confirm = delivered_later.then(|| delivery::confirmation(app.id(), &tags));
     Ok(decided.report_with(json!({
         "app": app, "servicePrincipalId": sp_id, "secret": secret,
         "certificateThumbprint": certificate.map(|(_, t)| t), "credential": credential,
@@ -331,6 +360,7 @@ pub(crate) async fn add_key(
     app_object_id: &str,
     der: &[u8],
     now: chrono::DateTime<chrono::Utc>,
+    nonce: &str,
 ) -> Result<(), KodoError> {
     let current: Application =
         graph.get(format!("applications/{app_object_id}?$select=keyCredentials"), Retry::Replication).await?;
@@ -339,7 +369,7 @@ pub(crate) async fn add_key(
         kind: Some("AsymmetricX509Cert".into()),
         usage: Some("Verify".into()),
         key: Some(crate::crypto::b64(der)),
-        display_name: Some(format!("Kodo {}", now.format("%Y-%m-%d"))),
+        display_name: Some(delivery::secret_name(&now.format("%Y-%m-%d").to_string(), nonce)),
         ..Default::default()
     });
     let request =

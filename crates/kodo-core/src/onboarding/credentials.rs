@@ -57,18 +57,8 @@ pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCr
         }
     }
     if !drop_keys.is_empty() {
-        // keyCredentials is replaced as a whole (facts.md §3.4, §3.8): read it with its keys,
-        // send back the ones that stay.
-        let current: Application =
-            graph.get(format!("applications/{}?$select=keyCredentials", app.id()), Retry::Idempotent).await?;
-        let dropped = |c: &KeyCredential| {
-            c.key_id.as_deref().is_some_and(|x| drop_keys.iter().any(|(k, _)| *k == x.to_ascii_lowercase()))
-        };
-        let kept: Vec<KeyCredential> =
-            current.key_credentials.unwrap_or_default().into_iter().filter(|c| !dropped(c)).collect();
-        let request =
-            Request::patch(format!("applications/{}", app.id()), json!({ "keyCredentials": kept }), Retry::Idempotent);
-        graph.call(&request).await?;
+        let ids: Vec<String> = drop_keys.iter().map(|(k, _)| k.clone()).collect();
+        remove_keys(graph, app.id(), &ids).await?;
         for (_, step) in &drop_keys {
             decided.done(step);
         }
@@ -87,5 +77,20 @@ pub(crate) async fn remove_password(graph: &Graph<'_>, app_object_id: &str, key_
     if !r.ok() && r.status != 404 {
         return Err(graph_error("POST", "removePassword", &r));
     }
+    Ok(())
+}
+
+/// Removes the certificates `key_ids` from the app. keyCredentials is replaced as a whole
+/// (facts.md §3.4, §3.8): it is read with its keys, and the ones that stay are sent back.
+pub(crate) async fn remove_keys(graph: &Graph<'_>, app_object_id: &str, key_ids: &[String]) -> Result<(), KodoError> {
+    let current: Application =
+        graph.get(format!("applications/{app_object_id}?$select=keyCredentials"), Retry::Idempotent).await?;
+    let dropped =
+        |c: &KeyCredential| c.key_id.as_deref().is_some_and(|x| key_ids.iter().any(|k| k.eq_ignore_ascii_case(x)));
+    let kept: Vec<KeyCredential> =
+        current.key_credentials.unwrap_or_default().into_iter().filter(|c| !dropped(c)).collect();
+    let request =
+        Request::patch(format!("applications/{app_object_id}"), json!({ "keyCredentials": kept }), Retry::Idempotent);
+    graph.call(&request).await?;
     Ok(())
 }

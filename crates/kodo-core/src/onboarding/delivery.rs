@@ -4,9 +4,11 @@
 //!
 //! 1. the app is marked first (`KodoSecretPending:<nonce>` among its tags, written with the app
 //!    when it is created, else by a PATCH of its tags);
-//! 2. the secret is added, its display name ending in `#<nonce>`;
-//! 3. once the host has handed the result to the admin (written it to the pipeline, or to the
-//!    sink the admin chose), the mark is cleared ([`confirm`], the `app.secret.confirm` request).
+//! 2. the secret (or a certificate Kodo generated) is added, its display name ending in
+//!    `#<nonce>`;
+//! 3. once the host has handed the result to the admin (written it to the pipeline, the
+//!    certificate's PFX or store, or the sink the admin chose), the mark is cleared
+//!    ([`confirm`], the `app.secret.confirm` request).
 //!
 //! A re-run that finds a mark removes the secrets it names (made, never reported: orphans) and
 //! makes a new one. Killed anywhere, the next run converges: one working secret that the admin
@@ -45,20 +47,31 @@ pub(crate) fn pending(app: Option<&Application>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// True if a credential's display name carries one of `nonces`.
+fn marked(display_name: Option<&str>, nonces: &[String]) -> bool {
+    display_name.and_then(|n| n.rsplit_once(" #")).is_some_and(|(_, nonce)| nonces.iter().any(|x| x == nonce))
+}
+
+/// The keyIds among `credentials` (display name, keyId) that carry one of `nonces`.
+fn marked_ids<'a>(
+    credentials: impl Iterator<Item = (Option<&'a str>, Option<&'a String>)>,
+    nonces: &[String],
+) -> Vec<String> {
+    credentials.filter(|(name, _)| marked(*name, nonces)).filter_map(|(_, id)| id.cloned()).collect()
+}
+
 /// The keyIds of the app's secrets that carry one of `nonces`: made by an interrupted run and
 /// never reported.
 pub(crate) fn orphans(app: Option<&Application>, nonces: &[String]) -> Vec<String> {
     let Some(app) = app else { return Vec::new() };
-    app.password_credentials()
-        .iter()
-        .filter(|c| {
-            c.display_name
-                .as_deref()
-                .and_then(|n| n.rsplit_once(" #"))
-                .is_some_and(|(_, nonce)| nonces.iter().any(|x| x == nonce))
-        })
-        .filter_map(|c| c.key_id.clone())
-        .collect()
+    marked_ids(app.password_credentials().iter().map(|c| (c.display_name.as_deref(), c.key_id.as_ref())), nonces)
+}
+
+/// The keyIds of the app's certificates that carry one of `nonces`: added by an interrupted
+/// run whose private key never reached the admin (no PFX written, nothing in the store).
+pub(crate) fn orphan_keys(app: Option<&Application>, nonces: &[String]) -> Vec<String> {
+    let Some(app) = app else { return Vec::new() };
+    marked_ids(app.key_credentials().iter().map(|c| (c.display_name.as_deref(), c.key_id.as_ref())), nonces)
 }
 
 /// The app's tags without any mark.
