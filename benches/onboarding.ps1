@@ -140,8 +140,9 @@ $packageDir = Join-Path ([System.IO.Path]::GetTempPath()) ("kodo-bench-" + [guid
 $null = New-Item -ItemType Directory -Path $packageDir
 $zip = New-KodoAutomationPackage -Path $packageDir -Runtime (& (Get-Module Kodo) { Get-KodoRuntimeIdentifier }) -WarningAction SilentlyContinue
 Expand-Archive -Path $zip.Path -DestinationPath $packageDir
-# The packaged module has no emulator: the memory run uses the built one.
-$emulatorPath = Join-Path (Split-Path $version.NativeLibraryPath) $(if ($IsWindows) { 'kodo-emulator.exe' } else { 'kodo-emulator' })
+# The packaged module has no emulator: the memory run uses the one Start-KodoEmulator finds
+# (the Kodo.Emulator module beside the built Kodo).
+$emulatorPath = & (Get-Module Kodo) { Find-KodoEmulatorProgram }
 $layouts = [ordered]@{ 'as built (dot-sourced)' = $manifestPath; 'as packaged for Automation' = (Join-Path $packageDir 'Kodo/Kodo.psd1') }
 $startup = @()
 foreach ($layout in $layouts.Keys) {
