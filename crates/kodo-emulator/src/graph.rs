@@ -561,32 +561,30 @@ pub fn dispatch(
             );
             GResp::json(200, page)
         }
-        ("POST", ["applications"]) => {
-            if !caller.has_any(APP_WRITE) {
-                return denied();
-            }
-            let Some(Value::Object(body)) = body else { return bad_request("Empty Payload. JSON content expected.") };
-            if let Some(e) = check_props(&body, APP_PROPS) {
-                return e;
-            }
-            let Some(name) = body.get("displayName").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
-                return bad_request("Invalid value specified for property 'displayName' of resource 'Application'.");
-            };
-            if name.chars().count() > 256 {
-                return bad_request("Invalid value specified for property 'displayName' of resource 'Application'.");
-            }
-            let mut app = application_json(&new_id(), name, &tenant.initial_domain, &[]);
-            let mut secrets = Vec::new();
-            if let Err(e) = apply_app_patch(&mut app, &body, &mut secrets, &tenant.app_policy) {
-                return e;
-            }
-            let obj = app.clone();
-            tenant.applications.push(Application {
-                obj: Stored::new(app, lag),
-                secrets,
-                owner: Some(caller.oid.clone()),
+        ("POST", ["applications"]) => create_application(tenant, caller, base, body, lag, None),
+        // Upsert by the client's alternate key (application-upsert doc): created (201) if no
+        // app has the uniqueName, else updated (204); without `Prefer: create-if-missing` a
+        // missing one is 404. The key is unique across the directory at once, replicated or
+        // not: that is what makes a repeat safe.
+        ("PATCH", ["applications"]) if t.segments[0].key.as_ref().is_some_and(|(k, _)| k == "uniqueName") => {
+            let unique = t.segments[0].key.as_ref().map(|(_, v)| v.clone()).unwrap_or_default();
+            let existing = tenant.applications.iter().position(|a| {
+                a.obj.json.get("uniqueName").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(&unique))
             });
-            GResp::json(201, entity(base, "applications", None, obj))
+            match existing {
+                Some(pos) => {
+                    let owned = tenant.applications[pos].owner.as_deref() == Some(caller.oid.as_str());
+                    if !(caller.has_any(&["Application.ReadWrite.All"])
+                        || (owned && caller.has_any(&["Application.ReadWrite.OwnedBy"])))
+                    {
+                        return denied();
+                    }
+                    patch_application(tenant, pos, body)
+                }
+                None if t.mode.create_if_missing => create_application(tenant, caller, base, body, lag, Some(&unique)),
+                None if caller.has_any(APP_READ) => not_found(&unique),
+                None => denied(),
+            }
         }
         (_, ["applications", ..]) => application_item(tenant, caller, base, &m, &t, body, sel, &world.issued_secrets),
 
@@ -1349,9 +1347,66 @@ fn find_app(tenant: &Tenant, seg: &Segment) -> Option<usize> {
         Some((k, v)) if k.eq_ignore_ascii_case("appId") => {
             tenant.applications.iter().position(|a| a.obj.str("appId").eq_ignore_ascii_case(v) && a.obj.visible())
         }
+        Some((k, v)) if k == "uniqueName" => tenant.applications.iter().position(|a| {
+            a.obj.json.get("uniqueName").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(v))
+                && a.obj.visible()
+        }),
         Some((_, v)) => tenant.applications.iter().position(|a| a.obj.id().eq_ignore_ascii_case(v) && a.obj.visible()),
         None => None,
     }
+}
+
+/// `POST /applications`, or an upsert that found no app with its `uniqueName`.
+fn create_application(
+    tenant: &mut Tenant,
+    caller: &Caller,
+    base: &str,
+    body: Option<Value>,
+    lag: std::time::Duration,
+    unique_name: Option<&str>,
+) -> GResp {
+    if !caller.has_any(APP_WRITE) {
+        return denied();
+    }
+    let Some(Value::Object(body)) = body else { return bad_request("Empty Payload. JSON content expected.") };
+    if let Some(e) = check_props(&body, APP_PROPS) {
+        return e;
+    }
+    let Some(name) = body.get("displayName").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
+        return bad_request("Invalid value specified for property 'displayName' of resource 'Application'.");
+    };
+    if name.chars().count() > 256 {
+        return bad_request("Invalid value specified for property 'displayName' of resource 'Application'.");
+    }
+    let mut app = application_json(&new_id(), name, &tenant.initial_domain, &[]);
+    let mut secrets = Vec::new();
+    if let Err(e) = apply_app_patch(&mut app, &body, &mut secrets, &tenant.app_policy) {
+        return e;
+    }
+    if let Some(u) = unique_name {
+        app.insert("uniqueName".into(), u.into());
+    }
+    let obj = app.clone();
+    tenant.applications.push(Application { obj: Stored::new(app, lag), secrets, owner: Some(caller.oid.clone()) });
+    GResp::json(201, entity(base, "applications", None, obj))
+}
+
+/// PATCH of the app at `pos` (the caller may write it).
+fn patch_application(tenant: &mut Tenant, pos: usize, body: Option<Value>) -> GResp {
+    let Some(Value::Object(b)) = body else { return bad_request("Empty Payload. JSON content expected.") };
+    if let Some(e) = check_props(&b, APP_PROPS) {
+        return e;
+    }
+    let policy = &tenant.app_policy;
+    let app = &mut tenant.applications[pos];
+    let mut copy = app.obj.json.clone();
+    let mut secrets = app.secrets.clone();
+    if let Err(e) = apply_app_patch(&mut copy, &b, &mut secrets, policy) {
+        return e;
+    }
+    app.obj.json = copy;
+    app.secrets = secrets;
+    GResp::empty(204)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1402,20 +1457,7 @@ fn application_item(
             if !can_write {
                 return denied();
             }
-            let Some(Value::Object(b)) = body else { return bad_request("Empty Payload. JSON content expected.") };
-            if let Some(e) = check_props(&b, APP_PROPS) {
-                return e;
-            }
-            let policy = &tenant.app_policy;
-            let app = &mut tenant.applications[pos];
-            let mut copy = app.obj.json.clone();
-            let mut secrets = app.secrets.clone();
-            if let Err(e) = apply_app_patch(&mut copy, &b, &mut secrets, policy) {
-                return e;
-            }
-            app.obj.json = copy;
-            app.secrets = secrets;
-            GResp::empty(204)
+            patch_application(tenant, pos, body)
         }
         ("DELETE", []) => {
             if !can_write {
@@ -1693,14 +1735,9 @@ pub fn batch(
         let failed_dep = deps.iter().any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
         depths.insert(id.clone(), 1 + deps.iter().filter_map(|d| depths.get(d)).max().copied().unwrap_or(0));
         // A batch item's own headers carry its ConsistencyLevel.
-        let item_mode = Mode {
-            eventual: r["headers"].as_object().is_some_and(|h| {
-                h.iter().any(|(k, v)| {
-                    k.eq_ignore_ascii_case("consistencylevel")
-                        && v.as_str().is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
-                })
-            }),
-        };
+        let item_mode = Mode::from_headers(
+            r["headers"].as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+        );
         let mut resp = if failed_dep {
             gerr(424, "FailedDependency", "Failed dependency.")
         } else {
@@ -1708,21 +1745,13 @@ pub fn batch(
         };
         let sent = r["headers"].as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
         resp.stamp(&sent_client_request_id(sent).unwrap_or_else(|| client_request_id.to_string()), false);
+        let path = format!("/v1.0/{}", url.split('?').next().unwrap_or(""));
         world.record(LogEntry {
-            seq: 0,
-            time: now_iso(),
-            method: method.clone(),
-            host: host.to_string(),
-            path: format!("/v1.0/{}", url.split('?').next().unwrap_or("")),
-            status: resp.status,
             batch: true,
             tenant_id: Some(caller.tenant_id.clone()),
             client_id: Some(caller.app_id.clone()),
             request_id: Some(request_id.to_string()),
-            connection: None,
-            version: None,
-            service_ms: None,
-            held: false,
+            ..LogEntry::served(&method, host, &path, resp.status)
         });
         statuses.insert(id.clone(), resp.status);
         let headers: Map<String, Value> =

@@ -9,10 +9,30 @@
 use super::graph::{GResp, gerr};
 use super::odata::{self, Expr};
 
-/// How a request asks: `ConsistencyLevel: eventual` turns on advanced queries.
+/// How a request asks: `ConsistencyLevel: eventual` turns on advanced queries;
+/// `Prefer: create-if-missing` makes a PATCH by alternate key an upsert.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Mode {
     pub eventual: bool,
+    pub create_if_missing: bool,
+}
+
+impl Mode {
+    /// From a request's (or a `$batch` item's) headers.
+    pub fn from_headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Mode {
+        let mut mode = Mode::default();
+        for (k, v) in headers {
+            if k.eq_ignore_ascii_case("consistencylevel") && v.trim().eq_ignore_ascii_case("eventual") {
+                mode.eventual = true;
+            }
+            if k.eq_ignore_ascii_case("prefer")
+                && v.split(',').any(|p| p.trim().eq_ignore_ascii_case("create-if-missing"))
+            {
+                mode.create_if_missing = true;
+            }
+        }
+        mode
+    }
 }
 
 /// A filterable property of an entity set: its name, whether it is a collection of strings

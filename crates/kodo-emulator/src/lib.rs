@@ -7,6 +7,7 @@
 
 pub mod apppolicy;
 pub mod authorize;
+pub mod chaos;
 pub mod clients;
 pub mod directory;
 pub mod entra;

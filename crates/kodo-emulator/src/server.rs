@@ -111,7 +111,10 @@ pub async fn start_with_proxy(
 
     let app = router(world.clone());
     let handle = axum_server::Handle::new();
-    let server = axum_server::bind_rustls(listen, tls).handle(handle.clone());
+    // TLS over the chaos acceptor, which can reset a connection (chaos.rs).
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .acceptor(super::chaos::ChaosAcceptor(world.connections.clone()));
+    let server = axum_server::bind(listen).acceptor(acceptor).handle(handle.clone());
     let served = app.clone();
     tokio::spawn(async move {
         let _ = server.serve(served.into_make_service_with_connect_info::<SocketAddr>()).await;
@@ -150,6 +153,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_emulator/state", get(state_dump))
         .route("/_emulator/secrets", get(secrets_get))
         .route("/_emulator/faults", get(faults_get).post(faults_add).delete(faults_clear))
+        .route("/_emulator/chaos", get(chaos_get).put(chaos_put).delete(chaos_clear))
         .route("/_emulator/settings", get(settings_get).patch(settings_patch))
         .route("/_emulator/tenants/{tenant}/exchange", get(exchange_get).patch(exchange_patch))
         .route("/_emulator/tenants/{tenant}/directory", get(directory_get))
@@ -203,6 +207,14 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
     if !control {
         if !world.config.latency.is_zero() {
             tokio::time::sleep(world.config.latency).await;
+        }
+        let chaos = world.chaos.lock().as_mut().and_then(super::chaos::Chaos::draw_next);
+        if let Some(fault) = chaos {
+            let peer = connection.as_deref().and_then(|c| c.parse::<SocketAddr>().ok());
+            let slow = world.chaos.lock().as_ref().map_or(0, |c| c.config.slow_ms);
+            let (response, status) = inject(&world, fault, peer, slow, &client_request_id, req, next).await;
+            world.record(LogEntry { fault: Some(fault.kind.name()), ..served(status) });
+            return response;
         }
         let rule = {
             let mut faults = world.faults.lock();
@@ -281,6 +293,61 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
     response
 }
 
+/// Injects a chaos fault (chaos.rs): the response, and the status the log records (the one
+/// served, for the faults that serve the request).
+async fn inject(
+    world: &World,
+    fault: super::chaos::Injected,
+    peer: Option<SocketAddr>,
+    slow_ms: u64,
+    client_request_id: &str,
+    req: Request,
+    next: Next,
+) -> (Response, StatusCode) {
+    use super::chaos::FaultKind as K;
+    let status = |code: u16| {
+        let r = fault_response(code, fault.retry_after, client_request_id);
+        let s = r.status();
+        (r, s)
+    };
+    match fault.kind {
+        K::InternalServerError => status(500),
+        K::BadGateway => status(502),
+        K::ServiceUnavailable | K::ServiceUnavailableRetryAfter => status(503),
+        K::GatewayTimeout => status(504),
+        K::ThrottleBurst => status(429),
+        K::DropBeforeServing => (dropped("connection dropped by a chaos fault"), StatusCode::OK),
+        K::TlsReset => {
+            // Unknown connections (through the proxy) are dropped instead.
+            let _ = peer.is_some_and(|p| world.connections.reset(p));
+            (dropped("connection reset by a chaos fault"), StatusCode::OK)
+        }
+        K::DropMidBody => {
+            let response = next.run(req).await;
+            let served = response.status();
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            // The head and half the body go out; then the connection fails.
+            use futures_util::StreamExt;
+            let cut = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(half) }).chain(
+                futures_util::stream::once(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("connection dropped mid-body by a chaos fault"))
+                }),
+            );
+            (Response::from_parts(parts, Body::from_stream(cut)), served)
+        }
+        K::Slow => {
+            let response = next.run(req).await;
+            let served = response.status();
+            tokio::time::sleep(std::time::Duration::from_millis(slow_ms)).await;
+            (response, served)
+        }
+    }
+}
+
 /// Graph's service time charged for a response (for the request log).
 #[derive(Clone, Copy)]
 struct ServiceTime(std::time::Duration);
@@ -293,13 +360,14 @@ fn dropped(reason: &'static str) -> Response {
 }
 
 fn fault_response(status: u16, retry_after: Option<u64>, client_request_id: &str) -> Response {
-    let code = match status {
-        429 => "TooManyRequests",
-        503 => "ServiceUnavailable",
-        504 => "GatewayTimeout",
-        _ => "InternalServerError",
+    // Graph's gateway answers 502/503/504 with `UnknownError` and an empty message
+    // (microsoftgraph/microsoft-graph-docs#2505, #5288; 502 UNCONFIRMED).
+    let (code, message) = match status {
+        429 => ("TooManyRequests", "The service is temporarily unavailable. Please retry again later."),
+        502..=504 => ("UnknownError", ""),
+        _ => ("InternalServerError", "The service is temporarily unavailable. Please retry again later."),
     };
-    let mut r = graph::gerr(status, code, "The service is temporarily unavailable. Please retry again later.");
+    let mut r = graph::gerr(status, code, message);
     if let Some(s) = retry_after {
         r.headers.push(("Retry-After".into(), s.to_string()));
     }
@@ -462,12 +530,9 @@ async fn graph_entry(
             }
         }
     };
-    let mode = super::graph_query::Mode {
-        eventual: headers
-            .get("consistencylevel")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual")),
-    };
+    let mode = super::graph_query::Mode::from_headers(
+        headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    );
     let w = world.clone();
     let outer_id = client_request_id.clone();
     let request_id = super::state::new_id();
@@ -719,6 +784,28 @@ async fn faults_add(State(world): W, body: Bytes) -> Response {
 
 async fn faults_clear(State(world): W) -> Response {
     world.faults.lock().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn chaos_get(State(world): W) -> Response {
+    axum::Json(world.chaos.lock().clone()).into_response()
+}
+
+async fn chaos_put(State(world): W, body: Bytes) -> Response {
+    let chaos = serde_json::from_slice::<super::chaos::ChaosConfig>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(super::chaos::Chaos::new);
+    match chaos {
+        Ok(c) => {
+            *world.chaos.lock() = Some(c.clone());
+            axum::Json(c).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response(),
+    }
+}
+
+async fn chaos_clear(State(world): W) -> Response {
+    *world.chaos.lock() = None;
     StatusCode::NO_CONTENT.into_response()
 }
 

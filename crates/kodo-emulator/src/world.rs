@@ -174,6 +174,9 @@ pub struct LogEntry {
     /// Served, and its answer held back by a fault rule (`hold`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub held: bool,
+    /// The chaos fault this request got (`chaos::FaultKind` names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<&'static str>,
 }
 
 impl LogEntry {
@@ -194,6 +197,7 @@ impl LogEntry {
             version: None,
             service_ms: None,
             held: false,
+            fault: None,
         }
     }
 }
@@ -254,6 +258,10 @@ pub struct World {
     /// for (`GET /_emulator/secrets`). Throwaway secrets of emulated tenants.
     pub issued_secrets: Mutex<Vec<String>>,
     pub faults: Mutex<Vec<FaultRule>>,
+    /// Seeded chaos, when on (`PUT /_emulator/chaos`).
+    pub chaos: Mutex<Option<super::chaos::Chaos>>,
+    /// The live TCP connections, which a chaos fault can reset.
+    pub connections: std::sync::Arc<super::chaos::Connections>,
     pub throttle_rate: Mutex<f64>,
     pub service_time: Mutex<Duration>,
     pub replication_lag: Mutex<Duration>,
@@ -288,6 +296,8 @@ impl World {
             log: Mutex::new(Vec::new()),
             issued_secrets: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            chaos: Mutex::new(None),
+            connections: Default::default(),
             next_seq: AtomicU64::new(1),
             identity_header: new_id(),
             url: Mutex::new(String::new()),

@@ -551,6 +551,44 @@ async fn replication_lag_hides_new_objects_with_the_real_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn upsert_by_unique_name_creates_once_even_while_the_app_replicates() {
+    let emu = start(1, 800, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let upsert = |prefer: bool, name: &'static str| {
+        let mut req = emu
+            .client
+            .patch(format!("{}/v1.0/applications(uniqueName='kodo-test')", emu.url()))
+            .bearer_auth(&admin)
+            .json(&json!({ "displayName": name }));
+        if prefer {
+            req = req.header("Prefer", "create-if-missing");
+        }
+        req.send()
+    };
+    // Without the preference a missing key is not created.
+    assert_eq!(upsert(false, "A").await.unwrap().status().as_u16(), 404);
+    let created = upsert(true, "A").await.unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let app: Value = created.json().await.unwrap();
+    assert_eq!(app["uniqueName"], "kodo-test");
+    // At once, while the new app is not replicated: updated, not made twice.
+    assert_eq!(upsert(true, "B").await.unwrap().status().as_u16(), 204);
+    let (s, _, _) = emu.graph(&admin, Method::GET, "applications(uniqueName='kodo-test')", None).await;
+    assert_eq!(s, 404, "a read by the key sees replicated objects only");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (s, b, _) = emu.graph(&admin, Method::GET, "applications(uniqueName='kodo-test')", None).await;
+    assert_eq!((s, b["id"].as_str(), b["displayName"].as_str()), (200, app["id"].as_str(), Some("B")));
+    let state = emulator_state(&emu).await;
+    let named = state["tenants"][0]["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["uniqueName"] == "kodo-test")
+        .count();
+    assert_eq!(named, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn throttling_answers_429_with_retry_after() {
     let emu = start(1, 0, 1.0).await;
     let admin = emu.bootstrap_token(0, GRAPH).await;
@@ -1160,6 +1198,96 @@ async fn fault_rules_fail_drop_and_then_stop() {
     assert!(log.iter().any(|e| e["status"] == 503));
     assert!(log.iter().all(|e| e["method"].is_string() && e["path"].is_string() && e["status"].is_u64()));
     assert!(!log.iter().any(|e| e["path"].as_str().unwrap().starts_with("/_emulator")));
+}
+
+/// One request under chaos that allows only `kind`, at rate 1.
+async fn under_chaos(emu: &Emu, admin: &str, kind: &str) -> Result<(u16, Option<String>, Value), String> {
+    let config = json!({ "seed": 11, "rate": 1.0, "kinds": [kind], "slowMs": 300 });
+    assert_eq!(emu.control(Method::PUT, "chaos", Some(config)).await.0, 200);
+    // A client of its own: a reset must not spoil the shared one's pool.
+    let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+    let sent = client.get(format!("{}/v1.0/organization", emu.url())).bearer_auth(admin).send().await;
+    assert_eq!(emu.control(Method::DELETE, "chaos", None).await.0, 204);
+    let r = sent.map_err(|e| format!("send: {e:?}"))?;
+    let status = r.status().as_u16();
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let bytes = r.bytes().await.map_err(|e| format!("body: {e:?}"))?;
+    Ok((status, retry_after, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_injects_each_fault_by_seed_and_logs_it() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    for (kind, status, code) in [
+        ("internalServerError", 500, "InternalServerError"),
+        ("badGateway", 502, "UnknownError"),
+        ("serviceUnavailable", 503, "UnknownError"),
+        ("gatewayTimeout", 504, "UnknownError"),
+    ] {
+        let (s, ra, body) = under_chaos(&emu, &admin, kind).await.unwrap();
+        assert_eq!((s, ra.as_deref(), body["error"]["code"].as_str()), (status, None, Some(code)), "{kind}");
+    }
+    let (s, ra, _) = under_chaos(&emu, &admin, "serviceUnavailableRetryAfter").await.unwrap();
+    assert_eq!(s, 503);
+    assert!(matches!(ra.as_deref(), Some("1" | "2")));
+    let (s, ra, body) = under_chaos(&emu, &admin, "throttleBurst").await.unwrap();
+    assert_eq!((s, ra.as_deref(), body["error"]["code"].as_str()), (429, Some("1"), Some("TooManyRequests")));
+    // The connection fails: before the answer, mid-body, or reset during TLS.
+    for (kind, failure) in [("dropBeforeServing", "send:"), ("dropMidBody", "body:"), ("tlsReset", "ConnectionReset")] {
+        let r = under_chaos(&emu, &admin, kind).await;
+        assert!(r.as_ref().is_err_and(|e| e.contains(failure)), "{kind}: {r:?}");
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(under_chaos(&emu, &admin, "slow").await.unwrap().0, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+
+    let log = emu.requests().await;
+    let faults: Vec<&str> = log.iter().filter_map(|e| e["fault"].as_str()).collect();
+    assert_eq!(
+        faults,
+        [
+            "internalServerError",
+            "badGateway",
+            "serviceUnavailable",
+            "gatewayTimeout",
+            "serviceUnavailableRetryAfter",
+            "throttleBurst",
+            "dropBeforeServing",
+            "dropMidBody",
+            "tlsReset",
+            "slow"
+        ]
+    );
+    // The chaos is off again, and the emulator serves as before.
+    assert_eq!(emu.graph(&admin, Method::GET, "organization", None).await.0, 200);
+    let (s, body) = emu.control(Method::PUT, "chaos", Some(json!({ "seed": 1, "rate": 2.0 }))).await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _) = emu.control(Method::PUT, "chaos", Some(json!({ "seed": 1, "rate": 0.1, "kinds": ["teapot"] }))).await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_draws_the_same_faults_for_the_same_seed() {
+    let emu = start(1, 0, 0.0).await;
+    let admin = emu.bootstrap_token(0, GRAPH).await;
+    let mut runs = Vec::new();
+    for seed in [5, 5, 6] {
+        let kinds = json!(["internalServerError", "badGateway", "gatewayTimeout", "throttleBurst"]);
+        let config = json!({ "seed": seed, "rate": 0.4, "kinds": kinds });
+        assert_eq!(emu.control(Method::PUT, "chaos", Some(config)).await.0, 200);
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            statuses.push(emu.graph(&admin, Method::GET, "organization", None).await.0);
+        }
+        let (_, state) = emu.control(Method::GET, "chaos", None).await;
+        assert_eq!(state["requests"], 40);
+        runs.push(statuses);
+    }
+    emu.control(Method::DELETE, "chaos", None).await;
+    assert_eq!(runs[0], runs[1]);
+    assert_ne!(runs[0], runs[2]);
+    assert!(runs[0].iter().any(|s| *s != 200) && runs[0].contains(&200));
 }
 
 #[test]
