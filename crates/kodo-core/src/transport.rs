@@ -36,12 +36,16 @@ pub fn emulator_target_allowed(url: &str) -> Result<(), String> {
 }
 
 /// Builds the client: `ca_pem` replaces the trust store; `resolve_to` pins every hostname.
-pub fn client(ca_pem: Option<&str>, resolve_to: Option<SocketAddr>) -> Result<reqwest::Client, String> {
+pub fn client(
+    ca_pem: Option<&str>,
+    resolve_to: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("Kodo/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(20))
-        .timeout(Duration::from_secs(120));
+        .timeout(timeout);
     if let Some(pem) = ca_pem {
         let cert = reqwest::Certificate::from_pem(pem.as_bytes())
             .map_err(|e| format!("the CA certificate is not valid PEM: {e}"))?;

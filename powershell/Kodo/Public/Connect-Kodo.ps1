@@ -75,6 +75,11 @@ function Connect-Kodo {
     The cloud: Global (default), USGov, USGovDoD, China, or Emulator (the tenant emulator
     started by Start-KodoEmulator).
 
+    .PARAMETER RequestTimeoutSec
+    How long one request to Microsoft 365 may take, answer included, before Kodo counts it as
+    unanswered (1 to 3600 seconds; 120 if not given). An unanswered read is sent again; an
+    unanswered write is not, and the command stops so that a re-run finds what it did.
+
     .EXAMPLE
     Connect-Kodo -TenantId contoso.onmicrosoft.com
 
@@ -163,11 +168,15 @@ function Connect-Kodo {
         [System.Security.SecureString]$AccessToken,
 
         [ValidateSet('Global', 'USGov', 'USGovDoD', 'China', 'Emulator')]
-        [string]$Environment = 'Global'
+        [string]$Environment = 'Global',
+
+        [ValidateRange(1, 3600)]
+        [int]$RequestTimeoutSec
     )
 
     try {
         $environmentSpec = Get-KodoEnvironmentSpec -Environment $Environment
+        if ($PSBoundParameters.ContainsKey('RequestTimeoutSec')) { $environmentSpec['requestTimeoutSeconds'] = $RequestTimeoutSec }
         $signingCertificate = $null
         switch ($PSCmdlet.ParameterSetName) {
             'Browser' {

@@ -3,6 +3,7 @@
 use crate::error::{ErrorCode, KodoError};
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A cloud's endpoints (facts.md §4.6), or the emulator's.
 #[derive(Clone, Debug)]
@@ -14,7 +15,12 @@ pub struct Environment {
     pub exchange: String,
     pub ca_pem: Option<String>,
     pub resolve_to: Option<SocketAddr>,
+    /// How long one HTTP request may take, answer included, before it counts as no answer.
+    pub request_timeout: Duration,
 }
+
+/// One request's time limit unless the caller sets one (`Connect-Kodo -RequestTimeoutSec`).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Environment {
     /// Global, USGov, USGovDoD, China (names as Connect-MgGraph's -Environment).
@@ -63,6 +69,7 @@ impl Environment {
             exchange: exo.into(),
             ca_pem: None,
             resolve_to: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         })
     }
 }
@@ -81,6 +88,9 @@ pub struct EnvironmentSpec {
     /// Endpoints of a custom environment; a built-in name fills the rest.
     #[serde(default)]
     pub base: Option<String>,
+    /// One request's time limit in seconds (1 to 3600); 120 if absent.
+    #[serde(default)]
+    pub request_timeout_seconds: Option<u64>,
 }
 
 impl EnvironmentSpec {
@@ -97,6 +107,15 @@ impl EnvironmentSpec {
         }
         env.ca_pem = self.ca_certificate_pem.clone();
         env.resolve_to = self.resolve_to;
+        if let Some(s) = self.request_timeout_seconds {
+            if !(1..=3600).contains(&s) {
+                return Err(KodoError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("A request timeout of {s} s is out of range: use 1 to 3600 seconds."),
+                ));
+            }
+            env.request_timeout = Duration::from_secs(s);
+        }
         Ok(env)
     }
 }

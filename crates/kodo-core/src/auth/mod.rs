@@ -89,13 +89,19 @@ fn now() -> i64 {
 
 /// A token endpoint's answer: the access token, when it expires (expires_in may be a number or
 /// a string), and the refresh token if any.
-fn token_of(body: &Value) -> (String, i64, Option<String>) {
+fn token_of(body: &Value) -> Result<(String, i64, Option<String>), KodoError> {
     let token = body["access_token"].as_str().unwrap_or("").to_string();
+    if token.is_empty() {
+        return Err(KodoError::new(
+            ErrorCode::ServiceError,
+            "Entra ID's token endpoint answered without an access token: try again in a moment.",
+        ));
+    }
     let expires_in = body["expires_in"]
         .as_i64()
         .or_else(|| body["expires_in"].as_str().and_then(|s| s.parse().ok()))
         .unwrap_or(3599);
-    (token, now() + expires_in, body["refresh_token"].as_str().map(str::to_string))
+    Ok((token, now() + expires_in, body["refresh_token"].as_str().map(str::to_string)))
 }
 
 fn jwt_claims(token: &str) -> Option<Value> {
@@ -105,7 +111,7 @@ fn jwt_claims(token: &str) -> Option<Value> {
 impl Connection {
     pub fn new(tenant: Option<String>, env: Environment, spec: CredentialSpec) -> Result<Connection, KodoError> {
         let bad = |m: String| KodoError::new(ErrorCode::InvalidArgument, m);
-        let http = crate::transport::client(env.ca_pem.as_deref(), env.resolve_to)
+        let http = crate::transport::client(env.ca_pem.as_deref(), env.resolve_to, env.request_timeout)
             .map_err(|e| KodoError::new(ErrorCode::InvalidArgument, e))?;
         let spec_kind = match &spec {
             CredentialSpec::DeviceCode { .. } => SpecKind::DeviceCode,
@@ -355,7 +361,9 @@ impl Connection {
         let response =
             self.http.post(url).form(form).send().await.map_err(|e| connection_error(&self.env.login, &e))?;
         let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        // An answer cut off mid-body is no answer (never an empty token).
+        let bytes = response.bytes().await.map_err(|e| connection_error(&self.env.login, &e))?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
     async fn post_token(
@@ -364,10 +372,19 @@ impl Connection {
         form: &[(&str, String)],
     ) -> Result<(String, i64, Option<String>), KodoError> {
         let (status, body) = self.post_form(self.token_endpoint(), form).await?;
+        if status == 429 || status >= 500 {
+            let code = if status == 429 { ErrorCode::Throttled } else { ErrorCode::ServiceError };
+            return Err(KodoError::new(
+                code,
+                format!(
+                    "Entra ID's token endpoint answered HTTP {status} (not a sign-in error): try again in a moment."
+                ),
+            ));
+        }
         if status != 200 {
             return Err(aadsts_error(&body, client_id, &self.tenant));
         }
-        Ok(token_of(&body))
+        token_of(&body)
     }
 
     /// The system browser's sign-in ([`browser`]), then the code's redemption with its verifier.
@@ -435,7 +452,7 @@ impl Connection {
             ];
             let (status, body) = self.post_form(self.token_endpoint(), &form).await?;
             if status == 200 {
-                return Ok(token_of(&body));
+                return token_of(&body);
             }
             match body["error"].as_str() {
                 Some("authorization_pending") if now() < deadline => {}
@@ -477,7 +494,8 @@ impl Connection {
             )
         })?;
         let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let bytes = response.bytes().await.map_err(|e| connection_error(&self.env.login, &e))?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status != 200 {
             let detail = body["Message"]
                 .as_str()
@@ -498,6 +516,12 @@ impl Connection {
             ));
         }
         let token = body["access_token"].as_str().unwrap_or("").to_string();
+        if token.is_empty() {
+            return Err(KodoError::new(
+                ErrorCode::ServiceError,
+                "The managed identity endpoint answered without an access token: try again in a moment.",
+            ));
+        }
         // expires_on is epoch seconds as a string (facts.md §4.5).
         let exp = body["expires_on"]
             .as_str()

@@ -67,7 +67,8 @@ impl<'a> ExchangeAdmin<'a> {
         let (tenant, anchor) = self.tenant_and_anchor();
         let url = format!("{}/adminapi/beta/{tenant}/InvokeCommand", self.conn.env.exchange);
         let body = json!({ "CmdletInput": { "CmdletName": cmdlet, "Parameters": parameters } });
-        let request = Request { method: "POST", path: format!("InvokeCommand {cmdlet}"), body: None, retry };
+        let request =
+            Request { method: "POST", path: format!("InvokeCommand {cmdlet}"), body: None, retry, upsert: false };
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let label = format!("Exchange {cmdlet}");
         let exchange = &self.conn.env.exchange;

@@ -33,20 +33,27 @@ pub struct Request {
     pub path: String,
     pub body: Option<Value>,
     pub retry: Retry,
+    /// `Prefer: create-if-missing`: a PATCH by alternate key creates what is missing.
+    pub upsert: bool,
 }
 
 impl Request {
     pub fn get(path: impl Into<String>, retry: Retry) -> Request {
-        Request { method: "GET", path: path.into(), body: None, retry }
+        Request { method: "GET", path: path.into(), body: None, retry, upsert: false }
     }
     pub fn post(path: impl Into<String>, body: Value, retry: Retry) -> Request {
-        Request { method: "POST", path: path.into(), body: Some(body), retry }
+        Request { method: "POST", path: path.into(), body: Some(body), retry, upsert: false }
     }
     pub fn patch(path: impl Into<String>, body: Value, retry: Retry) -> Request {
-        Request { method: "PATCH", path: path.into(), body: Some(body), retry }
+        Request { method: "PATCH", path: path.into(), body: Some(body), retry, upsert: false }
+    }
+    /// Creates the object with the alternate key in `path` if none has it, else updates it
+    /// (Graph's upsert: 201 with the new object, or 204). Safe to repeat.
+    pub fn upsert(path: impl Into<String>, body: Value) -> Request {
+        Request { method: "PATCH", path: path.into(), body: Some(body), retry: Retry::Idempotent, upsert: true }
     }
     pub fn delete(path: impl Into<String>, retry: Retry) -> Request {
-        Request { method: "DELETE", path: path.into(), body: None, retry }
+        Request { method: "DELETE", path: path.into(), body: None, retry, upsert: false }
     }
     /// The path without its query, for messages and error targets.
     pub fn resource(&self) -> &str {
@@ -290,6 +297,9 @@ impl<'a> Graph<'a> {
         if let Some(b) = &request.body {
             req = req.json(b);
         }
+        if request.upsert {
+            req = req.header("Prefer", "create-if-missing");
+        }
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let label = format!("Graph {} {}", request.method, request.resource());
         send_authorized(self.conn, self.ctx, &self.conn.env.graph, req, &label, client_request_id).await
@@ -439,6 +449,9 @@ impl<'a> Graph<'a> {
                 if let Some(b) = &r.body {
                     item["body"] = b.clone();
                     item["headers"] = json!({ "Content-Type": "application/json" });
+                }
+                if r.upsert {
+                    item["headers"]["Prefer"] = "create-if-missing".into();
                 }
                 item
             })

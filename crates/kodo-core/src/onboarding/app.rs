@@ -5,7 +5,10 @@
 
 use super::delivery;
 use super::policy::{self, SecretRules};
-use super::{APP_SELECT, KODO_TAG, SECRET_DAYS_DEFAULT, SECRET_DAYS_MAX, check_guid, esc, validate_display_name};
+use super::{
+    APP_SELECT, KODO_TAG, KODO_UNIQUE_NAME, SECRET_DAYS_DEFAULT, SECRET_DAYS_MAX, check_guid, esc,
+    validate_display_name,
+};
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::models::{Application, KeyCredential, RequiredResourceAccess, ServicePrincipal, end_of};
@@ -48,11 +51,24 @@ pub enum Known {
     Absent,
     /// It was read (with [`APP_SELECT`]).
     App(Box<Application>),
+    /// This run's create met it: an interrupted run made it moments ago, and it was still
+    /// replicating when this run looked (read with [`APP_SELECT`]). The create overwrote its
+    /// marks, so none of the credentials Kodo named on it is known delivered.
+    Raced(Box<Application>),
 }
 
 /// New-KodoApp.
 pub async fn ensure_app(ctx: &OpContext, graph: &Graph<'_>, req: EnsureApp) -> Result<Value, KodoError> {
-    ensure_app_known(ctx, graph, req, Known::Nothing, None).await
+    let done = ensure_app_known(ctx, graph, req.clone(), Known::Nothing, None).await?;
+    match raced(&done) {
+        Some(app) => ensure_app_known(ctx, graph, req, Known::Raced(Box::new(app)), None).await,
+        None => Ok(done),
+    }
+}
+
+/// The app that this run's create met, when it met one (`{"raced": app}`).
+pub(crate) fn raced(done: &Value) -> Option<Application> {
+    done.get("raced").and_then(|a| serde_json::from_value(a.clone()).ok())
 }
 
 /// New-KodoApp with what the caller knows already: the app, and the app management policy's
@@ -78,9 +94,10 @@ pub async fn ensure_app_known(
     let now = ctx.clock().utc_now();
     let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
     ctx.progress("New-KodoApp", "Looking for the Kodo app", Some(10));
+    let raced_app = matches!(known, Known::Raced(_));
     let mut app: Option<Application> = match (known, &req.app_id) {
         (Known::Absent, _) => None,
-        (Known::App(a), _) => Some(*a),
+        (Known::App(a), _) | (Known::Raced(a), _) => Some(*a),
         (Known::Nothing, Some(a)) => Some(
             graph
                 .find::<Application>(
@@ -122,7 +139,7 @@ pub async fn ensure_app_known(
         );
     }
     // Secrets an interrupted run made and never reported (delivery.rs): nobody holds them.
-    let pending = delivery::pending(app.as_ref());
+    let pending = if raced_app { delivery::all_nonces(app.as_ref()) } else { delivery::pending(app.as_ref()) };
     let orphans = delivery::orphans(app.as_ref(), &pending);
     let orphan_keys = delivery::orphan_keys(app.as_ref(), &pending);
     // A credential (keyId, end) that is not an orphan and has not expired.
@@ -234,9 +251,28 @@ pub async fn ensure_app_known(
                 if let Some(rra) = &req.required_resource_access {
                     body["requiredResourceAccess"] = json!(rra);
                 }
-                // Never retried except when throttled (not executed): a re-run finds it by tag.
-                let request = Request::post("applications", body, Retry::ThrottleOnly);
-                let created: Application = graph.send(&request).await?.json(&request)?;
+                // By its alternate key: a create repeated (a retry, or a re-run while the first
+                // app still replicates and the tag finds nothing) meets that app instead of
+                // making another.
+                let request = Request::upsert(format!("applications(uniqueName='{KODO_UNIQUE_NAME}')"), body);
+                let answer = graph.send(&request).await?;
+                if answer.status == 204 {
+                    let met: Application = graph
+                        .get(
+                            format!("applications(uniqueName='{KODO_UNIQUE_NAME}')?$select={APP_SELECT}"),
+                            Retry::Replication,
+                        )
+                        .await?;
+                    ctx.warn(format!(
+                        "The Kodo app (appId {}) exists already under its unique name: an earlier attempt made it moments ago (an interrupted run, or this run's create whose answer was lost). Kodo carries on with it and replaces any credential made for it then.",
+                        met.app_id()
+                    ));
+                    return Ok(json!({ "raced": met }));
+                }
+                if !answer.ok() {
+                    return Err(graph_error("PATCH", "applications", &answer));
+                }
+                let created: Application = answer.json(&request)?;
                 ctx.log(
                     LogLevel::Verbose,
                     format!("Created app registration '{}' (appId {}).", req.display_name, created.app_id()),

@@ -47,6 +47,23 @@ pub(crate) fn pending(app: Option<&Application>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every nonce that the app's marks and its Kodo-named credentials carry: for an app that an
+/// interrupted run made moments ago and whose marks this run's create overwrote (the app was
+/// still replicating when this run looked for it), where no credential can be known delivered.
+pub(crate) fn all_nonces(app: Option<&Application>) -> Vec<String> {
+    let mut nonces = pending(app);
+    if let Some(app) = app {
+        let names = app.password_credentials().iter().map(|c| c.display_name.as_deref());
+        let names = names.chain(app.key_credentials().iter().map(|c| c.display_name.as_deref()));
+        for (_, nonce) in names.flatten().filter(|n| n.starts_with("Kodo ")).filter_map(|n| n.rsplit_once(" #")) {
+            if !nonces.iter().any(|x| x == nonce) {
+                nonces.push(nonce.to_string());
+            }
+        }
+    }
+    nonces
+}
+
 /// True if a credential's display name carries one of `nonces`.
 fn marked(display_name: Option<&str>, nonces: &[String]) -> bool {
     display_name.and_then(|n| n.rsplit_once(" #")).is_some_and(|(_, nonce)| nonces.iter().any(|x| x == nonce))

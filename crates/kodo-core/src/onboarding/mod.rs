@@ -47,6 +47,11 @@ pub use crate::manifest::resolve as resolve_manifest;
 /// The tag Kodo writes on its app registration, to find it again (never by name alone).
 pub const KODO_TAG: &str = "KodoManaged";
 
+/// The Kodo app's `uniqueName`, the alternate key it is created by (Graph's application upsert):
+/// a create repeated while the first one still replicates updates that app instead of making a
+/// second one.
+pub const KODO_UNIQUE_NAME: &str = "kodo-for-cloud-backup";
+
 /// Client secret lifetime: Graph's default is two years (facts.md §3.7); Kodo also caps there.
 pub const SECRET_DAYS_DEFAULT: u32 = 730;
 pub const SECRET_DAYS_MAX: u32 = 730;

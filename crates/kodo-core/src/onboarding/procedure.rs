@@ -161,173 +161,191 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     let (got, org, unit) = tokio::join!(graph.batch(&reads), ews_read, unit_read);
     let (mut got, org, unit) = (got?.into_iter(), org?, unit?);
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
-    let existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
+    let mut existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
     let policy_answer = got.next().unwrap_or_default();
     let resource_answers: Vec<_> = got.collect();
     let retired = platform::retired_steps();
+    // Set when this run's create met an app that an interrupted run made moments ago (still
+    // replicating, so the tag did not find it): the run carries on as for an existing app.
+    let mut raced = false;
+    loop {
+        if let Some(existing) = existing.take() {
+            // Already onboarded, or partly: each part changes only what is missing.
+            let app_id = existing.app_id().to_string();
+            let ensure = EnsureApp {
+                display_name: req.display_name.clone(),
+                app_id: Some(app_id.clone()),
+                new_secret: false,
+                secret_lifetime_days: req.secret_lifetime_days,
+                certificate: req.certificate.clone(),
+                certificate_only: req.certificate_only,
+                required_resource_access: None,
+                approval: req.approval.clone(),
+            };
+            // The app's own policies may differ from the default: New-KodoApp reads them.
+            let known =
+                if raced { Known::Raced(Box::new(existing.clone())) } else { Known::App(Box::new(existing.clone())) };
+            let app = ensure_app_known(ctx, graph, ensure, known, None).await?;
+            let grants = if app["servicePrincipalId"].as_str().is_some_and(|s| !s.is_empty()) {
+                let grant = GrantPermissions {
+                    app_id: app_id.clone(),
+                    manifest: req.manifest.clone(),
+                    approval: req.approval.clone(),
+                    just_created: false,
+                    mailbox_scope: req.mailbox_scope.clone(),
+                };
+                grant_permissions(conn, ctx, graph, grant).await?
+            } else {
+                // No service principal yet (an interrupted run made only the app) and none made now
+                // (-WhatIf, or declined): the consents are planned as for a new app, from what was
+                // read, and none is given.
+                let state = GrantState {
+                    app: existing,
+                    sp_id: String::new(),
+                    resource_sps: resource_sps_from(&resources, resource_answers.clone())?,
+                    assigned: HashSet::new(),
+                    assignments: Vec::new(),
+                    grants: Vec::new(),
+                    scoped: unit.is_some(),
+                };
+                let planned = plan_grant(&manifest, state)?;
+                let approval = if req.approval.dry_run { req.approval.clone() } else { Approval::only(Vec::new()) };
+                let decided = planned.plan.clone().decide(ctx, &approval).await?;
+                apply_grant(ctx, graph, planned, decided).await?
+            };
+            let ews = match org.clone() {
+                Some(org) => {
+                    let plan = plan_ews(org, &app_id, &format!("app {app_id}"), &req.ews);
+                    let mut steps = Plan::new();
+                    if let Some(step) = &plan.step {
+                        steps.push(step.clone());
+                    }
+                    let mut decided = steps.decide(ctx, &req.approval).await?;
+                    apply_ews(&exchange, ctx, &plan, &app_id, &mut decided).await?
+                }
+                None => Value::Null,
+            };
+            return Ok(json!({ "app": app, "permissions": grants, "ews": ews, "retired": retired, "existing": true }));
+        }
 
-    if let Some(existing) = existing {
-        // Already onboarded, or partly: each part changes only what is missing.
-        let app_id = existing.app_id().to_string();
+        // A new app. Plan everything now: the consents are known before the app exists.
+        let default_policy = policy::default_policy_from(policy_answer.clone(), &policy_read)?;
+        let rules = SecretRules::from_policies(Some(&default_policy), None, now);
+        let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
+        let secret = rules.decide_secret_for(days, false, req.certificate.is_some(), req.certificate_only)?;
+        let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
+        if let Some((der, _)) = &certificate {
+            let (not_before, not_after) = crate::crypto::validity_of(der).unwrap_or((0, 0));
+            rules.check_certificate(not_before, not_after)?;
+        }
+        let resource_sps = resource_sps_from(&resources, resource_answers.clone())?;
+        let placeholder = Application { display_name: Some(req.display_name.clone()), ..Default::default() };
+        let state = GrantState {
+            app: placeholder,
+            sp_id: String::new(),
+            resource_sps,
+            assigned: HashSet::new(),
+            assignments: Vec::new(),
+            grants: Vec::new(),
+            scoped: unit.is_some(),
+        };
+        let mut planned = plan_grant(&manifest, state)?;
+        let ews_plan = org.clone().map(|org| plan_ews(org, "", "the new app", &req.ews));
+        let scope_plan =
+            unit.clone().map(|u| scope::plan_scope(u, scope::ExchangeState::default(), &manifest, "the new app"));
+        let declared: usize = planned.requested.iter().map(|e| e.resource_access.len()).sum();
+        let mut plan = Plan::new();
+        plan.add(
+            "createApp",
+            format!("Create app registration (single tenant, tagged KodoManaged) declaring {declared} API permissions"),
+            req.display_name.clone(),
+        );
+        plan.add(
+            "createServicePrincipal",
+            "Create the app's service principal (enterprise application)",
+            req.display_name.clone(),
+        );
+        if let Some(action) = &secret.action {
+            plan.add("addPassword", action.clone(), req.display_name.clone());
+        }
+        if let Some((_, thumbprint)) = &certificate {
+            plan.add(
+                "addCertificate",
+                format!("Add certificate {thumbprint} as a credential"),
+                req.display_name.clone(),
+            );
+        }
+        // The app is created declaring its permissions: no separate declaration step.
+        for step in planned.plan.items().iter().filter(|p| p.id != "requiredResourceAccess") {
+            plan.push(step.clone());
+        }
+        for step in scope_plan.iter().flat_map(|p| p.steps.iter()) {
+            plan.push(step.clone());
+        }
+        if let Some(step) = ews_plan.as_ref().and_then(|p| p.step.clone()) {
+            plan.push(step);
+        }
+        let mut decided = plan.decide(ctx, &req.approval).await?;
+        if !decided.approves("createApp") {
+            let grant_decided = planned.plan.clone().decide(ctx, &Approval::only(Vec::new())).await?;
+            let mut permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+            if let Some(p) = &scope_plan {
+                permissions["mailboxScope"] = scope::apply_scope(&exchange, ctx, p, None, &mut decided).await?;
+            }
+            let ews = match &ews_plan {
+                Some(p) => apply_ews(&exchange, ctx, p, "", &mut decided).await?,
+                None => Value::Null,
+            };
+            return Ok(decided.report_with(
+                json!({ "app": null, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
+            ));
+        }
+        let approved = Approval::only(decided.approved_ids());
+        ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and credential", Some(30));
         let ensure = EnsureApp {
             display_name: req.display_name.clone(),
-            app_id: Some(app_id.clone()),
+            app_id: None,
             new_secret: false,
             secret_lifetime_days: req.secret_lifetime_days,
             certificate: req.certificate.clone(),
             certificate_only: req.certificate_only,
-            required_resource_access: None,
-            approval: req.approval.clone(),
+            required_resource_access: Some(planned.requested.clone()),
+            approval: approved.clone(),
         };
-        // The app's own policies may differ from the default: New-KodoApp reads them.
-        let app = ensure_app_known(ctx, graph, ensure, Known::App(Box::new(existing.clone())), None).await?;
-        let grants = if app["servicePrincipalId"].as_str().is_some_and(|s| !s.is_empty()) {
-            let grant = GrantPermissions {
-                app_id: app_id.clone(),
-                manifest: req.manifest.clone(),
-                approval: req.approval.clone(),
-                just_created: false,
-                mailbox_scope: req.mailbox_scope.clone(),
-            };
-            grant_permissions(conn, ctx, graph, grant).await?
-        } else {
-            // No service principal yet (an interrupted run made only the app) and none made now
-            // (-WhatIf, or declined): the consents are planned as for a new app, from what was
-            // read, and none is given.
-            let state = GrantState {
-                app: existing,
-                sp_id: String::new(),
-                resource_sps: resource_sps_from(&resources, resource_answers)?,
-                assigned: HashSet::new(),
-                assignments: Vec::new(),
-                grants: Vec::new(),
-                scoped: unit.is_some(),
-            };
-            let planned = plan_grant(&manifest, state)?;
-            let approval = if req.approval.dry_run { req.approval.clone() } else { Approval::only(Vec::new()) };
-            let decided = planned.plan.clone().decide(ctx, &approval).await?;
-            apply_grant(ctx, graph, planned, decided).await?
+        let app = ensure_app_known(ctx, graph, ensure, Known::Absent, Some(rules)).await?;
+        if let Some(met) = super::app::raced(&app) {
+            existing = Some(met);
+            raced = true;
+            continue;
+        }
+        let created: Application = serde_json::from_value(app["app"].clone()).unwrap_or_default();
+        let app_id = created.app_id().to_string();
+        let sp_id = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
+        planned.bind(created, sp_id.clone());
+        // Exchange first: the scoped roles are in place before anything else is granted.
+        let scoped = match &scope_plan {
+            Some(p) => {
+                ctx.progress("Invoke-KodoOnboarding", "Mailbox scope (Exchange Online)", Some(50));
+                let who = (app_id.as_str(), sp_id.as_str(), req.display_name.as_str());
+                Some(scope::apply_scope(&exchange, ctx, p, Some(who), &mut decided).await?)
+            }
+            None => None,
         };
-        let ews = match org {
-            Some(org) => {
-                let plan = plan_ews(org, &app_id, &format!("app {app_id}"), &req.ews);
-                let mut steps = Plan::new();
-                if let Some(step) = &plan.step {
-                    steps.push(step.clone());
-                }
-                let mut decided = steps.decide(ctx, &req.approval).await?;
-                apply_ews(&exchange, ctx, &plan, &app_id, &mut decided).await?
+        ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(60));
+        let grant_decided = planned.plan.clone().decide(ctx, &approved).await?;
+        let mut permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
+        if let Some(s) = scoped {
+            permissions["mailboxScope"] = s;
+        }
+        let ews = match &ews_plan {
+            Some(p) => {
+                ctx.progress("Invoke-KodoOnboarding", "EWS allow list", Some(75));
+                apply_ews(&exchange, ctx, p, &app_id, &mut decided).await?
             }
             None => Value::Null,
         };
-        return Ok(json!({ "app": app, "permissions": grants, "ews": ews, "retired": retired, "existing": true }));
+        return Ok(
+            json!({ "app": app, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
+        );
     }
-
-    // A new app. Plan everything now: the consents are known before the app exists.
-    let default_policy = policy::default_policy_from(policy_answer, &policy_read)?;
-    let rules = SecretRules::from_policies(Some(&default_policy), None, now);
-    let days = req.secret_lifetime_days.unwrap_or(SECRET_DAYS_DEFAULT);
-    let secret = rules.decide_secret_for(days, false, req.certificate.is_some(), req.certificate_only)?;
-    let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
-    if let Some((der, _)) = &certificate {
-        let (not_before, not_after) = crate::crypto::validity_of(der).unwrap_or((0, 0));
-        rules.check_certificate(not_before, not_after)?;
-    }
-    let resource_sps = resource_sps_from(&resources, resource_answers)?;
-    let placeholder = Application { display_name: Some(req.display_name.clone()), ..Default::default() };
-    let state = GrantState {
-        app: placeholder,
-        sp_id: String::new(),
-        resource_sps,
-        assigned: HashSet::new(),
-        assignments: Vec::new(),
-        grants: Vec::new(),
-        scoped: unit.is_some(),
-    };
-    let mut planned = plan_grant(&manifest, state)?;
-    let ews_plan = org.map(|org| plan_ews(org, "", "the new app", &req.ews));
-    let scope_plan = unit.map(|u| scope::plan_scope(u, scope::ExchangeState::default(), &manifest, "the new app"));
-    let declared: usize = planned.requested.iter().map(|e| e.resource_access.len()).sum();
-    let mut plan = Plan::new();
-    plan.add(
-        "createApp",
-        format!("Create app registration (single tenant, tagged KodoManaged) declaring {declared} API permissions"),
-        req.display_name.clone(),
-    );
-    plan.add(
-        "createServicePrincipal",
-        "Create the app's service principal (enterprise application)",
-        req.display_name.clone(),
-    );
-    if let Some(action) = &secret.action {
-        plan.add("addPassword", action.clone(), req.display_name.clone());
-    }
-    if let Some((_, thumbprint)) = &certificate {
-        plan.add("addCertificate", format!("Add certificate {thumbprint} as a credential"), req.display_name.clone());
-    }
-    // The app is created declaring its permissions: no separate declaration step.
-    for step in planned.plan.items().iter().filter(|p| p.id != "requiredResourceAccess") {
-        plan.push(step.clone());
-    }
-    for step in scope_plan.iter().flat_map(|p| p.steps.iter()) {
-        plan.push(step.clone());
-    }
-    if let Some(step) = ews_plan.as_ref().and_then(|p| p.step.clone()) {
-        plan.push(step);
-    }
-    let mut decided = plan.decide(ctx, &req.approval).await?;
-    if !decided.approves("createApp") {
-        let grant_decided = planned.plan.clone().decide(ctx, &Approval::only(Vec::new())).await?;
-        let mut permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
-        if let Some(p) = &scope_plan {
-            permissions["mailboxScope"] = scope::apply_scope(&exchange, ctx, p, None, &mut decided).await?;
-        }
-        let ews = match &ews_plan {
-            Some(p) => apply_ews(&exchange, ctx, p, "", &mut decided).await?,
-            None => Value::Null,
-        };
-        return Ok(decided.report_with(
-            json!({ "app": null, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
-        ));
-    }
-    let approved = Approval::only(decided.approved_ids());
-    ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and credential", Some(30));
-    let ensure = EnsureApp {
-        display_name: req.display_name.clone(),
-        app_id: None,
-        new_secret: false,
-        secret_lifetime_days: req.secret_lifetime_days,
-        certificate: req.certificate.clone(),
-        certificate_only: req.certificate_only,
-        required_resource_access: Some(planned.requested.clone()),
-        approval: approved.clone(),
-    };
-    let app = ensure_app_known(ctx, graph, ensure, Known::Absent, Some(rules)).await?;
-    let created: Application = serde_json::from_value(app["app"].clone()).unwrap_or_default();
-    let app_id = created.app_id().to_string();
-    let sp_id = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
-    planned.bind(created, sp_id.clone());
-    // Exchange first: the scoped roles are in place before anything else is granted.
-    let scoped = match &scope_plan {
-        Some(p) => {
-            ctx.progress("Invoke-KodoOnboarding", "Mailbox scope (Exchange Online)", Some(50));
-            let who = (app_id.as_str(), sp_id.as_str(), req.display_name.as_str());
-            Some(scope::apply_scope(&exchange, ctx, p, Some(who), &mut decided).await?)
-        }
-        None => None,
-    };
-    ctx.progress("Invoke-KodoOnboarding", "Granting admin consent", Some(60));
-    let grant_decided = planned.plan.clone().decide(ctx, &approved).await?;
-    let mut permissions = apply_grant(ctx, graph, planned, grant_decided).await?;
-    if let Some(s) = scoped {
-        permissions["mailboxScope"] = s;
-    }
-    let ews = match &ews_plan {
-        Some(p) => {
-            ctx.progress("Invoke-KodoOnboarding", "EWS allow list", Some(75));
-            apply_ews(&exchange, ctx, p, &app_id, &mut decided).await?
-        }
-        None => Value::Null,
-    };
-    Ok(json!({ "app": app, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }))
 }
