@@ -612,15 +612,20 @@ function Invoke-Reliability {
     if (-not $pwsh) { $pwsh = Join-Path $PSHOME 'pwsh' }
     $summaries = Join-Path $root 'out/pester'
     New-Item -ItemType Directory -Force -Path $summaries | Out-Null
-    $resultFile = Join-Path $summaries 'Reliability-long.json'
-    Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
+    # The long tiers of the Pester suites: kill points (both variants) and 120 seeded fault runs.
+    $summary = [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0 }
     $env:KODO_RELIABILITY = 'long'
     try {
-        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile -Path (Join-Path $root 'tests/pester/Reliability.Tests.ps1')
+        foreach ($suite in 'Reliability', 'Faults') {
+            $resultFile = Join-Path $summaries "$suite-long.json"
+            Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
+            & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile -Path (Join-Path $root "tests/pester/$suite.Tests.ps1")
+            $one = if (Test-Path -LiteralPath $resultFile) { Get-Content -LiteralPath $resultFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+            foreach ($k in 'Passed', 'Failed', 'Skipped') { $summary.$k += [int]$one.$k }
+        }
     } finally {
         Remove-Item Env:KODO_RELIABILITY -ErrorAction SilentlyContinue
     }
-    $summary = if (Test-Path -LiteralPath $resultFile) { Get-Content -LiteralPath $resultFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     Write-Host "Total: $($summary.Passed) passed, $($summary.Failed) failed, $($summary.Skipped) skipped"
     if ([int]$summary.Failed -gt 0) { exit 1 }
 }

@@ -16,6 +16,7 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
     $emu = Start-KodoEmulator -Tenants 24
     $script:nextTenant = 0
@@ -24,20 +25,6 @@ BeforeAll {
     $modulePath = (Split-Path $script:ModuleDir) + [System.IO.Path]::PathSeparator + $env:PSModulePath
     $pfxPassword = 'pfx-' + [guid]::NewGuid().ToString('N')
     $script:outputs = New-Object System.Collections.Generic.List[string]
-
-    function Invoke-Control([string]$Method, [string]$Path, $Body) {
-        $p = @{ Method = $Method; Uri = "$($emu.Url)/_emulator/$Path"; SkipCertificateCheck = $true }
-        if ($null -ne $Body) { $p['Body'] = ($Body | ConvertTo-Json -Depth 6); $p['ContentType'] = 'application/json' }
-        Invoke-RestMethod @p
-    }
-    function Get-Log { @((Invoke-Control GET 'requests') | ForEach-Object { $_ }) }
-    function Get-PlainToken($Tenant) {
-        $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
-        (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
-    }
-    function Invoke-PlainGraph($Tenant, [string]$Path) {
-        Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $(Get-PlainToken $Tenant)" } -SkipCertificateCheck
-    }
 
     # The admin's script: onboards, and stores each delivered credential in its vault as the
     # result reaches it (in the pipeline, before the command returns).
@@ -101,37 +88,6 @@ Stop-Transcript | Out-Null
         }
     }
 
-    # The end state of a tenant, through plain Graph and the emulator's state.
-    function Assert-Converged($Tenant, [string]$Variant, [string]$Vault) {
-        $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials,keyCredentials").value)
-        $apps.Count | Should -Be 1 -Because 'one app, never a duplicate'
-        $app = $apps[0]
-        @($app.tags) | Should -Be @('KodoManaged') -Because 'no mark of an undelivered secret is left'
-        $sps = @((Invoke-PlainGraph $Tenant "servicePrincipals?`$filter=appId eq '$($app.appId)'&`$select=id").value)
-        $sps.Count | Should -Be 1
-        $assignments = @((Invoke-PlainGraph $Tenant "servicePrincipals/$($sps[0].id)/appRoleAssignments").value)
-        $assignments.Count | Should -Be 18
-        @($assignments | Group-Object resourceId, appRoleId | Where-Object Count -gt 1).Count | Should -Be 0
-        $grants = @((Invoke-PlainGraph $Tenant "oauth2PermissionGrants?`$filter=clientId eq '$($sps[0].id)'").value)
-        $grants.Count | Should -Be 2
-        $ews = Invoke-Control GET "tenants/$($Tenant.TenantId)/exchange"
-        @(([string]$ews.ewsAllowedAppIDs -split ',') | Where-Object { $_ -eq $app.appId }).Count | Should -Be 1
-        if ($Variant -eq 'Certificate') {
-            @($app.passwordCredentials).Count | Should -Be 0
-            @($app.keyCredentials).Count | Should -Be 1 -Because 'one certificate: the one in the PFX the admin holds'
-            $pfx = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList "$Vault.pfx", $pfxPassword
-            $app.keyCredentials[0].customKeyIdentifier | Should -Be $pfx.Thumbprint
-        } else {
-            @($app.keyCredentials).Count | Should -Be 0
-            @($app.passwordCredentials).Count | Should -Be 1 -Because 'one secret, and no orphan'
-            $held = @(Get-Content -LiteralPath $Vault | ForEach-Object { $_ | ConvertFrom-Json }) | Select-Object -Last 1
-            $held.clientId | Should -Be $app.appId
-            $app.passwordCredentials[0].hint | Should -Be $held.secret.Substring(0, 3) -Because 'the secret left is the one the admin holds'
-            # It works: a token for the app with it.
-            $body = @{ grant_type = 'client_credentials'; client_id = $app.appId; client_secret = $held.secret; scope = 'https://graph.microsoft.com/.default' }
-            (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token | Should -Not -BeNullOrEmpty
-        }
-    }
 }
 
 AfterAll {
@@ -146,7 +102,7 @@ Describe 'Killed after any request, the same command run again converges (<_>)' 
     }
     It 'has at least 8 kill points: every request of the procedure after sign-in' {
         $points.Count | Should -BeGreaterOrEqual 8
-        ($points.Key -join '; ') | Should -Match 'POST /v1.0/applications'
+        ($points.Key -join '; ') | Should -Match 'PATCH /v1.0/applications\(uniqueName='
     }
     It 'converges from a kill after each of them' {
         $report = New-Object System.Collections.Generic.List[string]
@@ -200,12 +156,7 @@ Describe 'Nothing secret in any output of those runs' {
         $secrets.Count | Should -BeGreaterThan 10
         $texts = @($script:outputs) + @(Get-ChildItem -LiteralPath $TestDrive -Filter '*.transcript' | ForEach-Object { Get-Content -Raw -LiteralPath $_.FullName })
         $texts.Count | Should -BeGreaterThan 5
-        $found = New-Object System.Collections.Generic.List[string]
-        foreach ($text in $texts) {
-            foreach ($s in $secrets + @($pfxPassword)) { if ($text.Contains($s)) { $found.Add("a secret ($($s.Substring(0, 3))...)") } }
-            if ($text -match 'eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}') { $found.Add('a JWT') }
-            if ($text -match '-----BEGIN [A-Z ]*PRIVATE KEY-----') { $found.Add('a private key') }
-        }
+        $found = @(Find-KodoSecret -Text $texts -Secret ($secrets + @($pfxPassword)))
         $found | Should -BeNullOrEmpty
     }
 }

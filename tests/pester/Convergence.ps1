@@ -1,0 +1,60 @@
+# The end state of an onboarded tenant, read through plain Graph and the emulator's control API
+# (not through Kodo), and the leak scanner: shared by the reliability suites (kill points,
+# seeded faults). Dot-source it in a BeforeAll where $emu is the running emulator (and, for
+# certificate runs, $pfxPassword the PFX's password).
+
+function Invoke-Control([string]$Method, [string]$Path, $Body) {
+    $p = @{ Method = $Method; Uri = "$($emu.Url)/_emulator/$Path"; SkipCertificateCheck = $true }
+    if ($null -ne $Body) { $p['Body'] = ($Body | ConvertTo-Json -Depth 6); $p['ContentType'] = 'application/json' }
+    Invoke-RestMethod @p
+}
+function Get-Log { @((Invoke-Control GET 'requests') | ForEach-Object { $_ }) }
+function Get-PlainToken($Tenant) {
+    $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
+    (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+}
+function Invoke-PlainGraph($Tenant, [string]$Path) {
+    Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $(Get-PlainToken $Tenant)" } -SkipCertificateCheck
+}
+
+# The end state of a tenant, through plain Graph and the emulator's state.
+function Assert-Converged($Tenant, [string]$Variant, [string]$Vault) {
+    $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials,keyCredentials").value)
+    $apps.Count | Should -Be 1 -Because 'one app, never a duplicate'
+    $app = $apps[0]
+    @($app.tags) | Should -Be @('KodoManaged') -Because 'no mark of an undelivered secret is left'
+    $sps = @((Invoke-PlainGraph $Tenant "servicePrincipals?`$filter=appId eq '$($app.appId)'&`$select=id").value)
+    $sps.Count | Should -Be 1
+    $assignments = @((Invoke-PlainGraph $Tenant "servicePrincipals/$($sps[0].id)/appRoleAssignments").value)
+    $assignments.Count | Should -Be 18
+    @($assignments | Group-Object resourceId, appRoleId | Where-Object Count -gt 1).Count | Should -Be 0
+    $grants = @((Invoke-PlainGraph $Tenant "oauth2PermissionGrants?`$filter=clientId eq '$($sps[0].id)'").value)
+    $grants.Count | Should -Be 2
+    $ews = Invoke-Control GET "tenants/$($Tenant.TenantId)/exchange"
+    @(([string]$ews.ewsAllowedAppIDs -split ',') | Where-Object { $_ -eq $app.appId }).Count | Should -Be 1
+    if ($Variant -eq 'Certificate') {
+        @($app.passwordCredentials).Count | Should -Be 0
+        @($app.keyCredentials).Count | Should -Be 1 -Because 'one certificate: the one in the PFX the admin holds'
+        $pfx = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList "$Vault.pfx", $pfxPassword
+        $app.keyCredentials[0].customKeyIdentifier | Should -Be $pfx.Thumbprint
+    } else {
+        @($app.keyCredentials).Count | Should -Be 0
+        @($app.passwordCredentials).Count | Should -Be 1 -Because 'one secret, and no orphan'
+        $held = @(Get-Content -LiteralPath $Vault | ForEach-Object { $_ | ConvertFrom-Json }) | Select-Object -Last 1
+        $held.clientId | Should -Be $app.appId
+        $app.passwordCredentials[0].hint | Should -Be $held.secret.Substring(0, 3) -Because 'the secret left is the one the admin holds'
+        # It works: a token for the app with it.
+        $body = @{ grant_type = 'client_credentials'; client_id = $app.appId; client_secret = $held.secret; scope = 'https://graph.microsoft.com/.default' }
+        (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token | Should -Not -BeNullOrEmpty
+    }
+}
+
+# What of the secrets, JWTs and private keys is found in the texts: "a secret (abc...)", "a JWT",
+# "a private key"; nothing when clean.
+function Find-KodoSecret([string[]]$Text, [string[]]$Secret) {
+    foreach ($t in $Text) {
+        foreach ($s in $Secret) { if ($s -and $t.Contains($s)) { "a secret ($($s.Substring(0, 3))...)" } }
+        if ($t -match 'eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}') { 'a JWT' }
+        if ($t -match '-----BEGIN [A-Z ]*PRIVATE KEY-----') { 'a private key' }
+    }
+}
