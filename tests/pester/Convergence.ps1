@@ -58,3 +58,24 @@ function Find-KodoSecret([string[]]$Text, [string[]]$Secret) {
         if ($t -match '-----BEGIN [A-Z ]*PRIVATE KEY-----') { 'a private key' }
     }
 }
+
+# The command lines and environments of a process and its descendants (Linux /proc), one line
+# each: what a leak scan reads for secrets passed to or by child processes.
+function Get-ProcessTreeText([int]$Root) {
+    if (-not (Test-Path -LiteralPath '/proc/self/stat')) { return '' }
+    $parent = @{}
+    foreach ($d in Get-ChildItem -LiteralPath '/proc' -Directory | Where-Object Name -match '^\d+$') {
+        try {
+            $stat = [System.IO.File]::ReadAllText("$($d.FullName)/stat")
+            $parent[[int]$d.Name] = [int](($stat.Substring($stat.LastIndexOf(')') + 2) -split ' ')[1])
+        } catch { }
+    }
+    $tree = New-Object System.Collections.Generic.List[int]
+    $tree.Add($Root)
+    for ($i = 0; $i -lt $tree.Count; $i++) {
+        foreach ($child in @($parent.Keys | Where-Object { $parent[$_] -eq $tree[$i] })) { $tree.Add($child) }
+    }
+    @(foreach ($p in $tree) {
+            try { ([System.IO.File]::ReadAllText("/proc/$p/cmdline") + ' ' + [System.IO.File]::ReadAllText("/proc/$p/environ")) -replace "`0", ' ' } catch { }
+        }) -join "`n"
+}

@@ -10,15 +10,17 @@
 BeforeDiscovery {
     # The fast tier (CI) kills after every request of the secret variant; KODO_RELIABILITY=long
     # adds the certificate variant.
-    $script:variants = @('Secret')
-    if ($env:KODO_RELIABILITY -eq 'long') { $script:variants += 'Certificate' }
+    # Each variant is a credential and a way to stop the run: SIGKILL of the pwsh host, or
+    # PowerShell's stop (Ctrl+C, PowerShell.Stop()), which cancels through the C boundary.
+    $script:variants = @(@{ Credential = 'Secret'; Kill = 'SIGKILL' }, @{ Credential = 'Secret'; Kill = 'Cancel' })
+    if ($env:KODO_RELIABILITY -eq 'long') { $script:variants += @{ Credential = 'Certificate'; Kill = 'SIGKILL' } }
 }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 24
+    $emu = Start-KodoEmulator -Tenants 34
     $script:nextTenant = 0
     $endpointFile = Join-Path $TestDrive 'emulator.json'
     Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
@@ -66,6 +68,51 @@ Stop-Transcript | Out-Null
     }
     function Invoke-Child([string]$Script) { Complete-Child (Start-Child $Script) }
 
+    $script:processesScanned = 0
+    # Waits until the emulator holds the answer of the kill point's request.
+    function Wait-Held([scriptblock]$Gone, $Point) {
+        $deadline = [datetime]::UtcNow.AddSeconds(90)
+        while (-not (Get-Log | Where-Object { $_.PSObject.Properties['held'] -and $_.held })) {
+            if ([datetime]::UtcNow -gt $deadline -or (& $Gone)) { throw "kill point $($Point.Key) #$($Point.Skip) was never reached" }
+            Start-Sleep -Milliseconds 100
+        }
+    }
+    # The onboarding in a runspace of this process, stopped (as Ctrl+C does) while its request is
+    # held: the module cancels the native operation through the C boundary. The stop must
+    # return at once, with the run's error Kodo.Cancelled or PowerShell's own stop.
+    function Stop-InProcess($Tenant, [string]$Vault, $Point) {
+        $c = $Tenant.BootstrapCredential
+        $runspace = [runspacefactory]::CreateRunspace()
+        $runspace.Open()
+        $ps = [powershell]::Create()
+        $ps.Runspace = $runspace
+        $null = $ps.AddScript({
+                param($Manifest, $TenantId, $Credential, $Vault, $Endpoint)
+                $ErrorActionPreference = 'Stop'
+                $env:KODO_EMULATOR = $Endpoint
+                Import-Module $Manifest
+                $null = Connect-Kodo -Environment Emulator -TenantId $TenantId -ClientSecretCredential $Credential
+                Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -Verbose | ForEach-Object {
+                    if ($_.ClientSecret) {
+                        $plain = [System.Net.NetworkCredential]::new('', $_.ClientSecret).Password
+                        Add-Content -LiteralPath $Vault -Value (@{ clientId = $_.ClientId; secret = $plain } | ConvertTo-Json -Compress)
+                    }
+                }
+            }).AddArgument($script:ManifestPath).AddArgument($Tenant.TenantId).AddArgument($c).AddArgument($Vault).AddArgument($endpointFile)
+        $async = $ps.BeginInvoke()
+        try {
+            Wait-Held { $async.IsCompleted } $Point
+            $watch = [System.Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 15 -Because "a stop at $($Point.Key) cancels the native operation at once"
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $script:outputs.Add((@($ps.Streams.Error) + @($ps.Streams.Verbose) + @($ps.Streams.Warning) | Out-String))
+        } finally {
+            $ps.Dispose()
+            $runspace.Dispose()
+        }
+    }
+
     # A request's key for a fault rule: its method and its path up to the first id in it.
     function Get-RequestKey($Entry) {
         $prefix = ($Entry.path -split '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')[0]
@@ -95,9 +142,9 @@ AfterAll {
     Remove-Module Kodo -Force -ErrorAction SilentlyContinue
 }
 
-Describe 'Killed after any request, the same command run again converges (<_>)' -ForEach $script:variants {
+Describe 'Stopped after any request, the same command run again converges (<Credential>, <Kill>)' -ForEach $script:variants {
     BeforeAll {
-        $variant = $_
+        $variant = $Credential
         $points = @(Get-KillPoints $variant)
     }
     It 'has at least 8 kill points: every request of the procedure after sign-in' {
@@ -112,15 +159,19 @@ Describe 'Killed after any request, the same command run again converges (<_>)' 
             $null = Invoke-Control DELETE 'faults'
             $null = Invoke-Control DELETE 'requests'
             $null = Invoke-Control POST 'faults' @{ method = $point.Method; pathContains = $point.Prefix; skip = $point.Skip; hold = $true; count = 1 }
-            $child = Start-Child (Get-OnboardingScript $t $variant $vault)
-            $deadline = [datetime]::UtcNow.AddSeconds(90)
-            while (-not (Get-Log | Where-Object { $_.PSObject.Properties['held'] -and $_.held })) {
-                if ([datetime]::UtcNow -gt $deadline -or $child.Process.HasExited) { throw "kill point $($point.Key) #$($point.Skip) was never reached" }
-                Start-Sleep -Milliseconds 100
+            if ($Kill -eq 'Cancel') {
+                Stop-InProcess $t $vault $point
+            } else {
+                $child = Start-Child (Get-OnboardingScript $t $variant $vault)
+                Wait-Held { $child.Process.HasExited } $point
+                # What Kodo and the processes it started carry in their arguments and environment.
+                $tree = Get-ProcessTreeText $child.Process.Id
+                $script:outputs.Add($tree)
+                $script:processesScanned += @($tree -split "`n" | Where-Object { $_ }).Count
+                # The whole tree: pwsh as a .NET tool is a launcher and the pwsh it starts.
+                $child.Process.Kill($true)
+                $null = Complete-Child $child
             }
-            # The whole tree: pwsh as a .NET tool is a launcher and the pwsh it starts.
-            $child.Process.Kill($true)
-            $null = Complete-Child $child
             $null = Invoke-Control DELETE 'faults'
             # What the killed run left, as the plan of the next one says it.
             $plan = Invoke-Child (Get-OnboardingScript $t $variant $vault -WhatIf)
@@ -146,7 +197,7 @@ Describe 'Killed after any request, the same command run again converges (<_>)' 
             $report.Add("$($point.Key) #$($point.Skip): converged")
         }
         $report.Count | Should -Be $points.Count
-        Write-Host ("Kill points ($variant): " + $report.Count + " of " + $points.Count + " converged")
+        Write-Host ("Kill points ($variant, $Kill): " + $report.Count + " of " + $points.Count + " converged")
     }
 }
 
@@ -156,6 +207,7 @@ Describe 'Nothing secret in any output of those runs' {
         $secrets.Count | Should -BeGreaterThan 10
         $texts = @($script:outputs) + @(Get-ChildItem -LiteralPath $TestDrive -Filter '*.transcript' | ForEach-Object { Get-Content -Raw -LiteralPath $_.FullName })
         $texts.Count | Should -BeGreaterThan 5
+        $script:processesScanned | Should -BeGreaterThan 0 -Because 'the arguments and environment of the killed runs'' processes are scanned'
         $found = @(Find-KodoSecret -Text $texts -Secret ($secrets + @($pfxPassword)))
         $found | Should -BeNullOrEmpty
     }
