@@ -1714,6 +1714,7 @@ pub fn batch(
             method: method.clone(),
             host: host.to_string(),
             path: format!("/v1.0/{}", url.split('?').next().unwrap_or("")),
+            query: url.split_once('?').map(|(_, q)| q.to_string()),
             status: resp.status,
             batch: true,
             tenant_id: Some(caller.tenant_id.clone()),
