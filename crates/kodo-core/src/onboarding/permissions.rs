@@ -320,7 +320,7 @@ pub fn plan_grant(manifest: &Manifest, state: GrantState) -> Result<PlannedGrant
             format!(
                 "Nothing was changed: this tenant does not offer {} of the manifest's permissions: {}. Fix the manifest (a typo?) or mark those rows \"optional\": true.",
                 missing.len(),
-                missing.join("; ")
+                crate::error::name_some(&missing, 10)
             ),
         ));
     }
