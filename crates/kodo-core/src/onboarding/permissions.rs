@@ -182,6 +182,7 @@ pub async fn grant_permissions(
         plan.push(step.clone());
     }
     let mut decided = plan.decide(ctx, &req.approval).await?;
+    super::check_write_roles(graph, &decided.approved_ids())?;
     // Exchange first: the scoped roles are in place before the tenant-wide grants go.
     let scoped = match &scope_plan {
         Some(p) => Some(scope::apply_scope(&admin, ctx, p, Some((&req.app_id, &sp_id, &name)), &mut decided).await?),
