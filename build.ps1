@@ -18,7 +18,8 @@ Build (default), Test, Reliability, Package, or Clean.
 Reliability: builds, then runs the long tier of tests/pester/Reliability.Tests.ps1
 (KODO_RELIABILITY=long): a whole onboarding killed after each of its requests, in the secret
 and the certificate variants, each run again to convergence, and every output scanned for
-secrets. Test runs its fast tier (the secret variant). Ends with the same summary line.
+secrets; and tests/pester/Input.Tests.ps1 with all 5 000 good entries of its tenant list run
+(500 in the fast tier). Test runs the fast tiers. Ends with the same summary line.
 
 Package: builds (Release), then writes under out/: gallery/Kodo/<version>/ (the module with
 every runtimes/<rid>/native/ library present in powershell/Kodo, no emulator, no tests),
@@ -616,7 +617,7 @@ function Invoke-Reliability {
     Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
     $env:KODO_RELIABILITY = 'long'
     try {
-        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile -Path (Join-Path $root 'tests/pester/Reliability.Tests.ps1')
+        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile -Path (Join-Path $root 'tests/pester/Reliability.Tests.ps1'), (Join-Path $root 'tests/pester/Input.Tests.ps1')
     } finally {
         Remove-Item Env:KODO_RELIABILITY -ErrorAction SilentlyContinue
     }
