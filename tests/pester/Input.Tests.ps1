@@ -251,8 +251,14 @@ Describe 'Display names' {
             $t = Connect-Tenant 1
             $name = "KODO 'x' or displayName eq 'y' `"100%`" #1 &`$filter=1"
             $null = Invoke-PlainGraph $t POST applications @{ displayName = 'y' }
+            Clear-Log
             $r = Invoke-KodoOnboarding -Environment Emulator -DisplayName $name -SkipAudit -Confirm:$false
             $r.Status | Should -Be 'Succeeded'
+            # Every query the onboarding sent: the name never appears in one unescaped (it finds
+            # its app by tag, not by name).
+            foreach ($q in @(Get-Log | Where-Object { $_.query } | ForEach-Object { [System.Uri]::UnescapeDataString($_.query.Replace('+', ' ')) })) {
+                $q.Contains($name) | Should -BeFalse -Because "the raw name must not reach a query: $q"
+            }
             $state = (Get-StateText | ConvertFrom-Json).tenants | Where-Object tenantId -eq $t.TenantId
             ($state.applications | Where-Object appId -eq $r.ClientId).displayName | Should -BeExactly $name
             $found = @(Get-KodoApp -DisplayName $name)
