@@ -18,7 +18,8 @@ Build (default), Test, Reliability, Package, or Clean.
 Reliability: builds, then runs the long tier of tests/pester/Reliability.Tests.ps1
 (KODO_RELIABILITY=long): a whole onboarding killed after each of its requests, in the secret
 and the certificate variants, each run again to convergence, and every output scanned for
-secrets. Test runs its fast tier (the secret variant). Ends with the same summary line.
+secrets; and tests/pester/Input.Tests.ps1 with all 5 000 good entries of its tenant list run
+(500 in the fast tier). Test runs the fast tiers. Ends with the same summary line.
 
 Package: builds (Release), then writes under out/: gallery/Kodo/<version>/ (the module with
 every runtimes/<rid>/native/ library present in powershell/Kodo, no emulator, no tests),
@@ -612,11 +613,12 @@ function Invoke-Reliability {
     if (-not $pwsh) { $pwsh = Join-Path $PSHOME 'pwsh' }
     $summaries = Join-Path $root 'out/pester'
     New-Item -ItemType Directory -Force -Path $summaries | Out-Null
-    # The long tiers of the Pester suites: kill points (both variants) and 120 seeded fault runs.
+    # The long tiers of the Pester suites: kill points (every variant), 120 seeded fault runs,
+    # hostile input with a 5 000-row tenant list.
     $summary = [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0 }
     $env:KODO_RELIABILITY = 'long'
     try {
-        foreach ($suite in 'Reliability', 'Faults') {
+        foreach ($suite in 'Reliability', 'Faults', 'Input') {
             $resultFile = Join-Path $summaries "$suite-long.json"
             Remove-Item -LiteralPath $resultFile -ErrorAction SilentlyContinue
             & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-KodoTests.ps1') -SummaryPath $resultFile -Path (Join-Path $root "tests/pester/$suite.Tests.ps1")

@@ -149,7 +149,19 @@ async fn connect(
     environment: kodo_core::auth::EnvironmentSpec,
     credential: kodo_core::auth::CredentialSpec,
 ) -> Result<Value, KodoError> {
-    let connection = kodo_core::auth::connect(ctx, tenant_id, environment, credential).await?;
+    let connection = match kodo_core::auth::connect(ctx, tenant_id, environment, credential).await {
+        Ok(c) => c,
+        Err(mut e) => {
+            // The admin meant to leave the previous connection: a command after a failed
+            // Connect-Kodo must not run against the tenant they were leaving (the wrong tenant).
+            if let Some(previous) = session.connection.write().await.take() {
+                let tenant = previous.context()["tenantId"].as_str().unwrap_or("?").to_string();
+                previous.forget().await;
+                e.message.push_str(&format!(" The previous connection (tenant {tenant}) was closed: connect again."));
+            }
+            return Err(e);
+        }
+    };
     let context = connection.context();
     *session.connection.write().await = Some(Arc::new(connection));
     Ok(context)

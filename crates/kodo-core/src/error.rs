@@ -153,6 +153,16 @@ impl KodoError {
     }
 }
 
+/// A list for a message: the first `max` items joined by "; ", then how many more there are (a
+/// 5 000-row input must not make a 5 000-line message).
+pub fn name_some(items: &[String], max: usize) -> String {
+    let mut s = items.iter().take(max).cloned().collect::<Vec<_>>().join("; ");
+    if items.len() > max {
+        s.push_str(&format!("; and {} more", items.len() - max));
+    }
+    s
+}
+
 impl fmt::Display for KodoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}: {}", self.code, self.message)

@@ -85,42 +85,64 @@ impl Manifest {
     }
 }
 
+/// Reads a manifest: the manifest itself as a JSON value, or a file as the host read it,
+/// `{"file": path, "text": its text}` (parsed here, so an error names the file and the line and
+/// column serde found it at). Every error names the row (1-based) it is about.
 pub fn parse_manifest(v: &Value) -> Result<Manifest, KodoError> {
-    let m: Manifest = serde_json::from_value(v.clone()).map_err(|e| {
-        KodoError::new(ErrorCode::InvalidArgument, format!("The permission manifest is not valid: {e}."))
-    })?;
+    let bad = |m: String| KodoError::new(ErrorCode::InvalidArgument, m);
+    let file = v.get("text").and_then(Value::as_str).map(|text| (v.get("file").and_then(Value::as_str), text));
+    let (what, parsed) = match file {
+        Some((path, text)) => {
+            let what = path.map_or_else(|| "The permission manifest".to_string(), |p| format!("The manifest '{p}'"));
+            (what, serde_json::from_str::<Manifest>(text))
+        }
+        None => ("The permission manifest".to_string(), serde_json::from_value::<Manifest>(v.clone())),
+    };
+    let m = parsed.map_err(|e| bad(format!("{what} is not valid: {e}.")))?;
     if m.schema != 1 {
-        return Err(KodoError::new(
-            ErrorCode::InvalidArgument,
-            format!("The permission manifest has schema {}; this Kodo reads schema 1.", m.schema),
-        ));
+        return Err(bad(format!("{what} has schema {}; this Kodo reads schema 1.", m.schema)));
     }
     if m.permissions.is_empty() {
-        return Err(KodoError::new(ErrorCode::InvalidArgument, "The permission manifest lists no permissions."));
+        return Err(bad(format!("{what} lists no permissions.")));
+    }
+    if m.permissions.len() > MAX_ROWS {
+        return Err(bad(format!("{what} has {} rows; Kodo reads at most {MAX_ROWS}.", m.permissions.len())));
     }
     for (i, r) in m.permissions.iter().enumerate() {
         let n = i + 1;
         if uuid::Uuid::parse_str(&r.resource_app_id).is_err() {
-            return Err(KodoError::new(
-                ErrorCode::InvalidArgument,
-                format!("Manifest row {n}: resourceAppId '{}' is not a GUID.", r.resource_app_id),
-            ));
+            return Err(bad(format!("{what}, row {n}: resourceAppId '{}' is not a GUID.", r.resource_app_id)));
         }
         if r.permission.trim().is_empty() {
-            return Err(KodoError::new(
-                ErrorCode::InvalidArgument,
-                format!("Manifest row {n}: the permission name is empty."),
-            ));
+            return Err(bad(format!("{what}, row {n}: the permission name is empty.")));
+        }
+        // A permission's value in Entra is a short token (Mail.ReadWrite, full_access_as_app):
+        // no spaces, quotes or control characters.
+        if r.permission.chars().count() > 120
+            || r.permission.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '"')
+        {
+            return Err(bad(format!(
+                "{what}, row {n}: '{}' is not a permission name (no spaces, quotes or control characters; at most 120 characters).",
+                r.permission.chars().take(120).collect::<String>()
+            )));
         }
         if r.kind != "Application" && r.kind != "Delegated" {
-            return Err(KodoError::new(
-                ErrorCode::InvalidArgument,
-                format!("Manifest row {n}: type '{}' is neither Application nor Delegated.", r.kind),
-            ));
+            return Err(bad(format!("{what}, row {n}: type '{}' is neither Application nor Delegated.", r.kind)));
         }
+    }
+    let resources = m.resources().len();
+    if resources > MAX_RESOURCES {
+        return Err(bad(format!(
+            "{what} names {resources} resource APIs (resourceAppId); Kodo reads at most {MAX_RESOURCES}."
+        )));
     }
     Ok(m)
 }
+
+/// The most rows a manifest may have (KODO's tables have 33 and 45; duplicates count).
+pub const MAX_ROWS: usize = 10_000;
+/// The most resource APIs a manifest may name: each is one read of its service principal.
+pub const MAX_RESOURCES: usize = 50;
 
 /// What became of a manifest row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -385,5 +407,45 @@ mod tests {
         let exo = m.required_roles("00000002-0000-0ff1-ce00-000000000000");
         assert_eq!(exo, ["Exchange.ManageAsApp", "full_access_as_app"]);
         assert!(m.required_roles("00000002-0000-0000-c000-000000000000").is_empty());
+    }
+
+    #[test]
+    fn a_manifest_file_is_parsed_here_and_its_errors_name_file_row_line_and_column() {
+        let file = |text: &str| json!({ "file": "/tmp/m.json", "text": text });
+        assert_eq!(
+            parse_manifest(&file(include_str!("../../../powershell/Kodo/Data/seed.json"))).unwrap().permissions.len(),
+            33
+        );
+        let e = parse_manifest(&file("{ \"schema\": 1,\n  \"permissions\": [ }")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert!(
+            e.message.starts_with("The manifest '/tmp/m.json' is not valid: ") && e.message.contains("line 2 column"),
+            "{}",
+            e.message
+        );
+        let row = |p: &str| {
+            format!(
+                "{{\"schema\":1,\"permissions\":[{{\"resourceAppId\":\"00000003-0000-0000-c000-000000000000\",\"permission\":\"User.Read.All\",\"type\":\"Application\"}},{p}]}}"
+            )
+        };
+        let e = parse_manifest(&file(&row(r#"{"resourceAppId":"graph","permission":"x","type":"Application"}"#)))
+            .unwrap_err();
+        assert!(e.message.contains("'/tmp/m.json', row 2: resourceAppId 'graph' is not a GUID"), "{}", e.message);
+        let e = parse_manifest(&file(&row(
+            r#"{"resourceAppId":"00000003-0000-0000-c000-000000000000","permission":"x' or 1 eq 1","type":"Application"}"#,
+        )))
+        .unwrap_err();
+        assert!(e.message.contains("row 2: 'x' or 1 eq 1' is not a permission name"), "{}", e.message);
+        let e = parse_manifest(&file(&row(
+            r#"{"resourceAppId":"00000003-0000-0000-c000-000000000000","type":"Application"}"#,
+        )))
+        .unwrap_err();
+        assert!(
+            e.message.contains("missing field `permission`") && e.message.contains("line 1 column"),
+            "{}",
+            e.message
+        );
+        let e = parse_manifest(&file(r#"{"schema":2,"permissions":[]}"#)).unwrap_err();
+        assert!(e.message.contains("'/tmp/m.json' has schema 2"), "{}", e.message);
     }
 }

@@ -1747,6 +1747,7 @@ pub fn batch(
         resp.stamp(&sent_client_request_id(sent).unwrap_or_else(|| client_request_id.to_string()), false);
         let path = format!("/v1.0/{}", url.split('?').next().unwrap_or(""));
         world.record(LogEntry {
+            query: url.split_once('?').map(|(_, q)| q.to_string()),
             batch: true,
             tenant_id: Some(caller.tenant_id.clone()),
             client_id: Some(caller.app_id.clone()),

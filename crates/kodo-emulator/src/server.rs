@@ -185,6 +185,7 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
     let host = host_of(req.headers(), req.uri());
     let client_request_id = client_request_id(req.headers());
     let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
     let control = path.starts_with("/_emulator/");
     // Who called (the bearer token's appid), for the log only: tokens are checked by the handlers.
     let caller = req
@@ -202,6 +203,7 @@ async fn observe(State(world): W, req: Request, next: Next) -> Response {
         client_id: caller.clone(),
         connection: connection.clone(),
         version: Some(version.clone()),
+        query: query.clone(),
         ..LogEntry::served(&method, &host, &path, status.as_u16())
     };
     if !control {

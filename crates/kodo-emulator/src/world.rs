@@ -149,6 +149,10 @@ pub struct LogEntry {
     pub method: String,
     pub host: String,
     pub path: String,
+    /// The query string as sent (still percent-encoded), without the `?`; absent when there is
+    /// none. Tests read it to check how a `$filter` literal was escaped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     pub status: u16,
     /// True for a sub-request of a `$batch` (the batch itself is logged too).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -188,6 +192,7 @@ impl LogEntry {
             method: method.to_string(),
             host: host.to_string(),
             path: path.to_string(),
+            query: None,
             status,
             batch: false,
             tenant_id: None,

@@ -1,7 +1,7 @@
 function Get-KodoManifest {
     <#
     .SYNOPSIS
-    Loads a permission manifest: a built-in one (Seed, Kodo43) or the admin's JSON file.
+    A permission manifest for the library: a built-in one (Seed, Kodo43) or the admin's JSON file, as its path and text.
     #>
     [CmdletBinding()]
     param([string]$Name = 'Seed', [string]$Path)
@@ -14,9 +14,8 @@ function Get-KodoManifest {
     } else {
         $full = [System.IO.Path]::Combine($script:KodoModuleRoot, 'Data', $(if ($Name -eq 'Kodo43') { 'kodo-4.3.json' } else { 'seed.json' }))
     }
-    try {
-        ConvertFrom-Json -InputObject ([System.IO.File]::ReadAllText($full))
-    } catch {
-        throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -TargetObject $full -Message "The manifest '$full' is not valid JSON: $($_.Exception.Message)")
-    }
+    # The text goes to the library as it is: the library parses it (an error names the file, the
+    # row, and the line and column), so PowerShell's JSON reader (which differs between 5.1 and 7)
+    # never sees it.
+    [ordered]@{ file = $full; text = [System.IO.File]::ReadAllText($full) }
 }

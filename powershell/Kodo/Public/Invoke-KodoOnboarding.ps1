@@ -170,8 +170,10 @@ function Invoke-KodoOnboarding {
         [switch]$SkipSharePointSetting,
         [ValidateSet('Global', 'USGov', 'USGovDoD', 'China', 'Emulator')][string]$Environment = 'Global',
 
+        # An empty entry reaches the library, which checks the whole list and names each bad
+        # entry by its number (an Import-Csv row with an empty cell included).
         [Parameter(Mandatory, ValueFromPipeline, ValueFromPipelineByPropertyName, ParameterSetName = 'Tenants')]
-        [ValidateNotNullOrEmpty()]
+        [AllowEmptyString()]
         [string[]]$TenantId,
 
         [Parameter(ValueFromPipelineByPropertyName, ParameterSetName = 'Tenants')]

@@ -563,6 +563,32 @@ impl Connection {
     }
 }
 
+/// A tenant as -TenantId names it: a GUID (any form `uuid` reads, given on hyphenated) or a
+/// domain name (labels of letters, digits and hyphens, such as contoso.onmicrosoft.com). It
+/// becomes a segment of the sign-in URL, so nothing else gets through. Err: why not, for a
+/// message that names the value.
+pub fn check_tenant(value: &str) -> Result<String, &'static str> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err("is empty");
+    }
+    if let Ok(u) = uuid::Uuid::parse_str(t) {
+        return Ok(if t.len() == 36 { t.to_string() } else { u.hyphenated().to_string() });
+    }
+    let labels: Vec<&str> = t.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if t.len() <= 253 && labels.len() >= 2 && labels.iter().all(label_ok) {
+        return Ok(t.to_string());
+    }
+    Err("is neither a GUID nor a domain name such as contoso.onmicrosoft.com")
+}
+
 /// Checks the sign-in request, signs in (the first Graph token) and returns the connection.
 pub async fn connect(
     ctx: &OpContext,
@@ -578,18 +604,10 @@ pub async fn connect(
             | CredentialSpec::HostCertificate { .. }
     );
     let tenant = match tenant_id.filter(|t| !t.trim().is_empty()) {
-        Some(t) => {
-            let t = t.trim().to_string();
-            let domain_like = t.contains('.') && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-            if uuid::Uuid::parse_str(&t).is_err() && !domain_like {
-                return Err(KodoError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("The tenant '{t}' is neither a GUID nor a domain name such as contoso.onmicrosoft.com."),
-                )
-                .with_target(t));
-            }
-            Some(t)
-        }
+        Some(t) => Some(check_tenant(&t).map_err(|reason| {
+            KodoError::new(ErrorCode::InvalidArgument, format!("The tenant '{}' {reason}.", t.trim()))
+                .with_target(t.trim().to_string())
+        })?),
         None if needs_tenant => {
             return Err(KodoError::new(
                 ErrorCode::InvalidArgument,

@@ -125,10 +125,13 @@ pub fn exchange_error(cmdlet: &str, r: &Response) -> KodoError {
         .or_else(|| r.body["error"]["message"].as_str().map(str::to_string))
         .unwrap_or_default();
     let (code, message) = match r.status {
+        // The token is Kodo's own, fresh: Exchange answers 401 to an identity that holds
+        // neither Exchange.ManageAsApp nor an Exchange admin role (docs/exchange-research.md
+        // §1.6 e), which is a missing role, not a failed sign-in.
         401 => (
-            ErrorCode::AuthenticationFailed,
+            ErrorCode::PermissionDenied,
             format!(
-                "Exchange Online refused the sign-in for {cmdlet} (HTTP 401). {EXCHANGE_ROLE_ADVICE}. Nothing was changed."
+                "Exchange Online refused {cmdlet} (HTTP 401): the signed-in identity holds neither Exchange.ManageAsApp nor an Exchange Online admin role. {EXCHANGE_ROLE_ADVICE}. Nothing was changed."
             ),
         ),
         403 => (

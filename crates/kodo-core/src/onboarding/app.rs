@@ -227,6 +227,7 @@ pub async fn ensure_app_known(
     }
 
     let mut decided = plan.decide(ctx, &req.approval).await?;
+    super::check_write_roles(graph, &decided.approved_ids())?;
     let mut secret: Option<Value> = None;
     let with_password = decided.approves("addPassword");
     let with_certificate = decided.approves("addCertificate");

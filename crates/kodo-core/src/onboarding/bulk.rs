@@ -16,6 +16,7 @@ use crate::manifest::parse_manifest;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One tenant of an `onboard.many` request.
@@ -46,6 +47,7 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
     if !(1..=16).contains(&req.concurrency) {
         return Err(KodoError::new(ErrorCode::InvalidArgument, "-ThrottleLimit must be between 1 and 16."));
     }
+    check_tenant_list(&req.tenants)?;
     parse_manifest(&req.onboard.manifest)?;
     validate_display_name(&req.onboard.display_name)?;
     let total = req.tenants.len();
@@ -96,6 +98,53 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
     Ok(json!({ "tenants": total, "failed": failed.load(Ordering::Relaxed) }))
 }
 
+/// Checks the whole tenant list before any tenant is signed in to: every entry names a tenant
+/// (a GUID or a domain name), and none twice (two runs on one tenant at once could each create
+/// the app). Entries are numbered from 1 in the order given; piped from `Import-Csv`, entry N is
+/// line N+1 of the file (after its header).
+pub fn check_tenant_list(tenants: &[TenantEntry]) -> Result<(), KodoError> {
+    if tenants.is_empty() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, "The tenant list is empty."));
+    }
+    let mut problems = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(tenants.len());
+    for (i, entry) in tenants.iter().enumerate() {
+        let n = i + 1;
+        match crate::auth::check_tenant(&entry.tenant_id) {
+            Err(reason) => problems.push(format!("entry {n} (line {}) '{}' {reason}", n + 1, shown(&entry.tenant_id))),
+            Ok(t) => {
+                if let Some(first) = seen.get(&t.to_ascii_lowercase()) {
+                    problems.push(format!("entry {n} (line {}) '{t}' repeats entry {first}", n + 1));
+                } else {
+                    seen.insert(t.to_ascii_lowercase(), n);
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(KodoError::new(
+        ErrorCode::InvalidArgument,
+        format!(
+            "Nothing was done: {} of the {} entries of the tenant list cannot be used (entry N is the Nth tenant given; from Import-Csv, line N+1 of the file): {}.",
+            problems.len(),
+            tenants.len(),
+            crate::error::name_some(&problems, 10)
+        ),
+    ))
+}
+
+/// A value from the input as a message shows it: at most 80 characters, control characters as
+/// '?' (a terminal must not interpret what a file held).
+fn shown(value: &str) -> String {
+    let mut s: String = value.chars().take(80).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if value.chars().count() > 80 {
+        s.push('…');
+    }
+    s
+}
+
 /// Signs in to one tenant and runs the procedure. The result names the tenant as the caller
 /// gave it; the sign-in comes back with it when the result carries a new secret (its mark is
 /// cleared through it once delivered), else it is forgotten.
@@ -133,5 +182,46 @@ async fn deliver(ctx: &OpContext, conn: &Connection, result: Value, confirm: Val
         ctx.warn(format!(
             "Tenant {tenant}: Kodo could not record that its new secret was delivered; the next run replaces that secret."
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(ids: &[&str]) -> Vec<TenantEntry> {
+        ids.iter()
+            .map(|t| {
+                serde_json::from_value(
+                    json!({ "tenantId": t, "credential": { "kind": "clientSecret", "clientId": "c", "secret": "s" } }),
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tenant_list_is_checked_whole_and_names_each_bad_entry() {
+        assert!(check_tenant_list(&list(&["contoso.onmicrosoft.com", "8e6a0f4b-1c4e-4f6a-9b0e-2f2d6b1c9a11"])).is_ok());
+        let e = check_tenant_list(&list(&[
+            "contoso.onmicrosoft.com",
+            "contoso",
+            "x' or 1 eq 1",
+            "CONTOSO.onmicrosoft.com",
+            "",
+            "a..b",
+        ]))
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert!(e.message.contains("5 of the 6 entries"), "{}", e.message);
+        assert!(e.message.contains("entry 2 (line 3) 'contoso' is neither"), "{}", e.message);
+        assert!(e.message.contains("entry 3 (line 4) 'x' or 1 eq 1'"), "{}", e.message);
+        assert!(e.message.contains("entry 4 (line 5) 'CONTOSO.onmicrosoft.com' repeats entry 1"), "{}", e.message);
+        assert!(e.message.contains("entry 5 (line 6) '' is empty"), "{}", e.message);
+        assert!(check_tenant_list(&[]).is_err());
+        let many: Vec<String> = (0..5000).map(|i| format!("bad{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let e = check_tenant_list(&list(&refs)).unwrap_err();
+        assert!(e.message.contains("and 4990 more"), "{}", e.message);
     }
 }

@@ -47,6 +47,7 @@ pub async fn remove_credential(ctx: &OpContext, graph: &Graph<'_>, req: RemoveCr
         }
     }
     let mut decided = plan.decide(ctx, &req.approval).await?;
+    super::check_write_roles(graph, &decided.approved_ids())?;
     let mut drop_keys = Vec::new();
     for step in decided.approved_steps() {
         if let Some(k) = step.id.strip_prefix("secret:") {

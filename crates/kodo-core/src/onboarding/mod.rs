@@ -31,6 +31,7 @@ pub mod scope;
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::models::Application;
 use crate::graph::{Graph, Retry};
+use serde_json::Value;
 
 pub use app::{EnsureApp, ensure_app};
 pub use audit::{TestApp, test_app};
@@ -86,6 +87,63 @@ pub(crate) fn validate_display_name(name: &str) -> Result<(), KodoError> {
         return bad("The display name contains control characters.");
     }
     Ok(())
+}
+
+/// Microsoft Graph application permissions that allow each kind of write (any one of them), as
+/// Graph checks them (facts.md §3.1).
+const APP_WRITE: &[&str] = &["Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"];
+const ASSIGN_WRITE: &[&str] = &["AppRoleAssignment.ReadWrite.All"];
+const GRANT_WRITE: &[&str] = &["DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"];
+
+/// Before the first write of approved steps: an app or managed identity whose Graph token
+/// lacks the application permission a step needs is stopped here, naming it, instead of by the
+/// service after earlier steps were written. Delegated sign-ins (a `scp` claim) are left to
+/// Graph: their rights also depend on the admin's directory roles.
+pub(crate) fn check_write_roles(graph: &Graph<'_>, step_ids: &[String]) -> Result<(), KodoError> {
+    let claims = graph.conn.claims.lock().clone();
+    if !claims.is_object() || claims.get("scp").is_some() {
+        return Ok(());
+    }
+    let held: Vec<&str> =
+        claims["roles"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let mut missing: Vec<&[&str]> = Vec::new();
+    for id in step_ids {
+        let needs: &[&str] = match id.split(':').next().unwrap_or("") {
+            "createApp"
+            | "createServicePrincipal"
+            | "addPassword"
+            | "addCertificate"
+            | "requiredResourceAccess"
+            | "clearSecretMarks"
+            | "removeSecret"
+            | "removeCertificates"
+            | "deleteServicePrincipal"
+            | "deleteApp"
+            | "secret"
+            | "certificate" => APP_WRITE,
+            "assign" | "revoke" => ASSIGN_WRITE,
+            "grant" | "deleteGrants" => GRANT_WRITE,
+            _ => continue,
+        };
+        let has = needs.iter().any(|n| held.iter().any(|h| h.eq_ignore_ascii_case(n)));
+        if !has && !missing.contains(&needs) {
+            missing.push(needs);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = missing.iter().map(|alternatives| alternatives.join(" or ")).collect();
+    let client = graph.conn.client_id.clone();
+    Err(KodoError::new(
+        ErrorCode::PermissionDenied,
+        format!(
+            "Nothing was changed: the signed-in app {client} lacks the Microsoft Graph application permission {} that the approved steps need (its token carries {}). Grant it to the app (admin consent), then connect again.",
+            names.join(", and "),
+            if held.is_empty() { "no application permission".to_string() } else { held.join(", ") }
+        ),
+    )
+    .with_target(client))
 }
 
 /// The read that finds the Kodo app by its tag (every page of it).

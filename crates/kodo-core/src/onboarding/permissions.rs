@@ -182,6 +182,7 @@ pub async fn grant_permissions(
         plan.push(step.clone());
     }
     let mut decided = plan.decide(ctx, &req.approval).await?;
+    super::check_write_roles(graph, &decided.approved_ids())?;
     // Exchange first: the scoped roles are in place before the tenant-wide grants go.
     let scoped = match &scope_plan {
         Some(p) => Some(scope::apply_scope(&admin, ctx, p, Some((&req.app_id, &sp_id, &name)), &mut decided).await?),
@@ -320,7 +321,7 @@ pub fn plan_grant(manifest: &Manifest, state: GrantState) -> Result<PlannedGrant
             format!(
                 "Nothing was changed: this tenant does not offer {} of the manifest's permissions: {}. Fix the manifest (a typo?) or mark those rows \"optional\": true.",
                 missing.len(),
-                missing.join("; ")
+                crate::error::name_some(&missing, 10)
             ),
         ));
     }

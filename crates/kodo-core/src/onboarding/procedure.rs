@@ -301,6 +301,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             ));
         }
         let approved = Approval::only(decided.approved_ids());
+        super::check_write_roles(graph, &decided.approved_ids())?;
         ctx.progress("Invoke-KodoOnboarding", "Creating the app, its service principal and credential", Some(30));
         let ensure = EnsureApp {
             display_name: req.display_name.clone(),

@@ -56,6 +56,7 @@ pub async fn remove_app(ctx: &OpContext, graph: &Graph<'_>, req: RemoveApp) -> R
         ));
     }
     let mut decided = plan.decide(ctx, &req.approval).await?;
+    super::check_write_roles(graph, &decided.approved_ids())?;
     for step in decided.approved_steps() {
         match step.id.as_str() {
             "deleteGrants" => {
