@@ -78,7 +78,7 @@ impl<'a> ExchangeAdmin<'a> {
         })
         .await?;
         if response.is_sign_in_failure() {
-            return Err(sign_in_error(self.conn, self.ctx, exchange).await);
+            return Err(sign_in_error(&response));
         }
         // Parameter errors come as 400, a cmdlet that ran and failed as `"code": "NotFound"` (its
         // HTTP status is UNCONFIRMED: docs/exchange-research.md §1.6c), so 404 too.

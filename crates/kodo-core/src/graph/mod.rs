@@ -69,6 +69,8 @@ pub struct Response {
     pub retry_after: Option<f64>,
     pub request_id: Option<String>,
     pub client_request_id: Option<String>,
+    /// Signing in failed, so the request never left: why (see [`send_authorized`]).
+    pub sign_in: Option<KodoError>,
 }
 
 impl Response {
@@ -94,9 +96,22 @@ impl Response {
     }
     /// The placeholder [`send_authorized`] answers when signing in failed.
     pub(crate) fn is_sign_in_failure(&self) -> bool {
-        self.status == 401 && self.code() == SIGN_IN_FAILED
+        self.sign_in.is_some()
     }
     fn outcome(&self) -> Outcome {
+        // A sign-in that failed for a moment (the token endpoint did not answer, answered 5xx
+        // or throttled): the request never left, so it is tried again whatever its method.
+        if let Some(e) = &self.sign_in {
+            let transient = matches!(
+                e.code,
+                ErrorCode::ConnectionFailed | ErrorCode::ServiceError | ErrorCode::Throttled | ErrorCode::Timeout
+            );
+            return Outcome::Answer {
+                status: if transient { 429 } else { 401 },
+                replication_lag: false,
+                retry_after: transient.then_some(1.0),
+            };
+        }
         Outcome::Answer {
             status: self.status,
             replication_lag: self.is_replication_lag(),
@@ -206,12 +221,16 @@ pub(crate) async fn send_authorized(
     label: &str,
     client_request_id: &str,
 ) -> Result<Response, NoAnswer> {
-    let Ok(token) = conn.token(ctx, resource).await else {
-        return Ok(Response {
-            status: 401,
-            body: json!({ "error": { "code": SIGN_IN_FAILED, "message": "sign-in failed" } }),
-            ..Default::default()
-        });
+    let token = match conn.token(ctx, resource).await {
+        Ok(token) => token,
+        Err(e) => {
+            return Ok(Response {
+                status: 401,
+                body: json!({ "error": { "code": SIGN_IN_FAILED, "message": e.message } }),
+                sign_in: Some(e),
+                ..Default::default()
+            });
+        }
     };
     let started = ctx.clock().now();
     let r = request
@@ -239,18 +258,16 @@ pub(crate) async fn send_authorized(
         retry_after,
         request_id,
         client_request_id: Some(echoed),
+        sign_in: None,
     })
 }
 
 /// The placeholder code of an answer that never left: signing in failed.
 const SIGN_IN_FAILED: &str = "KodoSignIn";
 
-/// The real error of a failed sign-in (the token is asked for again to get it).
-pub(crate) async fn sign_in_error(conn: &Connection, ctx: &OpContext, resource: &str) -> KodoError {
-    conn.token(ctx, resource)
-        .await
-        .err()
-        .unwrap_or_else(|| KodoError::new(ErrorCode::AuthenticationFailed, "Sign-in failed."))
+/// The error of the sign-in that kept `response` from being sent.
+pub(crate) fn sign_in_error(response: &Response) -> KodoError {
+    response.sign_in.clone().unwrap_or_else(|| KodoError::new(ErrorCode::AuthenticationFailed, "Sign-in failed."))
 }
 
 pub struct Graph<'a> {
@@ -312,7 +329,7 @@ impl<'a> Graph<'a> {
         let response =
             with_retries(&self.policy, self.ctx, request, || self.send_once(request, &url, &client_request_id)).await?;
         if response.is_sign_in_failure() {
-            return Err(sign_in_error(self.conn, self.ctx, &self.conn.env.graph).await);
+            return Err(sign_in_error(&response));
         }
         Ok(response)
     }
@@ -486,6 +503,7 @@ impl<'a> Graph<'a> {
                     retry_after,
                     request_id,
                     client_request_id: answer.client_request_id.clone(),
+                    sign_in: None,
                 },
                 false,
             ));
@@ -533,7 +551,14 @@ mod tests {
     }
 
     fn answer(status: u16, retry_after: Option<f64>, body: Value) -> Response {
-        Response { status, body, retry_after, request_id: Some("r".into()), client_request_id: Some("c".into()) }
+        Response {
+            status,
+            body,
+            retry_after,
+            request_id: Some("r".into()),
+            client_request_id: Some("c".into()),
+            sign_in: None,
+        }
     }
 
     fn lag() -> Response {
