@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 12
+    $emu = Start-KodoEmulator -Tenants 13
     $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
     # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
@@ -460,6 +460,29 @@ Import-Module '$($script:ManifestPath)'
         $r.StdOut | Should -Not -Match 'LegacyAuthProtocolsEnabled' -Because 'step 17 is retired: never planned'
         $r.StdOut | Should -Match 'returned=0'
         Get-Writes | Should -BeNullOrEmpty
+    }
+    It 'runs with -Debug alone in a non-interactive session (a runbook) without prompting' {
+        # PowerShell turns -Debug into Inquire for a cmdlet's own WriteVerbose and WriteWarning;
+        # where nobody can answer (a runbook, -NonInteractive) that threw mid-run.
+        $t = $emu.Tenants[12]
+        $endpointFile = Join-Path $TestDrive 'emulator-debug.json'
+        Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
+        $c = $t.BootstrapCredential
+        $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$($script:ManifestPath)'
+`$cred = New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))
+`$null = Connect-Kodo -Environment Emulator -TenantId '$($t.TenantId)' -ClientSecretCredential `$cred
+`$r = Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -Debug
+"status=`$(`$r.Status)"
+`$again = Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -Debug -WarningVariable warned
+"again=`$(`$again.Status)"
+"@
+        $r = Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $endpointFile }
+        $r.ExitCode | Should -Be 0 -Because "$($r.StdOut) $($r.StdErr)"
+        $r.StdOut | Should -Match 'status=Succeeded'
+        $r.StdOut | Should -Match 'again=Succeeded'
+        "$($r.StdOut) $($r.StdErr)" | Should -Not -Match 'NonInteractive mode'
     }
     It 'onboards in 5 Graph round trips after sign-in (one read, the app, its service principal and secret, every consent, the secret''s delivery) and 3 to Exchange; step 17 left alone' {
         $null = Connect-Tenant 10

@@ -20,6 +20,6 @@ function Confirm-KodoSecretDelivery {
     try {
         $null = Invoke-KodoNative -Cmdlet $Cmdlet -Request $request
     } catch {
-        $Cmdlet.WriteWarning("Kodo could not record that the new client secret was delivered ($($_.Exception.Message)); the next run replaces that secret.")
+        Write-Warning -Message "Kodo could not record that the new client secret was delivered ($($_.Exception.Message)); the next run replaces that secret."
     }
 }

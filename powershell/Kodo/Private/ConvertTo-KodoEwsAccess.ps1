@@ -28,7 +28,7 @@ function ConvertTo-KodoEwsAccess {
     }
     if ($ews.Status -eq 'ManualActionRequired') {
         $text = "EWS: $($ews.Reason) Run: $($ews.Command)"
-        if ($Cmdlet) { $Cmdlet.WriteWarning($text) } else { Write-Warning $text }
+        Write-Warning -Message $text
     }
     $ews
 }

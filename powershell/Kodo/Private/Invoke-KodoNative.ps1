@@ -196,11 +196,11 @@ function Invoke-KodoNative {
                 $Cmdlet.WriteProgress($record)
             } elseif ($type -eq 'log') {
                 $level = [string]$evt.level
-                if ($level -eq 'verbose') { $Cmdlet.WriteVerbose([string]$evt.message) }
+                if ($level -eq 'verbose') { Write-Verbose -Message ([string]$evt.message) }
                 elseif ($level -eq 'debug') { $Cmdlet.WriteDebug([string]$evt.message) }
                 else { $Cmdlet.WriteInformation([string]$evt.message, [string[]]@('Kodo')) }
             } elseif ($type -eq 'warning') {
-                $Cmdlet.WriteWarning([string]$evt.message)
+                Write-Warning -Message ([string]$evt.message)
             } elseif ($type -eq 'prompt') {
                 $data = $evt.PSObject.Properties['data']
                 $kind = $null

@@ -25,6 +25,6 @@ function Invoke-KodoPlannedChange {
     $result = Invoke-KodoNative -Cmdlet $Cmdlet -Request $ask
     $planned = @($result.plan | Where-Object { $_ }).Count
     $approved = @($result.approved | Where-Object { $_ } | ForEach-Object { [string]$_ })
-    if ($planned -eq 0) { $Cmdlet.WriteVerbose($NothingToDo) }
+    if ($planned -eq 0) { Write-Verbose -Message $NothingToDo }
     [pscustomobject]@{ Result = $result; Approved = $approved; Planned = $planned }
 }

@@ -40,7 +40,7 @@ function Get-KodoVersion {
         $moduleVersion = $MyInvocation.MyCommand.Module.Version.ToString()
 
         if ($info.libraryVersion -ne $moduleVersion) {
-            $PSCmdlet.WriteWarning("The Kodo module is version $moduleVersion but its native library is version $($info.libraryVersion): they come from different builds. Rebuild with ./build.ps1.")
+            Write-Warning -Message ("The Kodo module is version $moduleVersion but its native library is version $($info.libraryVersion): they come from different builds. Rebuild with ./build.ps1.")
         }
 
         [pscustomobject]@{
