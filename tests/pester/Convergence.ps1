@@ -1,13 +1,8 @@
 # The end state of an onboarded tenant, read through plain Graph and the emulator's control API
 # (not through Kodo), and the leak scanner: shared by the reliability suites (kill points,
 # seeded faults). Dot-source it in a BeforeAll where $emu is the running emulator (and, for
-# certificate runs, $pfxPassword the PFX's password).
+# certificate runs, $pfxPassword the PFX's password), after TestHelpers.ps1 (Invoke-Control).
 
-function Invoke-Control([string]$Method, [string]$Path, $Body) {
-    $p = @{ Method = $Method; Uri = "$($emu.Url)/_emulator/$Path"; SkipCertificateCheck = $true }
-    if ($null -ne $Body) { $p['Body'] = ($Body | ConvertTo-Json -Depth 6); $p['ContentType'] = 'application/json' }
-    Invoke-RestMethod @p
-}
 function Get-Log { @((Invoke-Control GET 'requests') | ForEach-Object { $_ }) }
 function Get-PlainToken($Tenant) {
     $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
