@@ -135,8 +135,8 @@ enum KodoStatus kodo_op_next_event(struct KodoOp *op,
 // `requestId` (for example `"kind":"sign"`): `{"v":1,"requestId":"…",…}`.
 //
 // Fails as `kodo_op_start` does for the JSON, and with `KODO_STATUS_INVALID_REQUEST` when no
-// question with that `requestId` is waiting (never asked, already answered, or the operation
-// has ended).
+// question with that `requestId` is waiting (never asked, already answered, the operation
+// was cancelled or has ended).
 //
 // # Safety
 // `response_json` is NULL or a NUL-terminated string.

@@ -62,11 +62,19 @@ pub(crate) fn boundary(body: impl FnOnce() -> Result<KodoStatus, Failure>) -> Ko
         }
         Err(payload) => {
             let message = crate::engine::panic_message(payload.as_ref());
-            // Dropping a payload can itself panic; leak it rather than risk unwinding out.
-            std::mem::forget(payload);
+            drop_payload(payload);
             set_last_error(format!("internal error (panic): {message}"));
             KodoStatus::Panic
         }
+    }
+}
+
+/// Frees a contained panic's payload. Dropping a payload can itself panic: that one is caught
+/// too, and only its payload is leaked rather than unwound out of the boundary. (Every payload
+/// used to be leaked: 32 bytes per contained panic, valgrind's one definite leak.)
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(nested);
     }
 }
 

@@ -90,7 +90,7 @@ pub extern "C" fn kodo_last_error_message() -> *mut c_char {
     match std::panic::catch_unwind(boundary_last_error) {
         Ok(p) => p,
         Err(payload) => {
-            std::mem::forget(payload);
+            boundary::drop_payload(payload);
             std::ptr::null_mut()
         }
     }
@@ -219,8 +219,8 @@ pub unsafe extern "C" fn kodo_op_next_event(
 /// `requestId` (for example `"kind":"sign"`): `{"v":1,"requestId":"…",…}`.
 ///
 /// Fails as `kodo_op_start` does for the JSON, and with `KODO_STATUS_INVALID_REQUEST` when no
-/// question with that `requestId` is waiting (never asked, already answered, or the operation
-/// has ended).
+/// question with that `requestId` is waiting (never asked, already answered, the operation
+/// was cancelled or has ended).
 ///
 /// # Safety
 /// `response_json` is NULL or a NUL-terminated string.
