@@ -1,5 +1,6 @@
-//! Compiles tests/c/smoke.c against include/kodo.h with the system C compiler, links it to the
-//! cdylib cargo built for this test run (target/<profile>/deps), and runs it.
+//! Compiles tests/c/smoke.c and tests/c/hostile.c against include/kodo.h with the system C
+//! compiler, links them to the cdylib cargo built for this test run (target/<profile>/deps), and
+//! runs them.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -709,6 +709,7 @@ struct teardown {
     KodoOp *op;
     KodoStatus free_op, free_again, bad_json, good_session, free_session, start, message_free;
     int message_is_null;
+    int setup;
 };
 
 static pthread_key_t teardown_key;
@@ -732,13 +733,14 @@ static void on_thread_exit(void *arg) {
 static void *exiting_thread(void *arg) {
     struct teardown *t = arg;
     KodoSession *s = NULL;
-    /* The thread uses Kodo first, so its thread-locals exist and are torn down at exit. */
-    if (kodo_session_new("{\"v\":1}", &s) == KODO_STATUS_OK) {
-        KodoOp *op = NULL;
-        if (kodo_op_start(s, "{\"v\":1,\"kind\":\"no.such\"}", &op) != KODO_STATUS_INVALID_REQUEST) t->op = NULL;
-        if (kodo_op_start(s, "{\"v\":1,\"kind\":\"version\"}", &op) == KODO_STATUS_OK) t->op = op;
-        if (kodo_session_free(s) != KODO_STATUS_OK) t->op = NULL;
-    }
+    KodoOp *op = NULL;
+    /* The thread uses Kodo first (a failed call keeps a message), so its thread-locals exist and
+     * are torn down before the destructor runs. */
+    t->setup = kodo_op_start(NULL, "{", &op) == KODO_STATUS_NULL_ARGUMENT &&
+               kodo_session_new("{\"v\":1}", &s) == KODO_STATUS_OK &&
+               kodo_op_start(s, "{\"v\":1,\"kind\":\"version\"}", &op) == KODO_STATUS_OK &&
+               kodo_session_free(s) == KODO_STATUS_OK;
+    t->op = op;
     pthread_setspecific(teardown_key, t);
     return NULL;
 }
@@ -750,7 +752,7 @@ static void thread_teardown(void) {
     pthread_t thread;
     CHECK(pthread_create(&thread, NULL, exiting_thread, &t) == 0);
     pthread_join(thread, NULL);
-    CHECK(t.op != NULL);
+    CHECK(t.setup && t.op != NULL);
     CHECK(t.free_op == KODO_STATUS_OK);
     CHECK(t.free_again == KODO_STATUS_INVALID_HANDLE);
     CHECK(t.bad_json == KODO_STATUS_INVALID_JSON);
