@@ -18,8 +18,11 @@ Build (default), Test, Reliability, Package, or Clean.
 Reliability: builds, then runs the long tier of tests/pester/Reliability.Tests.ps1
 (KODO_RELIABILITY=long): a whole onboarding killed after each of its requests, in the secret
 and the certificate variants, each run again to convergence, and every output scanned for
-secrets; and tests/pester/Input.Tests.ps1 with all 5 000 good entries of its tenant list run
-(500 in the fast tier). Test runs the fast tiers. Ends with the same summary line.
+secrets; tests/pester/Faults.Tests.ps1 with 120 seeded fault runs (12 in the fast tier); and
+tests/pester/Input.Tests.ps1 with all 5 000 good entries of its tenant list run (500 in the fast
+tier). Test runs the fast tiers. Then the C boundary: tests/c/smoke.c and tests/c/hostile.c
+against the debug library under valgrind (a memory error or a definite leak fails), and
+tests/ffi_fuzz.rs with KODO_FUZZ_CASES cases (default 50000). Ends with the same summary line.
 
 Package: builds (Release), then writes under out/: gallery/Kodo/<version>/ (the module with
 every runtimes/<rid>/native/ library present in powershell/Kodo, no emulator, no tests),
@@ -606,6 +609,60 @@ function Invoke-KodoPackage {
     }
 }
 
+# The C boundary's long tier (issue 17): tests/c/smoke.c and tests/c/hostile.c against the debug
+# library under valgrind (a memory error or a definite leak fails), and the fuzz target
+# tests/ffi_fuzz.rs with KODO_FUZZ_CASES cases (default 50000). Returns the passed and failed counts.
+function Invoke-CBoundaryLongTier {
+    $passed = 0; $failed = 0
+    Invoke-Native cargo @('build', '--locked', '--lib')
+    $targetDir = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $root 'target' }
+    $libDir = Join-Path $targetDir 'debug'
+    $work = Join-Path $root 'out/c-boundary'
+    New-Item -ItemType Directory -Force -Path $work | Out-Null
+    $valgrind = (Get-Command valgrind -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+    if (-not $valgrind) { Write-Host 'C boundary: valgrind is not installed (apt-get install valgrind)'; $failed++ }
+    foreach ($name in @(if ($valgrind) { 'smoke', 'hostile' })) {
+        $exe = Join-Path $work "kodo-c-$name"
+        & cc -std=c99 -Wall -Wextra -Werror -pedantic -pthread -g -I (Join-Path $root 'include') (Join-Path $root "tests/c/$name.c") -o $exe "-L$libDir" -lkodo "-Wl,-rpath,$libDir"
+        if ($LASTEXITCODE -ne 0) { Write-Host "C boundary: tests/c/$name.c did not compile"; $failed++; continue }
+        $log = Join-Path $work "valgrind-$name.log"
+        $env:KODO_HOSTILE_MAX_SECONDS = '900'
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        try {
+            $output = & $valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "--log-file=$log" $exe 2>&1 | ForEach-Object { "$_" }
+            $code = $LASTEXITCODE
+        } finally { Remove-Item Env:KODO_HOSTILE_MAX_SECONDS -ErrorAction SilentlyContinue }
+        $text = Get-Content -LiteralPath $log -Raw
+        $count = { param($pattern) if ($text -match $pattern) { [long]($Matches[1] -replace ',', '') } else { 0 } }
+        $errors = & $count 'ERROR SUMMARY: ([\d,]+) errors'
+        $definite = & $count 'definitely lost: ([\d,]+) bytes'
+        $indirect = & $count 'indirectly lost: ([\d,]+) bytes'
+        $possible = & $count 'possibly lost: ([\d,]+) bytes'
+        $reachable = & $count 'still reachable: ([\d,]+) bytes'
+        $checks = ($output | Select-String -Pattern '^(hostile: \d+ checks.*)$' | Select-Object -First 1)
+        $ok = $code -eq 0 -and ($output -join "`n") -match 'all checks passed' -and $errors -eq 0 -and $definite -eq 0
+        Write-Host ("C boundary: tests/c/$name.c under valgrind: {0}, exit code {1}, {2} errors, definitely lost {3} bytes, indirectly {4}, possibly {5}, still reachable {6} ({7:N0} s){8}" -f $(if ($ok) { 'passed' } else { 'FAILED' }), $code, $errors, $definite, $indirect, $possible, $reachable, $watch.Elapsed.TotalSeconds, $(if ($checks) { "; $($checks.Matches[0].Groups[1].Value)" }))
+        if (-not $ok) { $output | Select-Object -Last 40 | ForEach-Object { Write-Host "  $_" }; Write-Host "  valgrind's log: $log" }
+        if ($ok) { $passed++ } else { $failed++ }
+    }
+    $cases = if ($env:KODO_FUZZ_CASES) { $env:KODO_FUZZ_CASES } else { '50000' }
+    $previous = $env:KODO_FUZZ_CASES
+    $env:KODO_FUZZ_CASES = $cases
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    try {
+        $fuzz = & cargo test --locked --test ffi_fuzz -- --nocapture 2>&1 | ForEach-Object { $line = "$_"; if ($line -match '^(ffi_fuzz:|test result:|thread .*panicked)') { Write-Host $line }; $line }
+        $fuzzExit = $LASTEXITCODE
+    } finally { if ($null -eq $previous) { Remove-Item Env:KODO_FUZZ_CASES -ErrorAction SilentlyContinue } else { $env:KODO_FUZZ_CASES = $previous } }
+    $fuzzPassed = 0; $fuzzFailed = 0
+    foreach ($line in $fuzz) {
+        if ($line -match '^test result: \w+\. (\d+) passed; (\d+) failed') { $fuzzPassed += [int]$Matches[1]; $fuzzFailed += [int]$Matches[2] }
+    }
+    if ($fuzzExit -ne 0 -and $fuzzFailed -eq 0) { $fuzzFailed = 1 }
+    $passed += $fuzzPassed; $failed += $fuzzFailed
+    Write-Host ("C boundary: tests/ffi_fuzz.rs with KODO_FUZZ_CASES={0}: exit code {1} ({2:N0} s)" -f $cases, $fuzzExit, $watch.Elapsed.TotalSeconds)
+    [pscustomobject]@{ Passed = $passed; Failed = $failed }
+}
+
 function Invoke-Reliability {
     if (-not $Runtime) { $script:Runtime = Get-DefaultRuntime }
     Invoke-Build
@@ -628,6 +685,11 @@ function Invoke-Reliability {
     } finally {
         Remove-Item Env:KODO_RELIABILITY -ErrorAction SilentlyContinue
     }
+
+    # The C boundary: smoke.c and hostile.c under valgrind, the fuzz target with many cases.
+    $cBoundary = Invoke-CBoundaryLongTier
+    $summary = [pscustomobject]@{ Passed = [int]$summary.Passed + $cBoundary.Passed; Failed = [int]$summary.Failed + $cBoundary.Failed; Skipped = [int]$summary.Skipped }
+
     Write-Host "Total: $($summary.Passed) passed, $($summary.Failed) failed, $($summary.Skipped) skipped"
     if ([int]$summary.Failed -gt 0) { exit 1 }
 }

@@ -23,6 +23,11 @@
 // Longest wait `kodo_op_next_event` accepts, in milliseconds; longer timeouts are clamped.
 #define KODO_MAX_WAIT_MS 60000
 
+// Longest JSON argument (configuration, request, response) accepted, in bytes without the
+// terminating NUL (32 MiB: a 5 000-tenant run with a PEM certificate for each is ~20 MB).
+// A longer one is refused with `KODO_STATUS_INVALID_JSON` before it is parsed.
+#define KODO_MAX_JSON_BYTES 33554432
+
 // Result of every `kodo_*` call that can fail.
 //
 // Values below 10 are not errors. Values from 10 up are errors; the thread's last error
@@ -38,7 +43,8 @@ typedef enum KodoStatus {
   KODO_STATUS_NULL_ARGUMENT = 10,
   // A string argument was not valid UTF-8.
   KODO_STATUS_INVALID_UTF8 = 11,
-  // A JSON argument could not be parsed.
+  // A JSON argument could not be parsed (also: longer than `KODO_MAX_JSON_BYTES`, or nested
+  // deeper than 127 levels).
   KODO_STATUS_INVALID_JSON = 12,
   // The JSON parsed but is not a valid request or configuration.
   KODO_STATUS_INVALID_REQUEST = 13,
@@ -74,11 +80,19 @@ uint32_t kodo_protocol_version(void);
 // that was never published; static, never freed.
 const char *kodo_status_name(int32_t status);
 
-// The message of the last failed call on this thread, or NULL if the last call succeeded.
+// The message of the last failed call on this thread, or NULL if the last call succeeded
+// (or the thread is exiting: a call from a thread-exit destructor keeps no message).
 // The caller frees it with `kodo_string_free`.
 char *kodo_last_error_message(void);
 
 // Creates a session from a JSON configuration such as `{"v":1}`.
+//
+// Fails with `KODO_STATUS_NULL_ARGUMENT`, `KODO_STATUS_INVALID_UTF8`,
+// `KODO_STATUS_INVALID_JSON` (also for JSON longer than `KODO_MAX_JSON_BYTES` or nested
+// deeper than 127 levels),
+// `KODO_STATUS_INVALID_REQUEST` (not an object, no `"v"`, an unknown field) or
+// `KODO_STATUS_UNSUPPORTED_PROTOCOL` (a `"v"` other than `KODO_PROTOCOL_VERSION`); on
+// failure `*out_session` is NULL.
 //
 // # Safety
 // `config_json` is NULL or a NUL-terminated string; `out_session` is NULL or writable.
@@ -87,10 +101,15 @@ enum KodoStatus kodo_session_new(const char *config_json,
                                  struct KodoSession **out_session);
 
 // Frees a session. Operations started from it keep running until they are freed.
-// NULL is a no-op.
+// NULL is a no-op. A handle that was already freed, or that this library did not hand out,
+// is refused with `KODO_STATUS_INVALID_HANDLE` (handles are looked up, never dereferenced).
 KODO_MUST_USE enum KodoStatus kodo_session_free(struct KodoSession *session);
 
 // Starts an operation from a JSON request such as `{"v":1,"kind":"version"}`.
+//
+// Fails as `kodo_session_new` does for the request, with `KODO_STATUS_INVALID_HANDLE` for a
+// session handle that is freed or not one, `KODO_STATUS_DEBUG_HOOKS_DISABLED`,
+// `KODO_STATUS_PANIC` or `KODO_STATUS_INTERNAL`; on failure `*out_op` is NULL.
 //
 // # Safety
 // `request_json` is NULL or a NUL-terminated string; `out_op` is NULL or writable.
@@ -101,7 +120,9 @@ enum KodoStatus kodo_op_start(struct KodoSession *session,
 
 // Waits up to `timeout_ms` (at most `KODO_MAX_WAIT_MS`) for the operation's next event.
 // Returns `KODO_STATUS_OK` with the event in `*out_event_json`, `KODO_STATUS_PENDING` if none
-// came in time, or `KODO_STATUS_DONE` once the terminal event has been delivered.
+// came in time, or `KODO_STATUS_DONE` once the terminal event has been delivered (at once,
+// and on every later call). Fails with `KODO_STATUS_NULL_ARGUMENT` or
+// `KODO_STATUS_INVALID_HANDLE`; `*out_event_json` is NULL unless the status is `KODO_STATUS_OK`.
 //
 // # Safety
 // `out_event_json` is NULL or writable.
@@ -113,19 +134,27 @@ enum KodoStatus kodo_op_next_event(struct KodoOp *op,
 // Answers a question an operation asked through a `prompt` event whose data carries a
 // `requestId` (for example `"kind":"sign"`): `{"v":1,"requestId":"…",…}`.
 //
+// Fails as `kodo_op_start` does for the JSON, and with `KODO_STATUS_INVALID_REQUEST` when no
+// question with that `requestId` is waiting (never asked, already answered, the operation
+// was cancelled or has ended).
+//
 // # Safety
 // `response_json` is NULL or a NUL-terminated string.
 KODO_MUST_USE enum KodoStatus kodo_op_respond(struct KodoOp *op, const char *response_json);
 
 // Asks an operation to stop; it then ends with a `cancelled` event (unless it had already
-// ended). Idempotent.
+// ended). Idempotent. NULL is `KODO_STATUS_NULL_ARGUMENT`; a freed or forged handle
+// `KODO_STATUS_INVALID_HANDLE`.
 KODO_MUST_USE enum KodoStatus kodo_op_cancel(struct KodoOp *op);
 
-// Frees an operation, cancelling it if it is still running. NULL is a no-op.
+// Frees an operation, cancelling it if it is still running. NULL is a no-op; a handle that
+// was already freed, or that this library did not hand out, is `KODO_STATUS_INVALID_HANDLE`.
 KODO_MUST_USE enum KodoStatus kodo_op_free(struct KodoOp *op);
 
 // Frees a string this library returned. NULL is a no-op; any other pointer that this library
-// did not return (or that was already freed) is refused with `KODO_STATUS_INVALID_HANDLE`.
+// did not return (or that was already freed) is refused with `KODO_STATUS_INVALID_HANDLE`
+// without being dereferenced. One limit: once freed, a string's address may be reused for a
+// later string, and freeing the old pointer then frees the new string.
 KODO_MUST_USE enum KodoStatus kodo_string_free(char *s);
 
 #ifdef __cplusplus

@@ -137,7 +137,16 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             "operationsCancelled": crate::engine::OPS_CANCELLED.load(Ordering::Relaxed),
             // Tasks on the shared runtime (this operation's two included): a leak shows here.
             "runtimeTasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+            // Handles and strings the C boundary handed out and that were not freed yet (this
+            // operation's own handle included; its events are not handed out yet).
+            "sessionHandles": crate::ffi::live_handles().0,
+            "operationHandles": crate::ffi::live_handles().1,
+            "stringsOutstanding": crate::ffi::outstanding_strings(),
         })),
+        Request::DebugAsk {} => {
+            let answer = ctx.ask("debug", "a debug question", json!({})).await?;
+            Ok(json!({ "answer": answer }))
+        }
     }
 }
 

@@ -222,8 +222,13 @@ impl Operation {
         }
     }
 
-    /// Delivers the host's answer to an `ask` (matched by `requestId`).
+    /// Delivers the host's answer to an `ask` (matched by `requestId`). Once the operation is
+    /// cancelled (or freed) no answer is taken: its task is aborted asynchronously, so whether
+    /// the question were still waiting would otherwise depend on timing.
     pub fn respond(&self, answer: Value) -> Result<(), String> {
+        if *self.cancel.borrow() {
+            return Err("the operation was cancelled and waits for no answer".into());
+        }
         self.asks.answer(answer)
     }
 

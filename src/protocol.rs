@@ -132,6 +132,10 @@ pub enum Request {
     /// Counters of live and cancelled operations, so a host can prove it cleaned up.
     #[serde(rename = "debug.stats")]
     DebugStats {},
+    /// Asks the host one question (a `prompt` with a `requestId`, kind `debug`) and returns
+    /// the answer, so a host can test `kodo_op_respond`.
+    #[serde(rename = "debug.ask")]
+    DebugAsk {},
 }
 
 fn default_progress_every() -> u64 {
@@ -148,6 +152,7 @@ impl Request {
                 | Request::DebugPanic { .. }
                 | Request::DebugEvents {}
                 | Request::DebugStats {}
+                | Request::DebugAsk {}
         )
     }
 }

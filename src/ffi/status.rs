@@ -20,7 +20,8 @@ pub enum KodoStatus {
     NullArgument = 10,
     /// A string argument was not valid UTF-8.
     InvalidUtf8 = 11,
-    /// A JSON argument could not be parsed.
+    /// A JSON argument could not be parsed (also: longer than `KODO_MAX_JSON_BYTES`, or nested
+    /// deeper than 127 levels).
     InvalidJson = 12,
     /// The JSON parsed but is not a valid request or configuration.
     InvalidRequest = 13,
