@@ -13,14 +13,21 @@ BeforeDiscovery {
     # Each variant is a credential and a way to stop the run: SIGKILL of the pwsh host, or
     # PowerShell's stop (Ctrl+C, PowerShell.Stop()), which cancels through the C boundary.
     $script:variants = @(@{ Credential = 'Secret'; Kill = 'SIGKILL' }, @{ Credential = 'Secret'; Kill = 'Cancel' })
-    if ($env:KODO_RELIABILITY -eq 'long') { $script:variants += @{ Credential = 'Certificate'; Kill = 'SIGKILL' } }
+    # Rotate: Update-KodoAppCredential -RemoveOld on an onboarded tenant, killed after each of
+    # its requests.
+    if ($env:KODO_RELIABILITY -eq 'long') { $script:variants += @{ Credential = 'Certificate'; Kill = 'SIGKILL' }, @{ Credential = 'Rotate'; Kill = 'SIGKILL' } }
+    # One variant again alone: KODO_KILL_VARIANTS=Rotate/SIGKILL (a list: Secret/Cancel,Rotate/SIGKILL).
+    if ($env:KODO_KILL_VARIANTS) {
+        $all = @(@{ Credential = 'Secret'; Kill = 'SIGKILL' }, @{ Credential = 'Secret'; Kill = 'Cancel' }, @{ Credential = 'Certificate'; Kill = 'SIGKILL' }, @{ Credential = 'Rotate'; Kill = 'SIGKILL' })
+        $script:variants = @($all | Where-Object { ($env:KODO_KILL_VARIANTS -split ',') -contains "$($_.Credential)/$($_.Kill)" })
+    }
 }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 34
+    $emu = Start-KodoEmulator -Tenants 44
     $script:nextTenant = 0
     $endpointFile = Join-Path $TestDrive 'emulator.json'
     Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
@@ -33,7 +40,10 @@ BeforeAll {
     function Get-OnboardingScript($Tenant, [string]$Variant, [string]$Vault, [switch]$WhatIf) {
         $c = $Tenant.BootstrapCredential
         $common = "-Environment Emulator -Verbose -Debug"
-        $call = if ($WhatIf) { "Invoke-KodoOnboarding $common -WhatIf" }
+        $call = if ($Variant -eq 'Rotate') {
+                $what = if ($WhatIf) { '-WhatIf' } else { '-Confirm:$false' }
+                "Get-KodoApp | Update-KodoAppCredential -RemoveOld -Verbose -Debug $what"
+            } elseif ($WhatIf) { "Invoke-KodoOnboarding $common -WhatIf" }
             elseif ($Variant -eq 'Certificate') { "Invoke-KodoOnboarding $common -Confirm:`$false -SkipAudit -CredentialType Certificate -NewCertificatePassword (ConvertTo-SecureString '$pfxPassword' -AsPlainText -Force) -NewCertificatePath '$Vault.pfx'" }
             else { "Invoke-KodoOnboarding $common -Confirm:`$false -SkipAudit" }
         @"
@@ -120,10 +130,19 @@ Stop-Transcript | Out-Null
     }
     # The requests a whole onboarding sends after sign-in (tokens aside), in the order served,
     # each with how many of the same key came before it.
+    # An onboarded tenant, its secret in the vault: where a rotation starts.
+    function Initialize-Onboarded($Tenant, [string]$Vault) {
+        $r = Invoke-Child (Get-OnboardingScript $Tenant 'Secret' $Vault)
+        $r.ExitCode | Should -Be 0 -Because $r.Text
+    }
     function Get-KillPoints([string]$Variant) {
         $t = $emu.Tenants[$script:nextTenant++]
         $null = Invoke-Control DELETE 'requests'
         $vault = Join-Path $TestDrive "enumerate-$Variant"
+        if ($Variant -eq 'Rotate') {
+            Initialize-Onboarded $t $vault
+            $null = Invoke-Control DELETE 'requests'
+        }
         $r = Invoke-Child (Get-OnboardingScript $t $Variant $vault)
         $r.ExitCode | Should -Be 0 -Because $r.Text
         $seen = @{}
@@ -147,15 +166,22 @@ Describe 'Stopped after any request, the same command run again converges (<Cred
         $variant = $Credential
         $points = @(Get-KillPoints $variant)
     }
-    It 'has at least 8 kill points: every request of the procedure after sign-in' {
-        $points.Count | Should -BeGreaterOrEqual 8
-        ($points.Key -join '; ') | Should -Match 'PATCH /v1.0/applications\(uniqueName='
+    It 'has a kill point after every request of the command after sign-in' {
+        if ($variant -eq 'Rotate') {
+            $points.Count | Should -BeGreaterOrEqual 3
+            ($points.Key -join '; ') | Should -Match 'POST /v1.0/applications/' -Because 'addPassword and removePassword are among them'
+        } else {
+            $points.Count | Should -BeGreaterOrEqual 8
+            ($points.Key -join '; ') | Should -Match 'PATCH /v1.0/applications\(uniqueName='
+        }
     }
     It 'converges from a kill after each of them' {
         $report = New-Object System.Collections.Generic.List[string]
         foreach ($point in $points) {
             $t = $emu.Tenants[$script:nextTenant++]
             $vault = Join-Path $TestDrive ("vault-$variant-" + $script:nextTenant)
+            if ($variant -eq 'Rotate') { Initialize-Onboarded $t $vault }
+            $converged = if ($variant -eq 'Rotate') { 'Secret' } else { $variant }
             $null = Invoke-Control DELETE 'faults'
             $null = Invoke-Control DELETE 'requests'
             $null = Invoke-Control POST 'faults' @{ method = $point.Method; pathContains = $point.Prefix; skip = $point.Skip; hold = $true; count = 1 }
@@ -179,16 +205,21 @@ Describe 'Stopped after any request, the same command run again converges (<Cred
             $existing = @((Invoke-PlainGraph $t "applications?`$filter=tags/any(x:x eq 'KodoManaged')&`$select=id,tags").value)
             if ($existing.Count -gt 0) {
                 $plan.Text | Should -Not -Match 'Create app registration' -Because "the app the killed run made is found ($($point.Key))"
-                if (@($existing[0].tags) -match '^KodoSecretPending:') {
-                    $orphans = @((Invoke-PlainGraph $t "applications/$($existing[0].id)?`$select=passwordCredentials").passwordCredentials | Where-Object { $_.displayName -match ' #[0-9a-f]{8}$' })
+                $nonces = @(@($existing[0].tags) | Where-Object { $_ -match '^KodoSecretPending:' } | ForEach-Object { $_.Substring('KodoSecretPending:'.Length) })
+                if ($nonces.Count -gt 0) {
+                    $orphans = @((Invoke-PlainGraph $t "applications/$($existing[0].id)?`$select=passwordCredentials").passwordCredentials | Where-Object { $_.displayName -match ' #([0-9a-f]{8})$' -and $nonces -contains $Matches[1] })
                     if ($orphans.Count -gt 0) { $plan.Text | Should -Match 'interrupted run made it and never reported it' }
                 }
             }
             $again = Invoke-Child (Get-OnboardingScript $t $variant $vault)
             $again.ExitCode | Should -Be 0 -Because "the re-run after a kill at $($point.Key) #$($point.Skip): $($again.Text)"
-            $again.Text | Should -Match 'result status=Succeeded'
-            try { Assert-Converged $t $variant $vault } catch { throw "After a kill at $($point.Key) #$($point.Skip): $_" }
-            # A third run changes nothing: no new credential, no write.
+            if ($variant -ne 'Rotate') { $again.Text | Should -Match 'result status=Succeeded' }
+            try { Assert-Converged $t $converged $vault } catch { throw "After a kill at $($point.Key) #$($point.Skip): $_" }
+            # A third run changes nothing: no new credential, no write (a rotation always makes one).
+            if ($variant -eq 'Rotate') {
+                $report.Add("$($point.Key) #$($point.Skip): converged")
+                continue
+            }
             $null = Invoke-Control DELETE 'requests'
             $third = Invoke-Child (Get-OnboardingScript $t $variant $vault)
             $third.ExitCode | Should -Be 0 -Because $third.Text
