@@ -27,7 +27,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 44
+    $emu = Start-KodoEmulator -Tenants 56
     $script:nextTenant = 0
     $endpointFile = Join-Path $TestDrive 'emulator.json'
     Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
@@ -79,6 +79,13 @@ Stop-Transcript | Out-Null
     function Invoke-Child([string]$Script) { Complete-Child (Start-Child $Script) }
 
     $script:processesScanned = 0
+    # What a running child and the processes under it carry in their arguments and environment,
+    # for the leak scan.
+    function Add-ProcessScan([System.Diagnostics.Process]$Process) {
+        $tree = Get-ProcessTreeText $Process.Id
+        $script:outputs.Add($tree)
+        $script:processesScanned += @($tree -split "`n" | Where-Object { $_ }).Count
+    }
     # Waits until the emulator holds the answer of the kill point's request.
     function Wait-Held([scriptblock]$Gone, $Point) {
         $deadline = [datetime]::UtcNow.AddSeconds(90)
@@ -190,10 +197,7 @@ Describe 'Stopped after any request, the same command run again converges (<Cred
             } else {
                 $child = Start-Child (Get-OnboardingScript $t $variant $vault)
                 Wait-Held { $child.Process.HasExited } $point
-                # What Kodo and the processes it started carry in their arguments and environment.
-                $tree = Get-ProcessTreeText $child.Process.Id
-                $script:outputs.Add($tree)
-                $script:processesScanned += @($tree -split "`n" | Where-Object { $_ }).Count
+                Add-ProcessScan $child.Process
                 # The whole tree: pwsh as a .NET tool is a launcher and the pwsh it starts.
                 $child.Process.Kill($true)
                 $null = Complete-Child $child
@@ -229,6 +233,53 @@ Describe 'Stopped after any request, the same command run again converges (<Cred
         }
         $report.Count | Should -Be $points.Count
         Write-Host ("Kill points ($variant, $Kill): " + $report.Count + " of " + $points.Count + " converged")
+    }
+}
+
+Describe 'A bulk run killed mid-way: the same command run again onboards each tenant exactly once' {
+    BeforeAll {
+        # Four tenants, one at a time (-ThrottleLimit 1), so that the N-th create or delivery
+        # is the N-th tenant's; each tenant's delivered secrets go to a vault of its own.
+        function Get-BulkScript($Tenants, [string]$Vault) {
+            $rows = ($Tenants | ForEach-Object {
+                    $c = $_.BootstrapCredential
+                    "[pscustomobject]@{ TenantId = '$($_.TenantId)'; ClientSecretCredential = (New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))) }"
+                }) -join ",`n"
+            @"
+`$ErrorActionPreference = 'Stop'
+Import-Module Kodo
+@(
+$rows
+) | Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -ThrottleLimit 1 -Verbose | ForEach-Object {
+    if (`$_.ClientSecret) {
+        `$plain = [System.Net.NetworkCredential]::new('', `$_.ClientSecret).Password
+        Add-Content -LiteralPath ('$Vault-' + `$_.TenantId) -Value (@{ clientId = `$_.ClientId; secret = `$plain } | ConvertTo-Json -Compress)
+    }
+    "result tenant=`$(`$_.TenantId) status=`$(`$_.Status)"
+}
+"@
+        }
+    }
+    It 'after the kill at <Name>' -ForEach @(
+        @{ Name = "the second tenant's app"; Method = 'PATCH'; Prefix = '/v1.0/applications(uniqueName='; Skip = 1 }
+        @{ Name = "the second tenant's service principal and secret"; Method = 'POST'; Prefix = '/v1.0/$batch'; Skip = 4 }
+        @{ Name = "the fourth tenant's app"; Method = 'PATCH'; Prefix = '/v1.0/applications(uniqueName='; Skip = 3 }
+    ) {
+        $tenants = @(0..3 | ForEach-Object { $emu.Tenants[$script:nextTenant++] })
+        $vault = Join-Path $TestDrive ('bulk-' + [guid]::NewGuid().ToString('N'))
+        $null = Invoke-Control DELETE 'requests'
+        $null = Invoke-Control POST 'faults' @{ method = $Method; pathContains = $Prefix; skip = $Skip; hold = $true; count = 1 }
+        $child = Start-Child (Get-BulkScript $tenants $vault)
+        try { Wait-Held { $child.Process.HasExited } @{ Key = $Name; Skip = $Skip } } finally { $null = Invoke-Control DELETE 'faults' }
+        Add-ProcessScan $child.Process
+        $child.Process.Kill($true)
+        $null = Complete-Child $child
+        $again = Invoke-Child (Get-BulkScript $tenants $vault)
+        $again.ExitCode | Should -Be 0 -Because $again.Text
+        foreach ($t in $tenants) {
+            $again.Text | Should -Match "result tenant=$($t.TenantId) status=Succeeded"
+            try { Assert-Converged $t 'Secret' "$vault-$($t.TenantId)" } catch { throw "Tenant $($t.TenantId) after the kill at $Name`: $_" }
+        }
     }
 }
 
