@@ -32,6 +32,21 @@ BeforeAll {
     }
 
     # Checks a tenant's onboarding through plain Graph calls.
+    # Runs $Body in a new non-interactive pwsh signed in to $Tenant (the emulator's endpoint
+    # through KODO_EMULATOR).
+    function Invoke-ConnectedPwsh($Tenant, [string]$Body) {
+        $endpointFile = Join-Path $TestDrive 'emulator.json'
+        Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
+        $c = $Tenant.BootstrapCredential
+        $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$($script:ManifestPath)'
+`$cred = New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))
+`$null = Connect-Kodo -Environment Emulator -TenantId '$($Tenant.TenantId)' -ClientSecretCredential `$cred
+$Body
+"@
+        Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $endpointFile }
+    }
     function Assert-Onboarded($Tenant, $App) {
         $plainApp = Invoke-PlainGraph $Tenant "applications(appId='$($App.ClientId)')"
         $plainApp.tags | Should -Contain 'KodoManaged'
@@ -440,18 +455,10 @@ Describe 'Invoke-KodoOnboarding on a new tenant' {
     }
     It 'shows the whole plan under -WhatIf, consents included, and writes nothing' {
         Clear-Log
-        $endpointFile = Join-Path $TestDrive 'emulator.json'
-        Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
-        $c = $t.BootstrapCredential
-        $script = @"
-`$ErrorActionPreference = 'Stop'
-Import-Module '$($script:ManifestPath)'
-`$cred = New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))
-`$null = Connect-Kodo -Environment Emulator -TenantId '$($t.TenantId)' -ClientSecretCredential `$cred
+        $r = Invoke-ConnectedPwsh $t @"
 `$r = Invoke-KodoOnboarding -Environment Emulator -WhatIf
 "returned=`$(@(`$r).Count)"
 "@
-        $r = Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $endpointFile }
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
         $r.StdOut | Should -Match 'What if: .*Create app registration .*declaring 28 API permissions'
         $r.StdOut | Should -Match 'What if: .*Add the new app to the EWS allow list \(EwsAllowedAppIDs: 2 app\(s\) listed before, 3 after'
@@ -464,21 +471,12 @@ Import-Module '$($script:ManifestPath)'
     It 'runs with -Debug alone in a non-interactive session (a runbook) without prompting' {
         # PowerShell turns -Debug into Inquire for a cmdlet's own WriteVerbose and WriteWarning;
         # where nobody can answer (a runbook, -NonInteractive) that threw mid-run.
-        $t = $emu.Tenants[12]
-        $endpointFile = Join-Path $TestDrive 'emulator-debug.json'
-        Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
-        $c = $t.BootstrapCredential
-        $script = @"
-`$ErrorActionPreference = 'Stop'
-Import-Module '$($script:ManifestPath)'
-`$cred = New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))
-`$null = Connect-Kodo -Environment Emulator -TenantId '$($t.TenantId)' -ClientSecretCredential `$cred
+        $r = Invoke-ConnectedPwsh $emu.Tenants[12] @"
 `$r = Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -Debug
 "status=`$(`$r.Status)"
 `$again = Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -Debug -WarningVariable warned
 "again=`$(`$again.Status)"
 "@
-        $r = Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $endpointFile }
         $r.ExitCode | Should -Be 0 -Because "$($r.StdOut) $($r.StdErr)"
         $r.StdOut | Should -Match 'status=Succeeded'
         $r.StdOut | Should -Match 'again=Succeeded'
