@@ -13,6 +13,7 @@ use crate::graph::{Graph, Request, Response, Retry, graph_error};
 use crate::plan::{Approval, Plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -216,6 +217,7 @@ pub async fn ensure_app_known(
     let nonce = delivery::new_nonce();
     // The app's tags as last written (the marks included).
     let mut tags: Vec<String> = app.as_ref().and_then(|a| a.tags.clone()).unwrap_or_default();
+    let mut created_now = false;
     for step in decided.approved_steps() {
         match step.id.as_str() {
             "createApp" => {
@@ -242,6 +244,7 @@ pub async fn ensure_app_known(
                     format!("Created app registration '{}' (appId {}).", req.display_name, created.app_id()),
                 );
                 app = Some(created);
+                created_now = true;
             }
             "createServicePrincipal" => {
                 ctx.progress("New-KodoApp", "Creating the service principal", Some(60));
@@ -254,6 +257,14 @@ pub async fn ensure_app_known(
                 if with_password {
                     mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
                     writes.push(password_request(app.as_ref(), now, days, &nonce));
+                }
+                // An app made by this run: is it the only Kodo app? Another run that found no
+                // app when this one did may have made one too (two runs at once); read with the
+                // service principal, in the same round trip.
+                let tagged =
+                    Request::get(super::tagged_apps_path("id,appId,displayName,createdDateTime"), Retry::ThrottleOnly);
+                if created_now {
+                    writes.push(tagged.clone());
                 }
                 let mut answers = graph.batch(&writes).await?.into_iter();
                 let created = answers.next().unwrap_or_default();
@@ -271,8 +282,14 @@ pub async fn ensure_app_known(
                 } else {
                     return Err(graph_error("POST", "servicePrincipals", &created));
                 }
-                if with_password {
-                    secret = Some(password_answer(&answers.next().unwrap_or_default())?);
+                let password = if with_password { Some(answers.next().unwrap_or_default()) } else { None };
+                if created_now {
+                    let ours = app.as_ref().cloned().unwrap_or_default();
+                    let found: Vec<Application> = graph.all_pages(answers.next().unwrap_or_default(), &tagged).await?;
+                    settle_duplicates(ctx, graph, &ours, found).await?;
+                }
+                if let Some(p) = password {
+                    secret = Some(password_answer(&p)?);
                 }
             }
             "addCertificate" => {
@@ -331,12 +348,71 @@ pub async fn ensure_app_known(
     let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
     // A new secret's mark is cleared by the host once the admin has it (delivery.rs).
     let delivered_later = secret.is_some() || decided.changes().iter().any(|c| c.id == "addCertificate");
-    let confirm = delivered_later.then(|| delivery::confirmation(app.id(), &tags));
+    let confirm = delivered_later.then(|| delivery::confirmation(app.id(), &tags, &nonce));
     Ok(decided.report_with(json!({
         "app": app, "servicePrincipalId": sp_id, "secret": secret,
         "certificateThumbprint": certificate.map(|(_, t)| t), "credential": credential,
         "confirmSecret": confirm,
     })))
+}
+
+/// Two runs at once that both found no Kodo app both create one. Each run that made an app
+/// reads the tagged apps right after, and gives way to an app created before its own: it deletes
+/// the app it made (with its service principal and the secret made with it, which nobody holds
+/// yet) and stops with `AlreadyExists`; the same command run again finds the app that stayed.
+/// Graph's `createdDateTime` has whole seconds, so for an app made in the same second the order
+/// is unknown: the run waits a random while (up to 2 s) and reads again; if the other app is
+/// still there it gives way, else (the other run gave way) it keeps its own. The later of two
+/// runs always sees the earlier's app, so at least one gives way; both do only when their
+/// random waits end within one round trip of each other (then a re-run makes the app).
+async fn settle_duplicates(
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    ours: &Application,
+    found: Vec<Application>,
+) -> Result<(), KodoError> {
+    let when = |a: &Application| {
+        a.created_date_time.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp())
+    };
+    let mine = when(ours);
+    let others: Vec<&Application> = found.iter().filter(|a| a.id() != ours.id()).collect();
+    let earlier = |a: &Application| matches!((when(a), mine), (Some(t), Some(m)) if t < m);
+    let same = |a: &Application| !matches!((when(a), mine), (Some(t), Some(m)) if t != m);
+    let mut rivals: Vec<Application> = others.iter().filter(|a| earlier(a)).map(|a| (*a).clone()).collect();
+    if rivals.is_empty() && others.iter().any(|a| same(a)) {
+        let wait = Duration::from_millis(rand::random_range(0..2000));
+        ctx.log(
+            LogLevel::Verbose,
+            format!(
+                "Another Kodo app was created in the same second as this run's: reading again in {} ms.",
+                wait.as_millis()
+            ),
+        );
+        ctx.clock().sleep(wait).await;
+        let again: Vec<Application> =
+            graph.list(super::tagged_apps_path("id,appId,displayName,createdDateTime"), Retry::ThrottleOnly).await?;
+        rivals = again.into_iter().filter(|a| a.id() != ours.id() && same(a)).collect();
+    }
+    if rivals.is_empty() {
+        return Ok(());
+    }
+    let named = rivals.iter().map(Application::label).collect::<Vec<_>>().join(", ");
+    ctx.log(
+        LogLevel::Verbose,
+        format!(
+            "Another run created a Kodo app at the same time ({named}): removing the one this run made (appId {}).",
+            ours.app_id()
+        ),
+    );
+    super::delete(graph, "applications", ours.id()).await?;
+    Err(KodoError::new(
+        ErrorCode::AlreadyExists,
+        format!(
+            "Another Kodo run onboarded this tenant at the same time and created the Kodo app too ({named}). This run removed the app it had made (appId {}) with its service principal and secret; run the same command again once the other run is done: it completes the app that stays.",
+            ours.app_id()
+        ),
+    )
+    .with_target(ours.app_id().to_string()))
 }
 
 /// A certificate given as base64 DER: (DER, SHA-1 thumbprint), or why it cannot be used.
