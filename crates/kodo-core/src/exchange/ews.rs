@@ -90,7 +90,7 @@ pub async fn read(admin: &ExchangeAdmin<'_>) -> Result<OrgEws, KodoError> {
 
 /// Writes the whole allow list (and turns EWS on when `enable`). Nothing is read back: the
 /// caller reads again, after a pause, to see whether another writer's read-modify-write
-/// replaced it ([`crate::onboarding::ews`]).
+/// replaced it (the guarded read-modify-write of the onboarding's EWS step).
 pub async fn set(admin: &ExchangeAdmin<'_>, list: &[String], enable: bool) -> Result<(), KodoError> {
     let mut parameters = json!({ "EwsAllowedAppIDs": list.join(",") });
     if enable {
