@@ -18,6 +18,7 @@ function Confirm-KodoSecretDelivery {
     if ($null -eq $Confirmation -or -not $Confirmation.PSObject.Properties['appObjectId']) { return }
     $request = [ordered]@{ kind = 'app.secret.confirm'; appObjectId = [string]$Confirmation.appObjectId; tags = @($Confirmation.tags | ForEach-Object { [string]$_ }) }
     if ($Confirmation.PSObject.Properties['nonce'] -and $Confirmation.nonce) { $request['nonce'] = [string]$Confirmation.nonce }
+    if ($Confirmation.PSObject.Properties['marks']) { $request['marks'] = @($Confirmation.marks | ForEach-Object { [string]$_ }) }
     try {
         $r = Invoke-KodoNative -Cmdlet $Cmdlet -Request $request
         if ($r -and $r.PSObject.Properties['replaced'] -and $r.replaced) {
