@@ -624,7 +624,7 @@ function Invoke-Reliability {
 
     # --- The emulator under load (issue 17): 200 clients for a minute at >= 10 000 requests a
     # minute against the emulator program built in Release (the program a user runs; a Debug
-    # build served 6 400 a minute on a 2-core VM), in a process of its own so that its
+    # build served 8 400 a minute on a 2-core VM), in a process of its own so that its
     # peak memory is its own; the test prints requests/min, p50/p99 latency, errors and memory.
     $loadPassed = $false
     try {
