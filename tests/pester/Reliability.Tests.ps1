@@ -17,7 +17,7 @@ BeforeDiscovery {
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 24
+    $emu = Start-KodoEmulator -Tenants 40
     $script:nextTenant = 0
     $endpointFile = Join-Path $TestDrive 'emulator.json'
     Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
