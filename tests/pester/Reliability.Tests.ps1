@@ -27,7 +27,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 56
+    $emu = Start-KodoEmulator -Tenants 72
     $script:nextTenant = 0
     $endpointFile = Join-Path $TestDrive 'emulator.json'
     Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)

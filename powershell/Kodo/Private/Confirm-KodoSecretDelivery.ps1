@@ -17,8 +17,15 @@ function Confirm-KodoSecretDelivery {
     )
     if ($null -eq $Confirmation -or -not $Confirmation.PSObject.Properties['appObjectId']) { return }
     $request = [ordered]@{ kind = 'app.secret.confirm'; appObjectId = [string]$Confirmation.appObjectId; tags = @($Confirmation.tags | ForEach-Object { [string]$_ }) }
+    if ($Confirmation.PSObject.Properties['nonce'] -and $Confirmation.nonce) { $request['nonce'] = [string]$Confirmation.nonce }
+    if ($Confirmation.PSObject.Properties['marks']) { $request['marks'] = @($Confirmation.marks | ForEach-Object { [string]$_ }) }
     try {
-        $null = Invoke-KodoNative -Cmdlet $Cmdlet -Request $request
+        $r = Invoke-KodoNative -Cmdlet $Cmdlet -Request $request
+        if ($r -and $r.PSObject.Properties['replaced'] -and $r.replaced) {
+            # Another run found the mark before it was cleared, took the secret for an orphan and
+            # replaced it: the one just handed out no longer works.
+            $Cmdlet.WriteWarning('Another Kodo run onboarding this tenant at the same time replaced the client secret this run handed out: that secret no longer works. Use the secret the other run reported, or run Invoke-KodoOnboarding again with no other run going on.')
+        }
     } catch {
         Write-Warning -Message "Kodo could not record that the new client secret was delivered ($($_.Exception.Message)); the next run replaces that secret."
     }

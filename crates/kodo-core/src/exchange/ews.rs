@@ -88,9 +88,10 @@ pub async fn read(admin: &ExchangeAdmin<'_>) -> Result<OrgEws, KodoError> {
     Ok(OrgEws::from_config(config))
 }
 
-/// Writes the whole allow list (and turns EWS on when `enable`), then reads it back. The
-/// answer is the settings as written.
-pub async fn write(admin: &ExchangeAdmin<'_>, list: &[String], enable: bool) -> Result<OrgEws, KodoError> {
+/// Writes the whole allow list (and turns EWS on when `enable`). Nothing is read back: the
+/// caller reads again, after a pause, to see whether another writer's read-modify-write
+/// replaced it (the guarded read-modify-write of the onboarding's EWS step).
+pub async fn set(admin: &ExchangeAdmin<'_>, list: &[String], enable: bool) -> Result<(), KodoError> {
     let mut parameters = json!({ "EwsAllowedAppIDs": list.join(",") });
     if enable {
         parameters["EwsEnabled"] = true.into();
@@ -98,7 +99,7 @@ pub async fn write(admin: &ExchangeAdmin<'_>, list: &[String], enable: bool) -> 
     // Not repeated on a lost answer: a repeat could undo another admin's change made meanwhile.
     // The caller re-reads and merges instead.
     admin.invoke("Set-OrganizationConfig", parameters, Retry::ThrottleOnly).await?;
-    read(admin).await
+    Ok(())
 }
 
 /// What EWS answered the probe.

@@ -48,9 +48,10 @@ impl Request {
         Request { method: "PATCH", path: path.into(), body: Some(body), retry, upsert: false }
     }
     /// Creates the object with the alternate key in `path` if none has it, else updates it
-    /// (Graph's upsert: 201 with the new object, or 204). Safe to repeat.
+    /// (Graph's upsert: 201 with the new object, or 204). Not sent again after no answer or a
+    /// 5xx: the caller reads by the key to learn what happened.
     pub fn upsert(path: impl Into<String>, body: Value) -> Request {
-        Request { method: "PATCH", path: path.into(), body: Some(body), retry: Retry::Idempotent, upsert: true }
+        Request { method: "PATCH", path: path.into(), body: Some(body), retry: Retry::Replication, upsert: true }
     }
     pub fn delete(path: impl Into<String>, retry: Retry) -> Request {
         Request { method: "DELETE", path: path.into(), body: None, retry, upsert: false }

@@ -47,8 +47,8 @@ pub struct EnsureApp {
 pub enum Known {
     /// Nothing: look for it.
     Nothing,
-    /// It was looked for by Kodo's tag and is absent.
-    Absent,
+    /// It was looked for by Kodo's tag at this time and is absent.
+    Absent(chrono::DateTime<chrono::Utc>),
     /// It was read (with [`APP_SELECT`]).
     App(Box<Application>),
     /// This run's create met it: an interrupted run made it moments ago, and it was still
@@ -95,8 +95,10 @@ pub async fn ensure_app_known(
     let certificate = req.certificate.as_deref().map(|c| read_certificate(c, now)).transpose()?;
     ctx.progress("New-KodoApp", "Looking for the Kodo app", Some(10));
     let raced_app = matches!(known, Known::Raced(_));
+    // When the tag was last found on no app: an app made since then is another run's, running now.
+    let looked = if let Known::Absent(t) = known { t } else { now };
     let mut app: Option<Application> = match (known, &req.app_id) {
-        (Known::Absent, _) => None,
+        (Known::Absent(_), _) => None,
         (Known::App(a), _) | (Known::Raced(a), _) => Some(*a),
         (Known::Nothing, Some(a)) => Some(
             graph
@@ -256,24 +258,26 @@ pub async fn ensure_app_known(
                 // app still replicates and the tag finds nothing) meets that app instead of
                 // making another.
                 let request = Request::upsert(format!("applications(uniqueName='{KODO_UNIQUE_NAME}')"), body);
-                let answer = graph.send(&request).await?;
-                if answer.status == 204 {
-                    let met: Application = graph
-                        .get(
-                            format!("applications(uniqueName='{KODO_UNIQUE_NAME}')?$select={APP_SELECT}"),
-                            Retry::Replication,
-                        )
-                        .await?;
-                    ctx.warn(format!(
-                        "The Kodo app (appId {}) exists already under its unique name: an earlier attempt made it moments ago (an interrupted run, or this run's create whose answer was lost). Kodo carries on with it and replaces any credential made for it then.",
-                        met.app_id()
-                    ));
-                    return Ok(json!({ "raced": met }));
-                }
-                if !answer.ok() {
-                    return Err(graph_error("PATCH", "applications", &answer));
-                }
-                let created: Application = answer.json(&request)?;
+                let by_key =
+                    format!("applications(uniqueName='{KODO_UNIQUE_NAME}')?$select={APP_SELECT},createdDateTime");
+                let created: Application = match graph.send(&request).await {
+                    // Updated, not created: the app exists and the tag did not find it.
+                    Ok(answer) if answer.status == 204 => {
+                        let met: Application = graph.get(by_key, Retry::Replication).await?;
+                        return met_app(ctx, met, looked);
+                    }
+                    Ok(answer) if !answer.ok() => return Err(graph_error("PATCH", "applications", &answer)),
+                    Ok(answer) => answer.json(&request)?,
+                    // The answer was lost (the upsert is not sent again): made by this request,
+                    // or not made at all.
+                    Err(e) if e.code == ErrorCode::ConnectionFailed => {
+                        match graph.find::<Application>(by_key, Retry::ReplicationShort).await? {
+                            Some(made) => made,
+                            None => return Err(e),
+                        }
+                    }
+                    Err(e) => return Err(e),
+                };
                 ctx.log(
                     LogLevel::Verbose,
                     format!("Created app registration '{}' (appId {}).", req.display_name, created.app_id()),
@@ -368,12 +372,42 @@ pub async fn ensure_app_known(
     let app = app.ok_or_else(|| KodoError::new(ErrorCode::Internal, "no app after planning"))?;
     // A new secret's mark is cleared by the host once the admin has it (delivery.rs).
     let delivered_later = secret.is_some() || decided.changes().iter().any(|c| c.id == "addCertificate");
-    let confirm = delivered_later.then(|| delivery::confirmation(app.id(), &tags));
+    let confirm = delivered_later.then(|| delivery::confirmation(app.id(), &tags, &nonce));
     Ok(decided.report_with(json!({
         "app": app, "servicePrincipalId": sp_id, "secret": secret,
         "certificateThumbprint": certificate.map(|(_, t)| t), "credential": credential,
         "confirmSecret": confirm,
     })))
+}
+
+/// What the create's upsert met: an app under Kodo's unique name that the tag did not find.
+/// Made after this run looked (another run, onboarding the tenant now): this run gives way and
+/// changes nothing more (`AlreadyExists`). Made before (a run interrupted moments ago whose app
+/// was still replicating, or this run's own create whose answer was lost): `{"raced": app}`, and
+/// the caller carries on with it. The upsert overwrote the app's tags, marks included, so none
+/// of the credentials Kodo named on it is known delivered ([`Known::Raced`]).
+fn met_app(ctx: &OpContext, met: Application, looked: chrono::DateTime<chrono::Utc>) -> Result<Value, KodoError> {
+    let created = met
+        .created_date_time
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp());
+    // createdDateTime has whole seconds: one made in the second this run looked counts as made since.
+    if created.is_none_or(|c| c >= looked.timestamp()) {
+        return Err(KodoError::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "Another Kodo run created the Kodo app (appId {}) while this one was starting: it is onboarding this tenant now. Run the same command again once it is done; it completes what is missing.",
+                met.app_id()
+            ),
+        )
+        .with_target(met.app_id().to_string()));
+    }
+    ctx.warn(format!(
+        "The Kodo app (appId {}) exists already under its unique name, made moments ago by an interrupted run (still replicating, so the tag did not find it). Kodo carries on with it and replaces any credential made for it then.",
+        met.app_id()
+    ));
+    Ok(json!({ "raced": met }))
 }
 
 /// A certificate given as base64 DER: (DER, SHA-1 thumbprint), or why it cannot be used.

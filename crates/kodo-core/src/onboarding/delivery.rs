@@ -108,16 +108,35 @@ pub(crate) async fn write_tags(graph: &Graph<'_>, app_object_id: &str, tags: &[S
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfirmSecret {
     pub app_object_id: String,
-    /// The app's tags without the mark.
+    /// The app's tags without the mark, as the run last wrote them (used only without `nonce`).
     pub tags: Vec<String>,
+    /// The run's nonce: its mark goes (with `marks`), from the tags as they are now.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// The marks the run saw on the app and dealt with (an interrupted run's, whose credentials
+    /// it removed): they go too. A mark another run added meanwhile stays.
+    #[serde(default)]
+    pub marks: Vec<String>,
 }
 
 /// What a result carries for the host to confirm once it has delivered the secret.
-pub(crate) fn confirmation(app_object_id: &str, tags: &[String]) -> Value {
-    json!({ "appObjectId": app_object_id, "tags": unmarked(tags) })
+pub(crate) fn confirmation(app_object_id: &str, tags: &[String], nonce: &str) -> Value {
+    let marks: Vec<&String> = tags.iter().filter(|t| t.starts_with(PENDING_TAG)).collect();
+    json!({ "appObjectId": app_object_id, "tags": unmarked(tags), "nonce": nonce, "marks": marks })
 }
 
+/// How many read-modify-writes of the tags are tried before giving up.
+const TAG_WRITE_ATTEMPTS: u32 = 3;
+
 /// `app.secret.confirm`: the secret reached the admin; the mark goes.
+///
+/// `tags` is a collection PATCH replaces whole, so the confirmation is a guarded
+/// read-modify-write: the tags are read afresh (what another run or an admin wrote since this
+/// run's own write stays), only this run's mark is taken out, and they are read again after the
+/// write to check that the mark is gone (tried [`TAG_WRITE_ATTEMPTS`] times). The marks of
+/// interrupted runs this run dealt with go as well; a mark another run added meanwhile stays. The fresh read also
+/// shows whether the secret is still there: another run that found the mark before it was
+/// cleared took the secret for an orphan and replaced it (`replaced: true`; the host warns).
 pub async fn confirm(graph: &Graph<'_>, req: ConfirmSecret) -> Result<Value, KodoError> {
     super::check_guid("appObjectId", &req.app_object_id)?;
     if req.tags.iter().any(|t| t.starts_with(PENDING_TAG)) {
@@ -126,8 +145,43 @@ pub async fn confirm(graph: &Graph<'_>, req: ConfirmSecret) -> Result<Value, Kod
             "The tags to confirm a secret with still carry a pending mark.",
         ));
     }
-    write_tags(graph, &req.app_object_id, &req.tags).await?;
-    Ok(json!({ "confirmed": true }))
+    let Some(nonce) = req.nonce.filter(|n| !n.is_empty()) else {
+        write_tags(graph, &req.app_object_id, &req.tags).await?;
+        return Ok(json!({ "confirmed": true }));
+    };
+    let mut clear: Vec<String> = req.marks.into_iter().filter(|m| m.starts_with(PENDING_TAG)).collect();
+    clear.push(mark(&nonce));
+    let read = || async {
+        let request = Request::get(
+            format!("applications/{}?$select=id,tags,passwordCredentials,keyCredentials", req.app_object_id),
+            Retry::Replication,
+        );
+        graph.send(&request).await?.json::<Application>(&request)
+    };
+    let mut app = read().await?;
+    let names: Vec<Option<&str>> = app
+        .password_credentials()
+        .iter()
+        .map(|c| c.display_name.as_deref())
+        .chain(app.key_credentials().iter().map(|c| c.display_name.as_deref()))
+        .collect();
+    let replaced = !names.into_iter().any(|n| marked(n, std::slice::from_ref(&nonce)));
+    for _ in 0..TAG_WRITE_ATTEMPTS {
+        let tags = app.tags.clone().unwrap_or_default();
+        if !tags.iter().any(|t| clear.contains(t)) {
+            return Ok(json!({ "confirmed": true, "replaced": replaced }));
+        }
+        let kept: Vec<String> = tags.into_iter().filter(|t| !clear.contains(t)).collect();
+        write_tags(graph, &req.app_object_id, &kept).await?;
+        app = read().await?;
+    }
+    if app.tags.as_deref().unwrap_or_default().iter().any(|t| clear.contains(t)) {
+        return Err(KodoError::new(
+            crate::error::ErrorCode::ServiceError,
+            "The app's tags kept changing while Kodo cleared the mark of the delivered secret.",
+        ));
+    }
+    Ok(json!({ "confirmed": true, "replaced": replaced }))
 }
 
 #[cfg(test)]

@@ -17,13 +17,14 @@
 use super::check_guid;
 use crate::auth::Connection;
 use crate::context::{LogLevel, OpContext};
-use crate::error::KodoError;
+use crate::error::{ErrorCode, KodoError};
 use crate::exchange::ExchangeAdmin;
 use crate::exchange::ews::{self, OrgEws, PROPAGATION_HOURS};
 use crate::plan::{Approval, Decided, Plan, PlanItem};
 use crate::platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// What the admin consents to beyond adding the app to a list in force.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -187,13 +188,7 @@ pub async fn apply_ews(
         return Ok(answer(plan, app_id, "NotApproved", None, now));
     }
     ctx.progress("EWS allow list", "Adding the app to the organization's EWS allow list", None);
-    let mut after = ews::write(admin, &plan.before.list_with(app_id), plan.enable).await?;
-    if !after.lists(app_id) {
-        // Another admin wrote the list between our read and our write: merge once more, keeping
-        // what they wrote.
-        ctx.log(LogLevel::Verbose, "The EWS allow list changed while Kodo wrote it: merging again.");
-        after = ews::write(admin, &after.list_with(app_id), plan.enable).await?;
-    }
+    let after = add_guarded(admin, ctx, app_id, plan.enable).await?;
     let dropped: Vec<&String> = plan.before.allowed_app_ids.iter().filter(|a| !after.lists(a)).collect();
     decided.done(STEP);
     let mut v = answer(plan, app_id, "Configured", Some(&after), now);
@@ -209,6 +204,63 @@ pub async fn apply_ews(
         }
     }
     Ok(v)
+}
+
+/// How many read-modify-writes of the allow list are tried before giving up.
+pub const WRITE_ATTEMPTS: u32 = 5;
+
+/// Adds `app_id` to the allow list as a guarded read-modify-write: `Set-OrganizationConfig`
+/// replaces the whole list and Exchange has no ETag, so another writer's read-modify-write that
+/// overlaps Kodo's can undo it (a lost update), and Kodo's can undo theirs. So the list is read
+/// afresh right before each write (what anyone else wrote since the plan's read is kept; the
+/// window in which a change can still be overwritten is one round trip), and read again after a
+/// pause longer than such a window: if the app is gone (another writer replaced the list with one
+/// read before Kodo's write), it is merged into the list as it is now and written again, up to
+/// [`WRITE_ATTEMPTS`] times, with a jittered, growing pause. Answers the list as last read.
+pub async fn add_guarded(
+    admin: &ExchangeAdmin<'_>,
+    ctx: &OpContext,
+    app_id: &str,
+    enable: bool,
+) -> Result<OrgEws, KodoError> {
+    let mut current = ews::read(admin).await?;
+    for attempt in 1..=WRITE_ATTEMPTS {
+        if current.lists(app_id) && (!enable || current.ews_enabled == Some(true)) {
+            return Ok(current);
+        }
+        if attempt > 1 {
+            ctx.log(
+                LogLevel::Verbose,
+                format!("The EWS allow list changed while Kodo wrote it (attempt {attempt}): merging again, keeping every entry."),
+            );
+        }
+        let started = ctx.clock().now();
+        ews::set(admin, &current.list_with(app_id), enable).await?;
+        // Another writer's read-modify-write takes about one round trip from its read to its
+        // write: wait twice ours (at least 200 ms, at most 3 s, jittered, longer each attempt)
+        // before checking that the list still names the app.
+        let round_trip = ctx.clock().now().saturating_duration_since(started);
+        let base = (round_trip * 2).clamp(Duration::from_millis(200), Duration::from_secs(3));
+        let jitter = 1.0 + f64::from(attempt) * 0.5 * jitter_fraction();
+        ctx.clock().sleep(base.mul_f64(jitter)).await;
+        current = ews::read(admin).await?;
+    }
+    if current.lists(app_id) && (!enable || current.ews_enabled == Some(true)) {
+        return Ok(current);
+    }
+    Err(KodoError::new(
+        ErrorCode::ServiceError,
+        format!(
+            "The organization's EWS allow list kept changing while Kodo added app {app_id} ({WRITE_ATTEMPTS} read-modify-writes, each undone by another writer): run the command again once the other change is done."
+        ),
+    )
+    .with_target(app_id.to_string()))
+}
+
+/// A fraction in [0, 1) drawn afresh for each pause: two writers that collided do not retry in
+/// step.
+fn jitter_fraction() -> f64 {
+    rand::random::<f64>()
 }
 
 /// Grant-KodoEwsAccess.

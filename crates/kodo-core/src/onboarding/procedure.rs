@@ -313,7 +313,7 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             required_resource_access: Some(planned.requested.clone()),
             approval: approved.clone(),
         };
-        let app = ensure_app_known(ctx, graph, ensure, Known::Absent, Some(rules)).await?;
+        let app = ensure_app_known(ctx, graph, ensure, Known::Absent(now), Some(rules)).await?;
         if let Some(met) = super::app::raced(&app) {
             existing = Some(met);
             raced = true;
