@@ -7,6 +7,7 @@
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
     $emu = Start-KodoEmulator -Tenants 62
     $script:nextTenant = 0
@@ -14,22 +15,6 @@ BeforeAll {
     Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
     $modulePath = (Split-Path $script:ModuleDir) + [System.IO.Path]::PathSeparator + $env:PSModulePath
 
-    function Invoke-Control([string]$Method, [string]$Path, $Body) {
-        $p = @{ Method = $Method; Uri = "$($emu.Url)/_emulator/$Path"; SkipCertificateCheck = $true }
-        if ($null -ne $Body) { $p['Body'] = ($Body | ConvertTo-Json -Depth 6); $p['ContentType'] = 'application/json' }
-        Invoke-RestMethod @p
-    }
-    $script:tokens = @{}
-    function Get-PlainToken($Tenant, [string]$Scope = 'https://graph.microsoft.com/.default') {
-        $key = "$($Tenant.TenantId) $Scope"
-        if ($script:tokens[$key]) { return $script:tokens[$key] }
-        $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = $Scope }
-        $script:tokens[$key] = (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
-        $script:tokens[$key]
-    }
-    function Invoke-PlainGraph($Tenant, [string]$Path) {
-        Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $(Get-PlainToken $Tenant)" } -SkipCertificateCheck
-    }
     # Exchange Online's admin API as any other admin tool calls it (Get-/Set-OrganizationConfig).
     function Invoke-PlainExchange($Tenant, [string]$Cmdlet, [hashtable]$Parameters) {
         $token = Get-PlainToken $Tenant 'https://outlook.office365.com/.default'
@@ -65,17 +50,6 @@ try {
     exit 3
 }
 "@
-    }
-    function Start-Child([string]$Script) {
-        $file = Join-Path $TestDrive ("child-" + [guid]::NewGuid() + '.ps1')
-        Set-Content -LiteralPath $file -Value $Script -Encoding utf8
-        $p = [System.Diagnostics.Process]::Start((New-PwshStartInfo -File $file -Environment @{ KODO_EMULATOR = $endpointFile; PSModulePath = $modulePath }))
-        [pscustomobject]@{ Process = $p; Out = $p.StandardOutput.ReadToEndAsync(); Err = $p.StandardError.ReadToEndAsync(); File = $file }
-    }
-    function Complete-Child($Child, [int]$Seconds = 120) {
-        if (-not $Child.Process.WaitForExit($Seconds * 1000)) { $Child.Process.Kill($true); throw "the child pwsh did not finish in $Seconds s" }
-        Remove-Item -LiteralPath $Child.File -ErrorAction SilentlyContinue
-        [pscustomobject]@{ ExitCode = $Child.Process.ExitCode; Text = ($Child.Out.Result + "`n" + $Child.Err.Result) }
     }
     # Runs each call in a child of its own, all started at the same moment.
     function Invoke-Together($Tenant, [string[]]$Calls, [string]$Name) {
@@ -114,18 +88,8 @@ try {
     # one service principal, 18 assignments and 2 grants without duplicates, the app once on the
     # EWS allow list with the two apps the organization listed before, and every secret a
     # Succeeded run handed out still working.
-    function Assert-Converged($Tenant, $Runs) {
-        $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials").value)
-        $apps.Count | Should -Be 1 -Because 'one app, never a duplicate'
-        $app = $apps[0]
-        @($app.tags) | Should -Be @('KodoManaged')
-        $sps = @((Invoke-PlainGraph $Tenant "servicePrincipals?`$filter=appId eq '$($app.appId)'&`$select=id").value)
-        $sps.Count | Should -Be 1
-        $assignments = @((Invoke-PlainGraph $Tenant "servicePrincipals/$($sps[0].id)/appRoleAssignments").value)
-        $assignments.Count | Should -Be 18
-        @($assignments | Group-Object resourceId, appRoleId | Where-Object Count -gt 1).Count | Should -Be 0
-        $grants = @((Invoke-PlainGraph $Tenant "oauth2PermissionGrants?`$filter=clientId eq '$($sps[0].id)'").value)
-        $grants.Count | Should -Be 2
+    function Assert-ConvergedTogether($Tenant, $Runs) {
+        $app = Assert-KodoApp $Tenant
         $list = Get-AllowList $Tenant
         @($list | Where-Object { $_ -eq $app.appId }).Count | Should -Be 1
         $list.Count | Should -Be 3 -Because 'the two apps listed before stay, and only the Kodo app that exists is added'
@@ -162,7 +126,7 @@ Describe 'Two processes onboarding the same tenant at once' {
         $again = Invoke-Alone $t $onboard "same-$Round-again"
         $again.ExitCode | Should -Be 0 -Because $again.Text
         $again.Text | Should -Match 'result status=Succeeded'
-        Assert-Converged $t (@($runs) + $again)
+        Assert-ConvergedTogether $t (@($runs) + $again)
         Write-Host ("Round {0} (service time {1} ms): {2}" -f $Round, $ServiceTimeMs, (($runs | ForEach-Object { if ($_.ExitCode -eq 0) { 'Succeeded' } else { ($_.Text -split "`n" | Where-Object { $_ -like 'error id=*' } | Select-Object -First 1) } }) -join '; '))
     }
 
@@ -198,7 +162,7 @@ Describe 'Two processes onboarding the same tenant at once' {
         $b.ExitCode | Should -Be 0 -Because $b.Text
         $b.Text | Should -Match 'result status=Succeeded'
         $a.Text | Should -Match 'replaced the client secret this run handed out' -Because "the first run's secret no longer works, and it says so: $($a.Text)"
-        Assert-Converged $t @($b)
+        Assert-ConvergedTogether $t @($b)
     }
 }
 
@@ -267,7 +231,7 @@ Describe '50 tenants in parallel in one process' {
             $r = $results | Where-Object TenantId -eq $t.TenantId
             $vault = Join-Path $TestDrive "bulk-$($t.TenantId)"
             Add-Content -LiteralPath $vault -Value (@{ clientId = $r.ClientId; secret = [System.Net.NetworkCredential]::new('', $r.ClientSecret).Password } | ConvertTo-Json -Compress)
-            try { Assert-Converged $t @([pscustomobject]@{ ExitCode = 0; Vault = $vault }) } catch { throw "tenant $($t.TenantId): $_" }
+            try { Assert-ConvergedTogether $t @([pscustomobject]@{ ExitCode = 0; Vault = $vault }) } catch { throw "tenant $($t.TenantId): $_" }
         }
         Write-Host ("50 tenants, -ThrottleLimit 16, one process: {0:N1} s wall time" -f $clock.Elapsed.TotalSeconds)
     }

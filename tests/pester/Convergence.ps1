@@ -1,19 +1,44 @@
 # The end state of an onboarded tenant, read through plain Graph and the emulator's control API
 # (not through Kodo), and the leak scanner: shared by the reliability suites (kill points,
-# seeded faults). Dot-source it in a BeforeAll where $emu is the running emulator (and, for
+# seeded faults, concurrent runs). Dot-source it in a BeforeAll where $emu is the running emulator (and, for
 # certificate runs, $pfxPassword the PFX's password), after TestHelpers.ps1 (Invoke-Control).
 
 function Get-Log { @((Invoke-Control GET 'requests') | ForEach-Object { $_ }) }
-function Get-PlainToken($Tenant) {
-    $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
-    (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+$script:plainTokens = @{}
+function Get-PlainToken($Tenant, [string]$Scope = 'https://graph.microsoft.com/.default') {
+    $key = "$($emu.Url) $($Tenant.TenantId) $Scope"
+    if (-not $script:plainTokens[$key]) {
+        $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = $Scope }
+        $script:plainTokens[$key] = (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+    }
+    $script:plainTokens[$key]
 }
 function Invoke-PlainGraph($Tenant, [string]$Path) {
     Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $(Get-PlainToken $Tenant)" } -SkipCertificateCheck
 }
 
-# The end state of a tenant, through plain Graph and the emulator's state.
-function Assert-Converged($Tenant, [string]$Variant, [string]$Vault) {
+# A child pwsh running $Script with the emulator's endpoint ($endpointFile) and the module
+# ($modulePath) of the calling suite; its stdout and stderr are kept (and added to
+# $script:outputs, for the leak scan, where the suite keeps one).
+function Start-Child([string]$Script) {
+    $file = Join-Path $TestDrive ("child-" + [guid]::NewGuid() + '.ps1')
+    Set-Content -LiteralPath $file -Value $Script -Encoding utf8
+    $p = [System.Diagnostics.Process]::Start((New-PwshStartInfo -File $file -Environment @{ KODO_EMULATOR = $endpointFile; PSModulePath = $modulePath }))
+    [pscustomobject]@{ Process = $p; Out = $p.StandardOutput.ReadToEndAsync(); Err = $p.StandardError.ReadToEndAsync(); File = $file }
+}
+function Complete-Child($Child, [int]$Seconds = 120) {
+    if (-not $Child.Process.WaitForExit($Seconds * 1000)) { $Child.Process.Kill($true); throw "the child pwsh did not finish in $Seconds s" }
+    $text = $Child.Out.Result + "`n" + $Child.Err.Result
+    if ($null -ne $script:outputs) { $script:outputs.Add($text) }
+    Remove-Item -LiteralPath $Child.File -ErrorAction SilentlyContinue
+    [pscustomobject]@{ ExitCode = $Child.Process.ExitCode; Text = $text }
+}
+function Invoke-Child([string]$Script) { Complete-Child (Start-Child $Script) }
+
+# One Kodo app, its one service principal, 18 app role assignments and 2 grants without
+# duplicates, no mark left, the app once on the EWS allow list; returns the app (with its
+# credentials).
+function Assert-KodoApp($Tenant) {
     $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials,keyCredentials").value)
     $apps.Count | Should -Be 1 -Because 'one app, never a duplicate'
     $app = $apps[0]
@@ -27,6 +52,12 @@ function Assert-Converged($Tenant, [string]$Variant, [string]$Vault) {
     $grants.Count | Should -Be 2
     $ews = Invoke-Control GET "tenants/$($Tenant.TenantId)/exchange"
     @(([string]$ews.ewsAllowedAppIDs -split ',') | Where-Object { $_ -eq $app.appId }).Count | Should -Be 1
+    $app
+}
+
+# The end state of a tenant, through plain Graph and the emulator's state.
+function Assert-Converged($Tenant, [string]$Variant, [string]$Vault) {
+    $app = Assert-KodoApp $Tenant
     if ($Variant -eq 'Certificate') {
         @($app.passwordCredentials).Count | Should -Be 0
         @($app.keyCredentials).Count | Should -Be 1 -Because 'one certificate: the one in the PFX the admin holds'

@@ -63,20 +63,6 @@ $call | ForEach-Object {
 Stop-Transcript | Out-Null
 "@
     }
-    function Start-Child([string]$Script) {
-        $file = Join-Path $TestDrive ("child-" + [guid]::NewGuid() + '.ps1')
-        Set-Content -LiteralPath $file -Value $Script -Encoding utf8
-        $p = [System.Diagnostics.Process]::Start((New-PwshStartInfo -File $file -Environment @{ KODO_EMULATOR = $endpointFile; PSModulePath = $modulePath }))
-        [pscustomobject]@{ Process = $p; Out = $p.StandardOutput.ReadToEndAsync(); Err = $p.StandardError.ReadToEndAsync(); File = $file }
-    }
-    function Complete-Child($Child, [int]$Seconds = 120) {
-        if (-not $Child.Process.WaitForExit($Seconds * 1000)) { $Child.Process.Kill($true); throw "the child pwsh did not finish in $Seconds s" }
-        $text = $Child.Out.Result + "`n" + $Child.Err.Result
-        $script:outputs.Add($text)
-        Remove-Item -LiteralPath $Child.File -ErrorAction SilentlyContinue
-        [pscustomobject]@{ ExitCode = $Child.Process.ExitCode; Text = $text }
-    }
-    function Invoke-Child([string]$Script) { Complete-Child (Start-Child $Script) }
 
     $script:processesScanned = 0
     # What a running child and the processes under it carry in their arguments and environment,
