@@ -105,6 +105,7 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             onboarding::onboard(&connection, ctx, &Graph::new(&connection, ctx), req).await
         }
         Request::OnboardMany(req) => onboarding::onboard_many(ctx, req).await,
+        Request::LedgerStatus(req) => kodo_core::ledger::status(req),
         Request::TestApp(req) => {
             let connection = session.connected().await?;
             onboarding::test_app(&connection, ctx, &Graph::new(&connection, ctx), req).await

@@ -78,6 +78,9 @@ pub enum Request {
     /// Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in, concurrently.
     #[serde(rename = "onboard.many")]
     OnboardMany(onboarding::OnboardMany),
+    /// Get-KodoOnboardingStatus: a bulk run's ledger, read (no lock taken).
+    #[serde(rename = "ledger.status")]
+    LedgerStatus(kodo_core::ledger::LedgerStatus),
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(onboarding::TestApp),

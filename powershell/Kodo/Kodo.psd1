@@ -17,6 +17,7 @@
         'Disconnect-Kodo'
         'Get-KodoApp'
         'Get-KodoContext'
+        'Get-KodoOnboardingStatus'
         'Get-KodoSharePointTenant'
         'Get-KodoVersion'
         'Grant-KodoEwsAccess'

@@ -11,6 +11,30 @@ function ConvertFrom-KodoTenantItem {
     )
 
     $tenant = [string]$Item.tenantId
+    if ($Item.status -eq 'Skipped') {
+        # Done in the ledger: not signed in to, nothing sent (-Recheck runs it again).
+        $skip = $Item.skipped
+        return [pscustomobject]@{
+            PSTypeName      = 'Kodo.OnboardingResult'
+            TenantId        = $tenant
+            Status          = 'Skipped'
+            ClientId        = [string]$Item.appId
+            ClientSecret    = $null
+            SecretExpiresOn = $null
+            Changes         = @()
+            Permissions     = @()
+            RetiredSteps    = @()
+            Ews             = $null
+            Audit           = @()
+            AuditPassed     = $null
+            Error           = $null
+            SkipReason      = [string]$skip.reason
+            DoneAt          = (ConvertTo-KodoUtcDate $skip.doneAt)
+            DoneStatus      = [string]$skip.status
+            CredentialLocation = [string]$skip.credentialLocation
+            DurationSeconds = [double]0
+        }
+    }
     if ($Item.status -ne 'Failed') {
         $audit = if ($Item.audit) { $Item.audit } else { $null }
         ConvertTo-KodoOnboardingResult -Onboard $Item.onboard -Audit $audit -TenantId $tenant -ClientId ([string]$Item.appId) `
