@@ -131,11 +131,15 @@ Describe 'A bulk run with a ledger' {
         $failed[0].NextAction | Should -Match 'sign-in app'
         @(Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $tenants[0].TenantId.ToUpperInvariant()).State | Should -Be 'Done'
         (Get-KodoOnboardingStatus -LedgerPath $ledger -Summary).Failed | Should -Be 1
-        # Fixed, the same command: only the failed tenant runs.
+        # Fixed: the failed ones, piped from the ledger, with the right credential.
         Clear-Log
-        $again = @(Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger)
-        ($again | ForEach-Object Status) | Should -Be @('Skipped', 'Succeeded')
+        $again = @(Get-KodoOnboardingStatus -LedgerPath $ledger -State Failed | Invoke-KodoOnboarding -ClientSecretCredential $tenants[1].BootstrapCredential -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger)
+        ($again | ForEach-Object TenantId) | Should -Be @($tenants[1].TenantId)
+        $again[0].Status | Should -Be 'Succeeded'
         @(Get-TenantRequests $tenants[0]).Count | Should -Be 0
+        # The same command as the first (all rows): nothing left to do.
+        $rest = @(Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger)
+        ($rest | ForEach-Object Status) | Should -Be @('Skipped', 'Skipped')
         $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $tenants[1].TenantId)[0]
         $s.State | Should -Be 'Done'
         $s.Attempts | Should -Be 2
@@ -293,6 +297,52 @@ Describe 'Bad ledgers: a specific error, nothing changed' {
     }
     It '-Recheck without -LedgerPath is refused' {
         { $null = Get-Rows $badTenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -Recheck } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Invoke-KodoOnboarding'
+    }
+}
+
+Describe 'A new secret into a SecretManagement vault (-SecretVault; a stand-in module, the real one unverified)' {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'tools/SecretManagementStandIn/SecretManagementStandIn.psm1') -Force
+        Register-TestSecretVault -Name 'KodoTest'
+        Register-TestSecretVault -Name 'Locked' -Refuse
+    }
+    AfterAll { Remove-Module SecretManagementStandIn -Force -ErrorAction SilentlyContinue }
+    It 'stores each secret as Kodo-(tenant id) and records only that place in the result and the ledger' {
+        $tenants = Get-Tenants 2
+        $ledger = Join-Path $script:ledgerDir 'fleet-vault.jsonl'
+        $r = @(Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -SecretVault 'KodoTest')
+        ($r | ForEach-Object Status) | Should -Be @('Succeeded', 'Succeeded')
+        foreach ($x in $r) {
+            $x.ClientSecret | Should -BeNullOrEmpty -Because 'the secret went to the vault'
+            $x.CredentialLocation | Should -Be "SecretManagement vault 'KodoTest', secret 'Kodo-$($x.TenantId)'"
+            $held = Get-Secret -Name "Kodo-$($x.TenantId)" -Vault 'KodoTest'
+            $held.UserName | Should -Be $x.ClientId
+            # It works: a token for the app with it.
+            $body = @{ grant_type = 'client_credentials'; client_id = $x.ClientId; client_secret = $held.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
+            (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($x.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token | Should -Not -BeNullOrEmpty
+            (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $x.TenantId).CredentialLocation | Should -Be $x.CredentialLocation
+        }
+        foreach ($t in $tenants) { $null = Assert-KodoApp $t }
+    }
+    It 'a vault that refuses the secret leaves it on the result, with Kodo.SecretVaultFailed' {
+        $tenants = Get-Tenants 1
+        $ledger = Join-Path $script:ledgerDir 'fleet-locked.jsonl'
+        $r = @(Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -SecretVault 'Locked' -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $r[0].Status | Should -Be 'Succeeded'
+        $r[0].ClientSecret | Should -BeOfType [securestring]
+        $r[0].CredentialLocation | Should -Be 'resultObject'
+        @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'Kodo.SecretVaultFailed*' }).Count | Should -Be 1
+        (Get-TestSecretVaultCalls -Name 'Locked') | Should -Be 1
+        (Get-KodoOnboardingStatus -LedgerPath $ledger).CredentialLocation | Should -Be 'resultObject'
+    }
+    It 'a vault that is not registered stops the run before any tenant (Kodo.SecretVaultNotFound)' {
+        $tenants = Get-Tenants 1
+        $ledger = Join-Path $script:ledgerDir 'fleet-novault.jsonl'
+        Clear-Log
+        { $null = Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -SecretVault 'Nope' } | Should -Throw -ErrorId 'Kodo.SecretVaultNotFound,Invoke-KodoOnboarding'
+        @(Get-TenantRequests $tenants).Count | Should -Be 0
+        Test-Path -LiteralPath $ledger | Should -BeFalse
+        $script:nextTenant--
     }
 }
 

@@ -132,6 +132,13 @@ function Invoke-KodoOnboarding {
     With -LedgerPath: run the tenants that are done in the ledger again too (e.g. after an admin
     acted on a ManualActionRequired tenant).
 
+    .PARAMETER SecretVault
+    For -TenantId: store each new client secret in this Microsoft.PowerShell.SecretManagement
+    vault (Set-Secret) as a PSCredential named Kodo-<TenantId> (user name = the app's client
+    id), instead of on the result; the result's and the ledger's CredentialLocation say where.
+    The vault is checked (Get-SecretVault) before any tenant is signed in to. A vault that
+    refuses a secret leaves it on the result, with a Kodo.SecretVaultFailed error.
+
     .PARAMETER Force
     With -LedgerPath: take over the ledger's lock even when Kodo cannot show that the run holding
     it is gone (a run killed on another machine, or on Windows). A lock whose process is gone
@@ -178,6 +185,12 @@ function Invoke-KodoOnboarding {
     The same run with a ledger: if it dies at tenant 731, the same command goes on from there and
     skips the tenants already done. Get-KodoOnboardingStatus -LedgerPath ./fleet.jsonl -Summary
     shows where the fleet stands.
+
+    .EXAMPLE
+    Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp -LedgerPath ./fleet.jsonl -SecretVault KodoSecrets
+
+    Each new client secret goes to the SecretManagement vault KodoSecrets (Kodo-<TenantId>), not
+    to the result; the ledger records that place, never the secret.
 
     .EXAMPLE
     $tenants | Invoke-KodoOnboarding -AuditOnly -ClientId $appId -CertificateThumbprint $tp | Where-Object { -not $_.AuditPassed }
@@ -262,6 +275,10 @@ function Invoke-KodoOnboarding {
         [switch]$Recheck,
 
         [Parameter(ParameterSetName = 'Tenants')]
+        [ValidateNotNullOrEmpty()]
+        [string]$SecretVault,
+
+        [Parameter(ParameterSetName = 'Tenants')]
         [switch]$Force
     )
 
@@ -277,6 +294,15 @@ function Invoke-KodoOnboarding {
         }
         if ($LedgerPath -and $AuditOnly) {
             $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-LedgerPath records onboarding; -AuditOnly changes nothing and is not recorded: use them apart.'))
+        }
+        if ($SecretVault) {
+            # Checked before any tenant: a missing module or vault stops the run, nothing done.
+            if (-not (Get-Command -Name Set-Secret -ErrorAction SilentlyContinue) -or -not (Get-Command -Name Get-SecretVault -ErrorAction SilentlyContinue)) {
+                $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.SecretManagementMissing' -Category NotInstalled -TargetObject $SecretVault -Message '-SecretVault needs the Microsoft.PowerShell.SecretManagement module (Set-Secret, Get-SecretVault): Install-Module Microsoft.PowerShell.SecretManagement, and register a vault. Nothing was done.'))
+            }
+            if (-not (Get-SecretVault -Name $SecretVault -ErrorAction SilentlyContinue)) {
+                $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.SecretVaultNotFound' -Category ObjectNotFound -TargetObject $SecretVault -Message "No SecretManagement vault named '$SecretVault' is registered (Get-SecretVault). Nothing was done."))
+            }
         }
         # The library's working folder is not PowerShell's location: the path goes resolved.
         $ledgerFile = $null
@@ -397,7 +423,7 @@ function Invoke-KodoOnboarding {
             }
             if ($ledgerFile) { $request['ledger'] = [ordered]@{ path = $ledgerFile; recheck = [bool]$Recheck; force = [bool]$Force } }
             # Each tenant's result arrives as it is done and goes straight to the pipeline.
-            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem}
+            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem} -OnItemArgument @($SecretVault)
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         } finally {
