@@ -81,6 +81,9 @@ pub enum Request {
     /// Get-KodoOnboardingStatus: a bulk run's ledger, read (no lock taken).
     #[serde(rename = "ledger.status")]
     LedgerStatus(kodo_core::ledger::LedgerStatus),
+    /// Merge-KodoOnboardingLedger: child jobs' ledgers appended to a fleet's ledger.
+    #[serde(rename = "ledger.merge")]
+    LedgerMerge(kodo_core::ledger::LedgerMerge),
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(onboarding::TestApp),

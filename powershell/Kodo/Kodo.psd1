@@ -23,6 +23,7 @@
         'Grant-KodoEwsAccess'
         'Grant-KodoPermissions'
         'Invoke-KodoOnboarding'
+        'Merge-KodoOnboardingLedger'
         'New-KodoApp'
         'New-KodoAutomationPackage'
         'Remove-KodoApp'

@@ -391,6 +391,8 @@ pub struct Ledger {
     file: File,
     run_id: String,
     states: HashMap<String, TenantState>,
+    /// The run ids the ledger holds (Merge-KodoOnboardingLedger merges a run once).
+    runs: std::collections::HashSet<String>,
     _lock: Lock,
 }
 
@@ -452,6 +454,7 @@ impl Ledger {
             file,
             run_id,
             states: fold(&parsed.records).into_iter().map(|s| (key(&s.tenant_id), s)).collect(),
+            runs: parsed.records.iter().map(|r| r.run_id.clone()).collect(),
             _lock: lock,
         };
         if !parsed.has_header {
@@ -501,27 +504,12 @@ impl Ledger {
         let lines: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
         self.write_lines(&lines)?;
         for r in records {
-            let mut all: Vec<Record> = Vec::new();
-            if let Some(s) = self.states.get(&key(&r.tenant_id)) {
-                // The fold of (current state as a record, new record) keeps attempts and the
-                // credential's place.
-                all.push(Record {
-                    tenant_id: s.tenant_id.clone(),
-                    state: s.state,
-                    time: s.last_change.clone(),
-                    run_id: s.run_id.clone(),
-                    attempt: s.attempts,
-                    client_id: s.client_id.clone(),
-                    status: s.status.clone(),
-                    credential_location: s.credential_location.clone(),
-                    reason: s.reason.clone(),
-                    next_action: s.next_action.clone(),
-                });
-            }
+            let mut all: Vec<Record> = self.states.get(&key(&r.tenant_id)).map(as_record).into_iter().collect();
             all.push(r.clone());
             if let Some(s) = fold(&all).pop() {
                 self.states.insert(key(&r.tenant_id), s);
             }
+            self.runs.insert(r.run_id.clone());
         }
         Ok(())
     }
@@ -571,6 +559,108 @@ pub fn status(req: LedgerStatus) -> Result<Value, KodoError> {
         "torn": parsed.torn,
         "lockedBy": holder(path),
     }))
+}
+
+/// Merge-KodoOnboardingLedger: the records of other ledgers (a parent runbook's child jobs,
+/// each with a ledger of its own) appended to this one, under its lock. A source run already in
+/// this ledger (its `runId`) is not merged again, so merging twice changes nothing. Attempts are
+/// counted on in this ledger (a child's first attempt at a tenant that failed here before is its
+/// second). A source's torn last line is ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LedgerMerge {
+    pub path: String,
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub force: bool,
+    /// Count only (-WhatIf): nothing is written, no lock taken.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+pub fn merge(req: LedgerMerge, warn: &dyn Fn(String)) -> Result<Value, KodoError> {
+    if req.sources.is_empty() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, "-SourcePath names no ledger."));
+    }
+    // Every source is read (and checked) before anything is written.
+    let mut sources = Vec::with_capacity(req.sources.len());
+    for s in &req.sources {
+        let parsed = read(Path::new(s))?;
+        if let Some(t) = &parsed.torn {
+            warn(format!("The ledger '{s}' ends in a line cut short (line {}); that line is not merged.", t.line));
+        }
+        sources.push((s.clone(), parsed.records));
+    }
+    let path = Path::new(&req.path);
+    let existing: Vec<Record> = if req.dry_run {
+        match read(path) {
+            Ok(p) => p.records,
+            Err(e) if e.code == ErrorCode::LedgerUnavailable && !path.exists() => Vec::new(),
+            Err(e) => return Err(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let mut ledger = if req.dry_run { None } else { Some(Ledger::open(path, req.force, warn)?) };
+    let mut runs: std::collections::HashSet<String> = match &ledger {
+        Some(l) => l.runs.clone(),
+        None => existing.iter().map(|r| r.run_id.clone()).collect(),
+    };
+    let mut states: HashMap<String, TenantState> = match &ledger {
+        Some(l) => l.states.clone(),
+        None => fold(&existing).into_iter().map(|s| (key(&s.tenant_id), s)).collect(),
+    };
+    let (mut merged, mut skipped_runs) = (0usize, Vec::new());
+    for (source, records) in sources {
+        let mut batch = Vec::new();
+        let mut new_runs = std::collections::HashSet::new();
+        for r in records {
+            if runs.contains(&r.run_id) {
+                if !new_runs.contains(&r.run_id) && !skipped_runs.contains(&r.run_id) {
+                    skipped_runs.push(r.run_id.clone());
+                }
+                continue;
+            }
+            new_runs.insert(r.run_id.clone());
+            let attempts = states.get(&key(&r.tenant_id)).map_or(0, |s| s.attempts);
+            let mut r = r;
+            r.attempt = if r.state == State::InProgress { attempts + 1 } else { attempts };
+            let mut pair: Vec<Record> = states.get(&key(&r.tenant_id)).map(as_record).into_iter().collect();
+            pair.push(r.clone());
+            if let Some(s) = fold(&pair).pop() {
+                states.insert(key(&r.tenant_id), s);
+            }
+            batch.push(r);
+        }
+        merged += batch.len();
+        if let Some(l) = ledger.as_mut() {
+            l.append(&batch).map_err(|e| e.with_target(source.clone()))?;
+        }
+        runs.extend(new_runs);
+    }
+    let all: Vec<TenantState> = states.into_values().collect();
+    Ok(json!({
+        "path": req.path,
+        "merged": merged,
+        "alreadyMerged": skipped_runs,
+        "summary": summary(&all),
+        "dryRun": req.dry_run,
+    }))
+}
+
+fn as_record(s: &TenantState) -> Record {
+    Record {
+        tenant_id: s.tenant_id.clone(),
+        state: s.state,
+        time: s.last_change.clone(),
+        run_id: s.run_id.clone(),
+        attempt: s.attempts,
+        client_id: s.client_id.clone(),
+        status: s.status.clone(),
+        credential_location: s.credential_location.clone(),
+        reason: s.reason.clone(),
+        next_action: s.next_action.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -700,6 +790,68 @@ mod tests {
         assert_eq!(Ledger::open(&other, false, &warn).err().unwrap().code, ErrorCode::LedgerInvalid);
         assert_eq!(std::fs::read_to_string(&other).unwrap(), "hello\n");
         assert!(!lock_path(&other).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn child_ledgers_merge_once_with_attempts_counted_on() {
+        let dir = std::env::temp_dir().join(format!("kodo-merge-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let warn = |_: String| {};
+        let parent = dir.join("fleet.jsonl");
+        {
+            // The parent's own run: a failed, b planned.
+            let mut l = Ledger::open(&parent, false, &warn).unwrap();
+            let mut r =
+                vec![l.record("a.onmicrosoft.com", State::Planned), l.record("b.onmicrosoft.com", State::Planned)];
+            l.append(&r).unwrap();
+            r = vec![l.record("a.onmicrosoft.com", State::InProgress)];
+            l.append(&r).unwrap();
+            let mut f = l.record("a.onmicrosoft.com", State::Failed);
+            f.reason = Some(Reason { code: "Throttled".into(), message: "m".into() });
+            l.append(&[f]).unwrap();
+        }
+        let child = |name: &str, tenant: &str| {
+            let p = dir.join(name);
+            let mut l = Ledger::open(&p, false, &warn).unwrap();
+            let r = l.record(tenant, State::InProgress);
+            l.append(&[r]).unwrap();
+            let mut d = l.record(tenant, State::Done);
+            d.client_id = Some("app".into());
+            d.credential_location = Some("vault".into());
+            l.append(&[d]).unwrap();
+            p.display().to_string()
+        };
+        let sources = vec![child("c1.jsonl", "A.onmicrosoft.com"), child("c2.jsonl", "b.onmicrosoft.com")];
+        let req = |dry_run| LedgerMerge {
+            path: parent.display().to_string(),
+            sources: sources.clone(),
+            force: false,
+            dry_run,
+        };
+        let before = std::fs::read(&parent).unwrap();
+        let v = merge(req(true), &warn).unwrap();
+        assert_eq!(v["merged"], 4);
+        assert_eq!(std::fs::read(&parent).unwrap(), before, "a dry run writes nothing");
+        let v = merge(req(false), &warn).unwrap();
+        assert_eq!(v["merged"], 4);
+        assert_eq!(v["summary"]["done"], 2);
+        let states = fold(&read(&parent).unwrap().records);
+        assert_eq!(states[0].state, State::Done);
+        assert_eq!(states[0].attempts, 2, "the child's attempt is the tenant's second");
+        assert_eq!(states[0].credential_location.as_deref(), Some("vault"));
+        assert_eq!(states[1].attempts, 1);
+        let v = merge(req(false), &warn).unwrap();
+        assert_eq!(v["merged"], 0, "merged once");
+        assert_eq!(v["alreadyMerged"].as_array().unwrap().len(), 2);
+        std::fs::write(dir.join("bad.txt"), "hello\n").unwrap();
+        let bad = LedgerMerge {
+            path: parent.display().to_string(),
+            sources: vec![dir.join("bad.txt").display().to_string()],
+            force: false,
+            dry_run: false,
+        };
+        assert_eq!(merge(bad, &warn).unwrap_err().code, ErrorCode::LedgerInvalid);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
