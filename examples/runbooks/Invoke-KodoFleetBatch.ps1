@@ -6,9 +6,8 @@ Child runbook of Start-KodoFleet.ps1: onboards one batch of customer tenants, wi
 Started by the parent runbook (Start-AzAutomationRunbook) with a comma-separated list of
 tenants and the path of this batch's ledger, which the parent merges into the fleet's ledger
 when the job has ended (Merge-KodoOnboardingLedger). The path must be one the parent can read:
-run both on a Hybrid Runbook Worker group (-RunOn) with a shared folder. A job that Automation
-unloads and restarts (fair share: 3 hours) goes on from its ledger: the tenants it finished are
-skipped.
+run both on a Hybrid Runbook Worker group (-RunOn) with a shared folder. A job stopped part-way
+leaves its ledger: the parent merges it and runs the tenants it did not finish in its next round.
 
 Each tenant is signed in to with the Automation credential asset -CredentialName (your
 multi-tenant app: user name = client id, password = secret), or, with -CredentialPerTenant, the

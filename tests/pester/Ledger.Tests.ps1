@@ -31,7 +31,7 @@ BeforeAll {
     function Get-Records([string]$Path) { @(Get-Content -LiteralPath $Path | Select-Object -Skip 1 | ForEach-Object { $_ | ConvertFrom-Json }) }
     # The admin's script in a pwsh of its own: the bulk run with a ledger; each delivered secret
     # goes to the tenant's vault file as the result reaches it.
-    function Get-BulkScript($Tenants, [string]$Vault, [string]$Ledger) {
+    function Get-BulkScript($Tenants, [string]$Vault, [string]$Ledger, [switch]$Force) {
         $rows = ($Tenants | ForEach-Object {
                 $c = $_.BootstrapCredential
                 "[pscustomobject]@{ TenantId = '$($_.TenantId)'; ClientSecretCredential = (New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))) }"
@@ -41,7 +41,7 @@ BeforeAll {
 Import-Module Kodo
 @(
 $rows
-) | Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -ThrottleLimit 1 -LedgerPath '$Ledger' -Verbose | ForEach-Object {
+) | Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -ThrottleLimit 1 -LedgerPath '$Ledger' -Force:`$$([bool]$Force) -Verbose | ForEach-Object {
     if (`$_.ClientSecret) {
         `$plain = [System.Net.NetworkCredential]::new('', `$_.ClientSecret).Password
         Add-Content -LiteralPath ('$Vault-' + `$_.TenantId) -Value (@{ clientId = `$_.ClientId; secret = `$plain } | ConvertTo-Json -Compress)
@@ -181,9 +181,10 @@ Describe 'A bulk run killed mid-way resumes from its ledger' {
         Test-Path -LiteralPath "$ledger.lock" | Should -BeTrue
 
         Clear-Log
-        $again = Invoke-Child (Get-BulkScript $tenants $vault $ledger)
+        # Windows: Kodo does not check a lock's pid there (a seam in ledger.rs): -Force, as documented.
+        $again = Invoke-Child (Get-BulkScript $tenants $vault $ledger -Force:$script:OnWindows)
         $again.ExitCode | Should -Be 0 -Because $again.Text
-        $again.Text | Should -Match 'no longer running on this machine' -Because 'the stale lock is taken over, with a warning'
+        if (-not $script:OnWindows) { $again.Text | Should -Match 'no longer running on this machine' -Because 'the stale lock is taken over, with a warning' }
         $again.Text | Should -Match "result tenant=$($tenants[0].TenantId) status=Skipped"
         $again.Text | Should -Match "result tenant=$($tenants[1].TenantId) status=Skipped"
         $again.Text | Should -Match "result tenant=$($tenants[2].TenantId) status=Succeeded"
