@@ -10,7 +10,11 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 12
+    # 12 tenants in 3 child jobs of 4 (CI); KODO_FLEET_TENANTS=N runs N tenants in 3 jobs too.
+    $script:n = if ($env:KODO_FLEET_TENANTS) { [int]$env:KODO_FLEET_TENANTS } else { 12 }
+    $script:batch = [int][math]::Ceiling($script:n / 3)
+    $script:firstJobs = [int][math]::Ceiling($script:n / $script:batch)
+    $emu = Start-KodoEmulator -Tenants $script:n
     $work = Join-Path ([System.IO.Path]::GetTempPath()) ('kodo-fleet-' + [guid]::NewGuid().ToString('N'))
     $null = New-Item -ItemType Directory -Path $work
     $script:vaultDir = Join-Path $work 'vaults'
@@ -85,7 +89,7 @@ function Get-AutomationPSCredential([string]`$Name) {
     $script:fleetArgs = @{
         LedgerPath = $script:ledger; TenantListPath = $script:csv; CredentialName = 'KodoApp'; CredentialPerTenant = $true
         SecretVault = 'Fleet'; WorkDirectory = (Join-Path $work 'batches'); ResourceGroupName = 'rg'; AutomationAccountName = 'aa'
-        RunOn = 'kodo-workers'; BatchSize = 4; MaxJobs = 3; PollSeconds = 1; SkipAudit = $true; Environment = 'Emulator'
+        RunOn = 'kodo-workers'; BatchSize = $script:batch; MaxJobs = 3; PollSeconds = 1; SkipAudit = $true; Environment = 'Emulator'
     }
 }
 
@@ -100,22 +104,25 @@ AfterAll {
 }
 
 Describe 'Start-KodoFleet.ps1: a parent runbook and its child jobs' {
-    It 'splits 12 tenants into 3 child jobs, retries the one that failed, and ends with a complete ledger' {
+    It 'splits the tenants into 3 child jobs, retries the one that failed, and ends with a complete ledger' {
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
         # Dot-sourced: in the scope of this test, where the stand-ins and their $script: variables are found.
         try { $out = @(. $script:parent @script:fleetArgs 3>&1) } catch { throw "$_`n$(($script:jobs.Values | ForEach-Object { $_.PSObject.Properties['Text'].Value }) -join "`n----`n")" }
         $text = ($out | Out-String -Width 300)
         $script:outputs.Add($text)
-        $text | Should -Match 'Round 1: 12 tenants not done, in 3 child jobs'
+        $watch.Stop()
+        Write-Host ("Parent/child: {0} tenants, {1} + 1 child jobs, {2:N1} s" -f $script:n, $script:firstJobs, $watch.Elapsed.TotalSeconds)
+        $text | Should -Match "Round 1: $($script:n) tenants not done, in $($script:firstJobs) child jobs"
         $text | Should -Match 'Round 2: 1 tenants not done, in 1 child jobs'
-        $text | Should -Match '12 tenants, 4 child jobs started, 12 done'
-        $script:jobs.Count | Should -Be 4
+        $text | Should -Match "$($script:n) tenants, $($script:firstJobs + 1) child jobs started, $($script:n) done"
+        $script:jobs.Count | Should -Be ($script:firstJobs + 1)
         foreach ($j in $script:jobs.Values) {
             $j.Process.ExitCode | Should -Be 0 -Because $j.Text
             $j.RunOn | Should -Be 'kodo-workers'
         }
         ($script:jobs.Values | Where-Object { $_.Text -match "tenant=$($script:flaky) status=Failed" }).Count | Should -Be 1
         $status = @(Get-KodoOnboardingStatus -LedgerPath $script:ledger)
-        $status.Count | Should -Be 12
+        $status.Count | Should -Be $script:n
         ($status | Where-Object State -ne 'Done').Count | Should -Be 0
         ($status | Where-Object TenantId -eq $script:flaky).Attempts | Should -Be 2 -Because 'failed in round 1, done in round 2'
         ($status | Where-Object TenantId -ne $script:flaky | Where-Object Attempts -ne 1).Count | Should -Be 0
@@ -131,7 +138,7 @@ Describe 'Start-KodoFleet.ps1: a parent runbook and its child jobs' {
         $jobCount = $script:jobs.Count
         Clear-Log
         $out = @(. $script:parent @script:fleetArgs)
-        ($out | Out-String) | Should -Match '12 tenants, 0 child jobs started, 12 done'
+        ($out | Out-String) | Should -Match "$($script:n) tenants, 0 child jobs started, $($script:n) done"
         $script:jobs.Count | Should -Be $jobCount
         @(Get-Log | Where-Object { $_.path -notlike '/_emulator/*' }).Count | Should -Be 0
         (Get-FileHash -LiteralPath $script:ledger).Hash | Should -Be $before
@@ -140,7 +147,7 @@ Describe 'Start-KodoFleet.ps1: a parent runbook and its child jobs' {
     It 'leaves no secret in the fleet''s ledger, the children''s ledgers or any job output' {
         $secrets = @((Invoke-Control GET 'secrets').secrets) + @($emu.Tenants | ForEach-Object { $_.BootstrapCredential.GetNetworkCredential().Password })
         $ledgers = @(Get-ChildItem -LiteralPath $work -Recurse -Filter '*.jsonl')
-        $ledgers.Count | Should -Be 5
+        $ledgers.Count | Should -Be ($script:firstJobs + 2)
         $texts = @($ledgers | ForEach-Object { Get-Content -Raw -LiteralPath $_.FullName }) + @($script:outputs)
         @(Find-KodoSecret -Text $texts -Secret $secrets) | Should -BeNullOrEmpty
     }
