@@ -105,6 +105,8 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             onboarding::onboard(&connection, ctx, &Graph::new(&connection, ctx), req).await
         }
         Request::OnboardMany(req) => onboarding::onboard_many(ctx, req).await,
+        Request::LedgerStatus(req) => kodo_core::ledger::status(req),
+        Request::LedgerMerge(req) => kodo_core::ledger::merge(req, &|m| ctx.warn(m)),
         Request::TestApp(req) => {
             let connection = session.connected().await?;
             onboarding::test_app(&connection, ctx, &Graph::new(&connection, ctx), req).await

@@ -78,6 +78,12 @@ pub enum Request {
     /// Invoke-KodoOnboarding -TenantId: many tenants, each with its own sign-in, concurrently.
     #[serde(rename = "onboard.many")]
     OnboardMany(onboarding::OnboardMany),
+    /// Get-KodoOnboardingStatus: a bulk run's ledger, read (no lock taken).
+    #[serde(rename = "ledger.status")]
+    LedgerStatus(kodo_core::ledger::LedgerStatus),
+    /// Merge-KodoOnboardingLedger: child jobs' ledgers appended to a fleet's ledger.
+    #[serde(rename = "ledger.merge")]
+    LedgerMerge(kodo_core::ledger::LedgerMerge),
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(onboarding::TestApp),

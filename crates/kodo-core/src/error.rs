@@ -44,11 +44,17 @@ pub enum ErrorCode {
     Retired,
     /// A tenant policy forbids what was asked (an app management policy blocking secrets).
     PolicyBlocked,
+    /// Another run holds the bulk run's ledger (its `.lock` file).
+    LedgerLocked,
+    /// The file given as a ledger is not a Kodo ledger.
+    LedgerInvalid,
+    /// The ledger cannot be read or written (a missing folder, a directory, no permission).
+    LedgerUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the PowerShell meta-tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidRequest,
         ErrorCode::Cancelled,
@@ -65,6 +71,9 @@ impl ErrorCode {
         ErrorCode::ServiceError,
         ErrorCode::Retired,
         ErrorCode::PolicyBlocked,
+        ErrorCode::LedgerLocked,
+        ErrorCode::LedgerInvalid,
+        ErrorCode::LedgerUnavailable,
     ];
 
     /// Name of the matching `System.Management.Automation.ErrorCategory` member.
@@ -86,6 +95,9 @@ impl ErrorCode {
             ErrorCode::ServiceError => "ResourceUnavailable",
             ErrorCode::Retired => "NotEnabled",
             ErrorCode::PolicyBlocked => "SecurityError",
+            ErrorCode::LedgerLocked => "ResourceBusy",
+            ErrorCode::LedgerInvalid => "InvalidData",
+            ErrorCode::LedgerUnavailable => "OpenError",
         }
     }
 

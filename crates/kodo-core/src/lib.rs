@@ -10,7 +10,8 @@
 //! - [`manifest`] (permission manifests and how a name resolves to an id), [`plan`]
 //!   (plan / approve / apply);
 //! - [`onboarding`] (the procedure: app, permissions, credentials, audit, removal, one tenant,
-//!   many tenants).
+//!   many tenants);
+//! - [`ledger`] (the bulk run's resumable ledger: JSON Lines, fsync'd, one run at a time).
 
 pub mod auth;
 pub mod context;
@@ -18,6 +19,7 @@ pub mod crypto;
 pub mod error;
 pub mod exchange;
 pub mod graph;
+pub mod ledger;
 pub mod manifest;
 pub mod onboarding;
 pub mod plan;

@@ -6,15 +6,63 @@ function ConvertFrom-KodoTenantItem {
     [CmdletBinding()]
     param(
         [Parameter(Mandatory, Position = 0)]$Item,
+        # Where a new client secret goes: a SecretManagement vault's name (Set-Secret), or
+        # nothing (the result's ClientSecret).
+        [Parameter(Position = 1)][string]$SecretVault,
         # Where warnings go (an admin must act on EWS).
         [System.Management.Automation.PSCmdlet]$Cmdlet
     )
 
     $tenant = [string]$Item.tenantId
+    if ($Item.status -eq 'Skipped') {
+        # Done in the ledger: not signed in to, nothing sent (-Recheck runs it again).
+        $skip = $Item.skipped
+        return [pscustomobject]@{
+            PSTypeName      = 'Kodo.OnboardingResult'
+            TenantId        = $tenant
+            Status          = 'Skipped'
+            ClientId        = [string]$Item.appId
+            ClientSecret    = $null
+            SecretExpiresOn = $null
+            Changes         = @()
+            Permissions     = @()
+            RetiredSteps    = @()
+            Ews             = $null
+            Audit           = @()
+            AuditPassed     = $null
+            Error           = $null
+            SkipReason      = [string]$skip.reason
+            DoneAt          = (ConvertTo-KodoUtcDate $skip.doneAt)
+            DoneStatus      = [string]$skip.status
+            CredentialLocation = [string]$skip.credentialLocation
+            DurationSeconds = [double]0
+        }
+    }
     if ($Item.status -ne 'Failed') {
         $audit = if ($Item.audit) { $Item.audit } else { $null }
-        ConvertTo-KodoOnboardingResult -Onboard $Item.onboard -Audit $audit -TenantId $tenant -ClientId ([string]$Item.appId) `
-            -DurationSeconds ([double]$Item.durationSeconds) -Status ([string]$Item.status) -Cmdlet $Cmdlet
+        $out = @(ConvertTo-KodoOnboardingResult -Onboard $Item.onboard -Audit $audit -TenantId $tenant -ClientId ([string]$Item.appId) `
+                -DurationSeconds ([double]$Item.durationSeconds) -Status ([string]$Item.status) -Cmdlet $Cmdlet)
+        foreach ($o in $out) {
+            if ($o.PSObject.Properties['ClientSecret'] -and $o.ClientSecret) {
+                $location = 'resultObject'
+                if ($SecretVault) {
+                    # The vault holds it as a PSCredential (user name = client id); the result then
+                    # carries only where it is. A vault that refuses it leaves it on the result.
+                    $name = "Kodo-$tenant"
+                    try {
+                        $credential = New-Object -TypeName System.Management.Automation.PSCredential -ArgumentList @([string]$o.ClientId, $o.ClientSecret)
+                        Set-Secret -Name $name -Secret $credential -Vault $SecretVault -ErrorAction Stop -WhatIf:$false -Confirm:$false
+                        $o.ClientSecret = $null
+                        $location = "SecretManagement vault '$SecretVault', secret '$name'"
+                    } catch {
+                        New-KodoErrorRecord -ErrorId 'Kodo.SecretVaultFailed' -Category WriteError -TargetObject $tenant `
+                            -Message "Tenant ${tenant}: the new client secret could not be stored in the vault '$SecretVault' as '$name' ($($_.Exception.Message)); it is on the result (ClientSecret) instead."
+                    }
+                }
+                Add-Member -InputObject $o -NotePropertyName CredentialLocation -NotePropertyValue $location
+            }
+            $o
+        }
         return
     }
     $category = [System.Management.Automation.ErrorCategory]::NotSpecified

@@ -54,6 +54,9 @@ function Invoke-KodoNative {
         # to the caller's error stream, everything else to its output, as they come.
         [scriptblock]$OnItem,
 
+        # More arguments for -OnItem, after the item (e.g. where a new secret goes).
+        [object[]]$OnItemArgument = @(),
+
         # Certificates whose private keys answer this operation's 'sign' prompts, besides the
         # connected one.
         [System.Security.Cryptography.X509Certificates.X509Certificate2[]]$SigningCertificate,
@@ -213,14 +216,21 @@ function Invoke-KodoNative {
                 } elseif ($kind -eq 'deliver') {
                     # A result with a new secret: written to the pipeline first, then Kodo is told,
                     # and clears the secret's mark on the app (onboarding/delivery.rs).
+                    # Where the secret went (a vault, else the result object) goes back for the
+                    # bulk run's ledger: a place, never the value.
                     $delivered = $false
+                    $location = $null
                     if ($OnItem) {
-                        foreach ($o in @(& $OnItem $data.Value.item)) {
-                            if ($o -is [System.Management.Automation.ErrorRecord]) { $Cmdlet.WriteError($o) } else { $Cmdlet.WriteObject($o) }
+                        foreach ($o in @(& $OnItem $data.Value.item @OnItemArgument)) {
+                            if ($o -is [System.Management.Automation.ErrorRecord]) { $Cmdlet.WriteError($o) } else {
+                                if ($o.PSObject.Properties['CredentialLocation'] -and $o.CredentialLocation) { $location = [string]$o.CredentialLocation }
+                                $Cmdlet.WriteObject($o)
+                            }
                         }
                         $delivered = $true
                     }
                     $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; delivered = $delivered }
+                    if ($location) { $answer['location'] = $location }
                     $null = $native.OpRespond($op, (ConvertTo-Json -InputObject $answer -Compress))
                 } elseif ($kind -eq 'approve') {
                     # The operation planned its changes from what it read and waits: each step
@@ -245,7 +255,7 @@ function Invoke-KodoNative {
                 }
             } elseif ($type -eq 'item') {
                 if ($OnItem) {
-                    foreach ($o in @(& $OnItem $evt.data)) {
+                    foreach ($o in @(& $OnItem $evt.data @OnItemArgument)) {
                         if ($o -is [System.Management.Automation.ErrorRecord]) { $Cmdlet.WriteError($o) } else { $Cmdlet.WriteObject($o) }
                     }
                 }

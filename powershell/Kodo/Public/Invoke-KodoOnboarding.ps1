@@ -118,6 +118,32 @@ function Invoke-KodoOnboarding {
     For -TenantId: how many tenants are worked on at once (1-16, default 4). Graph throttles
     each tenant on its own, so while one tenant waits out a Retry-After the others go on.
 
+    .PARAMETER LedgerPath
+    For -TenantId: the run's ledger, a JSON Lines file (created when missing). Each tenant's
+    state changes are written to it as they happen (planned, inProgress, done, failed with the
+    reason and the next action), each flushed to disk before the run goes on. Run the same
+    command again after a run died (or stopped): tenants done in the ledger are skipped (no
+    sign-in, no request; their result has Status Skipped and when they were done), the others are
+    run again (a re-run is safe). Nothing secret is written: only where a new credential went.
+    Only one run at a time may use a ledger (Kodo.LedgerLocked). Read it with
+    Get-KodoOnboardingStatus. -WhatIf neither reads nor writes it.
+
+    .PARAMETER Recheck
+    With -LedgerPath: run the tenants that are done in the ledger again too (e.g. after an admin
+    acted on a ManualActionRequired tenant).
+
+    .PARAMETER SecretVault
+    For -TenantId: store each new client secret in this Microsoft.PowerShell.SecretManagement
+    vault (Set-Secret) as a PSCredential named Kodo-<TenantId> (user name = the app's client
+    id), instead of on the result; the result's and the ledger's CredentialLocation say where.
+    The vault is checked (Get-SecretVault) before any tenant is signed in to. A vault that
+    refuses a secret leaves it on the result, with a Kodo.SecretVaultFailed error.
+
+    .PARAMETER Force
+    With -LedgerPath: take over the ledger's lock even when Kodo cannot show that the run holding
+    it is gone (a run killed on another machine, or on Windows). A lock whose process is gone
+    from this machine is taken over without it.
+
     .PARAMETER SkipAudit
     Do not run Test-KodoApp after onboarding (AuditPassed is then empty): saves its reads when
     you audit separately.
@@ -152,6 +178,19 @@ function Invoke-KodoOnboarding {
     Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp | Select-Object TenantId, Status, ClientId, AuditPassed, Error | Export-Csv ./onboarding.csv -NoTypeInformation
 
     An MSP run over every customer tenant in the CSV (column TenantId); one result per tenant.
+
+    .EXAMPLE
+    Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp -LedgerPath ./fleet.jsonl
+
+    The same run with a ledger: if it dies at tenant 731, the same command goes on from there and
+    skips the tenants already done. Get-KodoOnboardingStatus -LedgerPath ./fleet.jsonl -Summary
+    shows where the fleet stands.
+
+    .EXAMPLE
+    Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp -LedgerPath ./fleet.jsonl -SecretVault KodoSecrets
+
+    Each new client secret goes to the SecretManagement vault KodoSecrets (Kodo-<TenantId>), not
+    to the result; the ledger records that place, never the secret.
 
     .EXAMPLE
     $tenants | Invoke-KodoOnboarding -AuditOnly -ClientId $appId -CertificateThumbprint $tp | Where-Object { -not $_.AuditPassed }
@@ -226,7 +265,21 @@ function Invoke-KodoOnboarding {
 
         [Parameter(ParameterSetName = 'Tenants')]
         [ValidateRange(1, 16)]
-        [int]$ThrottleLimit = 4
+        [int]$ThrottleLimit = 4,
+
+        [Parameter(ParameterSetName = 'Tenants')]
+        [ValidateNotNullOrEmpty()]
+        [string]$LedgerPath,
+
+        [Parameter(ParameterSetName = 'Tenants')]
+        [switch]$Recheck,
+
+        [Parameter(ParameterSetName = 'Tenants')]
+        [ValidateNotNullOrEmpty()]
+        [string]$SecretVault,
+
+        [Parameter(ParameterSetName = 'Tenants')]
+        [switch]$Force
     )
 
     begin {
@@ -236,6 +289,24 @@ function Invoke-KodoOnboarding {
         if ($AuditOnly -and $SkipAudit) {
             $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-AuditOnly and -SkipAudit contradict each other.'))
         }
+        if (($Recheck -or $Force) -and -not $LedgerPath) {
+            $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-Recheck and -Force go with -LedgerPath.'))
+        }
+        if ($LedgerPath -and $AuditOnly) {
+            $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-LedgerPath records onboarding; -AuditOnly changes nothing and is not recorded: use them apart.'))
+        }
+        if ($SecretVault) {
+            # Checked before any tenant: a missing module or vault stops the run, nothing done.
+            if (-not (Get-Command -Name Set-Secret -ErrorAction SilentlyContinue) -or -not (Get-Command -Name Get-SecretVault -ErrorAction SilentlyContinue)) {
+                $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.SecretManagementMissing' -Category NotInstalled -TargetObject $SecretVault -Message '-SecretVault needs the Microsoft.PowerShell.SecretManagement module (Set-Secret, Get-SecretVault): Install-Module Microsoft.PowerShell.SecretManagement, and register a vault. Nothing was done.'))
+            }
+            if (-not (Get-SecretVault -Name $SecretVault -ErrorAction SilentlyContinue)) {
+                $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.SecretVaultNotFound' -Category ObjectNotFound -TargetObject $SecretVault -Message "No SecretManagement vault named '$SecretVault' is registered (Get-SecretVault). Nothing was done."))
+            }
+        }
+        # The library's working folder is not PowerShell's location: the path goes resolved.
+        $ledgerFile = $null
+        if ($LedgerPath) { $ledgerFile = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($LedgerPath) }
         # What every tenant gets: the one-tenant procedure's request (the current connection's
         # tenant, or each tenant of a -TenantId run).
         $bound = $PSBoundParameters
@@ -350,8 +421,9 @@ function Invoke-KodoOnboarding {
                 onboard     = (New-KodoOnboardRequest)
                 concurrency = $ThrottleLimit
             }
+            if ($ledgerFile) { $request['ledger'] = [ordered]@{ path = $ledgerFile; recheck = [bool]$Recheck; force = [bool]$Force } }
             # Each tenant's result arrives as it is done and goes straight to the pipeline.
-            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem}
+            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem} -OnItemArgument @($SecretVault)
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         } finally {
@@ -361,6 +433,6 @@ function Invoke-KodoOnboarding {
             $entries = $null
             $credential = $null
         }
-        Write-Verbose "$($r.tenants) tenants, $($r.failed) failed."
+        Write-Verbose "$($r.tenants) tenants, $($r.failed) failed, $($r.skipped) skipped (done in the ledger)."
     }
 }

@@ -5,6 +5,11 @@
 //! others. Each tenant's result is an `item` event, in the order given; one that carries a new
 //! secret is handed over as a `deliver` question instead, and the secret's mark is cleared once
 //! the host has it (delivery.rs).
+//!
+//! With a ledger (`-LedgerPath`, [`crate::ledger`]): tenants already `done` there are skipped
+//! (no sign-in, no request; their result says so) unless `recheck`; every other tenant is
+//! recorded `planned` (new), `inProgress` (before its sign-in), then `done` (after the host has
+//! its result: a new secret is delivered first) or `failed` with the reason and what to do.
 
 use super::procedure::{Onboard, onboard};
 use super::validate_display_name;
@@ -12,11 +17,13 @@ use crate::auth::{Connection, CredentialSpec, EnvironmentSpec};
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::Graph;
+use crate::ledger::{Ledger, Reason, State};
 use crate::manifest::parse_manifest;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One tenant of an `onboard.many` request.
@@ -37,6 +44,22 @@ pub struct OnboardMany {
     /// Tenants worked on at once (1-16).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// The run's ledger (optional).
+    #[serde(default)]
+    pub ledger: Option<LedgerSpec>,
+}
+
+/// `-LedgerPath`, `-Recheck`, `-Force`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LedgerSpec {
+    pub path: String,
+    /// Run tenants that are `done` again.
+    #[serde(default)]
+    pub recheck: bool,
+    /// Take over a lock whose run cannot be shown to be gone.
+    #[serde(default)]
+    pub force: bool,
 }
 
 fn default_concurrency() -> usize {
@@ -51,25 +74,85 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
     parse_manifest(&req.onboard.manifest)?;
     validate_display_name(&req.onboard.display_name)?;
     let total = req.tenants.len();
+    let ledger = match &req.ledger {
+        Some(spec) => Some(Mutex::new(Ledger::open(std::path::Path::new(&spec.path), spec.force, &|m| ctx.warn(m))?)),
+        None => None,
+    };
+    let recheck = req.ledger.as_ref().is_some_and(|l| l.recheck);
+    // What the ledger says of each tenant before this run: done ones are skipped; new ones planned.
+    let mut skips: Vec<Option<Value>> = Vec::with_capacity(total);
+    if let Some(ledger) = &ledger {
+        let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let mut planned = Vec::new();
+        for entry in &req.tenants {
+            match l.state(&entry.tenant_id) {
+                Some(s) if s.state == State::Done && !recheck => skips.push(Some(json!({
+                    "status": "Skipped",
+                    "tenantId": entry.tenant_id,
+                    "appId": s.client_id,
+                    "skipped": { "reason": "AlreadyDone", "doneAt": s.last_change, "status": s.status, "credentialLocation": s.credential_location },
+                    "durationSeconds": 0.0,
+                }))),
+                Some(_) => skips.push(None),
+                None => {
+                    planned.push(l.record(&entry.tenant_id, State::Planned));
+                    skips.push(None);
+                }
+            }
+        }
+        l.append(&planned)?;
+        ctx.log(
+            crate::context::LogLevel::Verbose,
+            format!(
+                "Ledger {} (run {}): {} tenants skipped (done), {} new.",
+                l.path().display(),
+                l.run_id(),
+                skips.iter().filter(|s| s.is_some()).count(),
+                planned.len()
+            ),
+        );
+    } else {
+        skips.resize(total, None);
+    }
+    let ledger = &ledger;
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
+    let skipped = skips.iter().filter(|s| s.is_some()).count();
     let req = &req;
-    let mut results = futures_util::stream::iter(req.tenants.iter().cloned())
-        .map(|entry| {
+    let mut results = futures_util::stream::iter(req.tenants.iter().cloned().zip(skips))
+        .map(|(entry, skip)| {
             let (done, failed) = (&done, &failed);
             async move {
                 let started = ctx.clock().now();
                 let tenant = entry.tenant_id.clone();
-                let (mut result, conn) = match one_tenant(ctx, req, entry).await {
-                    Ok((v, conn)) => (v, conn),
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        (json!({ "status": "Failed", "tenantId": tenant, "error": e.to_json() }), None)
+                let (mut result, conn) = if let Some(skip) = skip {
+                    (skip, None)
+                } else {
+                    let started_ok = match ledger {
+                        Some(l) => {
+                            let mut l = l.lock().unwrap_or_else(|e| e.into_inner());
+                            let r = l.record(&tenant, State::InProgress);
+                            l.append(&[r])
+                        }
+                        None => Ok(()),
+                    };
+                    let outcome = match started_ok {
+                        Ok(()) => one_tenant(ctx, req, entry).await,
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok((v, conn)) => (v, conn),
+                        Err(e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            (json!({ "status": "Failed", "tenantId": tenant, "error": e.to_json() }), None)
+                        }
                     }
                 };
                 // Sign-in included.
-                let seconds = ctx.clock().now().saturating_duration_since(started).as_secs_f64();
-                result["durationSeconds"] = ((seconds * 100.0).round() / 100.0).into();
+                if result["status"] != "Skipped" {
+                    let seconds = ctx.clock().now().saturating_duration_since(started).as_secs_f64();
+                    result["durationSeconds"] = ((seconds * 100.0).round() / 100.0).into();
+                }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 ctx.progress(
                     "Invoke-KodoOnboarding",
@@ -81,21 +164,80 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
         })
         .buffered(req.concurrency);
     // Each tenant's result goes to the host as it comes (in the order given): nothing piles up.
+    // The ledger records the tenant's end once the host has its result.
     while let Some((result, conn)) = results.next().await {
-        match (conn, result["onboard"]["app"]["confirmSecret"].clone()) {
+        let record = ledger.as_ref().and_then(|l| end_record(&l.lock().unwrap_or_else(|e| e.into_inner()), &result));
+        let tenant = result["tenantId"].as_str().unwrap_or("").to_string();
+        let location = match (conn, result["onboard"]["app"]["confirmSecret"].clone()) {
             (Some(conn), confirm @ Value::Object(_)) => {
-                deliver(ctx, &conn, result, confirm).await;
+                let location = deliver(ctx, &conn, result, confirm).await;
                 conn.forget().await;
+                Some(location)
             }
             (conn, _) => {
                 ctx.item(result);
                 if let Some(conn) = conn {
                     conn.forget().await;
                 }
+                None
+            }
+        };
+        if let (Some(l), Some(mut record)) = (ledger, record) {
+            match location {
+                Some(Some(place)) => record.credential_location = Some(place),
+                // Not delivered: the next run replaces that secret, so the tenant is not done.
+                Some(None) => {
+                    record.state = State::Failed;
+                    record.reason = Some(Reason {
+                        code: "SecretNotDelivered".into(),
+                        message: "The new client secret was not delivered, or Kodo could not record that it was."
+                            .into(),
+                    });
+                    record.next_action =
+                        Some("Run the same command again: the next run replaces the undelivered secret.".into());
+                }
+                None => {}
+            }
+            if let Err(e) = l.lock().unwrap_or_else(|e| e.into_inner()).append(&[record]) {
+                ctx.warn(format!(
+                    "Tenant {tenant}: its end could not be written to the ledger ({}); the next run onboards it again (safe).",
+                    e.message
+                ));
             }
         }
     }
-    Ok(json!({ "tenants": total, "failed": failed.load(Ordering::Relaxed) }))
+    Ok(json!({ "tenants": total, "failed": failed.load(Ordering::Relaxed), "skipped": skipped }))
+}
+
+/// The ledger record of a tenant's end, from its result: `done` (with the app's client id and
+/// the status) or `failed` (with the reason and what to do). A skipped tenant has none.
+fn end_record(ledger: &Ledger, result: &Value) -> Option<crate::ledger::Record> {
+    let tenant = result["tenantId"].as_str()?;
+    match result["status"].as_str()? {
+        "Skipped" => None,
+        "Failed" => {
+            let mut r = ledger.record(tenant, State::Failed);
+            let code: Option<ErrorCode> = serde_json::from_value(result["error"]["code"].clone()).ok();
+            r.reason = Some(Reason {
+                code: result["error"]["code"].as_str().unwrap_or("Internal").to_string(),
+                message: result["error"]["message"].as_str().unwrap_or("").to_string(),
+            });
+            r.next_action = Some(crate::ledger::next_action(code.unwrap_or(ErrorCode::Internal)).to_string());
+            Some(r)
+        }
+        status => {
+            let mut r = ledger.record(tenant, State::Done);
+            r.client_id = result["appId"].as_str().map(str::to_string);
+            r.status = Some(status.to_string());
+            if status == "ManualActionRequired" {
+                r.next_action = Some(
+                    "An admin must act on EWS (see the result's Ews), then run again with -Recheck to confirm."
+                        .to_string(),
+                );
+            }
+            Some(r)
+        }
+    }
 }
 
 /// Checks the whole tenant list before any tenant is signed in to: every entry names a tenant
@@ -169,11 +311,18 @@ async fn one_tenant(
 /// Hands a result with a new secret to the host and waits until it is written; then clears the
 /// secret's mark. When the host does not confirm, or the mark cannot be cleared, the mark stays
 /// and the next run replaces the secret (delivery.rs): said as a warning, the result stands.
-async fn deliver(ctx: &OpContext, conn: &Connection, result: Value, confirm: Value) {
+/// Returns where the host put the secret (its answer's `location`, else the result object), or
+/// `None` when it was not delivered or its mark could not be cleared (the next run replaces it).
+async fn deliver(ctx: &OpContext, conn: &Connection, result: Value, confirm: Value) -> Option<String> {
     let tenant = result["tenantId"].as_str().unwrap_or("").to_string();
     let answer =
         ctx.ask("deliver", &format!("Tenant {tenant}: its result, with a new secret"), json!({ "item": result })).await;
     let delivered = answer.as_ref().is_ok_and(|a| a["delivered"] == true);
+    let location = answer
+        .as_ref()
+        .ok()
+        .and_then(|a| a["location"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "resultObject".to_string());
     let cleared = match serde_json::from_value::<super::delivery::ConfirmSecret>(confirm) {
         Ok(c) if delivered => super::delivery::confirm(&Graph::new(conn, ctx), c).await.is_ok(),
         _ => false,
@@ -183,6 +332,7 @@ async fn deliver(ctx: &OpContext, conn: &Connection, result: Value, confirm: Val
             "Tenant {tenant}: Kodo could not record that its new secret was delivered; the next run replaces that secret."
         ));
     }
+    cleared.then_some(location)
 }
 
 #[cfg(test)]

@@ -1,0 +1,857 @@
+//! The ledger of a bulk run (`Invoke-KodoOnboarding -TenantId ... -LedgerPath`): a JSON Lines
+//! file, append-only, one record per state change of one tenant (`planned`, `inProgress`,
+//! `done`, `failed`), after a header line that says the file is a Kodo ledger. A tenant's
+//! current state is its last record. Each append is written whole and fsync'd before the run
+//! goes on, so a killed run loses nothing it wrote; a last line without its newline (a write the
+//! kill cut) is ignored and reported, never fatal. Nothing secret is ever written: a `done`
+//! record says where the new credential went (`resultObject`, a vault's name), never its value.
+//!
+//! One run at a time: a run holds `<ledger>.lock` (created with `create_new`, holding pid, host,
+//! time and run id) until it ends. A lock whose process is gone from this machine is stale and
+//! taken over (with a warning); a lock of a live process, of another machine or unreadable
+//! refuses the run with `LedgerLocked`, unless the caller forces it (`-Force`).
+
+use crate::error::{ErrorCode, KodoError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The header's format number (the first line: `{"kodoLedger":1,...}`).
+pub const FORMAT: u64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum State {
+    Planned,
+    InProgress,
+    Done,
+    Failed,
+}
+
+/// Why a tenant failed: the error's stable code and its message (Kodo's messages never hold a
+/// secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reason {
+    pub code: String,
+    pub message: String,
+}
+
+/// One line of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Record {
+    /// As the caller gave it.
+    pub tenant_id: String,
+    pub state: State,
+    /// UTC, ISO-8601.
+    pub time: String,
+    pub run_id: String,
+    /// Which attempt this is (1 for the first run that started the tenant).
+    pub attempt: u32,
+    /// `done`: the Kodo app's client id (appId).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `done`: the result's status (Succeeded, ManualActionRequired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `done` with a new credential: where it went (never its value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<String>,
+}
+
+/// A tenant's current state: its last record, with what earlier records add (attempts, the
+/// last place a credential went, when it was first done).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantState {
+    pub tenant_id: String,
+    pub state: State,
+    pub attempts: u32,
+    pub last_change: String,
+    pub run_id: String,
+    pub client_id: Option<String>,
+    pub status: Option<String>,
+    pub credential_location: Option<String>,
+    pub reason: Option<Reason>,
+    pub next_action: Option<String>,
+}
+
+/// A last line the ledger's reader ignored: a write that a kill cut short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Torn {
+    pub line: usize,
+    pub bytes: usize,
+}
+
+/// A ledger's text, read.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub records: Vec<Record>,
+    pub torn: Option<Torn>,
+    /// The length of the whole lines (header included): where the next record goes.
+    pub valid_len: usize,
+    /// Whether it has its header (an empty file has none yet).
+    pub has_header: bool,
+}
+
+fn invalid(path: &str, why: String) -> KodoError {
+    KodoError::new(ErrorCode::LedgerInvalid, format!("'{path}' is not a Kodo ledger: {why}. Nothing was done."))
+        .with_target(path.to_string())
+}
+
+/// Reads a ledger's text. An empty text is a new ledger. The first line must be a Kodo ledger
+/// header and every whole line after it a record; a last line without its newline is ignored
+/// (reported in `torn`).
+pub fn parse(path: &str, text: &str) -> Result<Parsed, KodoError> {
+    let mut parsed = Parsed::default();
+    if text.is_empty() {
+        return Ok(parsed);
+    }
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let n = i + 1;
+        let whole = line.ends_with('\n');
+        let body = line.trim_end_matches(['\n', '\r']);
+        if n == 1 {
+            let header: Option<Value> = serde_json::from_str(body).ok();
+            if header.as_ref().and_then(|h| h.get("kodoLedger")).and_then(Value::as_u64) != Some(FORMAT) {
+                return Err(invalid(
+                    path,
+                    "its first line is not a Kodo ledger header ({\"kodoLedger\":1,...})".into(),
+                ));
+            }
+            if !whole {
+                // A header cut before its newline: the file holds nothing yet.
+                parsed.torn = Some(Torn { line: n, bytes: line.len() });
+                return Ok(parsed);
+            }
+            parsed.has_header = true;
+        } else if !whole {
+            parsed.torn = Some(Torn { line: n, bytes: line.len() });
+            break;
+        } else if !body.trim().is_empty() {
+            let record: Record = serde_json::from_str(body)
+                .map_err(|e| invalid(path, format!("line {n} is not a ledger record ({e})")))?;
+            parsed.records.push(record);
+        }
+        offset += line.len();
+        parsed.valid_len = offset;
+    }
+    Ok(parsed)
+}
+
+/// The key a tenant is known by (tenant ids and domains are case-insensitive).
+pub fn key(tenant_id: &str) -> String {
+    tenant_id.to_ascii_lowercase()
+}
+
+/// Each tenant's current state, in the order tenants first appear.
+pub fn fold(records: &[Record]) -> Vec<TenantState> {
+    let mut order: Vec<String> = Vec::new();
+    let mut states: HashMap<String, TenantState> = HashMap::new();
+    for r in records {
+        let k = key(&r.tenant_id);
+        let s = states.entry(k.clone()).or_insert_with(|| {
+            order.push(k);
+            TenantState {
+                tenant_id: r.tenant_id.clone(),
+                state: r.state,
+                attempts: 0,
+                last_change: r.time.clone(),
+                run_id: r.run_id.clone(),
+                client_id: None,
+                status: None,
+                credential_location: None,
+                reason: None,
+                next_action: None,
+            }
+        });
+        s.tenant_id = r.tenant_id.clone();
+        s.state = r.state;
+        s.attempts = s.attempts.max(r.attempt);
+        s.last_change = r.time.clone();
+        s.run_id = r.run_id.clone();
+        s.reason = r.reason.clone();
+        s.next_action = r.next_action.clone();
+        if r.client_id.is_some() {
+            s.client_id = r.client_id.clone();
+        }
+        if r.status.is_some() || r.state != State::Done {
+            s.status = r.status.clone();
+        }
+        // Where the credential in use went: kept from the run that made it.
+        if r.credential_location.is_some() {
+            s.credential_location = r.credential_location.clone();
+        }
+    }
+    order.into_iter().filter_map(|k| states.remove(&k)).collect()
+}
+
+/// Counts per state.
+pub fn summary(states: &[TenantState]) -> Value {
+    let count = |s: State| states.iter().filter(|t| t.state == s).count();
+    json!({
+        "total": states.len(),
+        "planned": count(State::Planned),
+        "inProgress": count(State::InProgress),
+        "done": count(State::Done),
+        "failed": count(State::Failed),
+    })
+}
+
+/// What to do about a failed tenant, from its error's code.
+pub fn next_action(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::AuthenticationFailed => {
+            "Check that the sign-in app is consented in this tenant and its credential is valid, then run the same command again."
+        }
+        ErrorCode::PermissionDenied => {
+            "Give the sign-in app the roles Kodo needs in this tenant (see the reason), then run the same command again."
+        }
+        ErrorCode::PolicyBlocked => {
+            "The tenant's policy forbids what Kodo needs (see the reason): change the policy or the credential type, then run again."
+        }
+        ErrorCode::AlreadyExists => {
+            "Another run was onboarding this tenant: run the same command again once it has ended."
+        }
+        ErrorCode::Throttled
+        | ErrorCode::Timeout
+        | ErrorCode::ConnectionFailed
+        | ErrorCode::ServiceError
+        | ErrorCode::Cancelled => "Run the same command again: it goes on where this one stopped (a re-run is safe).",
+        _ => "Fix what the reason says, then run the same command again.",
+    }
+}
+
+/// UTC now as ISO-8601 (milliseconds).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn io_error(path: &Path, what: &str, e: std::io::Error) -> KodoError {
+    KodoError::new(
+        ErrorCode::LedgerUnavailable,
+        format!("The ledger '{}' cannot be {what}: {e}. Nothing was done.", path.display()),
+    )
+    .with_target(path.display().to_string())
+}
+
+/// Reads a ledger without taking its lock (Get-KodoOnboardingStatus): a missing file is an
+/// error (there is nothing to report).
+pub fn read(path: &Path) -> Result<Parsed, KodoError> {
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, "read", e))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| invalid(&path.display().to_string(), "it is not UTF-8 text".into()))?;
+    parse(&path.display().to_string(), &text)
+}
+
+/// The holder of a ledger's lock, as its lock file says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub since: String,
+    pub run_id: String,
+}
+
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Who holds a ledger's lock now, if anyone (`None` for no lock; an unreadable lock file is a
+/// holder with pid 0).
+pub fn holder(path: &Path) -> Option<Holder> {
+    let text = std::fs::read_to_string(lock_path(path)).ok()?;
+    Some(serde_json::from_str(&text).unwrap_or(Holder {
+        pid: 0,
+        host: String::new(),
+        since: String::new(),
+        run_id: String::new(),
+    }))
+}
+
+/// The lock, released (its file removed) when dropped.
+struct Lock {
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn take_lock(ledger: &Path, run_id: &str, force: bool, warn: &dyn Fn(String)) -> Result<Lock, KodoError> {
+    let path = lock_path(ledger);
+    for _ in 0..3 {
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                let me =
+                    Holder { pid: std::process::id(), host: host_name(), since: now(), run_id: run_id.to_string() };
+                let text = serde_json::to_string(&me).unwrap_or_default();
+                let lock = Lock { path: path.clone() };
+                f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| io_error(&path, "locked", e))?;
+                return Ok(lock);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let h = holder(ledger);
+                let stale = h
+                    .as_ref()
+                    .is_some_and(|h| h.pid > 1 && h.host == host_name() && process_alive(h.pid) == Some(false));
+                let who = match &h {
+                    Some(h) if h.pid > 0 => {
+                        format!("process {} on '{}' since {} (run {})", h.pid, h.host, h.since, h.run_id)
+                    }
+                    _ => "an unreadable lock (a run killed while it took the lock?)".to_string(),
+                };
+                if stale || force {
+                    warn(format!(
+                        "The ledger's lock '{}' was held by {who}; {}. Kodo takes it over.",
+                        path.display(),
+                        if stale { "that process is no longer running on this machine" } else { "-Force was given" }
+                    ));
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => continue,
+                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                        Err(e) => return Err(io_error(&path, "released", e)),
+                    }
+                }
+                return Err(KodoError::new(
+                    ErrorCode::LedgerLocked,
+                    format!(
+                        "The ledger '{}' is in use: its lock '{}' is held by {who}. Only one run at a time writes a ledger. Wait for that run to end; if it was stopped on another machine (or the lock cannot be read), run again with -Force. Nothing was done.",
+                        ledger.display(),
+                        path.display()
+                    ),
+                )
+                .with_target(path.display().to_string()));
+            }
+            Err(e) => return Err(io_error(&path, "locked", e)),
+        }
+    }
+    Err(KodoError::new(ErrorCode::LedgerLocked, format!("The ledger's lock '{}' could not be taken.", path.display())))
+}
+
+// --- Platform seam: the machine's name, and whether a process of it still runs. ---------------
+// Unix: gethostname(2) and kill(pid, 0) (ESRCH: gone; EPERM: alive, another user's).
+// Windows (UNVERIFIED, not built here): the name from COMPUTERNAME; a process is never known to
+// be gone, so a stale lock there is released with -Force.
+#[cfg(unix)]
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> Option<bool> {
+    let pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 1)?;
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return Some(true);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) => Some(false),
+        Some(libc::EPERM) => Some(true),
+        _ => None,
+    }
+}
+
+#[cfg(not(unix))]
+fn host_name() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_default()
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> Option<bool> {
+    None
+}
+// --- end of the platform seam -------------------------------------------------------------------
+
+/// A ledger open for a run: locked, read, and appended to.
+pub struct Ledger {
+    path: PathBuf,
+    file: File,
+    run_id: String,
+    states: HashMap<String, TenantState>,
+    /// The run ids the ledger holds (Merge-KodoOnboardingLedger merges a run once).
+    runs: std::collections::HashSet<String>,
+    _lock: Lock,
+}
+
+impl Ledger {
+    /// Takes the lock, reads the ledger (creating it with its header when missing or empty),
+    /// and cuts a torn last line (reported through `warn`) so the next record starts on a line
+    /// of its own. A file that is not a Kodo ledger is left as it is.
+    pub fn open(path: &Path, force: bool, warn: &dyn Fn(String)) -> Result<Ledger, KodoError> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        if path.as_os_str().is_empty() {
+            return Err(KodoError::new(ErrorCode::InvalidArgument, "-LedgerPath is empty."));
+        }
+        if path.is_dir() {
+            return Err(io_error(path, "used", std::io::Error::other("it is a directory")));
+        }
+        // Read first (before the lock file is made next to it): a file that is not a ledger
+        // makes nothing.
+        let existing = match File::open(path) {
+            Ok(mut f) => {
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes).map_err(|e| io_error(path, "read", e))?;
+                Some(bytes)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(path, "read", e)),
+        };
+        let shown = path.display().to_string();
+        if let Some(bytes) = &existing {
+            let text = std::str::from_utf8(bytes).map_err(|_| invalid(&shown, "it is not UTF-8 text".into()))?;
+            parse(&shown, text)?;
+        }
+        let lock = take_lock(path, &run_id, force, warn)?;
+        // Read again under the lock: the run that held it may have written since.
+        let text = match std::fs::read(path) {
+            Ok(b) => String::from_utf8(b).map_err(|_| invalid(&shown, "it is not UTF-8 text".into()))?,
+            Err(e) if e.kind() == ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_error(path, "read", e)),
+        };
+        let parsed = parse(&shown, &text)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_error(path, "written", e))?;
+        if let Some(t) = &parsed.torn {
+            warn(format!(
+                "The ledger '{shown}' ended in a line cut short (line {}, {} bytes: a run killed while writing it); that line is ignored and removed.",
+                t.line, t.bytes
+            ));
+        }
+        if parsed.valid_len != text.len() {
+            file.set_len(parsed.valid_len as u64).map_err(|e| io_error(path, "written", e))?;
+        }
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0)).map_err(|e| io_error(path, "written", e))?;
+        let mut ledger = Ledger {
+            path: path.to_path_buf(),
+            file,
+            run_id,
+            states: fold(&parsed.records).into_iter().map(|s| (key(&s.tenant_id), s)).collect(),
+            runs: parsed.records.iter().map(|r| r.run_id.clone()).collect(),
+            _lock: lock,
+        };
+        if !parsed.has_header {
+            let header =
+                json!({ "kodoLedger": FORMAT, "created": now(), "by": format!("Kodo {}", env!("CARGO_PKG_VERSION")) });
+            ledger.write_lines(&[header.to_string()])?;
+        }
+        Ok(ledger)
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A tenant's current state.
+    pub fn state(&self, tenant_id: &str) -> Option<&TenantState> {
+        self.states.get(&key(tenant_id))
+    }
+
+    /// A record for this run, at this time, with the tenant's next attempt number (for
+    /// `inProgress`) or its current one.
+    pub fn record(&self, tenant_id: &str, state: State) -> Record {
+        let attempts = self.state(tenant_id).map_or(0, |s| s.attempts);
+        Record {
+            tenant_id: tenant_id.to_string(),
+            state,
+            time: now(),
+            run_id: self.run_id.clone(),
+            attempt: if state == State::InProgress { attempts + 1 } else { attempts },
+            client_id: None,
+            status: None,
+            credential_location: None,
+            reason: None,
+            next_action: None,
+        }
+    }
+
+    /// Appends records (one write, then fsync) and folds them into the current states.
+    pub fn append(&mut self, records: &[Record]) -> Result<(), KodoError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
+        self.write_lines(&lines)?;
+        for r in records {
+            let mut all: Vec<Record> = self.states.get(&key(&r.tenant_id)).map(as_record).into_iter().collect();
+            all.push(r.clone());
+            if let Some(s) = fold(&all).pop() {
+                self.states.insert(key(&r.tenant_id), s);
+            }
+            self.runs.insert(r.run_id.clone());
+        }
+        Ok(())
+    }
+
+    fn write_lines(&mut self, lines: &[String]) -> Result<(), KodoError> {
+        let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        let path = self.path.clone();
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| io_error(&path, "written", e))
+    }
+}
+
+/// Get-KodoOnboardingStatus: each tenant's current state (filtered), the counts per state, a
+/// torn last line, and who holds the lock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LedgerStatus {
+    pub path: String,
+    #[serde(default)]
+    pub state: Option<State>,
+    #[serde(default)]
+    pub tenant_ids: Vec<String>,
+}
+
+pub fn status(req: LedgerStatus) -> Result<Value, KodoError> {
+    let path = Path::new(&req.path);
+    let parsed = read(path)?;
+    let states = fold(&parsed.records);
+    let summary = summary(&states);
+    let wanted: Vec<String> = req.tenant_ids.iter().map(|t| key(t)).collect();
+    let tenants: Vec<&TenantState> = states
+        .iter()
+        .filter(|s| req.state.is_none_or(|w| s.state == w))
+        .filter(|s| wanted.is_empty() || wanted.contains(&key(&s.tenant_id)))
+        .collect();
+    Ok(json!({
+        "path": req.path,
+        "tenants": tenants,
+        "summary": summary,
+        "records": parsed.records.len(),
+        "torn": parsed.torn,
+        "lockedBy": holder(path),
+    }))
+}
+
+/// Merge-KodoOnboardingLedger: the records of other ledgers (a parent runbook's child jobs,
+/// each with a ledger of its own) appended to this one, under its lock. A source run already in
+/// this ledger (its `runId`) is not merged again, so merging twice changes nothing. Attempts are
+/// counted on in this ledger (a child's first attempt at a tenant that failed here before is its
+/// second). A source's torn last line is ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LedgerMerge {
+    pub path: String,
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub force: bool,
+    /// Count only (-WhatIf): nothing is written, no lock taken.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+pub fn merge(req: LedgerMerge, warn: &dyn Fn(String)) -> Result<Value, KodoError> {
+    if req.sources.is_empty() {
+        return Err(KodoError::new(ErrorCode::InvalidArgument, "-SourcePath names no ledger."));
+    }
+    // Every source is read (and checked) before anything is written.
+    let mut sources = Vec::with_capacity(req.sources.len());
+    for s in &req.sources {
+        let parsed = read(Path::new(s))?;
+        if let Some(t) = &parsed.torn {
+            warn(format!("The ledger '{s}' ends in a line cut short (line {}); that line is not merged.", t.line));
+        }
+        sources.push((s.clone(), parsed.records));
+    }
+    let path = Path::new(&req.path);
+    let existing: Vec<Record> = if req.dry_run {
+        match read(path) {
+            Ok(p) => p.records,
+            Err(e) if e.code == ErrorCode::LedgerUnavailable && !path.exists() => Vec::new(),
+            Err(e) => return Err(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let mut ledger = if req.dry_run { None } else { Some(Ledger::open(path, req.force, warn)?) };
+    let mut runs: std::collections::HashSet<String> = match &ledger {
+        Some(l) => l.runs.clone(),
+        None => existing.iter().map(|r| r.run_id.clone()).collect(),
+    };
+    let mut states: HashMap<String, TenantState> = match &ledger {
+        Some(l) => l.states.clone(),
+        None => fold(&existing).into_iter().map(|s| (key(&s.tenant_id), s)).collect(),
+    };
+    let (mut merged, mut skipped_runs) = (0usize, Vec::new());
+    for (source, records) in sources {
+        let mut batch = Vec::new();
+        let mut new_runs = std::collections::HashSet::new();
+        for r in records {
+            if runs.contains(&r.run_id) {
+                if !new_runs.contains(&r.run_id) && !skipped_runs.contains(&r.run_id) {
+                    skipped_runs.push(r.run_id.clone());
+                }
+                continue;
+            }
+            new_runs.insert(r.run_id.clone());
+            let attempts = states.get(&key(&r.tenant_id)).map_or(0, |s| s.attempts);
+            let mut r = r;
+            r.attempt = if r.state == State::InProgress { attempts + 1 } else { attempts };
+            let mut pair: Vec<Record> = states.get(&key(&r.tenant_id)).map(as_record).into_iter().collect();
+            pair.push(r.clone());
+            if let Some(s) = fold(&pair).pop() {
+                states.insert(key(&r.tenant_id), s);
+            }
+            batch.push(r);
+        }
+        merged += batch.len();
+        if let Some(l) = ledger.as_mut() {
+            l.append(&batch).map_err(|e| e.with_target(source.clone()))?;
+        }
+        runs.extend(new_runs);
+    }
+    let all: Vec<TenantState> = states.into_values().collect();
+    Ok(json!({
+        "path": req.path,
+        "merged": merged,
+        "alreadyMerged": skipped_runs,
+        "summary": summary(&all),
+        "dryRun": req.dry_run,
+    }))
+}
+
+fn as_record(s: &TenantState) -> Record {
+    Record {
+        tenant_id: s.tenant_id.clone(),
+        state: s.state,
+        time: s.last_change.clone(),
+        run_id: s.run_id.clone(),
+        attempt: s.attempts,
+        client_id: s.client_id.clone(),
+        status: s.status.clone(),
+        credential_location: s.credential_location.clone(),
+        reason: s.reason.clone(),
+        next_action: s.next_action.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "{\"kodoLedger\":1,\"created\":\"2026-12-03T14:00:00.000Z\"}\n";
+
+    fn rec(t: &str, state: State, attempt: u32) -> String {
+        serde_json::to_string(&Record {
+            tenant_id: t.into(),
+            state,
+            time: format!("2026-12-03T14:00:0{attempt}.000Z"),
+            run_id: "r".into(),
+            attempt,
+            client_id: (state == State::Done).then(|| "app-1".into()),
+            status: (state == State::Done).then(|| "Succeeded".into()),
+            credential_location: (state == State::Done && attempt == 1).then(|| "resultObject".into()),
+            reason: (state == State::Failed).then(|| Reason { code: "Throttled".into(), message: "m".into() }),
+            next_action: None,
+        })
+        .unwrap()
+            + "\n"
+    }
+
+    #[test]
+    fn the_last_record_is_the_state_and_attempts_and_the_credential_place_are_kept() {
+        let text = format!(
+            "{HEADER}{}{}{}{}{}{}",
+            rec("A.onmicrosoft.com", State::Planned, 0),
+            rec("a.onmicrosoft.com", State::InProgress, 1),
+            rec("a.onmicrosoft.com", State::Done, 1),
+            rec("b.onmicrosoft.com", State::InProgress, 1),
+            rec("b.onmicrosoft.com", State::Failed, 1),
+            rec("a.onmicrosoft.com", State::Done, 2),
+        );
+        let p = parse("x", &text).unwrap();
+        assert!(p.torn.is_none());
+        assert_eq!(p.valid_len, text.len());
+        let s = fold(&p.records);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].state, State::Done);
+        assert_eq!(s[0].attempts, 2);
+        assert_eq!(s[0].credential_location.as_deref(), Some("resultObject"), "kept from the run that made it");
+        assert_eq!(s[1].state, State::Failed);
+        assert_eq!(s[1].reason.as_ref().unwrap().code, "Throttled");
+        assert_eq!(summary(&s), json!({ "total": 2, "planned": 0, "inProgress": 0, "done": 1, "failed": 1 }));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_reported() {
+        let whole = format!("{HEADER}{}", rec("a.onmicrosoft.com", State::InProgress, 1));
+        let done = rec("a.onmicrosoft.com", State::Done, 1);
+        let text = format!("{whole}{}", &done[..done.len() / 2]);
+        let p = parse("x", &text).unwrap();
+        assert_eq!(p.torn, Some(Torn { line: 3, bytes: done.len() / 2 }));
+        assert_eq!(p.valid_len, whole.len());
+        assert_eq!(fold(&p.records)[0].state, State::InProgress);
+        // A whole record without its newline is still a cut write.
+        let p = parse("x", &format!("{whole}{}", done.trim_end())).unwrap();
+        assert_eq!(p.records.len(), 1);
+        assert!(p.torn.is_some());
+        // A header cut short: nothing in the file yet.
+        let p = parse("x", "{\"kodoLedger\":1}").unwrap();
+        assert!(!p.has_header && p.torn.is_some() && p.valid_len == 0);
+    }
+
+    #[test]
+    fn what_is_not_a_kodo_ledger_is_refused() {
+        for text in ["hello\n", "hello", "{\"kodoLedger\":2}\n", "tenantId,state\n", "{\"a\":1}\n"] {
+            let e = parse("f", text).unwrap_err();
+            assert_eq!(e.code, ErrorCode::LedgerInvalid, "{text}");
+            assert!(e.message.contains("not a Kodo ledger"), "{}", e.message);
+        }
+        let e = parse("f", &format!("{HEADER}{{\"tenantId\":\"a\"}}\n{}", rec("a", State::Done, 1))).unwrap_err();
+        assert!(e.message.contains("line 2 is not a ledger record"), "{}", e.message);
+        let p = parse("f", "").unwrap();
+        assert!(!p.has_header && p.records.is_empty());
+    }
+
+    #[test]
+    fn a_ledger_is_appended_to_locked_and_a_second_open_is_refused() {
+        let dir = std::env::temp_dir().join(format!("kodo-ledger-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fleet.jsonl");
+        let warnings = std::sync::Mutex::new(Vec::new());
+        let warn = |m: String| warnings.lock().unwrap().push(m);
+        {
+            let mut l = Ledger::open(&path, false, &warn).unwrap();
+            let r = l.record("a.onmicrosoft.com", State::InProgress);
+            assert_eq!(r.attempt, 1);
+            l.append(&[r]).unwrap();
+            let e = Ledger::open(&path, false, &warn).err().unwrap();
+            assert_eq!(e.code, ErrorCode::LedgerLocked);
+            assert!(e.message.contains(&format!("process {}", std::process::id())), "{}", e.message);
+            let mut done = l.record("A.onmicrosoft.com", State::Done);
+            done.client_id = Some("app".into());
+            l.append(&[done]).unwrap();
+            assert_eq!(l.state("a.onmicrosoft.com").unwrap().state, State::Done);
+        }
+        assert!(!lock_path(&path).exists(), "the lock goes with the run");
+        // A torn line is cut on open; the next record starts on its own line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"tenantId\":\"b.onmi").unwrap();
+        drop(f);
+        let mut l = Ledger::open(&path, false, &warn).unwrap();
+        assert!(warnings.lock().unwrap().iter().any(|w| w.contains("cut short (line 4")));
+        let r = l.record("a.onmicrosoft.com", State::InProgress);
+        assert_eq!(r.attempt, 2);
+        l.append(&[r]).unwrap();
+        drop(l);
+        let p = read(&path).unwrap();
+        assert!(p.torn.is_none());
+        assert_eq!(p.records.len(), 3);
+        // A stale lock (a process that is gone) is taken over; a live one's is not, unless forced.
+        let stale = Holder { pid: 999_999_999, host: host_name(), since: now(), run_id: "dead".into() };
+        std::fs::write(lock_path(&path), serde_json::to_string(&stale).unwrap()).unwrap();
+        drop(Ledger::open(&path, false, &warn).unwrap());
+        assert!(warnings.lock().unwrap().iter().any(|w| w.contains("no longer running")));
+        let other = Holder { pid: 4242, host: "another-machine".into(), since: now(), run_id: "x".into() };
+        std::fs::write(lock_path(&path), serde_json::to_string(&other).unwrap()).unwrap();
+        assert_eq!(Ledger::open(&path, false, &warn).err().unwrap().code, ErrorCode::LedgerLocked);
+        drop(Ledger::open(&path, true, &warn).unwrap());
+        // Not a ledger: refused, left as it was, no lock left.
+        let other = dir.join("notes.txt");
+        std::fs::write(&other, "hello\n").unwrap();
+        assert_eq!(Ledger::open(&other, false, &warn).err().unwrap().code, ErrorCode::LedgerInvalid);
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "hello\n");
+        assert!(!lock_path(&other).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn child_ledgers_merge_once_with_attempts_counted_on() {
+        let dir = std::env::temp_dir().join(format!("kodo-merge-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let warn = |_: String| {};
+        let parent = dir.join("fleet.jsonl");
+        {
+            // The parent's own run: a failed, b planned.
+            let mut l = Ledger::open(&parent, false, &warn).unwrap();
+            let mut r =
+                vec![l.record("a.onmicrosoft.com", State::Planned), l.record("b.onmicrosoft.com", State::Planned)];
+            l.append(&r).unwrap();
+            r = vec![l.record("a.onmicrosoft.com", State::InProgress)];
+            l.append(&r).unwrap();
+            let mut f = l.record("a.onmicrosoft.com", State::Failed);
+            f.reason = Some(Reason { code: "Throttled".into(), message: "m".into() });
+            l.append(&[f]).unwrap();
+        }
+        let child = |name: &str, tenant: &str| {
+            let p = dir.join(name);
+            let mut l = Ledger::open(&p, false, &warn).unwrap();
+            let r = l.record(tenant, State::InProgress);
+            l.append(&[r]).unwrap();
+            let mut d = l.record(tenant, State::Done);
+            d.client_id = Some("app".into());
+            d.credential_location = Some("vault".into());
+            l.append(&[d]).unwrap();
+            p.display().to_string()
+        };
+        let sources = vec![child("c1.jsonl", "A.onmicrosoft.com"), child("c2.jsonl", "b.onmicrosoft.com")];
+        let req = |dry_run| LedgerMerge {
+            path: parent.display().to_string(),
+            sources: sources.clone(),
+            force: false,
+            dry_run,
+        };
+        let before = std::fs::read(&parent).unwrap();
+        let v = merge(req(true), &warn).unwrap();
+        assert_eq!(v["merged"], 4);
+        assert_eq!(std::fs::read(&parent).unwrap(), before, "a dry run writes nothing");
+        let v = merge(req(false), &warn).unwrap();
+        assert_eq!(v["merged"], 4);
+        assert_eq!(v["summary"]["done"], 2);
+        let states = fold(&read(&parent).unwrap().records);
+        assert_eq!(states[0].state, State::Done);
+        assert_eq!(states[0].attempts, 2, "the child's attempt is the tenant's second");
+        assert_eq!(states[0].credential_location.as_deref(), Some("vault"));
+        assert_eq!(states[1].attempts, 1);
+        let v = merge(req(false), &warn).unwrap();
+        assert_eq!(v["merged"], 0, "merged once");
+        assert_eq!(v["alreadyMerged"].as_array().unwrap().len(), 2);
+        std::fs::write(dir.join("bad.txt"), "hello\n").unwrap();
+        let bad = LedgerMerge {
+            path: parent.display().to_string(),
+            sources: vec![dir.join("bad.txt").display().to_string()],
+            force: false,
+            dry_run: false,
+        };
+        assert_eq!(merge(bad, &warn).unwrap_err().code, ErrorCode::LedgerInvalid);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
