@@ -52,9 +52,10 @@ fn check(area: &str, name: &str, status: &str, detail: impl Into<String>) -> Val
 pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: TestApp) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
-    // One round of reads: the app, its service principal, the resource APIs.
-    let (app, sp_id, resource_sps) =
+    // One round of reads: the app, its service principal and what it holds, the resource APIs.
+    let (app, held, resource_sps) =
         read_app_and_apis(graph, &req.app_id, Retry::ReplicationShort, &manifest.resources(), "").await?;
+    let sp_id = held.sp_id;
     let mut checks = Vec::new();
     if sp_id.is_none() {
         checks.push(check(
@@ -65,11 +66,14 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
         ));
     }
     let (assignments, grants): (Vec<AppRoleAssignment>, Vec<OAuth2PermissionGrant>) = match &sp_id {
-        Some(id) => {
-            let reads = consent_reads(id, Retry::Idempotent);
-            let answers = graph.batch(&reads).await?;
-            consents_from(graph, &reads, answers).await?
-        }
+        Some(id) => match held.consents {
+            Some(c) => c,
+            None => {
+                let reads = consent_reads(id, Retry::Idempotent);
+                let answers = graph.batch(&reads).await?;
+                consents_from(graph, &reads, answers).await?
+            }
+        },
         None => (Vec::new(), Vec::new()),
     };
     let assigned: HashSet<(String, String)> = assignments.iter().map(AppRoleAssignment::key).collect();

@@ -16,7 +16,8 @@ use super::app::{EnsureApp, Known, ensure_app_known, read_certificate};
 use super::audit::{TestApp, test_app};
 use super::ews::{EwsConsent, apply_ews, plan_ews};
 use super::permissions::{
-    GrantPermissions, GrantState, apply_grant, grant_permissions, plan_grant, resource_lookup, resource_sps_from,
+    GrantPermissions, GrantState, Holdings, KnownGrant, apply_grant, grant_permissions_known, holdings_from,
+    holdings_reads, plan_grant, resource_lookup, resource_sps_from,
 };
 use super::policy::{self, SecretRules};
 use super::scope;
@@ -182,11 +183,24 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 required_resource_access: None,
                 approval: req.approval.clone(),
             };
+            // What the app holds, read once by its appId (one `$batch`) for New-KodoApp's and
+            // Grant-KodoPermissions' plans: a re-run on a tenant that is right reads the tenant in
+            // two `$batch`es. After a raced create each part reads for itself (still replicating).
+            let held = if raced {
+                None
+            } else {
+                let reads = holdings_reads(&app_id, Retry::ThrottleOnly);
+                let answers = graph.batch(&reads).await?;
+                Some(holdings_from(graph, &reads, answers).await?)
+            };
             // The app's own policies may differ from the default: New-KodoApp reads them.
-            let known =
-                if raced { Known::Raced(Box::new(existing.clone())) } else { Known::App(Box::new(existing.clone())) };
+            let known = match &held {
+                None => Known::Raced(Box::new(existing.clone())),
+                Some(h) => Known::AppAndSp(Box::new(existing.clone()), h.sp_id.clone()),
+            };
             let app = ensure_app_known(ctx, graph, ensure, known, None).await?;
-            let grants = if app["servicePrincipalId"].as_str().is_some_and(|s| !s.is_empty()) {
+            let sp_now = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
+            let grants = if !sp_now.is_empty() {
                 let grant = GrantPermissions {
                     app_id: app_id.clone(),
                     manifest: req.manifest.clone(),
@@ -194,7 +208,21 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                     just_created: false,
                     mailbox_scope: req.mailbox_scope.clone(),
                 };
-                grant_permissions(conn, ctx, graph, grant).await?
+                // What was read stands only for the service principal it was read of (not for one
+                // New-KodoApp made just now) and when both lists answered.
+                let known_grant = match held {
+                    Some(Holdings { sp_id: Some(sp), consents: Some((assignments, grants)) }) if sp == sp_now => {
+                        Some(KnownGrant {
+                            app: existing.clone(),
+                            sp_id: sp,
+                            resource_sps: resource_sps_from(&resources, resource_answers.clone())?,
+                            assignments,
+                            grants,
+                        })
+                    }
+                    _ => None,
+                };
+                grant_permissions_known(conn, ctx, graph, grant, known_grant).await?
             } else {
                 // No service principal yet (an interrupted run made only the app) and none made now
                 // (-WhatIf, or declined): the consents are planned as for a new app, from what was

@@ -1,0 +1,130 @@
+# Steady state (issue 18): what a scheduled re-run and the nightly audit cost on a tenant that is
+# already correct, counted from the emulator's request log per service, and that the cheap path
+# still finds and repairs drift. Each measured run starts from a new connection (Connect-Kodo),
+# so its tokens (Connect-Kodo's Graph token included) are counted as a scheduled job's fresh
+# process pays them.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $script:ManifestPath -Force
+    $emu = Start-KodoEmulator -Tenants 2
+
+    # Round trips (HTTP requests the module sent: a `$batch` counts once, its items not) per
+    # service, and every write (a `$batch` item included; Exchange's admin API takes Get-* as a
+    # POST too, so its writes are checked through the emulator's state instead).
+    function Get-RoundTrips {
+        $log = @(Get-Log)
+        $sent = @($log | Where-Object { -not $_.batch })
+        [pscustomobject]@{
+            Token    = @($sent | Where-Object { $_.path -like '*/oauth2/v2.0/token' }).Count
+            Graph    = @($sent | Where-Object { $_.path -like '/v1.0/*' -or $_.path -like '/beta/*' }).Count
+            Exchange = @($sent | Where-Object { $_.path -like '/adminapi/*' }).Count
+            Total    = $sent.Count
+            Writes   = @($log | Where-Object { $_.method -in 'POST', 'PATCH', 'PUT', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }).Count
+            Log      = $log
+        }
+    }
+    function Invoke-Measured([int]$Index, [scriptblock]$Body) {
+        Clear-Log
+        $null = Connect-Tenant $Index
+        $out = & $Body
+        [pscustomobject]@{ Output = $out; Trips = (Get-RoundTrips) }
+    }
+    function Get-PlainToken($Tenant) {
+        $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
+        (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+    }
+
+    $name = 'KODO steady state'
+    $t0 = Connect-Tenant 0
+    $first = Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false
+    $appId = $first.ClientId
+    $ewsBefore = (Get-Exchange $t0).organizationConfig
+}
+
+AfterAll {
+    Stop-KodoEmulator
+    Remove-Module Kodo -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'Steady state on a correct tenant' {
+    It 'a re-run (-SkipAudit) takes 2 tokens, 2 Graph $batch reads and 1 Exchange read, and writes nothing' {
+        $first.Status | Should -Be 'Succeeded'
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        @($m.Output.Changes).Count | Should -Be 0
+        $m.Trips.Writes | Should -Be 0
+        # Graph: the tagged app, the policy and the resource APIs; then what the app holds by its
+        # appId. Exchange: the EWS allow list (one InvokeCommand). One token per audience.
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 2
+        @($m.Trips.Log | Where-Object { -not $_.batch -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }).Count | Should -Be 0 -Because 'every Graph read goes in a $batch'
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 5
+        (Get-Exchange $t0).organizationConfig | ConvertTo-Json -Depth 6 | Should -Be ($ewsBefore | ConvertTo-Json -Depth 6)
+    }
+
+    It 'a re-run with its audit takes 8 round trips (2 token, 4 Graph, 2 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 4
+        $m.Trips.Exchange | Should -Be 2
+        $m.Trips.Total | Should -Be 8
+    }
+
+    It 'Test-KodoApp takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Test-KodoApp -AppId $appId -Summary }
+        $m.Output.Passed | Should -BeTrue
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 2
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 5
+    }
+}
+
+Describe 'Drift on the cheap path' {
+    It 'an app role assignment removed behind Kodo''s back is found by the audit and put back by the re-run' {
+        $token = Get-PlainToken $t0
+        $headers = @{ Authorization = "Bearer $token" }
+        $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$appId')" -Headers $headers -SkipCertificateCheck
+        $assigned = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value)
+        $assigned.Count | Should -Be 18
+        $gone = $assigned[0]
+        Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments/$($gone.id)" -Headers $headers -SkipCertificateCheck | Out-Null
+
+        # The nightly audit reports it, in the one object per tenant.
+        $audit = Invoke-KodoOnboarding -AuditOnly -Confirm:$false
+        $audit.AuditPassed | Should -BeFalse
+        @($audit.Audit | Where-Object { $_.Status -eq 'Fail' -and $_.Area -eq 'Permission' }).Count | Should -Be 1
+
+        # The re-run puts back exactly what is missing, in its two reads and one write.
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $writes = @($m.Trips.Log | Where-Object { $_.method -in 'POST', 'PATCH', 'PUT', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' })
+        $writes.Count | Should -Be 1
+        $writes[0].path | Should -BeLike '*/appRoleAssignedTo'
+        @($m.Output.Changes | Where-Object { $_ -like 'Granted *' }).Count | Should -Be 1
+        $back = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value)
+        $back.Count | Should -Be 18
+        @($back | Where-Object { $_.appRoleId -eq $gone.appRoleId -and $_.resourceId -eq $gone.resourceId }).Count | Should -Be 1
+
+        (Invoke-KodoOnboarding -AuditOnly -Confirm:$false).AuditPassed | Should -BeTrue
+    }
+
+    It 'an app whose service principal is gone gets a new one and its consents on the re-run' {
+        $t1 = Connect-Tenant 1
+        $made = Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false
+        $token = Get-PlainToken $t1
+        $headers = @{ Authorization = "Bearer $token" }
+        Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$($made.ClientId)')" -Headers $headers -SkipCertificateCheck | Out-Null
+        $again = Invoke-KodoOnboarding -DisplayName $name -Confirm:$false
+        $again.Status | Should -Be 'Succeeded'
+        $again.AuditPassed | Should -BeTrue
+        $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$($made.ClientId)')" -Headers $headers -SkipCertificateCheck
+        @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value).Count | Should -Be 18
+    }
+}
