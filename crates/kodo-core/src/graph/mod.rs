@@ -277,6 +277,9 @@ pub struct Graph<'a> {
     pub policy: RetryPolicy,
     /// Round trips made (for reports and benchmarks).
     pub round_trips: AtomicU64,
+    /// Writes sent (a `$batch`'s items counted one by one, the batch itself not), answered or
+    /// not: a caller that read the tenant knows whether its reads still stand.
+    pub writes: AtomicU64,
 }
 
 fn header(r: &reqwest::Response, name: &str) -> Option<String> {
@@ -285,7 +288,7 @@ fn header(r: &reqwest::Response, name: &str) -> Option<String> {
 
 impl<'a> Graph<'a> {
     pub fn new(conn: &'a Connection, ctx: &'a OpContext) -> Self {
-        Graph { conn, ctx, policy: RetryPolicy::default(), round_trips: AtomicU64::new(0) }
+        Graph { conn, ctx, policy: RetryPolicy::default(), round_trips: AtomicU64::new(0), writes: AtomicU64::new(0) }
     }
 
     pub fn round_trips(&self) -> u64 {
@@ -326,6 +329,9 @@ impl<'a> Graph<'a> {
     /// Sends one request with the retry policy of its `retry`.
     pub async fn send(&self, request: &Request) -> Result<Response, KodoError> {
         let url = self.url(&request.path)?;
+        if request.method != "GET" && request.path != "$batch" {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let response =
             with_retries(&self.policy, self.ctx, request, || self.send_once(request, &url, &client_request_id)).await?;
@@ -474,6 +480,8 @@ impl<'a> Graph<'a> {
                 item
             })
             .collect();
+        let written = chunk.iter().filter(|&&i| requests[i].method != "GET").count() as u64;
+        self.writes.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
         let outer = Request::post("$batch", json!({ "requests": items }), Retry::ThrottleOnly);
         let mut answer = self.send(&outer).await?;
         if !answer.ok() {

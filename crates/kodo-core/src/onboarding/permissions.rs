@@ -131,6 +131,7 @@ pub(crate) fn holdings_reads(app_id: &str, retry: Retry) -> [Request; 3] {
 /// What an app holds, from [`holdings_reads`]: its service principal's id (None: it has none)
 /// and, when both lists answered, its app role assignments and delegated grants (None: read
 /// them again by the service principal's id, e.g. the lists are still replicating).
+#[derive(Debug, Clone)]
 pub(crate) struct Holdings {
     pub sp_id: Option<String>,
     pub consents: Option<(Vec<AppRoleAssignment>, Vec<OAuth2PermissionGrant>)>,
