@@ -36,8 +36,10 @@ BeforeAll {
     }
 
     $name = 'KODO steady state'
+    Clear-Log
     $t0 = Connect-Tenant 0
     $first = Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false
+    $firstTrips = Get-RoundTrips
     $appId = $first.ClientId
     $ewsBefore = (Get-Exchange $t0).organizationConfig
 }
@@ -45,6 +47,27 @@ BeforeAll {
 AfterAll {
     Stop-KodoEmulator
     Remove-Module Kodo -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'A first run' {
+    It 'clears the new secret''s delivery mark from fresh tags, its write and read-back in one $batch (dependsOn)' {
+        $first.Status | Should -Be 'Succeeded'
+        $sent = @($firstTrips.Log | Where-Object { -not $_.batch })
+        # The mark: read the tags (alone), then PATCH + GET chained in the last $batch. Graph: the
+        # reads, the app's upsert, its service principal and secret, the consents, then these two
+        # (7 before the chain).
+        $last = $sent[-1]
+        $last.path | Should -Be '/v1.0/$batch'
+        $items = @($firstTrips.Log | Where-Object { $_.batch -and $_.requestId -eq $last.requestId })
+        $items.Count | Should -Be 2
+        $items[0].method | Should -Be 'PATCH'
+        $items[0].path | Should -BeLike '/v1.0/applications/*'
+        $items[1].method | Should -Be 'GET'
+        $items[1].path | Should -Be $items[0].path
+        $firstTrips.Token | Should -Be 2
+        $firstTrips.Exchange | Should -Be 4
+        $firstTrips.Graph | Should -Be 6
+    }
 }
 
 Describe 'Steady state on a correct tenant' {
