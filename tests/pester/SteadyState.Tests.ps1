@@ -41,7 +41,11 @@ BeforeAll {
     $first = Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false
     $firstTrips = Get-RoundTrips
     $appId = $first.ClientId
-    $ewsBefore = (Get-Exchange $t0).organizationConfig
+    function Get-Ews($Tenant) {
+        $x = Get-Exchange $Tenant
+        [pscustomobject]@{ Enabled = $x.ewsEnabled; Policy = $x.ewsApplicationAccessPolicy; AllowedAppIds = @(([string]$x.ewsAllowedAppIDs -split ',') | Where-Object { $_ }) }
+    }
+    $ewsBefore = Get-Ews $t0
 }
 
 AfterAll {
@@ -84,7 +88,8 @@ Describe 'Steady state on a correct tenant' {
         @($m.Trips.Log | Where-Object { -not $_.batch -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }).Count | Should -Be 0 -Because 'every Graph read goes in a $batch'
         $m.Trips.Exchange | Should -Be 1
         $m.Trips.Total | Should -Be 5
-        (Get-Exchange $t0).organizationConfig | ConvertTo-Json -Depth 6 | Should -Be ($ewsBefore | ConvertTo-Json -Depth 6)
+        $ewsBefore.AllowedAppIds | Should -Contain $appId
+        (Get-Ews $t0 | ConvertTo-Json) | Should -Be ($ewsBefore | ConvertTo-Json)
     }
 
     It 'a re-run with its audit takes 6 round trips (2 token, 3 Graph, 1 Exchange) and writes nothing' {
@@ -143,6 +148,19 @@ Describe 'Drift on the cheap path' {
         @($back | Where-Object { $_.appRoleId -eq $gone.appRoleId -and $_.resourceId -eq $gone.resourceId }).Count | Should -Be 1
 
         (Invoke-KodoOnboarding -AuditOnly -Confirm:$false).AuditPassed | Should -BeTrue
+    }
+
+    It 'the app taken off the EWS allow list is put back, and the audit reads the list afresh after that write' {
+        $others = @($ewsBefore.AllowedAppIds | Where-Object { $_ -ne $appId })
+        $null = Invoke-Control PATCH "tenants/$($t0.TenantId)/exchange" @{ ewsAllowedAppIDs = ($others -join ',') }
+        (Get-Ews $t0).AllowedAppIds | Should -Not -Contain $appId
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.AuditPassed | Should -BeTrue
+        (Get-Ews $t0).AllowedAppIds | Should -Contain $appId
+        # The read before the write, the guarded write's own reads, and the audit's fresh read.
+        $m.Trips.Exchange | Should -BeGreaterThan 2
+        @($m.Trips.Log | Where-Object { $_.batch -and $_.path -like '/v1.0/applications(appId=*' }).Count | Should -Be 1
     }
 
     It 'an app whose service principal is gone gets a new one and its consents on the re-run' {
