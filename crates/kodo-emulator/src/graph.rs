@@ -1682,6 +1682,23 @@ fn sp_item(
             tenant.assignments.remove(apos);
             GResp::empty(204)
         }
+        // The delegated grants the service principal holds as the client, addressed by id or by
+        // appId: `GET /servicePrincipals(appId='{appId}')/oauth2PermissionGrants`, the same
+        // permissions as the grants' own collection (Directory.Read.All least privileged).
+        // https://learn.microsoft.com/graph/api/serviceprincipal-list-oauth2permissiongrants
+        ("GET", ["oauth2PermissionGrants"]) => {
+            if !caller.has_any(GRANT_READ) {
+                return denied();
+            }
+            let items = tenant
+                .grants
+                .iter()
+                .filter(|g| g.visible() && g.str("clientId").eq_ignore_ascii_case(&sp_id))
+                .collect();
+            let path = format!("servicePrincipals/{sp_id}/oauth2PermissionGrants");
+            let set = format!("servicePrincipals('{sp_id}')/oauth2PermissionGrants");
+            GResp::json(200, collection(base, &set, &path, t, items, |g| g.id(), |g| g.json.clone()))
+        }
         ("GET", [prop]) if caller.has_any(APP_READ) => {
             property_collection(base, "servicePrincipals", &sp_id, prop, &sp_view(&tenant.service_principals[pos]))
         }

@@ -365,7 +365,8 @@ function Invoke-KodoOnboarding {
                 # Nothing approved (-WhatIf, or every step declined): no result.
                 if (-not $r.appId) { return }
                 $result = ConvertFrom-KodoTenantItem -Item $r -Cmdlet $PSCmdlet
-                $added = @($r.onboard.app.changes | Where-Object { $_ -and $_.id -eq 'addCertificate' })
+                # -AuditOnly: no onboarding part (onboard is null), so nothing was added.
+                $added = @(if ($generated -and $r.onboard) { $r.onboard.app.changes | Where-Object { $_ -and $_.id -eq 'addCertificate' } })
                 if ($generated -and $added.Count -gt 0) {
                     if ($toStore) { Save-KodoCertificateToStore -Target $result -Certificate $generated }
                     if ($toPfx) {

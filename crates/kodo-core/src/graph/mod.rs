@@ -277,6 +277,9 @@ pub struct Graph<'a> {
     pub policy: RetryPolicy,
     /// Round trips made (for reports and benchmarks).
     pub round_trips: AtomicU64,
+    /// Writes sent (a `$batch`'s items counted one by one, the batch itself not), answered or
+    /// not: a caller that read the tenant knows whether its reads still stand.
+    pub writes: AtomicU64,
 }
 
 fn header(r: &reqwest::Response, name: &str) -> Option<String> {
@@ -285,7 +288,7 @@ fn header(r: &reqwest::Response, name: &str) -> Option<String> {
 
 impl<'a> Graph<'a> {
     pub fn new(conn: &'a Connection, ctx: &'a OpContext) -> Self {
-        Graph { conn, ctx, policy: RetryPolicy::default(), round_trips: AtomicU64::new(0) }
+        Graph { conn, ctx, policy: RetryPolicy::default(), round_trips: AtomicU64::new(0), writes: AtomicU64::new(0) }
     }
 
     pub fn round_trips(&self) -> u64 {
@@ -326,6 +329,9 @@ impl<'a> Graph<'a> {
     /// Sends one request with the retry policy of its `retry`.
     pub async fn send(&self, request: &Request) -> Result<Response, KodoError> {
         let url = self.url(&request.path)?;
+        if request.method != "GET" && request.path != "$batch" {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let response =
             with_retries(&self.policy, self.ctx, request, || self.send_once(request, &url, &client_request_id)).await?;
@@ -410,7 +416,8 @@ impl<'a> Graph<'a> {
             let mut wait = Duration::ZERO;
             let chunks: Vec<&[usize]> = pending.chunks(BATCH_LIMIT).collect();
             let answers =
-                futures_util::future::join_all(chunks.iter().map(|chunk| self.send_chunk(requests, chunk))).await;
+                futures_util::future::join_all(chunks.iter().map(|chunk| self.send_chunk(requests, chunk, false)))
+                    .await;
             let elapsed = clock.now().saturating_duration_since(started);
             for answer in answers {
                 for (i, r, settled) in answer? {
@@ -449,21 +456,43 @@ impl<'a> Graph<'a> {
         Ok(results.into_iter().map(Option::unwrap_or_default).collect())
     }
 
+    /// Requests that must run one after the other (a write, then its read-back), in one `$batch`
+    /// round trip: each item `dependsOn` the one before it, so Graph runs them in that order, and
+    /// an item whose predecessor failed answers 424 Failed Dependency.
+    /// https://learn.microsoft.com/graph/json-batching ("Sequencing requests with the dependsOn
+    /// property"; a chain is the "serial" pattern, the first item depending on nothing).
+    /// The answers come in the order of `requests`; none is retried here (a throttled or failed
+    /// item is the caller's to send again, on its own). At most 20 requests.
+    pub async fn batch_chain(&self, requests: &[Request]) -> Result<Vec<Response>, KodoError> {
+        let order: Vec<usize> = (0..requests.len().min(BATCH_LIMIT)).collect();
+        let mut results: Vec<Response> = vec![Response::default(); order.len()];
+        for (i, r, _) in self.send_chunk(requests, &order, true).await? {
+            results[i] = r;
+        }
+        Ok(results)
+    }
+
     /// One `$batch` round trip for up to 20 of `requests` (a lone request goes out as itself,
     /// with `send`'s own retries: its answer is settled). Returns (index, answer, settled).
+    /// `chained`: each item `dependsOn` the one before it in `chunk`.
     async fn send_chunk(
         &self,
         requests: &[Request],
         chunk: &[usize],
+        chained: bool,
     ) -> Result<Vec<(usize, Response, bool)>, KodoError> {
         if let [i] = chunk {
             return Ok(vec![(*i, self.send(&requests[*i]).await?, true)]);
         }
         let items: Vec<Value> = chunk
             .iter()
-            .map(|&i| {
+            .enumerate()
+            .map(|(n, &i)| {
                 let r = &requests[i];
                 let mut item = json!({ "id": i.to_string(), "method": r.method, "url": format!("/{}", r.path.trim_start_matches('/')) });
+                if chained && n > 0 {
+                    item["dependsOn"] = json!([chunk[n - 1].to_string()]);
+                }
                 if let Some(b) = &r.body {
                     item["body"] = b.clone();
                     item["headers"] = json!({ "Content-Type": "application/json" });
@@ -474,6 +503,8 @@ impl<'a> Graph<'a> {
                 item
             })
             .collect();
+        let written = chunk.iter().filter(|&&i| requests[i].method != "GET").count() as u64;
+        self.writes.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
         let outer = Request::post("$batch", json!({ "requests": items }), Retry::ThrottleOnly);
         let mut answer = self.send(&outer).await?;
         if !answer.ok() {

@@ -51,6 +51,8 @@ pub enum Known {
     Absent(chrono::DateTime<chrono::Utc>),
     /// It was read (with [`APP_SELECT`]).
     App(Box<Application>),
+    /// It was read (with [`APP_SELECT`]), and its service principal's id (None: it has none).
+    AppAndSp(Box<Application>, Option<String>),
     /// This run's create met it: an interrupted run made it moments ago, and it was still
     /// replicating when this run looked (read with [`APP_SELECT`]). The create overwrote its
     /// marks, so none of the credentials Kodo named on it is known delivered.
@@ -97,8 +99,13 @@ pub async fn ensure_app_known(
     let raced_app = matches!(known, Known::Raced(_));
     // When the tag was last found on no app: an app made since then is another run's, running now.
     let looked = if let Known::Absent(t) = known { t } else { now };
+    let mut sp_known: Option<Option<String>> = None;
     let mut app: Option<Application> = match (known, &req.app_id) {
         (Known::Absent(_), _) => None,
+        (Known::AppAndSp(a, sp), _) => {
+            sp_known = Some(sp);
+            Some(*a)
+        }
         (Known::App(a), _) | (Known::Raced(a), _) => Some(*a),
         (Known::Nothing, Some(a)) => Some(
             graph
@@ -117,15 +124,16 @@ pub async fn ensure_app_known(
         ),
         (Known::Nothing, None) => super::find_kodo_app(graph, "Choose one with -AppId.").await?,
     };
-    let mut sp_id: Option<String> = match &app {
-        Some(a) => graph
+    let mut sp_id: Option<String> = match (sp_known, &app) {
+        (Some(known), _) => known,
+        (None, Some(a)) => graph
             .find::<ServicePrincipal>(
                 format!("servicePrincipals(appId='{}')?$select=id", esc(a.app_id())),
                 Retry::ThrottleOnly,
             )
             .await?
             .and_then(|sp| sp.id),
-        None => None,
+        (None, None) => None,
     };
 
     let mut plan = Plan::new();

@@ -4,7 +4,9 @@
 //! items; and, when credentials are given, a live sign-in as the app.
 
 use super::check_guid;
-use super::permissions::{consent_reads, consents_from, is_consented, is_declared, read_app_and_apis};
+use super::permissions::{
+    Holdings, ResourceSps, consent_reads, consents_from, is_consented, is_declared, read_app_and_apis,
+};
 use super::procedure::needs_ews;
 use super::scope;
 use crate::auth::{Connection, CredentialSpec};
@@ -50,11 +52,39 @@ fn check(area: &str, name: &str, status: &str, detail: impl Into<String>) -> Val
 }
 
 pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: TestApp) -> Result<Value, KodoError> {
+    test_app_known(conn, ctx, graph, req, None).await
+}
+
+/// What Invoke-KodoOnboarding read of the tenant moments before, for its audit when the run
+/// wrote nothing (neither in Graph nor in Exchange): the same reads again would answer the same.
+/// A run that wrote anything is audited from fresh reads, which prove the writes landed.
+pub(crate) struct KnownAudit {
+    pub app: Application,
+    pub holdings: Holdings,
+    pub resource_sps: ResourceSps,
+    /// The organization's EWS settings (None: not read, e.g. the manifest needs no EWS).
+    pub org: Option<OrgEws>,
+}
+
+pub(crate) async fn test_app_known(
+    conn: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: TestApp,
+    known: Option<KnownAudit>,
+) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
-    // One round of reads: the app, its service principal, the resource APIs.
-    let (app, sp_id, resource_sps) =
-        read_app_and_apis(graph, &req.app_id, Retry::ReplicationShort, &manifest.resources(), "").await?;
+    // One round of reads: the app, its service principal and what it holds, the resource APIs.
+    let (app, held, resource_sps, known_org) = match known {
+        Some(k) => (k.app, k.holdings, k.resource_sps, k.org),
+        None => {
+            let (app, held, resource_sps) =
+                read_app_and_apis(graph, &req.app_id, Retry::ReplicationShort, &manifest.resources(), "").await?;
+            (app, held, resource_sps, None)
+        }
+    };
+    let sp_id = held.sp_id;
     let mut checks = Vec::new();
     if sp_id.is_none() {
         checks.push(check(
@@ -65,11 +95,14 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
         ));
     }
     let (assignments, grants): (Vec<AppRoleAssignment>, Vec<OAuth2PermissionGrant>) = match &sp_id {
-        Some(id) => {
-            let reads = consent_reads(id, Retry::Idempotent);
-            let answers = graph.batch(&reads).await?;
-            consents_from(graph, &reads, answers).await?
-        }
+        Some(id) => match held.consents {
+            Some(c) => c,
+            None => {
+                let reads = consent_reads(id, Retry::Idempotent);
+                let answers = graph.batch(&reads).await?;
+                consents_from(graph, &reads, answers).await?
+            }
+        },
         None => (Vec::new(), Vec::new()),
     };
     let assigned: HashSet<(String, String)> = assignments.iter().map(AppRoleAssignment::key).collect();
@@ -202,8 +235,10 @@ pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req
     ));
     // Exchange Web Services: KODO reads mail through it, where the organization lets the app.
     let org = if needs_ews(&manifest) {
-        let admin = ExchangeAdmin::new(conn, ctx);
-        let read = ews::read(&admin).await;
+        let read = match known_org {
+            Some(org) => Ok(org),
+            None => ews::read(&ExchangeAdmin::new(conn, ctx)).await,
+        };
         checks.push(match &read {
             Ok(org) => ews_check(org, &req.app_id),
             Err(e) => check(

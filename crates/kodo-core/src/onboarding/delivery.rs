@@ -151,11 +151,14 @@ pub async fn confirm(graph: &Graph<'_>, req: ConfirmSecret) -> Result<Value, Kod
     };
     let mut clear: Vec<String> = req.marks.into_iter().filter(|m| m.starts_with(PENDING_TAG)).collect();
     clear.push(mark(&nonce));
-    let read = || async {
-        let request = Request::get(
+    let read_request = || {
+        Request::get(
             format!("applications/{}?$select=id,tags,passwordCredentials,keyCredentials", req.app_object_id),
             Retry::Replication,
-        );
+        )
+    };
+    let read = || async {
+        let request = read_request();
         graph.send(&request).await?.json::<Application>(&request)
     };
     let mut app = read().await?;
@@ -172,8 +175,20 @@ pub async fn confirm(graph: &Graph<'_>, req: ConfirmSecret) -> Result<Value, Kod
             return Ok(json!({ "confirmed": true, "replaced": replaced }));
         }
         let kept: Vec<String> = tags.into_iter().filter(|t| !clear.contains(t)).collect();
-        write_tags(graph, &req.app_object_id, &kept).await?;
-        app = read().await?;
+        // The write and its read-back in one `$batch` (the read `dependsOn` the write). Either
+        // did not succeed there (throttled, say): each again on its own, with its own retries.
+        let write =
+            Request::patch(format!("applications/{}", req.app_object_id), json!({ "tags": kept }), Retry::Idempotent);
+        let mut answers = graph.batch_chain(&[write, read_request()]).await?.into_iter();
+        let (written, read_back) = (answers.next().unwrap_or_default(), answers.next().unwrap_or_default());
+        if !written.ok() {
+            write_tags(graph, &req.app_object_id, &kept).await?;
+            app = read().await?;
+        } else if read_back.ok() {
+            app = read_back.json::<Application>(&read_request())?;
+        } else {
+            app = read().await?;
+        }
     }
     if app.tags.as_deref().unwrap_or_default().iter().any(|t| clear.contains(t)) {
         return Err(KodoError::new(

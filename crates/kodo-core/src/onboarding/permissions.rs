@@ -82,26 +82,27 @@ pub(crate) fn resource_sps_from(resources: &[String], answers: Vec<Response>) ->
     Ok(sps)
 }
 
-/// The app (what grant and audit read of it), its service principal (None: it has none) and the
-/// resource APIs the manifest names, read in one `$batch`.
+/// The app (what grant and audit read of it), what it holds ([`Holdings`]) and the resource
+/// APIs the manifest names, read in one `$batch`.
 pub(crate) async fn read_app_and_apis(
     graph: &Graph<'_>,
     app_id: &str,
     lookup: Retry,
     resources: &[String],
     absent: &str,
-) -> Result<(Application, Option<String>, ResourceSps), KodoError> {
+) -> Result<(Application, Holdings, ResourceSps), KodoError> {
     let app_read = Request::get(
         format!(
             "applications(appId='{app_id}')?$select=id,appId,displayName,requiredResourceAccess,passwordCredentials,keyCredentials"
         ),
         lookup,
     );
-    let sp_read = Request::get(format!("servicePrincipals(appId='{app_id}')?$select=id,displayName"), lookup);
-    let mut reads = vec![app_read.clone(), sp_read.clone()];
+    let held = holdings_reads(app_id, lookup);
+    let mut reads = vec![app_read.clone()];
+    reads.extend(held.iter().cloned());
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
     let mut got = graph.batch(&reads).await?.into_iter();
-    let (app, sp) = (got.next().unwrap_or_default(), got.next().unwrap_or_default());
+    let app = got.next().unwrap_or_default();
     if app.status == 404 {
         return Err(KodoError::new(
             ErrorCode::NotFound,
@@ -109,11 +110,55 @@ pub(crate) async fn read_app_and_apis(
         ));
     }
     let app: Application = app.json(&app_read)?;
-    let sp_id = if sp.status == 404 { None } else { Some(sp.json::<ServicePrincipal>(&sp_read)?.id().to_string()) };
-    Ok((app, sp_id, resource_sps_from(resources, got.collect())?))
+    let held_answers: Vec<Response> = got.by_ref().take(held.len()).collect();
+    let holdings = holdings_from(graph, &held, held_answers).await?;
+    Ok((app, holdings, resource_sps_from(resources, got.collect())?))
 }
 
-/// The reads of what the app holds: its app role assignments and delegated grants.
+/// The reads of what an app holds, addressed by its appId so that they go in the same `$batch`
+/// as the reads that find the app: its service principal, the app role assignments and the
+/// delegated grants it holds as the client. Both lists take the service principal's id or its
+/// appId: https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments and
+/// https://learn.microsoft.com/graph/api/serviceprincipal-list-oauth2permissiongrants
+pub(crate) fn holdings_reads(app_id: &str, retry: Retry) -> [Request; 3] {
+    [
+        Request::get(format!("servicePrincipals(appId='{app_id}')?$select=id,displayName"), retry),
+        Request::get(format!("servicePrincipals(appId='{app_id}')/appRoleAssignments"), retry),
+        Request::get(format!("servicePrincipals(appId='{app_id}')/oauth2PermissionGrants"), retry),
+    ]
+}
+
+/// What an app holds, from [`holdings_reads`]: its service principal's id (None: it has none)
+/// and, when both lists answered, its app role assignments and delegated grants (None: read
+/// them again by the service principal's id, e.g. the lists are still replicating).
+#[derive(Debug, Clone)]
+pub(crate) struct Holdings {
+    pub sp_id: Option<String>,
+    pub consents: Option<(Vec<AppRoleAssignment>, Vec<OAuth2PermissionGrant>)>,
+}
+
+pub(crate) async fn holdings_from(
+    graph: &Graph<'_>,
+    reads: &[Request; 3],
+    answers: Vec<Response>,
+) -> Result<Holdings, KodoError> {
+    let mut answers = answers.into_iter();
+    let (sp, assigned, granted) =
+        (answers.next().unwrap_or_default(), answers.next().unwrap_or_default(), answers.next().unwrap_or_default());
+    if sp.status == 404 {
+        return Ok(Holdings { sp_id: None, consents: None });
+    }
+    let sp_id = sp.json::<ServicePrincipal>(&reads[0])?.id().to_string();
+    let consents = if assigned.ok() && granted.ok() {
+        Some((graph.all_pages(assigned, &reads[1]).await?, graph.all_pages(granted, &reads[2]).await?))
+    } else {
+        None
+    };
+    Ok(Holdings { sp_id: Some(sp_id), consents })
+}
+
+/// The reads of what the app holds by its service principal's id: its app role assignments and
+/// delegated grants.
 pub(crate) fn consent_reads(sp_id: &str, retry: Retry) -> [Request; 2] {
     [
         Request::get(format!("servicePrincipals/{sp_id}/appRoleAssignments"), retry),
@@ -139,22 +184,55 @@ pub async fn grant_permissions(
     graph: &Graph<'_>,
     req: GrantPermissions,
 ) -> Result<Value, KodoError> {
+    grant_permissions_known(conn, ctx, graph, req, None).await
+}
+
+/// What the caller read already (Invoke-KodoOnboarding's re-run): the app, its service
+/// principal's id, the resource APIs and what the app holds, so that none is read twice.
+pub(crate) struct KnownGrant {
+    pub app: Application,
+    pub sp_id: String,
+    pub resource_sps: ResourceSps,
+    pub assignments: Vec<AppRoleAssignment>,
+    pub grants: Vec<OAuth2PermissionGrant>,
+}
+
+pub(crate) async fn grant_permissions_known(
+    conn: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: GrantPermissions,
+    known: Option<KnownGrant>,
+) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
-    ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
-    // One round of reads: the app, its SP, each resource SP (all through $batch).
-    let lookup = if req.just_created { Retry::Replication } else { Retry::ReplicationShort };
-    let (app, sp_id, resource_sps) =
-        read_app_and_apis(graph, &req.app_id, lookup, &manifest.resources(), " Run New-KodoApp first.").await?;
-    let sp_id = sp_id.ok_or_else(|| {
-        KodoError::new(
-            ErrorCode::NotFound,
-            format!("The app {} has no service principal. Run New-KodoApp to create it.", req.app_id),
-        )
-    })?;
-    let reads = consent_reads(&sp_id, Retry::Replication);
-    let answers = graph.batch(&reads).await?;
-    let (assignments, grants) = consents_from(graph, &reads, answers).await?;
+    let (app, sp_id, resource_sps, assignments, grants) = match known {
+        Some(k) => (k.app, k.sp_id, k.resource_sps, k.assignments, k.grants),
+        None => {
+            ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
+            // One round of reads: the app, its SP and what it holds, each resource SP ($batch).
+            let lookup = if req.just_created { Retry::Replication } else { Retry::ReplicationShort };
+            let (app, held, resource_sps) =
+                read_app_and_apis(graph, &req.app_id, lookup, &manifest.resources(), " Run New-KodoApp first.").await?;
+            let sp_id = held.sp_id.ok_or_else(|| {
+                KodoError::new(
+                    ErrorCode::NotFound,
+                    format!("The app {} has no service principal. Run New-KodoApp to create it.", req.app_id),
+                )
+            })?;
+            let (assignments, grants) = match held.consents {
+                Some(c) => c,
+                None => {
+                    // The lists did not answer with the service principal (replicating): again by
+                    // its id, waiting out replication lag.
+                    let reads = consent_reads(&sp_id, Retry::Replication);
+                    let answers = graph.batch(&reads).await?;
+                    consents_from(graph, &reads, answers).await?
+                }
+            };
+            (app, sp_id, resource_sps, assignments, grants)
+        }
+    };
     // A mailbox scope: the unit and what Exchange holds are read before anything is written.
     let admin = ExchangeAdmin::new(conn, ctx);
     let scope_plan = match &req.mailbox_scope {

@@ -13,10 +13,11 @@
 //! which change only what is missing.
 
 use super::app::{EnsureApp, Known, ensure_app_known, read_certificate};
-use super::audit::{TestApp, test_app};
+use super::audit::{KnownAudit, TestApp, test_app_known};
 use super::ews::{EwsConsent, apply_ews, plan_ews};
 use super::permissions::{
-    GrantPermissions, GrantState, apply_grant, grant_permissions, plan_grant, resource_lookup, resource_sps_from,
+    GrantPermissions, GrantState, Holdings, KnownGrant, apply_grant, grant_permissions_known, holdings_from,
+    holdings_reads, plan_grant, resource_lookup, resource_sps_from,
 };
 use super::policy::{self, SecretRules};
 use super::scope;
@@ -33,6 +34,7 @@ use crate::platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -94,6 +96,7 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     validate_display_name(&req.display_name)?;
     parse_manifest(&req.manifest)?;
     let tenant = conn.context()["tenantId"].as_str().unwrap_or(&conn.tenant).to_string();
+    let mut known_audit: Option<KnownAudit> = None;
     let (onboarded, app_id) = if req.audit_only {
         ctx.progress("Invoke-KodoOnboarding", "Finding the Kodo app", Some(20));
         let found = graph.list::<Application>(tagged_apps_path("appId,displayName"), Retry::ThrottleOnly).await?;
@@ -106,7 +109,11 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         })?;
         (Value::Null, Some(app.app_id().to_string()))
     } else {
-        let mut r = onboard_app(conn, ctx, graph, &req).await?;
+        let writes = graph.writes.load(Ordering::Relaxed);
+        let (mut r, read) = onboard_app(conn, ctx, graph, &req).await?;
+        // A run that wrote nothing is audited from what it read (no write: the same reads again
+        // would answer the same); one that wrote is audited from fresh reads.
+        known_audit = read.filter(|_| graph.writes.load(Ordering::Relaxed) == writes);
         let app_id = r["app"]["app"]["appId"].as_str().map(str::to_string);
         if r["app"].is_object() {
             r["app"]["tenantId"] = tenant.clone().into();
@@ -124,7 +131,7 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 ews_mailbox: None,
                 mailbox_scope: req.mailbox_scope.clone(),
             };
-            test_app(conn, ctx, graph, check).await?
+            test_app_known(conn, ctx, graph, check, known_audit).await?
         }
         _ => Value::Null,
     };
@@ -140,7 +147,12 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
 /// App, credential, permissions, consent and EWS: `{ app, permissions, ews, retired, existing }`
 /// (and `plan` for a new app). The seed's step 17 (LegacyAuthProtocolsEnabled) is retired and
 /// never set here: a scheduled re-run must not turn a hardened tenant's setting back on.
-async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: &Onboard) -> Result<Value, KodoError> {
+async fn onboard_app(
+    conn: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: &Onboard,
+) -> Result<(Value, Option<KnownAudit>), KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     let now = ctx.clock().utc_now();
     ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
@@ -182,11 +194,25 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 required_resource_access: None,
                 approval: req.approval.clone(),
             };
+            // What the app holds, read once by its appId (one `$batch`) for New-KodoApp's and
+            // Grant-KodoPermissions' plans: a re-run on a tenant that is right reads the tenant in
+            // two `$batch`es. After a raced create each part reads for itself (still replicating).
+            let held = if raced {
+                None
+            } else {
+                let reads = holdings_reads(&app_id, Retry::ThrottleOnly);
+                let answers = graph.batch(&reads).await?;
+                Some(holdings_from(graph, &reads, answers).await?)
+            };
             // The app's own policies may differ from the default: New-KodoApp reads them.
-            let known =
-                if raced { Known::Raced(Box::new(existing.clone())) } else { Known::App(Box::new(existing.clone())) };
+            let known = match &held {
+                None => Known::Raced(Box::new(existing.clone())),
+                Some(h) => Known::AppAndSp(Box::new(existing.clone()), h.sp_id.clone()),
+            };
             let app = ensure_app_known(ctx, graph, ensure, known, None).await?;
-            let grants = if app["servicePrincipalId"].as_str().is_some_and(|s| !s.is_empty()) {
+            let mut for_audit: Option<KnownAudit> = None;
+            let sp_now = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
+            let grants = if !sp_now.is_empty() {
                 let grant = GrantPermissions {
                     app_id: app_id.clone(),
                     manifest: req.manifest.clone(),
@@ -194,7 +220,32 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                     just_created: false,
                     mailbox_scope: req.mailbox_scope.clone(),
                 };
-                grant_permissions(conn, ctx, graph, grant).await?
+                // What was read stands only for the service principal it was read of (not for one
+                // New-KodoApp made just now) and when both lists answered.
+                if let Some(h @ Holdings { sp_id: Some(sp), consents: Some(_) }) = &held
+                    && *sp == sp_now
+                    && req.mailbox_scope.is_none()
+                {
+                    for_audit = Some(KnownAudit {
+                        app: existing.clone(),
+                        holdings: h.clone(),
+                        resource_sps: resource_sps_from(&resources, resource_answers.clone())?,
+                        org: org.clone(),
+                    });
+                }
+                let known_grant = match held {
+                    Some(Holdings { sp_id: Some(sp), consents: Some((assignments, grants)) }) if sp == sp_now => {
+                        Some(KnownGrant {
+                            app: existing.clone(),
+                            sp_id: sp,
+                            resource_sps: resource_sps_from(&resources, resource_answers.clone())?,
+                            assignments,
+                            grants,
+                        })
+                    }
+                    _ => None,
+                };
+                grant_permissions_known(conn, ctx, graph, grant, known_grant).await?
             } else {
                 // No service principal yet (an interrupted run made only the app) and none made now
                 // (-WhatIf, or declined): the consents are planned as for a new app, from what was
@@ -216,6 +267,10 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             let ews = match org.clone() {
                 Some(org) => {
                     let plan = plan_ews(org, &app_id, &format!("app {app_id}"), &req.ews);
+                    // An Exchange write: the audit reads the allow list again.
+                    if plan.step.is_some() {
+                        for_audit = None;
+                    }
                     let mut steps = Plan::new();
                     if let Some(step) = &plan.step {
                         steps.push(step.clone());
@@ -225,7 +280,10 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 }
                 None => Value::Null,
             };
-            return Ok(json!({ "app": app, "permissions": grants, "ews": ews, "retired": retired, "existing": true }));
+            return Ok((
+                json!({ "app": app, "permissions": grants, "ews": ews, "retired": retired, "existing": true }),
+                for_audit,
+            ));
         }
 
         // A new app. Plan everything now: the consents are known before the app exists.
@@ -296,8 +354,11 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 Some(p) => apply_ews(&exchange, ctx, p, "", &mut decided).await?,
                 None => Value::Null,
             };
-            return Ok(decided.report_with(
-                json!({ "app": null, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
+            return Ok((
+                decided.report_with(
+                    json!({ "app": null, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
+                ),
+                None,
             ));
         }
         let approved = Approval::only(decided.approved_ids());
@@ -345,8 +406,9 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             }
             None => Value::Null,
         };
-        return Ok(
+        return Ok((
             json!({ "app": app, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
-        );
+            None,
+        ));
     }
 }

@@ -1,0 +1,178 @@
+# Steady state (issue 18): what a scheduled re-run and the nightly audit cost on a tenant that is
+# already correct, counted from the emulator's request log per service, and that the cheap path
+# still finds and repairs drift. Each measured run starts from a new connection (Connect-Kodo),
+# so its tokens (Connect-Kodo's Graph token included) are counted as a scheduled job's fresh
+# process pays them.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $script:ManifestPath -Force
+    $emu = Start-KodoEmulator -Tenants 2
+
+    # Round trips (HTTP requests the module sent: a `$batch` counts once, its items not) per
+    # service, and every write (a `$batch` item included; Exchange's admin API takes Get-* as a
+    # POST too, so its writes are checked through the emulator's state instead).
+    function Get-RoundTrips {
+        $log = @(Get-Log)
+        $sent = @($log | Where-Object { -not $_.batch })
+        [pscustomobject]@{
+            Token    = @($sent | Where-Object { $_.path -like '*/oauth2/v2.0/token' }).Count
+            Graph    = @($sent | Where-Object { $_.path -like '/v1.0/*' -or $_.path -like '/beta/*' }).Count
+            Exchange = @($sent | Where-Object { $_.path -like '/adminapi/*' }).Count
+            Total    = $sent.Count
+            Writes   = @($log | Where-Object { $_.method -in 'POST', 'PATCH', 'PUT', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }).Count
+            Log      = $log
+        }
+    }
+    function Invoke-Measured([int]$Index, [scriptblock]$Body) {
+        Clear-Log
+        $null = Connect-Tenant $Index
+        $out = & $Body
+        [pscustomobject]@{ Output = $out; Trips = (Get-RoundTrips) }
+    }
+    function Get-PlainToken($Tenant) {
+        $body = @{ grant_type = 'client_credentials'; client_id = $Tenant.BootstrapClientId; client_secret = $Tenant.BootstrapCredential.GetNetworkCredential().Password; scope = 'https://graph.microsoft.com/.default' }
+        (Invoke-RestMethod -Method Post -Uri "$($emu.Url)/$($Tenant.TenantId)/oauth2/v2.0/token" -Body $body -SkipCertificateCheck).access_token
+    }
+
+    $name = 'KODO steady state'
+    Clear-Log
+    $t0 = Connect-Tenant 0
+    $first = Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false
+    $firstTrips = Get-RoundTrips
+    $appId = $first.ClientId
+    function Get-Ews($Tenant) {
+        $x = Get-Exchange $Tenant
+        [pscustomobject]@{ Enabled = $x.ewsEnabled; Policy = $x.ewsApplicationAccessPolicy; AllowedAppIds = @(([string]$x.ewsAllowedAppIDs -split ',') | Where-Object { $_ }) }
+    }
+    $ewsBefore = Get-Ews $t0
+}
+
+AfterAll {
+    Stop-KodoEmulator
+    Remove-Module Kodo -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'A first run' {
+    It 'clears the new secret''s delivery mark from fresh tags, its write and read-back in one $batch (dependsOn)' {
+        $first.Status | Should -Be 'Succeeded'
+        $sent = @($firstTrips.Log | Where-Object { -not $_.batch })
+        # The mark: read the tags (alone), then PATCH + GET chained in the last $batch. Graph: the
+        # reads, the app's upsert, its service principal and secret, the consents, then these two
+        # (7 before the chain).
+        $last = $sent[-1]
+        $last.path | Should -Be '/v1.0/$batch'
+        $items = @($firstTrips.Log | Where-Object { $_.batch -and $_.requestId -eq $last.requestId })
+        $items.Count | Should -Be 2
+        $items[0].method | Should -Be 'PATCH'
+        $items[0].path | Should -BeLike '/v1.0/applications/*'
+        $items[1].method | Should -Be 'GET'
+        $items[1].path | Should -Be $items[0].path
+        $firstTrips.Token | Should -Be 2
+        $firstTrips.Exchange | Should -Be 4
+        $firstTrips.Graph | Should -Be 6
+    }
+}
+
+Describe 'Steady state on a correct tenant' {
+    It 'a re-run (-SkipAudit) takes 2 tokens, 2 Graph $batch reads and 1 Exchange read, and writes nothing' {
+        $first.Status | Should -Be 'Succeeded'
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        @($m.Output.Changes).Count | Should -Be 0
+        $m.Trips.Writes | Should -Be 0
+        # Graph: the tagged app, the policy and the resource APIs; then what the app holds by its
+        # appId. Exchange: the EWS allow list (one InvokeCommand). One token per audience.
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 2
+        @($m.Trips.Log | Where-Object { -not $_.batch -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }).Count | Should -Be 0 -Because 'every Graph read goes in a $batch'
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 5
+        $ewsBefore.AllowedAppIds | Should -Contain $appId
+        (Get-Ews $t0 | ConvertTo-Json) | Should -Be ($ewsBefore | ConvertTo-Json)
+    }
+
+    It 'a re-run with its audit takes 6 round trips (2 token, 3 Graph, 1 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.AuditPassed | Should -BeTrue
+        @($m.Output.Audit).Count | Should -BeGreaterThan 30
+        $m.Trips.Writes | Should -Be 0
+        # A run that wrote nothing is audited from its own reads: the SharePoint setting (one
+        # Graph GET) is the audit's only read of its own.
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 3
+        @($m.Trips.Log | Where-Object { $_.path -like '/v1.0/applications(appId=*' }).Count | Should -Be 0
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 6
+    }
+
+    It 'Test-KodoApp takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Test-KodoApp -AppId $appId -Summary }
+        $m.Output.Passed | Should -BeTrue
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 2
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 5
+    }
+}
+
+Describe 'Drift on the cheap path' {
+    It 'an app role assignment removed behind Kodo''s back is found by the audit and put back by the re-run' {
+        $token = Get-PlainToken $t0
+        $headers = @{ Authorization = "Bearer $token" }
+        $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$appId')" -Headers $headers -SkipCertificateCheck
+        $assigned = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value)
+        $assigned.Count | Should -Be 18
+        $gone = $assigned[0]
+        Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments/$($gone.id)" -Headers $headers -SkipCertificateCheck | Out-Null
+
+        # The nightly audit reports it, in the one object per tenant.
+        $audit = Invoke-KodoOnboarding -AuditOnly -Confirm:$false
+        $audit.AuditPassed | Should -BeFalse
+        @($audit.Audit | Where-Object { $_.Status -eq 'Fail' -and $_.Area -eq 'Permission' }).Count | Should -Be 1
+
+        # The re-run puts back exactly what is missing, and, having written, is audited from
+        # fresh reads (which find the assignment back).
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.AuditPassed | Should -BeTrue
+        @($m.Trips.Log | Where-Object { $_.batch -and $_.path -like '/v1.0/applications(appId=*' }).Count | Should -Be 1
+        $writes = @($m.Trips.Log | Where-Object { $_.method -in 'POST', 'PATCH', 'PUT', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' })
+        $writes.Count | Should -Be 1
+        $writes[0].path | Should -BeLike '*/appRoleAssignedTo'
+        @($m.Output.Changes | Where-Object { $_ -like 'Granted *' }).Count | Should -Be 1
+        $back = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value)
+        $back.Count | Should -Be 18
+        @($back | Where-Object { $_.appRoleId -eq $gone.appRoleId -and $_.resourceId -eq $gone.resourceId }).Count | Should -Be 1
+
+        (Invoke-KodoOnboarding -AuditOnly -Confirm:$false).AuditPassed | Should -BeTrue
+    }
+
+    It 'the app taken off the EWS allow list is put back, and the audit reads the list afresh after that write' {
+        $others = @($ewsBefore.AllowedAppIds | Where-Object { $_ -ne $appId })
+        $null = Invoke-Control PATCH "tenants/$($t0.TenantId)/exchange" @{ ewsAllowedAppIDs = ($others -join ',') }
+        (Get-Ews $t0).AllowedAppIds | Should -Not -Contain $appId
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.AuditPassed | Should -BeTrue
+        (Get-Ews $t0).AllowedAppIds | Should -Contain $appId
+        # The read before the write, the guarded write's own reads, and the audit's fresh read.
+        $m.Trips.Exchange | Should -BeGreaterThan 2
+        @($m.Trips.Log | Where-Object { $_.batch -and $_.path -like '/v1.0/applications(appId=*' }).Count | Should -Be 1
+    }
+
+    It 'an app whose service principal is gone gets a new one and its consents on the re-run' {
+        $t1 = Connect-Tenant 1
+        $made = Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false
+        $token = Get-PlainToken $t1
+        $headers = @{ Authorization = "Bearer $token" }
+        Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$($made.ClientId)')" -Headers $headers -SkipCertificateCheck | Out-Null
+        $again = Invoke-KodoOnboarding -DisplayName $name -Confirm:$false
+        $again.Status | Should -Be 'Succeeded'
+        $again.AuditPassed | Should -BeTrue
+        $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$($made.ClientId)')" -Headers $headers -SkipCertificateCheck
+        @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value).Count | Should -Be 18
+    }
+}
