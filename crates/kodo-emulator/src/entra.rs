@@ -201,11 +201,14 @@ pub fn token(
 ) -> Result<Value, EntraError> {
     let mut tenants = world.tenants.lock();
     let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
-    let tenant = &mut tenants[ti];
     let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
     // client_secret may come as HTTP Basic auth (facts.md §4.2).
     let (basic_id, basic_secret) = basic_auth(headers);
     let client_id = form.get("client_id").cloned().or(basic_id).unwrap_or_default();
+    // A multi-tenant app registered in another tenant (adminconsent.rs): it signs in to this
+    // one with its own credentials once this tenant has its service principal.
+    let foreign = super::adminconsent::foreign_app(&tenants, ti, &client_id).map(|(a, _)| a);
+    let tenant = &mut tenants[ti];
     if client_id.is_empty() {
         return Err(aadsts(
             StatusCode::BAD_REQUEST,
@@ -216,7 +219,7 @@ pub fn token(
     }
     match grant_type {
         "client_credentials" => {
-            let Some(app) = tenant.app_by_app_id(&client_id).cloned() else {
+            let Some(app) = tenant.app_by_app_id(&client_id).cloned().or(foreign) else {
                 // Managed identities have no application object; neither do foreign apps.
                 return Err(app_not_found(&client_id, &tenant.display_name));
             };
@@ -236,6 +239,10 @@ pub fn token(
                 return Err(resource_not_found(resource, &tenant.display_name));
             };
             let Some(client_sp) = tenant.sp_by_app_id(&client_id).cloned() else {
+                // Also a multi-tenant app before this tenant's admin consented: the text of a
+                // client-credentials request in a tenant other than the app's home tenant
+                // (Azure/azure-sdk-for-net#46762, 2024; Azure/Commercial-Marketplace-SaaS-Accelerator#830).
+                // HTTP status and `error` value UNCONFIRMED (docs/signin-research.md §1.9).
                 return Err(aadsts(
                     StatusCode::BAD_REQUEST,
                     "invalid_client",

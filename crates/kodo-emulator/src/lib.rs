@@ -5,6 +5,7 @@
 //! without a tenant" default. Facts it follows are cited next to the code that models them
 //! (`facts.md` is `../shared/docs/facts.md`, shipped research with its own sources).
 
+pub mod adminconsent;
 pub mod apppolicy;
 pub mod authorize;
 pub mod chaos;

@@ -134,6 +134,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
+        .route("/{tenant}/v2.0/adminconsent", get(admin_consent))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/instance", get(instance_discovery))
@@ -161,6 +162,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_emulator/tenants/{tenant}/administrativeUnits", post(administrative_units_post))
         .route("/_emulator/tenants/{tenant}/appManagementPolicy", get(app_policy_get).patch(app_policy_patch))
         .route("/_emulator/signin/{id}", post(signin_complete))
+        .route("/_emulator/adminconsent/{id}", post(admin_consent_complete))
         .route("/_emulator/devicecodes/{user_code}/approve", post(devicecode_approve))
         .route("/_emulator/devicecodes/{user_code}/decline", post(devicecode_decline))
         // A bug in a handler answers 500 instead of dropping the connection (after `observe`,
@@ -458,6 +460,22 @@ async fn authorize(
 ) -> Response {
     let base = format!("https://{}", host_of(&headers, &uri));
     browser_response(super::authorize::authorize(&world, &tenant, &q, &base))
+}
+
+async fn admin_consent(
+    State(world): W,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let base = format!("https://{}", host_of(&headers, &uri));
+    browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base))
+}
+
+async fn admin_consent_complete(State(world): W, Path(id): Path<String>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    browser_response(super::adminconsent::complete(&world, &id, &form))
 }
 
 async fn signin_complete(State(world): W, Path(id): Path<String>, body: Bytes) -> Response {

@@ -545,6 +545,7 @@ impl World {
             grants: Vec::new(),
             device_codes: Vec::new(),
             sign_ins: Vec::new(),
+            admin_consents: Vec::new(),
             auth_codes: Vec::new(),
             refresh_tokens: Vec::new(),
         })
