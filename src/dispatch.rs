@@ -109,6 +109,14 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             let connection = session.connected().await?;
             onboarding::test_app(&connection, ctx, &Graph::new(&connection, ctx), req).await
         }
+        Request::ConsentLink(req) => {
+            let connection = session.connected().await?;
+            onboarding::multitenant::consent_link(&connection.env, ctx, req)
+        }
+        Request::TestConsent(req) => {
+            let env = session.connected().await?.env.clone();
+            onboarding::multitenant::test_consent(&env, ctx, req).await
+        }
         Request::FindApps(req) => {
             let connection = session.connected().await?;
             onboarding::find_apps(&connection, ctx, &Graph::new(&connection, ctx), req).await

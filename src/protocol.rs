@@ -81,6 +81,13 @@ pub enum Request {
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(onboarding::TestApp),
+    /// New-KodoConsentLink: a customer tenant's admin consent URL (multi-tenant app).
+    #[serde(rename = "consent.link")]
+    ConsentLink(onboarding::multitenant::ConsentLink),
+    /// Test-KodoConsent: sign in to a customer tenant as the multi-tenant app and compare its
+    /// roles with the manifest.
+    #[serde(rename = "consent.test")]
+    TestConsent(onboarding::multitenant::TestConsent),
     /// Get-KodoApp.
     #[serde(rename = "app.find")]
     FindApps(onboarding::FindApps),

@@ -180,6 +180,8 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 certificate: req.certificate.clone(),
                 certificate_only: req.certificate_only,
                 required_resource_access: None,
+                multi_tenant: false,
+                redirect_uris: Vec::new(),
                 approval: req.approval.clone(),
             };
             // The app's own policies may differ from the default: New-KodoApp reads them.
@@ -311,6 +313,8 @@ async fn onboard_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
             certificate: req.certificate.clone(),
             certificate_only: req.certificate_only,
             required_resource_access: Some(planned.requested.clone()),
+            multi_tenant: false,
+            redirect_uris: Vec::new(),
             approval: approved.clone(),
         };
         let app = ensure_app_known(ctx, graph, ensure, Known::Absent(now), Some(rules)).await?;

@@ -1,0 +1,264 @@
+//! The multi-tenant model (issue 18): one multi-tenant KODO app in the provider's tenant,
+//! consented by each customer tenant's admin through an admin consent link, and checked from the
+//! provider's side by signing in to the customer tenant as the app.
+//!
+//! - [`consent_link`] - New-KodoConsentLink: the `/v2.0/adminconsent` URL with a fresh state
+//! - [`test_consent`] - Test-KodoConsent: the app's service principal and app roles in a customer
+//! - [`read_audience`] / [`audience_change`] - New-KodoApp -MultiTenant: the app's audience and
+//!   the redirect URI the consent link returns to
+//!
+//! Sources: docs/multitenant-research.md (§1 the admin consent endpoint, §2 what a sign-in to a
+//! tenant without consent answers).
+
+use crate::auth::{Connection, CredentialSpec, Environment};
+use crate::context::OpContext;
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::{Graph, Retry};
+use crate::manifest::parse_manifest;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `signInAudience` of an app other Entra tenants may use (docs/multitenant-research.md §2).
+pub const MULTI_TENANT_AUDIENCE: &str = "AzureADMultipleOrgs";
+
+const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
+const SHAREPOINT: &str = "00000003-0000-0ff1-ce00-000000000000";
+
+/// A redirect URI Entra accepts for a web app: https, or http on localhost (Learn "Redirect URI
+/// restrictions"); absolute, no fragment.
+pub(crate) fn check_redirect_uri(uri: &str) -> Result<(), KodoError> {
+    let lower = uri.to_ascii_lowercase();
+    let local = lower.starts_with("http://localhost") || lower.starts_with("http://127.0.0.1");
+    let ok = (lower.starts_with("https://") || local) && !uri.contains('#') && !uri.chars().any(char::is_whitespace);
+    if !ok || uri.len() > 256 {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "-RedirectUri '{uri}' must be an absolute https:// address (or http://localhost), without a fragment."
+            ),
+        )
+        .with_target(uri.to_string()));
+    }
+    Ok(())
+}
+
+fn check_tenant(tenant: &str) -> Result<(), KodoError> {
+    let domain = tenant.contains('.')
+        && tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !tenant.starts_with('.');
+    if uuid::Uuid::parse_str(tenant).is_err() && !domain {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("-TenantId '{tenant}' is neither a tenant id (GUID) nor a domain such as contoso.onmicrosoft.com."),
+        )
+        .with_target(tenant.to_string()));
+    }
+    Ok(())
+}
+
+/// New-KodoConsentLink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentLink {
+    pub app_id: String,
+    pub tenant_id: String,
+    pub redirect_uri: String,
+}
+
+/// The admin consent URL for one customer tenant: `{login}/{tenant}/v2.0/adminconsent` with the
+/// app's client id, the static scope `{graph}/.default` (which asks for every permission in the
+/// app's required permissions, docs/multitenant-research.md §1), the redirect URI and a fresh,
+/// unguessable `state` (256 random bits) the redirect must bring back. Nothing secret is in it.
+pub fn consent_link(env: &Environment, ctx: &OpContext, req: ConsentLink) -> Result<Value, KodoError> {
+    super::check_guid("-AppId", &req.app_id)?;
+    check_tenant(&req.tenant_id)?;
+    check_redirect_uri(&req.redirect_uri)?;
+    let mut random = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| KodoError::new(ErrorCode::Internal, "The system's random number generator failed."))?;
+    let state = crate::crypto::b64url(&random);
+    // In emulator mode the admin's browser goes to the emulator itself (as Connect-Kodo's
+    // browser sign-in does, auth/mod.rs).
+    let login = match env.resolve_to {
+        Some(addr) => format!("https://{addr}"),
+        None => env.login.trim_end_matches('/').to_string(),
+    };
+    let scope = format!("{}/.default", env.graph.trim_end_matches('/'));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &req.app_id)
+        .append_pair("scope", &scope)
+        .append_pair("redirect_uri", &req.redirect_uri)
+        .append_pair("state", &state)
+        .finish();
+    let url = format!("{login}/{}/v2.0/adminconsent?{query}", req.tenant_id);
+    let created = ctx.clock().utc_now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(json!({
+        "url": url, "tenantId": req.tenant_id, "appId": req.app_id, "redirectUri": req.redirect_uri,
+        "scope": scope, "state": state, "createdDateTime": created,
+    }))
+}
+
+/// Test-KodoConsent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestConsent {
+    pub app_id: String,
+    pub tenant_id: String,
+    pub manifest: Value,
+    /// A credential of the app itself (its secret or certificate).
+    pub sign_in: CredentialSpec,
+}
+
+/// Signs in to the customer tenant as the app (client credentials) once per API the manifest
+/// requires application permissions of, and compares each token's `roles` claim with the
+/// manifest. A sign-in refused with AADSTS7000229 (no service principal) or AADSTS700016 (app
+/// unknown there) means "not consented" (docs/multitenant-research.md §2); any other failure (a
+/// wrong secret, an unknown tenant) is an error. Reads nothing, writes nothing. Delegated
+/// permissions are not in an app token and are not checked here.
+pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) -> Result<Value, KodoError> {
+    super::check_guid("-AppId", &req.app_id)?;
+    check_tenant(&req.tenant_id)?;
+    let manifest = parse_manifest(&req.manifest)?;
+    let probe = Connection::new(Some(req.tenant_id.clone()), env.clone(), req.sign_in)?;
+    if !probe.client_id.eq_ignore_ascii_case(&req.app_id) {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("The sign-in credential is for client id {}, not for the app {}.", probe.client_id, req.app_id),
+        ));
+    }
+    // The audience of each API. SharePoint by its appId: its host differs per customer and is
+    // not known before signing in (a client-credentials scope may name the resource's appId).
+    let apis = [
+        ("Microsoft Graph", GRAPH, env.graph.clone()),
+        ("Office 365 Exchange Online", EXCHANGE, env.exchange.clone()),
+        ("SharePoint", SHAREPOINT, SHAREPOINT.to_string()),
+    ];
+    let mut missing: Vec<String> = Vec::new();
+    let mut granted = 0usize;
+    let required_total: usize = apis.iter().map(|(_, resource, _)| manifest.required_roles(resource).len()).sum();
+    let mut present = true;
+    let mut refusal: Option<String> = None;
+    for (name, resource, audience) in &apis {
+        let required = manifest.required_roles(resource);
+        if required.is_empty() {
+            continue;
+        }
+        ctx.progress("Test-KodoConsent", format!("Signing in to {} as the app for {name}", req.tenant_id), None);
+        let token = match probe.token(ctx, audience).await {
+            Ok(t) => t,
+            Err(e) if e.message.contains("AADSTS7000229") || e.message.contains("AADSTS700016") => {
+                present = false;
+                refusal = Some(e.message.clone());
+                break;
+            }
+            Err(e) => return Err(e.with_target(req.tenant_id.clone())),
+        };
+        let claims = crate::crypto::jwt_claims(&token);
+        let roles: Vec<String> = claims["roles"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        for p in required {
+            if roles.iter().any(|r| r.eq_ignore_ascii_case(&p)) {
+                granted += 1;
+            } else {
+                missing.push(format!("{name}: {p}"));
+            }
+        }
+    }
+    if !present {
+        missing = apis
+            .iter()
+            .flat_map(|(name, resource, _)| {
+                manifest.required_roles(resource).into_iter().map(move |p| format!("{name}: {p}"))
+            })
+            .collect();
+        granted = 0;
+    }
+    let consented = present && missing.is_empty();
+    let status = if consented {
+        "Consented"
+    } else if present {
+        "Incomplete"
+    } else {
+        "NotConsented"
+    };
+    let detail = match status {
+        "Consented" => {
+            format!("Signed in as the app; its tokens carry all {required_total} application roles required.")
+        }
+        "Incomplete" => format!(
+            "The app's service principal is present, but {} of {required_total} required application roles are not granted (or not yet in its tokens: grants reach sign-in within minutes).",
+            missing.len()
+        ),
+        _ => format!(
+            "The app has no service principal in this tenant: its admin has not consented yet. Send them New-KodoConsentLink's URL. ({})",
+            refusal.unwrap_or_default()
+        ),
+    };
+    Ok(json!({
+        "tenantId": req.tenant_id, "appId": req.app_id, "status": status, "consented": consented,
+        "servicePrincipalPresent": present, "grantedRoles": granted, "requiredRoles": required_total,
+        "missing": missing, "detail": detail,
+    }))
+}
+
+/// The app's `signInAudience` and `web` (read only for New-KodoApp -MultiTenant).
+pub async fn read_audience(graph: &Graph<'_>, object_id: &str) -> Result<Value, KodoError> {
+    let answer =
+        graph.get::<Value>(format!("applications/{object_id}?$select=signInAudience,web"), Retry::Replication).await?;
+    Ok(answer)
+}
+
+/// The PATCH that makes the app multi-tenant with `redirect_uris` among its web redirect URIs,
+/// or None when it is so already. `web` is sent whole, with the URIs it had kept.
+pub fn audience_change(current: &Value, redirect_uris: &[String]) -> Option<Value> {
+    let mut web = current.get("web").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut uris: Vec<String> = web["redirectUris"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let mut changed = current["signInAudience"].as_str() != Some(MULTI_TENANT_AUDIENCE);
+    for u in redirect_uris {
+        if !uris.contains(u) {
+            uris.push(u.clone());
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    // Read-only or server-set members of the complex value are not sent back.
+    if let Some(m) = web.as_object_mut() {
+        m.retain(|k, _| matches!(k.as_str(), "homePageUrl" | "logoutUrl" | "implicitGrantSettings" | "redirectUris"));
+    }
+    web["redirectUris"] = json!(uris);
+    Some(json!({ "signInAudience": MULTI_TENANT_AUDIENCE, "web": web }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audience_change_is_none_when_in_place() {
+        let current = json!({ "signInAudience": "AzureADMultipleOrgs", "web": { "redirectUris": ["https://a/x"] } });
+        assert!(audience_change(&current, &["https://a/x".into()]).is_none());
+        let single =
+            json!({ "signInAudience": "AzureADMyOrg", "web": { "redirectUris": ["https://b"], "logoutUrl": null } });
+        let patch = audience_change(&single, &["https://a/x".into()]).unwrap();
+        assert_eq!(patch["signInAudience"], "AzureADMultipleOrgs");
+        assert_eq!(patch["web"]["redirectUris"], json!(["https://b", "https://a/x"]));
+    }
+
+    #[test]
+    fn redirect_uris_are_checked() {
+        assert!(check_redirect_uri("https://partner.example/consent").is_ok());
+        assert!(check_redirect_uri("http://localhost:8400/x").is_ok());
+        assert!(check_redirect_uri("http://partner.example/x").is_err());
+        assert!(check_redirect_uri("https://a/x#frag").is_err());
+        assert!(check_tenant("contoso.onmicrosoft.com").is_ok());
+        assert!(check_tenant("a b").is_err());
+    }
+}
