@@ -88,6 +88,9 @@ pub enum Request {
     /// roles with the manifest.
     #[serde(rename = "consent.test")]
     TestConsent(onboarding::multitenant::TestConsent),
+    /// Test-KodoGdapAccess: the partner's GDAP relationship with a customer, for consent.
+    #[serde(rename = "gdap.test")]
+    TestGdap(onboarding::multitenant::TestGdap),
     /// Get-KodoApp.
     #[serde(rename = "app.find")]
     FindApps(onboarding::FindApps),

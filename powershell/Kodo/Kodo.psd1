@@ -32,6 +32,7 @@
         'Stop-KodoEmulator'
         'Test-KodoApp'
         'Test-KodoConsent'
+        'Test-KodoGdapAccess'
         'Test-KodoSharePointAccess'
         'Update-KodoAppCredential'
     )

@@ -194,3 +194,49 @@ Describe 'Multi-tenant KODO app: consent links' {
         $all | Should -Not -Match 'eyJ[A-Za-z0-9_-]{10,}\.'
     }
 }
+
+Describe 'GDAP: the partner''s relationship with a customer, checked before consent' {
+    BeforeAll {
+        # Relationships of the provider (tenant 0) with customers 1 (ready), 2 (expired) and 3
+        # (active, Cloud Application Administrator only), seeded through the control API. Role ids:
+        # docs/multitenant-research.md §3.
+        $script:PRA = 'e8611ab8-c189-46e8-94e1-60213ab1f814'
+        $script:AppAdmin = '9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3'
+        $script:CloudAppAdmin = '158c047a-c907-4556-b7ef-446551a6b5f7'
+        $path = "tenants/$($script:Provider.TenantId)/delegatedAdminRelationships"
+        $null = Invoke-Control POST $path @{ customerTenantId = $emu.Tenants[1].TenantId; roleDefinitionIds = @($script:PRA, $script:AppAdmin) }
+        $null = Invoke-Control POST $path @{ customerTenantId = $emu.Tenants[2].TenantId; roleDefinitionIds = @($script:PRA, $script:AppAdmin); endDateTime = '2026-01-01T00:00:00Z' }
+        $null = Invoke-Control POST $path @{ customerTenantId = $emu.Tenants[3].TenantId; roleDefinitionIds = @($script:CloudAppAdmin) }
+    }
+
+    It 'without DelegatedAdminRelationship.Read.All the check fails with a specific error' {
+        $null = Connect-Tenant 0
+        { Test-KodoGdapAccess -TenantId $emu.Tenants[1].TenantId -ErrorAction Stop } |
+            Should -Throw -ErrorId 'Kodo.PermissionDenied,Test-KodoGdapAccess'
+    }
+
+    It 'reports ready, expired, missing role and no relationship, one object per tenant' {
+        # The provider grants its automation app the read permission (plain Graph), then signs in again.
+        $token = Get-PlainToken $script:Provider
+        $h = @{ Authorization = "Bearer $token" }
+        $graphSp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')" -Headers $h -SkipCertificateCheck
+        $boot = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$($script:Provider.BootstrapClientId)')" -Headers $h -SkipCertificateCheck
+        $role = ($graphSp.appRoles | Where-Object value -eq 'DelegatedAdminRelationship.Read.All').id
+        $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/servicePrincipals/$($graphSp.id)/appRoleAssignedTo" -Headers $h -SkipCertificateCheck `
+            -ContentType 'application/json' -Body (@{ principalId = $boot.id; resourceId = $graphSp.id; appRoleId = $role } | ConvertTo-Json)
+        Disconnect-Kodo
+        $null = Connect-Tenant 0
+        Clear-Log
+        $ids = @($emu.Tenants[1].TenantId, $emu.Tenants[2].TenantId, $emu.Tenants[3].TenantId, [guid]::NewGuid().ToString())
+        $r = @($ids | Test-KodoGdapAccess)
+        $r.Count | Should -Be 4
+        $r[0].Ready | Should -BeTrue
+        $r[0].Reason | Should -Be 'Ready'
+        $r[1].Reason | Should -Be 'Expired'
+        $r[1].Ready | Should -BeFalse
+        $r[2].Reason | Should -Be 'MissingRoles'
+        $r[2].MissingRoles | Should -Be @('Privileged Role Administrator')
+        $r[3].Reason | Should -Be 'NoRelationship'
+        @(Get-GraphWrites).Count | Should -Be 0
+    }
+}

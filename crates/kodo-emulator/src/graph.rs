@@ -829,6 +829,29 @@ pub fn dispatch(
         (_, ["directory", "administrativeUnits", ..]) => {
             administrative_units(tenant, caller, base, &m, &t, &names[2..])
         }
+        // ------------------------------------------------------------ GDAP (gdap.rs)
+        ("GET", ["tenantRelationships", "delegatedAdminRelationships"]) => {
+            if !caller.has_any(super::gdap::READ) {
+                return denied();
+            }
+            let items: Vec<Map<String, Value>> =
+                tenant.delegated_admin_relationships.iter().map(super::gdap::view).collect();
+            let path = "tenantRelationships/delegatedAdminRelationships";
+            GResp::json(200, collection(base, path, path, &t, items, map_id, |o| o))
+        }
+        ("GET", ["tenantRelationships", "delegatedAdminRelationships", id]) => {
+            if !caller.has_any(super::gdap::READ) {
+                return denied();
+            }
+            let id = id.to_string();
+            match tenant.delegated_admin_relationships.iter().find(|r| map_id(r) == id) {
+                Some(r) => GResp::json(
+                    200,
+                    entity(base, "tenantRelationships/delegatedAdminRelationships", None, super::gdap::view(r)),
+                ),
+                None => not_found(&id),
+            }
+        }
         (_, ["users", ..]) => users(tenant, caller, base, &m, &t),
         (_, ["groups", ..]) => groups(tenant, caller, base, &m, &t),
         _ => gerr(

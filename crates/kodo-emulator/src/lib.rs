@@ -14,6 +14,7 @@ pub mod directory;
 pub mod entra;
 pub mod exchange;
 pub mod exchange_rbac;
+pub mod gdap;
 pub mod generated;
 pub mod graph;
 pub mod graph_query;

@@ -159,6 +159,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_emulator/tenants/{tenant}/exchange", get(exchange_get).patch(exchange_patch))
         .route("/_emulator/tenants/{tenant}/directory", get(directory_get))
         .route("/_emulator/tenants/{tenant}/users", post(users_post))
+        .route("/_emulator/tenants/{tenant}/delegatedAdminRelationships", post(gdap_post))
         .route("/_emulator/tenants/{tenant}/administrativeUnits", post(administrative_units_post))
         .route("/_emulator/tenants/{tenant}/appManagementPolicy", get(app_policy_get).patch(app_policy_patch))
         .route("/_emulator/signin/{id}", post(signin_complete))
@@ -718,6 +719,21 @@ fn directory_add(
     let Some(i) = world.tenant_index(&tenants, tenant) else { return no_tenant(tenant) };
     match add(&mut tenants[i], &v) {
         Ok(created) => (StatusCode::CREATED, axum::Json(created)).into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn gdap_post(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return control_error(StatusCode::BAD_REQUEST, "the body must be JSON".into());
+    };
+    let mut tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
+    match super::gdap::seed(&v) {
+        Ok(r) => {
+            tenants[i].delegated_admin_relationships.push(r.clone());
+            (StatusCode::CREATED, axum::Json(Value::Object(r))).into_response()
+        }
         Err(e) => control_error(StatusCode::BAD_REQUEST, e),
     }
 }

@@ -546,6 +546,7 @@ impl World {
             device_codes: Vec::new(),
             sign_ins: Vec::new(),
             admin_consents: Vec::new(),
+            delegated_admin_relationships: Vec::new(),
             auth_codes: Vec::new(),
             refresh_tokens: Vec::new(),
         })

@@ -176,3 +176,70 @@ async fn cancel_wrong_redirect_and_single_tenant_apps_are_refused() {
     // A wrong secret of a multi-tenant app is refused as in its home tenant.
     assert_eq!(customer_token(&emu, &app_id, "nope").await.1["error_codes"][0], 7000215);
 }
+
+/// Grants `role` of Microsoft Graph to tenant `i`'s bootstrap app (it holds
+/// AppRoleAssignment.ReadWrite.All).
+async fn grant_bootstrap(emu: &Emu, i: usize, role: &str) {
+    let token = emu.bootstrap_token(i, "https://graph.microsoft.com").await;
+    let graph_sp = emu.graph(&token, Method::GET, &format!("servicePrincipals(appId='{GRAPH}')"), None).await.1;
+    let role_id = graph_sp["appRoles"].as_array().unwrap().iter().find(|r| r["value"] == role).unwrap()["id"].clone();
+    let boot = emu.tenant(i)["bootstrapClientId"].as_str().unwrap().to_string();
+    let sp = emu.graph(&token, Method::GET, &format!("servicePrincipals(appId='{boot}')"), None).await.1;
+    let body = json!({ "principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": role_id });
+    let (s, b, _) = emu
+        .graph(
+            &token,
+            Method::POST,
+            &format!("servicePrincipals/{}/appRoleAssignedTo", graph_sp["id"].as_str().unwrap()),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+}
+
+#[tokio::test]
+async fn gdap_relationships_are_read_through_graph_with_their_roles_and_expiry() {
+    let emu = start(3, 0, 0.0).await;
+    let token = emu.bootstrap_token(0, "https://graph.microsoft.com").await;
+    // Without DelegatedAdminRelationship.Read.All: denied.
+    let (s, _, _) = emu.graph(&token, Method::GET, "tenantRelationships/delegatedAdminRelationships", None).await;
+    assert_eq!(s, 403);
+    let path = format!("tenants/{}/delegatedAdminRelationships", emu.tid(0));
+    let (s, active) = emu
+        .control(
+            Method::POST,
+            &path,
+            Some(json!({ "customerTenantId": emu.tid(1), "roleDefinitionIds": ["e8611ab8-c189-46e8-94e1-60213ab1f814"] })),
+        )
+        .await;
+    assert_eq!(s, 201, "{active}");
+    let (s, _) = emu
+        .control(
+            Method::POST,
+            &path,
+            Some(json!({ "customerTenantId": emu.tid(2), "roleDefinitionIds": [], "endDateTime": "2020-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(s, 201);
+    grant_bootstrap(&emu, 0, "DelegatedAdminRelationship.Read.All").await;
+    let token = emu.bootstrap_token(0, "https://graph.microsoft.com").await;
+    let (s, list, _) = emu.graph(&token, Method::GET, "tenantRelationships/delegatedAdminRelationships", None).await;
+    assert_eq!(s, 200, "{list}");
+    let items = list["value"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let one = items.iter().find(|r| r["customer"]["tenantId"] == emu.tid(1).as_str()).unwrap();
+    assert_eq!(one["status"], "active");
+    assert_eq!(one["accessDetails"]["unifiedRoles"][0]["roleDefinitionId"], "e8611ab8-c189-46e8-94e1-60213ab1f814");
+    let two = items.iter().find(|r| r["customer"]["tenantId"] == emu.tid(2).as_str()).unwrap();
+    assert_eq!(two["status"], "expired");
+    let (s, got, _) = emu
+        .graph(
+            &token,
+            Method::GET,
+            &format!("tenantRelationships/delegatedAdminRelationships/{}", active["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(got["id"], active["id"]);
+}

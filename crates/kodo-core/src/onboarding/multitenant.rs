@@ -204,6 +204,110 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
     }))
 }
 
+/// Entra role template ids (Learn "Microsoft Entra built-in roles"; docs/multitenant-research.md §3).
+pub const PRIVILEGED_ROLE_ADMINISTRATOR: &str = "e8611ab8-c189-46e8-94e1-60213ab1f814";
+pub const APPLICATION_ADMINISTRATOR: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
+pub const CLOUD_APPLICATION_ADMINISTRATOR: &str = "158c047a-c907-4556-b7ef-446551a6b5f7";
+
+/// Test-KodoGdapAccess.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestGdap {
+    pub tenant_id: String,
+}
+
+/// The signed-in partner's GDAP relationships with one customer (Graph
+/// `tenantRelationships/delegatedAdminRelationships`), judged for consenting to KODO's app on the
+/// customer's behalf: one relationship active and not past its end, and among the roles of the
+/// active ones Privileged Role Administrator (granting Microsoft Graph app roles needs it) and
+/// Application Administrator or Cloud Application Administrator (the other APIs' roles,
+/// delegated grants, the service principal) - facts.md §3.1. Which roles Partner Center's
+/// consent API itself checks is UNCONFIRMED (docs/multitenant-research.md §4). Read only.
+pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Result<Value, KodoError> {
+    super::check_guid("-TenantId", &req.tenant_id)?;
+    let all: Vec<Value> = match graph.list("tenantRelationships/delegatedAdminRelationships", Retry::ThrottleOnly).await
+    {
+        Ok(v) => v,
+        Err(e) if e.code == ErrorCode::PermissionDenied => {
+            return Err(KodoError::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "The signed-in identity cannot read the partner's GDAP relationships: it needs DelegatedAdminRelationship.Read.All. ({})",
+                    e.message
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let now = ctx.clock().utc_now();
+    let mine: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["customer"]["tenantId"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(&req.tenant_id)))
+        .collect();
+    let live = |r: &Value| {
+        r["status"] == "active"
+            && r["endDateTime"]
+                .as_str()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .is_some_and(|e| e > now)
+    };
+    let active: Vec<&&Value> = mine.iter().filter(|r| live(r)).collect();
+    let mut roles: Vec<String> = Vec::new();
+    for r in &active {
+        for u in r["accessDetails"]["unifiedRoles"].as_array().cloned().unwrap_or_default() {
+            if let Some(id) = u["roleDefinitionId"].as_str() {
+                if !roles.iter().any(|x| x.eq_ignore_ascii_case(id)) {
+                    roles.push(id.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    let has = |id: &str| roles.iter().any(|r| r == id);
+    let mut missing: Vec<&str> = Vec::new();
+    if !has(PRIVILEGED_ROLE_ADMINISTRATOR) {
+        missing.push("Privileged Role Administrator");
+    }
+    if !has(APPLICATION_ADMINISTRATOR) && !has(CLOUD_APPLICATION_ADMINISTRATOR) {
+        missing.push("Application Administrator or Cloud Application Administrator");
+    }
+    let expired = mine.iter().any(|r| {
+        r["status"] == "expired"
+            || r["endDateTime"]
+                .as_str()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .is_some_and(|e| e <= now)
+    });
+    let (reason, detail) = if mine.is_empty() {
+        ("NoRelationship", "The partner has no GDAP relationship with this customer.".to_string())
+    } else if active.is_empty() && expired {
+        (
+            "Expired",
+            "The partner's GDAP relationship with this customer has expired; the customer must approve a new one."
+                .to_string(),
+        )
+    } else if active.is_empty() {
+        (
+            "NotActive",
+            format!(
+                "No GDAP relationship with this customer is active (status: {}).",
+                mine.iter().filter_map(|r| r["status"].as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    } else if !missing.is_empty() {
+        ("MissingRoles", format!("The active GDAP relationship lacks: {}.", missing.join("; ")))
+    } else {
+        ("Ready", "An active GDAP relationship holds the roles consent needs.".to_string())
+    };
+    let relationships: Vec<Value> = mine
+        .iter()
+        .map(|r| json!({ "id": r["id"], "displayName": r["displayName"], "status": r["status"], "endDateTime": r["endDateTime"] }))
+        .collect();
+    Ok(json!({
+        "tenantId": req.tenant_id, "ready": reason == "Ready", "reason": reason, "detail": detail,
+        "relationships": relationships, "roleDefinitionIds": roles, "missingRoles": missing,
+    }))
+}
+
 /// The app's `signInAudience` and `web` (read only for New-KodoApp -MultiTenant).
 pub async fn read_audience(graph: &Graph<'_>, object_id: &str) -> Result<Value, KodoError> {
     let answer =
