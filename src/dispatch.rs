@@ -117,6 +117,10 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             let env = session.connected().await?.env.clone();
             onboarding::multitenant::test_consent(&env, ctx, req).await
         }
+        Request::GrantConsentGdap(req) => {
+            let connection = session.connected().await?;
+            onboarding::multitenant::grant_consent_gdap(&connection, ctx, req).await
+        }
         Request::TestGdap(req) => {
             let connection = session.connected().await?;
             onboarding::multitenant::test_gdap(&Graph::new(&connection, ctx), ctx, req).await

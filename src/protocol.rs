@@ -88,6 +88,10 @@ pub enum Request {
     /// roles with the manifest.
     #[serde(rename = "consent.test")]
     TestConsent(onboarding::multitenant::TestConsent),
+    /// Grant-KodoConsent: consent to the multi-tenant app in a customer tenant as the partner's
+    /// admin under GDAP (service principal and app role assignments).
+    #[serde(rename = "consent.gdap")]
+    GrantConsentGdap(onboarding::multitenant::GrantConsentGdap),
     /// Test-KodoGdapAccess: the partner's GDAP relationship with a customer, for consent.
     #[serde(rename = "gdap.test")]
     TestGdap(onboarding::multitenant::TestGdap),

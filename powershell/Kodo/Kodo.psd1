@@ -19,6 +19,7 @@
         'Get-KodoContext'
         'Get-KodoSharePointTenant'
         'Get-KodoVersion'
+        'Grant-KodoConsent'
         'Grant-KodoEwsAccess'
         'Grant-KodoPermissions'
         'Invoke-KodoOnboarding'

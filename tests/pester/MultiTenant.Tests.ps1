@@ -7,7 +7,9 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 4
+    # Tenants 4 and 5 are the GDAP path's customers; device codes are approved by the emulator
+    # (the partner admin's sign-in, Connect-Kodo -UseDeviceCode).
+    $emu = Start-KodoEmulator -Tenants 6 -AutoApproveDeviceCodes
     $script:Redirect = 'https://partner.example/kodo/consented'
     $script:Provider = Connect-Tenant 0
     $script:App = New-KodoApp -DisplayName 'KODO for Cloud backup' -MultiTenant -ConsentRedirectUri $script:Redirect -Confirm:$false
@@ -238,5 +240,118 @@ Describe 'GDAP: the partner''s relationship with a customer, checked before cons
         $r[2].MissingRoles | Should -Be @('Privileged Role Administrator')
         $r[3].Reason | Should -Be 'NoRelationship'
         @(Get-GraphWrites).Count | Should -Be 0
+    }
+}
+
+Describe 'GDAP: Grant-KodoConsent onboards a customer tenant as the partner''s admin, no customer-side script' {
+    BeforeAll {
+        # Customer 4: an active relationship with Privileged Role Administrator and Application
+        # Administrator. Customers 2 (expired), 3 (Cloud Application Administrator only) are the
+        # previous block's; customer 5 has none.
+        $path = "tenants/$($script:Provider.TenantId)/delegatedAdminRelationships"
+        $null = Invoke-Control POST $path @{ customerTenantId = $emu.Tenants[4].TenantId; roleDefinitionIds = @($script:PRA, $script:AppAdmin) }
+        Disconnect-Kodo
+        # The partner's administrator (delegated), in the provider tenant.
+        $script:PartnerAdmin = Connect-Kodo -Environment Emulator -TenantId $script:Provider.TenantId -UseDeviceCode 6>$null
+        $script:Customer = $emu.Tenants[4]
+    }
+    AfterAll {
+        Disconnect-Kodo
+        $null = Connect-Tenant 0
+    }
+
+    It 'the partner admin''s connection is delegated' {
+        $script:PartnerAdmin.IdentityKind | Should -Be 'DeviceCode'
+        (Test-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -ClientSecret $script:App.ClientSecret).Status | Should -Be 'NotConsented'
+    }
+
+    It '-WhatIf plans the service principal and every application permission, and writes nothing' {
+        Clear-Log
+        $r = Grant-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -WhatIf
+        @(Get-GraphWrites).Count | Should -Be 0
+        $r.PSTypeNames | Should -Contain 'Kodo.ConsentGrant'
+        $r.Changes.Count | Should -Be 0
+        $r.Permissions.Count | Should -BeGreaterThan 0
+        @($r.Permissions | Where-Object Status -ne 'WouldGrant').Count | Should -Be 0
+        (Test-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -ClientSecret $script:App.ClientSecret).Status | Should -Be 'NotConsented'
+    }
+
+    It 'grants the app its service principal and app roles in the customer tenant; Test-KodoConsent proves every grant' {
+        Clear-Log
+        $r = Grant-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -Confirm:$false
+        $r.TenantId | Should -Be $script:Customer.TenantId
+        $r.ServicePrincipalId | Should -Not -BeNullOrEmpty
+        $r.Changes[0] | Should -Match 'service principal'
+        $r.Changes.Count | Should -Be (1 + $r.Permissions.Count)
+        @($r.Permissions | Where-Object Status -ne 'Granted').Count | Should -Be 0
+        $r.GdapRoleDefinitionIds | Should -Contain $script:PRA
+        # Every write went to the customer tenant, under the partner admin's GDAP token (the log
+        # names the tenant of `$batch items; the one plain POST, the service principal, is found
+        # in the customer's directory below).
+        $writes = @(Get-GraphWrites)
+        $writes.Count | Should -Be $r.Changes.Count
+        @($writes | Where-Object { $_.tenantId -and $_.tenantId -ne $script:Customer.TenantId }).Count | Should -Be 0
+        @(Get-Log | Where-Object path -like "/$($script:Customer.TenantId)/oauth2/v2.0/token").Count | Should -BeGreaterThan 0
+
+        $c = Test-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -ClientSecret $script:App.ClientSecret
+        $c.Status | Should -Be 'Consented'
+        $c.GrantedRoles | Should -Be $c.RequiredRoles
+        $sp = Invoke-PlainGraph $script:Customer "servicePrincipals(appId='$($script:App.ClientId)')"
+        $sp.appOwnerOrganizationId | Should -Be $script:Provider.TenantId
+        @(Get-Assignments $script:Customer).Count | Should -Be $c.RequiredRoles
+    }
+
+    It 're-run writes nothing and says so' {
+        Clear-Log
+        $r = Grant-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -Confirm:$false -Verbose 4>&1
+        $out = @($r | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] })[0]
+        $verbose = @($r | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }) | Out-String
+        @(Get-GraphWrites).Count | Should -Be 0
+        $out.Changes.Count | Should -Be 0
+        @($out.Permissions | Where-Object Status -ne 'AlreadyPresent').Count | Should -Be 0
+        $verbose | Should -Match 'nothing to change'
+    }
+
+    It 'refuses <Case> with Kodo.GdapAccessDenied naming it, and writes nothing' -ForEach @(
+        @{ Case = 'an expired relationship'; Index = 2; Pattern = 'Expired' }
+        @{ Case = 'a missing role'; Index = 3; Pattern = 'MissingRoles.*Privileged Role Administrator' }
+        @{ Case = 'no relationship'; Index = 5; Pattern = 'NoRelationship' }
+    ) {
+        $tenant = $emu.Tenants[$Index].TenantId
+        Clear-Log
+        $err = $null
+        try { Grant-KodoConsent -AppId $script:App.ClientId -TenantId $tenant -Confirm:$false -ErrorAction Stop } catch { $err = $_ }
+        $err | Should -Not -BeNullOrEmpty
+        $err.FullyQualifiedErrorId | Should -Be 'Kodo.GdapAccessDenied,Grant-KodoConsent'
+        $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+        $err.Exception.Message | Should -Match $Pattern
+        $err.Exception.Message | Should -Match 'Nothing was changed'
+        @(Get-GraphWrites).Count | Should -Be 0
+        # Not even a sign-in to the customer tenant.
+        @(Get-Log | Where-Object path -like "/$tenant/oauth2/v2.0/token").Count | Should -Be 0
+    }
+
+    It 'an app''s connection (client secret) is refused: GDAP needs the admin''s own sign-in' {
+        try {
+            $null = Connect-Tenant 0
+            Clear-Log
+            { Grant-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'Kodo.InvalidArgument,Grant-KodoConsent'
+            @(Get-GraphWrites).Count | Should -Be 0
+        } finally {
+            $script:PartnerAdmin = Connect-Kodo -Environment Emulator -TenantId $script:Provider.TenantId -UseDeviceCode 6>$null
+        }
+    }
+
+    It 'no secret or token in any stream' {
+        $all = & {
+            Grant-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -Confirm:$false -Verbose
+            Grant-KodoConsent -AppId $script:App.ClientId -TenantId $emu.Tenants[5].TenantId -Confirm:$false -Verbose -ErrorAction Continue
+            Grant-KodoConsent -AppId $script:App.ClientId -TenantId $emu.Tenants[5].TenantId -WhatIf -Verbose -ErrorAction Continue
+        } *>&1 | Out-String -Width 4096
+        $all | Should -Match 'NoRelationship'
+        $all | Should -Not -Match ([regex]::Escape($script:SecretText))
+        $all | Should -Not -Match 'eyJ[A-Za-z0-9_-]{10,}\.'
+        $all | Should -Not -Match 'refresh_token'
     }
 }

@@ -44,11 +44,14 @@ pub enum ErrorCode {
     Retired,
     /// A tenant policy forbids what was asked (an app management policy blocking secrets).
     PolicyBlocked,
+    /// The partner's GDAP relationship with a customer does not allow what was asked (none,
+    /// expired, not active, or lacking a role).
+    GdapAccessDenied,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the PowerShell meta-tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidRequest,
         ErrorCode::Cancelled,
@@ -65,6 +68,7 @@ impl ErrorCode {
         ErrorCode::ServiceError,
         ErrorCode::Retired,
         ErrorCode::PolicyBlocked,
+        ErrorCode::GdapAccessDenied,
     ];
 
     /// Name of the matching `System.Management.Automation.ErrorCategory` member.
@@ -86,6 +90,7 @@ impl ErrorCode {
             ErrorCode::ServiceError => "ResourceUnavailable",
             ErrorCode::Retired => "NotEnabled",
             ErrorCode::PolicyBlocked => "SecurityError",
+            ErrorCode::GdapAccessDenied => "PermissionDenied",
         }
     }
 

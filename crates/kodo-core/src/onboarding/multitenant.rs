@@ -10,11 +10,13 @@
 //! Sources: docs/multitenant-research.md (§1 the admin consent endpoint, §2 what a sign-in to a
 //! tenant without consent answers).
 
-use crate::auth::{Connection, CredentialSpec, Environment};
-use crate::context::OpContext;
+use crate::auth::{Connection, CredentialSpec, Environment, Secret};
+use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
-use crate::graph::{Graph, Retry};
-use crate::manifest::parse_manifest;
+use crate::graph::models::{AppRoleAssignment, ServicePrincipal};
+use crate::graph::{Graph, Request, Retry, graph_error};
+use crate::manifest::{Resolution, RowStatus, parse_manifest, resolve};
+use crate::plan::{Approval, Plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -306,6 +308,204 @@ pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Res
         "tenantId": req.tenant_id, "ready": reason == "Ready", "reason": reason, "detail": detail,
         "relationships": relationships, "roleDefinitionIds": roles, "missingRoles": missing,
     }))
+}
+
+/// Grant-KodoConsent: the GDAP path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantConsentGdap {
+    pub app_id: String,
+    pub tenant_id: String,
+    pub manifest: Value,
+    /// How the plan is approved (absent: every step).
+    #[serde(default)]
+    pub approval: Approval,
+}
+
+/// Consents to the provider's multi-tenant app in a customer tenant as the partner's signed-in
+/// administrator under GDAP, with no customer-side step (docs/multitenant-research.md §4-§5):
+///
+/// 1. the partner's GDAP relationship with the customer is checked first ([`test_gdap`], read in
+///    the partner tenant with the admin's token for DelegatedAdminRelationship.Read.All):
+///    anything but Ready refuses with `GdapAccessDenied`, nothing written;
+/// 2. the admin's refresh token is redeemed at the customer tenant's authority (a delegated
+///    Graph token whose directory roles come from the relationship);
+/// 3. in the customer tenant: the app's service principal (`POST /servicePrincipals {appId}`)
+///    if absent, and each application permission of the manifest not yet assigned
+///    (`POST /servicePrincipals/{resourceSpId}/appRoleAssignedTo`), planned, approved step by
+///    step, applied; a re-run plans nothing.
+///
+/// Delegated permissions (the tenant-wide oauth2PermissionGrant) are not granted here: on this
+/// path they are Partner Center's application consent's (§4, not built).
+pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantConsentGdap) -> Result<Value, KodoError> {
+    super::check_guid("-AppId", &req.app_id)?;
+    super::check_guid("-TenantId", &req.tenant_id)?;
+    let manifest = parse_manifest(&req.manifest)?;
+    if !conn.is_delegated() {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "Grant-KodoConsent acts as the partner's administrator under GDAP, and this connection is an app's ({}). Connect-Kodo to the partner tenant with -UseDeviceCode or the browser sign-in.",
+                conn.kind
+            ),
+        )
+        .with_target(req.tenant_id.clone()));
+    }
+    let graph_uri = conn.env.graph.trim_end_matches('/').to_string();
+    ctx.progress("Grant-KodoConsent", format!("Checking the GDAP relationship with {}", req.tenant_id), Some(5));
+    let read_scope = format!("{graph_uri}/DelegatedAdminRelationship.Read.All offline_access");
+    let partner_token = conn.delegated_token_at(ctx, None, &read_scope).await?;
+    let partner = Connection::new(
+        Some(conn.tenant.clone()),
+        conn.env.clone(),
+        CredentialSpec::AccessToken { token: Secret::new(partner_token) },
+    )?;
+    let gdap = test_gdap(&Graph::new(&partner, ctx), ctx, TestGdap { tenant_id: req.tenant_id.clone() }).await?;
+    if gdap["ready"] != true {
+        return Err(KodoError::new(
+            ErrorCode::GdapAccessDenied,
+            format!(
+                "Nothing was changed in tenant {}: GDAP {}: {}",
+                req.tenant_id,
+                gdap["reason"].as_str().unwrap_or(""),
+                gdap["detail"].as_str().unwrap_or("")
+            ),
+        )
+        .with_target(req.tenant_id.clone()));
+    }
+    ctx.progress("Grant-KodoConsent", format!("Signing in to {} under GDAP", req.tenant_id), Some(20));
+    let scope =
+        format!("{graph_uri}/Application.ReadWrite.All {graph_uri}/AppRoleAssignment.ReadWrite.All offline_access");
+    let token = conn.delegated_token_at(ctx, Some(&req.tenant_id), &scope).await?;
+    let customer = Connection::new(
+        Some(req.tenant_id.clone()),
+        conn.env.clone(),
+        CredentialSpec::AccessToken { token: Secret::new(token) },
+    )?;
+    let graph = Graph::new(&customer, ctx);
+    // One round of reads: the app's service principal and each resource API's.
+    let resources: Vec<String> = manifest.resources();
+    let sp_read =
+        Request::get(format!("servicePrincipals(appId='{}')?$select=id,displayName", req.app_id), Retry::ThrottleOnly);
+    let mut reads = vec![sp_read.clone()];
+    reads.extend(resources.iter().map(|r| super::permissions::resource_lookup(r)));
+    let mut answers = graph.batch(&reads).await?.into_iter();
+    let sp = answers.next().unwrap_or_default();
+    let mut sp_id = if sp.status == 404 { None } else { Some(sp.json::<ServicePrincipal>(&sp_read)?.id().to_string()) };
+    let resource_sps = super::permissions::resource_sps_from(&resources, answers.collect())?;
+    let Resolution { mut rows, resolved, missing } = resolve(&manifest, &resource_sps);
+    if !missing.is_empty() {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "Nothing was changed: tenant {} does not offer {} of the manifest's permissions: {}.",
+                req.tenant_id,
+                missing.len(),
+                crate::error::name_some(&missing, 10)
+            ),
+        ));
+    }
+    let assigned: Vec<(String, String)> = match &sp_id {
+        Some(id) => graph
+            .list::<AppRoleAssignment>(format!("servicePrincipals/{id}/appRoleAssignments"), Retry::Replication)
+            .await?
+            .iter()
+            .map(AppRoleAssignment::key)
+            .collect(),
+        None => Vec::new(),
+    };
+    let target = format!("tenant {}", req.tenant_id);
+    let mut plan = Plan::new();
+    if sp_id.is_none() {
+        plan.add("servicePrincipal", format!("Create the service principal of app {}", req.app_id), target.clone());
+    }
+    let mut assigns: Vec<(String, usize, String, String)> = Vec::new();
+    for r in resolved.iter().filter(|r| r.application) {
+        if assigned.contains(&(r.resource_sp_id.to_ascii_lowercase(), r.permission_id.clone())) {
+            rows[r.row].status = Some(RowStatus::AlreadyPresent);
+            continue;
+        }
+        let step = format!("assign:{}:{}", r.resource_app_id, r.permission_id);
+        plan.add(
+            step.clone(),
+            format!("Grant {} {} (application) to app {}", rows[r.row].api, rows[r.row].permission, req.app_id),
+            target.clone(),
+        );
+        assigns.push((step, r.row, r.resource_sp_id.clone(), r.permission_id.clone()));
+    }
+    let mut decided = plan.decide(ctx, &req.approval).await?;
+    // The report names the application permissions only (delegated ones are not granted here).
+    let app_rows: Vec<usize> = resolved.iter().filter(|r| r.application).map(|r| r.row).collect();
+    let fields = |rows: &[crate::manifest::PermissionRow], sp: &Option<String>, rt: u64| {
+        let shown: Vec<&crate::manifest::PermissionRow> = app_rows.iter().map(|i| &rows[*i]).collect();
+        json!({
+            "tenantId": req.tenant_id, "appId": req.app_id, "servicePrincipalId": sp,
+            "gdapRoleDefinitionIds": gdap["roleDefinitionIds"], "rows": shown, "roundTrips": rt,
+        })
+    };
+    if !decided.applies() {
+        for (_, row, _, _) in &assigns {
+            rows[*row].status = Some(RowStatus::WouldGrant);
+        }
+        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())));
+    }
+    if sp_id.is_none() && decided.approves("servicePrincipal") {
+        ctx.progress("Grant-KodoConsent", "Creating the app's service principal", Some(50));
+        let create = Request::post("servicePrincipals", json!({ "appId": req.app_id }), Retry::ThrottleOnly);
+        let r = graph.send(&create).await?;
+        let id = if r.status == 409 {
+            // Made meanwhile (an interrupted earlier run): read it.
+            graph
+                .get::<ServicePrincipal>(
+                    format!("servicePrincipals(appId='{}')?$select=id", req.app_id),
+                    Retry::Replication,
+                )
+                .await?
+                .id()
+                .to_string()
+        } else if r.ok() {
+            r.json::<ServicePrincipal>(&create)?.id().to_string()
+        } else {
+            return Err(graph_error("POST", "servicePrincipals", &r));
+        };
+        sp_id = Some(id);
+        decided.done("servicePrincipal");
+    }
+    let Some(principal) = sp_id.clone() else {
+        // The service principal was not approved: no assignment can be made.
+        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())));
+    };
+    let approved: Vec<&(String, usize, String, String)> = assigns.iter().filter(|a| decided.approves(&a.0)).collect();
+    let writes: Vec<Request> = approved
+        .iter()
+        .map(|(_, _, resource, role)| {
+            Request::post(
+                format!("servicePrincipals/{resource}/appRoleAssignedTo"),
+                json!({ "principalId": principal, "resourceId": resource, "appRoleId": role }),
+                Retry::Idempotent,
+            )
+        })
+        .collect();
+    if !writes.is_empty() {
+        ctx.progress("Grant-KodoConsent", format!("Granting {} application permissions", writes.len()), Some(70));
+    }
+    let results = if writes.is_empty() { Vec::new() } else { graph.batch(&writes).await? };
+    for ((step, row, _, _), r) in approved.iter().zip(results.iter()) {
+        // facts.md §3.12: a duplicate (an interrupted earlier run made it).
+        let duplicate = r.message() == "Permission being assigned already exists on the object";
+        if !r.ok() && !duplicate {
+            return Err(graph_error("POST", "appRoleAssignedTo", r).with_target(req.tenant_id.clone()));
+        }
+        rows[*row].status = Some(if r.ok() { RowStatus::Granted } else { RowStatus::AlreadyPresent });
+        decided.done(step);
+    }
+    if decided.changes().is_empty() {
+        ctx.log(
+            LogLevel::Verbose,
+            "The app's service principal and every application permission are in place: nothing to change.",
+        );
+    }
+    Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())))
 }
 
 /// The app's `signInAudience` and `web` (read only for New-KodoApp -MultiTenant).
