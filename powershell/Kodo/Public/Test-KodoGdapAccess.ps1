@@ -15,9 +15,10 @@ function Test-KodoGdapAccess {
     Returns one Kodo.GdapAccess per tenant: Ready, Reason (Ready, NoRelationship, Expired,
     NotActive, MissingRoles), MissingRoles, Relationships, Detail.
 
-    Partner Center's application consent API (consent under GDAP, as CIPP applies it) is not
-    called by Kodo yet: which roles that API checks is UNCONFIRMED. Until then, a customer
-    consents through New-KodoConsentLink.
+    Grant-KodoConsent runs this check first, then grants the app its application permissions in
+    the customer tenant under GDAP. Partner Center's application consent API (the delegated
+    permissions, as CIPP applies it) is not called by Kodo yet: which roles that API checks is
+    UNCONFIRMED.
 
     .PARAMETER TenantId
     The customer tenant id(s) (GUID).
