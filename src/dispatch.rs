@@ -111,6 +111,22 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             let connection = session.connected().await?;
             onboarding::test_app(&connection, ctx, &Graph::new(&connection, ctx), req).await
         }
+        Request::ConsentLink(req) => {
+            let connection = session.connected().await?;
+            onboarding::multitenant::consent_link(&connection.env, ctx, req)
+        }
+        Request::TestConsent(req) => {
+            let env = session.connected().await?.env.clone();
+            onboarding::multitenant::test_consent(&env, ctx, req).await
+        }
+        Request::GrantConsentGdap(req) => {
+            let connection = session.connected().await?;
+            onboarding::multitenant::grant_consent_gdap(&connection, ctx, req).await
+        }
+        Request::TestGdap(req) => {
+            let connection = session.connected().await?;
+            onboarding::multitenant::test_gdap(&Graph::new(&connection, ctx), ctx, req).await
+        }
         Request::FindApps(req) => {
             let connection = session.connected().await?;
             onboarding::find_apps(&connection, ctx, &Graph::new(&connection, ctx), req).await

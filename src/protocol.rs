@@ -87,6 +87,20 @@ pub enum Request {
     /// Test-KodoApp.
     #[serde(rename = "app.test")]
     TestApp(onboarding::TestApp),
+    /// New-KodoConsentLink: a customer tenant's admin consent URL (multi-tenant app).
+    #[serde(rename = "consent.link")]
+    ConsentLink(onboarding::multitenant::ConsentLink),
+    /// Test-KodoConsent: sign in to a customer tenant as the multi-tenant app and compare its
+    /// roles with the manifest.
+    #[serde(rename = "consent.test")]
+    TestConsent(onboarding::multitenant::TestConsent),
+    /// Grant-KodoConsent: consent to the multi-tenant app in a customer tenant as the partner's
+    /// admin under GDAP (service principal and app role assignments).
+    #[serde(rename = "consent.gdap")]
+    GrantConsentGdap(onboarding::multitenant::GrantConsentGdap),
+    /// Test-KodoGdapAccess: the partner's GDAP relationship with a customer, for consent.
+    #[serde(rename = "gdap.test")]
+    TestGdap(onboarding::multitenant::TestGdap),
     /// Get-KodoApp.
     #[serde(rename = "app.find")]
     FindApps(onboarding::FindApps),

@@ -50,11 +50,14 @@ pub enum ErrorCode {
     LedgerInvalid,
     /// The ledger cannot be read or written (a missing folder, a directory, no permission).
     LedgerUnavailable,
+    /// The partner's GDAP relationship with a customer does not allow what was asked (none,
+    /// expired, not active, or lacking a role).
+    GdapAccessDenied,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the PowerShell meta-tests.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidRequest,
         ErrorCode::Cancelled,
@@ -74,6 +77,7 @@ impl ErrorCode {
         ErrorCode::LedgerLocked,
         ErrorCode::LedgerInvalid,
         ErrorCode::LedgerUnavailable,
+        ErrorCode::GdapAccessDenied,
     ];
 
     /// Name of the matching `System.Management.Automation.ErrorCategory` member.
@@ -98,6 +102,7 @@ impl ErrorCode {
             ErrorCode::LedgerLocked => "ResourceBusy",
             ErrorCode::LedgerInvalid => "InvalidData",
             ErrorCode::LedgerUnavailable => "OpenError",
+            ErrorCode::GdapAccessDenied => "PermissionDenied",
         }
     }
 

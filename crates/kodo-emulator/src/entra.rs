@@ -127,7 +127,7 @@ fn access_token(
     appidacr: &str,
     roles: Option<Vec<String>>,
     scopes: Option<Vec<String>>,
-    user: Option<&User>,
+    user: Option<(&User, &[String])>,
 ) -> String {
     let now = chrono::Utc::now().timestamp();
     let iss = format!("https://sts.windows.net/{}/", tenant.id);
@@ -159,15 +159,16 @@ fn access_token(
             }
             m.insert("wids".into(), json!(["0997a1d0-0d1d-4acb-b408-d5ca73121e90"]));
         }
-        Some(u) => {
+        Some((u, wids)) => {
             m.insert("idtyp".into(), "user".into());
             m.insert("oid".into(), u.id.clone().into());
             m.insert("sub".into(), pki::b64url(uuid::Uuid::new_v4().as_bytes()).into());
             m.insert("upn".into(), u.user_principal_name.clone().into());
             m.insert("name".into(), u.display_name.clone().into());
             m.insert("scp".into(), scopes.unwrap_or_default().join(" ").into());
-            // A Global Administrator (wids: the role template id of Global Administrator).
-            m.insert("wids".into(), json!(["62e90394-69f5-4237-9190-012177145e10"]));
+            // The user's directory roles (role template ids): the tenant's own admin is a Global
+            // Administrator; a partner's admin under GDAP holds the relationship's roles.
+            m.insert("wids".into(), json!(wids));
         }
     }
     let mut header = serde_json::Map::new();
@@ -201,11 +202,19 @@ pub fn token(
 ) -> Result<Value, EntraError> {
     let mut tenants = world.tenants.lock();
     let Some(ti) = world.tenant_index(&tenants, tenant_name) else { return Err(tenant_not_found(tenant_name)) };
-    let tenant = &mut tenants[ti];
     let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
     // client_secret may come as HTTP Basic auth (facts.md §4.2).
     let (basic_id, basic_secret) = basic_auth(headers);
     let client_id = form.get("client_id").cloned().or(basic_id).unwrap_or_default();
+    // A multi-tenant app registered in another tenant (adminconsent.rs): it signs in to this
+    // one with its own credentials once this tenant has its service principal.
+    let foreign = super::adminconsent::foreign_app(&tenants, ti, &client_id).map(|(a, _)| a);
+    if grant_type == "refresh_token" {
+        if let Some(answer) = gdap_refresh(world, &mut tenants, ti, &client_id, form) {
+            return answer;
+        }
+    }
+    let tenant = &mut tenants[ti];
     if client_id.is_empty() {
         return Err(aadsts(
             StatusCode::BAD_REQUEST,
@@ -216,7 +225,7 @@ pub fn token(
     }
     match grant_type {
         "client_credentials" => {
-            let Some(app) = tenant.app_by_app_id(&client_id).cloned() else {
+            let Some(app) = tenant.app_by_app_id(&client_id).cloned().or(foreign) else {
                 // Managed identities have no application object; neither do foreign apps.
                 return Err(app_not_found(&client_id, &tenant.display_name));
             };
@@ -236,6 +245,10 @@ pub fn token(
                 return Err(resource_not_found(resource, &tenant.display_name));
             };
             let Some(client_sp) = tenant.sp_by_app_id(&client_id).cloned() else {
+                // Also a multi-tenant app before this tenant's admin consented: the text of a
+                // client-credentials request in a tenant other than the app's home tenant
+                // (Azure/azure-sdk-for-net#46762, 2024; Azure/Commercial-Marketplace-SaaS-Accelerator#830).
+                // HTTP status and `error` value UNCONFIRMED (docs/signin-research.md §1.9).
                 return Err(aadsts(
                     StatusCode::BAD_REQUEST,
                     "invalid_client",
@@ -443,6 +456,84 @@ pub(crate) fn check_delegated_request(
     Ok((audience, resource_id, granted))
 }
 
+/// A refresh token of a user of another tenant (a partner's admin) redeemed at this tenant's
+/// authority, as CIPP redeems its partner refresh token per customer tenant
+/// (KelvinTegelaar/CIPP-API `Get-GraphToken`: `grant_type=refresh_token` to
+/// `https://login.microsoftonline.com/{customerTenantId}/oauth2/v2.0/token`). None when the
+/// refresh token is not another tenant's (the ordinary path then answers).
+///
+/// The partner's admin gets a token for this tenant only while the partner (the refresh token's
+/// tenant) has a GDAP relationship with it that is active and not past its end (gdap.rs); the
+/// token's `wids` are that relationship's roles (accessDetails.unifiedRoles' roleDefinitionIds;
+/// the emulator does not model access assignments: the admin holds every role of every active
+/// relationship). Whether real tokens under GDAP carry the roles in `wids` is UNCONFIRMED.
+/// Without such a relationship: AADSTS50020, the text of a user of another tenant without
+/// access (real captures: MicrosoftDocs/azure-docs#118443, microsoft/PowerBI-CSharp#64; Learn
+/// troubleshooting article "Error AADSTS50020"); its HTTP status and `error` value at the token
+/// endpoint for a refresh token are UNCONFIRMED (400 `invalid_grant` here).
+fn gdap_refresh(
+    world: &World,
+    tenants: &mut [Tenant],
+    ti: usize,
+    client_id: &str,
+    form: &HashMap<String, String>,
+) -> Option<Result<Value, EntraError>> {
+    let presented = form.get("refresh_token").cloned().unwrap_or_default();
+    let held = |t: &Tenant| {
+        t.refresh_tokens.iter().any(|r| r.token == presented && r.client_id.eq_ignore_ascii_case(client_id))
+    };
+    if presented.is_empty() || held(&tenants[ti]) {
+        return None;
+    }
+    let pi = tenants.iter().position(held)?;
+    let (partner, customer) = (&tenants[pi], &tenants[ti]);
+    let rt = partner.refresh_tokens.iter().find(|r| r.token == presented)?.clone();
+    let user = partner.admin.clone();
+    let mut wids: Vec<String> = Vec::new();
+    for r in partner.delegated_admin_relationships.iter().map(super::gdap::view) {
+        let mine = r
+            .get("customer")
+            .and_then(|c| c["tenantId"].as_str())
+            .is_some_and(|t| t.eq_ignore_ascii_case(&customer.id));
+        if !mine || r.get("status").and_then(Value::as_str) != Some("active") {
+            continue;
+        }
+        let roles = r.get("accessDetails").and_then(|a| a["unifiedRoles"].as_array()).cloned().unwrap_or_default();
+        for id in roles.iter().filter_map(|u| u["roleDefinitionId"].as_str()) {
+            if !wids.iter().any(|w| w.eq_ignore_ascii_case(id)) {
+                wids.push(id.to_ascii_lowercase());
+            }
+        }
+    }
+    let active = partner.delegated_admin_relationships.iter().map(super::gdap::view).any(|r| {
+        r.get("status").and_then(Value::as_str) == Some("active")
+            && r.get("customer")
+                .and_then(|c| c["tenantId"].as_str())
+                .is_some_and(|t| t.eq_ignore_ascii_case(&customer.id))
+    });
+    if !active {
+        let app_name = clients::find(customer, client_id).map(|c| c.display_name.clone()).unwrap_or_default();
+        return Some(Err(aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50020,
+            &format!(
+                "User account '{}' from identity provider 'https://sts.windows.net/{}/' does not exist in tenant '{}' and cannot access the application '{client_id}'({app_name}) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
+                user.user_principal_name, partner.id, customer.display_name
+            ),
+        )));
+    }
+    let scope = form.get("scope").cloned().unwrap_or_else(|| rt.scopes.join(" "));
+    let answer = delegated_token_for(world, customer, &user, &wids, client_id, &scope, form);
+    Some(answer.map(|(v, new_rt)| {
+        // The new refresh token is the user's, kept with the partner tenant's.
+        if let Some(r) = new_rt {
+            tenants[pi].refresh_tokens.push(r);
+        }
+        v
+    }))
+}
+
 /// A delegated token for the tenant's admin, plus a refresh token when offline_access was asked.
 fn delegated_token(
     world: &World,
@@ -451,6 +542,26 @@ fn delegated_token(
     scope: &str,
     form: &HashMap<String, String>,
 ) -> Result<Value, EntraError> {
+    let admin = tenant.admin.clone();
+    let wids = [GLOBAL_ADMINISTRATOR_ROLE.to_string()];
+    let (v, rt) = delegated_token_for(world, tenant, &admin, &wids, client_id, scope, form)?;
+    if let Some(r) = rt {
+        tenant.refresh_tokens.push(r);
+    }
+    Ok(v)
+}
+
+/// A delegated token in `tenant` for `admin` holding the directory roles `wids`, and the refresh
+/// token to keep when offline_access was asked.
+fn delegated_token_for(
+    world: &World,
+    tenant: &Tenant,
+    admin: &User,
+    wids: &[String],
+    client_id: &str,
+    scope: &str,
+    form: &HashMap<String, String>,
+) -> Result<(Value, Option<RefreshToken>), EntraError> {
     let Some(public) = clients::find(tenant, client_id) else {
         return Err(app_not_found(client_id, &tenant.display_name));
     };
@@ -467,21 +578,17 @@ fn delegated_token(
             first_party: None,
         },
     };
-    let admin = tenant.admin.clone();
-    let token = access_token(world, tenant, &audience, &client, "0", None, Some(granted.clone()), Some(&admin));
+    let token = access_token(world, tenant, &audience, &client, "0", None, Some(granted.clone()), Some((admin, wids)));
     let wants_refresh = scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("offline_access"));
-    let refresh = wants_refresh.then(|| {
-        let token = format!(
+    let kept = wants_refresh.then(|| RefreshToken {
+        token: format!(
             "0.{}",
             pki::b64url(&[uuid::Uuid::new_v4().as_bytes().as_slice(), uuid::Uuid::new_v4().as_bytes()].concat())
-        );
-        tenant.refresh_tokens.push(RefreshToken {
-            token: token.clone(),
-            client_id: client_id.to_string(),
-            scopes: scope.split_whitespace().map(str::to_string).collect(),
-        });
-        token
+        ),
+        client_id: client_id.to_string(),
+        scopes: scope.split_whitespace().map(str::to_string).collect(),
     });
+    let refresh = kept.as_ref().map(|r| r.token.clone());
     let mut scope_out: Vec<String> = granted.clone();
     for extra in ["openid", "profile", "offline_access", "email"] {
         if scope.split_whitespace().any(|s| s.eq_ignore_ascii_case(extra)) {
@@ -507,7 +614,7 @@ fn delegated_token(
         header.insert("kid".into(), world.signing_kid.clone().into());
         response["id_token"] = world.signing.sign_jwt(header, &claims).into();
     }
-    Ok(response)
+    Ok((response, kept))
 }
 
 fn basic_auth(headers: &HeaderMap) -> (Option<String>, Option<String>) {

@@ -25,6 +25,8 @@ pub struct Caller {
     pub roles: Vec<String>,
     pub scopes: Vec<String>,
     pub app_only: bool,
+    /// Directory roles (role template ids) of a delegated caller (the token's `wids`).
+    pub wids: Vec<String>,
 }
 
 /// A Graph response before it becomes HTTP (also a `$batch` sub-response).
@@ -171,6 +173,7 @@ pub fn authenticate(
         roles: strings(&c["roles"]),
         scopes: c["scp"].as_str().map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
         app_only: c["idtyp"] == "app",
+        wids: strings(&c["wids"]),
     })
 }
 
@@ -184,6 +187,27 @@ impl Caller {
     fn has_any(&self, perms: &[&str]) -> bool {
         let held = if self.app_only { &self.roles } else { &self.scopes };
         perms.iter().any(|p| held.iter().any(|h| h.eq_ignore_ascii_case(p)))
+    }
+}
+
+/// Directory roles (template ids, docs/multitenant-research.md §3) a signed-in admin needs, as
+/// facts.md §3.1 reads Learn "Grant tenant-wide admin consent" and "delegate-by-task": app roles
+/// of Microsoft Graph need Privileged Role Administrator (or Global Administrator); other APIs'
+/// app roles and service principals Cloud Application Administrator or Application
+/// Administrator as well. Whether Privileged Role Administrator alone may create a service
+/// principal is UNCONFIRMED (the emulator lets it: it may consent to any permission).
+const ROLES_GRAPH_APP_ROLES: &[&str] = &[GLOBAL_ADMINISTRATOR_ROLE, "e8611ab8-c189-46e8-94e1-60213ab1f814"];
+const ROLES_APP_ADMIN: &[&str] = &[
+    GLOBAL_ADMINISTRATOR_ROLE,
+    "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+    "158c047a-c907-4556-b7ef-446551a6b5f7",
+];
+
+impl Caller {
+    /// An app-only caller (its Graph permissions decide), or a delegated one holding one of `roles`.
+    fn holds_role(&self, roles: &[&str]) -> bool {
+        self.app_only || self.wids.iter().any(|w| roles.iter().any(|r| r.eq_ignore_ascii_case(w)))
     }
 }
 
@@ -530,6 +554,17 @@ pub fn dispatch(
         };
     }
     let mut tenants = world.tenants.lock();
+    // POST /servicePrincipals {appId} of another tenant's multi-tenant app.
+    let foreign = match (method, t.segments.as_slice()) {
+        ("POST", [only]) if only.name == "servicePrincipals" && only.key.is_none() => {
+            let app_id = body.as_ref().and_then(|b| b["appId"].as_str()).unwrap_or("");
+            tenants
+                .iter()
+                .position(|x| x.id == caller.tenant_id)
+                .and_then(|here| super::adminconsent::foreign_app(&tenants, here, app_id))
+        }
+        _ => None,
+    };
     let Some(tenant) = tenants.iter_mut().find(|x| x.id == caller.tenant_id) else { return denied() };
     let lag = world.lag();
     let names: Vec<&str> = t.segments.iter().map(|s| s.name.as_str()).collect();
@@ -626,8 +661,19 @@ pub fn dispatch(
             if !caller.has_any(APP_WRITE) {
                 return denied();
             }
+            if !caller.holds_role(ROLES_APP_ADMIN) {
+                return denied();
+            }
             let app_id = body.as_ref().and_then(|b| b["appId"].as_str()).unwrap_or("").to_string();
-            let Some(app) = tenant.app_by_app_id(&app_id).filter(|a| a.obj.visible()) else {
+            // A multi-tenant app of another tenant: its service principal here names its home
+            // tenant (as admin consent makes it, adminconsent.rs).
+            let home = match tenant.app_by_app_id(&app_id) {
+                Some(_) => tenant.id.clone(),
+                None => foreign.as_ref().map(|(_, h)| h.clone()).unwrap_or_default(),
+            };
+            let Some(app) =
+                tenant.app_by_app_id(&app_id).or(foreign.as_ref().map(|(a, _)| a)).filter(|a| a.obj.visible())
+            else {
                 // facts.md §3.12: NoBackingApplicationObject, retried by clients on replication lag.
                 let mut r = bad_request(&format!(
                     "The appId '{app_id}' of the service principal does not reference a valid application object."
@@ -645,7 +691,7 @@ pub fn dispatch(
                 );
             }
             let name = app.obj.str("displayName").to_string();
-            let mut sp = service_principal_json(&app_id, &name, &tenant.id, "Application");
+            let mut sp = service_principal_json(&app_id, &name, &home, "Application");
             if let Some(tags) = body.as_ref().and_then(|b| b.get("tags")).cloned() {
                 sp.insert("tags".into(), tags);
             }
@@ -828,6 +874,29 @@ pub fn dispatch(
         // ------------------------------------------- users and administrative units
         (_, ["directory", "administrativeUnits", ..]) => {
             administrative_units(tenant, caller, base, &m, &t, &names[2..])
+        }
+        // ------------------------------------------------------------ GDAP (gdap.rs)
+        ("GET", ["tenantRelationships", "delegatedAdminRelationships"]) => {
+            if !caller.has_any(super::gdap::READ) {
+                return denied();
+            }
+            let items: Vec<Map<String, Value>> =
+                tenant.delegated_admin_relationships.iter().map(super::gdap::view).collect();
+            let path = "tenantRelationships/delegatedAdminRelationships";
+            GResp::json(200, collection(base, path, path, &t, items, map_id, |o| o))
+        }
+        ("GET", ["tenantRelationships", "delegatedAdminRelationships", id]) => {
+            if !caller.has_any(super::gdap::READ) {
+                return denied();
+            }
+            let id = id.to_string();
+            match tenant.delegated_admin_relationships.iter().find(|r| map_id(r) == id) {
+                Some(r) => GResp::json(
+                    200,
+                    entity(base, "tenantRelationships/delegatedAdminRelationships", None, super::gdap::view(r)),
+                ),
+                None => not_found(&id),
+            }
         }
         (_, ["users", ..]) => users(tenant, caller, base, &m, &t),
         (_, ["groups", ..]) => groups(tenant, caller, base, &m, &t),
@@ -1639,6 +1708,14 @@ fn sp_item(
             };
             let principal_name = principal.obj.str("displayName").to_string();
             let Some(resource) = tenant.sp_by_id(&resource_id) else { return not_found(&resource_id) };
+            let needed = if resource.obj.str("appId").eq_ignore_ascii_case(GRAPH_APP_ID) {
+                ROLES_GRAPH_APP_ROLES
+            } else {
+                ROLES_APP_ADMIN
+            };
+            if !caller.holds_role(needed) {
+                return denied();
+            }
             let resource_name = resource.obj.str("displayName").to_string();
             let roles = sp_view(resource).get("appRoles").cloned().unwrap_or(Value::Null);
             let known = roles.as_array().is_some_and(|r| {

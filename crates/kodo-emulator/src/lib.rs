@@ -5,6 +5,7 @@
 //! without a tenant" default. Facts it follows are cited next to the code that models them
 //! (`facts.md` is `../shared/docs/facts.md`, shipped research with its own sources).
 
+pub mod adminconsent;
 pub mod apppolicy;
 pub mod authorize;
 pub mod chaos;
@@ -13,6 +14,7 @@ pub mod directory;
 pub mod entra;
 pub mod exchange;
 pub mod exchange_rbac;
+pub mod gdap;
 pub mod generated;
 pub mod graph;
 pub mod graph_query;

@@ -134,6 +134,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
+        .route("/{tenant}/v2.0/adminconsent", get(admin_consent))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/instance", get(instance_discovery))
@@ -158,9 +159,11 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/_emulator/tenants/{tenant}/exchange", get(exchange_get).patch(exchange_patch))
         .route("/_emulator/tenants/{tenant}/directory", get(directory_get))
         .route("/_emulator/tenants/{tenant}/users", post(users_post))
+        .route("/_emulator/tenants/{tenant}/delegatedAdminRelationships", post(gdap_post))
         .route("/_emulator/tenants/{tenant}/administrativeUnits", post(administrative_units_post))
         .route("/_emulator/tenants/{tenant}/appManagementPolicy", get(app_policy_get).patch(app_policy_patch))
         .route("/_emulator/signin/{id}", post(signin_complete))
+        .route("/_emulator/adminconsent/{id}", post(admin_consent_complete))
         .route("/_emulator/devicecodes/{user_code}/approve", post(devicecode_approve))
         .route("/_emulator/devicecodes/{user_code}/decline", post(devicecode_decline))
         // A bug in a handler answers 500 instead of dropping the connection (after `observe`,
@@ -460,6 +463,22 @@ async fn authorize(
     browser_response(super::authorize::authorize(&world, &tenant, &q, &base))
 }
 
+async fn admin_consent(
+    State(world): W,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let base = format!("https://{}", host_of(&headers, &uri));
+    browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base))
+}
+
+async fn admin_consent_complete(State(world): W, Path(id): Path<String>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    browser_response(super::adminconsent::complete(&world, &id, &form))
+}
+
 async fn signin_complete(State(world): W, Path(id): Path<String>, body: Bytes) -> Response {
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     browser_response(super::authorize::complete(&world, &id, &form))
@@ -700,6 +719,21 @@ fn directory_add(
     let Some(i) = world.tenant_index(&tenants, tenant) else { return no_tenant(tenant) };
     match add(&mut tenants[i], &v) {
         Ok(created) => (StatusCode::CREATED, axum::Json(created)).into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn gdap_post(State(world): W, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return control_error(StatusCode::BAD_REQUEST, "the body must be JSON".into());
+    };
+    let mut tenants = world.tenants.lock();
+    let Some(i) = world.tenant_index(&tenants, &tenant) else { return no_tenant(&tenant) };
+    match super::gdap::seed(&v) {
+        Ok(r) => {
+            tenants[i].delegated_admin_relationships.push(r.clone());
+            (StatusCode::CREATED, axum::Json(Value::Object(r))).into_response()
+        }
         Err(e) => control_error(StatusCode::BAD_REQUEST, e),
     }
 }

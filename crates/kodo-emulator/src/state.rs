@@ -359,6 +359,10 @@ pub struct Tenant {
     pub sharepoint: SharePointSettings,
     pub device_codes: Vec<DeviceCode>,
     pub sign_ins: Vec<PendingSignIn>,
+    /// Admin consent pages waiting for the customer admin's answer (adminconsent.rs).
+    pub admin_consents: Vec<PendingSignIn>,
+    /// GDAP: this (partner) tenant's delegated admin relationships (gdap.rs).
+    pub delegated_admin_relationships: Vec<Map<String, Value>>,
     pub auth_codes: Vec<AuthCode>,
     pub refresh_tokens: Vec<RefreshToken>,
     pub admin: User,

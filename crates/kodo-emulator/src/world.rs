@@ -545,6 +545,8 @@ impl World {
             grants: Vec::new(),
             device_codes: Vec::new(),
             sign_ins: Vec::new(),
+            admin_consents: Vec::new(),
+            delegated_admin_relationships: Vec::new(),
             auth_codes: Vec::new(),
             refresh_tokens: Vec::new(),
         })

@@ -47,6 +47,15 @@ function New-KodoApp {
     .PARAMETER CertificateLifetime
     How long a generated certificate is valid: 1 to 730 days; default 365.
 
+    .PARAMETER MultiTenant
+    Register (or turn) the app multi-tenant (signInAudience AzureADMultipleOrgs), for a service
+    provider whose customers consent to it with New-KodoConsentLink. Without it the app stays
+    single-tenant (the default). Needs -ConsentRedirectUri.
+
+    .PARAMETER ConsentRedirectUri
+    With -MultiTenant: the web redirect URI(s) the admin consent link returns to (https, or
+    http://localhost). Added to the app's existing ones.
+
     .EXAMPLE
     $app = New-KodoApp -DisplayName 'KODO for Cloud backup'
     $app.TenantId; $app.ClientId
@@ -69,6 +78,11 @@ function New-KodoApp {
     New-KodoApp -AppId 11111111-2222-3333-4444-555555555555 -NewSecret -SecretLifetime 180
 
     Adds a 180-day secret to an existing app.
+
+    .EXAMPLE
+    New-KodoApp -MultiTenant -ConsentRedirectUri 'https://partner.example/kodo/consented' -NewSecret
+
+    A service provider's one multi-tenant app; each customer then consents through New-KodoConsentLink.
 
     .OUTPUTS
     Kodo.App
@@ -97,12 +111,27 @@ function New-KodoApp {
         [string]$CertificatePath,
 
         [ValidateRange(1, 730)]
-        [int]$CertificateLifetime = 365
+        [int]$CertificateLifetime = 365,
+
+        [switch]$MultiTenant,
+
+        [ValidateNotNullOrEmpty()]
+        [string[]]$ConsentRedirectUri
     )
 
     try {
         $request = [ordered]@{ kind = 'app.ensure'; displayName = $DisplayName; newSecret = [bool]$NewSecret; secretLifetimeDays = $SecretLifetime }
         if ($AppId) { $request['appId'] = $AppId }
+        if ($ConsentRedirectUri -and -not $MultiTenant) {
+            throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-ConsentRedirectUri goes with -MultiTenant.')
+        }
+        if ($MultiTenant) {
+            if (-not $ConsentRedirectUri) {
+                throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-MultiTenant needs -ConsentRedirectUri: the address the admin consent link returns to.')
+            }
+            $request['multiTenant'] = $true
+            $request['redirectUris'] = @($ConsentRedirectUri)
+        }
         if ($NewCertificate -and $Certificate) {
             throw (New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message 'Use -NewCertificate or -Certificate, not both.')
         }

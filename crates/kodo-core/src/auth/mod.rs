@@ -371,7 +371,16 @@ impl Connection {
         client_id: &str,
         form: &[(&str, String)],
     ) -> Result<(String, i64, Option<String>), KodoError> {
-        let (status, body) = self.post_form(self.token_endpoint(), form).await?;
+        self.post_token_to(self.token_endpoint(), client_id, form).await
+    }
+
+    async fn post_token_to(
+        &self,
+        endpoint: String,
+        client_id: &str,
+        form: &[(&str, String)],
+    ) -> Result<(String, i64, Option<String>), KodoError> {
+        let (status, body) = self.post_form(endpoint, form).await?;
         if status == 429 || status >= 500 {
             let code = if status == 429 { ErrorCode::Throttled } else { ErrorCode::ServiceError };
             return Err(KodoError::new(
@@ -385,6 +394,61 @@ impl Connection {
             return Err(aadsts_error(&body, client_id, &self.tenant));
         }
         token_of(&body)
+    }
+
+    /// True for an administrator's sign-in (device code or browser), whose refresh token can be
+    /// redeemed at other tenants' authorities ([`Connection::delegated_token_at`]).
+    pub fn is_delegated(&self) -> bool {
+        matches!(self.cred, Cred::Delegated { .. })
+    }
+
+    /// A Microsoft Graph token of the signed-in administrator for `scope` (space-separated,
+    /// full scope URIs) at the authority of `tenant` (None: the connection's own tenant),
+    /// from the connection's Graph refresh token: a partner's admin reaching a customer
+    /// tenant under GDAP, as CIPP does (KelvinTegelaar/CIPP-API `Get-GraphToken`: a
+    /// `refresh_token` grant to `https://login.microsoftonline.com/{customerTenantId}/oauth2/v2.0/token`
+    /// with the partner's refresh token). Not cached; the rotated refresh token is kept only
+    /// when it came from the connection's own tenant.
+    pub async fn delegated_token_at(
+        &self,
+        ctx: &OpContext,
+        tenant: Option<&str>,
+        scope: &str,
+    ) -> Result<String, KodoError> {
+        let Cred::Delegated { own_client, .. } = &self.cred else {
+            return Err(KodoError::new(
+                ErrorCode::InvalidArgument,
+                "This needs an administrator's own sign-in (Connect-Kodo -UseDeviceCode or the browser sign-in): an app's sign-in (secret, certificate, managed identity, access token) cannot act under GDAP.",
+            ));
+        };
+        let graph = self.env.graph.trim_end_matches('/').to_string();
+        let client = own_client.clone().unwrap_or_else(|| clients::default_client(&self.env, &graph).to_string());
+        let key = client.to_ascii_lowercase();
+        if !self.refresh.lock().await.contains_key(&key) {
+            // Signs in (or refreshes) for Graph first: that leaves the refresh token.
+            self.token(ctx, &graph).await?;
+        }
+        let Some(rt) = self.refresh.lock().await.get(&key).cloned() else {
+            return Err(KodoError::new(
+                ErrorCode::AuthenticationFailed,
+                "The sign-in returned no refresh token, so Kodo cannot sign in to another tenant as this administrator. Connect again.",
+            ));
+        };
+        let authority = tenant.map(str::to_string).unwrap_or_else(|| self.authority_tenant());
+        let endpoint = format!("{}/{authority}/oauth2/v2.0/token", self.env.login);
+        let form = vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", client.clone()),
+            ("refresh_token", rt.expose().to_string()),
+            ("scope", scope.to_string()),
+        ];
+        let (token, _, new_refresh) = self.post_token_to(endpoint, &client, &form).await?;
+        if tenant.is_none() {
+            if let Some(r) = new_refresh {
+                self.refresh.lock().await.insert(key, Secret::new(r));
+            }
+        }
+        Ok(token)
     }
 
     /// The system browser's sign-in ([`browser`]), then the code's redemption with its verifier.

@@ -38,6 +38,13 @@ pub struct EnsureApp {
     /// Grant-KodoPermissions a write.
     #[serde(default)]
     pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
+    /// New-KodoApp -MultiTenant: the app is (made) multi-tenant, for customer tenants' admin
+    /// consent (multitenant.rs). Single tenant otherwise.
+    #[serde(default)]
+    pub multi_tenant: bool,
+    /// With `multi_tenant`: the web redirect URIs the admin consent link may return to.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
     /// How the plan is approved (absent: every step).
     #[serde(default)]
     pub approval: Approval,
@@ -138,8 +145,31 @@ pub async fn ensure_app_known(
 
     let mut plan = Plan::new();
     let target = app.as_ref().map(|a| a.display_name().to_string()).unwrap_or_else(|| req.display_name.clone());
+    for uri in &req.redirect_uris {
+        super::multitenant::check_redirect_uri(uri)?;
+    }
     if app.is_none() {
-        plan.add("createApp", "Create app registration (single tenant, tagged KodoManaged)", req.display_name.clone());
+        let what = if req.multi_tenant { "multi-tenant" } else { "single tenant" };
+        plan.add(
+            "createApp",
+            format!("Create app registration ({what}, tagged KodoManaged)"),
+            req.display_name.clone(),
+        );
+    }
+    // -MultiTenant on an existing app: its audience and the consent link's redirect URIs.
+    let mut audience_patch: Option<Value> = None;
+    if let (true, Some(a)) = (req.multi_tenant, &app) {
+        audience_patch = super::multitenant::audience_change(
+            &super::multitenant::read_audience(graph, a.id()).await?,
+            &req.redirect_uris,
+        );
+        if audience_patch.is_some() {
+            plan.add(
+                "setMultiTenant",
+                "Make the app multi-tenant (signInAudience AzureADMultipleOrgs) with the consent redirect URI(s)",
+                target.clone(),
+            );
+        }
     }
     if sp_id.is_none() {
         plan.add(
@@ -255,12 +285,15 @@ pub async fn ensure_app_known(
                 }
                 let mut body = json!({
                     "displayName": req.display_name,
-                    "signInAudience": "AzureADMyOrg",
+                    "signInAudience": if req.multi_tenant { super::multitenant::MULTI_TENANT_AUDIENCE } else { "AzureADMyOrg" },
                     "tags": tags,
                     "notes": format!("Created by Kodo {} for KODO for Cloud backup.", env!("CARGO_PKG_VERSION")),
                 });
                 if let Some(rra) = &req.required_resource_access {
                     body["requiredResourceAccess"] = json!(rra);
+                }
+                if req.multi_tenant && !req.redirect_uris.is_empty() {
+                    body["web"] = json!({ "redirectUris": req.redirect_uris });
                 }
                 // By its alternate key: a create repeated (a retry, or a re-run while the first
                 // app still replicates and the tag finds nothing) meets that app instead of
@@ -360,6 +393,12 @@ pub async fn ensure_app_known(
                 let keys: Vec<String> = id["removeCertificates:".len()..].split(',').map(str::to_string).collect();
                 super::credentials::remove_keys(graph, &object_id, &keys).await?;
                 ctx.log(LogLevel::Verbose, format!("Removed certificate(s) {}, never delivered.", keys.join(", ")));
+            }
+            "setMultiTenant" => {
+                let object_id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
+                let patch = audience_patch.take().unwrap_or(Value::Null);
+                graph.call(&Request::patch(format!("applications/{object_id}"), patch, Retry::Idempotent)).await?;
+                ctx.log(LogLevel::Verbose, "Made the app multi-tenant (signInAudience AzureADMultipleOrgs).");
             }
             "clearSecretMarks" => {
                 let object_id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();

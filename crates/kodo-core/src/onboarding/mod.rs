@@ -22,6 +22,7 @@ pub mod credentials;
 pub mod delivery;
 pub mod ews;
 pub mod inventory;
+pub mod multitenant;
 pub mod permissions;
 pub mod policy;
 pub mod procedure;
@@ -115,6 +116,7 @@ pub(crate) fn check_write_roles(graph: &Graph<'_>, step_ids: &[String]) -> Resul
             | "addCertificate"
             | "requiredResourceAccess"
             | "clearSecretMarks"
+            | "setMultiTenant"
             | "removeSecret"
             | "removeCertificates"
             | "deleteServicePrincipal"

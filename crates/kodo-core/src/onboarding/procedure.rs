@@ -192,6 +192,8 @@ async fn onboard_app(
                 certificate: req.certificate.clone(),
                 certificate_only: req.certificate_only,
                 required_resource_access: None,
+                multi_tenant: false,
+                redirect_uris: Vec::new(),
                 approval: req.approval.clone(),
             };
             // What the app holds, read once by its appId (one `$batch`) for New-KodoApp's and
@@ -372,6 +374,8 @@ async fn onboard_app(
             certificate: req.certificate.clone(),
             certificate_only: req.certificate_only,
             required_resource_access: Some(planned.requested.clone()),
+            multi_tenant: false,
+            redirect_uris: Vec::new(),
             approval: approved.clone(),
         };
         let app = ensure_app_known(ctx, graph, ensure, Known::Absent(now), Some(rules)).await?;

@@ -1,0 +1,568 @@
+//! The multi-tenant model (issue 18): one multi-tenant KODO app in the provider's tenant,
+//! consented by each customer tenant's admin through an admin consent link, and checked from the
+//! provider's side by signing in to the customer tenant as the app.
+//!
+//! - [`consent_link`] - New-KodoConsentLink: the `/v2.0/adminconsent` URL with a fresh state
+//! - [`test_consent`] - Test-KodoConsent: the app's service principal and app roles in a customer
+//! - [`read_audience`] / [`audience_change`] - New-KodoApp -MultiTenant: the app's audience and
+//!   the redirect URI the consent link returns to
+//!
+//! Sources: docs/multitenant-research.md (§1 the admin consent endpoint, §2 what a sign-in to a
+//! tenant without consent answers).
+
+use crate::auth::{Connection, CredentialSpec, Environment, Secret};
+use crate::context::{LogLevel, OpContext};
+use crate::error::{ErrorCode, KodoError};
+use crate::graph::models::{AppRoleAssignment, ServicePrincipal};
+use crate::graph::{Graph, Request, Retry, graph_error};
+use crate::manifest::{Resolution, RowStatus, parse_manifest, resolve};
+use crate::plan::{Approval, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `signInAudience` of an app other Entra tenants may use (docs/multitenant-research.md §2).
+pub const MULTI_TENANT_AUDIENCE: &str = "AzureADMultipleOrgs";
+
+const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
+const SHAREPOINT: &str = "00000003-0000-0ff1-ce00-000000000000";
+
+/// A redirect URI Entra accepts for a web app: https, or http on localhost (Learn "Redirect URI
+/// restrictions"); absolute, no fragment.
+pub(crate) fn check_redirect_uri(uri: &str) -> Result<(), KodoError> {
+    let lower = uri.to_ascii_lowercase();
+    let local = lower.starts_with("http://localhost") || lower.starts_with("http://127.0.0.1");
+    let ok = (lower.starts_with("https://") || local) && !uri.contains('#') && !uri.chars().any(char::is_whitespace);
+    if !ok || uri.len() > 256 {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "-RedirectUri '{uri}' must be an absolute https:// address (or http://localhost), without a fragment."
+            ),
+        )
+        .with_target(uri.to_string()));
+    }
+    Ok(())
+}
+
+fn check_tenant(tenant: &str) -> Result<(), KodoError> {
+    let domain = tenant.contains('.')
+        && tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !tenant.starts_with('.');
+    if uuid::Uuid::parse_str(tenant).is_err() && !domain {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("-TenantId '{tenant}' is neither a tenant id (GUID) nor a domain such as contoso.onmicrosoft.com."),
+        )
+        .with_target(tenant.to_string()));
+    }
+    Ok(())
+}
+
+/// New-KodoConsentLink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentLink {
+    pub app_id: String,
+    pub tenant_id: String,
+    pub redirect_uri: String,
+}
+
+/// The admin consent URL for one customer tenant: `{login}/{tenant}/v2.0/adminconsent` with the
+/// app's client id, the static scope `{graph}/.default` (which asks for every permission in the
+/// app's required permissions, docs/multitenant-research.md §1), the redirect URI and a fresh,
+/// unguessable `state` (256 random bits) the redirect must bring back. Nothing secret is in it.
+pub fn consent_link(env: &Environment, ctx: &OpContext, req: ConsentLink) -> Result<Value, KodoError> {
+    super::check_guid("-AppId", &req.app_id)?;
+    check_tenant(&req.tenant_id)?;
+    check_redirect_uri(&req.redirect_uri)?;
+    let mut random = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| KodoError::new(ErrorCode::Internal, "The system's random number generator failed."))?;
+    let state = crate::crypto::b64url(&random);
+    // In emulator mode the admin's browser goes to the emulator itself (as Connect-Kodo's
+    // browser sign-in does, auth/mod.rs).
+    let login = match env.resolve_to {
+        Some(addr) => format!("https://{addr}"),
+        None => env.login.trim_end_matches('/').to_string(),
+    };
+    let scope = format!("{}/.default", env.graph.trim_end_matches('/'));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &req.app_id)
+        .append_pair("scope", &scope)
+        .append_pair("redirect_uri", &req.redirect_uri)
+        .append_pair("state", &state)
+        .finish();
+    let url = format!("{login}/{}/v2.0/adminconsent?{query}", req.tenant_id);
+    let created = ctx.clock().utc_now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(json!({
+        "url": url, "tenantId": req.tenant_id, "appId": req.app_id, "redirectUri": req.redirect_uri,
+        "scope": scope, "state": state, "createdDateTime": created,
+    }))
+}
+
+/// Test-KodoConsent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestConsent {
+    pub app_id: String,
+    pub tenant_id: String,
+    pub manifest: Value,
+    /// A credential of the app itself (its secret or certificate).
+    pub sign_in: CredentialSpec,
+}
+
+/// Signs in to the customer tenant as the app (client credentials) once per API the manifest
+/// requires application permissions of, and compares each token's `roles` claim with the
+/// manifest. A sign-in refused with AADSTS7000229 (no service principal) or AADSTS700016 (app
+/// unknown there) means "not consented" (docs/multitenant-research.md §2); any other failure (a
+/// wrong secret, an unknown tenant) is an error. Reads nothing, writes nothing. Delegated
+/// permissions are not in an app token and are not checked here.
+pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) -> Result<Value, KodoError> {
+    super::check_guid("-AppId", &req.app_id)?;
+    check_tenant(&req.tenant_id)?;
+    let manifest = parse_manifest(&req.manifest)?;
+    let probe = Connection::new(Some(req.tenant_id.clone()), env.clone(), req.sign_in)?;
+    if !probe.client_id.eq_ignore_ascii_case(&req.app_id) {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("The sign-in credential is for client id {}, not for the app {}.", probe.client_id, req.app_id),
+        ));
+    }
+    // The audience of each API. SharePoint by its appId: its host differs per customer and is
+    // not known before signing in (a client-credentials scope may name the resource's appId).
+    let apis = [
+        ("Microsoft Graph", GRAPH, env.graph.clone()),
+        ("Office 365 Exchange Online", EXCHANGE, env.exchange.clone()),
+        ("SharePoint", SHAREPOINT, SHAREPOINT.to_string()),
+    ];
+    let mut missing: Vec<String> = Vec::new();
+    let mut granted = 0usize;
+    let required_total: usize = apis.iter().map(|(_, resource, _)| manifest.required_roles(resource).len()).sum();
+    let mut present = true;
+    let mut refusal: Option<String> = None;
+    for (name, resource, audience) in &apis {
+        let required = manifest.required_roles(resource);
+        if required.is_empty() {
+            continue;
+        }
+        ctx.progress("Test-KodoConsent", format!("Signing in to {} as the app for {name}", req.tenant_id), None);
+        let token = match probe.token(ctx, audience).await {
+            Ok(t) => t,
+            Err(e) if e.message.contains("AADSTS7000229") || e.message.contains("AADSTS700016") => {
+                present = false;
+                refusal = Some(e.message.clone());
+                break;
+            }
+            Err(e) => return Err(e.with_target(req.tenant_id.clone())),
+        };
+        let claims = crate::crypto::jwt_claims(&token);
+        let roles: Vec<String> = claims["roles"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        for p in required {
+            if roles.iter().any(|r| r.eq_ignore_ascii_case(&p)) {
+                granted += 1;
+            } else {
+                missing.push(format!("{name}: {p}"));
+            }
+        }
+    }
+    if !present {
+        missing = apis
+            .iter()
+            .flat_map(|(name, resource, _)| {
+                manifest.required_roles(resource).into_iter().map(move |p| format!("{name}: {p}"))
+            })
+            .collect();
+        granted = 0;
+    }
+    let consented = present && missing.is_empty();
+    let status = if consented {
+        "Consented"
+    } else if present {
+        "Incomplete"
+    } else {
+        "NotConsented"
+    };
+    let detail = match status {
+        "Consented" => {
+            format!("Signed in as the app; its tokens carry all {required_total} application roles required.")
+        }
+        "Incomplete" => format!(
+            "The app's service principal is present, but {} of {required_total} required application roles are not granted (or not yet in its tokens: grants reach sign-in within minutes).",
+            missing.len()
+        ),
+        _ => format!(
+            "The app has no service principal in this tenant: its admin has not consented yet. Send them New-KodoConsentLink's URL. ({})",
+            refusal.unwrap_or_default()
+        ),
+    };
+    Ok(json!({
+        "tenantId": req.tenant_id, "appId": req.app_id, "status": status, "consented": consented,
+        "servicePrincipalPresent": present, "grantedRoles": granted, "requiredRoles": required_total,
+        "missing": missing, "detail": detail,
+    }))
+}
+
+/// Entra role template ids (Learn "Microsoft Entra built-in roles"; docs/multitenant-research.md §3).
+pub const PRIVILEGED_ROLE_ADMINISTRATOR: &str = "e8611ab8-c189-46e8-94e1-60213ab1f814";
+pub const APPLICATION_ADMINISTRATOR: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
+pub const CLOUD_APPLICATION_ADMINISTRATOR: &str = "158c047a-c907-4556-b7ef-446551a6b5f7";
+
+/// Test-KodoGdapAccess.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestGdap {
+    pub tenant_id: String,
+}
+
+/// The signed-in partner's GDAP relationships with one customer (Graph
+/// `tenantRelationships/delegatedAdminRelationships`), judged for consenting to KODO's app on the
+/// customer's behalf: one relationship active and not past its end, and among the roles of the
+/// active ones Privileged Role Administrator (granting Microsoft Graph app roles needs it) and
+/// Application Administrator or Cloud Application Administrator (the other APIs' roles,
+/// delegated grants, the service principal) - facts.md §3.1. Which roles Partner Center's
+/// consent API itself checks is UNCONFIRMED (docs/multitenant-research.md §4). Read only.
+pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Result<Value, KodoError> {
+    super::check_guid("-TenantId", &req.tenant_id)?;
+    let all: Vec<Value> = match graph.list("tenantRelationships/delegatedAdminRelationships", Retry::ThrottleOnly).await
+    {
+        Ok(v) => v,
+        Err(e) if e.code == ErrorCode::PermissionDenied => {
+            return Err(KodoError::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "The signed-in identity cannot read the partner's GDAP relationships: it needs DelegatedAdminRelationship.Read.All. ({})",
+                    e.message
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let now = ctx.clock().utc_now();
+    let mine: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["customer"]["tenantId"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(&req.tenant_id)))
+        .collect();
+    let live = |r: &Value| {
+        r["status"] == "active"
+            && r["endDateTime"]
+                .as_str()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .is_some_and(|e| e > now)
+    };
+    let active: Vec<&&Value> = mine.iter().filter(|r| live(r)).collect();
+    let mut roles: Vec<String> = Vec::new();
+    for r in &active {
+        for u in r["accessDetails"]["unifiedRoles"].as_array().cloned().unwrap_or_default() {
+            if let Some(id) = u["roleDefinitionId"].as_str() {
+                if !roles.iter().any(|x| x.eq_ignore_ascii_case(id)) {
+                    roles.push(id.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    let has = |id: &str| roles.iter().any(|r| r == id);
+    let mut missing: Vec<&str> = Vec::new();
+    if !has(PRIVILEGED_ROLE_ADMINISTRATOR) {
+        missing.push("Privileged Role Administrator");
+    }
+    if !has(APPLICATION_ADMINISTRATOR) && !has(CLOUD_APPLICATION_ADMINISTRATOR) {
+        missing.push("Application Administrator or Cloud Application Administrator");
+    }
+    let expired = mine.iter().any(|r| {
+        r["status"] == "expired"
+            || r["endDateTime"]
+                .as_str()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .is_some_and(|e| e <= now)
+    });
+    let (reason, detail) = if mine.is_empty() {
+        ("NoRelationship", "The partner has no GDAP relationship with this customer.".to_string())
+    } else if active.is_empty() && expired {
+        (
+            "Expired",
+            "The partner's GDAP relationship with this customer has expired; the customer must approve a new one."
+                .to_string(),
+        )
+    } else if active.is_empty() {
+        (
+            "NotActive",
+            format!(
+                "No GDAP relationship with this customer is active (status: {}).",
+                mine.iter().filter_map(|r| r["status"].as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    } else if !missing.is_empty() {
+        ("MissingRoles", format!("The active GDAP relationship lacks: {}.", missing.join("; ")))
+    } else {
+        ("Ready", "An active GDAP relationship holds the roles consent needs.".to_string())
+    };
+    let relationships: Vec<Value> = mine
+        .iter()
+        .map(|r| json!({ "id": r["id"], "displayName": r["displayName"], "status": r["status"], "endDateTime": r["endDateTime"] }))
+        .collect();
+    Ok(json!({
+        "tenantId": req.tenant_id, "ready": reason == "Ready", "reason": reason, "detail": detail,
+        "relationships": relationships, "roleDefinitionIds": roles, "missingRoles": missing,
+    }))
+}
+
+/// Grant-KodoConsent: the GDAP path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantConsentGdap {
+    pub app_id: String,
+    pub tenant_id: String,
+    pub manifest: Value,
+    /// How the plan is approved (absent: every step).
+    #[serde(default)]
+    pub approval: Approval,
+}
+
+/// Consents to the provider's multi-tenant app in a customer tenant as the partner's signed-in
+/// administrator under GDAP, with no customer-side step (docs/multitenant-research.md §4-§5):
+///
+/// 1. the partner's GDAP relationship with the customer is checked first ([`test_gdap`], read in
+///    the partner tenant with the admin's token for DelegatedAdminRelationship.Read.All):
+///    anything but Ready refuses with `GdapAccessDenied`, nothing written;
+/// 2. the admin's refresh token is redeemed at the customer tenant's authority (a delegated
+///    Graph token whose directory roles come from the relationship);
+/// 3. in the customer tenant: the app's service principal (`POST /servicePrincipals {appId}`)
+///    if absent, and each application permission of the manifest not yet assigned
+///    (`POST /servicePrincipals/{resourceSpId}/appRoleAssignedTo`), planned, approved step by
+///    step, applied; a re-run plans nothing.
+///
+/// Delegated permissions (the tenant-wide oauth2PermissionGrant) are not granted here: on this
+/// path they are Partner Center's application consent's (§4, not built).
+pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantConsentGdap) -> Result<Value, KodoError> {
+    super::check_guid("-AppId", &req.app_id)?;
+    super::check_guid("-TenantId", &req.tenant_id)?;
+    let manifest = parse_manifest(&req.manifest)?;
+    if !conn.is_delegated() {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "Grant-KodoConsent acts as the partner's administrator under GDAP, and this connection is an app's ({}). Connect-Kodo to the partner tenant with -UseDeviceCode or the browser sign-in.",
+                conn.kind
+            ),
+        )
+        .with_target(req.tenant_id.clone()));
+    }
+    let graph_uri = conn.env.graph.trim_end_matches('/').to_string();
+    ctx.progress("Grant-KodoConsent", format!("Checking the GDAP relationship with {}", req.tenant_id), Some(5));
+    let read_scope = format!("{graph_uri}/DelegatedAdminRelationship.Read.All offline_access");
+    let partner_token = conn.delegated_token_at(ctx, None, &read_scope).await?;
+    let partner = Connection::new(
+        Some(conn.tenant.clone()),
+        conn.env.clone(),
+        CredentialSpec::AccessToken { token: Secret::new(partner_token) },
+    )?;
+    let gdap = test_gdap(&Graph::new(&partner, ctx), ctx, TestGdap { tenant_id: req.tenant_id.clone() }).await?;
+    if gdap["ready"] != true {
+        return Err(KodoError::new(
+            ErrorCode::GdapAccessDenied,
+            format!(
+                "Nothing was changed in tenant {}: GDAP {}: {}",
+                req.tenant_id,
+                gdap["reason"].as_str().unwrap_or(""),
+                gdap["detail"].as_str().unwrap_or("")
+            ),
+        )
+        .with_target(req.tenant_id.clone()));
+    }
+    ctx.progress("Grant-KodoConsent", format!("Signing in to {} under GDAP", req.tenant_id), Some(20));
+    let scope =
+        format!("{graph_uri}/Application.ReadWrite.All {graph_uri}/AppRoleAssignment.ReadWrite.All offline_access");
+    let token = conn.delegated_token_at(ctx, Some(&req.tenant_id), &scope).await?;
+    let customer = Connection::new(
+        Some(req.tenant_id.clone()),
+        conn.env.clone(),
+        CredentialSpec::AccessToken { token: Secret::new(token) },
+    )?;
+    let graph = Graph::new(&customer, ctx);
+    // One round of reads: the app's service principal and each resource API's.
+    let resources: Vec<String> = manifest.resources();
+    let sp_read =
+        Request::get(format!("servicePrincipals(appId='{}')?$select=id,displayName", req.app_id), Retry::ThrottleOnly);
+    let mut reads = vec![sp_read.clone()];
+    reads.extend(resources.iter().map(|r| super::permissions::resource_lookup(r)));
+    let mut answers = graph.batch(&reads).await?.into_iter();
+    let sp = answers.next().unwrap_or_default();
+    let mut sp_id = if sp.status == 404 { None } else { Some(sp.json::<ServicePrincipal>(&sp_read)?.id().to_string()) };
+    let resource_sps = super::permissions::resource_sps_from(&resources, answers.collect())?;
+    let Resolution { mut rows, resolved, missing } = resolve(&manifest, &resource_sps);
+    if !missing.is_empty() {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "Nothing was changed: tenant {} does not offer {} of the manifest's permissions: {}.",
+                req.tenant_id,
+                missing.len(),
+                crate::error::name_some(&missing, 10)
+            ),
+        ));
+    }
+    let assigned: Vec<(String, String)> = match &sp_id {
+        Some(id) => graph
+            .list::<AppRoleAssignment>(format!("servicePrincipals/{id}/appRoleAssignments"), Retry::Replication)
+            .await?
+            .iter()
+            .map(AppRoleAssignment::key)
+            .collect(),
+        None => Vec::new(),
+    };
+    let target = format!("tenant {}", req.tenant_id);
+    let mut plan = Plan::new();
+    if sp_id.is_none() {
+        plan.add("servicePrincipal", format!("Create the service principal of app {}", req.app_id), target.clone());
+    }
+    let mut assigns: Vec<(String, usize, String, String)> = Vec::new();
+    for r in resolved.iter().filter(|r| r.application) {
+        if assigned.contains(&(r.resource_sp_id.to_ascii_lowercase(), r.permission_id.clone())) {
+            rows[r.row].status = Some(RowStatus::AlreadyPresent);
+            continue;
+        }
+        let step = format!("assign:{}:{}", r.resource_app_id, r.permission_id);
+        plan.add(
+            step.clone(),
+            format!("Grant {} {} (application) to app {}", rows[r.row].api, rows[r.row].permission, req.app_id),
+            target.clone(),
+        );
+        assigns.push((step, r.row, r.resource_sp_id.clone(), r.permission_id.clone()));
+    }
+    let mut decided = plan.decide(ctx, &req.approval).await?;
+    // The report names the application permissions only (delegated ones are not granted here).
+    let app_rows: Vec<usize> = resolved.iter().filter(|r| r.application).map(|r| r.row).collect();
+    let fields = |rows: &[crate::manifest::PermissionRow], sp: &Option<String>, rt: u64| {
+        let shown: Vec<&crate::manifest::PermissionRow> = app_rows.iter().map(|i| &rows[*i]).collect();
+        json!({
+            "tenantId": req.tenant_id, "appId": req.app_id, "servicePrincipalId": sp,
+            "gdapRoleDefinitionIds": gdap["roleDefinitionIds"], "rows": shown, "roundTrips": rt,
+        })
+    };
+    if !decided.applies() {
+        for (_, row, _, _) in &assigns {
+            rows[*row].status = Some(RowStatus::WouldGrant);
+        }
+        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())));
+    }
+    if sp_id.is_none() && decided.approves("servicePrincipal") {
+        ctx.progress("Grant-KodoConsent", "Creating the app's service principal", Some(50));
+        let create = Request::post("servicePrincipals", json!({ "appId": req.app_id }), Retry::ThrottleOnly);
+        let r = graph.send(&create).await?;
+        let id = if r.status == 409 {
+            // Made meanwhile (an interrupted earlier run): read it.
+            graph
+                .get::<ServicePrincipal>(
+                    format!("servicePrincipals(appId='{}')?$select=id", req.app_id),
+                    Retry::Replication,
+                )
+                .await?
+                .id()
+                .to_string()
+        } else if r.ok() {
+            r.json::<ServicePrincipal>(&create)?.id().to_string()
+        } else {
+            return Err(graph_error("POST", "servicePrincipals", &r));
+        };
+        sp_id = Some(id);
+        decided.done("servicePrincipal");
+    }
+    let Some(principal) = sp_id.clone() else {
+        // The service principal was not approved: no assignment can be made.
+        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())));
+    };
+    let approved: Vec<&(String, usize, String, String)> = assigns.iter().filter(|a| decided.approves(&a.0)).collect();
+    let writes: Vec<Request> = approved
+        .iter()
+        .map(|(_, _, resource, role)| {
+            Request::post(
+                format!("servicePrincipals/{resource}/appRoleAssignedTo"),
+                json!({ "principalId": principal, "resourceId": resource, "appRoleId": role }),
+                Retry::Idempotent,
+            )
+        })
+        .collect();
+    if !writes.is_empty() {
+        ctx.progress("Grant-KodoConsent", format!("Granting {} application permissions", writes.len()), Some(70));
+    }
+    let results = if writes.is_empty() { Vec::new() } else { graph.batch(&writes).await? };
+    for ((step, row, _, _), r) in approved.iter().zip(results.iter()) {
+        // facts.md §3.12: a duplicate (an interrupted earlier run made it).
+        let duplicate = r.message() == "Permission being assigned already exists on the object";
+        if !r.ok() && !duplicate {
+            return Err(graph_error("POST", "appRoleAssignedTo", r).with_target(req.tenant_id.clone()));
+        }
+        rows[*row].status = Some(if r.ok() { RowStatus::Granted } else { RowStatus::AlreadyPresent });
+        decided.done(step);
+    }
+    if decided.changes().is_empty() {
+        ctx.log(
+            LogLevel::Verbose,
+            "The app's service principal and every application permission are in place: nothing to change.",
+        );
+    }
+    Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())))
+}
+
+/// The app's `signInAudience` and `web` (read only for New-KodoApp -MultiTenant).
+pub async fn read_audience(graph: &Graph<'_>, object_id: &str) -> Result<Value, KodoError> {
+    let answer =
+        graph.get::<Value>(format!("applications/{object_id}?$select=signInAudience,web"), Retry::Replication).await?;
+    Ok(answer)
+}
+
+/// The PATCH that makes the app multi-tenant with `redirect_uris` among its web redirect URIs,
+/// or None when it is so already. `web` is sent whole, with the URIs it had kept.
+pub fn audience_change(current: &Value, redirect_uris: &[String]) -> Option<Value> {
+    let mut web = current.get("web").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut uris: Vec<String> = web["redirectUris"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let mut changed = current["signInAudience"].as_str() != Some(MULTI_TENANT_AUDIENCE);
+    for u in redirect_uris {
+        if !uris.contains(u) {
+            uris.push(u.clone());
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    // Read-only or server-set members of the complex value are not sent back.
+    if let Some(m) = web.as_object_mut() {
+        m.retain(|k, _| matches!(k.as_str(), "homePageUrl" | "logoutUrl" | "implicitGrantSettings" | "redirectUris"));
+    }
+    web["redirectUris"] = json!(uris);
+    Some(json!({ "signInAudience": MULTI_TENANT_AUDIENCE, "web": web }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audience_change_is_none_when_in_place() {
+        let current = json!({ "signInAudience": "AzureADMultipleOrgs", "web": { "redirectUris": ["https://a/x"] } });
+        assert!(audience_change(&current, &["https://a/x".into()]).is_none());
+        let single =
+            json!({ "signInAudience": "AzureADMyOrg", "web": { "redirectUris": ["https://b"], "logoutUrl": null } });
+        let patch = audience_change(&single, &["https://a/x".into()]).unwrap();
+        assert_eq!(patch["signInAudience"], "AzureADMultipleOrgs");
+        assert_eq!(patch["web"]["redirectUris"], json!(["https://b", "https://a/x"]));
+    }
+
+    #[test]
+    fn redirect_uris_are_checked() {
+        assert!(check_redirect_uri("https://partner.example/consent").is_ok());
+        assert!(check_redirect_uri("http://localhost:8400/x").is_ok());
+        assert!(check_redirect_uri("http://partner.example/x").is_err());
+        assert!(check_redirect_uri("https://a/x#frag").is_err());
+        assert!(check_tenant("contoso.onmicrosoft.com").is_ok());
+        assert!(check_tenant("a b").is_err());
+    }
+}

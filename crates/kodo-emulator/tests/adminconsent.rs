@@ -1,0 +1,245 @@
+//! Multi-tenant apps across the emulator's tenants: a provider tenant's app signs in to a
+//! customer tenant only after the customer's admin consented through
+//! `GET /{tenant}/v2.0/adminconsent` (docs/multitenant-research.md), driven over HTTPS without
+//! following redirects, as a browser.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+const REDIRECT: &str = "https://localhost/kodo-consent";
+
+fn browser(emu: &Emu) -> reqwest::Client {
+    let ca = std::fs::read(&emu.running.ca_certificate).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn query_of(location: &str) -> HashMap<String, String> {
+    let q = location.split_once('?').unwrap().1;
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+/// An app in tenant 0 declaring two Graph application permissions, with a secret.
+async fn provider_app(emu: &Emu, audience: &str) -> (String, String, Vec<String>) {
+    let token = emu.bootstrap_token(0, "https://graph.microsoft.com").await;
+    let graph_sp = emu.graph(&token, Method::GET, &format!("servicePrincipals(appId='{GRAPH}')"), None).await.1;
+    let role = |v: &str| {
+        graph_sp["appRoles"].as_array().unwrap().iter().find(|r| r["value"] == v).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let roles = vec![role("User.Read.All"), role("Sites.Read.All")];
+    let body = json!({
+        "displayName": "KODO multi-tenant",
+        "signInAudience": audience,
+        "web": { "redirectUris": [REDIRECT] },
+        "requiredResourceAccess": [{ "resourceAppId": GRAPH, "resourceAccess": [
+            { "id": roles[0], "type": "Role" }, { "id": roles[1], "type": "Role" } ] }],
+    });
+    let (s, app, _) = emu.graph(&token, Method::POST, "applications", Some(body)).await;
+    assert_eq!(s, 201, "{app}");
+    let (s, pw, _) = emu
+        .graph(
+            &token,
+            Method::POST,
+            &format!("applications/{}/addPassword", app["id"].as_str().unwrap()),
+            Some(json!({ "passwordCredential": { "displayName": "t" } })),
+        )
+        .await;
+    assert_eq!(s, 200, "{pw}");
+    (app["appId"].as_str().unwrap().to_string(), pw["secretText"].as_str().unwrap().to_string(), roles)
+}
+
+async fn customer_token(emu: &Emu, app_id: &str, secret: &str) -> (u16, Value) {
+    emu.token_request(
+        &emu.tid(1),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", app_id),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await
+}
+
+async fn open_link(emu: &Emu, tenant: &str, app_id: &str, redirect: &str) -> (u16, String, String) {
+    let r = browser(emu)
+        .get(format!("{}/{tenant}/v2.0/adminconsent", emu.url()))
+        .query(&[
+            ("client_id", app_id),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("redirect_uri", redirect),
+            ("state", "st-42"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, location, r.text().await.unwrap())
+}
+
+async fn answer(emu: &Emu, page: &str, action: &str) -> String {
+    let form = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
+    let r = browser(emu).post(form).form(&[("action", action)]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn consent_link_creates_the_service_principal_and_grants_the_app_roles() {
+    let emu = start(2, 0, 0.0).await;
+    let (app_id, secret, roles) = provider_app(&emu, "AzureADMultipleOrgs").await;
+
+    // Before consent: no service principal in the customer tenant.
+    let (s, body) = customer_token(&emu, &app_id, &secret).await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["error_codes"][0], 7000229, "{body}");
+
+    let (s, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("User.Read.All") && page.contains("Sites.Read.All"), "{page}");
+    let back = answer(&emu, &page, "accept").await;
+    assert!(back.starts_with(REDIRECT), "{back}");
+    let q = query_of(&back);
+    assert_eq!(q["admin_consent"], "True");
+    assert_eq!(q["tenant"], emu.tid(1));
+    assert_eq!(q["state"], "st-42");
+    assert_eq!(q["scope"], "https://graph.microsoft.com/.default");
+
+    // Now the app signs in to the customer tenant and its token carries the consented roles.
+    let (s, body) = customer_token(&emu, &app_id, &secret).await;
+    assert_eq!(s, 200, "{body}");
+    let claims = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["tid"], emu.tid(1));
+    let mut got: Vec<String> = claims["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().into()).collect();
+    got.sort();
+    assert_eq!(got, vec!["Sites.Read.All".to_string(), "User.Read.All".to_string()]);
+
+    // The customer's directory: the SP owned by the provider tenant, one assignment per role.
+    let admin = emu.bootstrap_token(1, "https://graph.microsoft.com").await;
+    let (_, sp, _) = emu.graph(&admin, Method::GET, &format!("servicePrincipals(appId='{app_id}')"), None).await;
+    assert_eq!(sp["appOwnerOrganizationId"], emu.tid(0), "{sp}");
+    let path = format!("servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap());
+    let (_, list, _) = emu.graph(&admin, Method::GET, &path, None).await;
+    let mut ids: Vec<String> =
+        list["value"].as_array().unwrap().iter().map(|a| a["appRoleId"].as_str().unwrap().into()).collect();
+    ids.sort();
+    let mut want = roles.clone();
+    want.sort();
+    assert_eq!(ids, want);
+
+    // Consenting again changes nothing.
+    let (_, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
+    let _ = answer(&emu, &page, "accept").await;
+    let (_, list, _) = emu.graph(&admin, Method::GET, &path, None).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn cancel_wrong_redirect_and_single_tenant_apps_are_refused() {
+    let emu = start(2, 0, 0.0).await;
+    let (app_id, secret, _) = provider_app(&emu, "AzureADMultipleOrgs").await;
+    // The admin cancels: the documented error redirect, state kept, nothing made.
+    let (_, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
+    let back = answer(&emu, &page, "cancel").await;
+    let q = query_of(&back);
+    assert_eq!(q["error"], "permission_denied");
+    assert_eq!(q["error_description"], "The admin canceled the request");
+    assert_eq!(q["state"], "st-42");
+    assert_eq!(customer_token(&emu, &app_id, &secret).await.1["error_codes"][0], 7000229);
+
+    // A redirect URI the app did not register: an error page, no redirect.
+    let (s, location, page) = open_link(&emu, &emu.tid(1), &app_id, "https://evil.example/x").await;
+    assert_eq!(s, 400);
+    assert!(location.is_empty());
+    assert!(page.contains("AADSTS50011"), "{page}");
+
+    // A single-tenant app is unknown in other tenants, for consent and for sign-in.
+    let (single, single_secret, _) = provider_app(&emu, "AzureADMyOrg").await;
+    let (s, _, page) = open_link(&emu, &emu.tid(1), &single, REDIRECT).await;
+    assert_eq!(s, 400);
+    assert!(page.contains("AADSTS700016"), "{page}");
+    assert_eq!(customer_token(&emu, &single, &single_secret).await.1["error_codes"][0], 700016);
+
+    // A wrong secret of a multi-tenant app is refused as in its home tenant.
+    assert_eq!(customer_token(&emu, &app_id, "nope").await.1["error_codes"][0], 7000215);
+}
+
+/// Grants `role` of Microsoft Graph to tenant `i`'s bootstrap app (it holds
+/// AppRoleAssignment.ReadWrite.All).
+async fn grant_bootstrap(emu: &Emu, i: usize, role: &str) {
+    let token = emu.bootstrap_token(i, "https://graph.microsoft.com").await;
+    let graph_sp = emu.graph(&token, Method::GET, &format!("servicePrincipals(appId='{GRAPH}')"), None).await.1;
+    let role_id = graph_sp["appRoles"].as_array().unwrap().iter().find(|r| r["value"] == role).unwrap()["id"].clone();
+    let boot = emu.tenant(i)["bootstrapClientId"].as_str().unwrap().to_string();
+    let sp = emu.graph(&token, Method::GET, &format!("servicePrincipals(appId='{boot}')"), None).await.1;
+    let body = json!({ "principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": role_id });
+    let (s, b, _) = emu
+        .graph(
+            &token,
+            Method::POST,
+            &format!("servicePrincipals/{}/appRoleAssignedTo", graph_sp["id"].as_str().unwrap()),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+}
+
+#[tokio::test]
+async fn gdap_relationships_are_read_through_graph_with_their_roles_and_expiry() {
+    let emu = start(3, 0, 0.0).await;
+    let token = emu.bootstrap_token(0, "https://graph.microsoft.com").await;
+    // Without DelegatedAdminRelationship.Read.All: denied.
+    let (s, _, _) = emu.graph(&token, Method::GET, "tenantRelationships/delegatedAdminRelationships", None).await;
+    assert_eq!(s, 403);
+    let path = format!("tenants/{}/delegatedAdminRelationships", emu.tid(0));
+    let (s, active) = emu
+        .control(
+            Method::POST,
+            &path,
+            Some(json!({ "customerTenantId": emu.tid(1), "roleDefinitionIds": ["e8611ab8-c189-46e8-94e1-60213ab1f814"] })),
+        )
+        .await;
+    assert_eq!(s, 201, "{active}");
+    let (s, _) = emu
+        .control(
+            Method::POST,
+            &path,
+            Some(json!({ "customerTenantId": emu.tid(2), "roleDefinitionIds": [], "endDateTime": "2020-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(s, 201);
+    grant_bootstrap(&emu, 0, "DelegatedAdminRelationship.Read.All").await;
+    let token = emu.bootstrap_token(0, "https://graph.microsoft.com").await;
+    let (s, list, _) = emu.graph(&token, Method::GET, "tenantRelationships/delegatedAdminRelationships", None).await;
+    assert_eq!(s, 200, "{list}");
+    let items = list["value"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let one = items.iter().find(|r| r["customer"]["tenantId"] == emu.tid(1).as_str()).unwrap();
+    assert_eq!(one["status"], "active");
+    assert_eq!(one["accessDetails"]["unifiedRoles"][0]["roleDefinitionId"], "e8611ab8-c189-46e8-94e1-60213ab1f814");
+    let two = items.iter().find(|r| r["customer"]["tenantId"] == emu.tid(2).as_str()).unwrap();
+    assert_eq!(two["status"], "expired");
+    let (s, got, _) = emu
+        .graph(
+            &token,
+            Method::GET,
+            &format!("tenantRelationships/delegatedAdminRelationships/{}", active["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(got["id"], active["id"]);
+}

@@ -1,0 +1,136 @@
+function Test-KodoConsent {
+    <#
+    .SYNOPSIS
+    Checks from the provider's side that a customer tenant has consented to the multi-tenant KODO app: service principal present, every application permission granted.
+
+    .DESCRIPTION
+    Signs in to each customer tenant as the app (client credentials, with the app's secret or
+    certificate) once per API the manifest requires application permissions of (Microsoft Graph,
+    Exchange Online, SharePoint), and compares each token's roles with the manifest. A sign-in
+    refused because the app has no service principal there (AADSTS7000229, or AADSTS700016) is
+    reported as NotConsented, not thrown. Reads nothing else and writes nothing. Delegated
+    permissions are not in an app's token and are not checked.
+
+    Returns one Kodo.ConsentStatus per tenant: Status (Consented, Incomplete, NotConsented),
+    Consented, ServicePrincipalPresent, GrantedRoles, RequiredRoles, Missing (API: permission),
+    Detail. Needs a connection (Connect-Kodo) only for the cloud's endpoints.
+
+    .PARAMETER AppId
+    The Application (client) ID of the multi-tenant app.
+
+    .PARAMETER TenantId
+    The customer tenant(s): tenant ids or domains. Accepts Kodo.ConsentLink objects.
+
+    .PARAMETER ClientSecret
+    A client secret of the app.
+
+    .PARAMETER CertificatePath
+    A PFX or PEM file of the app's certificate (with its private key).
+
+    .PARAMETER CertificatePassword
+    The password of the PFX file given with -CertificatePath.
+
+    .PARAMETER Certificate
+    An X509Certificate2 of the app with its private key.
+
+    .PARAMETER CertificateThumbprint
+    The thumbprint of the app's certificate in Cert:\CurrentUser\My or Cert:\LocalMachine\My.
+
+    .PARAMETER Manifest
+    The built-in manifest to check against: Seed (default) or Kodo43.
+
+    .PARAMETER ManifestPath
+    Your own manifest file.
+
+    .EXAMPLE
+    Test-KodoConsent -AppId $app.ClientId -TenantId 'contoso.onmicrosoft.com' -ClientSecret $app.ClientSecret
+
+    One object: Consented, or what is missing.
+
+    .EXAMPLE
+    Import-Csv ./consent-links.csv | Test-KodoConsent -AppId $app.ClientId -ClientSecret $secret | Where-Object { -not $_.Consented }
+
+    The customers whose administrators have not consented yet.
+
+    .OUTPUTS
+    Kodo.ConsentStatus
+    #>
+    [CmdletBinding()]
+    [OutputType('Kodo.ConsentStatus')]
+    param(
+        [Parameter(Mandatory)]
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$AppId,
+
+        [Parameter(Mandatory, ValueFromPipeline, ValueFromPipelineByPropertyName)]
+        [ValidateNotNullOrEmpty()]
+        [string[]]$TenantId,
+
+        [System.Security.SecureString]$ClientSecret,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$CertificatePath,
+
+        [System.Security.SecureString]$CertificatePassword,
+
+        [System.Security.Cryptography.X509Certificates.X509Certificate2]$Certificate,
+
+        [ValidatePattern('^[0-9a-fA-F]{40}$')]
+        [string]$CertificateThumbprint,
+
+        [ValidateSet('Seed', 'Kodo43')]
+        [string]$Manifest = 'Seed',
+
+        [string]$ManifestPath
+    )
+
+    begin {
+        try {
+            $manifestObject = Get-KodoManifest -Name $Manifest -Path $ManifestPath
+            $sources = @(@($ClientSecret, $CertificatePath, $Certificate, $CertificateThumbprint) | Where-Object { $_ })
+            if ($sources.Count -ne 1) {
+                throw (New-KodoErrorRecord -ErrorId 'Kodo.NoSignInCredential' -Category InvalidArgument -TargetObject $AppId `
+                    -Message 'Give one credential of the app: -ClientSecret, -CertificatePath, -Certificate or -CertificateThumbprint.')
+            }
+            $signers = @()
+            $certificateCredential = $null
+            if (-not $ClientSecret) {
+                $certificateCredential = Get-KodoCertificateCredential -ClientId $AppId -CertificateThumbprint $CertificateThumbprint `
+                    -Certificate $Certificate -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
+                if ($certificateCredential.SigningCertificate) { $signers = @($certificateCredential.SigningCertificate) }
+            }
+        } catch {
+            $PSCmdlet.ThrowTerminatingError($_)
+        }
+    }
+
+    process {
+        foreach ($tenant in $TenantId) {
+            $request = $null
+            try {
+                $signIn = if ($ClientSecret) {
+                    [ordered]@{ kind = 'clientSecret'; clientId = $AppId; secret = (ConvertFrom-KodoSecureString -SecureString $ClientSecret) }
+                } else { $certificateCredential.Credential }
+                $request = [ordered]@{ kind = 'consent.test'; appId = $AppId; tenantId = $tenant; manifest = $manifestObject; signIn = $signIn }
+                $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers
+                [pscustomobject]@{
+                    PSTypeName              = 'Kodo.ConsentStatus'
+                    TenantId                = [string]$r.tenantId
+                    AppId                   = [string]$r.appId
+                    Status                  = [string]$r.status
+                    Consented               = [bool]$r.consented
+                    ServicePrincipalPresent = [bool]$r.servicePrincipalPresent
+                    GrantedRoles            = [int]$r.grantedRoles
+                    RequiredRoles           = [int]$r.requiredRoles
+                    Missing                 = @($r.missing | ForEach-Object { [string]$_ })
+                    Detail                  = [string]$r.detail
+                }
+            } catch {
+                $PSCmdlet.WriteError($_)
+            } finally {
+                $request = $null
+                $signIn = $null
+            }
+        }
+    }
+}
