@@ -17,8 +17,8 @@
 //!   accounts); other tenants know it only by its service principal (facts.md §3.5 shape,
 //!   `appOwnerOrganizationId` = the home tenant).
 
-use super::authorize::Answer;
-use super::entra::{EntraError, aadsts, app_not_found, tenant_not_found};
+use super::authorize::{Answer, back_to, error_page, escape};
+use super::entra::{aadsts, app_not_found, tenant_not_found};
 use super::pki;
 use super::state::*;
 use super::world::{World, assignment_json};
@@ -46,28 +46,6 @@ pub fn foreign_app(tenants: &[Tenant], here: usize, app_id: &str) -> Option<(App
         .enumerate()
         .filter(|(i, _)| *i != here)
         .find_map(|(_, t)| t.app_by_app_id(app_id).filter(|a| is_multi_tenant(a)).map(|a| (a.clone(), t.id.clone())))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn error_page(e: EntraError) -> Answer {
-    let text = e.body["error_description"].as_str().unwrap_or("").to_string();
-    let html = format!(
-        "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body><h1>Sorry, but we're having trouble signing you in.</h1><p id=\"error\">{}</p></body></html>",
-        escape(&text)
-    );
-    Answer::Page(e.status, html)
-}
-
-fn back_to(redirect_uri: &str, pairs: &[(&str, String)]) -> Answer {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        query.append_pair(k, v);
-    }
-    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
-    Answer::Redirect(format!("{redirect_uri}{sep}{}", query.finish()))
 }
 
 fn web_redirect_uris(app: &Application) -> Vec<String> {
@@ -198,7 +176,7 @@ pub fn complete(world: &World, id: &str, form: &HashMap<String, String>) -> Answ
             if let Some(s) = &pending.state {
                 pairs.push(("state", s.clone()));
             }
-            return back_to(&pending.redirect_uri, &pairs);
+            return back_to(&pending.redirect_uri, &pairs, None);
         }
         _ => return Answer::Page(StatusCode::BAD_REQUEST, "<p>action must be accept or cancel.</p>".into()),
     }
@@ -217,7 +195,7 @@ pub fn complete(world: &World, id: &str, form: &HashMap<String, String>) -> Answ
     if let Some(s) = &pending.state {
         pairs.push(("state", s.clone()));
     }
-    back_to(&pending.redirect_uri, &pairs)
+    back_to(&pending.redirect_uri, &pairs, None)
 }
 
 /// What admin consent does in `tenant`: the app's service principal (made once), an app role

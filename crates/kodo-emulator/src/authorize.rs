@@ -28,11 +28,11 @@ pub enum Answer {
     Redirect(String),
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn error_page(e: EntraError) -> Answer {
+pub(crate) fn error_page(e: EntraError) -> Answer {
     let text = e.body["error_description"].as_str().unwrap_or("").to_string();
     let html = format!(
         "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body><h1>Sorry, but we're having trouble signing you in.</h1><p id=\"error\">{}</p></body></html>",
@@ -42,7 +42,7 @@ fn error_page(e: EntraError) -> Answer {
 }
 
 /// The redirect carrying `pairs` (plus `state`) back to the client.
-fn back_to(redirect_uri: &str, pairs: &[(&str, String)], state: Option<&str>) -> Answer {
+pub(crate) fn back_to(redirect_uri: &str, pairs: &[(&str, String)], state: Option<&str>) -> Answer {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         query.append_pair(k, v);

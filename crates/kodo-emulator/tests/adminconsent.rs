@@ -13,16 +13,6 @@ use std::collections::HashMap;
 const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
 const REDIRECT: &str = "https://localhost/kodo-consent";
 
-fn browser(emu: &Emu) -> reqwest::Client {
-    let ca = std::fs::read(&emu.running.ca_certificate).unwrap();
-    reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 fn query_of(location: &str) -> HashMap<String, String> {
     let q = location.split_once('?').unwrap().1;
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
@@ -74,7 +64,8 @@ async fn customer_token(emu: &Emu, app_id: &str, secret: &str) -> (u16, Value) {
 }
 
 async fn open_link(emu: &Emu, tenant: &str, app_id: &str, redirect: &str) -> (u16, String, String) {
-    let r = browser(emu)
+    let r = emu
+        .browser()
         .get(format!("{}/{tenant}/v2.0/adminconsent", emu.url()))
         .query(&[
             ("client_id", app_id),
@@ -92,7 +83,7 @@ async fn open_link(emu: &Emu, tenant: &str, app_id: &str, redirect: &str) -> (u1
 
 async fn answer(emu: &Emu, page: &str, action: &str) -> String {
     let form = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
-    let r = browser(emu).post(form).form(&[("action", action)]).send().await.unwrap();
+    let r = emu.browser().post(form).form(&[("action", action)]).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 302);
     r.headers()["location"].to_str().unwrap().to_string()
 }

@@ -15,16 +15,6 @@ const GRAPH_SCOPE: &str = "https://graph.microsoft.com/Application.ReadWrite.All
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn browser(emu: &Emu) -> reqwest::Client {
-    let ca = std::fs::read(&emu.running.ca_certificate).unwrap();
-    reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// GET the authorize endpoint: (status, Location, body).
 async fn authorize(
     emu: &Emu,
@@ -43,8 +33,13 @@ async fn authorize(
         ("code_challenge_method", "S256"),
     ];
     q.extend_from_slice(extra);
-    let r =
-        browser(emu).get(format!("{}/{}/oauth2/v2.0/authorize", emu.url(), emu.tid(0))).query(&q).send().await.unwrap();
+    let r = emu
+        .browser()
+        .get(format!("{}/{}/oauth2/v2.0/authorize", emu.url(), emu.tid(0)))
+        .query(&q)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     (status, location, r.text().await.unwrap())
@@ -53,7 +48,7 @@ async fn authorize(
 /// Answers the sign-in page; returns the redirect's address.
 async fn answer(emu: &Emu, page: &str, action: &str) -> String {
     let form = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
-    let r = browser(emu).post(form).form(&[("action", action)]).send().await.unwrap();
+    let r = emu.browser().post(form).form(&[("action", action)]).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 302);
     r.headers()["location"].to_str().unwrap().to_string()
 }

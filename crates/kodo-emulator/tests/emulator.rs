@@ -1401,16 +1401,7 @@ async fn device_code_needs_a_public_client_app() {
     let admin = emu.bootstrap_token(0, GRAPH).await;
     let (_, app_id, _, _) = make_app(&emu, &admin, "confidential").await;
     let tid = emu.tid(0);
-    let r: Value = emu
-        .client
-        .post(format!("{}/{tid}/oauth2/v2.0/devicecode", emu.url()))
-        .form(&[("client_id", app_id.as_str()), ("scope", "https://graph.microsoft.com/User.Read")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = emu.device_code_start(&tid, app_id.as_str(), "https://graph.microsoft.com/User.Read").await;
     let device_code = r["device_code"].as_str().unwrap();
     let (s, b) = emu
         .token_request(
@@ -1753,16 +1744,7 @@ async fn invoke_command_checks_the_app_role_and_the_directory_role() {
 
     // A delegated token of the admin (a Global Administrator) with Exchange.Manage: 200.
     let id = emu.tenant(0)["bootstrapClientId"].as_str().unwrap().to_string();
-    let r: Value = emu
-        .client
-        .post(format!("{}/{tid}/oauth2/v2.0/devicecode", emu.url()))
-        .form(&[("client_id", id.as_str()), ("scope", "https://outlook.office365.com/Exchange.Manage")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = emu.device_code_start(&tid, id.as_str(), "https://outlook.office365.com/Exchange.Manage").await;
     let poll = [
         ("grant_type", "device_code"),
         ("client_id", id.as_str()),

@@ -25,16 +25,7 @@ fn aadsts(b: &Value) -> u64 {
 /// The partner admin's refresh token (device code in tenant 0, auto-approved).
 async fn partner_refresh(emu: &Emu) -> String {
     let tid = emu.tid(0);
-    let r: Value = emu
-        .client
-        .post(format!("{}/{tid}/oauth2/v2.0/devicecode", emu.url()))
-        .form(&[("client_id", CLI), ("scope", SCOPES)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = emu.device_code_start(&tid, CLI, SCOPES).await;
     let dc = r["device_code"].as_str().unwrap();
     let (s, b) = emu
         .token_request(

@@ -68,6 +68,32 @@ impl Emu {
         self.running.addr.port()
     }
 
+    /// Starts a device-code sign-in of `client_id` for `scope` in `tenant`; returns the answer
+    /// (device_code, user_code, ...).
+    pub async fn device_code_start(&self, tenant: &str, client_id: &str, scope: &str) -> Value {
+        self.client
+            .post(format!("{}/{tenant}/oauth2/v2.0/devicecode", self.url()))
+            .form(&[("client_id", client_id), ("scope", scope)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A client that trusts the emulator's CA and does not follow redirects, as a test plays a
+    /// browser.
+    pub fn browser(&self) -> reqwest::Client {
+        let ca = std::fs::read(&self.running.ca_certificate).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
     /// POSTs a form to the tenant's token endpoint; returns (status, body).
     pub async fn token_request(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
         let r = self.client.post(format!("{}/{tenant}/oauth2/v2.0/token", self.url())).form(form).send().await.unwrap();
