@@ -9,11 +9,8 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 62
+    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 62 -Folder $TestDrive
     $script:nextTenant = 0
-    $endpointFile = Join-Path $TestDrive 'emulator.json'
-    Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
-    $modulePath = (Split-Path $script:ModuleDir) + [System.IO.Path]::PathSeparator + $env:PSModulePath
 
     # Exchange Online's admin API as any other admin tool calls it (Get-/Set-OrganizationConfig).
     function Invoke-PlainExchange($Tenant, [string]$Cmdlet, [hashtable]$Parameters) {

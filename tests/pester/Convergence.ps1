@@ -3,6 +3,16 @@
 # seeded faults, concurrent runs). Dot-source it in a BeforeAll where $emu is the running emulator (and, for
 # certificate runs, $pfxPassword the PFX's password), after TestHelpers.ps1 (Invoke-Control).
 
+# The emulator of a suite whose children are pwsh processes of their own: started with $Tenants
+# tenants. Returns it, the endpoint file the children read (KODO_EMULATOR, written into $Folder)
+# and the PSModulePath under which they find this build's module.
+function Start-ChildEmulator([int]$Tenants, [string]$Folder) {
+    $emu = Start-KodoEmulator -Tenants $Tenants
+    $endpointFile = Join-Path $Folder 'emulator.json'
+    Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
+    $emu, $endpointFile, ((Split-Path $script:ModuleDir) + [System.IO.Path]::PathSeparator + $env:PSModulePath)
+}
+
 function Get-Log { @((Invoke-Control GET 'requests') | ForEach-Object { $_ }) }
 $script:plainTokens = @{}
 function Get-PlainToken($Tenant, [string]$Scope = 'https://graph.microsoft.com/.default') {

@@ -7,11 +7,8 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 20
+    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 20 -Folder $TestDrive
     $script:nextTenant = 0
-    $endpointFile = Join-Path $TestDrive 'emulator.json'
-    Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
-    $modulePath = (Split-Path $script:ModuleDir) + [System.IO.Path]::PathSeparator + $env:PSModulePath
     $script:outputs = New-Object System.Collections.Generic.List[string]
     # The ledgers of every test, kept to the end for the secret scan (each Describe's TestDrive goes with it).
     $script:ledgerDir = Join-Path ([System.IO.Path]::GetTempPath()) ('kodo-ledgers-' + [guid]::NewGuid().ToString('N'))

@@ -27,11 +27,8 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 72
+    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 72 -Folder $TestDrive
     $script:nextTenant = 0
-    $endpointFile = Join-Path $TestDrive 'emulator.json'
-    Set-Content -LiteralPath $endpointFile -Value (@{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json)
-    $modulePath = (Split-Path $script:ModuleDir) + [System.IO.Path]::PathSeparator + $env:PSModulePath
     $pfxPassword = 'pfx-' + [guid]::NewGuid().ToString('N')
     $script:outputs = New-Object System.Collections.Generic.List[string]
 
