@@ -307,8 +307,19 @@ impl World {
             identity_header: new_id(),
             url: Mutex::new(String::new()),
         };
+        // One bootstrap certificate for every tenant's bootstrap app, made once per run: an RSA
+        // key costs about 0.3 s to generate on a test machine, so a key per tenant made a
+        // 1 000-tenant emulator take about 5 minutes to start. A certificate is only a public key
+        // in an app's keyCredentials: one credential signing in to many tenants is what a
+        // multi-tenant app does (Azure.Identity's AdditionallyAllowedTenants, "to acquire tokens
+        // for any tenant in which the application is installed":
+        // https://learn.microsoft.com/dotnet/api/azure.identity.clientcertificatecredentialoptions.additionallyallowedtenants).
+        // The same certificate on separate apps of separate tenants: Entra documents no
+        // uniqueness rule for keyCredentials across apps, UNCONFIRMED that none exists. Each
+        // tenant's app still has its own client id and secret, and a sign-in names its tenant.
+        let bootstrap_cert = RsaCredential::generate("Kodo emulator bootstrap", 365)?;
         for n in 1..=world.config.tenants {
-            let mut tenant = world.create_tenant(n)?;
+            let mut tenant = world.create_tenant(n, &bootstrap_cert)?;
             for i in 1..=world.config.extra_apps {
                 super::generated::line_of_business_app(
                     &mut tenant,
@@ -343,7 +354,7 @@ impl World {
         *self.rbac_propagation.lock()
     }
 
-    fn create_tenant(&self, n: usize) -> Result<Tenant, String> {
+    fn create_tenant(&self, n: usize, cred: &RsaCredential) -> Result<Tenant, String> {
         let id = new_id();
         // Names are the emulator's own (no real tenant is named); the shape is Entra's.
         let label = format!("kodoemu{n}");
@@ -355,8 +366,8 @@ impl World {
         let exo_sp = service_principals[2].obj.id().to_string();
 
         // The bootstrap app: what the admin's own identity can do, as an app with a secret and
-        // a certificate (so every sign-in flow can be tried).
-        let cred = RsaCredential::generate("Kodo emulator bootstrap", 365)?;
+        // a certificate (so every sign-in flow can be tried; the certificate is the run's one
+        // bootstrap certificate, see `World::new`).
         let secret = generate_secret();
         let app_id = new_id();
         let mut app = application_json(&app_id, "Kodo emulator bootstrap admin", &initial_domain, &[]);
