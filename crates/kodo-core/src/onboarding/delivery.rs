@@ -179,7 +179,15 @@ pub async fn confirm(graph: &Graph<'_>, req: ConfirmSecret) -> Result<Value, Kod
         // did not succeed there (throttled, say): each again on its own, with its own retries.
         let write =
             Request::patch(format!("applications/{}", req.app_object_id), json!({ "tags": kept }), Retry::Idempotent);
-        let mut answers = graph.batch_chain(&[write, read_request()]).await?.into_iter();
+        // The `$batch` itself failing (a dropped connection, a gateway timeout: it is sent
+        // without retries) is the same: each again on its own (the PATCH carries the whole list,
+        // so sending it twice is harmless).
+        let answers = match graph.batch_chain(&[write, read_request()]).await {
+            Ok(answers) => answers,
+            Err(e) if e.code == crate::error::ErrorCode::Cancelled => return Err(e),
+            Err(_) => Vec::new(),
+        };
+        let mut answers = answers.into_iter();
         let (written, read_back) = (answers.next().unwrap_or_default(), answers.next().unwrap_or_default());
         if !written.ok() {
             write_tags(graph, &req.app_object_id, &kept).await?;
