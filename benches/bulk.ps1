@@ -19,6 +19,7 @@ param(
     [ValidateRange(1, 2000)][int]$Tenants = 200,
     [ValidateRange(0.0, 0.9)][double]$ThrottleRate = 0.1,
     [ValidateRange(0, 2000)][int]$LatencyMs = 80,
+    [ValidateRange(1, 16)][int]$ThrottleLimit = 4,
     [switch]$SkipAudit,
     [string]$OutFile = (Join-Path $PSScriptRoot 'results/bulk.md')
 )
@@ -34,7 +35,7 @@ try {
     $rows = @($emu.Tenants | ForEach-Object { [pscustomobject]@{ TenantId = $_.TenantId; ClientSecretCredential = $_.BootstrapCredential } })
     [GC]::Collect(); $p.Refresh(); $before = $p.WorkingSet64
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    $results = @($rows | Invoke-KodoOnboarding -Environment Emulator -SkipAudit:$SkipAudit -Confirm:$false -ErrorAction SilentlyContinue)
+    $results = @($rows | Invoke-KodoOnboarding -Environment Emulator -ThrottleLimit $ThrottleLimit -SkipAudit:$SkipAudit -Confirm:$false -ErrorAction SilentlyContinue)
     $sw.Stop()
     $p.Refresh(); $after = $p.WorkingSet64; $peak = $p.PeakWorkingSet64
     $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ })
@@ -52,7 +53,7 @@ $mb = { param($b) [math]::Round([double]$b / 1MB, 0) }
 $lines = @(
     '# Bulk onboarding benchmark'
     ''
-    "$(Get-Date -Format 'yyyy-MM-dd'), $($version.Target), native $($version.BuildProfile), PowerShell $($PSVersionTable.PSVersion), $([Environment]::ProcessorCount) cores. Command: ``pwsh ./benches/bulk.ps1 -Tenants $Tenants -ThrottleRate $ThrottleRate -LatencyMs $LatencyMs$(if ($SkipAudit) { ' -SkipAudit' })``: one Invoke-KodoOnboarding run over $Tenants emulator tenants, $(if ($SkipAudit) { 'without' } else { 'with' }) the audit, $LatencyMs ms latency per request, $([math]::Round($ThrottleRate * 100))% of Graph requests (batch items included) throttled with Retry-After: 1."
+    "$(Get-Date -Format 'yyyy-MM-dd'), $($version.Target), native $($version.BuildProfile), PowerShell $($PSVersionTable.PSVersion), $([Environment]::ProcessorCount) cores. Command: ``pwsh ./benches/bulk.ps1 -Tenants $Tenants -ThrottleRate $ThrottleRate -LatencyMs $LatencyMs -ThrottleLimit $ThrottleLimit$(if ($SkipAudit) { ' -SkipAudit' })``: one Invoke-KodoOnboarding run over $Tenants emulator tenants ($ThrottleLimit at a time), $(if ($SkipAudit) { 'without' } else { 'with' }) the audit, $LatencyMs ms latency per request, $([math]::Round($ThrottleRate * 100))% of Graph requests (batch items included) throttled with Retry-After: 1."
     ''
     '| Tenants | Wall time (s) | Tenants/min | Median per tenant (s) | Failed | Audit failed | 429s served | HTTP round trips | Working set before / after / peak (MB) |'
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |'
