@@ -365,7 +365,13 @@ fn process_alive(pid: u32) -> Option<bool> {
     let pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 1)?;
     // SAFETY: signal 0 sends nothing; it only checks that the process exists.
     if unsafe { libc::kill(pid, 0) } == 0 {
-        return Some(true);
+        // A killed process its parent has not yet reaped (a zombie, state Z in /proc/<pid>/stat,
+        // the field after the parenthesised name) still answers kill(0) but runs nothing.
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| st.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+            .unwrap_or(false);
+        return Some(!zombie);
     }
     match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::ESRCH) => Some(false),

@@ -13,30 +13,27 @@ function ConvertFrom-KodoTenantItem {
         [System.Management.Automation.PSCmdlet]$Cmdlet
     )
 
+    # The fields of a result that carries no onboarding (a tenant skipped or failed).
+    function New-BareResult([string]$TenantId, [string]$Status) {
+        [ordered]@{
+            PSTypeName = 'Kodo.OnboardingResult'; TenantId = $TenantId; Status = $Status; ClientId = $null
+            ClientSecret = $null; SecretExpiresOn = $null; Changes = @(); Permissions = @(); RetiredSteps = @()
+            Ews = $null; Audit = @(); AuditPassed = $null; Error = $null
+        }
+    }
+
     $tenant = [string]$Item.tenantId
     if ($Item.status -eq 'Skipped') {
         # Done in the ledger: not signed in to, nothing sent (-Recheck runs it again).
         $skip = $Item.skipped
-        return [pscustomobject]@{
-            PSTypeName      = 'Kodo.OnboardingResult'
-            TenantId        = $tenant
-            Status          = 'Skipped'
-            ClientId        = [string]$Item.appId
-            ClientSecret    = $null
-            SecretExpiresOn = $null
-            Changes         = @()
-            Permissions     = @()
-            RetiredSteps    = @()
-            Ews             = $null
-            Audit           = @()
-            AuditPassed     = $null
-            Error           = $null
-            SkipReason      = [string]$skip.reason
-            DoneAt          = (ConvertTo-KodoUtcDate $skip.doneAt)
-            DoneStatus      = [string]$skip.status
-            CredentialLocation = [string]$skip.credentialLocation
-            DurationSeconds = [double]0
-        }
+        $r = New-BareResult $tenant 'Skipped'
+        $r.ClientId = [string]$Item.appId
+        $r.SkipReason = [string]$skip.reason
+        $r.DoneAt = (ConvertTo-KodoUtcDate $skip.doneAt)
+        $r.DoneStatus = [string]$skip.status
+        $r.CredentialLocation = [string]$skip.credentialLocation
+        $r.DurationSeconds = [double]0
+        return [pscustomobject]$r
     }
     if ($Item.status -ne 'Failed') {
         $audit = if ($Item.audit) { $Item.audit } else { $null }
@@ -68,20 +65,9 @@ function ConvertFrom-KodoTenantItem {
     $category = [System.Management.Automation.ErrorCategory]::NotSpecified
     $null = [Enum]::TryParse([string]$Item.error.category, [ref]$category)
     New-KodoErrorRecord -ErrorId 'Kodo.TenantFailed' -Category $category -TargetObject $tenant -Message "Tenant ${tenant}: $($Item.error.message)"
-    [pscustomobject]@{
-        PSTypeName      = 'Kodo.OnboardingResult'
-        TenantId        = $tenant
-        Status          = 'Failed'
-        ClientId        = $null
-        ClientSecret    = $null
-        SecretExpiresOn = $null
-        Changes         = @()
-        Permissions     = @()
-        RetiredSteps    = @()
-        Ews             = $null
-        Audit           = @()
-        AuditPassed     = $false
-        Error           = "Kodo.$($Item.error.code): $($Item.error.message)"
-        DurationSeconds = [double]$Item.durationSeconds
-    }
+    $r = New-BareResult $tenant 'Failed'
+    $r.AuditPassed = $false
+    $r.Error = "Kodo.$($Item.error.code): $($Item.error.message)"
+    $r.DurationSeconds = [double]$Item.durationSeconds
+    [pscustomobject]$r
 }
