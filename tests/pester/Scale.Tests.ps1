@@ -134,7 +134,7 @@ Describe '$batch under throttling, and connections' {
         $null = Test-KodoApp -AppId $script:batchApp.ClientId -Summary
         $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ })
         $graph = @($log | Where-Object { -not $_.batch -and $_.path -like '/v1.0/*' })
-        $graph.Count | Should -BeGreaterThan 2
+        $graph.Count | Should -BeGreaterOrEqual 2   # its reads are 2 $batch since issue 18
         @($graph.connection | Sort-Object -Unique).Count | Should -Be 1
         @($graph.version | Sort-Object -Unique) | Should -Be 'HTTP/2.0'
     }
