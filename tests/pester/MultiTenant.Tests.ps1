@@ -7,9 +7,9 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    # Tenants 4 and 5 are the GDAP path's customers; device codes are approved by the emulator
+    # Tenants 4, 5 and 6 are the GDAP path's customers; device codes are approved by the emulator
     # (the partner admin's sign-in, Connect-Kodo -UseDeviceCode).
-    $emu = Start-KodoEmulator -Tenants 6 -AutoApproveDeviceCodes
+    $emu = Start-KodoEmulator -Tenants 7 -AutoApproveDeviceCodes
     $script:Redirect = 'https://partner.example/kodo/consented'
     $script:Provider = Connect-Tenant 0
     $script:App = New-KodoApp -DisplayName 'KODO for Cloud backup' -MultiTenant -ConsentRedirectUri $script:Redirect -Confirm:$false
@@ -44,6 +44,8 @@ BeforeAll {
     function Invoke-PlainGraph($Tenant, [string]$Path) {
         Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $(Get-PlainToken $Tenant)" } -SkipCertificateCheck
     }
+    function Get-Allowed($Tenant) { @(([string](Get-Exchange $Tenant).ewsAllowedAppIDs) -split ',' | Where-Object { $_ }) }
+    function Get-Mailbox($Tenant) { "admin@$($Tenant.InitialDomain)" }
     function Get-Assignments($Tenant) {
         $sp = Invoke-PlainGraph $Tenant "servicePrincipals(appId='$($script:App.ClientId)')"
         @((Invoke-PlainGraph $Tenant "servicePrincipals/$($sp.id)/appRoleAssignments").value)
@@ -107,6 +109,10 @@ Describe 'Multi-tenant KODO app: consent links' {
         $r = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret
         $r.Status | Should -Be 'Consented'
         $r.Consented | Should -BeTrue
+        # Consent is not backup-ready: EWS was not checked, and the answer says what is left.
+        $r.BackupReady | Should -BeFalse
+        $r.EwsAccess | Should -Be 'NotChecked'
+        $r.Detail | Should -Match 'EwsAllowedAppIDs'
         $r.ServicePrincipalPresent | Should -BeTrue
         $r.Missing.Count | Should -Be 0
         $r.GrantedRoles | Should -Be $r.RequiredRoles
@@ -118,6 +124,32 @@ Describe 'Multi-tenant KODO app: consent links' {
         $ids = @(Get-Assignments $customer | ForEach-Object { "$($_.resourceId)/$($_.appRoleId)" })
         $ids.Count | Should -Be $r.RequiredRoles
         @($ids | Select-Object -Unique).Count | Should -Be $ids.Count
+    }
+
+    It 'consent alone does not admit KODO to the customer''s mail: EWS refuses the app until the customer''s admin puts it on the allow list; then Ready' {
+        $customer = $emu.Tenants[1]
+        $mailbox = Get-Mailbox $customer
+        $r = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -EwsMailbox $mailbox
+        $r.Consented | Should -BeTrue
+        $r.Status | Should -Be 'EwsNotAdmitted'
+        $r.EwsAccess | Should -Be 'Denied'
+        $r.BackupReady | Should -BeFalse
+        $r.EwsDetail | Should -Match 'Grant-KodoEwsAccess -AppId'
+        # The customer's Exchange administrator (here the customer's own automation app) runs the EWS step.
+        try {
+            $null = Connect-Tenant 1
+            $ews = Grant-KodoEwsAccess -AppId $script:App.ClientId -Confirm:$false
+            $ews.Status | Should -Be 'Configured'
+        } finally {
+            $null = Connect-Tenant 0
+        }
+        $ready = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -EwsMailbox $mailbox
+        $ready.Status | Should -Be 'Ready' -Because $ready.Detail
+        $ready.EwsAccess | Should -Be 'Admitted'
+        $ready.BackupReady | Should -BeTrue
+        # A bad mailbox is refused before anything is sent.
+        { Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -EwsMailbox 'no mailbox' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,Test-KodoConsent'
     }
 
     It 'several customers at once, by pipeline: one object per tenant' {
@@ -234,6 +266,8 @@ Describe 'GDAP: the partner''s relationship with a customer, checked before cons
         $r.Count | Should -Be 4
         $r[0].Ready | Should -BeTrue
         $r[0].Reason | Should -Be 'Ready'
+        $r[0].CanSetEwsAllowList | Should -BeFalse
+        $r[0].Detail | Should -Match 'EWS allow list stays the customer'
         $r[1].Reason | Should -Be 'Expired'
         $r[1].Ready | Should -BeFalse
         $r[2].Reason | Should -Be 'MissingRoles'
@@ -245,11 +279,14 @@ Describe 'GDAP: the partner''s relationship with a customer, checked before cons
 
 Describe 'GDAP: Grant-KodoConsent onboards a customer tenant as the partner''s admin, no customer-side script' {
     BeforeAll {
-        # Customer 4: an active relationship with Privileged Role Administrator and Application
-        # Administrator. Customers 2 (expired), 3 (Cloud Application Administrator only) are the
-        # previous block's; customer 5 has none.
+        # Customer 4: an active relationship with Privileged Role Administrator, Application
+        # Administrator and Exchange Administrator (the EWS allow list). Customer 6: the first
+        # two only. Customers 2 (expired), 3 (Cloud Application Administrator only) are the
+        # previous block's; customer 5 has none. Role ids: docs/multitenant-research.md §3.
+        $script:ExchangeAdmin = '29232cdf-9323-42fd-ade2-1d097af3e4de'
         $path = "tenants/$($script:Provider.TenantId)/delegatedAdminRelationships"
-        $null = Invoke-Control POST $path @{ customerTenantId = $emu.Tenants[4].TenantId; roleDefinitionIds = @($script:PRA, $script:AppAdmin) }
+        $null = Invoke-Control POST $path @{ customerTenantId = $emu.Tenants[4].TenantId; roleDefinitionIds = @($script:PRA, $script:AppAdmin, $script:ExchangeAdmin) }
+        $null = Invoke-Control POST $path @{ customerTenantId = $emu.Tenants[6].TenantId; roleDefinitionIds = @($script:PRA, $script:AppAdmin) }
         Disconnect-Kodo
         # The partner's administrator (delegated), in the provider tenant.
         $script:PartnerAdmin = Connect-Kodo -Environment Emulator -TenantId $script:Provider.TenantId -UseDeviceCode 6>$null
@@ -267,8 +304,11 @@ Describe 'GDAP: Grant-KodoConsent onboards a customer tenant as the partner''s a
 
     It '-WhatIf plans the service principal and every application permission, and writes nothing' {
         Clear-Log
+        $listed = Get-Allowed $script:Customer
         $r = Grant-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -WhatIf
         @(Get-GraphWrites).Count | Should -Be 0
+        Get-Allowed $script:Customer | Should -Be $listed
+        $r.Ews.Status | Should -Be 'NotApproved'
         $r.PSTypeNames | Should -Contain 'Kodo.ConsentGrant'
         $r.Changes.Count | Should -Be 0
         $r.Permissions.Count | Should -BeGreaterThan 0
@@ -276,25 +316,33 @@ Describe 'GDAP: Grant-KodoConsent onboards a customer tenant as the partner''s a
         (Test-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -ClientSecret $script:App.ClientSecret).Status | Should -Be 'NotConsented'
     }
 
-    It 'grants the app its service principal and app roles in the customer tenant; Test-KodoConsent proves every grant' {
+    It 'grants the app its service principal, app roles and EWS access in the customer tenant; Test-KodoConsent proves it Ready' {
         Clear-Log
+        $listed = Get-Allowed $script:Customer
         $r = Grant-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -Confirm:$false
         $r.TenantId | Should -Be $script:Customer.TenantId
         $r.ServicePrincipalId | Should -Not -BeNullOrEmpty
         $r.Changes[0] | Should -Match 'service principal'
-        $r.Changes.Count | Should -Be (1 + $r.Permissions.Count)
+        # The service principal, each application permission, and the EWS allow list.
+        $r.Changes.Count | Should -Be (2 + $r.Permissions.Count)
+        $r.Changes[-1] | Should -Match 'EWS allow list'
+        $r.Ews.Status | Should -Be 'Configured'
+        $after = Get-Allowed $script:Customer
+        $after | Should -Contain $script:App.ClientId
+        foreach ($id in $listed) { $after | Should -Contain $id }
         @($r.Permissions | Where-Object Status -ne 'Granted').Count | Should -Be 0
         $r.GdapRoleDefinitionIds | Should -Contain $script:PRA
         # Every write went to the customer tenant, under the partner admin's GDAP token (the log
         # names the tenant of `$batch items; the one plain POST, the service principal, is found
         # in the customer's directory below).
         $writes = @(Get-GraphWrites)
-        $writes.Count | Should -Be $r.Changes.Count
+        $writes.Count | Should -Be ($r.Changes.Count - 1)
         @($writes | Where-Object { $_.tenantId -and $_.tenantId -ne $script:Customer.TenantId }).Count | Should -Be 0
         @(Get-Log | Where-Object path -like "/$($script:Customer.TenantId)/oauth2/v2.0/token").Count | Should -BeGreaterThan 0
 
-        $c = Test-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -ClientSecret $script:App.ClientSecret
-        $c.Status | Should -Be 'Consented'
+        $c = Test-KodoConsent -AppId $script:App.ClientId -TenantId $script:Customer.TenantId -ClientSecret $script:App.ClientSecret -EwsMailbox (Get-Mailbox $script:Customer)
+        $c.Status | Should -Be 'Ready' -Because $c.Detail
+        $c.BackupReady | Should -BeTrue
         $c.GrantedRoles | Should -Be $c.RequiredRoles
         $sp = Invoke-PlainGraph $script:Customer "servicePrincipals(appId='$($script:App.ClientId)')"
         $sp.appOwnerOrganizationId | Should -Be $script:Provider.TenantId
@@ -309,7 +357,27 @@ Describe 'GDAP: Grant-KodoConsent onboards a customer tenant as the partner''s a
         @(Get-GraphWrites).Count | Should -Be 0
         $out.Changes.Count | Should -Be 0
         @($out.Permissions | Where-Object Status -ne 'AlreadyPresent').Count | Should -Be 0
+        $out.Ews.Status | Should -Be 'AlreadyAllowed'
         $verbose | Should -Match 'nothing to change'
+    }
+
+    It 'a relationship without Exchange Administrator: consent granted, the EWS step left to the customer and said so, never green' {
+        $customer = $emu.Tenants[6]
+        $listed = Get-Allowed $customer
+        Clear-Log
+        $r = Grant-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue
+        @($r.Permissions | Where-Object Status -ne 'Granted').Count | Should -Be 0
+        $r.Ews.Status | Should -Be 'ManualActionRequired'
+        $r.Ews.Reason | Should -Match 'Exchange Administrator'
+        $r.Ews.Command | Should -Match "Grant-KodoEwsAccess -AppId $($script:App.ClientId)"
+        ($warned -join ' ') | Should -Match 'EWS: '
+        # No Exchange sign-in or call in the customer's organization, and its list is untouched.
+        @(Get-Log | Where-Object path -like '*/InvokeCommand').Count | Should -Be 0
+        Get-Allowed $customer | Should -Be $listed
+        $c = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -EwsMailbox (Get-Mailbox $customer)
+        $c.Consented | Should -BeTrue
+        $c.Status | Should -Be 'EwsNotAdmitted'
+        $c.BackupReady | Should -BeFalse
     }
 
     It 'refuses <Case> with Kodo.GdapAccessDenied naming it, and writes nothing' -ForEach @(

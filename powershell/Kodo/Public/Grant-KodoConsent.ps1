@@ -18,11 +18,17 @@ function Grant-KodoConsent {
        relationship);
     3. creates the app's service principal there if it is absent (POST /servicePrincipals) and
        grants each application permission of the manifest that is missing (app role
-       assignments).
+       assignments);
+    4. puts the app on the customer organization's Exchange Web Services allow list
+       (EwsAllowedAppIDs), as Grant-KodoEwsAccess does, when the relationship holds Exchange
+       Administrator (or Global Administrator): KODO reads mail through EWS, which since
+       2026-10-01 admits only listed apps. Without such a role the Ews part of the result is
+       ManualActionRequired (with a warning) naming what the customer's administrator runs.
+       -EnableEws and -AllowEwsRestriction mean what they mean for Grant-KodoEwsAccess.
 
     Each change is a step of -WhatIf/-Confirm. Safe to run again: a re-run changes nothing and
-    says so. Prove the result with Test-KodoConsent (it signs in to the customer tenant as the
-    app).
+    says so. Prove the result with Test-KodoConsent -EwsMailbox (it signs in to the customer
+    tenant as the app and reads a mailbox through EWS).
 
     Not done here: the app's delegated permissions in the customer tenant. On the GDAP path those
     are Partner Center's application consent's (POST /v1/customers/{id}/applicationconsents),
@@ -30,13 +36,22 @@ function Grant-KodoConsent {
 
     Returns one Kodo.ConsentGrant per tenant: TenantId, AppId, ServicePrincipalId, Changes (the
     steps carried out), Permissions (one Kodo.PermissionResult per application permission:
-    Granted, AlreadyPresent, WouldGrant, Skipped).
+    Granted, AlreadyPresent, WouldGrant, Skipped), Ews (a Kodo.EwsAccess: Configured,
+    AlreadyAllowed, NotApproved, ManualActionRequired).
 
     .PARAMETER AppId
     The multi-tenant app's Application (client) ID (New-KodoApp -MultiTenant).
 
     .PARAMETER TenantId
     The customer tenant id(s) (GUID).
+
+    .PARAMETER EnableEws
+    Turn EWS on for a customer organization where it is off (EwsEnabled False), for the apps on
+    the list.
+
+    .PARAMETER AllowEwsRestriction
+    Where a customer organization never set EwsEnabled, turn EWS on with an allow list: every
+    application not on the list loses EWS access. High impact.
 
     .PARAMETER Manifest
     The permission manifest: Seed (default) or Kodo43.
@@ -70,6 +85,10 @@ function Grant-KodoConsent {
         [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
         [string[]]$TenantId,
 
+        [switch]$EnableEws,
+
+        [switch]$AllowEwsRestriction,
+
         [ValidateSet('Seed', 'Kodo43')]
         [string]$Manifest = 'Seed',
 
@@ -87,8 +106,11 @@ function Grant-KodoConsent {
     process {
         foreach ($tenant in $TenantId) {
             try {
-                $request = [ordered]@{ kind = 'consent.gdap'; appId = $AppId; tenantId = $tenant; manifest = $manifestObject }
-                $result = (Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo "Tenant ${tenant}: the app's service principal and every application permission are in place: nothing to change.").Result
+                $request = [ordered]@{
+                    kind = 'consent.gdap'; appId = $AppId; tenantId = $tenant; manifest = $manifestObject
+                    ewsConsent = (Get-KodoEwsConsent -EnableEws:$EnableEws -AllowEwsRestriction:$AllowEwsRestriction -BoundParameters $PSBoundParameters)
+                }
+                $result = (Invoke-KodoPlannedChange -Cmdlet $PSCmdlet -Request $request -NothingToDo "Tenant ${tenant}: nothing to change.").Result
                 [pscustomobject]@{
                     PSTypeName            = 'Kodo.ConsentGrant'
                     TenantId              = [string]$result.tenantId
@@ -96,6 +118,7 @@ function Grant-KodoConsent {
                     ServicePrincipalId    = $result.servicePrincipalId
                     Changes               = @($result.changes | Where-Object { $_ } | ForEach-Object { [string]$_.action })
                     Permissions           = @(ConvertTo-KodoPermissionResult -Rows $result.rows -AppId $AppId)
+                    Ews                   = (ConvertTo-KodoEwsAccess -Result $result.ews -Cmdlet $PSCmdlet)
                     GdapRoleDefinitionIds = @($result.gdapRoleDefinitionIds | ForEach-Object { [string]$_ })
                 }
             } catch {

@@ -1,19 +1,28 @@
 function Test-KodoConsent {
     <#
     .SYNOPSIS
-    Checks from the provider's side that a customer tenant has consented to the multi-tenant KODO app: service principal present, every application permission granted.
+    Checks from the provider's side that a customer tenant has consented to the multi-tenant KODO app (service principal present, every application permission granted) and, with -EwsMailbox, that its Exchange admits the app to EWS.
 
     .DESCRIPTION
     Signs in to each customer tenant as the app (client credentials, with the app's secret or
     certificate) once per API the manifest requires application permissions of (Microsoft Graph,
     Exchange Online, SharePoint), and compares each token's roles with the manifest. A sign-in
     refused because the app has no service principal there (AADSTS7000229, or AADSTS700016) is
-    reported as NotConsented, not thrown. Reads nothing else and writes nothing. Delegated
-    permissions are not in an app's token and are not checked.
+    reported as NotConsented, not thrown. Writes nothing. Delegated permissions are not in an
+    app's token and are not checked.
 
-    Returns one Kodo.ConsentStatus per tenant: Status (Consented, Incomplete, NotConsented),
-    Consented, ServicePrincipalPresent, GrantedRoles, RequiredRoles, Missing (API: permission),
-    Detail. Needs a connection (Connect-Kodo) only for the cloud's endpoints.
+    Consent is not all KODO needs: it reads mail through Exchange Web Services, which since
+    2026-10-01 admits only the apps on the customer organization's allow list (EwsAllowedAppIDs),
+    and the consent link does not put the app there. With -EwsMailbox (one of the customer's
+    mailboxes) Kodo reads that mailbox's folder root through EWS as the app: the proof that KODO
+    can back the tenant up. Without it, a complete consent is Consented, not Ready.
+
+    Returns one Kodo.ConsentStatus per tenant: Status (Ready: consented and admitted to EWS;
+    Consented: consented, EWS not checked; EwsNotAdmitted: consented, EWS refused the app;
+    Incomplete; NotConsented), BackupReady (Status is Ready), Consented, ServicePrincipalPresent,
+    GrantedRoles, RequiredRoles, Missing (API: permission), EwsAccess (Admitted, Denied, Failed,
+    NotChecked), EwsDetail, Detail. Needs a connection (Connect-Kodo) only for the cloud's
+    endpoints.
 
     .PARAMETER AppId
     The Application (client) ID of the multi-tenant app.
@@ -36,6 +45,11 @@ function Test-KodoConsent {
     .PARAMETER CertificateThumbprint
     The thumbprint of the app's certificate in Cert:\CurrentUser\My or Cert:\LocalMachine\My.
 
+    .PARAMETER EwsMailbox
+    A mailbox (SMTP address) of the customer's for the EWS check: Kodo reads its folder root
+    through Exchange Web Services as the app. Denied while the app is not on the customer's allow
+    list, or until a change reaches Exchange (up to 24 hours).
+
     .PARAMETER Manifest
     The built-in manifest to check against: Seed (default) or Kodo43.
 
@@ -46,6 +60,11 @@ function Test-KodoConsent {
     Test-KodoConsent -AppId $app.ClientId -TenantId 'contoso.onmicrosoft.com' -ClientSecret $app.ClientSecret
 
     One object: Consented, or what is missing.
+
+    .EXAMPLE
+    Test-KodoConsent -AppId $app.ClientId -TenantId 'contoso.onmicrosoft.com' -ClientSecret $app.ClientSecret -EwsMailbox 'admin@contoso.onmicrosoft.com'
+
+    Ready (BackupReady True) only when the consent is complete and Exchange admits the app to EWS.
 
     .EXAMPLE
     Import-Csv ./consent-links.csv | Test-KodoConsent -AppId $app.ClientId -ClientSecret $secret | Where-Object { -not $_.Consented }
@@ -77,6 +96,9 @@ function Test-KodoConsent {
 
         [ValidatePattern('^[0-9a-fA-F]{40}$')]
         [string]$CertificateThumbprint,
+
+        [ValidatePattern('^[^@\s]+@[^@\s]+$')]
+        [string]$EwsMailbox,
 
         [ValidateSet('Seed', 'Kodo43')]
         [string]$Manifest = 'Seed',
@@ -112,17 +134,21 @@ function Test-KodoConsent {
                     [ordered]@{ kind = 'clientSecret'; clientId = $AppId; secret = (ConvertFrom-KodoSecureString -SecureString $ClientSecret) }
                 } else { $certificateCredential.Credential }
                 $request = [ordered]@{ kind = 'consent.test'; appId = $AppId; tenantId = $tenant; manifest = $manifestObject; signIn = $signIn }
+                if ($EwsMailbox) { $request['ewsMailbox'] = $EwsMailbox }
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers
                 [pscustomobject]@{
                     PSTypeName              = 'Kodo.ConsentStatus'
                     TenantId                = [string]$r.tenantId
                     AppId                   = [string]$r.appId
                     Status                  = [string]$r.status
+                    BackupReady             = [bool]$r.backupReady
                     Consented               = [bool]$r.consented
                     ServicePrincipalPresent = [bool]$r.servicePrincipalPresent
                     GrantedRoles            = [int]$r.grantedRoles
                     RequiredRoles           = [int]$r.requiredRoles
                     Missing                 = @($r.missing | ForEach-Object { [string]$_ })
+                    EwsAccess               = [string]$r.ewsAccess
+                    EwsDetail               = [string]$r.ewsDetail
                     Detail                  = [string]$r.detail
                 }
             } catch {

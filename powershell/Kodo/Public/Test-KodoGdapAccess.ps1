@@ -12,8 +12,13 @@ function Test-KodoGdapAccess {
     Role Administrator (granting Microsoft Graph application permissions needs it) and
     Application Administrator or Cloud Application Administrator. Read only.
 
+    CanSetEwsAllowList says whether the active relationships also hold Exchange Administrator
+    (or Global Administrator): not needed for consent, but without it Grant-KodoConsent cannot
+    put the app on the customer's Exchange Web Services allow list, and the customer's
+    administrator must (Grant-KodoEwsAccess).
+
     Returns one Kodo.GdapAccess per tenant: Ready, Reason (Ready, NoRelationship, Expired,
-    NotActive, MissingRoles), MissingRoles, Relationships, Detail.
+    NotActive, MissingRoles), MissingRoles, CanSetEwsAllowList, Relationships, Detail.
 
     Grant-KodoConsent runs this check first, then grants the app its application permissions in
     the customer tenant under GDAP. Partner Center's application consent API (the delegated
@@ -49,14 +54,15 @@ function Test-KodoGdapAccess {
             try {
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'gdap.test'; tenantId = $tenant })
                 [pscustomobject]@{
-                    PSTypeName        = 'Kodo.GdapAccess'
-                    TenantId          = [string]$r.tenantId
-                    Ready             = [bool]$r.ready
-                    Reason            = [string]$r.reason
-                    MissingRoles      = @($r.missingRoles | ForEach-Object { [string]$_ })
-                    RoleDefinitionIds = @($r.roleDefinitionIds | ForEach-Object { [string]$_ })
-                    Relationships     = @($r.relationships)
-                    Detail            = [string]$r.detail
+                    PSTypeName         = 'Kodo.GdapAccess'
+                    TenantId           = [string]$r.tenantId
+                    Ready              = [bool]$r.ready
+                    Reason             = [string]$r.reason
+                    MissingRoles       = @($r.missingRoles | ForEach-Object { [string]$_ })
+                    CanSetEwsAllowList = [bool]$r.canSetEwsAllowList
+                    RoleDefinitionIds  = @($r.roleDefinitionIds | ForEach-Object { [string]$_ })
+                    Relationships      = @($r.relationships)
+                    Detail             = [string]$r.detail
                 }
             } catch {
                 $PSCmdlet.WriteError($_)

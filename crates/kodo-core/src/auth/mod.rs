@@ -402,9 +402,10 @@ impl Connection {
         matches!(self.cred, Cred::Delegated { .. })
     }
 
-    /// A Microsoft Graph token of the signed-in administrator for `scope` (space-separated,
-    /// full scope URIs) at the authority of `tenant` (None: the connection's own tenant),
-    /// from the connection's Graph refresh token: a partner's admin reaching a customer
+    /// A token of the signed-in administrator for `resource` (Graph, or Exchange Online) with
+    /// `scope` (space-separated, full scope URIs) at the authority of `tenant` (None: the
+    /// connection's own tenant), from the refresh token of the connection's sign-in client for
+    /// that resource (signing in for it first if it has none): a partner's admin reaching a customer
     /// tenant under GDAP, as CIPP does (KelvinTegelaar/CIPP-API `Get-GraphToken`: a
     /// `refresh_token` grant to `https://login.microsoftonline.com/{customerTenantId}/oauth2/v2.0/token`
     /// with the partner's refresh token). Not cached; the rotated refresh token is kept only
@@ -413,6 +414,7 @@ impl Connection {
         &self,
         ctx: &OpContext,
         tenant: Option<&str>,
+        resource: &str,
         scope: &str,
     ) -> Result<String, KodoError> {
         let Cred::Delegated { own_client, .. } = &self.cred else {
@@ -421,12 +423,12 @@ impl Connection {
                 "This needs an administrator's own sign-in (Connect-Kodo -UseDeviceCode or the browser sign-in): an app's sign-in (secret, certificate, managed identity, access token) cannot act under GDAP.",
             ));
         };
-        let graph = self.env.graph.trim_end_matches('/').to_string();
-        let client = own_client.clone().unwrap_or_else(|| clients::default_client(&self.env, &graph).to_string());
+        let resource = resource.trim_end_matches('/').to_string();
+        let client = own_client.clone().unwrap_or_else(|| clients::default_client(&self.env, &resource).to_string());
         let key = client.to_ascii_lowercase();
         if !self.refresh.lock().await.contains_key(&key) {
-            // Signs in (or refreshes) for Graph first: that leaves the refresh token.
-            self.token(ctx, &graph).await?;
+            // Signs in (or refreshes) for the resource first: that leaves the refresh token.
+            self.token(ctx, &resource).await?;
         }
         let Some(rt) = self.refresh.lock().await.get(&key).cloned() else {
             return Err(KodoError::new(

@@ -165,6 +165,25 @@ fn answer(
     v
 }
 
+/// The answer where this caller cannot read the organization's EWS settings (a partner under GDAP
+/// without an Exchange role): `ManualActionRequired`, with why and what the organization's
+/// administrator runs. Nothing is known of the list, so nothing is shown of it.
+pub fn out_of_reach(app_id: &str, reason: String, now: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({
+        "appId": app_id,
+        "status": "ManualActionRequired",
+        "ewsEnabled": null,
+        "allowedAppIdsBefore": [],
+        "allowedAppIdsAfter": [],
+        "applicationAccessPolicy": null,
+        "notes": [],
+        "endsOn": platform::EWS_END,
+        "endNotice": platform::ews_end_notice(now),
+        "reason": reason,
+        "command": format!("Grant-KodoEwsAccess -AppId {app_id} (the organization's Exchange administrator, connected with Connect-Kodo), or Set-OrganizationConfig -EwsAllowedAppIDs with the app added to the whole list (Exchange Online PowerShell)"),
+    })
+}
+
 /// Carries out the planned EWS step if approved, and answers with what it found and did.
 pub async fn apply_ews(
     admin: &ExchangeAdmin<'_>,

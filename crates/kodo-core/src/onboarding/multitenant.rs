@@ -3,7 +3,10 @@
 //! provider's side by signing in to the customer tenant as the app.
 //!
 //! - [`consent_link`] - New-KodoConsentLink: the `/v2.0/adminconsent` URL with a fresh state
-//! - [`test_consent`] - Test-KodoConsent: the app's service principal and app roles in a customer
+//! - [`test_consent`] - Test-KodoConsent: the app's service principal and app roles in a customer,
+//!   and (with a mailbox) whether the customer's Exchange admits the app to EWS
+//! - [`grant_consent_gdap`] - Grant-KodoConsent: the same grants made under GDAP, and the
+//!   customer's EWS allow list when the relationship holds an Exchange role
 //! - [`read_audience`] / [`audience_change`] - New-KodoApp -MultiTenant: the app's audience and
 //!   the redirect URI the consent link returns to
 //!
@@ -13,6 +16,8 @@
 use crate::auth::{Connection, CredentialSpec, Environment, Secret};
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
+use crate::exchange::ExchangeAdmin;
+use crate::exchange::ews::{self, Probe};
 use crate::graph::models::{AppRoleAssignment, ServicePrincipal};
 use crate::graph::{Graph, Request, Retry, graph_error};
 use crate::manifest::{Resolution, RowStatus, parse_manifest, resolve};
@@ -110,6 +115,36 @@ pub struct TestConsent {
     pub manifest: Value,
     /// A credential of the app itself (its secret or certificate).
     pub sign_in: CredentialSpec,
+    /// A mailbox of the customer's to read through EWS as the app (the proof that the
+    /// customer's Exchange admits KODO); absent, EWS is not checked and the answer says so.
+    #[serde(default)]
+    pub ews_mailbox: Option<String>,
+}
+
+/// A mailbox address as `-EwsMailbox` takes it: `local@domain`, no spaces or markup (it goes
+/// into an HTTP header and an XML element).
+fn check_mailbox(mailbox: &str) -> Result<(), KodoError> {
+    let mut parts = mailbox.split('@');
+    let ok = matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None) if !l.is_empty() && !d.is_empty())
+        && !mailbox.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
+    if !ok {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            format!("-EwsMailbox '{mailbox}' is not a mailbox address such as admin@contoso.onmicrosoft.com."),
+        )
+        .with_target(mailbox.to_string()));
+    }
+    Ok(())
+}
+
+/// What the customer admin's part of EWS is, said where a consent is complete but EWS is not
+/// proven: KODO reads mail through EWS, which admits only listed apps (facts.md §8.4).
+fn ews_next_step(app_id: &str) -> String {
+    format!(
+        "KODO reads mail through Exchange Web Services, which since {} admits only the apps on the organization's allow list (EwsAllowedAppIDs): the customer's Exchange administrator runs Grant-KodoEwsAccess -AppId {app_id} (or Grant-KodoConsent does it under GDAP with Exchange Administrator); a change takes up to {} hours.",
+        crate::platform::EWS_DISABLEMENT_STARTS,
+        ews::PROPAGATION_HOURS
+    )
 }
 
 /// Signs in to the customer tenant as the app (client credentials) once per API the manifest
@@ -121,6 +156,9 @@ pub struct TestConsent {
 pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) -> Result<Value, KodoError> {
     super::check_guid("-AppId", &req.app_id)?;
     check_tenant(&req.tenant_id)?;
+    if let Some(m) = &req.ews_mailbox {
+        check_mailbox(m)?;
+    }
     let manifest = parse_manifest(&req.manifest)?;
     let probe = Connection::new(Some(req.tenant_id.clone()), env.clone(), req.sign_in)?;
     if !probe.client_id.eq_ignore_ascii_case(&req.app_id) {
@@ -179,17 +217,51 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
         granted = 0;
     }
     let consented = present && missing.is_empty();
-    let status = if consented {
-        "Consented"
-    } else if present {
-        "Incomplete"
-    } else {
-        "NotConsented"
+    // Consent alone is not "KODO can back this tenant up": mail goes through EWS, which the
+    // customer's Exchange admits per app. With a mailbox, one GetFolder as the app proves it (the
+    // Exchange token is the one just taken).
+    let (ews_access, ews_detail) = match (&req.ews_mailbox, consented) {
+        (Some(mailbox), true) => {
+            ctx.progress("Test-KodoConsent", format!("Reading {mailbox}'s folder root through EWS as the app"), None);
+            match ews::probe(&probe, ctx, mailbox).await? {
+                Probe::Admitted => {
+                    ("Admitted", format!("EWS GetFolder of {mailbox}'s folder root answered as the app."))
+                }
+                Probe::Denied { reason } => (
+                    "Denied",
+                    format!(
+                        "EWS refused the app (\"{reason}\"): it is not on the customer's allow list, or a change has not reached Exchange yet. {}",
+                        ews_next_step(&req.app_id)
+                    ),
+                ),
+                Probe::Failed { detail } => {
+                    ("Failed", format!("EWS GetFolder of {mailbox}'s folder root failed: {detail}."))
+                }
+            }
+        }
+        (Some(_), false) => ("NotChecked", "EWS is checked once the consent is complete.".to_string()),
+        (None, _) => (
+            "NotChecked",
+            format!(
+                "EWS was not checked (give -EwsMailbox with one of the customer's mailboxes). {}",
+                ews_next_step(&req.app_id)
+            ),
+        ),
+    };
+    let status = match (consented, present, ews_access) {
+        (true, _, "Admitted") => "Ready",
+        (true, _, "NotChecked") => "Consented",
+        (true, _, _) => "EwsNotAdmitted",
+        (false, true, _) => "Incomplete",
+        (false, false, _) => "NotConsented",
     };
     let detail = match status {
-        "Consented" => {
-            format!("Signed in as the app; its tokens carry all {required_total} application roles required.")
-        }
+        "Ready" => format!(
+            "Signed in as the app; its tokens carry all {required_total} application roles required, and Exchange admits it to EWS."
+        ),
+        "Consented" | "EwsNotAdmitted" => format!(
+            "Signed in as the app; its tokens carry all {required_total} application roles required. {ews_detail}"
+        ),
         "Incomplete" => format!(
             "The app's service principal is present, but {} of {required_total} required application roles are not granted (or not yet in its tokens: grants reach sign-in within minutes).",
             missing.len()
@@ -202,7 +274,8 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
     Ok(json!({
         "tenantId": req.tenant_id, "appId": req.app_id, "status": status, "consented": consented,
         "servicePrincipalPresent": present, "grantedRoles": granted, "requiredRoles": required_total,
-        "missing": missing, "detail": detail,
+        "missing": missing, "ewsAccess": ews_access, "ewsDetail": ews_detail,
+        "backupReady": status == "Ready", "detail": detail,
     }))
 }
 
@@ -210,6 +283,12 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
 pub const PRIVILEGED_ROLE_ADMINISTRATOR: &str = "e8611ab8-c189-46e8-94e1-60213ab1f814";
 pub const APPLICATION_ADMINISTRATOR: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
 pub const CLOUD_APPLICATION_ADMINISTRATOR: &str = "158c047a-c907-4556-b7ef-446551a6b5f7";
+/// The Entra roles that may run Set-OrganizationConfig, the EWS allow list's cmdlet (docs/
+/// exchange-research.md §4: "The Global Administrator and Exchange Administrator roles provide the
+/// required permissions for any task in Exchange Online PowerShell"); role template ids from Learn
+/// "Microsoft Entra built-in roles".
+pub const EXCHANGE_ADMINISTRATOR: &str = "29232cdf-9323-42fd-ade2-1d097af3e4de";
+pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
 
 /// Test-KodoGdapAccess.
 #[derive(Debug, Clone, Deserialize)]
@@ -272,6 +351,8 @@ pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Res
     if !has(APPLICATION_ADMINISTRATOR) && !has(CLOUD_APPLICATION_ADMINISTRATOR) {
         missing.push("Application Administrator or Cloud Application Administrator");
     }
+    // Not needed for consent; needed to put the app on the customer's EWS allow list.
+    let can_set_ews = has(EXCHANGE_ADMINISTRATOR) || has(GLOBAL_ADMINISTRATOR);
     let expired = mine.iter().any(|r| {
         r["status"] == "expired"
             || r["endDateTime"]
@@ -297,8 +378,13 @@ pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Res
         )
     } else if !missing.is_empty() {
         ("MissingRoles", format!("The active GDAP relationship lacks: {}.", missing.join("; ")))
+    } else if !can_set_ews {
+        (
+            "Ready",
+            "An active GDAP relationship holds the roles consent needs; not Exchange Administrator, so the customer's EWS allow list stays the customer's task.".to_string(),
+        )
     } else {
-        ("Ready", "An active GDAP relationship holds the roles consent needs.".to_string())
+        ("Ready", "An active GDAP relationship holds the roles consent needs, and Exchange Administrator for the EWS allow list.".to_string())
     };
     let relationships: Vec<Value> = mine
         .iter()
@@ -307,6 +393,7 @@ pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Res
     Ok(json!({
         "tenantId": req.tenant_id, "ready": reason == "Ready", "reason": reason, "detail": detail,
         "relationships": relationships, "roleDefinitionIds": roles, "missingRoles": missing,
+        "canSetEwsAllowList": can_set_ews,
     }))
 }
 
@@ -320,6 +407,66 @@ pub struct GrantConsentGdap {
     /// How the plan is approved (absent: every step).
     #[serde(default)]
     pub approval: Approval,
+    /// The EWS step's consent beyond adding the app to a list in force (-EnableEws,
+    /// -AllowEwsRestriction).
+    #[serde(default)]
+    pub ews_consent: super::ews::EwsConsent,
+}
+
+/// The customer's EWS allow list under GDAP: the partner's admin signs in to the customer's
+/// Exchange Online (a delegated token at the customer's authority) when the relationship holds
+/// Exchange Administrator or Global Administrator, and the EWS step is planned as
+/// Grant-KodoEwsAccess plans it. That Exchange Online's admin API accepts a GDAP token for
+/// Set-OrganizationConfig is UNCONFIRMED (Learn "Workloads supported by GDAP" lists the Exchange
+/// admin center; docs/multitenant-research.md §7).
+struct GdapEws {
+    exchange: Connection,
+    plan: super::ews::EwsPlan,
+}
+
+async fn plan_gdap_ews(
+    conn: &Connection,
+    ctx: &OpContext,
+    req: &GrantConsentGdap,
+    roles: &[String],
+) -> Result<Option<GdapEws>, KodoError> {
+    let capable = roles
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(EXCHANGE_ADMINISTRATOR) || r.eq_ignore_ascii_case(GLOBAL_ADMINISTRATOR));
+    if !capable {
+        return Ok(None);
+    }
+    ctx.progress("Grant-KodoConsent", format!("Reading the EWS settings of {}", req.tenant_id), Some(30));
+    let audience = conn.env.exchange.trim_end_matches('/').to_string();
+    let token = conn.delegated_token_at(ctx, Some(&req.tenant_id), &audience, &format!("{audience}/.default")).await?;
+    let claims = crate::crypto::jwt_claims(&token);
+    let exchange = Connection::new(
+        Some(req.tenant_id.clone()),
+        conn.env.clone(),
+        CredentialSpec::AccessToken { token: Secret::new(token) },
+    )?;
+    *exchange.claims.lock() = claims;
+    let org = ews::read(&ExchangeAdmin::new(&exchange, ctx)).await?;
+    let plan = super::ews::plan_ews(org, &req.app_id, &format!("app {}", req.app_id), &req.ews_consent);
+    Ok(Some(GdapEws { exchange, plan }))
+}
+
+/// The EWS step's answer: carried out where approved, or what the customer's administrator must
+/// do when the relationship holds no Exchange role.
+async fn apply_gdap_ews(
+    ews_step: &Option<GdapEws>,
+    ctx: &OpContext,
+    app_id: &str,
+    decided: &mut crate::plan::Decided,
+) -> Result<Value, KodoError> {
+    match ews_step {
+        Some(g) => super::ews::apply_ews(&ExchangeAdmin::new(&g.exchange, ctx), ctx, &g.plan, app_id, decided).await,
+        None => Ok(super::ews::out_of_reach(
+            app_id,
+            "The GDAP relationship holds neither Exchange Administrator nor Global Administrator, so the partner cannot change the customer's EWS allow list (EwsAllowedAppIDs), and KODO cannot read mail until the app is on it. Ask the customer to approve a relationship with Exchange Administrator, or to run the command themselves.".into(),
+            ctx.clock().utc_now(),
+        )),
+    }
 }
 
 /// Consents to the provider's multi-tenant app in a customer tenant as the partner's signed-in
@@ -334,6 +481,10 @@ pub struct GrantConsentGdap {
 ///    if absent, and each application permission of the manifest not yet assigned
 ///    (`POST /servicePrincipals/{resourceSpId}/appRoleAssignedTo`), planned, approved step by
 ///    step, applied; a re-run plans nothing.
+///
+/// 4. the customer's EWS allow list (facts.md §8.4), as Grant-KodoEwsAccess does it, when the
+///    relationship holds Exchange Administrator or Global Administrator; otherwise the answer's
+///    EWS part is `ManualActionRequired`, naming what the customer's administrator runs.
 ///
 /// Delegated permissions (the tenant-wide oauth2PermissionGrant) are not granted here: on this
 /// path they are Partner Center's application consent's (§4, not built).
@@ -354,7 +505,7 @@ pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantCo
     let graph_uri = conn.env.graph.trim_end_matches('/').to_string();
     ctx.progress("Grant-KodoConsent", format!("Checking the GDAP relationship with {}", req.tenant_id), Some(5));
     let read_scope = format!("{graph_uri}/DelegatedAdminRelationship.Read.All offline_access");
-    let partner_token = conn.delegated_token_at(ctx, None, &read_scope).await?;
+    let partner_token = conn.delegated_token_at(ctx, None, &graph_uri, &read_scope).await?;
     let partner = Connection::new(
         Some(conn.tenant.clone()),
         conn.env.clone(),
@@ -376,13 +527,18 @@ pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantCo
     ctx.progress("Grant-KodoConsent", format!("Signing in to {} under GDAP", req.tenant_id), Some(20));
     let scope =
         format!("{graph_uri}/Application.ReadWrite.All {graph_uri}/AppRoleAssignment.ReadWrite.All offline_access");
-    let token = conn.delegated_token_at(ctx, Some(&req.tenant_id), &scope).await?;
+    let token = conn.delegated_token_at(ctx, Some(&req.tenant_id), &graph_uri, &scope).await?;
     let customer = Connection::new(
         Some(req.tenant_id.clone()),
         conn.env.clone(),
         CredentialSpec::AccessToken { token: Secret::new(token) },
     )?;
     let graph = Graph::new(&customer, ctx);
+    let roles: Vec<String> = gdap["roleDefinitionIds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let ews_step = plan_gdap_ews(conn, ctx, &req, &roles).await?;
     // One round of reads: the app's service principal and each resource API's.
     let resources: Vec<String> = manifest.resources();
     let sp_read =
@@ -433,21 +589,25 @@ pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantCo
         );
         assigns.push((step, r.row, r.resource_sp_id.clone(), r.permission_id.clone()));
     }
+    if let Some(step) = ews_step.as_ref().and_then(|g| g.plan.step.clone()) {
+        plan.push(step);
+    }
     let mut decided = plan.decide(ctx, &req.approval).await?;
     // The report names the application permissions only (delegated ones are not granted here).
     let app_rows: Vec<usize> = resolved.iter().filter(|r| r.application).map(|r| r.row).collect();
-    let fields = |rows: &[crate::manifest::PermissionRow], sp: &Option<String>, rt: u64| {
+    let fields = |rows: &[crate::manifest::PermissionRow], sp: &Option<String>, rt: u64, ews: Value| {
         let shown: Vec<&crate::manifest::PermissionRow> = app_rows.iter().map(|i| &rows[*i]).collect();
         json!({
             "tenantId": req.tenant_id, "appId": req.app_id, "servicePrincipalId": sp,
-            "gdapRoleDefinitionIds": gdap["roleDefinitionIds"], "rows": shown, "roundTrips": rt,
+            "gdapRoleDefinitionIds": gdap["roleDefinitionIds"], "rows": shown, "roundTrips": rt, "ews": ews,
         })
     };
     if !decided.applies() {
         for (_, row, _, _) in &assigns {
             rows[*row].status = Some(RowStatus::WouldGrant);
         }
-        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())));
+        let ews = apply_gdap_ews(&ews_step, ctx, &req.app_id, &mut decided).await?;
+        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips(), ews)));
     }
     if sp_id.is_none() && decided.approves("servicePrincipal") {
         ctx.progress("Grant-KodoConsent", "Creating the app's service principal", Some(50));
@@ -473,7 +633,8 @@ pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantCo
     }
     let Some(principal) = sp_id.clone() else {
         // The service principal was not approved: no assignment can be made.
-        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())));
+        let ews = apply_gdap_ews(&ews_step, ctx, &req.app_id, &mut decided).await?;
+        return Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips(), ews)));
     };
     let approved: Vec<&(String, usize, String, String)> = assigns.iter().filter(|a| decided.approves(&a.0)).collect();
     let writes: Vec<Request> = approved
@@ -499,13 +660,14 @@ pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantCo
         rows[*row].status = Some(if r.ok() { RowStatus::Granted } else { RowStatus::AlreadyPresent });
         decided.done(step);
     }
+    let ews = apply_gdap_ews(&ews_step, ctx, &req.app_id, &mut decided).await?;
     if decided.changes().is_empty() {
         ctx.log(
             LogLevel::Verbose,
             "The app's service principal and every application permission are in place: nothing to change.",
         );
     }
-    Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips())))
+    Ok(decided.report_with(fields(&rows, &sp_id, graph.round_trips(), ews)))
 }
 
 /// The app's `signInAudience` and `web` (read only for New-KodoApp -MultiTenant).
