@@ -153,27 +153,16 @@ function Test-KodoApp {
         try {
             $id = if ($InputObject) { [string]$InputObject.ClientId } else { $AppId }
             $manifestObject = Get-KodoManifest -Name $Manifest -Path $ManifestPath
-            $sources = @(@($CertificatePath, $Certificate, $CertificateThumbprint) | Where-Object { $_ })
-            if ($sources.Count -gt 1) {
-                throw (New-KodoErrorRecord -ErrorId 'Kodo.TooManyCertificates' -Category InvalidArgument -TargetObject $id `
-                    -Message 'Give the certificate one way: -CertificatePath, -Certificate or -CertificateThumbprint.')
-            }
-            $signIn = New-Object -TypeName System.Collections.ArrayList
-            $signers = @()
             $secret = $ClientSecret
             if (-not $secret -and $Live -and $InputObject -and $InputObject.PSObject.Properties['ClientSecret']) { $secret = $InputObject.ClientSecret }
-            if ($Live -and -not $secret -and $sources.Count -eq 0) {
+            $credentials = Get-KodoAppSignIn -ClientId $id -ClientSecret $secret -CertificateThumbprint $CertificateThumbprint -Certificate $Certificate `
+                -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
+            $signIn = $credentials.SignIn
+            $signers = $credentials.Signers
+            $credentials = $null
+            if ($Live -and $signIn.Count -eq 0) {
                 throw (New-KodoErrorRecord -ErrorId 'Kodo.NoSignInCredential' -Category InvalidArgument -TargetObject $id `
                     -Message 'The live check needs a credential of the app: -ClientSecret, -CertificatePath, -Certificate or -CertificateThumbprint (or a Kodo.App from New-KodoApp -NewSecret).')
-            }
-            if ($secret) {
-                $null = $signIn.Add([ordered]@{ kind = 'clientSecret'; clientId = $id; secret = (ConvertFrom-KodoSecureString -SecureString $secret) })
-            }
-            if ($sources.Count -eq 1) {
-                $certificateCredential = Get-KodoCertificateCredential -ClientId $id -CertificateThumbprint $CertificateThumbprint `
-                    -Certificate $Certificate -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
-                $null = $signIn.Add($certificateCredential.Credential)
-                if ($certificateCredential.SigningCertificate) { $signers = @($certificateCredential.SigningCertificate) }
             }
             $request = [ordered]@{ kind = 'app.test'; appId = $id; manifest = $manifestObject; warnDays = $WarnDays }
             if ($signIn.Count -gt 0) { $request['signIn'] = @($signIn) }

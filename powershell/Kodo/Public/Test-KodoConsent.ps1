@@ -114,13 +114,6 @@ function Test-KodoConsent {
                 throw (New-KodoErrorRecord -ErrorId 'Kodo.NoSignInCredential' -Category InvalidArgument -TargetObject $AppId `
                     -Message 'Give one credential of the app: -ClientSecret, -CertificatePath, -Certificate or -CertificateThumbprint.')
             }
-            $signers = @()
-            $certificateCredential = $null
-            if (-not $ClientSecret) {
-                $certificateCredential = Get-KodoCertificateCredential -ClientId $AppId -CertificateThumbprint $CertificateThumbprint `
-                    -Certificate $Certificate -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
-                if ($certificateCredential.SigningCertificate) { $signers = @($certificateCredential.SigningCertificate) }
-            }
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         }
@@ -130,9 +123,11 @@ function Test-KodoConsent {
         foreach ($tenant in $TenantId) {
             $request = $null
             try {
-                $signIn = if ($ClientSecret) {
-                    [ordered]@{ kind = 'clientSecret'; clientId = $AppId; secret = (ConvertFrom-KodoSecureString -SecureString $ClientSecret) }
-                } else { $certificateCredential.Credential }
+                $credentials = Get-KodoAppSignIn -ClientId $AppId -ClientSecret $ClientSecret -CertificateThumbprint $CertificateThumbprint -Certificate $Certificate `
+                    -CertificatePath $CertificatePath -CertificatePassword $CertificatePassword -SessionState $ExecutionContext.SessionState
+                $signIn = $credentials.SignIn[0]
+                $signers = $credentials.Signers
+                $credentials = $null
                 $request = [ordered]@{ kind = 'consent.test'; appId = $AppId; tenantId = $tenant; manifest = $manifestObject; signIn = $signIn }
                 if ($EwsMailbox) { $request['ewsMailbox'] = $EwsMailbox }
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers
