@@ -163,6 +163,51 @@ Describe 'Multi-tenant KODO app: consent links' {
         ($r | Where-Object TenantId -eq $customers[1]).Status | Should -Be 'NotConsented'
     }
 
+    It 'a consent ledger tracks each customer from link to Ready; a re-check of an unchanged fleet writes nothing; -WhatIf records nothing' {
+        $ledger = Join-Path $TestDrive 'consents.jsonl'
+        $customers = @($emu.Tenants[2].TenantId, $emu.Tenants[3].TenantId)
+        $null = $customers | New-KodoConsentLink -AppId $script:App.ClientId -RedirectUri $script:Redirect -WhatIf
+        Test-Path $ledger | Should -BeFalse
+        $null = $customers | New-KodoConsentLink -AppId $script:App.ClientId -RedirectUri $script:Redirect -LedgerPath $ledger
+        $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
+        $s.Count | Should -Be 2
+        @($s | Where-Object { $_.State -eq 'planned' -and $_.Status -eq 'LinkCreated' }).Count | Should -Be 2
+        # Customer 2's admin consented in an earlier test, customer 3's not: the re-check, by pipeline from the ledger.
+        $checked = @(Get-KodoOnboardingStatus -LedgerPath $ledger | Test-KodoConsent -AppId $script:App.ClientId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger)
+        $checked.Count | Should -Be 2
+        $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
+        $two = $s | Where-Object TenantId -eq $customers[0]
+        $two.State | Should -Be 'inProgress'
+        $two.Status | Should -Be 'Consented'
+        $two.NextAction | Should -Match 'EwsAllowedAppIDs'
+        $three = $s | Where-Object TenantId -eq $customers[1]
+        $three.State | Should -Be 'planned'
+        $three.Status | Should -Be 'NotConsented'
+        $bytes = [System.IO.File]::ReadAllBytes($ledger)
+        $null = $customers | Test-KodoConsent -AppId $script:App.ClientId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
+        [System.IO.File]::ReadAllBytes($ledger) | Should -Be $bytes -Because 'nothing changed, so nothing is written'
+        # Customer 2's Exchange admits the app (its admin's step), and the proof makes it done.
+        try {
+            $null = Connect-Tenant 2
+            $null = Grant-KodoEwsAccess -AppId $script:App.ClientId -Confirm:$false
+        } finally {
+            $null = Connect-Tenant 0
+        }
+        $mailbox = Get-Mailbox $emu.Tenants[2]
+        $null = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customers[0] -ClientSecret $script:App.ClientSecret -EwsMailbox $mailbox -LedgerPath $ledger -WhatIf
+        [System.IO.File]::ReadAllBytes($ledger) | Should -Be $bytes -Because '-WhatIf records nothing'
+        $ready = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customers[0] -ClientSecret $script:App.ClientSecret -EwsMailbox $mailbox -LedgerPath $ledger
+        $ready.Status | Should -Be 'Ready'
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $customers[0]).State | Should -Be 'done'
+        # A new link does not take a done tenant back.
+        $null = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customers[0] -RedirectUri $script:Redirect -LedgerPath $ledger
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $customers[0]).State | Should -Be 'done'
+        $sum = Get-KodoOnboardingStatus -LedgerPath $ledger -Summary
+        $sum.Done | Should -Be 1
+        $sum.Planned | Should -Be 1
+        (Get-Content -Raw $ledger) | Should -Not -Match ([regex]::Escape($script:SecretText))
+    }
+
     It 'the admin cancels: the redirect says so and nothing is granted' {
         $customer = $emu.Tenants[3]
         $link = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customer.TenantId -RedirectUri $script:Redirect

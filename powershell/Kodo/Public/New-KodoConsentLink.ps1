@@ -13,9 +13,12 @@ function New-KodoConsentLink {
     tenant, grants the declared permissions, and redirects to the redirect URI with
     admin_consent=True, the tenant and the same state. Check the result with Test-KodoConsent.
 
-    Writes nothing anywhere and holds nothing secret: the returned Kodo.ConsentLink records the
-    tenant, the state and when it was made, so the redirect can be matched to the link. Needs a
-    connection (Connect-Kodo to the provider's tenant) only for the cloud's endpoints.
+    Changes nothing in any tenant and holds nothing secret: the returned Kodo.ConsentLink records
+    the tenant, the state and when it was made, so the redirect can be matched to the link. With
+    -LedgerPath the link is also tracked in a consent ledger (the bulk ledger's format; read it
+    with Get-KodoOnboardingStatus): the tenant is planned, status LinkCreated, until
+    Test-KodoConsent -LedgerPath records its consent. -WhatIf makes the link and records nothing.
+    Needs a connection (Connect-Kodo to the provider's tenant) only for the cloud's endpoints.
 
     .PARAMETER AppId
     The Application (client) ID of the multi-tenant app.
@@ -27,6 +30,10 @@ function New-KodoConsentLink {
     Where the consent returns to: one of the app's registered redirect URIs (New-KodoApp
     -ConsentRedirectUri).
 
+    .PARAMETER LedgerPath
+    A consent ledger (JSON Lines, created when missing) to track the link in. Keep it apart from
+    Invoke-KodoOnboarding's ledgers: a tenant Ready here is done there too.
+
     .EXAMPLE
     New-KodoConsentLink -AppId $app.ClientId -TenantId 'contoso.onmicrosoft.com' -RedirectUri 'https://partner.example/kodo/consented'
 
@@ -37,10 +44,15 @@ function New-KodoConsentLink {
 
     A link per customer, with the state to match each redirect against.
 
+    .EXAMPLE
+    Get-Content ./customers.txt | New-KodoConsentLink -AppId $app.ClientId -RedirectUri $uri -LedgerPath ./consents.jsonl
+
+    The same, each customer tracked in ./consents.jsonl (Get-KodoOnboardingStatus -LedgerPath ./consents.jsonl).
+
     .OUTPUTS
     Kodo.ConsentLink
     #>
-    [CmdletBinding()]
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Low')]
     [OutputType('Kodo.ConsentLink')]
     param(
         [Parameter(Mandatory)]
@@ -53,13 +65,19 @@ function New-KodoConsentLink {
 
         [Parameter(Mandatory)]
         [ValidateNotNullOrEmpty()]
-        [string]$RedirectUri
+        [string]$RedirectUri,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$LedgerPath
     )
 
     process {
         foreach ($tenant in $TenantId) {
             try {
-                $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request ([ordered]@{ kind = 'consent.link'; appId = $AppId; tenantId = $tenant; redirectUri = $RedirectUri })
+                $request = [ordered]@{ kind = 'consent.link'; appId = $AppId; tenantId = $tenant; redirectUri = $RedirectUri }
+                $ledgerFile = Resolve-KodoConsentLedger -Cmdlet $PSCmdlet -LedgerPath $LedgerPath -TenantId $tenant -Action 'Track the consent link'
+                if ($ledgerFile) { $request['ledgerPath'] = $ledgerFile }
+                $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request
                 [pscustomobject]@{
                     PSTypeName  = 'Kodo.ConsentLink'
                     TenantId    = [string]$r.tenantId

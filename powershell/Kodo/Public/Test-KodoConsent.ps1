@@ -24,6 +24,11 @@ function Test-KodoConsent {
     NotChecked), EwsDetail, Detail. Needs a connection (Connect-Kodo) only for the cloud's
     endpoints.
 
+    With -LedgerPath each tenant's result is tracked in a consent ledger (as New-KodoConsentLink
+    -LedgerPath starts it): NotConsented stays planned, Consented, EwsNotAdmitted and Incomplete
+    are inProgress with the next action, Ready is done. A record is written only when a tenant's
+    state changes. With -WhatIf it still checks (it only reads), and records nothing.
+
     .PARAMETER AppId
     The Application (client) ID of the multi-tenant app.
 
@@ -50,6 +55,10 @@ function Test-KodoConsent {
     through Exchange Web Services as the app. Denied while the app is not on the customer's allow
     list, or until a change reaches Exchange (up to 24 hours).
 
+    .PARAMETER LedgerPath
+    A consent ledger (JSON Lines) to record each tenant's result in. Read it with
+    Get-KodoOnboardingStatus.
+
     .PARAMETER Manifest
     The built-in manifest to check against: Seed (default) or Kodo43.
 
@@ -71,10 +80,16 @@ function Test-KodoConsent {
 
     The customers whose administrators have not consented yet.
 
+    .EXAMPLE
+    Get-KodoOnboardingStatus -LedgerPath ./consents.jsonl | Where-Object State -ne done | Test-KodoConsent -AppId $app.ClientId -ClientSecret $secret -LedgerPath ./consents.jsonl
+
+    Re-checks every customer not yet Ready and records what changed; then
+    Get-KodoOnboardingStatus -LedgerPath ./consents.jsonl -Summary counts the fleet.
+
     .OUTPUTS
     Kodo.ConsentStatus
     #>
-    [CmdletBinding()]
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Low')]
     [OutputType('Kodo.ConsentStatus')]
     param(
         [Parameter(Mandatory)]
@@ -99,6 +114,9 @@ function Test-KodoConsent {
 
         [ValidatePattern('^[^@\s]+@[^@\s]+$')]
         [string]$EwsMailbox,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$LedgerPath,
 
         [ValidateSet('Seed', 'Kodo43')]
         [string]$Manifest = 'Seed',
@@ -130,6 +148,8 @@ function Test-KodoConsent {
                 $credentials = $null
                 $request = [ordered]@{ kind = 'consent.test'; appId = $AppId; tenantId = $tenant; manifest = $manifestObject; signIn = $signIn }
                 if ($EwsMailbox) { $request['ewsMailbox'] = $EwsMailbox }
+                $ledgerFile = Resolve-KodoConsentLedger -Cmdlet $PSCmdlet -LedgerPath $LedgerPath -TenantId $tenant -Action 'Record the consent check'
+                if ($ledgerFile) { $request['ledgerPath'] = $ledgerFile }
                 $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers
                 [pscustomobject]@{
                     PSTypeName              = 'Kodo.ConsentStatus'

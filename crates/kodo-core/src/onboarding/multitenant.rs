@@ -20,6 +20,7 @@ use crate::exchange::ExchangeAdmin;
 use crate::exchange::ews::{self, Probe};
 use crate::graph::models::{AppRoleAssignment, ServicePrincipal};
 use crate::graph::{Graph, Request, Retry, graph_error};
+use crate::ledger::{Ledger, State};
 use crate::manifest::{Resolution, RowStatus, parse_manifest, resolve};
 use crate::plan::{Approval, Plan};
 use serde::Deserialize;
@@ -71,6 +72,44 @@ pub struct ConsentLink {
     pub app_id: String,
     pub tenant_id: String,
     pub redirect_uri: String,
+    /// A consent ledger to record the link in ([`track_consent`]).
+    #[serde(default)]
+    pub ledger_path: Option<String>,
+}
+
+/// Opens a consent ledger (-LedgerPath of New-KodoConsentLink and Test-KodoConsent) before any
+/// request, so a ledger another run holds stops the call before it does anything.
+fn open_ledger(ctx: &OpContext, path: &Option<String>) -> Result<Option<Ledger>, KodoError> {
+    path.as_deref().map(|p| Ledger::open(std::path::Path::new(p), false, &|m| ctx.warn(m))).transpose()
+}
+
+/// Tracks one customer's consent in the bulk ledger's format (crate::ledger), so that
+/// Get-KodoOnboardingStatus reports a fleet's consents: `planned` once the link is made (the
+/// customer's admin has not consented yet), `inProgress` while the consent is incomplete or EWS
+/// is not proven, `done` when Test-KodoConsent says Ready. `status` is the consent's status,
+/// `clientId` the app. A record is appended only when the tenant's state, status or next action
+/// changes (a re-check of an unchanged fleet leaves the file as it is), and a new link never
+/// takes a tenant back from `done`.
+fn track_consent(
+    ledger: Option<Ledger>,
+    tenant: &str,
+    app_id: &str,
+    state: State,
+    status: &str,
+    next_action: Option<String>,
+) -> Result<(), KodoError> {
+    let Some(mut ledger) = ledger else { return Ok(()) };
+    if let Some(s) = ledger.state(tenant) {
+        let same = s.state == state && s.status.as_deref() == Some(status) && s.next_action == next_action;
+        if same || (s.state == State::Done && state == State::Planned) {
+            return Ok(());
+        }
+    }
+    let mut record = ledger.record(tenant, state);
+    record.client_id = Some(app_id.to_string());
+    record.status = Some(status.to_string());
+    record.next_action = next_action;
+    ledger.append(&[record])
 }
 
 /// The admin consent URL for one customer tenant: `{login}/{tenant}/v2.0/adminconsent` with the
@@ -81,6 +120,7 @@ pub fn consent_link(env: &Environment, ctx: &OpContext, req: ConsentLink) -> Res
     super::check_guid("-AppId", &req.app_id)?;
     check_tenant(&req.tenant_id)?;
     check_redirect_uri(&req.redirect_uri)?;
+    let ledger = open_ledger(ctx, &req.ledger_path)?;
     let mut random = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
         .map_err(|_| KodoError::new(ErrorCode::Internal, "The system's random number generator failed."))?;
@@ -100,6 +140,14 @@ pub fn consent_link(env: &Environment, ctx: &OpContext, req: ConsentLink) -> Res
         .finish();
     let url = format!("{login}/{}/v2.0/adminconsent?{query}", req.tenant_id);
     let created = ctx.clock().utc_now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    track_consent(
+        ledger,
+        &req.tenant_id,
+        &req.app_id,
+        State::Planned,
+        "LinkCreated",
+        Some("Send the consent link to the customer's administrator; then run Test-KodoConsent -LedgerPath.".into()),
+    )?;
     Ok(json!({
         "url": url, "tenantId": req.tenant_id, "appId": req.app_id, "redirectUri": req.redirect_uri,
         "scope": scope, "state": state, "createdDateTime": created,
@@ -119,6 +167,9 @@ pub struct TestConsent {
     /// customer's Exchange admits KODO); absent, EWS is not checked and the answer says so.
     #[serde(default)]
     pub ews_mailbox: Option<String>,
+    /// A consent ledger to record the result in ([`track_consent`]).
+    #[serde(default)]
+    pub ledger_path: Option<String>,
 }
 
 /// A mailbox address as `-EwsMailbox` takes it: `local@domain`, no spaces or markup (it goes
@@ -160,6 +211,7 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
         check_mailbox(m)?;
     }
     let manifest = parse_manifest(&req.manifest)?;
+    let ledger = open_ledger(ctx, &req.ledger_path)?;
     let probe = Connection::new(Some(req.tenant_id.clone()), env.clone(), req.sign_in)?;
     if !probe.client_id.eq_ignore_ascii_case(&req.app_id) {
         return Err(KodoError::new(
@@ -271,6 +323,19 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
             refusal.unwrap_or_default()
         ),
     };
+    let (state, next_action) = match status {
+        "Ready" => (State::Done, None),
+        "NotConsented" => (
+            State::Planned,
+            Some("The customer's administrator has not consented: send them New-KodoConsentLink's URL.".to_string()),
+        ),
+        "Incomplete" => (
+            State::InProgress,
+            Some("Some application permissions are not granted: the customer's administrator consents again (a new link), or wait minutes for grants to reach sign-in.".to_string()),
+        ),
+        _ => (State::InProgress, Some(ews_detail.clone())),
+    };
+    track_consent(ledger, &req.tenant_id, &req.app_id, state, status, next_action)?;
     Ok(json!({
         "tenantId": req.tenant_id, "appId": req.app_id, "status": status, "consented": consented,
         "servicePrincipalPresent": present, "grantedRoles": granted, "requiredRoles": required_total,
