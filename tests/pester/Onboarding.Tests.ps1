@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 13
+    $emu = Start-KodoEmulator -Tenants 14
     $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
     # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
@@ -585,5 +585,30 @@ Describe 'Lists longer than one page' {
             Set-Emulator @{ pageSize = 2 }
             if ($extra) { $null = Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/applications/$($extra.id)" -Headers @{ Authorization = "Bearer $token" } -SkipCertificateCheck }
         }
+    }
+}
+
+Describe 'A bulk run''s time limit per request (-RequestTimeoutSec)' {
+    It 'a request the service never answers is given up after the limit, not after the default 120 s' {
+        $t = $emu.Tenants[13]
+        # The first Graph $batch of the run gets no answer (the emulator holds it).
+        $null = Invoke-Control POST 'faults' @{ method = 'POST'; pathContains = '$batch'; hold = $true; count = 1 }
+        Clear-Log
+        $rows = @([pscustomobject]@{ TenantId = $t.TenantId; ClientSecretCredential = $t.BootstrapCredential })
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $r = @($rows | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -RequestTimeoutSec 2 -ErrorAction SilentlyContinue -ErrorVariable failedTenant)
+        $watch.Stop()
+        @(Get-Log | Where-Object { $_.PSObject.Properties['held'] -and $_.held }).Count | Should -Be 1
+        # Given up after 2 s, long before 120 s: the tenant fails as unanswered (one error record,
+        # one result), and the same command run again completes it.
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 60
+        $r[0].Status | Should -Be 'Failed'
+        $failedTenant.Count | Should -Be 1
+        $failedTenant[0].FullyQualifiedErrorId | Should -BeLike 'Kodo.TenantFailed*'
+        $failedTenant[0].Exception.Message | Should -Match 'timed out'
+        $again = @($rows | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -RequestTimeoutSec 30)
+        $again[0].Status | Should -Be 'Succeeded'
+        { $rows | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -RequestTimeoutSec 0 } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,Invoke-KodoOnboarding'
     }
 }

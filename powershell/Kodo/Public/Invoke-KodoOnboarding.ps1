@@ -148,6 +148,12 @@ function Invoke-KodoOnboarding {
     Do not run Test-KodoApp after onboarding (AuditPassed is then empty): saves its reads when
     you audit separately.
 
+    .PARAMETER RequestTimeoutSec
+    For -TenantId: how long one request to Microsoft 365 may take, answer included, before Kodo
+    counts it as unanswered (1 to 3600 seconds; 120 if not given), as Connect-Kodo
+    -RequestTimeoutSec sets it for one connection. An unanswered read is sent again; an
+    unanswered write is not, and that tenant fails so that a re-run finds what it did.
+
     .EXAMPLE
     Invoke-KodoOnboarding -CredentialType Certificate -NewCertificatePassword (Read-Host -AsSecureString) -NewCertificatePath ./kodo.pfx
 
@@ -279,7 +285,11 @@ function Invoke-KodoOnboarding {
         [string]$SecretVault,
 
         [Parameter(ParameterSetName = 'Tenants')]
-        [switch]$Force
+        [switch]$Force,
+
+        [Parameter(ParameterSetName = 'Tenants')]
+        [ValidateRange(1, 3600)]
+        [int]$RequestTimeoutSec
     )
 
     begin {
@@ -423,6 +433,7 @@ function Invoke-KodoOnboarding {
                 concurrency = $ThrottleLimit
             }
             if ($ledgerFile) { $request['ledger'] = [ordered]@{ path = $ledgerFile; recheck = [bool]$Recheck; force = [bool]$Force } }
+            if ($RequestTimeoutSec) { $request.environment['requestTimeoutSeconds'] = $RequestTimeoutSec }
             # Each tenant's result arrives as it is done and goes straight to the pipeline.
             $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem} -OnItemArgument @($SecretVault)
         } catch {
