@@ -61,9 +61,23 @@ pub(crate) fn back_to(redirect_uri: &str, pairs: &[(&str, String)], state: Optio
     Answer::Redirect(format!("{target}{sep}{}", query.finish()))
 }
 
+/// AADSTS50011, a redirect URI the app did not register: shown on Entra's error page, never
+/// redirected (docs/signin-research.md §7.1, the real page text of uno.todo#180 and others).
+/// The authorize and admin consent endpoints both answer it.
+pub(crate) fn redirect_mismatch(redirect_uri: &str, client_id: &str) -> EntraError {
+    aadsts(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        50011,
+        &format!(
+            "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this."
+        ),
+    )
+}
+
 /// An error the client hears about on its redirect URI (the request was good enough to
 /// trust the redirect).
-fn error_back(redirect_uri: &str, e: EntraError, state: Option<&str>) -> Answer {
+pub(crate) fn error_back(redirect_uri: &str, e: EntraError, state: Option<&str>) -> Answer {
     let error = e.body["error"].as_str().unwrap_or("invalid_request").to_string();
     let description = e.body["error_description"].as_str().unwrap_or("").to_string();
     let uri = e.body["error_uri"].as_str().unwrap_or("").to_string();
@@ -93,15 +107,7 @@ pub fn authorize(world: &World, tenant_name: &str, q: &HashMap<String, String>, 
     };
     let redirect_uri = q.get("redirect_uri").cloned().unwrap_or_default();
     if !client.accepts_redirect(&redirect_uri) {
-        return error_page(aadsts(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            50011,
-            &format!(
-                "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
-                client.app_id
-            ),
-        ));
+        return error_page(redirect_mismatch(&redirect_uri, &client.app_id));
     }
     let state = q.get("state").cloned();
     let st = state.as_deref();
