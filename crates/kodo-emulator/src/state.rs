@@ -133,6 +133,8 @@ pub struct PendingSignIn {
     pub state: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: String,
+    /// `query`, `fragment` or `form_post`: how the answer goes back to the client.
+    pub response_mode: String,
     pub expires_at: Instant,
 }
 
