@@ -98,7 +98,7 @@ fn asked(tenant: &Tenant, scope: &str) -> Result<Asked, super::entra::EntraError
         .map_err(|m| invalid_scope(&format!("The provided request must include a 'scope' input parameter. {m}")))?;
     if names.is_empty() || (names.iter().any(|n| n == ".default") && names.len() > 1) {
         // Only OIDC scopes, or `/.default` mixed with named scopes of its resource. The real
-        // answer to these is UNCONFIRMED (docs/multitenant-research.md §5); the emulator uses
+        // answer to these is UNCONFIRMED (docs/emulator-research.md §11); the emulator uses
         // the 70011 text the token endpoint gives an unknown scope.
         return Err(invalid_scope(&format!(
             "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
