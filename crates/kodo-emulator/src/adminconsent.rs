@@ -133,12 +133,11 @@ fn asked(tenant: &Tenant, scope: &str) -> Result<Asked, super::entra::EntraError
 /// `GET /{tenant}/v2.0/adminconsent` and `GET /{tenant}/adminconsent`.
 ///
 /// `{tenant}` may be `organizations` (documented: "Can be provided in GUID or friendly name
-/// format OR generically referenced with organizations", v2-admin-consent) or `common` (the
-/// page says "Do not use 'common', as personal accounts cannot provide admin consent except in
-/// the context of a tenant"; work accounts, the only ones the emulator has, consent there as the
-/// older v1 example did). Then the tenant is the one of the admin who signs in: the emulator's
-/// page asks for the account (its stand-in for Entra's sign-in page) and consents in that
-/// account's tenant.
+/// format OR generically referenced with organizations", v2-admin-consent), or `common` on the
+/// v1 endpoint (the older v1 doc's own example, `…/common/adminconsent?…`; on v2 the page says
+/// "Do not use 'common'" and the emulator answers the one capture of it, below). Then the
+/// tenant is the one of the admin who signs in: the emulator's page asks for the account (its
+/// stand-in for Entra's sign-in page) and consents in that account's tenant.
 pub fn admin_consent(
     world: &World,
     tenant_name: &str,
@@ -207,6 +206,23 @@ pub fn admin_consent(
         return error_page(super::authorize::redirect_mismatch(&redirect_uri, &app_id));
     }
     let state = q.get("state").cloned();
+    if !v1 && tenant_name.eq_ignore_ascii_case("common") {
+        // "Do not use 'common'" (v2-admin-consent). The one capture of `/common/v2.0/adminconsent`
+        // (MicrosoftDocs/azure-docs.de-de#609, 2019) is this redirect, no AADSTS code; whether
+        // Entra still answers so is UNCONFIRMED. (The v1 `/common/adminconsent` is documented
+        // and consents.)
+        return back_to(
+            &redirect_uri,
+            &[
+                ("error", "invalid_request".to_string()),
+                (
+                    "error_description",
+                    "The provided request must include a 'response_type' input parameter.".to_string(),
+                ),
+            ],
+            state.as_deref(),
+        );
+    }
     let scope = if v1 { String::new() } else { q.get("scope").cloned().unwrap_or_default() };
     if !v1 && scope.trim().is_empty() {
         // `scope` is required on v2 (v2-admin-consent). AADSTS900144 is Entra's answer to a
@@ -346,9 +362,18 @@ pub fn complete(world: &World, id: &str, form: &HashMap<String, String>) -> Answ
     match form.get("action").map(String::as_str) {
         Some("accept") => {}
         Some("cancel") => {
-            // v2-admin-consent "Error response".
-            pairs.push(("error", "permission_denied".into()));
-            pairs.push(("error_description", "The admin canceled the request".into()));
+            // What Entra sends when the admin presses Cancel on "Permissions requested", as
+            // captured from the v2 admin consent endpoint (MicrosoftDocs/azure-docs#114009, 2023;
+            // docs/signin-research.md §7.1): `error=access_denied`, AADSTS65004 with its Trace ID
+            // lines, `error_uri`, `admin_consent=True`, `state`. The page's older example
+            // (`error=permission_denied&error_description=The+admin+canceled+the+request`) is
+            // not what the service sends today.
+            let e =
+                aadsts(StatusCode::BAD_REQUEST, "access_denied", 65004, "User declined to consent to access the app.");
+            pairs.push(("error", "access_denied".into()));
+            pairs.push(("error_description", e.body["error_description"].as_str().unwrap_or("").to_string()));
+            pairs.push(("error_uri", e.body["error_uri"].as_str().unwrap_or("").to_string()));
+            pairs.push(("admin_consent", "True".into()));
             if let Some(s) = &pending.state {
                 pairs.push(("state", s.clone()));
             }

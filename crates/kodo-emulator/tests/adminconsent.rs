@@ -142,12 +142,17 @@ async fn consent_link_creates_the_service_principal_and_grants_the_app_roles() {
 async fn cancel_wrong_redirect_and_single_tenant_apps_are_refused() {
     let emu = start(2, 0, 0.0).await;
     let (app_id, secret, _) = provider_app(&emu, "AzureADMultipleOrgs").await;
-    // The admin cancels: the documented error redirect, state kept, nothing made.
+    // The admin cancels: the redirect Entra sends (azure-docs#114009), state kept, nothing made.
     let (_, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
     let back = answer(&emu, &page, "cancel").await;
     let q = query_of(&back);
-    assert_eq!(q["error"], "permission_denied");
-    assert_eq!(q["error_description"], "The admin canceled the request");
+    assert_eq!(q["error"], "access_denied");
+    assert!(
+        q["error_description"].starts_with("AADSTS65004: User declined to consent to access the app.\r\nTrace ID: "),
+        "{back}"
+    );
+    assert_eq!(q["error_uri"], "https://login.microsoftonline.com/error?code=65004");
+    assert_eq!(q["admin_consent"], "True");
     assert_eq!(q["state"], "st-42");
     assert_eq!(customer_token(&emu, &app_id, &secret).await.1["error_codes"][0], 7000229);
 
@@ -296,18 +301,25 @@ async fn organizations_and_common_consent_in_the_signed_in_admins_tenant() {
     let (s, body) = customer_token(&emu, &app_id, &secret).await;
     assert_eq!(s, 200, "{body}");
 
-    // `common` works the same for a work account; a single-tenant app of tenant 0 cannot be
-    // consented to by tenant 1's admin: AADSTS700016, as for its tenant-specific link.
+    // `common` on v2: the captured redirect (azure-docs.de-de#609), nothing consented.
     let (single, _, _) = provider_app(&emu, "AzureADMyOrg").await;
-    let q =
-        [("client_id", single.as_str()), ("scope", "https://graph.microsoft.com/.default"), ("redirect_uri", REDIRECT)];
-    let (s, _, page) = open(&emu, "common/v2.0/adminconsent", &q).await;
+    let (s, back, _) = open(&emu, "common/v2.0/adminconsent", &q).await;
+    assert_eq!(s, 302);
+    let r = query_of(&back);
+    assert_eq!(r["error"], "invalid_request");
+    assert_eq!(r["error_description"], "The provided request must include a 'response_type' input parameter.");
+    assert_eq!(r["state"], "s-org");
+
+    // On v1, `common` is the documented link; a single-tenant app of tenant 0 cannot be
+    // consented to by tenant 1's admin: AADSTS700016, as for its tenant-specific link.
+    let q = [("client_id", single.as_str()), ("redirect_uri", REDIRECT)];
+    let (s, _, page) = open(&emu, "common/adminconsent", &q).await;
     assert_eq!(s, 200, "{page}");
     let (s, _, body) = accept_as(&emu, &page, &admin_of(&emu, 1)).await;
     assert_eq!(s, 400);
     assert!(body.contains("AADSTS700016"), "{body}");
     // Its own tenant's admin may.
-    let (_, _, page) = open(&emu, "common/v2.0/adminconsent", &q).await;
+    let (_, _, page) = open(&emu, "common/adminconsent", &q).await;
     let (s, back, _) = accept_as(&emu, &page, &admin_of(&emu, 0)).await;
     assert_eq!(s, 302, "{back}");
     assert_eq!(query_of(&back)["tenant"], emu.tid(0));
