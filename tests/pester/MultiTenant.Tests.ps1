@@ -212,7 +212,10 @@ Describe 'Multi-tenant KODO app: consent links' {
         $customer = $emu.Tenants[3]
         $link = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customer.TenantId -RedirectUri $script:Redirect
         $q = Get-Query (Invoke-AdminConsent $link -Action cancel)
-        $q['error'] | Should -Be 'permission_denied'
+        # Entra's redirect on Cancel (MicrosoftDocs/azure-docs#114009): access_denied, AADSTS65004.
+        $q['error'] | Should -Be 'access_denied'
+        $q['error_description'] | Should -BeLike 'AADSTS65004: User declined to consent to access the app.*'
+        $q['admin_consent'] | Should -Be 'True'
         $q['state'] | Should -Be $link.State
         (Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret).Status | Should -Be 'NotConsented'
     }

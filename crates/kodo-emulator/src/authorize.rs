@@ -41,14 +41,20 @@ pub(crate) fn error_page(e: EntraError) -> Answer {
     Answer::Page(e.status, html)
 }
 
-/// The redirect carrying `pairs` (plus `state`) back to the client.
+/// The redirect carrying `pairs` (plus `state`) back to the client, in the query.
 pub(crate) fn back_to(redirect_uri: &str, pairs: &[(&str, String)], state: Option<&str>) -> Answer {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        query.append_pair(k, v);
-    }
+    deliver(redirect_uri, pairs, state, "query")
+}
+
+/// `pairs` (plus `state`) back to the client in `response_mode`: `query` (a 302 with them in
+/// the query), `fragment` (a 302 with them after `#`), `form_post` (a page that posts them to the
+/// redirect URI: "form_post executes a POST containing the code to your redirect URI",
+/// Learn v2-oauth2-auth-code-flow, `response_mode`). The form_post page's exact markup is
+/// UNCONFIRMED (a hidden form submitted by script, as Entra's "Working..." page).
+pub(crate) fn deliver(redirect_uri: &str, pairs: &[(&str, String)], state: Option<&str>, mode: &str) -> Answer {
+    let mut all: Vec<(&str, String)> = pairs.to_vec();
     if let Some(s) = state {
-        query.append_pair("state", s);
+        all.push(("state", s.to_string()));
     }
     // "Redirect URIs not configured with a path segment are returned with a trailing slash"
     // (docs/signin-research.md §7.1).
@@ -57,19 +63,61 @@ pub(crate) fn back_to(redirect_uri: &str, pairs: &[(&str, String)], state: Optio
     if !target[authority_end..].contains('/') {
         target.push('/');
     }
-    let sep = if target.contains('?') { '&' } else { '?' };
+    if mode == "form_post" {
+        let inputs: String = all
+            .iter()
+            .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\" />", escape(k), escape(v)))
+            .collect();
+        return Answer::Page(
+            StatusCode::OK,
+            format!(
+                "<html><head><title>Working...</title></head><body><form method=\"POST\" name=\"hiddenform\" action=\"{}\">{inputs}<noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\" /></noscript></form><script language=\"javascript\">document.forms[0].submit();</script></body></html>",
+                escape(&target)
+            ),
+        );
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &all {
+        query.append_pair(k, v);
+    }
+    let sep = if mode == "fragment" {
+        '#'
+    } else if target.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     Answer::Redirect(format!("{target}{sep}{}", query.finish()))
+}
+
+/// AADSTS50011, a redirect URI the app did not register: shown on Entra's error page, never
+/// redirected (docs/signin-research.md §7.1, the real page text of uno.todo#180 and others).
+/// The authorize and admin consent endpoints both answer it.
+pub(crate) fn redirect_mismatch(redirect_uri: &str, client_id: &str) -> EntraError {
+    aadsts(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        50011,
+        &format!(
+            "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this."
+        ),
+    )
 }
 
 /// An error the client hears about on its redirect URI (the request was good enough to
 /// trust the redirect).
-fn error_back(redirect_uri: &str, e: EntraError, state: Option<&str>) -> Answer {
+pub(crate) fn error_back(redirect_uri: &str, e: EntraError, state: Option<&str>) -> Answer {
+    error_back_in(redirect_uri, e, state, "query")
+}
+
+/// [`error_back`] in a response mode (see [`deliver`]).
+fn error_back_in(redirect_uri: &str, e: EntraError, state: Option<&str>, mode: &str) -> Answer {
     let error = e.body["error"].as_str().unwrap_or("invalid_request").to_string();
     let description = e.body["error_description"].as_str().unwrap_or("").to_string();
     let uri = e.body["error_uri"].as_str().unwrap_or("").to_string();
     // error, error_description (with its Trace ID lines), error_uri, state: the real redirects
     // of AADSTS65004 and 65002 (docs/signin-research.md §7.1, §7.3).
-    back_to(redirect_uri, &[("error", error), ("error_description", description), ("error_uri", uri)], state)
+    deliver(redirect_uri, &[("error", error), ("error_description", description), ("error_uri", uri)], state, mode)
 }
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`.
@@ -93,45 +141,85 @@ pub fn authorize(world: &World, tenant_name: &str, q: &HashMap<String, String>, 
     };
     let redirect_uri = q.get("redirect_uri").cloned().unwrap_or_default();
     if !client.accepts_redirect(&redirect_uri) {
-        return error_page(aadsts(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            50011,
-            &format!(
-                "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
-                client.app_id
-            ),
-        ));
+        return error_page(redirect_mismatch(&redirect_uri, &client.app_id));
     }
     let state = q.get("state").cloned();
     let st = state.as_deref();
-    // The emulator implements the code flow with the query response mode (what native clients
-    // with a loopback redirect use). Anything else (implicit or hybrid response types,
-    // form_post, fragment) is refused on a page that says so, never answered in another shape.
-    // Entra's own texts for these are not known here (docs/signin-research.md §7.6).
+    // Response mode: `query` (the code flow's default), `fragment` or `form_post` (Learn
+    // v2-oauth2-auth-code-flow, `response_mode`). Another value: the real answer is UNCONFIRMED
+    // (docs/emulator-research.md §11); an error page with `invalid_request`, no AADSTS code.
+    let mode = q.get("response_mode").cloned().unwrap_or_else(|| "query".into());
+    if !matches!(mode.as_str(), "query" | "fragment" | "form_post") {
+        return error_page(EntraError {
+            status: StatusCode::BAD_REQUEST,
+            body: serde_json::json!({
+                "error": "invalid_request",
+                "error_description": "The provided value for the input parameter 'response_mode' is not valid.",
+            }),
+        });
+    }
+    // Response type: the emulator's clients are public clients (mobile and desktop redirect
+    // URIs), for which Entra issues no implicit tokens: `token` is refused with AADSTS700051
+    // (`unsupported_response_type`, AzureAD/microsoft-authentication-library-for-js#766) and
+    // `id_token` with AADSTS700054 (syncweek-react-aad/react-aad#158,
+    // microsoftgraph/msgraph-sample-reactspa#39; its `error` value, the same, is MEDIUM:
+    // Azure/active-directory-dotnet-graphapi-b2bportal-web#22).
     let response_type = q.get("response_type").map(String::as_str).unwrap_or("");
-    let mode = q.get("response_mode").map(String::as_str).unwrap_or("query");
-    if response_type != "code" || mode != "query" {
-        let html = format!(
-            "<!DOCTYPE html><html><body><p id=\"error\">The Kodo tenant emulator implements response_type=code with response_mode=query only (asked: response_type '{}', response_mode '{}').</p></body></html>",
-            escape(response_type),
-            escape(mode)
+    let types: Vec<&str> = response_type.split_whitespace().collect();
+    if types.is_empty() {
+        // docs/signin-research.md §1.12's missing-parameter code; on a page, as the missing
+        // client_id (UNCONFIRMED for response_type).
+        return error_page(aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'response_type'.",
+        ));
+    }
+    let refuse = |code: u32, text: &str| {
+        error_back_in(
+            &redirect_uri,
+            aadsts(StatusCode::BAD_REQUEST, "unsupported_response_type", code, text),
+            st,
+            &mode,
+        )
+    };
+    if types.contains(&"token") {
+        return refuse(700051, "response_type 'token' is not enabled for the application.");
+    }
+    if types.contains(&"id_token") {
+        return refuse(700054, "response_type 'id_token' is not enabled for the application.");
+    }
+    if types != ["code"] {
+        // An unknown response type: OAuth's `unsupported_response_type` (Learn's authorize
+        // error table); Entra's AADSTS code and text for it are UNCONFIRMED, so none is sent.
+        return error_back_in(
+            &redirect_uri,
+            EntraError {
+                status: StatusCode::BAD_REQUEST,
+                body: serde_json::json!({
+                    "error": "unsupported_response_type",
+                    "error_description": "The provided value for the input parameter 'response_type' is not valid.",
+                }),
+            },
+            st,
+            &mode,
         );
-        return Answer::Page(StatusCode::NOT_IMPLEMENTED, html);
     }
     let method = q.get("code_challenge_method").cloned().unwrap_or_else(|| "plain".into());
     if q.contains_key("code_challenge") && !matches!(method.as_str(), "S256" | "plain") {
         // The ref table's AADSTS50149 "Invalid Code_Challenge_method parameter." (docs/signin-
         // research.md §7.2; the error value is UNCONFIRMED).
-        return error_back(
+        return error_back_in(
             &redirect_uri,
             aadsts(StatusCode::BAD_REQUEST, "invalid_request", 50149, "Invalid Code_Challenge_method parameter."),
             st,
+            &mode,
         );
     }
     let scope = q.get("scope").cloned().unwrap_or_default();
     if let Err(e) = super::entra::check_delegated_request(tenant, &client, &scope) {
-        return error_back(&redirect_uri, e, st);
+        return error_back_in(&redirect_uri, e, st, &mode);
     }
     let id = pki::b64url(uuid::Uuid::new_v4().as_bytes());
     tenant.sign_ins.retain(|s| s.expires_at > Instant::now());
@@ -143,6 +231,7 @@ pub fn authorize(world: &World, tenant_name: &str, q: &HashMap<String, String>, 
         state,
         code_challenge: q.get("code_challenge").cloned(),
         code_challenge_method: method,
+        response_mode: mode,
         expires_at: Instant::now() + CODE_LIFETIME,
     });
     let scopes: String = scope.split_whitespace().map(|s| format!("<li>{}</li>", escape(s))).collect();
@@ -184,10 +273,11 @@ pub fn complete(world: &World, id: &str, form: &HashMap<String, String>) -> Answ
     match form.get("action").map(String::as_str) {
         Some("accept") => {}
         Some("cancel") => {
-            return error_back(
+            return error_back_in(
                 &pending.redirect_uri,
                 aadsts(StatusCode::BAD_REQUEST, "access_denied", 65004, "User declined to consent to access the app."),
                 st,
+                &pending.response_mode,
             );
         }
         _ => return Answer::Page(StatusCode::BAD_REQUEST, "<p>action must be accept or cancel.</p>".into()),
@@ -208,7 +298,7 @@ pub fn complete(world: &World, id: &str, form: &HashMap<String, String>) -> Answ
         redeemed: false,
     });
     let session = new_id();
-    back_to(&pending.redirect_uri, &[("code", code), ("session_state", session)], st)
+    deliver(&pending.redirect_uri, &[("code", code), ("session_state", session)], st, &pending.response_mode)
 }
 
 /// The token endpoint's `authorization_code` grant: checks the code, its client, redirect URI

@@ -67,7 +67,7 @@ pub(crate) fn app_not_found(client_id: &str, tenant: &str) -> EntraError {
 }
 
 /// The audience a token for `resource` carries, and the resource SP's object id.
-fn resolve_resource(tenant: &Tenant, resource: &str) -> Option<(String, String)> {
+pub(crate) fn resolve_resource(tenant: &Tenant, resource: &str) -> Option<(String, String)> {
     let r = resource.trim_end_matches('/');
     let lower = r.to_ascii_lowercase();
     // SharePoint: the tenant's own hosts (facts.md §4.6: resource https://<t>.sharepoint.com or
@@ -92,7 +92,7 @@ fn resolve_resource(tenant: &Tenant, resource: &str) -> Option<(String, String)>
 }
 
 /// Splits a v2 `scope` into (resource, scope names).
-fn split_scopes(scope: &str) -> Result<(String, Vec<String>), String> {
+pub(crate) fn split_scopes(scope: &str) -> Result<(String, Vec<String>), String> {
     let mut resource: Option<String> = None;
     let mut names = Vec::new();
     for item in scope.split_whitespace() {
@@ -372,7 +372,7 @@ pub fn token(
     }
 }
 
-fn resource_not_found(resource: &str, tenant: &str) -> EntraError {
+pub(crate) fn resource_not_found(resource: &str, tenant: &str) -> EntraError {
     aadsts(
         StatusCode::BAD_REQUEST,
         "invalid_resource",

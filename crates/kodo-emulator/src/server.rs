@@ -135,6 +135,7 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
         .route("/{tenant}/v2.0/adminconsent", get(admin_consent))
+        .route("/{tenant}/adminconsent", get(admin_consent_v1))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/instance", get(instance_discovery))
@@ -471,7 +472,18 @@ async fn admin_consent(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let base = format!("https://{}", host_of(&headers, &uri));
-    browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base))
+    browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base, super::adminconsent::Endpoint::V2))
+}
+
+async fn admin_consent_v1(
+    State(world): W,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let base = format!("https://{}", host_of(&headers, &uri));
+    browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base, super::adminconsent::Endpoint::V1))
 }
 
 async fn admin_consent_complete(State(world): W, Path(id): Path<String>, body: Bytes) -> Response {

@@ -133,6 +133,25 @@ pub struct PendingSignIn {
     pub state: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: String,
+    /// `query`, `fragment` or `form_post`: how the answer goes back to the client.
+    pub response_mode: String,
+    pub expires_at: Instant,
+}
+
+/// An admin consent page waiting for the admin's answer (adminconsent.rs), from
+/// `GET /{tenant}/v2.0/adminconsent` or the v1 `GET /{tenant}/adminconsent`.
+#[derive(Clone, Debug)]
+pub struct PendingAdminConsent {
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// The v2 `scope` as sent (empty for v1, which works as `/.default`).
+    pub scope: String,
+    pub state: Option<String>,
+    /// The v1 endpoint: its success redirect carries no `scope`.
+    pub v1: bool,
+    /// `organizations` or `common` in the path: the tenant is the signing-in admin's.
+    pub any_tenant: bool,
     pub expires_at: Instant,
 }
 
@@ -360,7 +379,7 @@ pub struct Tenant {
     pub device_codes: Vec<DeviceCode>,
     pub sign_ins: Vec<PendingSignIn>,
     /// Admin consent pages waiting for the customer admin's answer (adminconsent.rs).
-    pub admin_consents: Vec<PendingSignIn>,
+    pub admin_consents: Vec<PendingAdminConsent>,
     /// GDAP: this (partner) tenant's delegated admin relationships (gdap.rs).
     pub delegated_admin_relationships: Vec<Map<String, Value>>,
     pub auth_codes: Vec<AuthCode>,

@@ -142,12 +142,17 @@ async fn consent_link_creates_the_service_principal_and_grants_the_app_roles() {
 async fn cancel_wrong_redirect_and_single_tenant_apps_are_refused() {
     let emu = start(2, 0, 0.0).await;
     let (app_id, secret, _) = provider_app(&emu, "AzureADMultipleOrgs").await;
-    // The admin cancels: the documented error redirect, state kept, nothing made.
+    // The admin cancels: the redirect Entra sends (azure-docs#114009), state kept, nothing made.
     let (_, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
     let back = answer(&emu, &page, "cancel").await;
     let q = query_of(&back);
-    assert_eq!(q["error"], "permission_denied");
-    assert_eq!(q["error_description"], "The admin canceled the request");
+    assert_eq!(q["error"], "access_denied");
+    assert!(
+        q["error_description"].starts_with("AADSTS65004: User declined to consent to access the app.\r\nTrace ID: "),
+        "{back}"
+    );
+    assert_eq!(q["error_uri"], "https://login.microsoftonline.com/error?code=65004");
+    assert_eq!(q["admin_consent"], "True");
     assert_eq!(q["state"], "st-42");
     assert_eq!(customer_token(&emu, &app_id, &secret).await.1["error_codes"][0], 7000229);
 
@@ -233,4 +238,198 @@ async fn gdap_relationships_are_read_through_graph_with_their_roles_and_expiry()
         .await;
     assert_eq!(s, 200, "{got}");
     assert_eq!(got["id"], active["id"]);
+}
+
+/// Opens an admin consent link as a browser: `path` after the emulator's URL, with `query`.
+async fn open(emu: &Emu, path: &str, query: &[(&str, &str)]) -> (u16, String, String) {
+    let r = emu.browser().get(format!("{}/{path}", emu.url())).query(query).send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, location, r.text().await.unwrap())
+}
+
+/// Accepts an `organizations`/`common` consent page signed in as `account`.
+async fn accept_as(emu: &Emu, page: &str, account: &str) -> (u16, String, String) {
+    let form = page.split("method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
+    let r = emu.browser().post(form).form(&[("action", "accept"), ("account", account)]).send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, location, r.text().await.unwrap())
+}
+
+fn admin_of(emu: &Emu, i: usize) -> String {
+    format!("admin@{}", emu.tenant(i)["initialDomain"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn organizations_and_common_consent_in_the_signed_in_admins_tenant() {
+    let emu = start(2, 0, 0.0).await;
+    let (app_id, secret, _) = provider_app(&emu, "AzureADMultipleOrgs").await;
+    let q = [
+        ("client_id", app_id.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+        ("redirect_uri", REDIRECT),
+        ("state", "s-org"),
+    ];
+    // `organizations` is documented (v2-admin-consent): a page that asks for the account.
+    let (s, _, page) = open(&emu, "organizations/v2.0/adminconsent", &q).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("name=\"account\""), "{page}");
+    // An account no tenant knows: AADSTS50034, nothing made.
+    let (s, location, body) = accept_as(&emu, &page, "someone@nowhere.example").await;
+    assert_eq!(s, 400);
+    assert!(location.is_empty());
+    assert!(
+        body.contains("AADSTS50034: The user account {EmailHidden} does not exist in the nowhere.example directory."),
+        "{body}"
+    );
+    // A user of the customer tenant who is not an admin: AADSTS90093.
+    let (_, _, page) = open(&emu, "organizations/v2.0/adminconsent", &q).await;
+    let user = format!("adelev@{}", emu.tenant(1)["initialDomain"].as_str().unwrap());
+    let (s, _, body) = accept_as(&emu, &page, &user).await;
+    assert_eq!(s, 403);
+    assert!(body.contains("AADSTS90093: Calling principal cannot consent due to lack of permissions."), "{body}");
+    assert_eq!(customer_token(&emu, &app_id, &secret).await.1["error_codes"][0], 7000229);
+    // The customer's admin: consent lands in the customer tenant.
+    let (_, _, page) = open(&emu, "organizations/v2.0/adminconsent", &q).await;
+    let (s, back, _) = accept_as(&emu, &page, &admin_of(&emu, 1)).await;
+    assert_eq!(s, 302);
+    let r = query_of(&back);
+    assert_eq!(r["admin_consent"], "True");
+    assert_eq!(r["tenant"], emu.tid(1));
+    assert_eq!(r["state"], "s-org");
+    let (s, body) = customer_token(&emu, &app_id, &secret).await;
+    assert_eq!(s, 200, "{body}");
+
+    // `common` on v2: the captured redirect (azure-docs.de-de#609), nothing consented.
+    let (single, _, _) = provider_app(&emu, "AzureADMyOrg").await;
+    let (s, back, _) = open(&emu, "common/v2.0/adminconsent", &q).await;
+    assert_eq!(s, 302);
+    let r = query_of(&back);
+    assert_eq!(r["error"], "invalid_request");
+    assert_eq!(r["error_description"], "The provided request must include a 'response_type' input parameter.");
+    assert_eq!(r["state"], "s-org");
+
+    // On v1, `common` is the documented link; a single-tenant app of tenant 0 cannot be
+    // consented to by tenant 1's admin: AADSTS700016, as for its tenant-specific link.
+    let q = [("client_id", single.as_str()), ("redirect_uri", REDIRECT)];
+    let (s, _, page) = open(&emu, "common/adminconsent", &q).await;
+    assert_eq!(s, 200, "{page}");
+    let (s, _, body) = accept_as(&emu, &page, &admin_of(&emu, 1)).await;
+    assert_eq!(s, 400);
+    assert!(body.contains("AADSTS700016"), "{body}");
+    // Its own tenant's admin may.
+    let (_, _, page) = open(&emu, "common/adminconsent", &q).await;
+    let (s, back, _) = accept_as(&emu, &page, &admin_of(&emu, 0)).await;
+    assert_eq!(s, 302, "{back}");
+    assert_eq!(query_of(&back)["tenant"], emu.tid(0));
+}
+
+#[tokio::test]
+async fn the_v1_endpoint_consents_to_the_required_permissions() {
+    let emu = start(2, 0, 0.0).await;
+    let (app_id, secret, _) = provider_app(&emu, "AzureADMultipleOrgs").await;
+    let tid = emu.tid(1);
+    // A wrong redirect URI: the same AADSTS50011 page as v2 and authorize.
+    let (s, location, page) = open(
+        &emu,
+        &format!("{tid}/adminconsent"),
+        &[("client_id", &app_id), ("redirect_uri", "https://evil.example/")],
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(location.is_empty());
+    assert!(
+        page.contains("AADSTS50011: The redirect URI 'https://evil.example/' specified in the request does not match"),
+        "{page}"
+    );
+    let (s, _, page) = open(
+        &emu,
+        &format!("{tid}/adminconsent"),
+        &[("client_id", app_id.as_str()), ("redirect_uri", REDIRECT), ("state", "v1-state")],
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("User.Read.All") && page.contains("Sites.Read.All"), "{page}");
+    let back = answer(&emu, &page, "accept").await;
+    assert!(back.starts_with(REDIRECT), "{back}");
+    let r = query_of(&back);
+    assert_eq!(r["tenant"], tid);
+    assert_eq!(r["state"], "v1-state");
+    assert_eq!(r["admin_consent"], "True");
+    assert!(!r.contains_key("scope"), "{back}");
+    let (s, body) = customer_token(&emu, &app_id, &secret).await;
+    assert_eq!(s, 200, "{body}");
+
+    // Without redirect_uri (Learn's "grant tenant-wide admin consent" URL): back to the app's
+    // registered reply address.
+    let (s, _, page) = open(&emu, "common/adminconsent", &[("client_id", app_id.as_str())]).await;
+    assert_eq!(s, 200, "{page}");
+    let (s, back, _) = accept_as(&emu, &page, &admin_of(&emu, 1)).await;
+    assert_eq!(s, 302);
+    assert!(back.starts_with(REDIRECT), "{back}");
+}
+
+#[tokio::test]
+async fn dynamic_scopes_grant_the_named_delegated_permissions_and_bad_scopes_are_refused() {
+    let emu = start(2, 0, 0.0).await;
+    let (app_id, _, _) = provider_app(&emu, "AzureADMultipleOrgs").await;
+    let tid = emu.tid(1);
+    let link = |scope: &'static str| {
+        [("client_id", app_id.as_str()), ("scope", scope), ("redirect_uri", REDIRECT), ("state", "d")]
+    };
+    let path = format!("{tid}/v2.0/adminconsent");
+    // Dynamic delegated scopes are documented ("Can be either static (using /.default) or
+    // dynamic scopes"): the admin grants them for the whole tenant.
+    let (s, _, page) =
+        open(&emu, &path, &link("https://graph.microsoft.com/User.Read https://graph.microsoft.com/mail.send")).await;
+    assert_eq!(s, 200, "{page}");
+    let back = answer(&emu, &page, "accept").await;
+    let r = query_of(&back);
+    assert_eq!(r["admin_consent"], "True", "{back}");
+    assert_eq!(r["scope"], "https://graph.microsoft.com/User.Read https://graph.microsoft.com/mail.send");
+    let admin = emu.bootstrap_token(1, "https://graph.microsoft.com").await;
+    let (_, sp, _) = emu.graph(&admin, Method::GET, &format!("servicePrincipals(appId='{app_id}')"), None).await;
+    let (s, grants, _) = emu.graph(&admin, Method::GET, "oauth2PermissionGrants", None).await;
+    assert_eq!(s, 200, "{grants}");
+    let mine: Vec<&Value> = grants["value"].as_array().unwrap().iter().filter(|g| g["clientId"] == sp["id"]).collect();
+    assert_eq!(mine.len(), 1, "{grants}");
+    assert_eq!(mine[0]["consentType"], "AllPrincipals");
+    assert_eq!(mine[0]["scope"], "User.Read Mail.Send");
+    // No application permission came with it.
+    let (_, list, _) = emu
+        .graph(
+            &admin,
+            Method::GET,
+            &format!("servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 0, "{list}");
+
+    // A scope Graph does not publish: AADSTS70011 on the redirect.
+    let (s, back, _) = open(&emu, &path, &link("https://graph.microsoft.com/Nope.Nothing")).await;
+    assert_eq!(s, 302);
+    let r = query_of(&back);
+    assert_eq!(r["error"], "invalid_scope");
+    assert!(r["error_description"].starts_with("AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope Nope.Nothing is not valid."), "{back}");
+    assert_eq!(r["state"], "d");
+    // Scopes of two resources: AADSTS70011.
+    let (_, back, _) = open(
+        &emu,
+        &path,
+        &link("https://graph.microsoft.com/User.Read https://outlook.office365.com/EWS.AccessAsUser.All"),
+    )
+    .await;
+    assert_eq!(query_of(&back)["error_description"].split(':').next(), Some("AADSTS70011"), "{back}");
+    // An unknown resource: AADSTS500011.
+    let (_, back, _) = open(&emu, &path, &link("https://unknown.example/.default")).await;
+    assert_eq!(query_of(&back)["error"], "invalid_resource", "{back}");
+    // No scope on v2: AADSTS900144.
+    let (_, back, _) = open(&emu, &path, &[("client_id", app_id.as_str()), ("redirect_uri", REDIRECT)]).await;
+    assert!(
+        query_of(&back)["error_description"]
+            .starts_with("AADSTS900144: The request body must contain the following parameter: 'scope'."),
+        "{back}"
+    );
 }

@@ -32,7 +32,12 @@ async fn authorize(
         ("code_challenge", CHALLENGE),
         ("code_challenge_method", "S256"),
     ];
-    q.extend_from_slice(extra);
+    for (k, v) in extra {
+        match q.iter_mut().find(|(n, _)| n == k) {
+            Some(p) => p.1 = v,
+            None => q.push((k, v)),
+        }
+    }
     let r = emu
         .browser()
         .get(format!("{}/{}/oauth2/v2.0/authorize", emu.url(), emu.tid(0)))
@@ -151,8 +156,56 @@ async fn what_entra_shows_on_its_page_and_what_it_redirects() {
     assert_eq!(q["error"], "access_denied");
     assert!(q["error_description"].starts_with("AADSTS65004: User declined to consent to access the app."));
 
-    // What the emulator does not implement is refused, not answered in another shape.
+    // Implicit response types: public clients get no implicit tokens; Entra's AADSTS700051
+    // and AADSTS700054, `unsupported_response_type`, on the redirect.
+    for (rt, code, text) in [
+        ("token", 700051, "AADSTS700051: response_type 'token' is not enabled for the application."),
+        ("id_token", 700054, "AADSTS700054: response_type 'id_token' is not enabled for the application."),
+        ("code id_token", 700054, "AADSTS700054: response_type 'id_token' is not enabled for the application."),
+    ] {
+        let (s, loc, page) =
+            authorize(&emu, GRAPH_TOOLS, "http://localhost:5000", GRAPH_SCOPE, &[("response_type", rt)]).await;
+        assert_eq!(s, 302, "{rt}: {page}");
+        let q = query_of(&loc);
+        assert_eq!(q["error"], "unsupported_response_type", "{loc}");
+        assert!(q["error_description"].starts_with(text), "{loc}");
+        assert_eq!(q["error_uri"], format!("https://login.microsoftonline.com/error?code={code}"));
+        assert_eq!(q["state"], "s-123");
+    }
+    // No response_type: AADSTS900144 on the page.
     let (s, loc, page) =
+        authorize(&emu, GRAPH_TOOLS, "http://localhost:5000", GRAPH_SCOPE, &[("response_type", "")]).await;
+    assert_eq!((s, loc.as_str()), (400, ""), "{page}");
+    assert!(
+        page.contains("AADSTS900144: The request body must contain the following parameter: 'response_type'."),
+        "{page}"
+    );
+
+    // response_mode=fragment: the code after `#`.
+    let (_, _, page) =
+        authorize(&emu, GRAPH_TOOLS, "http://localhost:5000", GRAPH_SCOPE, &[("response_mode", "fragment")]).await;
+    let back = answer(&emu, &page, "accept").await;
+    let (before, fragment) = back.split_once('#').unwrap();
+    assert_eq!(before, "http://localhost:5000/");
+    let f: HashMap<String, String> = form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+    assert!(f["code"].starts_with("1."), "{back}");
+    assert_eq!(f["state"], "s-123");
+    // response_mode=form_post: a page that posts the code to the redirect URI.
+    let (_, _, page) =
         authorize(&emu, GRAPH_TOOLS, "http://localhost:5000", GRAPH_SCOPE, &[("response_mode", "form_post")]).await;
-    assert_eq!((s, loc.as_str()), (501, ""), "{page}");
+    let form = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
+    let r = emu.browser().post(form).form(&[("action", "accept")]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let posted = r.text().await.unwrap();
+    assert!(
+        posted.contains("<form method=\"POST\" name=\"hiddenform\" action=\"http://localhost:5000/\">"),
+        "{posted}"
+    );
+    assert!(posted.contains("<input type=\"hidden\" name=\"code\" value=\"1."), "{posted}");
+    assert!(posted.contains("<input type=\"hidden\" name=\"state\" value=\"s-123\" />"), "{posted}");
+    // An unknown response_mode: an error page, never a redirect in another shape.
+    let (s, loc, page) =
+        authorize(&emu, GRAPH_TOOLS, "http://localhost:5000", GRAPH_SCOPE, &[("response_mode", "web_message")]).await;
+    assert_eq!((s, loc.as_str()), (400, ""), "{page}");
+    assert!(page.contains("response_mode"), "{page}");
 }

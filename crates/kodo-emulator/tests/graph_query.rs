@@ -177,10 +177,30 @@ async fn what_graph_refuses_is_refused_with_its_error() {
         // Supported by Graph, not implemented here: refused loudly, never ignored.
         ("servicePrincipals?$expand=owners", false, 501, "NotImplemented"),
         ("applications?$expand=owners($select=id)", false, 501, "NotImplemented"),
+        // A property the type does not have: Graph's 400.
+        ("applications?$expand=passwordCredentials", false, 400, "BadRequest"),
     ] {
         let (s, b) = get(&emu, &admin, path, eventual).await;
         assert_eq!((s, b["error"]["code"].as_str()), (status, Some(code)), "{path}: {b}");
         assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}");
+    }
+    // Its text names the property and Graph's type (msgraph-sdk-powershell#2103's form).
+    for (path, text) in [
+        (
+            "applications?$expand=passwordCredentials",
+            "Parsing OData Select and Expand failed: Could not find a property named 'passwordCredentials' on type 'microsoft.graph.application'.",
+        ),
+        (
+            "servicePrincipals?$expand=appRoleAssignments,nope",
+            "Parsing OData Select and Expand failed: Could not find a property named 'nope' on type 'microsoft.graph.servicePrincipal'.",
+        ),
+        (
+            "oauth2PermissionGrants?$expand=clientId",
+            "Parsing OData Select and Expand failed: Could not find a property named 'clientId' on type 'microsoft.graph.oAuth2PermissionGrant'.",
+        ),
+    ] {
+        let (s, b) = get(&emu, &admin, path, false).await;
+        assert_eq!((s, b["error"]["message"].as_str()), (400, Some(text)), "{path}: {b}");
     }
     // Graph's texts (docs/graph-query-research.md).
     let (_, b) = get(&emu, &admin, "applications?$filter=notes eq 'x'", false).await;
