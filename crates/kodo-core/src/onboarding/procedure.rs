@@ -21,7 +21,7 @@ use super::permissions::{
 };
 use super::policy::{self, SecretRules};
 use super::scope;
-use super::{APP_SELECT, SECRET_DAYS_DEFAULT, tagged_apps_path, the_kodo_app, validate_display_name};
+use super::{APP_SELECT, SECRET_DAYS_DEFAULT, check_guid, tagged_apps_path, the_kodo_app, validate_display_name};
 use crate::auth::Connection;
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
@@ -66,6 +66,12 @@ pub struct Onboard {
     /// How the plan is approved (absent: every step).
     #[serde(default)]
     pub approval: Approval,
+    /// The Kodo app's appId when the caller knows it (Invoke-KodoOnboarding -AppId, or the
+    /// ledger's record of a tenant done before): only a hint. What the app holds is then read
+    /// by it in the same `$batch` that finds the Kodo app by its tag, and used only when the
+    /// tag finds that very app; otherwise the run reads as without it.
+    #[serde(default)]
+    pub app_id_hint: Option<String>,
 }
 
 fn yes() -> bool {
@@ -157,10 +163,20 @@ async fn onboard_app(
     let now = ctx.clock().utc_now();
     ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
     let resources = manifest.resources();
+    if let Some(hint) = &req.app_id_hint {
+        check_guid("The app id", hint)?;
+    }
     let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
     let policy_read = policy::default_policy_read();
     let mut reads = vec![apps_read.clone(), policy_read.clone()];
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    // A known appId: what that app holds goes in the same `$batch` (by appId, an alternate key),
+    // so that a re-run on a tenant that is right reads it in one round trip. The tag still finds
+    // the app; the hint's answers stand only for the app the tag finds.
+    let hinted = req.app_id_hint.as_deref().map(|hint| holdings_reads(hint, Retry::ThrottleOnly));
+    if let Some(h) = &hinted {
+        reads.extend(h.iter().cloned());
+    }
     // Exchange Online is read meanwhile: its answer (or a missing role) is known before any write.
     let exchange = ExchangeAdmin::new(conn, ctx);
     let ews_read = async { if needs_ews(&manifest) { ews::read(&exchange).await.map(Some) } else { Ok(None) } };
@@ -175,7 +191,22 @@ async fn onboard_app(
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
     let mut existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
     let policy_answer = got.next().unwrap_or_default();
-    let resource_answers: Vec<_> = got.collect();
+    let resource_answers: Vec<_> = got.by_ref().take(resources.len()).collect();
+    // The hint's reads, kept only when the tag found that very app (not another, not none).
+    let mut hinted = match (hinted, &existing) {
+        (Some(h), Some(app)) if req.app_id_hint.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(app.app_id())) => {
+            let answers: Vec<_> = got.collect();
+            Some(holdings_from(graph, &h, answers).await?)
+        }
+        (Some(_), _) => {
+            ctx.log(
+                crate::context::LogLevel::Verbose,
+                "The app id given is not the Kodo app this tenant holds (by its tag): read as without it.",
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let retired = platform::retired_steps();
     // Set when this run's create met an app that an interrupted run made moments ago (still
     // replicating, so the tag did not find it): the run carries on as for an existing app.
@@ -201,6 +232,8 @@ async fn onboard_app(
             // two `$batch`es. After a raced create each part reads for itself (still replicating).
             let held = if raced {
                 None
+            } else if let Some(h) = hinted.take() {
+                Some(h)
             } else {
                 let reads = holdings_reads(&app_id, Retry::ThrottleOnly);
                 let answers = graph.batch(&reads).await?;
