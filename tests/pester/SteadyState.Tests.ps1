@@ -92,29 +92,57 @@ Describe 'Steady state on a correct tenant' {
         (Get-Ews $t0 | ConvertTo-Json) | Should -Be ($ewsBefore | ConvertTo-Json)
     }
 
-    It 'a re-run with its audit takes 6 round trips (2 token, 3 Graph, 1 Exchange) and writes nothing' {
+    It 'a re-run with its audit takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
         $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -Confirm:$false }
         $m.Output.Status | Should -Be 'Succeeded'
         $m.Output.AuditPassed | Should -BeTrue
         @($m.Output.Audit).Count | Should -BeGreaterThan 30
         $m.Trips.Writes | Should -Be 0
-        # A run that wrote nothing is audited from its own reads: the SharePoint setting (one
-        # Graph GET) is the audit's only read of its own.
+        # A run that wrote nothing is audited from its own reads: the SharePoint setting went in
+        # the first $batch, so the audit sends nothing of its own.
         $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 3
+        $m.Trips.Graph | Should -Be 2
         @($m.Trips.Log | Where-Object { $_.path -like '/v1.0/applications(appId=*' }).Count | Should -Be 0
+        @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' }).Count | Should -Be 1
+        @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' -and -not $_.batch }).Count | Should -Be 0
         $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 6
+        $m.Trips.Total | Should -Be 5
     }
 
-    It 'Test-KodoApp takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
+    It 'Test-KodoApp takes 4 round trips (2 token, 1 Graph $batch with the SharePoint setting, 1 Exchange) and writes nothing' {
         $m = Invoke-Measured 0 { Test-KodoApp -AppId $appId -Summary }
         $m.Output.Passed | Should -BeTrue
         $m.Trips.Writes | Should -Be 0
         $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 1
+        @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' -and $_.batch }).Count | Should -Be 1
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 4
+    }
+
+    It 'the audit alone (-AuditOnly) takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -AuditOnly -Confirm:$false }
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Trips.Writes | Should -Be 0
+        # The tag finds the app (one GET), then one $batch reads it, what it holds, the APIs and
+        # the SharePoint setting.
+        $m.Trips.Token | Should -Be 2
         $m.Trips.Graph | Should -Be 2
         $m.Trips.Exchange | Should -Be 1
         $m.Trips.Total | Should -Be 5
+    }
+
+    It 'the SharePoint setting read in the $batch still drives its check: On warns, Off passes' {
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true -Confirm:$false -WarningAction SilentlyContinue
+        try {
+            $on = Invoke-KodoOnboarding -DisplayName $name -AppId $appId -Confirm:$false
+            ($on.Audit | Where-Object { $_.Area -eq 'SharePoint' -and $_.Check -eq 'LegacyAuthProtocolsEnabled' }).Status | Should -Be 'Warn'
+            (Test-KodoApp -AppId $appId | Where-Object { $_.Area -eq 'SharePoint' -and $_.Check -eq 'LegacyAuthProtocolsEnabled' }).Status | Should -Be 'Warn'
+        } finally {
+            $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false -Confirm:$false
+        }
+        $off = Invoke-KodoOnboarding -DisplayName $name -AppId $appId -Confirm:$false
+        ($off.Audit | Where-Object { $_.Area -eq 'SharePoint' -and $_.Check -eq 'LegacyAuthProtocolsEnabled' }).Status | Should -Be 'Pass'
     }
 }
 
@@ -208,15 +236,16 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         (Get-Ews $t0 | ConvertTo-Json) | Should -Be ($ewsBefore | ConvertTo-Json)
     }
 
-    It 'a re-run with its audit takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
+    It 'a re-run with its audit takes 4 round trips too (2 token, 1 Graph $batch, 1 Exchange) and writes nothing' {
         $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -AppId $appId -Confirm:$false }
         $m.Output.Status | Should -Be 'Succeeded'
         $m.Output.AuditPassed | Should -BeTrue
+        @($m.Output.Audit).Count | Should -BeGreaterThan 30
         $m.Trips.Writes | Should -Be 0
         $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 2
+        $m.Trips.Graph | Should -Be 1
         $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 5
+        $m.Trips.Total | Should -Be 4
     }
 
     It 'a hint that names no app of the tenant is not trusted: the run reads as without it (5 round trips), writes nothing' {

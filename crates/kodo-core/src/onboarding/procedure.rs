@@ -169,6 +169,10 @@ async fn onboard_app(
     let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
     let policy_read = policy::default_policy_read();
     let mut reads = vec![apps_read.clone(), policy_read.clone()];
+    // The audit's SharePoint setting, when Graph serves it: read with the rest, for an audit
+    // from these reads (a run that writes nothing).
+    let setting_read = if req.audit { crate::sharepoint::legacy_auth_graph_read(conn) } else { None };
+    reads.extend(setting_read.clone());
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
     // A known appId: what that app holds goes in the same `$batch` (by appId, an alternate key),
     // so that a re-run on a tenant that is right reads it in one round trip. The tag still finds
@@ -191,6 +195,7 @@ async fn onboard_app(
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
     let mut existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
     let policy_answer = got.next().unwrap_or_default();
+    let setting_answer = if setting_read.is_some() { got.next() } else { None };
     let resource_answers: Vec<_> = got.by_ref().take(resources.len()).collect();
     // The hint's reads, kept only when the tag found that very app (not another, not none).
     let mut hinted = match (hinted, &existing) {
@@ -266,6 +271,7 @@ async fn onboard_app(
                         holdings: h.clone(),
                         resource_sps: resource_sps_from(&resources, resource_answers.clone())?,
                         org: org.clone(),
+                        sharepoint: setting_answer.clone(),
                     });
                 }
                 let known_grant = match held {
