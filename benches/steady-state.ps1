@@ -50,6 +50,7 @@ try {
         @{ Name = 'Re-run, appId known: Invoke-KodoOnboarding -AppId -SkipAudit'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -AppId $appId -SkipAudit -Confirm:$false; if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" } } }
         @{ Name = 'Re-run with its audit, appId known: Invoke-KodoOnboarding -AppId'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -AppId $appId -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
         @{ Name = 'Audit only: Invoke-KodoOnboarding -AuditOnly'; Script = { $r = Invoke-KodoOnboarding -AuditOnly -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
+        @{ Name = 'Audit only, appId known: Invoke-KodoOnboarding -AuditOnly -AppId'; Script = { $r = Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
         @{ Name = 'Audit: Test-KodoApp'; Script = { $r = Test-KodoApp -AppId $appId -Summary; if (-not $r.Passed) { throw 'audit failed' } } }
     )
     $rows = foreach ($case in $cases) {

@@ -248,6 +248,29 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         $m.Trips.Total | Should -Be 4
     }
 
+    It 'the audit alone (-AuditOnly -AppId) takes 4 round trips (2 token, 1 Graph $batch, 1 Exchange)' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false }
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Output.ClientId | Should -Be $appId
+        @($m.Output.Audit).Count | Should -BeGreaterThan 30
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 1
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 4
+        @(Get-HintReads $m.Trips $appId).Count | Should -Be 3
+    }
+
+    It 'the audit alone with a hint that names no app audits the tagged app from its own reads (5 round trips)' {
+        $other = [guid]::NewGuid().ToString()
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -AuditOnly -AppId $other -Confirm:$false }
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Output.ClientId | Should -Be $appId
+        $m.Trips.Graph | Should -Be 2
+        $m.Trips.Total | Should -Be 5
+        @(Get-HintReads $m.Trips $appId).Count | Should -Be 3 -Because 'the tagged app is audited from reads by its own appId'
+    }
+
     It 'a hint that names no app of the tenant is not trusted: the run reads as without it (5 round trips), writes nothing' {
         $other = [guid]::NewGuid().ToString()
         $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -AppId $other -SkipAudit -Confirm:$false }
@@ -275,6 +298,11 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         $gone = $assigned[-1]
         Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments/$($gone.id)" -Headers $headers -SkipCertificateCheck | Out-Null
 
+        # The hinted nightly audit finds it, from its one $batch.
+        $audit = Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false
+        $audit.AuditPassed | Should -BeFalse
+        @($audit.Audit | Where-Object { $_.Status -eq 'Fail' -and $_.Area -eq 'Permission' }).Count | Should -Be 1
+
         $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -AppId $appId -SkipAudit -Confirm:$false }
         $m.Output.Status | Should -Be 'Succeeded'
         @(Get-HintReads $m.Trips $appId).Count | Should -Be 3 -Because 'the hint''s reads planned the grant'
@@ -284,7 +312,7 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         @($m.Output.Changes | Where-Object { $_ -like 'Granted *' }).Count | Should -Be 1
         $back = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value)
         @($back | Where-Object { $_.appRoleId -eq $gone.appRoleId -and $_.resourceId -eq $gone.resourceId }).Count | Should -Be 1
-        (Invoke-KodoOnboarding -AuditOnly -Confirm:$false).AuditPassed | Should -BeTrue
+        (Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false).AuditPassed | Should -BeTrue
     }
 
     It 'a hinted app whose service principal is gone gets a new one and its consents' {

@@ -113,8 +113,8 @@ function Invoke-KodoOnboarding {
 
     .PARAMETER AppId
     The Kodo app's application (client) id in this tenant, when you know it (e.g. the ClientId of
-    an earlier run's result): a scheduled re-run then reads the tenant in one Graph request
-    instead of two. Only a hint: Kodo still finds its app by its tag, uses what it read by this id
+    an earlier run's result): a scheduled re-run, or -AuditOnly, then reads the tenant in one
+    Graph request instead of two. Only a hint: Kodo still finds its app by its tag, uses what it read by this id
     only when it is that app, and otherwise reads as without it (an app deleted or replaced is
     onboarded again as usual). A -TenantId run with -LedgerPath takes each tenant's from the ledger.
 

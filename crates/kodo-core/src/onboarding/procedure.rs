@@ -102,17 +102,11 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     validate_display_name(&req.display_name)?;
     parse_manifest(&req.manifest)?;
     let tenant = conn.context()["tenantId"].as_str().unwrap_or(&conn.tenant).to_string();
-    let mut known_audit: Option<KnownAudit> = None;
+    let known_audit: Option<KnownAudit>;
     let (onboarded, app_id) = if req.audit_only {
         ctx.progress("Invoke-KodoOnboarding", "Finding the Kodo app", Some(20));
-        let found = graph.list::<Application>(tagged_apps_path("appId,displayName"), Retry::ThrottleOnly).await?;
-        let app = the_kodo_app(found, "Remove the extra one (Remove-KodoApp).")?.ok_or_else(|| {
-            KodoError::new(
-                ErrorCode::NotFound,
-                format!("Tenant {tenant} has no Kodo app (tagged KodoManaged): it is not onboarded."),
-            )
-            .with_target(tenant.clone())
-        })?;
+        let (app, known) = find_for_audit(conn, ctx, graph, &req, &tenant).await?;
+        known_audit = known;
         (Value::Null, Some(app.app_id().to_string()))
     } else {
         let writes = graph.writes.load(Ordering::Relaxed);
@@ -148,6 +142,60 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         "status": status, "tenantId": tenant, "appId": app_id, "onboard": onboarded, "audit": audit,
         "durationSeconds": (seconds * 100.0).round() / 100.0,
     }))
+}
+
+/// -AuditOnly: the Kodo app, found by its tag. With the app's id known (`app_id_hint`), what it
+/// holds, the resource APIs and the SharePoint setting go in the same `$batch` as the tag's
+/// search, and stand for the audit only when the tag finds that very app and its service
+/// principal answered with both lists (else the audit reads for itself, as without the hint).
+async fn find_for_audit(
+    conn: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: &Onboard,
+    tenant: &str,
+) -> Result<(Application, Option<KnownAudit>), KodoError> {
+    let the_one = |found: Vec<Application>| {
+        the_kodo_app(found, "Remove the extra one (Remove-KodoApp).")?.ok_or_else(|| {
+            KodoError::new(
+                ErrorCode::NotFound,
+                format!("Tenant {tenant} has no Kodo app (tagged KodoManaged): it is not onboarded."),
+            )
+            .with_target(tenant.to_string())
+        })
+    };
+    let Some(hint) = req.app_id_hint.as_deref().filter(|_| req.mailbox_scope.is_none()) else {
+        let found = graph.list::<Application>(tagged_apps_path("appId,displayName"), Retry::ThrottleOnly).await?;
+        return Ok((the_one(found)?, None));
+    };
+    check_guid("The app id", hint)?;
+    let resources = parse_manifest(&req.manifest)?.resources();
+    let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
+    let held = holdings_reads(hint, Retry::ThrottleOnly);
+    let setting = crate::sharepoint::legacy_auth_graph_read(conn);
+    let mut reads = vec![apps_read.clone()];
+    reads.extend(held.iter().cloned());
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    reads.extend(setting.clone());
+    let mut answers = graph.batch(&reads).await?;
+    let setting_answer = if setting.is_some() { answers.pop() } else { None };
+    let mut got = answers.into_iter();
+    let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
+    let app = the_one(found)?;
+    if !app.app_id().eq_ignore_ascii_case(hint) {
+        ctx.log(
+            crate::context::LogLevel::Verbose,
+            "The app id given is not the Kodo app this tenant holds (by its tag): the audit reads as without it.",
+        );
+        return Ok((app, None));
+    }
+    let holdings = holdings_from(graph, &held, got.by_ref().take(held.len()).collect()).await?;
+    if holdings.sp_id.is_none() || holdings.consents.is_none() {
+        return Ok((app, None));
+    }
+    let resource_sps = resource_sps_from(&resources, got.collect())?;
+    let known = KnownAudit { app: app.clone(), holdings, resource_sps, org: None, sharepoint: setting_answer };
+    Ok((app, Some(known)))
 }
 
 /// App, credential, permissions, consent and EWS: `{ app, permissions, ews, retired, existing }`
@@ -453,5 +501,21 @@ async fn onboard_app(
             json!({ "app": app, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
             None,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_id_hint_is_optional_and_named_app_id_hint() {
+        let base = json!({ "displayName": "KODO", "manifest": {} });
+        let without: Onboard = serde_json::from_value(base.clone()).unwrap();
+        assert!(without.app_id_hint.is_none());
+        let mut with = base;
+        with["appIdHint"] = "11111111-2222-3333-4444-555555555555".into();
+        let with: Onboard = serde_json::from_value(with).unwrap();
+        assert_eq!(with.app_id_hint.as_deref(), Some("11111111-2222-3333-4444-555555555555"));
     }
 }
