@@ -5,7 +5,8 @@ onboarded and correct, against the tenant emulator with latency added to every H
 .DESCRIPTION
 Onboards one emulator tenant, then times -Runs of each case, each from a new connection
 (Connect-Kodo, so its tokens count as a scheduled job's fresh process pays them): the re-run
-(Invoke-KodoOnboarding -SkipAudit), the re-run with its audit, and Test-KodoApp. Round trips are
+(Invoke-KodoOnboarding -SkipAudit), the re-run with its audit, both again with the app's id known
+(-AppId: one Graph `$batch`), the audit alone (-AuditOnly), and Test-KodoApp. Round trips are
 counted from the emulator's request log (a `$batch` is one; its items are not), per service, and
 the Graph writes (a `$batch` item counted) must be 0. Writes the table to -OutFile.
 SteadyState.Tests.ps1 holds the same round-trip figures as a test.
@@ -46,6 +47,10 @@ try {
     $cases = @(
         @{ Name = 'Re-run: Invoke-KodoOnboarding -SkipAudit'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -SkipAudit -Confirm:$false; if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" } } }
         @{ Name = 'Re-run with its audit: Invoke-KodoOnboarding'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
+        @{ Name = 'Re-run, appId known: Invoke-KodoOnboarding -AppId -SkipAudit'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -AppId $appId -SkipAudit -Confirm:$false; if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" } } }
+        @{ Name = 'Re-run with its audit, appId known: Invoke-KodoOnboarding -AppId'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -AppId $appId -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
+        @{ Name = 'Audit only: Invoke-KodoOnboarding -AuditOnly'; Script = { $r = Invoke-KodoOnboarding -AuditOnly -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
+        @{ Name = 'Audit only, appId known: Invoke-KodoOnboarding -AuditOnly -AppId'; Script = { $r = Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
         @{ Name = 'Audit: Test-KodoApp'; Script = { $r = Test-KodoApp -AppId $appId -Summary; if (-not $r.Passed) { throw 'audit failed' } } }
     )
     $rows = foreach ($case in $cases) {

@@ -92,29 +92,57 @@ Describe 'Steady state on a correct tenant' {
         (Get-Ews $t0 | ConvertTo-Json) | Should -Be ($ewsBefore | ConvertTo-Json)
     }
 
-    It 'a re-run with its audit takes 6 round trips (2 token, 3 Graph, 1 Exchange) and writes nothing' {
+    It 'a re-run with its audit takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
         $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -Confirm:$false }
         $m.Output.Status | Should -Be 'Succeeded'
         $m.Output.AuditPassed | Should -BeTrue
         @($m.Output.Audit).Count | Should -BeGreaterThan 30
         $m.Trips.Writes | Should -Be 0
-        # A run that wrote nothing is audited from its own reads: the SharePoint setting (one
-        # Graph GET) is the audit's only read of its own.
+        # A run that wrote nothing is audited from its own reads: the SharePoint setting went in
+        # the first $batch, so the audit sends nothing of its own.
         $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 3
+        $m.Trips.Graph | Should -Be 2
         @($m.Trips.Log | Where-Object { $_.path -like '/v1.0/applications(appId=*' }).Count | Should -Be 0
+        @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' }).Count | Should -Be 1
+        @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' -and -not $_.batch }).Count | Should -Be 0
         $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 6
+        $m.Trips.Total | Should -Be 5
     }
 
-    It 'Test-KodoApp takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
+    It 'Test-KodoApp takes 4 round trips (2 token, 1 Graph $batch with the SharePoint setting, 1 Exchange) and writes nothing' {
         $m = Invoke-Measured 0 { Test-KodoApp -AppId $appId -Summary }
         $m.Output.Passed | Should -BeTrue
         $m.Trips.Writes | Should -Be 0
         $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 1
+        @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' -and $_.batch }).Count | Should -Be 1
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 4
+    }
+
+    It 'the audit alone (-AuditOnly) takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -AuditOnly -Confirm:$false }
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Trips.Writes | Should -Be 0
+        # The tag finds the app (one GET), then one $batch reads it, what it holds, the APIs and
+        # the SharePoint setting.
+        $m.Trips.Token | Should -Be 2
         $m.Trips.Graph | Should -Be 2
         $m.Trips.Exchange | Should -Be 1
         $m.Trips.Total | Should -Be 5
+    }
+
+    It 'the SharePoint setting read in the $batch still drives its check: On warns, Off passes' {
+        $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $true -Confirm:$false -WarningAction SilentlyContinue
+        try {
+            $on = Invoke-KodoOnboarding -DisplayName $name -AppId $appId -Confirm:$false
+            ($on.Audit | Where-Object { $_.Area -eq 'SharePoint' -and $_.Check -eq 'LegacyAuthProtocolsEnabled' }).Status | Should -Be 'Warn'
+            (Test-KodoApp -AppId $appId | Where-Object { $_.Area -eq 'SharePoint' -and $_.Check -eq 'LegacyAuthProtocolsEnabled' }).Status | Should -Be 'Warn'
+        } finally {
+            $null = Set-KodoSharePointTenant -LegacyAuthProtocolsEnabled $false -Confirm:$false
+        }
+        $off = Invoke-KodoOnboarding -DisplayName $name -AppId $appId -Confirm:$false
+        ($off.Audit | Where-Object { $_.Area -eq 'SharePoint' -and $_.Check -eq 'LegacyAuthProtocolsEnabled' }).Status | Should -Be 'Pass'
     }
 }
 
@@ -174,5 +202,169 @@ Describe 'Drift on the cheap path' {
         $again.AuditPassed | Should -BeTrue
         $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$($made.ClientId)')" -Headers $headers -SkipCertificateCheck
         @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value).Count | Should -Be 18
+    }
+}
+
+Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): one Graph $batch' {
+    BeforeAll {
+        # The reads of what the app holds, addressed by its appId, and which request carried them.
+        function Get-HintReads($Trips, [string]$Id) {
+            @($Trips.Log | Where-Object { $_.batch -and $_.path -like "/v1.0/servicePrincipals(appId='$Id')*" })
+        }
+        function Get-FirstGraph($Trips) {
+            @($Trips.Log | Where-Object { -not $_.batch -and ($_.path -like '/v1.0/*' -or $_.path -like '/beta/*') })[0]
+        }
+    }
+
+    It 'a re-run (-SkipAudit) takes 4 round trips (2 token, 1 Graph $batch, 1 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -AppId $appId -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.ClientId | Should -Be $appId
+        @($m.Output.Changes).Count | Should -Be 0
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 1
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 4
+        # The one $batch holds the tag's search (the app is still found by it) and the hint's reads.
+        $batch = Get-FirstGraph $m.Trips
+        $batch.path | Should -Be '/v1.0/$batch'
+        $items = @($m.Trips.Log | Where-Object { $_.batch -and $_.requestId -eq $batch.requestId })
+        @($items | Where-Object { $_.path -eq '/v1.0/applications' -and $_.query -like '*filter=tags*' }).Count | Should -Be 1
+        @($items | Where-Object { $_.path -like "/v1.0/servicePrincipals(appId='$appId')*" }).Count | Should -Be 3
+        @(Get-HintReads $m.Trips $appId).Count | Should -Be 3 -Because 'nothing is read twice'
+        (Get-Ews $t0 | ConvertTo-Json) | Should -Be ($ewsBefore | ConvertTo-Json)
+    }
+
+    It 'a re-run with its audit takes 4 round trips too (2 token, 1 Graph $batch, 1 Exchange) and writes nothing' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -AppId $appId -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.AuditPassed | Should -BeTrue
+        @($m.Output.Audit).Count | Should -BeGreaterThan 30
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 1
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 4
+    }
+
+    It 'the audit alone (-AuditOnly -AppId) takes 4 round trips (2 token, 1 Graph $batch, 1 Exchange)' {
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false }
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Output.ClientId | Should -Be $appId
+        @($m.Output.Audit).Count | Should -BeGreaterThan 30
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Token | Should -Be 2
+        $m.Trips.Graph | Should -Be 1
+        $m.Trips.Exchange | Should -Be 1
+        $m.Trips.Total | Should -Be 4
+        @(Get-HintReads $m.Trips $appId).Count | Should -Be 3
+    }
+
+    It 'the audit alone with a hint that names no app audits the tagged app from its own reads (5 round trips)' {
+        $other = [guid]::NewGuid().ToString()
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -AuditOnly -AppId $other -Confirm:$false }
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Output.ClientId | Should -Be $appId
+        $m.Trips.Graph | Should -Be 2
+        $m.Trips.Total | Should -Be 5
+        @(Get-HintReads $m.Trips $appId).Count | Should -Be 3 -Because 'the tagged app is audited from reads by its own appId'
+    }
+
+    It 'a hint that names no app of the tenant is not trusted: the run reads as without it (5 round trips), writes nothing' {
+        $other = [guid]::NewGuid().ToString()
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -AppId $other -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.ClientId | Should -Be $appId
+        $m.Trips.Writes | Should -Be 0
+        $m.Trips.Graph | Should -Be 2
+        $m.Trips.Total | Should -Be 5
+        @(Get-HintReads $m.Trips $other).Count | Should -Be 3
+        @(Get-HintReads $m.Trips $appId).Count | Should -Be 3 -Because 'what the tagged app holds is read by its own appId'
+    }
+
+    It 'an -AppId that is not a GUID is refused before anything is sent' {
+        Clear-Log
+        { Invoke-KodoOnboarding -DisplayName $name -AppId "x') or (1 eq 1" -SkipAudit -Confirm:$false } | Should -Throw
+        @(Get-Log | Where-Object { $_.path -like '/v1.0/*' }).Count | Should -Be 0
+    }
+
+    It 'a role removed behind Kodo''s back is put back by a hinted re-run, from the one $batch''s reads' {
+        $token = Get-PlainToken $t0
+        $headers = @{ Authorization = "Bearer $token" }
+        $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$appId')" -Headers $headers -SkipCertificateCheck
+        $assigned = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value)
+        $assigned.Count | Should -Be 18
+        $gone = $assigned[-1]
+        Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments/$($gone.id)" -Headers $headers -SkipCertificateCheck | Out-Null
+
+        # The hinted nightly audit finds it, from its one $batch.
+        $audit = Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false
+        $audit.AuditPassed | Should -BeFalse
+        @($audit.Audit | Where-Object { $_.Status -eq 'Fail' -and $_.Area -eq 'Permission' }).Count | Should -Be 1
+
+        $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -AppId $appId -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        @(Get-HintReads $m.Trips $appId).Count | Should -Be 3 -Because 'the hint''s reads planned the grant'
+        $writes = @($m.Trips.Log | Where-Object { $_.method -in 'POST', 'PATCH', 'PUT', 'DELETE' -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' })
+        $writes.Count | Should -Be 1
+        $writes[0].path | Should -BeLike '*/appRoleAssignedTo'
+        @($m.Output.Changes | Where-Object { $_ -like 'Granted *' }).Count | Should -Be 1
+        $back = @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value)
+        @($back | Where-Object { $_.appRoleId -eq $gone.appRoleId -and $_.resourceId -eq $gone.resourceId }).Count | Should -Be 1
+        (Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false).AuditPassed | Should -BeTrue
+    }
+
+    It 'a hinted app whose service principal is gone gets a new one and its consents' {
+        $t1 = Connect-Tenant 1
+        $id = (Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false).ClientId
+        $headers = @{ Authorization = "Bearer $(Get-PlainToken $t1)" }
+        Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$id')" -Headers $headers -SkipCertificateCheck | Out-Null
+        $m = Invoke-Measured 1 { Invoke-KodoOnboarding -DisplayName $name -AppId $id -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.ClientId | Should -Be $id
+        $m.Output.AuditPassed | Should -BeTrue
+        @($m.Trips.Log | Where-Object { $_.method -eq 'POST' -and $_.path -eq '/v1.0/servicePrincipals' }).Count | Should -Be 1
+        $sp = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals(appId='$id')" -Headers $headers -SkipCertificateCheck
+        @((Invoke-RestMethod -Uri "$($emu.Url)/v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" -Headers $headers -SkipCertificateCheck).value).Count | Should -Be 18
+    }
+
+    It 'a hinted app that was deleted is onboarded again: a new app, not the stale id' {
+        $t1 = Connect-Tenant 1
+        $headers = @{ Authorization = "Bearer $(Get-PlainToken $t1)" }
+        $old = (Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false).ClientId
+        $app = Invoke-RestMethod -Uri "$($emu.Url)/v1.0/applications(appId='$old')?`$select=id" -Headers $headers -SkipCertificateCheck
+        Invoke-RestMethod -Method Delete -Uri "$($emu.Url)/v1.0/applications/$($app.id)" -Headers $headers -SkipCertificateCheck | Out-Null
+        $m = Invoke-Measured 1 { Invoke-KodoOnboarding -DisplayName $name -AppId $old -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.AuditPassed | Should -BeTrue
+        $m.Output.ClientId | Should -Not -Be $old
+        $m.Output.ClientSecret | Should -BeOfType [securestring]
+        # A new app is made by its upsert (PATCH applications(uniqueName=...)).
+        @($m.Trips.Log | Where-Object { $_.method -in 'PATCH', 'PUT' -and $_.path -like '/v1.0/applications(uniqueName=*' }).Count | Should -Be 1
+        $null = Invoke-KodoOnboarding -DisplayName $name -AppId $m.Output.ClientId -SkipAudit -Confirm:$false
+    }
+
+    It 'a -LedgerPath -Recheck of a tenant done takes its appId from the ledger: 4 round trips, nothing written' {
+        $ledger = Join-Path ([System.IO.Path]::GetTempPath()) "kodo-steady-$([guid]::NewGuid()).jsonl"
+        try {
+            $row = [pscustomobject]@{ TenantId = $t0.TenantId; ClientSecretCredential = $t0.BootstrapCredential }
+            $done = @($row | Invoke-KodoOnboarding -Environment Emulator -DisplayName $name -SkipAudit -Confirm:$false -LedgerPath $ledger)
+            $done[0].Status | Should -Be 'Succeeded'
+            $done[0].ClientId | Should -Be $appId
+            Clear-Log
+            $again = @($row | Invoke-KodoOnboarding -Environment Emulator -DisplayName $name -SkipAudit -Confirm:$false -LedgerPath $ledger -Recheck)
+            $trips = Get-RoundTrips
+            $again[0].Status | Should -Be 'Succeeded'
+            $again[0].ClientId | Should -Be $appId
+            $trips.Writes | Should -Be 0
+            $trips.Token | Should -Be 2
+            $trips.Graph | Should -Be 1
+            $trips.Exchange | Should -Be 1
+            $trips.Total | Should -Be 4
+            @(Get-HintReads $trips $appId).Count | Should -Be 3
+        } finally {
+            Remove-Item -LiteralPath $ledger, "$ledger.lock" -Force -ErrorAction SilentlyContinue
+        }
     }
 }

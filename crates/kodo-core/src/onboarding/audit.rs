@@ -15,7 +15,7 @@ use crate::error::{ErrorCode, KodoError};
 use crate::exchange::ews::{self, OrgEws, Probe};
 use crate::exchange::{ExchangeAdmin, rbac};
 use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, end_of};
-use crate::graph::{Graph, Request, Retry};
+use crate::graph::{Graph, Request, Response, Retry};
 use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
 use crate::platform;
 use serde::Deserialize;
@@ -64,6 +64,9 @@ pub(crate) struct KnownAudit {
     pub resource_sps: ResourceSps,
     /// The organization's EWS settings (None: not read, e.g. the manifest needs no EWS).
     pub org: Option<OrgEws>,
+    /// Graph's answer to the SharePoint setting's read (`sharepoint::legacy_auth_graph_read`),
+    /// sent with the caller's reads (None: not read; the audit reads it).
+    pub sharepoint: Option<Response>,
 }
 
 pub(crate) async fn test_app_known(
@@ -75,13 +78,22 @@ pub(crate) async fn test_app_known(
 ) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
-    // One round of reads: the app, its service principal and what it holds, the resource APIs.
-    let (app, held, resource_sps, known_org) = match known {
-        Some(k) => (k.app, k.holdings, k.resource_sps, k.org),
+    // One round of reads: the app, its service principal and what it holds, the resource APIs,
+    // and the SharePoint setting when Graph serves it (no host lookup needed then).
+    let (app, held, resource_sps, known_org, sharepoint) = match known {
+        Some(k) => (k.app, k.holdings, k.resource_sps, k.org, k.sharepoint),
         None => {
-            let (app, held, resource_sps) =
-                read_app_and_apis(graph, &req.app_id, Retry::ReplicationShort, &manifest.resources(), "").await?;
-            (app, held, resource_sps, None)
+            let setting = crate::sharepoint::legacy_auth_graph_read(conn);
+            let (app, held, resource_sps, sharepoint) = read_app_and_apis(
+                graph,
+                &req.app_id,
+                Retry::ReplicationShort,
+                &manifest.resources(),
+                "",
+                setting.as_ref(),
+            )
+            .await?;
+            (app, held, resource_sps, None, sharepoint)
         }
     };
     let sp_id = held.sp_id;
@@ -199,7 +211,11 @@ pub(crate) async fn test_app_known(
     // Step 17 is retired (IDCRL is blocked for good): On enables nothing and signals a weaker
     // posture; Off is where a tenant should be.
     let step17 = &platform::LEGACY_AUTH;
-    checks.push(match crate::sharepoint::legacy_auth_enabled(conn, ctx).await {
+    let legacy_auth = match sharepoint {
+        Some(answer) => crate::sharepoint::legacy_auth_from(answer),
+        None => crate::sharepoint::legacy_auth_enabled(conn, ctx).await,
+    };
+    checks.push(match legacy_auth {
         Ok(true) => check(
             "SharePoint",
             "LegacyAuthProtocolsEnabled",

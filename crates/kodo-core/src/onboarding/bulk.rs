@@ -81,10 +81,15 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
     let recheck = req.ledger.as_ref().is_some_and(|l| l.recheck);
     // What the ledger says of each tenant before this run: done ones are skipped; new ones planned.
     let mut skips: Vec<Option<Value>> = Vec::with_capacity(total);
+    // The Kodo app's appId the ledger recorded for a tenant (done before): the run's hint
+    // (`Onboard::app_id_hint`), so that a re-check of a tenant that is right reads it in one
+    // `$batch`. Only a hint: the run still finds the app by its tag.
+    let mut hints: Vec<Option<String>> = vec![None; total];
     if let Some(ledger) = &ledger {
         let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
         let mut planned = Vec::new();
-        for entry in &req.tenants {
+        for (i, entry) in req.tenants.iter().enumerate() {
+            hints[i] = l.state(&entry.tenant_id).and_then(|s| s.client_id.clone());
             match l.state(&entry.tenant_id) {
                 Some(s) if s.state == State::Done && !recheck => skips.push(Some(json!({
                     "status": "Skipped",
@@ -119,8 +124,8 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
     let failed = AtomicUsize::new(0);
     let skipped = skips.iter().filter(|s| s.is_some()).count();
     let req = &req;
-    let mut results = futures_util::stream::iter(req.tenants.iter().cloned().zip(skips))
-        .map(|(entry, skip)| {
+    let mut results = futures_util::stream::iter(req.tenants.iter().cloned().zip(skips).zip(hints))
+        .map(|((entry, skip), hint)| {
             let (done, failed) = (&done, &failed);
             async move {
                 let started = ctx.clock().now();
@@ -137,7 +142,7 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
                         None => Ok(()),
                     };
                     let outcome = match started_ok {
-                        Ok(()) => one_tenant(ctx, req, entry).await,
+                        Ok(()) => one_tenant(ctx, req, entry, hint).await,
                         Err(e) => Err(e),
                     };
                     match outcome {
@@ -294,11 +299,15 @@ async fn one_tenant(
     ctx: &OpContext,
     req: &OnboardMany,
     entry: TenantEntry,
+    app_id_hint: Option<String>,
 ) -> Result<(Value, Option<Connection>), KodoError> {
     let conn =
         crate::auth::connect(ctx, Some(entry.tenant_id.clone()), req.environment.clone(), entry.credential).await?;
     let graph = Graph::new(&conn, ctx);
-    let outcome = onboard(&conn, ctx, &graph, req.onboard.clone()).await;
+    let mut onboard_req = req.onboard.clone();
+    // The ledger's appId is a hint for this tenant only (never one given for the whole run).
+    onboard_req.app_id_hint = app_id_hint.filter(|id| uuid::Uuid::parse_str(id).is_ok());
+    let outcome = onboard(&conn, ctx, &graph, onboard_req).await;
     let keep = outcome.as_ref().is_ok_and(|r| r["onboard"]["app"]["confirmSecret"].is_object());
     if !keep {
         conn.forget().await;

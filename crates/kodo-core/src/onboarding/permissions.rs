@@ -83,14 +83,16 @@ pub(crate) fn resource_sps_from(resources: &[String], answers: Vec<Response>) ->
 }
 
 /// The app (what grant and audit read of it), what it holds ([`Holdings`]) and the resource
-/// APIs the manifest names, read in one `$batch`.
+/// APIs the manifest names, read in one `$batch`; `extra` (one more read of the caller's, e.g.
+/// the audit's SharePoint setting) goes with them and its answer comes back last.
 pub(crate) async fn read_app_and_apis(
     graph: &Graph<'_>,
     app_id: &str,
     lookup: Retry,
     resources: &[String],
     absent: &str,
-) -> Result<(Application, Holdings, ResourceSps), KodoError> {
+    extra: Option<&Request>,
+) -> Result<(Application, Holdings, ResourceSps, Option<Response>), KodoError> {
     let app_read = Request::get(
         format!(
             "applications(appId='{app_id}')?$select=id,appId,displayName,requiredResourceAccess,passwordCredentials,keyCredentials"
@@ -101,7 +103,10 @@ pub(crate) async fn read_app_and_apis(
     let mut reads = vec![app_read.clone()];
     reads.extend(held.iter().cloned());
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
-    let mut got = graph.batch(&reads).await?.into_iter();
+    reads.extend(extra.cloned());
+    let mut answers = graph.batch(&reads).await?;
+    let extra_answer = if extra.is_some() { answers.pop() } else { None };
+    let mut got = answers.into_iter();
     let app = got.next().unwrap_or_default();
     if app.status == 404 {
         return Err(KodoError::new(
@@ -112,7 +117,7 @@ pub(crate) async fn read_app_and_apis(
     let app: Application = app.json(&app_read)?;
     let held_answers: Vec<Response> = got.by_ref().take(held.len()).collect();
     let holdings = holdings_from(graph, &held, held_answers).await?;
-    Ok((app, holdings, resource_sps_from(resources, got.collect())?))
+    Ok((app, holdings, resource_sps_from(resources, got.collect())?, extra_answer))
 }
 
 /// The reads of what an app holds, addressed by its appId so that they go in the same `$batch`
@@ -212,8 +217,9 @@ pub(crate) async fn grant_permissions_known(
             ctx.progress("Grant-KodoPermissions", "Reading the app and the tenant's APIs", Some(10));
             // One round of reads: the app, its SP and what it holds, each resource SP ($batch).
             let lookup = if req.just_created { Retry::Replication } else { Retry::ReplicationShort };
-            let (app, held, resource_sps) =
-                read_app_and_apis(graph, &req.app_id, lookup, &manifest.resources(), " Run New-KodoApp first.").await?;
+            let (app, held, resource_sps, _) =
+                read_app_and_apis(graph, &req.app_id, lookup, &manifest.resources(), " Run New-KodoApp first.", None)
+                    .await?;
             let sp_id = held.sp_id.ok_or_else(|| {
                 KodoError::new(
                     ErrorCode::NotFound,

@@ -21,7 +21,7 @@ use super::permissions::{
 };
 use super::policy::{self, SecretRules};
 use super::scope;
-use super::{APP_SELECT, SECRET_DAYS_DEFAULT, tagged_apps_path, the_kodo_app, validate_display_name};
+use super::{APP_SELECT, SECRET_DAYS_DEFAULT, check_guid, tagged_apps_path, the_kodo_app, validate_display_name};
 use crate::auth::Connection;
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
@@ -66,6 +66,12 @@ pub struct Onboard {
     /// How the plan is approved (absent: every step).
     #[serde(default)]
     pub approval: Approval,
+    /// The Kodo app's appId when the caller knows it (Invoke-KodoOnboarding -AppId, or the
+    /// ledger's record of a tenant done before): only a hint. What the app holds is then read
+    /// by it in the same `$batch` that finds the Kodo app by its tag, and used only when the
+    /// tag finds that very app; otherwise the run reads as without it.
+    #[serde(default)]
+    pub app_id_hint: Option<String>,
 }
 
 fn yes() -> bool {
@@ -96,17 +102,11 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     validate_display_name(&req.display_name)?;
     parse_manifest(&req.manifest)?;
     let tenant = conn.context()["tenantId"].as_str().unwrap_or(&conn.tenant).to_string();
-    let mut known_audit: Option<KnownAudit> = None;
+    let known_audit: Option<KnownAudit>;
     let (onboarded, app_id) = if req.audit_only {
         ctx.progress("Invoke-KodoOnboarding", "Finding the Kodo app", Some(20));
-        let found = graph.list::<Application>(tagged_apps_path("appId,displayName"), Retry::ThrottleOnly).await?;
-        let app = the_kodo_app(found, "Remove the extra one (Remove-KodoApp).")?.ok_or_else(|| {
-            KodoError::new(
-                ErrorCode::NotFound,
-                format!("Tenant {tenant} has no Kodo app (tagged KodoManaged): it is not onboarded."),
-            )
-            .with_target(tenant.clone())
-        })?;
+        let (app, known) = find_for_audit(conn, ctx, graph, &req, &tenant).await?;
+        known_audit = known;
         (Value::Null, Some(app.app_id().to_string()))
     } else {
         let writes = graph.writes.load(Ordering::Relaxed);
@@ -144,6 +144,60 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     }))
 }
 
+/// -AuditOnly: the Kodo app, found by its tag. With the app's id known (`app_id_hint`), what it
+/// holds, the resource APIs and the SharePoint setting go in the same `$batch` as the tag's
+/// search, and stand for the audit only when the tag finds that very app and its service
+/// principal answered with both lists (else the audit reads for itself, as without the hint).
+async fn find_for_audit(
+    conn: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    req: &Onboard,
+    tenant: &str,
+) -> Result<(Application, Option<KnownAudit>), KodoError> {
+    let the_one = |found: Vec<Application>| {
+        the_kodo_app(found, "Remove the extra one (Remove-KodoApp).")?.ok_or_else(|| {
+            KodoError::new(
+                ErrorCode::NotFound,
+                format!("Tenant {tenant} has no Kodo app (tagged KodoManaged): it is not onboarded."),
+            )
+            .with_target(tenant.to_string())
+        })
+    };
+    let Some(hint) = req.app_id_hint.as_deref().filter(|_| req.mailbox_scope.is_none()) else {
+        let found = graph.list::<Application>(tagged_apps_path("appId,displayName"), Retry::ThrottleOnly).await?;
+        return Ok((the_one(found)?, None));
+    };
+    check_guid("The app id", hint)?;
+    let resources = parse_manifest(&req.manifest)?.resources();
+    let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
+    let held = holdings_reads(hint, Retry::ThrottleOnly);
+    let setting = crate::sharepoint::legacy_auth_graph_read(conn);
+    let mut reads = vec![apps_read.clone()];
+    reads.extend(held.iter().cloned());
+    reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    reads.extend(setting.clone());
+    let mut answers = graph.batch(&reads).await?;
+    let setting_answer = if setting.is_some() { answers.pop() } else { None };
+    let mut got = answers.into_iter();
+    let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
+    let app = the_one(found)?;
+    if !app.app_id().eq_ignore_ascii_case(hint) {
+        ctx.log(
+            crate::context::LogLevel::Verbose,
+            "The app id given is not the Kodo app this tenant holds (by its tag): the audit reads as without it.",
+        );
+        return Ok((app, None));
+    }
+    let holdings = holdings_from(graph, &held, got.by_ref().take(held.len()).collect()).await?;
+    if holdings.sp_id.is_none() || holdings.consents.is_none() {
+        return Ok((app, None));
+    }
+    let resource_sps = resource_sps_from(&resources, got.collect())?;
+    let known = KnownAudit { app: app.clone(), holdings, resource_sps, org: None, sharepoint: setting_answer };
+    Ok((app, Some(known)))
+}
+
 /// App, credential, permissions, consent and EWS: `{ app, permissions, ews, retired, existing }`
 /// (and `plan` for a new app). The seed's step 17 (LegacyAuthProtocolsEnabled) is retired and
 /// never set here: a scheduled re-run must not turn a hardened tenant's setting back on.
@@ -157,10 +211,24 @@ async fn onboard_app(
     let now = ctx.clock().utc_now();
     ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
     let resources = manifest.resources();
+    if let Some(hint) = &req.app_id_hint {
+        check_guid("The app id", hint)?;
+    }
     let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
     let policy_read = policy::default_policy_read();
     let mut reads = vec![apps_read.clone(), policy_read.clone()];
+    // The audit's SharePoint setting, when Graph serves it: read with the rest, for an audit
+    // from these reads (a run that writes nothing).
+    let setting_read = if req.audit { crate::sharepoint::legacy_auth_graph_read(conn) } else { None };
+    reads.extend(setting_read.clone());
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
+    // A known appId: what that app holds goes in the same `$batch` (by appId, an alternate key),
+    // so that a re-run on a tenant that is right reads it in one round trip. The tag still finds
+    // the app; the hint's answers stand only for the app the tag finds.
+    let hinted = req.app_id_hint.as_deref().map(|hint| holdings_reads(hint, Retry::ThrottleOnly));
+    if let Some(h) = &hinted {
+        reads.extend(h.iter().cloned());
+    }
     // Exchange Online is read meanwhile: its answer (or a missing role) is known before any write.
     let exchange = ExchangeAdmin::new(conn, ctx);
     let ews_read = async { if needs_ews(&manifest) { ews::read(&exchange).await.map(Some) } else { Ok(None) } };
@@ -175,7 +243,23 @@ async fn onboard_app(
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
     let mut existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
     let policy_answer = got.next().unwrap_or_default();
-    let resource_answers: Vec<_> = got.collect();
+    let setting_answer = if setting_read.is_some() { got.next() } else { None };
+    let resource_answers: Vec<_> = got.by_ref().take(resources.len()).collect();
+    // The hint's reads, kept only when the tag found that very app (not another, not none).
+    let mut hinted = match (hinted, &existing) {
+        (Some(h), Some(app)) if req.app_id_hint.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(app.app_id())) => {
+            let answers: Vec<_> = got.collect();
+            Some(holdings_from(graph, &h, answers).await?)
+        }
+        (Some(_), _) => {
+            ctx.log(
+                crate::context::LogLevel::Verbose,
+                "The app id given is not the Kodo app this tenant holds (by its tag): read as without it.",
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let retired = platform::retired_steps();
     // Set when this run's create met an app that an interrupted run made moments ago (still
     // replicating, so the tag did not find it): the run carries on as for an existing app.
@@ -201,6 +285,8 @@ async fn onboard_app(
             // two `$batch`es. After a raced create each part reads for itself (still replicating).
             let held = if raced {
                 None
+            } else if let Some(h) = hinted.take() {
+                Some(h)
             } else {
                 let reads = holdings_reads(&app_id, Retry::ThrottleOnly);
                 let answers = graph.batch(&reads).await?;
@@ -233,6 +319,7 @@ async fn onboard_app(
                         holdings: h.clone(),
                         resource_sps: resource_sps_from(&resources, resource_answers.clone())?,
                         org: org.clone(),
+                        sharepoint: setting_answer.clone(),
                     });
                 }
                 let known_grant = match held {
@@ -414,5 +501,21 @@ async fn onboard_app(
             json!({ "app": app, "permissions": permissions, "ews": ews, "retired": retired, "existing": false }),
             None,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_id_hint_is_optional_and_named_app_id_hint() {
+        let base = json!({ "displayName": "KODO", "manifest": {} });
+        let without: Onboard = serde_json::from_value(base.clone()).unwrap();
+        assert!(without.app_id_hint.is_none());
+        let mut with = base;
+        with["appIdHint"] = "11111111-2222-3333-4444-555555555555".into();
+        let with: Onboard = serde_json::from_value(with).unwrap();
+        assert_eq!(with.app_id_hint.as_deref(), Some("11111111-2222-3333-4444-555555555555"));
     }
 }

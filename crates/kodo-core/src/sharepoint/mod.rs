@@ -148,16 +148,7 @@ pub async fn read_setting(
     route: Route,
 ) -> Result<bool, KodoError> {
     match route {
-        Route::Graph => {
-            let read = Request::get("admin/sharepoint/settings", Retry::Idempotent);
-            let settings: Value = graph.send(&read).await?.json(&read)?;
-            settings["isLegacyAuthProtocolsEnabled"].as_bool().ok_or_else(|| {
-                KodoError::new(
-                    ErrorCode::ServiceError,
-                    "Graph's SharePoint settings have no isLegacyAuthProtocolsEnabled.",
-                )
-            })
-        }
+        Route::Graph => legacy_auth_from(graph.send(&graph_settings_read()).await?),
         Route::Csom => Ok(csom::read(conn, ctx, &hosts(graph).await?.admin).await?.0),
     }
 }
@@ -205,6 +196,25 @@ fn check_written(after: bool, want: bool) -> Result<(), KodoError> {
 pub async fn legacy_auth_enabled(conn: &Connection, ctx: &OpContext) -> Result<bool, KodoError> {
     let graph = Graph::new(conn, ctx);
     read_setting(conn, ctx, &graph, pick_route(conn, "auto")?).await
+}
+
+/// Graph's read of the setting, when the identity may read it through Graph (else None: CSOM,
+/// after a host lookup), so that the audit can send it in the `$batch` of its other reads.
+pub fn legacy_auth_graph_read(conn: &Connection) -> Option<Request> {
+    matches!(pick_route(conn, "auto"), Ok(Route::Graph)).then(graph_settings_read)
+}
+
+fn graph_settings_read() -> Request {
+    Request::get("admin/sharepoint/settings", Retry::Idempotent)
+}
+
+/// The setting from Graph's answer to [`legacy_auth_graph_read`] (sent alone or in a `$batch`).
+pub fn legacy_auth_from(answer: crate::graph::Response) -> Result<bool, KodoError> {
+    let read = graph_settings_read();
+    let settings: Value = answer.json(&read)?;
+    settings["isLegacyAuthProtocolsEnabled"].as_bool().ok_or_else(|| {
+        KodoError::new(ErrorCode::ServiceError, "Graph's SharePoint settings have no isLegacyAuthProtocolsEnabled.")
+    })
 }
 
 /// Get-KodoSharePointTenant (`set` None) / Set-KodoSharePointTenant: reads, plans, has the
