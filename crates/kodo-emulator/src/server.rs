@@ -134,8 +134,8 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
-        .route("/{tenant}/v2.0/adminconsent", get(admin_consent))
-        .route("/{tenant}/adminconsent", get(admin_consent_v1))
+        .route("/{tenant}/v2.0/adminconsent", get(admin_consent(super::adminconsent::Endpoint::V2)))
+        .route("/{tenant}/adminconsent", get(admin_consent(super::adminconsent::Endpoint::V1)))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/instance", get(instance_discovery))
@@ -464,26 +464,18 @@ async fn authorize(
     browser_response(super::authorize::authorize(&world, &tenant, &q, &base))
 }
 
-async fn admin_consent(
-    State(world): W,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let base = format!("https://{}", host_of(&headers, &uri));
-    browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base, super::adminconsent::Endpoint::V2))
-}
+/// A browser page's query string.
+type PageQuery = Query<HashMap<String, String>>;
 
-async fn admin_consent_v1(
-    State(world): W,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let base = format!("https://{}", host_of(&headers, &uri));
-    browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base, super::adminconsent::Endpoint::V1))
+/// The admin consent endpoints, v2 (`/{tenant}/v2.0/adminconsent`) and v1 (`/{tenant}/adminconsent`).
+fn admin_consent(
+    endpoint: super::adminconsent::Endpoint,
+) -> impl Fn(W, Path<String>, HeaderMap, axum::http::Uri, PageQuery) -> std::future::Ready<Response> + Clone + Send + 'static
+{
+    move |State(world), Path(tenant), headers, uri, Query(q)| {
+        let base = format!("https://{}", host_of(&headers, &uri));
+        std::future::ready(browser_response(super::adminconsent::admin_consent(&world, &tenant, &q, &base, endpoint)))
+    }
 }
 
 async fn admin_consent_complete(State(world): W, Path(id): Path<String>, body: Bytes) -> Response {
