@@ -1,24 +1,42 @@
 <#
 .SYNOPSIS
 Whole-process cost of importing Kodo: a pwsh that only imports the module against a bare pwsh,
-for the source layout and the package New-KodoAutomationPackage makes, and the first native call.
+for the source layout and the package New-KodoAutomationPackage makes, and the first native call;
+with -Phases, where that time goes.
 .DESCRIPTION
 Alternates -Runs fresh processes of each kind (pwsh -NoProfile -NonInteractive): bare (`exit`),
-import only, and import + the first Get-KodoVersion (interop assembly, native library, runtime).
-Each is timed from outside (process start to exit). Prints the medians and the differences to the
-bare pwsh, in milliseconds.
+import only, and import + the first Get-KodoVersion (interop assembly, native library, runtime,
+the first JSON both ways). Each is timed from outside (process start to exit, wall clock), and
+each reports its own CPU time (user + system, all threads) just before it exits: on a machine
+shared with other work the wall clock measures the load as much as Kodo, the CPU time much less.
+Prints the medians and the differences to the bare pwsh, in milliseconds, and whether issue 18's
+targets hold (import at most 150 ms over a bare pwsh, first native call at most 50 ms), judged
+on the wall clock and on the CPU time.
+
+-Phases adds the phases of an import and a first call, each timed inside -Runs fresh processes
+(wall and CPU, median): parsing and defining the functions (the source layout's files, the work
+the packaged psm1 does in one file), the format file (most of it is PowerShell building its
+format tables, which a process that never formats output would not otherwise do), the interop
+assembly, the native library, the first ConvertTo-Json / ConvertFrom-Json, the session, and the
+first operation through the library (start, one event). The TLS set-up is not in the first call:
+Connect-Kodo builds the HTTPS client, once per process and settings (src transport.rs).
 .EXAMPLE
 pwsh ./benches/process-import.ps1 -Runs 11
+.EXAMPLE
+pwsh ./benches/process-import.ps1 -Runs 7 -Phases
 #>
 [CmdletBinding()]
-param([ValidateRange(1, 51)][int]$Runs = 11)
+param([ValidateRange(1, 51)][int]$Runs = 11, [switch]$Phases)
 $ErrorActionPreference = 'Stop'
 $root = Resolve-Path (Join-Path $PSScriptRoot '..')
 $source = Join-Path $root 'powershell/Kodo/Kodo.psd1'
 $pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
 function Get-Median([double[]]$v) { $s = @($v | Sort-Object); $m = [int][math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+# The child's own CPU time (ms), printed last.
+$cpuTail = '; [Console]::Out.WriteLine([Diagnostics.Process]::GetCurrentProcess().TotalProcessorTime.TotalMilliseconds); exit 0'
 
 Import-Module $source -Force
+$library = Get-KodoVersion
 $packageDir = Join-Path ([System.IO.Path]::GetTempPath()) ("kodo-bench-" + [guid]::NewGuid())
 $null = New-Item -ItemType Directory -Path $packageDir
 try {
@@ -27,25 +45,81 @@ try {
     $layouts = [ordered]@{ 'source (dot-sourced)' = $source; 'packaged for Automation' = (Join-Path $packageDir 'Kodo/Kodo.psd1') }
     function Invoke-Timed([string]$Command) {
         $sw = [System.Diagnostics.Stopwatch]::StartNew()
-        & $pwsh -NoProfile -NonInteractive -Command $Command | Out-Null
+        $out = @(& $pwsh -NoProfile -NonInteractive -Command ($Command + $cpuTail))
         $sw.Stop()
         if ($LASTEXITCODE -ne 0) { throw "pwsh failed: $Command" }
-        $sw.Elapsed.TotalMilliseconds
+        [pscustomobject]@{ Wall = $sw.Elapsed.TotalMilliseconds; Cpu = [double]$out[-1] }
     }
     $bare = @(); $times = @{}
     foreach ($l in $layouts.Keys) { $times[$l] = @{ Import = @(); First = @() } }
     for ($n = 0; $n -lt $Runs; $n++) {
-        $bare += Invoke-Timed 'exit 0'
+        $bare += Invoke-Timed '$null = 0'
         foreach ($l in $layouts.Keys) {
-            $times[$l].Import += Invoke-Timed "Import-Module '$($layouts[$l])'; exit 0"
-            $times[$l].First += Invoke-Timed "Import-Module '$($layouts[$l])'; `$null = Get-KodoVersion; exit 0"
+            $times[$l].Import += Invoke-Timed "Import-Module '$($layouts[$l])'"
+            $times[$l].First += Invoke-Timed "Import-Module '$($layouts[$l])'; `$null = Get-KodoVersion"
         }
     }
-    $b = Get-Median $bare
-    [pscustomobject]@{ Layout = 'bare pwsh'; ProcessMs = [math]::Round($b); OverBareMs = 0; FirstNativeCallMs = $null }
+    $bw = Get-Median $bare.Wall; $bc = Get-Median $bare.Cpu
+    Write-Host "Native library: $($library.BuildProfile) build, $($library.NativeLibraryPath); load average: $(if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg) } else { 'n/a' })"
+    [pscustomobject]@{ Layout = 'bare pwsh'; ProcessMs = [math]::Round($bw); OverBareMs = 0; FirstNativeCallMs = $null; CpuMs = [math]::Round($bc); CpuOverBareMs = 0; FirstNativeCallCpuMs = $null }
     foreach ($l in $layouts.Keys) {
-        $i = Get-Median $times[$l].Import; $f = Get-Median $times[$l].First
-        [pscustomobject]@{ Layout = $l; ProcessMs = [math]::Round($i); OverBareMs = [math]::Round($i - $b); FirstNativeCallMs = [math]::Round($f - $i) }
+        $iw = Get-Median $times[$l].Import.Wall; $fw = Get-Median $times[$l].First.Wall
+        $ic = Get-Median $times[$l].Import.Cpu; $fc = Get-Median $times[$l].First.Cpu
+        [pscustomobject]@{
+            Layout = $l; ProcessMs = [math]::Round($iw); OverBareMs = [math]::Round($iw - $bw); FirstNativeCallMs = [math]::Round($fw - $iw)
+            CpuMs = [math]::Round($ic); CpuOverBareMs = [math]::Round($ic - $bc); FirstNativeCallCpuMs = [math]::Round($fc - $ic)
+            # Issue 18: import at most 150 ms over a bare pwsh, the first native call at most 50 ms.
+            TargetsMetOnWall = (($iw - $bw) -le 150 -and ($fw - $iw) -le 50)
+            TargetsMetOnCpu  = (($ic - $bc) -le 150 -and ($fc - $ic) -le 50)
+        }
+    }
+
+    if ($Phases) {
+        $moduleDir = Split-Path $source
+        $probe = Join-Path $packageDir 'profile.ps1'
+        # Each phase: wall and CPU (ms) of this process. Runs the module's own pieces, outside the module.
+        Set-Content -LiteralPath $probe -Value @'
+param([string]$ModuleDir, [string]$Library)
+$p = [Diagnostics.Process]::GetCurrentProcess(); $sw = [Diagnostics.Stopwatch]::StartNew()
+$marks = New-Object System.Collections.Generic.List[object]
+function Mark([string]$Name) { $p.Refresh(); $marks.Add(@($Name, $sw.Elapsed.TotalMilliseconds, $p.TotalProcessorTime.TotalMilliseconds)) }
+Mark 'start'
+$text = New-Object System.Text.StringBuilder
+foreach ($folder in @('Private', 'Public')) { foreach ($file in [System.IO.Directory]::GetFiles([System.IO.Path]::Combine($ModuleDir, $folder), '*.ps1')) { $null = $text.AppendLine([System.IO.File]::ReadAllText($file)) } }
+Mark 'read the function files'
+$tokens = $null; $errors = $null
+$ast = [System.Management.Automation.Language.Parser]::ParseInput($text.ToString(), [ref]$tokens, [ref]$errors)
+Mark 'parse the functions'
+. $ast.GetScriptBlock()
+Mark 'define the functions'
+Update-FormatData -AppendPath ([System.IO.Path]::Combine($ModuleDir, 'Kodo.Format.ps1xml'))
+Mark 'format file (FormatsToProcess)'
+Add-Type -Path ([System.IO.Path]::Combine($ModuleDir, 'bin', 'Kodo.Interop.dll'))
+Mark 'interop assembly (Add-Type)'
+$native = [Kodo.Interop.KodoNative]::Load($Library); $null = $native.ProtocolVersion()
+Mark 'native library (load, protocol)'
+$config = ConvertTo-Json -InputObject ([ordered]@{ v = 1; debugHooks = $false }) -Compress
+Mark 'first ConvertTo-Json'
+$session = [IntPtr]::Zero; $null = $native.SessionNew($config, [ref]$session)
+Mark 'session (kodo_session_new)'
+$op = [IntPtr]::Zero; $null = $native.OpStart($session, '{"v":1,"kind":"version"}', [ref]$op)
+$json = $null; $null = $native.OpNextEvent($op, 5000, [ref]$json); $null = $native.OpFree($op)
+Mark 'first operation (start on the runtime, one event)'
+$null = ConvertFrom-Json -InputObject $json
+Mark 'first ConvertFrom-Json'
+for ($i = 1; $i -lt $marks.Count; $i++) { '{0}|{1}|{2}' -f $marks[$i][0], ($marks[$i][1] - $marks[$i - 1][1]), ($marks[$i][2] - $marks[$i - 1][2]) }
+'@
+        $phaseTimes = [ordered]@{}
+        for ($n = 0; $n -lt $Runs; $n++) {
+            foreach ($line in @(& $pwsh -NoProfile -NonInteractive -File $probe -ModuleDir $moduleDir -Library $library.NativeLibraryPath)) {
+                $name, $wall, $cpu = $line -split '\|'
+                if (-not $phaseTimes.Contains($name)) { $phaseTimes[$name] = @{ Wall = @(); Cpu = @() } }
+                $phaseTimes[$name].Wall += [double]$wall; $phaseTimes[$name].Cpu += [double]$cpu
+            }
+        }
+        foreach ($name in $phaseTimes.Keys) {
+            [pscustomobject]@{ Phase = $name; WallMs = [math]::Round((Get-Median $phaseTimes[$name].Wall)); CpuMs = [math]::Round((Get-Median $phaseTimes[$name].Cpu)) }
+        }
     }
 } finally {
     Remove-Item -Recurse -Force -LiteralPath $packageDir -ErrorAction SilentlyContinue

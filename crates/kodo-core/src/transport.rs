@@ -5,7 +5,8 @@
 //! hostname resolves to the emulator, so the production URLs and code paths are the ones used.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Sends every name to one address (the emulator).
@@ -35,8 +36,82 @@ pub fn emulator_target_allowed(url: &str) -> Result<(), String> {
     }
 }
 
-/// Builds the client: `ca_pem` replaces the trust store; `resolve_to` pins every hostname.
+/// What makes two clients the same: the trusted CA (emulator) or the platform's store, where names
+/// resolve to, the request timeout, and (production) the proxy variables as they are now, so that
+/// an admin who sets HTTPS_PROXY between two Connect-Kodo gets a client that uses it.
+type ClientKey = (Option<String>, Option<SocketAddr>, Duration, Vec<Option<String>>);
+
+/// The proxy variables reqwest reads when it builds a client (the emulator is reached directly).
+const PROXY_VARIABLES: [&str; 8] =
+    ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"];
+
+fn proxy_environment(resolve_to: Option<SocketAddr>) -> Vec<Option<String>> {
+    if resolve_to.is_some() {
+        return Vec::new();
+    }
+    PROXY_VARIABLES.iter().map(|name| std::env::var(name).ok()).collect()
+}
+
+/// The clients this process built, by what they were built from (the oldest dropped past
+/// `limit`). Building one costs the TLS set-up: in production the platform
+/// verifier reads and parses every root certificate of the system's store (on Linux, the
+/// ca-certificates bundle and /etc/ssl/certs) each time a client is built. A `reqwest::Client`
+/// is a handle to one shared pool: every connection made from the same settings reuses it,
+/// so a second Connect-Kodo, and each tenant of a bulk run, skip the set-up and can reuse open
+/// connections. Nothing is loosened: the cached client is the one `build_client` made, with the
+/// same verifier; tokens are per request (headers), never part of the client.
+static CLIENTS: Mutex<ClientCache> = Mutex::new(ClientCache { entries: Vec::new(), limit: 8 });
+/// Clients built (not taken from the cache) since the process started.
+static CLIENTS_BUILT: AtomicU64 = AtomicU64::new(0);
+
+/// How many HTTPS clients this process has built (each one a TLS set-up).
+pub fn clients_built() -> u64 {
+    CLIENTS_BUILT.load(Ordering::Relaxed)
+}
+
+/// Clients by their settings, the oldest dropped past `limit`.
+struct ClientCache {
+    entries: Vec<(ClientKey, reqwest::Client)>,
+    limit: usize,
+}
+
+impl ClientCache {
+    /// The client of `key`, and whether it was built now (false: taken from the cache).
+    fn get_or_build(
+        &mut self,
+        key: ClientKey,
+        build: impl FnOnce() -> Result<reqwest::Client, String>,
+    ) -> Result<(reqwest::Client, bool), String> {
+        if let Some((_, found)) = self.entries.iter().find(|(k, _)| *k == key) {
+            return Ok((found.clone(), false));
+        }
+        let built = build()?;
+        if self.entries.len() >= self.limit {
+            self.entries.remove(0);
+        }
+        self.entries.push((key, built.clone()));
+        Ok((built, true))
+    }
+}
+
+/// The client for these settings: the one already built in this process, or a new one (see
+/// `CLIENTS`). `ca_pem` replaces the trust store; `resolve_to` pins every hostname.
 pub fn client(
+    ca_pem: Option<&str>,
+    resolve_to: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<reqwest::Client, String> {
+    let key: ClientKey = (ca_pem.map(str::to_string), resolve_to, timeout, proxy_environment(resolve_to));
+    let mut clients = CLIENTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (client, built) = clients.get_or_build(key, || build_client(ca_pem, resolve_to, timeout))?;
+    if built {
+        CLIENTS_BUILT.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(client)
+}
+
+/// Builds a new client: `ca_pem` replaces the trust store; `resolve_to` pins every hostname.
+fn build_client(
     ca_pem: Option<&str>,
     resolve_to: Option<SocketAddr>,
     timeout: Duration,
@@ -71,5 +146,25 @@ mod tests {
         assert_eq!(allowed("http://10.1.2.3/x"), Err("10.1.2.3".into()));
         assert_eq!(allowed("http://[2001:db8::1]/x"), Err("[2001:db8::1]".into()));
         assert!(allowed("not a url").is_err());
+    }
+
+    #[test]
+    fn one_client_per_settings_the_oldest_dropped() {
+        use super::{ClientCache, build_client};
+        use std::time::Duration;
+        let mut cache = ClientCache { entries: Vec::new(), limit: 2 };
+        let addr = "127.0.0.1:9".parse().ok();
+        let key = |ms: u64| (None, addr, Duration::from_millis(ms), Vec::new());
+        let build = |ms: u64| move || build_client(None, addr, Duration::from_millis(ms));
+        // The platform's trust store (production's verifier), built once per settings.
+        assert!(cache.get_or_build(key(1), build(1)).expect("built").1);
+        assert!(!cache.get_or_build(key(1), build(1)).expect("cached").1);
+        assert!(cache.get_or_build(key(2), build(2)).expect("other settings, own client").1);
+        assert!(cache.get_or_build(key(3), build(3)).expect("a third").1);
+        assert_eq!(cache.entries.len(), 2, "the oldest is dropped past the limit");
+        assert!(cache.get_or_build(key(1), build(1)).expect("built again").1);
+        let failed = cache.get_or_build(key(5), || Err("the HTTPS client could not be built".into()));
+        assert!(failed.is_err(), "a client that cannot be built is an error, and not cached");
+        assert_eq!(cache.entries.len(), 2);
     }
 }
