@@ -346,8 +346,9 @@ fn take_lock(ledger: &Path, run_id: &str, force: bool, warn: &dyn Fn(String)) ->
 
 // --- Platform seam: the machine's name, and whether a process of it still runs. ---------------
 // Unix: gethostname(2) and kill(pid, 0) (ESRCH: gone; EPERM: alive, another user's).
-// Windows (UNVERIFIED, not built here): the name from COMPUTERNAME; a process is never known to
-// be gone, so a stale lock there is released with -Force.
+// Windows (run under wine only, tests/windows/Kodo.Windows.Tests.ps1; not on real Windows): the
+// name from COMPUTERNAME; a process is never known to be gone, so a stale lock there is released
+// with -Force.
 #[cfg(unix)]
 fn host_name() -> String {
     let mut buf = [0u8; 256];
