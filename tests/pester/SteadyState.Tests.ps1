@@ -24,6 +24,12 @@ BeforeAll {
             Log      = $log
         }
     }
+    # Round trips as token/Graph/Exchange (e.g. '2/1/1'), nothing else sent, and no write.
+    function Assert-Trips($Trips, [string]$Split) {
+        "$($Trips.Token)/$($Trips.Graph)/$($Trips.Exchange)" | Should -Be $Split
+        $Trips.Total | Should -Be (($Split -split '/' | ForEach-Object { [int]$_ } | Measure-Object -Sum).Sum)
+        $Trips.Writes | Should -Be 0
+    }
     function Invoke-Measured([int]$Index, [scriptblock]$Body) {
         Clear-Log
         $null = Connect-Tenant $Index
@@ -80,14 +86,10 @@ Describe 'Steady state on a correct tenant' {
         $m = Invoke-Measured 0 { Invoke-KodoOnboarding -DisplayName $name -SkipAudit -Confirm:$false }
         $m.Output.Status | Should -Be 'Succeeded'
         @($m.Output.Changes).Count | Should -Be 0
-        $m.Trips.Writes | Should -Be 0
+        Assert-Trips $m.Trips '2/2/1'
         # Graph: the tagged app, the policy and the resource APIs; then what the app holds by its
         # appId. Exchange: the EWS allow list (one InvokeCommand). One token per audience.
-        $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 2
         @($m.Trips.Log | Where-Object { -not $_.batch -and $_.path -like '/v1.0/*' -and $_.path -ne '/v1.0/$batch' }).Count | Should -Be 0 -Because 'every Graph read goes in a $batch'
-        $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 5
         $ewsBefore.AllowedAppIds | Should -Contain $appId
         (Get-Ews $t0 | ConvertTo-Json) | Should -Be ($ewsBefore | ConvertTo-Json)
     }
@@ -97,39 +99,27 @@ Describe 'Steady state on a correct tenant' {
         $m.Output.Status | Should -Be 'Succeeded'
         $m.Output.AuditPassed | Should -BeTrue
         @($m.Output.Audit).Count | Should -BeGreaterThan 30
-        $m.Trips.Writes | Should -Be 0
+        Assert-Trips $m.Trips '2/2/1'
         # A run that wrote nothing is audited from its own reads: the SharePoint setting went in
         # the first $batch, so the audit sends nothing of its own.
-        $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 2
         @($m.Trips.Log | Where-Object { $_.path -like '/v1.0/applications(appId=*' }).Count | Should -Be 0
         @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' }).Count | Should -Be 1
         @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' -and -not $_.batch }).Count | Should -Be 0
-        $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 5
     }
 
     It 'Test-KodoApp takes 4 round trips (2 token, 1 Graph $batch with the SharePoint setting, 1 Exchange) and writes nothing' {
         $m = Invoke-Measured 0 { Test-KodoApp -AppId $appId -Summary }
         $m.Output.Passed | Should -BeTrue
-        $m.Trips.Writes | Should -Be 0
-        $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 1
+        Assert-Trips $m.Trips '2/1/1'
         @($m.Trips.Log | Where-Object { $_.path -eq '/v1.0/admin/sharepoint/settings' -and $_.batch }).Count | Should -Be 1
-        $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 4
     }
 
     It 'the audit alone (-AuditOnly) takes 5 round trips (2 token, 2 Graph, 1 Exchange) and writes nothing' {
         $m = Invoke-Measured 0 { Invoke-KodoOnboarding -AuditOnly -Confirm:$false }
         $m.Output.AuditPassed | Should -BeTrue
-        $m.Trips.Writes | Should -Be 0
+        Assert-Trips $m.Trips '2/2/1'
         # The tag finds the app (one GET), then one $batch reads it, what it holds, the APIs and
         # the SharePoint setting.
-        $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 2
-        $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 5
     }
 
     It 'the SharePoint setting read in the $batch still drives its check: On warns, Off passes' {
@@ -221,11 +211,7 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         $m.Output.Status | Should -Be 'Succeeded'
         $m.Output.ClientId | Should -Be $appId
         @($m.Output.Changes).Count | Should -Be 0
-        $m.Trips.Writes | Should -Be 0
-        $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 1
-        $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 4
+        Assert-Trips $m.Trips '2/1/1'
         # The one $batch holds the tag's search (the app is still found by it) and the hint's reads.
         $batch = Get-FirstGraph $m.Trips
         $batch.path | Should -Be '/v1.0/$batch'
@@ -241,11 +227,7 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         $m.Output.Status | Should -Be 'Succeeded'
         $m.Output.AuditPassed | Should -BeTrue
         @($m.Output.Audit).Count | Should -BeGreaterThan 30
-        $m.Trips.Writes | Should -Be 0
-        $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 1
-        $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 4
+        Assert-Trips $m.Trips '2/1/1'
     }
 
     It 'the audit alone (-AuditOnly -AppId) takes 4 round trips (2 token, 1 Graph $batch, 1 Exchange)' {
@@ -253,11 +235,7 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         $m.Output.AuditPassed | Should -BeTrue
         $m.Output.ClientId | Should -Be $appId
         @($m.Output.Audit).Count | Should -BeGreaterThan 30
-        $m.Trips.Writes | Should -Be 0
-        $m.Trips.Token | Should -Be 2
-        $m.Trips.Graph | Should -Be 1
-        $m.Trips.Exchange | Should -Be 1
-        $m.Trips.Total | Should -Be 4
+        Assert-Trips $m.Trips '2/1/1'
         @(Get-HintReads $m.Trips $appId).Count | Should -Be 3
     }
 
