@@ -155,6 +155,27 @@ Describe 'A bulk run with a ledger' {
     }
 }
 
+Describe 'A tenant given by its domain and by its id' {
+    It 'is one ledger entry: given by its id after a run by its domain, it is skipped with no request' {
+        $t = Get-Tenants 1
+        $ledger = Join-Path $script:ledgerDir 'fleet-names.jsonl'
+        $byDomain = @([pscustomobject]@{ TenantId = $t[0].InitialDomain; ClientSecretCredential = $t[0].BootstrapCredential })
+        $first = @($byDomain | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger)
+        $first[0].Status | Should -Be 'Succeeded'
+        $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
+        $s.Count | Should -Be 1
+        $s[0].TenantId | Should -Be $t[0].InitialDomain
+        $s[0].DirectoryId | Should -Be $t[0].TenantId
+        Clear-Log
+        $again = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger)
+        $again[0].Status | Should -Be 'Skipped'
+        @(Get-TenantRequests $t).Count | Should -Be 0
+        @(Get-KodoOnboardingStatus -LedgerPath $ledger).Count | Should -Be 1
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId).State | Should -Be 'Done'
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -Summary).Total | Should -Be 1
+    }
+}
+
 Describe 'A bulk run killed mid-way resumes from its ledger' {
     It 'SIGKILL while the third tenant is created: the same command onboards each tenant exactly once' {
         $tenants = Get-Tenants 4

@@ -65,6 +65,10 @@ pub struct Record {
     pub reason: Option<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_action: Option<String>,
+    /// The tenant's id (GUID) as its sign-in named it, when the tenant was given by a domain or
+    /// signed in: the same tenant given once by a domain and once by its id is one entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
 }
 
 /// A tenant's current state: its last record, with what earlier records add (attempts, the
@@ -82,6 +86,7 @@ pub struct TenantState {
     pub credential_location: Option<String>,
     pub reason: Option<Reason>,
     pub next_action: Option<String>,
+    pub directory_id: Option<String>,
 }
 
 /// A last line the ledger's reader ignored: a write that a kill cut short.
@@ -156,12 +161,62 @@ pub fn key(tenant_id: &str) -> String {
 
 /// Each tenant's current state, in the order tenants first appear.
 pub fn fold(records: &[Record]) -> Vec<TenantState> {
-    let mut order: Vec<String> = Vec::new();
-    let mut states: HashMap<String, TenantState> = HashMap::new();
+    let mut f = Folded::default();
     for r in records {
-        let k = key(&r.tenant_id);
-        let s = states.entry(k.clone()).or_insert_with(|| {
-            order.push(k);
+        f.push(r);
+    }
+    f.into_vec()
+}
+
+/// Tenants' current states, folded record by record. A tenant is one entry whatever it was
+/// given as: a record that names the tenant's directory id (its GUID, from the sign-in), or a
+/// tenant given as a GUID another entry's sign-in named, joins that entry (which keeps the name
+/// it was first given); the other names it was given by find it too.
+#[derive(Debug, Clone, Default)]
+pub struct Folded {
+    order: Vec<String>,
+    states: HashMap<String, TenantState>,
+    /// Directory ids and other names, to the key of the entry they name.
+    aliases: HashMap<String, String>,
+}
+
+impl Folded {
+    /// The entry a tenant (a name, or a directory id) is known by.
+    pub fn get(&self, tenant_id: &str) -> Option<&TenantState> {
+        let k = key(tenant_id);
+        self.states.get(&k).or_else(|| self.aliases.get(&k).and_then(|a| self.states.get(a)))
+    }
+
+    fn entry_key(&self, r: &Record) -> String {
+        let own = key(&r.tenant_id);
+        if self.states.contains_key(&own) && r.directory_id.is_none() {
+            return own;
+        }
+        if let Some(a) = self.aliases.get(&own) {
+            return a.clone();
+        }
+        match r.directory_id.as_deref().map(key) {
+            Some(d) if self.states.contains_key(&d) => d,
+            Some(d) => self.aliases.get(&d).cloned().unwrap_or(own),
+            None => own,
+        }
+    }
+
+    pub fn push(&mut self, r: &Record) {
+        let own = key(&r.tenant_id);
+        let k = self.entry_key(r);
+        if k != own {
+            // This name's own entry (its planned and in-progress records) joins the tenant's.
+            if let Some(mine) = self.states.remove(&own) {
+                self.order.retain(|o| o != &own);
+                if let Some(t) = self.states.get_mut(&k) {
+                    t.attempts = t.attempts.max(mine.attempts);
+                }
+            }
+            self.aliases.insert(own.clone(), k.clone());
+        }
+        let s = self.states.entry(k.clone()).or_insert_with(|| {
+            self.order.push(k.clone());
             TenantState {
                 tenant_id: r.tenant_id.clone(),
                 state: r.state,
@@ -173,9 +228,12 @@ pub fn fold(records: &[Record]) -> Vec<TenantState> {
                 credential_location: None,
                 reason: None,
                 next_action: None,
+                directory_id: None,
             }
         });
-        s.tenant_id = r.tenant_id.clone();
+        if own == k {
+            s.tenant_id = r.tenant_id.clone();
+        }
         s.state = r.state;
         s.attempts = s.attempts.max(r.attempt);
         s.last_change = r.time.clone();
@@ -192,8 +250,21 @@ pub fn fold(records: &[Record]) -> Vec<TenantState> {
         if r.credential_location.is_some() {
             s.credential_location = r.credential_location.clone();
         }
+        if let Some(d) = &r.directory_id {
+            s.directory_id = Some(d.clone());
+            if key(d) != k {
+                self.aliases.insert(key(d), k);
+            }
+        }
     }
-    order.into_iter().filter_map(|k| states.remove(&k)).collect()
+
+    pub fn into_vec(mut self) -> Vec<TenantState> {
+        self.order.iter().filter_map(|k| self.states.remove(k)).collect()
+    }
+
+    pub fn to_vec(&self) -> Vec<TenantState> {
+        self.order.iter().filter_map(|k| self.states.get(k).cloned()).collect()
+    }
 }
 
 /// Counts per state.
@@ -397,7 +468,7 @@ pub struct Ledger {
     path: PathBuf,
     file: File,
     run_id: String,
-    states: HashMap<String, TenantState>,
+    states: Folded,
     /// The run ids the ledger holds (Merge-KodoOnboardingLedger merges a run once).
     runs: std::collections::HashSet<String>,
     _lock: Lock,
@@ -460,7 +531,13 @@ impl Ledger {
             path: path.to_path_buf(),
             file,
             run_id,
-            states: fold(&parsed.records).into_iter().map(|s| (key(&s.tenant_id), s)).collect(),
+            states: {
+                let mut f = Folded::default();
+                for r in &parsed.records {
+                    f.push(r);
+                }
+                f
+            },
             runs: parsed.records.iter().map(|r| r.run_id.clone()).collect(),
             _lock: lock,
         };
@@ -482,7 +559,7 @@ impl Ledger {
 
     /// A tenant's current state.
     pub fn state(&self, tenant_id: &str) -> Option<&TenantState> {
-        self.states.get(&key(tenant_id))
+        self.states.get(tenant_id)
     }
 
     /// A record for this run, at this time, with the tenant's next attempt number (for
@@ -500,6 +577,7 @@ impl Ledger {
             credential_location: None,
             reason: None,
             next_action: None,
+            directory_id: None,
         }
     }
 
@@ -511,11 +589,7 @@ impl Ledger {
         let lines: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
         self.write_lines(&lines)?;
         for r in records {
-            let mut all: Vec<Record> = self.states.get(&key(&r.tenant_id)).map(as_record).into_iter().collect();
-            all.push(r.clone());
-            if let Some(s) = fold(&all).pop() {
-                self.states.insert(key(&r.tenant_id), s);
-            }
+            self.states.push(r);
             self.runs.insert(r.run_id.clone());
         }
         Ok(())
@@ -556,7 +630,11 @@ pub fn status(req: LedgerStatus) -> Result<Value, KodoError> {
     let tenants: Vec<&TenantState> = states
         .iter()
         .filter(|s| req.state.is_none_or(|w| s.state == w))
-        .filter(|s| wanted.is_empty() || wanted.contains(&key(&s.tenant_id)))
+        .filter(|s| {
+            wanted.is_empty()
+                || wanted.contains(&key(&s.tenant_id))
+                || s.directory_id.as_deref().is_some_and(|d| wanted.contains(&key(d)))
+        })
         .collect();
     Ok(json!({
         "path": req.path,
@@ -613,9 +691,15 @@ pub fn merge(req: LedgerMerge, warn: &dyn Fn(String)) -> Result<Value, KodoError
         Some(l) => l.runs.clone(),
         None => existing.iter().map(|r| r.run_id.clone()).collect(),
     };
-    let mut states: HashMap<String, TenantState> = match &ledger {
+    let mut states: Folded = match &ledger {
         Some(l) => l.states.clone(),
-        None => fold(&existing).into_iter().map(|s| (key(&s.tenant_id), s)).collect(),
+        None => {
+            let mut f = Folded::default();
+            for r in &existing {
+                f.push(r);
+            }
+            f
+        }
     };
     let (mut merged, mut skipped_runs) = (0usize, Vec::new());
     for (source, records) in sources {
@@ -629,14 +713,10 @@ pub fn merge(req: LedgerMerge, warn: &dyn Fn(String)) -> Result<Value, KodoError
                 continue;
             }
             new_runs.insert(r.run_id.clone());
-            let attempts = states.get(&key(&r.tenant_id)).map_or(0, |s| s.attempts);
+            let attempts = states.get(&r.tenant_id).map_or(0, |s| s.attempts);
             let mut r = r;
             r.attempt = if r.state == State::InProgress { attempts + 1 } else { attempts };
-            let mut pair: Vec<Record> = states.get(&key(&r.tenant_id)).map(as_record).into_iter().collect();
-            pair.push(r.clone());
-            if let Some(s) = fold(&pair).pop() {
-                states.insert(key(&r.tenant_id), s);
-            }
+            states.push(&r);
             batch.push(r);
         }
         merged += batch.len();
@@ -645,7 +725,7 @@ pub fn merge(req: LedgerMerge, warn: &dyn Fn(String)) -> Result<Value, KodoError
         }
         runs.extend(new_runs);
     }
-    let all: Vec<TenantState> = states.into_values().collect();
+    let all: Vec<TenantState> = states.into_vec();
     Ok(json!({
         "path": req.path,
         "merged": merged,
@@ -653,21 +733,6 @@ pub fn merge(req: LedgerMerge, warn: &dyn Fn(String)) -> Result<Value, KodoError
         "summary": summary(&all),
         "dryRun": req.dry_run,
     }))
-}
-
-fn as_record(s: &TenantState) -> Record {
-    Record {
-        tenant_id: s.tenant_id.clone(),
-        state: s.state,
-        time: s.last_change.clone(),
-        run_id: s.run_id.clone(),
-        attempt: s.attempts,
-        client_id: s.client_id.clone(),
-        status: s.status.clone(),
-        credential_location: s.credential_location.clone(),
-        reason: s.reason.clone(),
-        next_action: s.next_action.clone(),
-    }
 }
 
 #[cfg(test)]
@@ -688,9 +753,59 @@ mod tests {
             credential_location: (state == State::Done && attempt == 1).then(|| "resultObject".into()),
             reason: (state == State::Failed).then(|| Reason { code: "Throttled".into(), message: "m".into() }),
             next_action: None,
+            directory_id: None,
         })
         .unwrap()
             + "\n"
+    }
+
+    fn with_directory(line: &str, directory: &str) -> String {
+        let mut r: Record = serde_json::from_str(line.trim_end()).unwrap();
+        r.directory_id = Some(directory.into());
+        serde_json::to_string(&r).unwrap() + "\n"
+    }
+
+    #[test]
+    fn a_tenant_given_by_its_domain_and_by_its_id_is_one_entry_in_either_order() {
+        const ID: &str = "6f1f0f8e-0000-4000-8000-0000000000aa";
+        // By domain first (its sign-in names the id), then by id.
+        let text = format!(
+            "{HEADER}{}{}{}{}",
+            rec("contoso.onmicrosoft.com", State::Planned, 0),
+            with_directory(&rec("contoso.onmicrosoft.com", State::Done, 1), ID),
+            rec("6F1F0F8E-0000-4000-8000-0000000000AA", State::Planned, 1),
+            rec("6f1f0f8e-0000-4000-8000-0000000000aa", State::Done, 1),
+        );
+        let s = fold(&parse("x", &text).unwrap().records);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].tenant_id, "contoso.onmicrosoft.com", "the name first given");
+        assert_eq!(s[0].directory_id.as_deref(), Some(ID));
+        assert_eq!(s[0].state, State::Done);
+        // By id first, then by domain: the domain's own entry joins the id's once its sign-in names it.
+        let text = format!(
+            "{HEADER}{}{}{}{}",
+            rec(ID, State::Done, 1),
+            rec("contoso.onmicrosoft.com", State::Planned, 0),
+            rec("contoso.onmicrosoft.com", State::InProgress, 2),
+            with_directory(&rec("contoso.onmicrosoft.com", State::Done, 2), ID),
+        );
+        let records = parse("x", &text).unwrap().records;
+        let mut f = Folded::default();
+        for r in &records {
+            f.push(r);
+        }
+        assert_eq!(f.get("CONTOSO.onmicrosoft.com").map(|t| t.tenant_id.as_str()), Some(ID));
+        assert_eq!(f.get(ID).unwrap().attempts, 2);
+        let s = f.into_vec();
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].state, State::Done);
+        // Another tenant stays apart.
+        let text = format!(
+            "{HEADER}{}{}",
+            with_directory(&rec("contoso.onmicrosoft.com", State::Done, 1), ID),
+            rec("fabrikam.onmicrosoft.com", State::Done, 1)
+        );
+        assert_eq!(fold(&parse("x", &text).unwrap().records).len(), 2);
     }
 
     #[test]

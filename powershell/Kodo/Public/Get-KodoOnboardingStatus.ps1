@@ -10,7 +10,9 @@ function Get-KodoOnboardingStatus {
     attempts it took, the result status and the Kodo app's client id when done, where the new
     credential went (never the credential itself), the reason and the next action when failed,
     and when it last changed. A tenant InProgress is one whose run died (or is running now): the
-    same Invoke-KodoOnboarding command runs it again.
+    same Invoke-KodoOnboarding command runs it again. DirectoryId is the tenant's id as its
+    sign-in named it: a tenant given once by a domain and once by its id is one entry (under the
+    name it was first given), and either name finds it.
 
     With -Summary, one Kodo.OnboardingSummary instead: the counts per state, the number of
     records, a torn last line, and which process holds the ledger's lock (a run in progress).
@@ -25,7 +27,8 @@ function Get-KodoOnboardingStatus {
     Only the tenants in this state: Planned, InProgress, Done or Failed.
 
     .PARAMETER TenantId
-    Only these tenants (IDs or domains, as given to Invoke-KodoOnboarding; case-insensitive).
+    Only these tenants (IDs or domains, as given to Invoke-KodoOnboarding, or the DirectoryId;
+    case-insensitive).
 
     .PARAMETER Summary
     Return the counts per state (one Kodo.OnboardingSummary) instead of one object per tenant.
@@ -103,6 +106,7 @@ function Get-KodoOnboardingStatus {
         [pscustomobject]@{
             PSTypeName         = 'Kodo.OnboardingStatus'
             TenantId           = [string]$t.tenantId
+            DirectoryId        = [string]$t.directoryId
             State              = $states[[string]$t.state]
             Attempts           = [int]$t.attempts
             Status             = [string]$t.status

@@ -232,6 +232,7 @@ fn end_record(ledger: &Ledger, result: &Value) -> Option<crate::ledger::Record> 
         }
         status => {
             let mut r = ledger.record(tenant, State::Done);
+            r.directory_id = result["directoryId"].as_str().map(str::to_string);
             r.client_id = result["appId"].as_str().map(str::to_string);
             r.status = Some(status.to_string());
             if status == "ManualActionRequired" {
@@ -308,12 +309,17 @@ async fn one_tenant(
     // The ledger's appId is a hint for this tenant only (never one given for the whole run).
     onboard_req.app_id_hint = app_id_hint.filter(|id| uuid::Uuid::parse_str(id).is_ok());
     let outcome = onboard(&conn, ctx, &graph, onboard_req).await;
+    // The tenant's id as its sign-in named it: the ledger's one entry per tenant, however given.
+    let directory_id = conn.context()["tenantId"].clone();
     let keep = outcome.as_ref().is_ok_and(|r| r["onboard"]["app"]["confirmSecret"].is_object());
     if !keep {
         conn.forget().await;
     }
     let mut result = outcome?;
     result["tenantId"] = entry.tenant_id.into();
+    if directory_id.is_string() {
+        result["directoryId"] = directory_id;
+    }
     Ok((result, keep.then_some(conn)))
 }
 
