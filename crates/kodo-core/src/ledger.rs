@@ -333,6 +333,10 @@ pub struct Holder {
     pub host: String,
     pub since: String,
     pub run_id: String,
+    /// The holder's pid namespace (Linux: `/proc/self/ns/pid`): its pid means something only
+    /// there. Two containers may share a host name and a ledger volume, not a pid namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_namespace: Option<String>,
 }
 
 pub fn lock_path(path: &Path) -> PathBuf {
@@ -350,6 +354,7 @@ pub fn holder(path: &Path) -> Option<Holder> {
         host: String::new(),
         since: String::new(),
         run_id: String::new(),
+        pid_namespace: None,
     }))
 }
 
@@ -369,8 +374,13 @@ fn take_lock(ledger: &Path, run_id: &str, force: bool, warn: &dyn Fn(String)) ->
     for _ in 0..3 {
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut f) => {
-                let me =
-                    Holder { pid: std::process::id(), host: host_name(), since: now(), run_id: run_id.to_string() };
+                let me = Holder {
+                    pid: std::process::id(),
+                    host: host_name(),
+                    since: now(),
+                    run_id: run_id.to_string(),
+                    pid_namespace: pid_namespace(),
+                };
                 let text = serde_json::to_string(&me).unwrap_or_default();
                 let lock = Lock { path: path.clone() };
                 f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| io_error(&path, "locked", e))?;
@@ -378,9 +388,17 @@ fn take_lock(ledger: &Path, run_id: &str, force: bool, warn: &dyn Fn(String)) ->
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let h = holder(ledger);
-                let stale = h
-                    .as_ref()
-                    .is_some_and(|h| h.pid > 1 && h.host == host_name() && process_alive(h.pid) == Some(false));
+                // A pid is checked only where it means this process's pids: the same machine and
+                // pid namespace (a lock from before namespaces were recorded: the machine only).
+                let here = |h: &Holder| {
+                    h.host == host_name()
+                        && match (&h.pid_namespace, pid_namespace()) {
+                            (Some(theirs), Some(mine)) => *theirs == mine,
+                            (Some(_), None) => false,
+                            (None, _) => true,
+                        }
+                };
+                let stale = h.as_ref().is_some_and(|h| h.pid > 1 && here(h) && process_alive(h.pid) == Some(false));
                 let who = match &h {
                     Some(h) if h.pid > 0 => {
                         format!("process {} on '{}' since {} (run {})", h.pid, h.host, h.since, h.run_id)
@@ -415,8 +433,9 @@ fn take_lock(ledger: &Path, run_id: &str, force: bool, warn: &dyn Fn(String)) ->
     Err(KodoError::new(ErrorCode::LedgerLocked, format!("The ledger's lock '{}' could not be taken.", path.display())))
 }
 
-// --- Platform seam: the machine's name, and whether a process of it still runs. ---------------
-// Unix: gethostname(2) and kill(pid, 0) (ESRCH: gone; EPERM: alive, another user's).
+// --- Platform seam: the machine's name, its pid namespace, and whether a process still runs. ---
+// Unix: gethostname(2), /proc/self/ns/pid (Linux; none elsewhere) and kill(pid, 0) (ESRCH: gone;
+// EPERM: alive, another user's).
 // Windows (run under wine only, tests/windows/Kodo.Windows.Tests.ps1; not on real Windows): the
 // name from COMPUTERNAME; a process is never known to be gone, so a stale lock there is released
 // with -Force.
@@ -450,6 +469,16 @@ fn process_alive(pid: u32) -> Option<bool> {
         Some(libc::EPERM) => Some(true),
         _ => None,
     }
+}
+
+#[cfg(unix)]
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid").ok().map(|p| p.display().to_string())
+}
+
+#[cfg(not(unix))]
+fn pid_namespace() -> Option<String> {
+    None
 }
 
 #[cfg(not(unix))]
@@ -898,11 +927,23 @@ mod tests {
         assert!(p.torn.is_none());
         assert_eq!(p.records.len(), 3);
         // A stale lock (a process that is gone) is taken over; a live one's is not, unless forced.
-        let stale = Holder { pid: 999_999_999, host: host_name(), since: now(), run_id: "dead".into() };
+        let stale = Holder {
+            pid: 999_999_999,
+            host: host_name(),
+            since: now(),
+            run_id: "dead".into(),
+            pid_namespace: pid_namespace(),
+        };
         std::fs::write(lock_path(&path), serde_json::to_string(&stale).unwrap()).unwrap();
         drop(Ledger::open(&path, false, &warn).unwrap());
         assert!(warnings.lock().unwrap().iter().any(|w| w.contains("no longer running")));
-        let other = Holder { pid: 4242, host: "another-machine".into(), since: now(), run_id: "x".into() };
+        // The same machine's name in another pid namespace (another container on a shared
+        // volume): its pid cannot be checked from here, so the lock holds.
+        let elsewhere = Holder { pid_namespace: Some("pid:[1]".into()), ..stale.clone() };
+        std::fs::write(lock_path(&path), serde_json::to_string(&elsewhere).unwrap()).unwrap();
+        assert_eq!(Ledger::open(&path, false, &warn).err().unwrap().code, ErrorCode::LedgerLocked);
+        let other =
+            Holder { pid: 4242, host: "another-machine".into(), since: now(), run_id: "x".into(), pid_namespace: None };
         std::fs::write(lock_path(&path), serde_json::to_string(&other).unwrap()).unwrap();
         assert_eq!(Ledger::open(&path, false, &warn).err().unwrap().code, ErrorCode::LedgerLocked);
         drop(Ledger::open(&path, true, &warn).unwrap());
