@@ -158,12 +158,7 @@ pub fn admin_consent(
     };
     let client_id = q.get("client_id").cloned().unwrap_or_default();
     if client_id.is_empty() {
-        return error_page(aadsts(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'client_id'.",
-        ));
+        return error_page(super::entra::missing_parameter("client_id"));
     }
     // The app: registered in the path's tenant, or a multi-tenant app of another tenant (a
     // single-tenant app of another tenant is as unknown here as no app at all). With
@@ -228,16 +223,7 @@ pub fn admin_consent(
         // `scope` is required on v2 (v2-admin-consent). AADSTS900144 is Entra's answer to a
         // missing parameter (docs/signin-research.md §1.12); that this endpoint answers it on
         // the redirect is UNCONFIRMED (as the authorize endpoint's scope errors).
-        return error_back(
-            &redirect_uri,
-            aadsts(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'scope'.",
-            ),
-            state.as_deref(),
-        );
+        return error_back(&redirect_uri, super::entra::missing_parameter("scope"), state.as_deref());
     }
     // The scope is checked in the consenting tenant: now if the path names it, after the
     // sign-in otherwise (syntax now in both cases).

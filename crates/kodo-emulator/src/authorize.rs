@@ -129,12 +129,7 @@ pub fn authorize(world: &World, tenant_name: &str, q: &HashMap<String, String>, 
     let tenant = &mut tenants[ti];
     let client_id = q.get("client_id").cloned().unwrap_or_default();
     if client_id.is_empty() {
-        return error_page(aadsts(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'client_id'.",
-        ));
+        return error_page(super::entra::missing_parameter("client_id"));
     }
     let Some(client) = clients::find(tenant, &client_id) else {
         return error_page(super::entra::app_not_found(&client_id, &tenant.display_name));
@@ -169,12 +164,7 @@ pub fn authorize(world: &World, tenant_name: &str, q: &HashMap<String, String>, 
     if types.is_empty() {
         // docs/signin-research.md §1.12's missing-parameter code; on a page, as the missing
         // client_id (UNCONFIRMED for response_type).
-        return error_page(aadsts(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'response_type'.",
-        ));
+        return error_page(super::entra::missing_parameter("response_type"));
     }
     let refuse = |code: u32, text: &str| {
         error_back_in(

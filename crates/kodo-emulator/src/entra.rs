@@ -22,6 +22,17 @@ pub struct EntraError {
     pub body: Value,
 }
 
+/// AADSTS900144, Entra's answer to a request without a parameter it needs (docs/signin-research.md
+/// §1.12).
+pub fn missing_parameter(name: &str) -> EntraError {
+    aadsts(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
 /// An AADSTS error body (facts.md §4.2; docs/emulator-research.md §1.0: `error_description`
 /// ends with `\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: yyyy-MM-dd HH:mm:ssZ`).
 /// Texts of each code: docs/emulator-research.md §1a–1h (real captures).
@@ -216,12 +227,7 @@ pub fn token(
     }
     let tenant = &mut tenants[ti];
     if client_id.is_empty() {
-        return Err(aadsts(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'client_id'.",
-        ));
+        return Err(missing_parameter("client_id"));
     }
     match grant_type {
         "client_credentials" => {

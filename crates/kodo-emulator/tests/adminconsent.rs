@@ -8,15 +8,9 @@ mod common;
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
 const REDIRECT: &str = "https://localhost/kodo-consent";
-
-fn query_of(location: &str) -> HashMap<String, String> {
-    let q = location.split_once('?').unwrap().1;
-    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
-}
 
 /// An app in tenant 0 declaring two Graph application permissions, with a secret.
 async fn provider_app(emu: &Emu, audience: &str) -> (String, String, Vec<String>) {
@@ -64,28 +58,9 @@ async fn customer_token(emu: &Emu, app_id: &str, secret: &str) -> (u16, Value) {
 }
 
 async fn open_link(emu: &Emu, tenant: &str, app_id: &str, redirect: &str) -> (u16, String, String) {
-    let r = emu
-        .browser()
-        .get(format!("{}/{tenant}/v2.0/adminconsent", emu.url()))
-        .query(&[
-            ("client_id", app_id),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("redirect_uri", redirect),
-            ("state", "st-42"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    (status, location, r.text().await.unwrap())
-}
-
-async fn answer(emu: &Emu, page: &str, action: &str) -> String {
-    let form = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
-    let r = emu.browser().post(form).form(&[("action", action)]).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 302);
-    r.headers()["location"].to_str().unwrap().to_string()
+    let scope = "https://graph.microsoft.com/.default";
+    let query = [("client_id", app_id), ("scope", scope), ("redirect_uri", redirect), ("state", "st-42")];
+    emu.open_page(&format!("{tenant}/v2.0/adminconsent"), &query).await
 }
 
 #[tokio::test]
@@ -101,7 +76,7 @@ async fn consent_link_creates_the_service_principal_and_grants_the_app_roles() {
     let (s, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
     assert_eq!(s, 200, "{page}");
     assert!(page.contains("User.Read.All") && page.contains("Sites.Read.All"), "{page}");
-    let back = answer(&emu, &page, "accept").await;
+    let back = emu.answer_page(&page, "accept").await;
     assert!(back.starts_with(REDIRECT), "{back}");
     let q = query_of(&back);
     assert_eq!(q["admin_consent"], "True");
@@ -133,7 +108,7 @@ async fn consent_link_creates_the_service_principal_and_grants_the_app_roles() {
 
     // Consenting again changes nothing.
     let (_, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
-    let _ = answer(&emu, &page, "accept").await;
+    let _ = emu.answer_page(&page, "accept").await;
     let (_, list, _) = emu.graph(&admin, Method::GET, &path, None).await;
     assert_eq!(list["value"].as_array().unwrap().len(), 2);
 }
@@ -144,7 +119,7 @@ async fn cancel_wrong_redirect_and_single_tenant_apps_are_refused() {
     let (app_id, secret, _) = provider_app(&emu, "AzureADMultipleOrgs").await;
     // The admin cancels: the redirect Entra sends (azure-docs#114009), state kept, nothing made.
     let (_, _, page) = open_link(&emu, &emu.tid(1), &app_id, REDIRECT).await;
-    let back = answer(&emu, &page, "cancel").await;
+    let back = emu.answer_page(&page, "cancel").await;
     let q = query_of(&back);
     assert_eq!(q["error"], "access_denied");
     assert!(
@@ -351,7 +326,7 @@ async fn the_v1_endpoint_consents_to_the_required_permissions() {
     .await;
     assert_eq!(s, 200, "{page}");
     assert!(page.contains("User.Read.All") && page.contains("Sites.Read.All"), "{page}");
-    let back = answer(&emu, &page, "accept").await;
+    let back = emu.answer_page(&page, "accept").await;
     assert!(back.starts_with(REDIRECT), "{back}");
     let r = query_of(&back);
     assert_eq!(r["tenant"], tid);
@@ -384,7 +359,7 @@ async fn dynamic_scopes_grant_the_named_delegated_permissions_and_bad_scopes_are
     let (s, _, page) =
         open(&emu, &path, &link("https://graph.microsoft.com/User.Read https://graph.microsoft.com/mail.send")).await;
     assert_eq!(s, 200, "{page}");
-    let back = answer(&emu, &page, "accept").await;
+    let back = emu.answer_page(&page, "accept").await;
     let r = query_of(&back);
     assert_eq!(r["admin_consent"], "True", "{back}");
     assert_eq!(r["scope"], "https://graph.microsoft.com/User.Read https://graph.microsoft.com/mail.send");

@@ -38,29 +38,7 @@ async fn authorize(
             None => q.push((k, v)),
         }
     }
-    let r = emu
-        .browser()
-        .get(format!("{}/{}/oauth2/v2.0/authorize", emu.url(), emu.tid(0)))
-        .query(&q)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    (status, location, r.text().await.unwrap())
-}
-
-/// Answers the sign-in page; returns the redirect's address.
-async fn answer(emu: &Emu, page: &str, action: &str) -> String {
-    let form = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
-    let r = emu.browser().post(form).form(&[("action", action)]).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 302);
-    r.headers()["location"].to_str().unwrap().to_string()
-}
-
-fn query_of(location: &str) -> HashMap<String, String> {
-    let q = location.split_once('?').unwrap().1;
-    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    emu.open_page(&format!("{}/oauth2/v2.0/authorize", emu.tid(0)), &q).await
 }
 
 async fn redeem(emu: &Emu, code: &str, redirect: &str, verifier: Option<&str>) -> (u16, Value) {
@@ -89,7 +67,7 @@ async fn a_first_party_client_signs_in_through_the_page_and_redeems_with_its_ver
     let (s, _, page) = authorize(&emu, GRAPH_TOOLS, redirect, GRAPH_SCOPE, &[]).await;
     assert_eq!(s, 200, "{page}");
     assert!(page.contains("Microsoft Graph Command Line Tools"), "{page}");
-    let location = answer(&emu, &page, "accept").await;
+    let location = emu.answer_page(&page, "accept").await;
     assert!(
         location.starts_with("http://localhost:51234/?code="),
         "a redirect without a path comes back with '/': {location}"
@@ -152,7 +130,7 @@ async fn what_entra_shows_on_its_page_and_what_it_redirects() {
 
     // The user cancels (§7.1).
     let (_, _, page) = authorize(&emu, GRAPH_TOOLS, "http://localhost:5000", GRAPH_SCOPE, &[]).await;
-    let q = query_of(&answer(&emu, &page, "cancel").await);
+    let q = query_of(&emu.answer_page(&page, "cancel").await);
     assert_eq!(q["error"], "access_denied");
     assert!(q["error_description"].starts_with("AADSTS65004: User declined to consent to access the app."));
 
@@ -184,7 +162,7 @@ async fn what_entra_shows_on_its_page_and_what_it_redirects() {
     // response_mode=fragment: the code after `#`.
     let (_, _, page) =
         authorize(&emu, GRAPH_TOOLS, "http://localhost:5000", GRAPH_SCOPE, &[("response_mode", "fragment")]).await;
-    let back = answer(&emu, &page, "accept").await;
+    let back = emu.answer_page(&page, "accept").await;
     let (before, fragment) = back.split_once('#').unwrap();
     assert_eq!(before, "http://localhost:5000/");
     let f: HashMap<String, String> = form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();

@@ -94,6 +94,24 @@ impl Emu {
             .unwrap()
     }
 
+    /// Opens a sign-in or consent page (`path` below the emulator's URL) as the browser does;
+    /// returns (status, the redirect's address or "", the page).
+    pub async fn open_page(&self, path: &str, query: &[(&str, &str)]) -> (u16, String, String) {
+        let r = self.browser().get(format!("{}/{path}", self.url())).query(query).send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        (status, location, r.text().await.unwrap())
+    }
+
+    /// Answers a sign-in or consent page's form (`action`: accept or cancel); returns the
+    /// redirect's address.
+    pub async fn answer_page(&self, page: &str, action: &str) -> String {
+        let form = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap();
+        let r = self.browser().post(form).form(&[("action", action)]).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 302);
+        r.headers()["location"].to_str().unwrap().to_string()
+    }
+
     /// POSTs a form to the tenant's token endpoint; returns (status, body).
     pub async fn token_request(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
         let r = self.client.post(format!("{}/{tenant}/oauth2/v2.0/token", self.url())).form(form).send().await.unwrap();
@@ -278,6 +296,12 @@ pub fn client_assertion(
         rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone()).sign(input.as_bytes()).to_vec()
     };
     format!("{input}.{}", b64url(&sig))
+}
+
+/// The query of a redirect's address, decoded.
+pub fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let q = location.split_once('?').unwrap().1;
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 pub fn claims_of(token: &str) -> Value {
