@@ -1234,9 +1234,15 @@ async fn chaos_injects_each_fault_by_seed_and_logs_it() {
     let (s, ra, body) = under_chaos(&emu, &admin, "throttleBurst").await.unwrap();
     assert_eq!((s, ra.as_deref(), body["error"]["code"].as_str()), (429, Some("1"), Some("TooManyRequests")));
     // The connection fails: before the answer, mid-body, or reset during TLS.
-    for (kind, failure) in [("dropBeforeServing", "send:"), ("dropMidBody", "body:"), ("tlsReset", "ConnectionReset")] {
+    // A reset seen while the client is still writing its request shows as a broken pipe (the
+    // same RST, met by a write instead of a read: seen once on a loaded machine).
+    for (kind, failures) in [
+        ("dropBeforeServing", &["send:"][..]),
+        ("dropMidBody", &["body:"][..]),
+        ("tlsReset", &["ConnectionReset", "BrokenPipe"][..]),
+    ] {
         let r = under_chaos(&emu, &admin, kind).await;
-        assert!(r.as_ref().is_err_and(|e| e.contains(failure)), "{kind}: {r:?}");
+        assert!(r.as_ref().is_err_and(|e| failures.iter().any(|f| e.contains(f))), "{kind}: {r:?}");
     }
     let started = std::time::Instant::now();
     assert_eq!(under_chaos(&emu, &admin, "slow").await.unwrap().0, 200);
