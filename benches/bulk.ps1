@@ -7,7 +7,9 @@ Starts the emulator with -Tenants tenants, -ThrottleRate (the share of Graph req
 items included, answered 429 with Retry-After: 1) and -LatencyMs, then pipes one row per
 tenant (TenantId + that tenant's credential) into Invoke-KodoOnboarding in this process.
 Reports the wall time, throughput, failures (target zero), the 429s the emulator served, the
-round trips, and this pwsh's working set before and after and at its peak.
+round trips, this pwsh's working set before and after and at its peak, and the native library's
+own heap (counted by its allocator: debug.stats) before, at its peak and after, with the peak's
+share per tenant in flight.
 
 Writes the table to the console and to -OutFile (Markdown).
 
@@ -34,10 +36,13 @@ $emu = Start-KodoEmulator -Tenants $Tenants -ThrottleRate $ThrottleRate -Latency
 try {
     $rows = @($emu.Tenants | ForEach-Object { [pscustomobject]@{ TenantId = $_.TenantId; ClientSecretCredential = $_.BootstrapCredential } })
     [GC]::Collect(); $p.Refresh(); $before = $p.WorkingSet64
+    $kodo = Get-Module Kodo
+    $heapBefore = & $kodo { Invoke-KodoDebugOperation -Kind Stats -ResetPeak }
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
     $results = @($rows | Invoke-KodoOnboarding -Environment Emulator -ThrottleLimit $ThrottleLimit -SkipAudit:$SkipAudit -Confirm:$false -ErrorAction SilentlyContinue)
     $sw.Stop()
     $p.Refresh(); $after = $p.WorkingSet64; $peak = $p.PeakWorkingSet64
+    $heapAfter = & $kodo { Invoke-KodoDebugOperation -Kind Stats }
     $log = @((Invoke-RestMethod -Uri "$($emu.Url)/_emulator/requests" -SkipCertificateCheck) | ForEach-Object { $_ })
 } finally {
     Stop-KodoEmulator
@@ -49,6 +54,8 @@ $median = $durations[[int][math]::Floor($durations.Count / 2)]
 $top = @($log | Where-Object { -not $_.PSObject.Properties['batch'] })
 $throttled = @($log | Where-Object status -eq 429).Count
 $mb = { param($b) [math]::Round([double]$b / 1MB, 0) }
+$heapPeakGrowth = $heapAfter.heapPeakBytes - $heapBefore.heapLiveBytes
+$perTenant = [math]::Round([double]$heapPeakGrowth / [math]::Min($ThrottleLimit, $Tenants) / 1MB, 2)
 
 $lines = @(
     '# Bulk onboarding benchmark'
@@ -58,6 +65,8 @@ $lines = @(
     '| Tenants | Wall time (s) | Tenants/min | Median per tenant (s) | Failed | Audit failed | 429s served | HTTP round trips | Working set before / after / peak (MB) |'
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |'
     "| $($results.Count) | $([math]::Round($sw.Elapsed.TotalSeconds, 1)) | $([math]::Round($results.Count / $sw.Elapsed.TotalMinutes, 1)) | $median | $($failed.Count) | $($auditFailed.Count) | $throttled | $($top.Count) | $(& $mb $before) / $(& $mb $after) / $(& $mb $peak) |"
+    ''
+    "Native library's heap (its allocator's count; thread stacks and the allocator's free lists not included): before $([math]::Round($heapBefore.heapLiveBytes / 1MB, 1)) MB, peak $([math]::Round($heapAfter.heapPeakBytes / 1MB, 1)) MB, after $([math]::Round($heapAfter.heapLiveBytes / 1MB, 1)) MB; the peak's growth over $([math]::Min($ThrottleLimit, $Tenants)) tenants in flight: $perTenant MB per tenant, $([math]::Round(100.0 * $heapAfter.heapPeakBytes / $peak, 1)) % of the process's peak working set."
 )
 foreach ($f in $failed) { $lines += "- Failed: $($f.TenantId): $($f.Error)" }
 $text = $lines -join [Environment]::NewLine

@@ -148,7 +148,8 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             sharepoint::verify(&connection, ctx).await
         }
         Request::Context {} => Ok(session.connection.read().await.as_ref().map(|c| c.context()).unwrap_or(Value::Null)),
-        Request::DebugStats {} => Ok(json!({
+        Request::DebugStats { reset_peak } => {
+            let stats = json!({
             "operationsStarted": crate::engine::OPS_STARTED.load(Ordering::Relaxed),
             // This operation itself is live while it runs.
             "operationsLive": crate::engine::OPS_LIVE.load(Ordering::Relaxed).saturating_sub(1),
@@ -160,7 +161,16 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
             "sessionHandles": crate::ffi::live_handles().0,
             "operationHandles": crate::ffi::live_handles().1,
             "stringsOutstanding": crate::ffi::outstanding_strings(),
-        })),
+            // The library's own heap (crate::memory): this operation's request and answer
+            // included, a few kilobytes.
+            "heapLiveBytes": crate::memory::live_bytes(),
+            "heapPeakBytes": crate::memory::peak_bytes(),
+            });
+            if reset_peak {
+                crate::memory::reset_peak();
+            }
+            Ok(stats)
+        }
         Request::DebugAsk {} => {
             let answer = ctx.ask("debug", "a debug question", json!({})).await?;
             Ok(json!({ "answer": answer }))

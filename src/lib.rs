@@ -8,6 +8,12 @@
 pub mod dispatch;
 pub mod engine;
 pub mod ffi;
+pub mod memory;
 pub mod protocol;
+
+/// Every allocation of the library is counted ([`memory`]): `debug.stats` reports the native
+/// heap's share of a host's memory.
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
 
 pub use kodo_core::error;

@@ -149,9 +149,13 @@ pub enum Request {
     /// Emits one event of every non-terminal type, then a result.
     #[serde(rename = "debug.events")]
     DebugEvents {},
-    /// Counters of live and cancelled operations, so a host can prove it cleaned up.
-    #[serde(rename = "debug.stats")]
-    DebugStats {},
+    /// Counters of live and cancelled operations, so a host can prove it cleaned up, and the
+    /// library's heap (live bytes and their peak). `resetPeak` starts a new peak afterwards.
+    #[serde(rename = "debug.stats", rename_all = "camelCase")]
+    DebugStats {
+        #[serde(default)]
+        reset_peak: bool,
+    },
     /// Asks the host one question (a `prompt` with a `requestId`, kind `debug`) and returns
     /// the answer, so a host can test `kodo_op_respond`.
     #[serde(rename = "debug.ask")]
@@ -171,7 +175,7 @@ impl Request {
                 | Request::DebugFail { .. }
                 | Request::DebugPanic { .. }
                 | Request::DebugEvents {}
-                | Request::DebugStats {}
+                | Request::DebugStats { .. }
                 | Request::DebugAsk {}
         )
     }

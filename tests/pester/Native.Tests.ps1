@@ -243,6 +243,21 @@ Describe 'Event streams' {
     }
 }
 
+Describe 'The native heap' {
+    It 'is counted: live bytes, a peak that restarts on request, nothing kept by finished operations' {
+        1..20 | ForEach-Object { $null = Get-KodoVersion }
+        $start = Invoke-InModule { Invoke-KodoDebugOperation -Kind Stats -ResetPeak }
+        $start.heapLiveBytes | Should -BeGreaterThan 0
+        $start.heapPeakBytes | Should -BeGreaterOrEqual $start.heapLiveBytes
+        # Each answer (the error code table) is a few kilobytes: 100 of them kept would be 300 KB.
+        1..100 | ForEach-Object { $null = Get-KodoVersion }
+        $end = Invoke-InModule { Invoke-KodoDebugOperation -Kind Stats }
+        ($end.heapLiveBytes - $start.heapLiveBytes) | Should -BeLessThan 64KB
+        $end.heapPeakBytes | Should -BeGreaterThan $start.heapLiveBytes -Because 'the answers were allocated after the reset'
+        $end.heapPeakBytes | Should -BeLessThan ($start.heapLiveBytes + 1MB) -Because 'a reset peak starts from what was live then'
+    }
+}
+
 Describe 'Cancellation' {
     It 'stopping the pipeline (as Ctrl+C does) cancels and frees the native operation promptly' {
         $before = Invoke-InModule { Invoke-KodoDebugOperation -Kind Stats }

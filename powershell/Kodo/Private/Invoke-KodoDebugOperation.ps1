@@ -6,7 +6,8 @@ function Invoke-KodoDebugOperation {
     Not exported. Runs a debug request on a session created with debug hooks enabled:
     Sleep (cancellable, with progress), Fail (an error of a given code), Panic (inside the
     operation, or synchronously at start), Events (one event of every kind) and Stats
-    (counters of live and cancelled native operations).
+    (counters of live and cancelled native operations, and the native heap's live bytes and
+    peak; -ResetPeak starts a new peak after reading it).
     #>
     [CmdletBinding()]
     param(
@@ -18,7 +19,8 @@ function Invoke-KodoDebugOperation {
         [string]$Message = 'debug',
         [string]$Target,
         [ValidateSet('start', 'operation')]
-        [string]$At = 'operation'
+        [string]$At = 'operation',
+        [switch]$ResetPeak
     )
 
     $request = switch ($Kind) {
@@ -30,7 +32,7 @@ function Invoke-KodoDebugOperation {
         }
         'Panic' { [ordered]@{ kind = 'debug.panic'; message = $Message; at = $At } }
         'Events' { [ordered]@{ kind = 'debug.events' } }
-        'Stats' { [ordered]@{ kind = 'debug.stats' } }
+        'Stats' { [ordered]@{ kind = 'debug.stats'; resetPeak = [bool]$ResetPeak } }
     }
     try {
         Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -DebugHooks
