@@ -24,13 +24,20 @@ Connect-Kodo builds the HTTPS client, once per process and settings (src transpo
 pwsh ./benches/process-import.ps1 -Runs 11
 .EXAMPLE
 pwsh ./benches/process-import.ps1 -Runs 7 -Phases
+.EXAMPLE
+pwsh ./benches/process-import.ps1 -Runs 7 -Pwsh (pwsh ./benches/pwsh-readytorun.ps1)
+
+-Pwsh: the pwsh measured (default: the one on PATH), e.g. the ReadyToRun copy that
+benches/pwsh-readytorun.ps1 makes of the global tool.
 #>
 [CmdletBinding()]
-param([ValidateRange(1, 51)][int]$Runs = 11, [switch]$Phases)
+param([ValidateRange(1, 51)][int]$Runs = 11, [switch]$Phases, [string]$Pwsh)
 $ErrorActionPreference = 'Stop'
 $root = Resolve-Path (Join-Path $PSScriptRoot '..')
 $source = Join-Path $root 'powershell/Kodo/Kodo.psd1'
-$pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
+$pwsh = if ($Pwsh) { $Pwsh } else { (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source }
+# An apphost outside the dotnet folder (the ReadyToRun copy) finds the runtime through DOTNET_ROOT.
+if (-not $env:DOTNET_ROOT) { $env:DOTNET_ROOT = Split-Path (Split-Path (Split-Path (Split-Path ([object].Assembly.Location)))) }
 function Get-Median([double[]]$v) { $s = @($v | Sort-Object); $m = [int][math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
 # The child's own CPU time (ms), printed last.
 $cpuTail = '; [Console]::Out.WriteLine([Diagnostics.Process]::GetCurrentProcess().TotalProcessorTime.TotalMilliseconds); exit 0'
@@ -60,7 +67,7 @@ try {
         }
     }
     $bw = Get-Median $bare.Wall; $bc = Get-Median $bare.Cpu
-    Write-Host "Native library: $($library.BuildProfile) build, $($library.NativeLibraryPath); load average: $(if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg) } else { 'n/a' })"
+    Write-Host "pwsh: $pwsh; native library: $($library.BuildProfile) build, $($library.NativeLibraryPath); load average: $(if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg) } else { 'n/a' })"
     [pscustomobject]@{ Layout = 'bare pwsh'; ProcessMs = [math]::Round($bw); OverBareMs = 0; FirstNativeCallMs = $null; CpuMs = [math]::Round($bc); CpuOverBareMs = 0; FirstNativeCallCpuMs = $null }
     foreach ($l in $layouts.Keys) {
         $iw = Get-Median $times[$l].Import.Wall; $fw = Get-Median $times[$l].First.Wall
