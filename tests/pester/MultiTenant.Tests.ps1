@@ -208,6 +208,24 @@ Describe 'Multi-tenant KODO app: consent links' {
         (Get-Content -Raw $ledger) | Should -Not -Match ([regex]::Escape($script:SecretText))
     }
 
+    It 'a customer linked by its id and checked by its domain is one ledger entry' {
+        $ledger = Join-Path $TestDrive 'by-name.jsonl'
+        $customer = $emu.Tenants[2]
+        $null = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customer.TenantId -RedirectUri $script:Redirect -LedgerPath $ledger
+        $byDomain = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.InitialDomain -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
+        $byDomain.Status | Should -Be 'Consented'
+        $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
+        $s.Count | Should -Be 1
+        $s[0].TenantId | Should -Be $customer.TenantId -Because 'the entry keeps the name it was first given'
+        $s[0].DirectoryId | Should -Be $customer.TenantId
+        $s[0].Status | Should -Be 'Consented'
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $customer.InitialDomain).State | Should -Be 'inProgress'
+        # Checked again by its id: the same entry, unchanged, so nothing is written.
+        $bytes = [System.IO.File]::ReadAllBytes($ledger)
+        $null = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
+        [System.IO.File]::ReadAllBytes($ledger) | Should -Be $bytes
+    }
+
     It 'the admin cancels: the redirect says so and nothing is granted' {
         $customer = $emu.Tenants[3]
         $link = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customer.TenantId -RedirectUri $script:Redirect

@@ -89,26 +89,33 @@ fn open_ledger(ctx: &OpContext, path: &Option<String>) -> Result<Option<Ledger>,
 /// is not proven, `done` when Test-KodoConsent says Ready. `status` is the consent's status,
 /// `clientId` the app. A record is appended only when the tenant's state, status or next action
 /// changes (a re-check of an unchanged fleet leaves the file as it is), and a new link never
-/// takes a tenant back from `done`.
-fn track_consent(
-    ledger: Option<Ledger>,
-    tenant: &str,
-    app_id: &str,
+/// takes a tenant back from `done`. `directory_id` (the tenant's id, from Test-KodoConsent's
+/// sign-in) goes on the record, so that a customer given once by a domain and once by its id
+/// is one entry (crate::ledger::Folded); it is written once even when nothing else changed.
+struct Tracked<'a> {
+    tenant: &'a str,
+    directory_id: Option<&'a str>,
+    app_id: &'a str,
     state: State,
-    status: &str,
+    status: &'a str,
     next_action: Option<String>,
-) -> Result<(), KodoError> {
+}
+
+fn track_consent(ledger: Option<Ledger>, t: Tracked<'_>) -> Result<(), KodoError> {
     let Some(mut ledger) = ledger else { return Ok(()) };
-    if let Some(s) = ledger.state(tenant) {
-        let same = s.state == state && s.status.as_deref() == Some(status) && s.next_action == next_action;
-        if same || (s.state == State::Done && state == State::Planned) {
+    let known = ledger.state(t.tenant).or_else(|| t.directory_id.and_then(|d| ledger.state(d)));
+    if let Some(s) = known {
+        let same = s.state == t.state && s.status.as_deref() == Some(t.status) && s.next_action == t.next_action;
+        let id_known = t.directory_id.is_none() || s.directory_id.is_some();
+        if (same && id_known) || (s.state == State::Done && t.state == State::Planned) {
             return Ok(());
         }
     }
-    let mut record = ledger.record(tenant, state);
-    record.client_id = Some(app_id.to_string());
-    record.status = Some(status.to_string());
-    record.next_action = next_action;
+    let mut record = ledger.record(t.tenant, t.state);
+    record.client_id = Some(t.app_id.to_string());
+    record.status = Some(t.status.to_string());
+    record.next_action = t.next_action;
+    record.directory_id = t.directory_id.map(str::to_string);
     ledger.append(&[record])
 }
 
@@ -140,14 +147,17 @@ pub fn consent_link(env: &Environment, ctx: &OpContext, req: ConsentLink) -> Res
         .finish();
     let url = format!("{login}/{}/v2.0/adminconsent?{query}", req.tenant_id);
     let created = ctx.clock().utc_now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    track_consent(
-        ledger,
-        &req.tenant_id,
-        &req.app_id,
-        State::Planned,
-        "LinkCreated",
-        Some("Send the consent link to the customer's administrator; then run Test-KodoConsent -LedgerPath.".into()),
-    )?;
+    let tracked = Tracked {
+        tenant: &req.tenant_id,
+        directory_id: None,
+        app_id: &req.app_id,
+        state: State::Planned,
+        status: "LinkCreated",
+        next_action: Some(
+            "Send the consent link to the customer's administrator; then run Test-KodoConsent -LedgerPath.".into(),
+        ),
+    };
+    track_consent(ledger, tracked)?;
     Ok(json!({
         "url": url, "tenantId": req.tenant_id, "appId": req.app_id, "redirectUri": req.redirect_uri,
         "scope": scope, "state": state, "createdDateTime": created,
@@ -231,6 +241,8 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
     let required_total: usize = apis.iter().map(|(_, resource, _)| manifest.required_roles(resource).len()).sum();
     let mut present = true;
     let mut refusal: Option<String> = None;
+    // The tenant's id, from the first token's `tid`: the ledger names the customer by it too.
+    let mut directory_id: Option<String> = None;
     for (name, resource, audience) in &apis {
         let required = manifest.required_roles(resource);
         if required.is_empty() {
@@ -247,6 +259,9 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
             Err(e) => return Err(e.with_target(req.tenant_id.clone())),
         };
         let claims = crate::crypto::jwt_claims(&token);
+        if directory_id.is_none() {
+            directory_id = claims["tid"].as_str().map(str::to_string);
+        }
         let roles: Vec<String> = claims["roles"]
             .as_array()
             .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
@@ -335,7 +350,15 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
         ),
         _ => (State::InProgress, Some(ews_detail.clone())),
     };
-    track_consent(ledger, &req.tenant_id, &req.app_id, state, status, next_action)?;
+    let tracked = Tracked {
+        tenant: &req.tenant_id,
+        directory_id: directory_id.as_deref(),
+        app_id: &req.app_id,
+        state,
+        status,
+        next_action,
+    };
+    track_consent(ledger, tracked)?;
     Ok(json!({
         "tenantId": req.tenant_id, "appId": req.app_id, "status": status, "consented": consented,
         "servicePrincipalPresent": present, "grantedRoles": granted, "requiredRoles": required_total,
