@@ -653,17 +653,19 @@ pub struct LedgerStatus {
 pub fn status(req: LedgerStatus) -> Result<Value, KodoError> {
     let path = Path::new(&req.path);
     let parsed = read(path)?;
-    let states = fold(&parsed.records);
+    let mut folded = Folded::default();
+    for r in &parsed.records {
+        folded.push(r);
+    }
+    // A tenant asked for by any name it was given (or its directory id) finds its entry.
+    let wanted: std::collections::HashSet<String> =
+        req.tenant_ids.iter().filter_map(|t| folded.get(t)).map(|s| key(&s.tenant_id)).collect();
+    let states = folded.into_vec();
     let summary = summary(&states);
-    let wanted: Vec<String> = req.tenant_ids.iter().map(|t| key(t)).collect();
     let tenants: Vec<&TenantState> = states
         .iter()
         .filter(|s| req.state.is_none_or(|w| s.state == w))
-        .filter(|s| {
-            wanted.is_empty()
-                || wanted.contains(&key(&s.tenant_id))
-                || s.directory_id.as_deref().is_some_and(|d| wanted.contains(&key(d)))
-        })
+        .filter(|s| req.tenant_ids.is_empty() || wanted.contains(&key(&s.tenant_id)))
         .collect();
     Ok(json!({
         "path": req.path,
