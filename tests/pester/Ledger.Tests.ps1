@@ -365,6 +365,37 @@ Describe 'A new secret into a SecretManagement vault (-SecretVault; a stand-in m
     }
 }
 
+Describe 'Tenants in flight go on while the host takes a result' {
+    It "a host slow to take one tenant's result does not hold up the other tenant in flight" {
+        $tenants = Get-Tenants 2
+        # The second tenant's sign-in is answered after 5 s: the first tenant's result (a new
+        # secret to deliver) reaches the host while the second is still in flight.
+        $null = Invoke-Control POST 'faults' @{ method = 'POST'; pathContains = "$($tenants[1].TenantId)/oauth2/v2.0/token"; delayMs = 5000; count = 1 }
+        $created = { @(Get-Log | Where-Object { $_.method -eq 'PATCH' -and $_.path -like '/v1.0/applications(uniqueName=*' }).Count }
+        $before = & $created
+        $madeMeanwhile = New-Object System.Collections.Generic.List[int]
+        try {
+            $r = @(Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -ThrottleLimit 2 | ForEach-Object {
+                    if ($madeMeanwhile.Count -eq 0) {
+                        # The host holds the first result (its secret not yet delivered) until the
+                        # second tenant has made its app, or 30 s. A run that stopped polling its
+                        # tenants while the host held a result never gets there.
+                        $deadline = [datetime]::UtcNow.AddSeconds(30)
+                        while ((& $created) -lt $before + 2 -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+                        $madeMeanwhile.Add((& $created) - $before)
+                    }
+                    $_
+                })
+        } finally {
+            $null = Invoke-Control DELETE 'faults'
+        }
+        ($r | ForEach-Object TenantId) | Should -Be @($tenants | ForEach-Object TenantId) -Because 'results come in the order given'
+        ($r | ForEach-Object Status) | Should -Be @('Succeeded', 'Succeeded')
+        $madeMeanwhile[0] | Should -Be 2 -Because "the second tenant made its app while the first tenant's result waited at the host"
+        foreach ($t in $tenants) { $null = Assert-KodoApp $t }
+    }
+}
+
 Describe 'Nothing secret in a ledger' {
     It 'no secret the emulator handed out, no sign-in secret and no token in any ledger or lock of these runs' {
         $secrets = @((Invoke-Control GET 'secrets').secrets) + @($emu.Tenants | ForEach-Object { $_.BootstrapCredential.GetNetworkCredential().Password })
