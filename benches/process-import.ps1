@@ -35,7 +35,7 @@ param([ValidateRange(1, 51)][int]$Runs = 11, [switch]$Phases, [string]$Pwsh)
 $ErrorActionPreference = 'Stop'
 $root = Resolve-Path (Join-Path $PSScriptRoot '..')
 $source = Join-Path $root 'powershell/Kodo/Kodo.psd1'
-$pwsh = if ($Pwsh) { $Pwsh } else { (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source }
+if (-not $Pwsh) { $Pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source }
 # An apphost outside the dotnet folder (the ReadyToRun copy) finds the runtime through DOTNET_ROOT.
 if (-not $env:DOTNET_ROOT) { $env:DOTNET_ROOT = Split-Path (Split-Path (Split-Path (Split-Path ([object].Assembly.Location)))) }
 function Get-Median([double[]]$v) { $s = @($v | Sort-Object); $m = [int][math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
@@ -52,7 +52,7 @@ try {
     $layouts = [ordered]@{ 'source (dot-sourced)' = $source; 'packaged for Automation' = (Join-Path $packageDir 'Kodo/Kodo.psd1') }
     function Invoke-Timed([string]$Command) {
         $sw = [System.Diagnostics.Stopwatch]::StartNew()
-        $out = @(& $pwsh -NoProfile -NonInteractive -Command ($Command + $cpuTail))
+        $out = @(& $Pwsh -NoProfile -NonInteractive -Command ($Command + $cpuTail))
         $sw.Stop()
         if ($LASTEXITCODE -ne 0) { throw "pwsh failed: $Command" }
         [pscustomobject]@{ Wall = $sw.Elapsed.TotalMilliseconds; Cpu = [double]$out[-1] }
@@ -67,7 +67,7 @@ try {
         }
     }
     $bw = Get-Median $bare.Wall; $bc = Get-Median $bare.Cpu
-    Write-Host "pwsh: $pwsh; native library: $($library.BuildProfile) build, $($library.NativeLibraryPath); load average: $(if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg) } else { 'n/a' })"
+    Write-Host "pwsh: $Pwsh; native library: $($library.BuildProfile) build, $($library.NativeLibraryPath); load average: $(if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg) } else { 'n/a' })"
     [pscustomobject]@{ Layout = 'bare pwsh'; ProcessMs = [math]::Round($bw); OverBareMs = 0; FirstNativeCallMs = $null; CpuMs = [math]::Round($bc); CpuOverBareMs = 0; FirstNativeCallCpuMs = $null }
     foreach ($l in $layouts.Keys) {
         $iw = Get-Median $times[$l].Import.Wall; $fw = Get-Median $times[$l].First.Wall
@@ -118,7 +118,7 @@ for ($i = 1; $i -lt $marks.Count; $i++) { '{0}|{1}|{2}' -f $marks[$i][0], ($mark
 '@
         $phaseTimes = [ordered]@{}
         for ($n = 0; $n -lt $Runs; $n++) {
-            foreach ($line in @(& $pwsh -NoProfile -NonInteractive -File $probe -ModuleDir $moduleDir -Library $library.NativeLibraryPath)) {
+            foreach ($line in @(& $Pwsh -NoProfile -NonInteractive -File $probe -ModuleDir $moduleDir -Library $library.NativeLibraryPath)) {
                 $name, $wall, $cpu = $line -split '\|'
                 if (-not $phaseTimes.Contains($name)) { $phaseTimes[$name] = @{ Wall = @(); Cpu = @() } }
                 $phaseTimes[$name].Wall += [double]$wall; $phaseTimes[$name].Cpu += [double]$cpu

@@ -150,21 +150,21 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
         Request::Context {} => Ok(session.connection.read().await.as_ref().map(|c| c.context()).unwrap_or(Value::Null)),
         Request::DebugStats { reset_peak } => {
             let stats = json!({
-            "operationsStarted": crate::engine::OPS_STARTED.load(Ordering::Relaxed),
-            // This operation itself is live while it runs.
-            "operationsLive": crate::engine::OPS_LIVE.load(Ordering::Relaxed).saturating_sub(1),
-            "operationsCancelled": crate::engine::OPS_CANCELLED.load(Ordering::Relaxed),
-            // Tasks on the shared runtime (this operation's two included): a leak shows here.
-            "runtimeTasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
-            // Handles and strings the C boundary handed out and that were not freed yet (this
-            // operation's own handle included; its events are not handed out yet).
-            "sessionHandles": crate::ffi::live_handles().0,
-            "operationHandles": crate::ffi::live_handles().1,
-            "stringsOutstanding": crate::ffi::outstanding_strings(),
-            // The library's own heap (crate::memory): this operation's request and answer
-            // included, a few kilobytes.
-            "heapLiveBytes": crate::memory::live_bytes(),
-            "heapPeakBytes": crate::memory::peak_bytes(),
+                "operationsStarted": crate::engine::OPS_STARTED.load(Ordering::Relaxed),
+                // This operation itself is live while it runs.
+                "operationsLive": crate::engine::OPS_LIVE.load(Ordering::Relaxed).saturating_sub(1),
+                "operationsCancelled": crate::engine::OPS_CANCELLED.load(Ordering::Relaxed),
+                // Tasks on the shared runtime (this operation's two included): a leak shows here.
+                "runtimeTasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+                // Handles and strings the C boundary handed out and that were not freed yet (this
+                // operation's own handle included; its events are not handed out yet).
+                "sessionHandles": crate::ffi::live_handles().0,
+                "operationHandles": crate::ffi::live_handles().1,
+                "stringsOutstanding": crate::ffi::outstanding_strings(),
+                // The library's own heap (crate::memory): this operation's request and answer
+                // included, a few kilobytes.
+                "heapLiveBytes": crate::memory::live_bytes(),
+                "heapPeakBytes": crate::memory::peak_bytes(),
             });
             if reset_peak {
                 crate::memory::reset_peak();

@@ -161,11 +161,7 @@ pub fn key(tenant_id: &str) -> String {
 
 /// Each tenant's current state, in the order tenants first appear.
 pub fn fold(records: &[Record]) -> Vec<TenantState> {
-    let mut f = Folded::default();
-    for r in records {
-        f.push(r);
-    }
-    f.into_vec()
+    Folded::of(records).into_vec()
 }
 
 /// Tenants' current states, folded record by record. A tenant is one entry whatever it was
@@ -181,6 +177,15 @@ pub struct Folded {
 }
 
 impl Folded {
+    /// The records folded in order.
+    pub fn of(records: &[Record]) -> Folded {
+        let mut f = Folded::default();
+        for r in records {
+            f.push(r);
+        }
+        f
+    }
+
     /// The entry a tenant (a name, or a directory id) is known by.
     pub fn get(&self, tenant_id: &str) -> Option<&TenantState> {
         let k = key(tenant_id);
@@ -560,13 +565,7 @@ impl Ledger {
             path: path.to_path_buf(),
             file,
             run_id,
-            states: {
-                let mut f = Folded::default();
-                for r in &parsed.records {
-                    f.push(r);
-                }
-                f
-            },
+            states: Folded::of(&parsed.records),
             runs: parsed.records.iter().map(|r| r.run_id.clone()).collect(),
             _lock: lock,
         };
@@ -653,10 +652,7 @@ pub struct LedgerStatus {
 pub fn status(req: LedgerStatus) -> Result<Value, KodoError> {
     let path = Path::new(&req.path);
     let parsed = read(path)?;
-    let mut folded = Folded::default();
-    for r in &parsed.records {
-        folded.push(r);
-    }
+    let folded = Folded::of(&parsed.records);
     // A tenant asked for by any name it was given (or its directory id) finds its entry.
     let wanted: std::collections::HashSet<String> =
         req.tenant_ids.iter().filter_map(|t| folded.get(t)).map(|s| key(&s.tenant_id)).collect();
@@ -724,13 +720,7 @@ pub fn merge(req: LedgerMerge, warn: &dyn Fn(String)) -> Result<Value, KodoError
     };
     let mut states: Folded = match &ledger {
         Some(l) => l.states.clone(),
-        None => {
-            let mut f = Folded::default();
-            for r in &existing {
-                f.push(r);
-            }
-            f
-        }
+        None => Folded::of(&existing),
     };
     let (mut merged, mut skipped_runs) = (0usize, Vec::new());
     for (source, records) in sources {
@@ -821,10 +811,7 @@ mod tests {
             with_directory(&rec("contoso.onmicrosoft.com", State::Done, 2), ID),
         );
         let records = parse("x", &text).unwrap().records;
-        let mut f = Folded::default();
-        for r in &records {
-            f.push(r);
-        }
+        let f = Folded::of(&records);
         assert_eq!(f.get("CONTOSO.onmicrosoft.com").map(|t| t.tenant_id.as_str()), Some(ID));
         assert_eq!(f.get(ID).unwrap().attempts, 2);
         let s = f.into_vec();
