@@ -155,11 +155,13 @@ pub struct OpContext {
     asks: Arc<Asks>,
     clock: Arc<dyn Clock>,
     cancelled: Arc<AtomicBool>,
+    /// Held by the operation's clones until it has ended ([`OpContext::run_token`]).
+    run: Arc<()>,
 }
 
 impl OpContext {
     pub fn new(reporter: Arc<dyn Reporter>, asks: Arc<Asks>, clock: Arc<dyn Clock>) -> Self {
-        OpContext { reporter, asks, clock, cancelled: Arc::new(AtomicBool::new(false)) }
+        OpContext { reporter, asks, clock, cancelled: Arc::new(AtomicBool::new(false)), run: Arc::new(()) }
     }
 
     /// A context whose reports go nowhere, on the system clock (benchmarks, tests).
@@ -183,6 +185,12 @@ impl OpContext {
     /// The flag the host sets to cancel; long waits check it.
     pub fn cancellation(&self) -> Arc<AtomicBool> {
         self.cancelled.clone()
+    }
+
+    /// A token of this operation that outlives it: it no longer upgrades once the operation
+    /// (every clone of its context) has ended.
+    pub fn run_token(&self) -> std::sync::Weak<()> {
+        Arc::downgrade(&self.run)
     }
 
     pub fn is_cancelled(&self) -> bool {

@@ -319,6 +319,7 @@ pub async fn ensure_app_known(
                     }
                     Err(e) => return Err(e),
                 };
+                made_here(ctx, created.app_id());
                 ctx.log(
                     LogLevel::Verbose,
                     format!("Created app registration '{}' (appId {}).", req.display_name, created.app_id()),
@@ -427,20 +428,47 @@ pub async fn ensure_app_known(
     })))
 }
 
+/// An app this process made (its appId, lower case), with the token of the operation that made
+/// it ([`OpContext::run_token`]).
+type MadeApp = (String, std::sync::Weak<()>);
+
+/// The apps this process made, the newest last.
+static MADE_HERE: std::sync::LazyLock<std::sync::Mutex<Vec<MadeApp>>> = std::sync::LazyLock::new(Default::default);
+/// How many of them are remembered (a bulk run over a fleet makes one per tenant).
+const MADE_HERE_KEPT: usize = 100_000;
+
+fn made_here(ctx: &OpContext, app_id: &str) {
+    let mut made = MADE_HERE.lock().unwrap_or_else(|e| e.into_inner());
+    if made.len() >= MADE_HERE_KEPT {
+        made.drain(..MADE_HERE_KEPT / 2);
+    }
+    made.push((app_id.to_ascii_lowercase(), ctx.run_token()));
+}
+
+/// Whether this process made the app in an operation that has ended (failed, stopped or done):
+/// then it is no other run's, whenever it was made.
+fn made_by_an_ended_run_here(app_id: &str) -> bool {
+    let id = app_id.to_ascii_lowercase();
+    MADE_HERE.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(a, run)| *a == id && run.upgrade().is_none())
+}
+
 /// What the create's upsert met: an app under Kodo's unique name that the tag did not find.
 /// Made after this run looked (another run, onboarding the tenant now): this run gives way and
 /// changes nothing more (`AlreadyExists`). Made before (a run interrupted moments ago whose app
-/// was still replicating, or this run's own create whose answer was lost): `{"raced": app}`, and
-/// the caller carries on with it. The upsert overwrote the app's tags, marks included, so none
-/// of the credentials Kodo named on it is known delivered ([`Known::Raced`]).
+/// was still replicating, or this run's own create whose answer was lost), or made by a run of
+/// this process that has ended (a runbook that retries at once may start in the second the app
+/// was made, and createdDateTime has whole seconds): `{"raced": app}`, and the caller carries on
+/// with it. The upsert overwrote the app's tags, marks included, so none of the credentials Kodo
+/// named on it is known delivered ([`Known::Raced`]).
 fn met_app(ctx: &OpContext, met: Application, looked: chrono::DateTime<chrono::Utc>) -> Result<Value, KodoError> {
+    let ours = made_by_an_ended_run_here(met.app_id());
     let created = met
         .created_date_time
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp());
     // createdDateTime has whole seconds: one made in the second this run looked counts as made since.
-    if created.is_none_or(|c| c >= looked.timestamp()) {
+    if !ours && created.is_none_or(|c| c >= looked.timestamp()) {
         return Err(KodoError::new(
             ErrorCode::AlreadyExists,
             format!(
@@ -450,8 +478,10 @@ fn met_app(ctx: &OpContext, met: Application, looked: chrono::DateTime<chrono::U
         )
         .with_target(met.app_id().to_string()));
     }
+    let by =
+        if ours { "made by a run of this session that has ended" } else { "made moments ago by an interrupted run" };
     ctx.warn(format!(
-        "The Kodo app (appId {}) exists already under its unique name, made moments ago by an interrupted run (still replicating, so the tag did not find it). Kodo carries on with it and replaces any credential made for it then.",
+        "The Kodo app (appId {}) exists already under its unique name, {by} (still replicating, so the tag did not find it). Kodo carries on with it and replaces any credential made for it then.",
         met.app_id()
     ));
     Ok(json!({ "raced": met }))
