@@ -10,7 +10,11 @@ Starts the emulator with -Tenants tenants (no latency, no throttling), onboards 
 - a ledger of -FleetSize tenants, made of that run's records repeated under new tenant ids
   (3 records per tenant, the shape a run writes), read by Get-KodoOnboardingStatus (every
   tenant's object) and by -Summary: the median of -Runs reads each;
-- a run over those -FleetSize tenant ids: every one done, so every one skipped.
+- a run over those -FleetSize tenant ids: every one done, so every one skipped;
+- a consent ledger of -FleetSize tenants (a copy of that ledger) tracking -Links new consent
+  links in one pipeline (New-KodoConsentLink -LedgerPath: no request, one ledger open and one
+  record per customer, as Test-KodoConsent -LedgerPath opens it): the time per link, which
+  must not grow with the ledger.
 
 .EXAMPLE
 pwsh ./build.ps1 -Configuration Debug -Runtime linux-x64; pwsh ./benches/ledger.ps1 -Tenants 20 -FleetSize 1000
@@ -19,7 +23,8 @@ pwsh ./build.ps1 -Configuration Debug -Runtime linux-x64; pwsh ./benches/ledger.
 param(
     [ValidateRange(1, 500)][int]$Tenants = 20,
     [ValidateRange(10, 100000)][int]$FleetSize = 1000,
-    [ValidateRange(1, 50)][int]$Runs = 5
+    [ValidateRange(1, 50)][int]$Runs = 5,
+    [ValidateRange(1, 100000)][int]$Links = 200
 )
 $ErrorActionPreference = 'Stop'
 $root = Resolve-Path (Join-Path $PSScriptRoot '..')
@@ -78,6 +83,20 @@ try {
     if (@($skipped | Where-Object Status -ne 'Skipped').Count) { throw 'a done tenant of the fleet was not skipped' }
     $fleetSkipMs = $sw.Elapsed.TotalMilliseconds
 
+    # Consent links tracked in a ledger of the fleet's size: one open per customer.
+    $consents = Join-Path $dir 'consents.jsonl'
+    Copy-Item -LiteralPath $fleet -Destination $consents
+    $linkIds = @(1..$Links | ForEach-Object { [guid]::NewGuid().ToString() })
+    # A link names the connection's cloud (its sign-in host); it makes no request.
+    $null = Connect-Kodo -Environment Emulator -TenantId $rows[0].TenantId -ClientSecretCredential $credential
+    $sw = [System.Diagnostics.Stopwatch]::StartNew()
+    $made = @($linkIds | New-KodoConsentLink -AppId ([guid]::NewGuid()) -RedirectUri 'https://partner.example/kodo/consented' -LedgerPath $consents)
+    $sw.Stop()
+    if ($made.Count -ne $Links) { throw "made $($made.Count) links" }
+    $planned = @(Get-KodoOnboardingStatus -LedgerPath $consents -State Planned)
+    if ($planned.Count -ne $Links) { throw "$($planned.Count) links tracked" }
+    $linkMs = $sw.Elapsed.TotalMilliseconds / $Links
+
     [pscustomobject]@{
         NativeBuild                  = $version.BuildProfile
         Tenants                      = $Tenants
@@ -89,6 +108,8 @@ try {
         StatusAllTenantsMedianMs     = [math]::Round((Get-Median $read))
         StatusSummaryMedianMs        = [math]::Round((Get-Median $summary))
         FleetRunAllSkippedMs         = [math]::Round($fleetSkipMs)
+        Links                        = $Links
+        LinkInFleetLedgerMs          = [math]::Round($linkMs, 2)
     }
 } finally {
     Stop-KodoEmulator

@@ -497,15 +497,98 @@ fn process_alive(_pid: u32) -> Option<bool> {
 }
 // --- end of the platform seam -------------------------------------------------------------------
 
+/// What this process knew of a ledger when it last closed it: the file as it left it (length,
+/// modification time, last bytes) and its records folded. Opened again with the file unchanged
+/// (a pipeline of `Test-KodoConsent -LedgerPath` opens the ledger once per customer), the ledger
+/// is not read again; before, a pipeline of N customers read and parsed it twice per customer,
+/// O(N^2) over a fleet. Any change by anyone else (another process appended, an edit, a new file)
+/// reads it whole, as a first open does. Keyed by the path as given: two names of one file are
+/// two entries, each checked against the file.
+struct Known {
+    len: u64,
+    modified: std::time::SystemTime,
+    tail: Vec<u8>,
+    states: Folded,
+    runs: std::collections::HashSet<String>,
+}
+
+/// How many of a ledger's last bytes are compared, with its length and time, to tell it unchanged.
+const TAIL: usize = 64;
+
+static KNOWN: std::sync::LazyLock<std::sync::Mutex<HashMap<PathBuf, Known>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn known() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Known>> {
+    KNOWN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the file is still as this process left it.
+fn unchanged(path: &Path, k: &Known) -> bool {
+    let same = std::fs::metadata(path).is_ok_and(|m| m.len() == k.len && m.modified().is_ok_and(|t| t == k.modified));
+    same && File::open(path).is_ok_and(|mut f| {
+        use std::io::Seek;
+        let mut tail = vec![0; k.tail.len()];
+        f.seek(std::io::SeekFrom::Start(k.len - k.tail.len() as u64)).is_ok()
+            && f.read_exact(&mut tail).is_ok()
+            && tail == k.tail
+    })
+}
+
+/// `tail` with `more` appended, cut to its last [`TAIL`] bytes.
+fn keep_tail(tail: &mut Vec<u8>, more: &[u8]) {
+    tail.extend_from_slice(&more[more.len().saturating_sub(TAIL)..]);
+    if tail.len() > TAIL {
+        tail.drain(..tail.len() - TAIL);
+    }
+}
+
+/// The ledger opened for appending, at its end.
+fn open_for_append(path: &Path) -> Result<File, KodoError> {
+    use std::io::Seek;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_error(path, "written", e))?;
+    file.seek(std::io::SeekFrom::End(0)).map_err(|e| io_error(path, "written", e))?;
+    Ok(file)
+}
+
 /// A ledger open for a run: locked, read, and appended to.
 pub struct Ledger {
     path: PathBuf,
-    file: File,
+    /// Closed (taken) on drop, before what the ledger holds is kept in [`KNOWN`].
+    file: Option<File>,
     run_id: String,
     states: Folded,
     /// The run ids the ledger holds (Merge-KodoOnboardingLedger merges a run once).
     runs: std::collections::HashSet<String>,
+    /// The file's length and last bytes as this ledger left them.
+    len: u64,
+    tail: Vec<u8>,
     _lock: Lock,
+}
+
+impl Drop for Ledger {
+    /// Keeps what the ledger holds for this process's next open, while the lock is still held
+    /// (the fields, the lock among them, are dropped after this).
+    fn drop(&mut self) {
+        drop(self.file.take());
+        let Ok(meta) = std::fs::metadata(&self.path) else { return };
+        let Ok(modified) = meta.modified() else { return };
+        if meta.len() != self.len {
+            return;
+        }
+        let k = Known {
+            len: self.len,
+            modified,
+            tail: std::mem::take(&mut self.tail),
+            states: std::mem::take(&mut self.states),
+            runs: std::mem::take(&mut self.runs),
+        };
+        known().insert(self.path.clone(), k);
+    }
 }
 
 impl Ledger {
@@ -520,23 +603,36 @@ impl Ledger {
         if path.is_dir() {
             return Err(io_error(path, "used", std::io::Error::other("it is a directory")));
         }
+        // The ledger as this process left it, unchanged since, is not read again (checked
+        // again under the lock).
+        let left = known().remove(path).filter(|k| unchanged(path, k));
         // Read first (before the lock file is made next to it): a file that is not a ledger
         // makes nothing.
-        let existing = match File::open(path) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                f.read_to_end(&mut bytes).map_err(|e| io_error(path, "read", e))?;
-                Some(bytes)
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(io_error(path, "read", e)),
-        };
         let shown = path.display().to_string();
-        if let Some(bytes) = &existing {
-            let text = std::str::from_utf8(bytes).map_err(|_| invalid(&shown, "it is not UTF-8 text".into()))?;
-            parse(&shown, text)?;
+        if left.is_none() {
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let text =
+                        std::str::from_utf8(&bytes).map_err(|_| invalid(&shown, "it is not UTF-8 text".into()))?;
+                    parse(&shown, text)?;
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(path, "read", e)),
+            }
         }
         let lock = take_lock(path, &run_id, force, warn)?;
+        if let Some(k) = left.filter(|k| unchanged(path, k)) {
+            return Ok(Ledger {
+                path: path.to_path_buf(),
+                file: Some(open_for_append(path)?),
+                run_id,
+                states: k.states,
+                runs: k.runs,
+                len: k.len,
+                tail: k.tail,
+                _lock: lock,
+            });
+        }
         // Read again under the lock: the run that held it may have written since.
         let text = match std::fs::read(path) {
             Ok(b) => String::from_utf8(b).map_err(|_| invalid(&shown, "it is not UTF-8 text".into()))?,
@@ -544,12 +640,6 @@ impl Ledger {
             Err(e) => return Err(io_error(path, "read", e)),
         };
         let parsed = parse(&shown, &text)?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| io_error(path, "written", e))?;
         if let Some(t) = &parsed.torn {
             warn(format!(
                 "The ledger '{shown}' ended in a line cut short (line {}, {} bytes: a run killed while writing it); that line is ignored and removed.",
@@ -557,16 +647,20 @@ impl Ledger {
             ));
         }
         if parsed.valid_len != text.len() {
+            let file = OpenOptions::new().write(true).open(path).map_err(|e| io_error(path, "written", e))?;
             file.set_len(parsed.valid_len as u64).map_err(|e| io_error(path, "written", e))?;
         }
-        use std::io::Seek;
-        file.seek(std::io::SeekFrom::End(0)).map_err(|e| io_error(path, "written", e))?;
+        let file = open_for_append(path)?;
+        let mut tail = Vec::new();
+        keep_tail(&mut tail, &text.as_bytes()[..parsed.valid_len]);
         let mut ledger = Ledger {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             run_id,
             states: Folded::of(&parsed.records),
             runs: parsed.records.iter().map(|r| r.run_id.clone()).collect(),
+            len: parsed.valid_len as u64,
+            tail,
             _lock: lock,
         };
         if !parsed.has_header {
@@ -630,10 +724,11 @@ impl Ledger {
             text.push('\n');
         }
         let path = self.path.clone();
-        self.file
-            .write_all(text.as_bytes())
-            .and_then(|_| self.file.sync_data())
-            .map_err(|e| io_error(&path, "written", e))
+        let file = self.file.as_mut().ok_or_else(|| io_error(&path, "written", ErrorKind::Other.into()))?;
+        file.write_all(text.as_bytes()).and_then(|_| file.sync_data()).map_err(|e| io_error(&path, "written", e))?;
+        self.len += text.len() as u64;
+        keep_tail(&mut self.tail, text.as_bytes());
+        Ok(())
     }
 }
 
@@ -942,6 +1037,55 @@ mod tests {
         assert_eq!(Ledger::open(&other, false, &warn).err().unwrap().code, ErrorCode::LedgerInvalid);
         assert_eq!(std::fs::read_to_string(&other).unwrap(), "hello\n");
         assert!(!lock_path(&other).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_ledger_this_process_left_unchanged_is_not_read_again_and_any_change_is() {
+        let dir = std::env::temp_dir().join(format!("kodo-known-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("consents.jsonl");
+        let warn = |_: String| {};
+        let append = |tenant: &str, state: State| {
+            let mut l = Ledger::open(&path, false, &warn).unwrap();
+            let r = l.record(tenant, state);
+            l.append(&[r]).unwrap();
+        };
+        append("a.onmicrosoft.com", State::Planned);
+        append("b.onmicrosoft.com", State::Planned);
+        // Proof that an unchanged ledger is not read: a record in its middle made unreadable,
+        // its length, last bytes and time kept, goes unnoticed by this process...
+        let text = std::fs::read_to_string(&path).unwrap();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let at = text.find("a.onmicrosoft.com").unwrap();
+        let mut bad = text.clone().into_bytes();
+        bad[at - 3] = b'#';
+        std::fs::write(&path, &bad).unwrap();
+        File::options().write(true).open(&path).unwrap().set_modified(modified).unwrap();
+        let l = Ledger::open(&path, false, &warn).unwrap();
+        assert_eq!(l.state("a.onmicrosoft.com").unwrap().state, State::Planned);
+        assert_eq!(l.state("b.onmicrosoft.com").unwrap().state, State::Planned);
+        drop(l);
+        // ...and by a first reader, which reads it whole.
+        assert_eq!(read(&path).err().unwrap().code, ErrorCode::LedgerInvalid);
+        std::fs::write(&path, text.as_bytes()).unwrap();
+        // Another writer's record (another process, a merge by hand) is read.
+        append("a.onmicrosoft.com", State::InProgress);
+        let mut other = Ledger::open(&path, false, &warn).unwrap().record("c.onmicrosoft.com", State::Done);
+        other.run_id = "another-process".into();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all((serde_json::to_string(&other).unwrap() + "\n").as_bytes()).unwrap();
+        drop(f);
+        let l = Ledger::open(&path, false, &warn).unwrap();
+        assert_eq!(l.state("a.onmicrosoft.com").unwrap().state, State::InProgress);
+        assert_eq!(l.state("c.onmicrosoft.com").unwrap().state, State::Done);
+        assert!(l.runs.contains("another-process"));
+        drop(l);
+        // A new file by the same name: read whole.
+        std::fs::remove_file(&path).unwrap();
+        let l = Ledger::open(&path, false, &warn).unwrap();
+        assert!(l.state("a.onmicrosoft.com").is_none());
+        drop(l);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
