@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 15
+    $emu = Start-KodoEmulator -Tenants 16
     $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
     # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
@@ -242,6 +242,38 @@ Describe 'An interrupted run is completed by a re-run' {
         $apps[0].appId | Should -Be $r.ClientId
         @($apps[0].passwordCredentials).Count | Should -Be 1 -Because 'the secret the re-run delivered, and no orphan'
         Get-PlainToken $t $r.ClientId ([System.Net.NetworkCredential]::new('', $r.ClientSecret).Password) | Should -Not -BeNullOrEmpty
+    }
+    It "a run stopped right after creating the app, run again from a new process while the app replicates, carries on with it though this machine's clock is two minutes behind Microsoft's" {
+        # Whether the app the re-run's create meets was made after the re-run looked for it is
+        # judged on the clock that stamped its createdDateTime (Graph's Date header), not on this
+        # machine's: with this machine two minutes behind, an interrupted run's app looked made
+        # after the re-run looked (another run's, running now) and the re-run stopped with
+        # Kodo.AlreadyExists for as long as the clocks stayed apart.
+        $t = $emu.Tenants[15]
+        Set-Emulator @{ replicationLagMs = 12000; clockOffsetMs = 120000 }
+        # The first $batch after the create (the service principal and the secret) fails: the run stops.
+        Add-Fault @{ method = 'POST'; pathContains = '/v1.0/$batch'; status = 503; skip = 1; count = 1 }
+        try {
+            $child = Invoke-ConnectedPwsh $t 'try { Invoke-KodoOnboarding -Confirm:$false -SkipAudit } catch { "error id=$($_.FullyQualifiedErrorId)" }'
+            $child.StdOut | Should -Match 'error id=Kodo\.ServiceError' -Because $child.StdErr
+            # Past the second the app was made in (createdDateTime and Date have whole seconds),
+            # well within the replication lag: the tag does not find the app yet.
+            Start-Sleep -Milliseconds 2500
+            $null = Connect-Tenant 15
+            $r = Invoke-KodoOnboarding -Confirm:$false -SkipAudit -WarningVariable warned -WarningAction SilentlyContinue
+            $r.Status | Should -Be 'Succeeded'
+            "$warned" | Should -Match 'made moments ago by an interrupted run' -Because 'the re-run met the app under its unique name'
+            Start-Sleep -Milliseconds 12200   # what was written under lag replicates
+            $apps = @((Invoke-PlainGraph $t "applications?`$filter=tags/any(x:x eq 'KodoManaged')").value)
+            $apps.Count | Should -Be 1
+            $apps[0].appId | Should -Be $r.ClientId
+            @($apps[0].passwordCredentials).Count | Should -Be 1 -Because 'the secret the re-run delivered, and no orphan'
+            # Still on Microsoft's clock: the secret starts at the time Graph made it.
+            Get-PlainToken $t $r.ClientId ([System.Net.NetworkCredential]::new('', $r.ClientSecret).Password) | Should -Not -BeNullOrEmpty
+        } finally {
+            Set-Emulator @{ replicationLagMs = 0; clockOffsetMs = 0 }
+            $null = Invoke-Control DELETE 'faults'
+        }
     }
     It 'after the connection drops while granting consent' {
         $t = Connect-Tenant 5

@@ -39,7 +39,7 @@ pub fn missing_parameter(name: &str) -> EntraError {
 pub fn aadsts(status: StatusCode, error: &str, code: u32, text: &str) -> EntraError {
     let trace = new_id();
     let correlation = new_id();
-    let now = chrono::Utc::now();
+    let now = crate::state::now();
     let ts = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
     EntraError {
         status,
@@ -140,7 +140,7 @@ fn access_token(
     scopes: Option<Vec<String>>,
     user: Option<(&User, &[String])>,
 ) -> String {
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::state::now().timestamp();
     let iss = format!("https://sts.windows.net/{}/", tenant.id);
     let mut claims = json!({
         "aud": audience,
@@ -609,7 +609,7 @@ fn delegated_token_for(
         response["client_info"] = pki::b64url(info.to_string().as_bytes()).into();
     }
     if scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("openid")) {
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::state::now().timestamp();
         let claims = json!({
             "aud": client_id, "iss": format!("https://login.microsoftonline.com/{}/v2.0", tenant.id),
             "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_SECS,
@@ -657,7 +657,7 @@ fn authenticate_client(
                 ),
             ));
         }
-        let now = chrono::Utc::now();
+        let now = crate::state::now();
         let live = matching.iter().any(|s| {
             creds.iter().any(|c| {
                 c["keyId"] == s.key_id.as_str()
@@ -725,7 +725,7 @@ fn authenticate_client(
     if !verify_jwt_signature(&jwt, &key) {
         return Err(invalid("Client assertion failed signature validation."));
     }
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::state::now().timestamp();
     let claims = &jwt.claims;
     // Numeric dates; some clients (MSAL.NET) send them as JSON strings.
     let num = |v: &Value| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
@@ -735,7 +735,7 @@ fn authenticate_client(
         let f = |t: i64| {
             chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string()
         };
-        let now_dt = chrono::Utc::now();
+        let now_dt = crate::state::now();
         // Seven fractional digits, as Entra prints them.
         let current = format!("{}.{:07}Z", now_dt.format("%Y-%m-%dT%H:%M:%S"), now_dt.timestamp_subsec_nanos() / 100);
         // docs/emulator-research.md §1g (real capture, newer doc URL).
@@ -858,7 +858,7 @@ pub fn managed_identity(
     let sp = tenant.sp_by_id(&tenant.managed_identity_sp).cloned().expect("managed identity SP exists");
     let roles = tenant.roles_of(sp.obj.id(), &resource_id);
     let token = access_token(world, tenant, &audience, &sp, "2", Some(roles), None, None);
-    let expires_on = chrono::Utc::now().timestamp() + TOKEN_LIFETIME_SECS;
+    let expires_on = crate::state::now().timestamp() + TOKEN_LIFETIME_SECS;
     Ok(json!({
         "access_token": token,
         "expires_on": expires_on.to_string(),
@@ -972,7 +972,7 @@ pub fn injected_aadsts(code: u32, client_id: &str, scope: &str) -> Option<EntraE
             ),
         ),
         700082 => {
-            let t = chrono::Utc::now() - chrono::Duration::days(90);
+            let t = crate::state::now() - chrono::Duration::days(90);
             let issued = format!("{}.{:07}Z", t.format("%Y-%m-%dT%H:%M:%S"), t.timestamp_subsec_nanos() / 100);
             aadsts(
                 StatusCode::BAD_REQUEST,

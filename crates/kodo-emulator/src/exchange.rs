@@ -67,7 +67,7 @@ pub fn authenticate(world: &World, headers: &HeaderMap) -> Result<ExoCaller, Tok
         return Err(TokenProblem::Invalid);
     }
     let c = &jwt.claims;
-    if c["exp"].as_i64().unwrap_or(0) < chrono::Utc::now().timestamp() {
+    if c["exp"].as_i64().unwrap_or(0) < crate::state::now().timestamp() {
         return Err(TokenProblem::Expired);
     }
     let tenant_id = c["tid"].as_str().unwrap_or("").to_string();

@@ -25,7 +25,7 @@ pub fn view(r: &Map<String, Value>) -> Map<String, Value> {
         .get("endDateTime")
         .and_then(Value::as_str)
         .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
-        .is_some_and(|e| e < chrono::Utc::now());
+        .is_some_and(|e| e < crate::state::now());
     if ended && m.get("status").and_then(Value::as_str) == Some("active") {
         m.insert("status".into(), "expired".into());
     }
@@ -43,7 +43,7 @@ pub fn seed(body: &Value) -> Result<Map<String, Value>, String> {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).map(|r| json!({ "roleDefinitionId": r })).collect())
         .unwrap_or_default();
-    let now = chrono::Utc::now();
+    let now = crate::state::now();
     let days = body["durationDays"].as_i64().unwrap_or(730);
     let activated = now - chrono::Duration::days(1);
     let end = match body["endDateTime"].as_str() {

@@ -96,7 +96,7 @@ pub fn gerr(status: u16, code: &str, message: &str) -> GResp {
                 "code": code,
                 "message": message,
                 "innerError": {
-                    "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "date": crate::state::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
                     "request-id": request_id,
                     "client-request-id": new_id(),
                 }
@@ -147,7 +147,7 @@ pub fn authenticate(
         return Err(gerr(401, "InvalidAuthenticationToken", "Access token validation failure."));
     }
     let c = &jwt.claims;
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::state::now().timestamp();
     if c["exp"].as_i64().unwrap_or(0) < now {
         return Err(gerr(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."));
     }
@@ -507,7 +507,7 @@ pub fn dispatch(
         // (docs/emulator-research.md §4); request-id and client-request-id are set by
         // `GResp::stamp`, in the body's innerError too (facts.md §3.12).
         let request_id = new_id();
-        let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+        let date = crate::state::now().format("%Y-%m-%dT%H:%M:%S").to_string();
         return GResp {
             status: 429,
             headers: vec![("Content-Type".into(), "application/json".into()), ("Retry-After".into(), "1".into())],

@@ -171,7 +171,19 @@ pub fn router(world: Arc<World>) -> Router {
         // so the 500 is logged).
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(world.clone(), observe))
+        .layer(middleware::from_fn(stamp_date))
         .with_state(world)
+}
+
+/// Every answer's `Date` header (RFC 9110 §6.6.1, IMF-fixdate) by the services' clock
+/// ([`super::state::now`]), so that a clock offset shows in it as in createdDateTime.
+async fn stamp_date(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let date = super::state::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        response.headers_mut().insert(axum::http::header::DATE, v);
+    }
+    response
 }
 
 fn host_of(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
@@ -866,6 +878,7 @@ async fn settings_get(State(world): W) -> Response {
         "pageSize": world.page_size(),
         "ewsPropagationMs": world.ews_propagation().as_millis() as u64,
         "rbacPropagationMs": world.rbac_propagation().as_millis() as u64,
+        "clockOffsetMs": super::state::clock_offset_ms(),
     }))
     .into_response()
 }
@@ -901,6 +914,15 @@ async fn settings_patch(State(world): W, body: Bytes) -> Response {
             Some(ms) => *world.ews_propagation.lock() = std::time::Duration::from_millis(ms),
             None => {
                 let error = "ewsPropagationMs must be a whole number of milliseconds";
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
+            }
+        }
+    }
+    if let Some(ms) = v.get("clockOffsetMs") {
+        match ms.as_i64().filter(|ms| ms.unsigned_abs() <= 86_400_000) {
+            Some(ms) => super::state::set_clock_offset_ms(ms),
+            None => {
+                let error = "clockOffsetMs must be a whole number of milliseconds, at most a day either way";
                 return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
             }
         }

@@ -182,7 +182,7 @@ pub fn context_info(world: &World, host: &str, headers: &HeaderMap) -> Response 
     let url = format!("https://{}", host.split(':').next().unwrap_or(""));
     let hash: String =
         (0..4).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect::<String>().to_ascii_uppercase();
-    let digest = format!("0x{hash},{}", chrono::Utc::now().format("%-d %b %Y %H:%M:%S -0000"));
+    let digest = format!("0x{hash},{}", crate::state::now().format("%-d %b %Y %H:%M:%S -0000"));
     // LibraryVersion: a recent SharePoint Online build from the captures (UNCONFIRMED which).
     let library = "16.0.7730.1208";
     if verbose(headers) {
@@ -219,7 +219,7 @@ pub fn site(world: &World, host: &str, headers: &HeaderMap) -> Response {
     }
     let url = format!("https://{}", host.split(':').next().unwrap_or(""));
     let none = "00000000-0000-0000-0000-000000000000";
-    let ticks = 621_355_968_000_000_000_i64 + chrono::Utc::now().timestamp() * 10_000_000;
+    let ticks = 621_355_968_000_000_000_i64 + crate::state::now().timestamp() * 10_000_000;
     // Two halves (one json! of 45 keys is past the macro's recursion limit), in the capture's order.
     let mut body = json!({
         "AllowCreateDeclarativeWorkflow": true, "AllowDesigner": true, "AllowMasterPageEditing": false,

@@ -57,13 +57,33 @@ pub fn role_id(resource: &Value, value: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// How far the services' clock is ahead of this machine's, in milliseconds (negative: behind).
+/// Microsoft's servers keep their own time and an admin's machine may be off it; every time the
+/// emulator stamps or checks (createdDateTime, token lifetimes, the `Date` header) is read
+/// through [`now`]. One per process (the emulator serves one world); `clockOffsetMs` in
+/// `/_emulator/settings`.
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The services' time: this machine's, moved by the clock offset.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::milliseconds(clock_offset_ms())
+}
+
+pub fn clock_offset_ms() -> i64 {
+    CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub fn set_clock_offset_ms(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn now_iso() -> String {
     // Graph timestamps: ISO 8601 UTC with 'Z' (facts.md §3.2 examples).
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 pub fn iso_after(days: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    (now() + chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A directory object with the instant it becomes visible to every replica.

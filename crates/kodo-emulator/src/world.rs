@@ -392,11 +392,13 @@ impl World {
                 "usage": "Verify",
             }]),
         );
+        // Made the day before (the tenant's admin app was there before Kodo): a clock offset
+        // of up to a day back (`clockOffsetMs`) leaves it valid.
         app.insert(
             "passwordCredentials".into(),
             json!([{
                 "customKeyIdentifier": null, "displayName": "bootstrap", "endDateTime": iso_after(365),
-                "hint": &secret[..3], "keyId": key_id, "secretText": null, "startDateTime": now_iso()
+                "hint": &secret[..3], "keyId": key_id, "secretText": null, "startDateTime": iso_after(-1)
             }]),
         );
         let app = Application {

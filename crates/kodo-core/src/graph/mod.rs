@@ -72,11 +72,22 @@ pub struct Response {
     pub client_request_id: Option<String>,
     /// Signing in failed, so the request never left: why (see [`send_authorized`]).
     pub sign_in: Option<KodoError>,
+    /// The service's `Date` header, in seconds since 1970 (a `$batch` item: the batch's).
+    pub date: Option<i64>,
+    /// From sending the request to having its whole answer, by this machine's clock.
+    pub round_trip: Duration,
 }
 
 impl Response {
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+    /// The whole second, by the service's own clock, at or after which it read what this answer
+    /// holds: the `Date` header (whole seconds, stamped as the answer left) less the round trip,
+    /// rounded down. So that "made after this read" is judged on the clock that stamps
+    /// createdDateTime, not on this machine's, which may be off it. None: no `Date` header.
+    pub fn read_no_earlier_than(&self) -> Option<i64> {
+        self.date.map(|d| d - self.round_trip.as_secs_f64().ceil() as i64)
     }
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
@@ -244,12 +255,14 @@ pub(crate) async fn send_authorized(
     let retry_after = header(&r, "retry-after").and_then(|v| v.trim().parse::<f64>().ok());
     let request_id = header(&r, "request-id");
     let echoed = header(&r, "client-request-id").unwrap_or_else(|| client_request_id.to_string());
+    let date = header(&r, "date").and_then(|d| chrono::DateTime::parse_from_rfc2822(&d).ok()).map(|d| d.timestamp());
     let bytes = r.bytes().await.map_err(|e| NoAnswer { timed_out: e.is_timeout() })?;
+    let round_trip = ctx.clock().now().saturating_duration_since(started);
     ctx.log(
         LogLevel::Debug,
         format!(
             "{label} -> {status} in {} ms (request-id {}, client-request-id {echoed})",
-            ctx.clock().now().saturating_duration_since(started).as_millis(),
+            round_trip.as_millis(),
             request_id.as_deref().unwrap_or("none"),
         ),
     );
@@ -260,6 +273,8 @@ pub(crate) async fn send_authorized(
         request_id,
         client_request_id: Some(echoed),
         sign_in: None,
+        date,
+        round_trip,
     })
 }
 
@@ -536,6 +551,8 @@ impl<'a> Graph<'a> {
                     request_id,
                     client_request_id: answer.client_request_id.clone(),
                     sign_in: None,
+                    date: answer.date,
+                    round_trip: answer.round_trip,
                 },
                 false,
             ));
@@ -590,7 +607,22 @@ mod tests {
             request_id: Some("r".into()),
             client_request_id: Some("c".into()),
             sign_in: None,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_read_is_placed_on_the_services_clock_at_most_a_round_trip_before_its_date() {
+        let at = |date: Option<i64>, ms: u64| {
+            Response { date, round_trip: Duration::from_millis(ms), ..Default::default() }.read_no_earlier_than()
+        };
+        // Date has whole seconds and is stamped as the answer leaves: the read was at most a
+        // round trip earlier, which may be in the second before.
+        assert_eq!(at(Some(1_000), 0), Some(1_000));
+        assert_eq!(at(Some(1_000), 1), Some(999));
+        assert_eq!(at(Some(1_000), 1_000), Some(999));
+        assert_eq!(at(Some(1_000), 2_500), Some(997));
+        assert_eq!(at(None, 10), None);
     }
 
     fn lag() -> Response {

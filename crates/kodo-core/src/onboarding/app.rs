@@ -54,7 +54,8 @@ pub struct EnsureApp {
 pub enum Known {
     /// Nothing: look for it.
     Nothing,
-    /// It was looked for by Kodo's tag at this time and is absent.
+    /// It was looked for by Kodo's tag at this time (on the service's clock, `looked_at`) and
+    /// is absent.
     Absent(chrono::DateTime<chrono::Utc>),
     /// It was read (with [`APP_SELECT`]).
     App(Box<Application>),
@@ -105,7 +106,7 @@ pub async fn ensure_app_known(
     ctx.progress("New-KodoApp", "Looking for the Kodo app", Some(10));
     let raced_app = matches!(known, Known::Raced(_));
     // When the tag was last found on no app: an app made since then is another run's, running now.
-    let looked = if let Known::Absent(t) = known { t } else { now };
+    let mut looked = if let Known::Absent(t) = known { t } else { now };
     let mut sp_known: Option<Option<String>> = None;
     let mut app: Option<Application> = match (known, &req.app_id) {
         (Known::Absent(_), _) => None,
@@ -129,7 +130,11 @@ pub async fn ensure_app_known(
                     .with_target(a.clone())
                 })?,
         ),
-        (Known::Nothing, None) => super::find_kodo_app(graph, "Choose one with -AppId.").await?,
+        (Known::Nothing, None) => {
+            let (found, at) = super::find_kodo_app(graph, "Choose one with -AppId.").await?;
+            looked = at;
+            found
+        }
     };
     let mut sp_id: Option<String> = match (sp_known, &app) {
         (Some(known), _) => known,
@@ -453,6 +458,7 @@ fn made_by_an_ended_run_here(app_id: &str) -> bool {
 }
 
 /// What the create's upsert met: an app under Kodo's unique name that the tag did not find.
+/// `looked` is on the service's clock, as createdDateTime is (this machine's may be off it).
 /// Made after this run looked (another run, onboarding the tenant now): this run gives way and
 /// changes nothing more (`AlreadyExists`). Made before (a run interrupted moments ago whose app
 /// was still replicating, or this run's own create whose answer was lost), or made by a run of

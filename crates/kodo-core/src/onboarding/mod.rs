@@ -165,10 +165,27 @@ pub(crate) fn the_kodo_app(found: Vec<Application>, advice: &str) -> Result<Opti
     Ok(found.into_iter().next())
 }
 
-/// Finds the Kodo app by its tag.
-pub(crate) async fn find_kodo_app(graph: &Graph<'_>, advice: &str) -> Result<Option<Application>, KodoError> {
-    let found = graph.list::<Application>(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly).await?;
-    the_kodo_app(found, advice)
+/// Finds the Kodo app by its tag, and when the tag was looked for ([`looked_at`]).
+pub(crate) async fn find_kodo_app(
+    graph: &Graph<'_>,
+    advice: &str,
+) -> Result<(Option<Application>, chrono::DateTime<chrono::Utc>), KodoError> {
+    let request = crate::graph::Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
+    let before = graph.ctx.clock().utc_now();
+    let first = graph.send(&request).await?;
+    let looked = looked_at(&first, before);
+    let found = graph.all_pages(first, &request).await?;
+    Ok((the_kodo_app(found, advice)?, looked))
+}
+
+/// When the tag was looked for, on the clock that stamps an app's createdDateTime: the
+/// service's, from the answer of the read (its first page: the earliest); this machine's,
+/// taken before sending, when the answer has no `Date`. An app made after it is another run's.
+pub(crate) fn looked_at(
+    answer: &crate::graph::Response,
+    before: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    answer.read_no_earlier_than().and_then(|s| chrono::DateTime::from_timestamp(s, 0)).unwrap_or(before)
 }
 
 /// Deletes `collection/id`; already gone (404) counts as deleted, so a re-run is safe.

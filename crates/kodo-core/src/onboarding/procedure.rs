@@ -240,7 +240,10 @@ async fn onboard_app(
     };
     let (got, org, unit) = tokio::join!(graph.batch(&reads), ews_read, unit_read);
     let (mut got, org, unit) = (got?.into_iter(), org?, unit?);
-    let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
+    let apps_answer = got.next().unwrap_or_default();
+    // When the tag was looked for, on Graph's clock (an app made after it is another run's).
+    let looked = super::looked_at(&apps_answer, now);
+    let found: Vec<Application> = graph.all_pages(apps_answer, &apps_read).await?;
     let mut existing = the_kodo_app(found, "Remove the extra one (Remove-KodoApp) or use New-KodoApp -AppId.")?;
     let policy_answer = got.next().unwrap_or_default();
     let setting_answer = if setting_read.is_some() { got.next() } else { None };
@@ -465,7 +468,7 @@ async fn onboard_app(
             redirect_uris: Vec::new(),
             approval: approved.clone(),
         };
-        let app = ensure_app_known(ctx, graph, ensure, Known::Absent(now), Some(rules)).await?;
+        let app = ensure_app_known(ctx, graph, ensure, Known::Absent(looked), Some(rules)).await?;
         if let Some(met) = super::app::raced(&app) {
             existing = Some(met);
             raced = true;
