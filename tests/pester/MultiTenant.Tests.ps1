@@ -226,6 +226,32 @@ Describe 'Multi-tenant KODO app: consent links' {
         [System.IO.File]::ReadAllBytes($ledger) | Should -Be $bytes
     }
 
+    It 'a customer linked by its domain and checked by its id is one ledger entry: its verified domains read once, as the app' {
+        $ledger = Join-Path $TestDrive 'by-domain.jsonl'
+        $customer = $emu.Tenants[2]
+        $null = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customer.InitialDomain -RedirectUri $script:Redirect -LedgerPath $ledger
+        $null = Invoke-Control DELETE 'requests'
+        $byId = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
+        $byId.Status | Should -Be 'Consented'
+        @(Invoke-Control GET 'requests' | ForEach-Object { $_ } | Where-Object path -eq '/v1.0/organization').Count | Should -Be 1
+        $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
+        $s.Count | Should -Be 1
+        $s[0].TenantId | Should -Be $customer.InitialDomain -Because 'the entry keeps the name it was first given'
+        $s[0].DirectoryId | Should -Be $customer.TenantId
+        $s[0].Status | Should -Be 'Consented'
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $customer.TenantId).State | Should -Be 'inProgress'
+        # Checked again by its id: the ledger knows it now, so nothing is read and nothing written.
+        $null = Invoke-Control DELETE 'requests'
+        $bytes = [System.IO.File]::ReadAllBytes($ledger)
+        $null = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
+        [System.IO.File]::ReadAllBytes($ledger) | Should -Be $bytes
+        @(Invoke-Control GET 'requests' | ForEach-Object { $_ } | Where-Object path -eq '/v1.0/organization').Count | Should -Be 0
+        # A customer whose domains the ledger does not hold is its own entry, read for nothing else.
+        $other = $emu.Tenants[3]
+        $null = Test-KodoConsent -AppId $script:App.ClientId -TenantId $other.TenantId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
+        @(Get-KodoOnboardingStatus -LedgerPath $ledger).Count | Should -Be 2
+    }
+
     It 'the admin cancels: the redirect says so and nothing is granted' {
         $customer = $emu.Tenants[3]
         $link = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customer.TenantId -RedirectUri $script:Redirect

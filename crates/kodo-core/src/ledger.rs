@@ -263,6 +263,12 @@ impl Folded {
         }
     }
 
+    /// Whether an entry is known only by a domain: given as one, and no sign-in has named its
+    /// directory id yet.
+    pub fn has_domain_only_entries(&self) -> bool {
+        self.states.values().any(|s| s.directory_id.is_none() && uuid::Uuid::parse_str(&s.tenant_id).is_err())
+    }
+
     pub fn into_vec(mut self) -> Vec<TenantState> {
         self.order.iter().filter_map(|k| self.states.remove(k)).collect()
     }
@@ -682,6 +688,11 @@ impl Ledger {
     /// A tenant's current state.
     pub fn state(&self, tenant_id: &str) -> Option<&TenantState> {
         self.states.get(tenant_id)
+    }
+
+    /// See [`Folded::has_domain_only_entries`].
+    pub fn has_domain_only_entries(&self) -> bool {
+        self.states.has_domain_only_entries()
     }
 
     /// A record for this run, at this time, with the tenant's next attempt number (for

@@ -27,7 +27,9 @@ function Test-KodoConsent {
     With -LedgerPath each tenant's result is tracked in a consent ledger (as New-KodoConsentLink
     -LedgerPath starts it): NotConsented stays planned, Consented, EwsNotAdmitted and Incomplete
     are inProgress with the next action, Ready is done. A record is written only when a tenant's
-    state changes. With -WhatIf it still checks (it only reads), and records nothing.
+    state changes. With -WhatIf it still checks (it only reads), and records nothing. A customer
+    linked by a domain and checked by its tenant id is one entry: the check then reads the
+    customer's verified domains as the app (once, only when the ledger needs them).
 
     .PARAMETER AppId
     The Application (client) ID of the multi-tenant app.

@@ -212,8 +212,9 @@ fn ews_next_step(app_id: &str) -> String {
 /// requires application permissions of, and compares each token's `roles` claim with the
 /// manifest. A sign-in refused with AADSTS7000229 (no service principal) or AADSTS700016 (app
 /// unknown there) means "not consented" (docs/multitenant-research.md §2); any other failure (a
-/// wrong secret, an unknown tenant) is an error. Reads nothing, writes nothing. Delegated
-/// permissions are not in an app token and are not checked here.
+/// wrong secret, an unknown tenant) is an error. Writes nothing in the tenant, and reads only the
+/// customer's domains when the ledger needs them ([`linked_by_domain`]). Delegated permissions
+/// are not in an app token and are not checked here.
 pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) -> Result<Value, KodoError> {
     super::check_guid("-AppId", &req.app_id)?;
     check_tenant(&req.tenant_id)?;
@@ -350,8 +351,12 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
         ),
         _ => (State::InProgress, Some(ews_detail.clone())),
     };
+    let linked = match (&ledger, &directory_id) {
+        (Some(l), Some(d)) => linked_by_domain(&probe, ctx, l, &req.tenant_id, d).await,
+        _ => None,
+    };
     let tracked = Tracked {
-        tenant: &req.tenant_id,
+        tenant: linked.as_deref().unwrap_or(&req.tenant_id),
         directory_id: directory_id.as_deref(),
         app_id: &req.app_id,
         state,
@@ -365,6 +370,44 @@ pub async fn test_consent(env: &Environment, ctx: &OpContext, req: TestConsent) 
         "missing": missing, "ewsAccess": ews_access, "ewsDetail": ews_detail,
         "backupReady": status == "Ready", "detail": detail,
     }))
+}
+
+/// The name of the ledger's entry for a customer checked by a name the ledger does not know (its
+/// id) when the customer was linked by one of its domains: the customer's verified domains, read
+/// as the app (`GET /organization?$select=verifiedDomains`, which the app's Directory.Read.All
+/// allows), named against the ledger's entries known only by a domain. One Graph read, only when
+/// the ledger has such an entry and knows the customer by neither name. A read that fails leaves
+/// two entries, as without it (said in verbose output).
+async fn linked_by_domain(
+    app: &Connection,
+    ctx: &OpContext,
+    ledger: &Ledger,
+    tenant: &str,
+    directory_id: &str,
+) -> Option<String> {
+    if ledger.state(tenant).is_some() || ledger.state(directory_id).is_some() || !ledger.has_domain_only_entries() {
+        return None;
+    }
+    let graph = crate::graph::Graph::new(app, ctx);
+    let read = graph.get::<Value>("organization?$select=verifiedDomains", crate::graph::Retry::ThrottleOnly).await;
+    let org = match read {
+        Ok(org) => org,
+        Err(e) => {
+            ctx.log(
+                crate::context::LogLevel::Verbose,
+                format!("The customer's domains could not be read, so an entry the ledger has by a domain of theirs stays apart: {}", e.message),
+            );
+            return None;
+        }
+    };
+    org["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["verifiedDomains"].as_array().into_iter().flatten())
+        .filter_map(|d| d["name"].as_str())
+        .find(|name| ledger.state(name).is_some_and(|s| s.directory_id.is_none()))
+        .map(str::to_string)
 }
 
 /// Entra role template ids (Learn "Microsoft Entra built-in roles"; docs/multitenant-research.md §3).
