@@ -46,6 +46,16 @@ BeforeAll {
     }
     function Get-Allowed($Tenant) { @(([string](Get-Exchange $Tenant).ewsAllowedAppIDs) -split ',' | Where-Object { $_ }) }
     function Get-Mailbox($Tenant) { "admin@$($Tenant.InitialDomain)" }
+    # A customer given by two names (its id and its domain) is one consent-ledger entry: named as
+    # it was first given, with its directory id, Consented, and found by the other name too.
+    function Assert-OneConsentEntry([string]$Ledger, $Customer, [string]$FirstName, [string]$OtherName) {
+        $s = @(Get-KodoOnboardingStatus -LedgerPath $Ledger)
+        $s.Count | Should -Be 1
+        $s[0].TenantId | Should -Be $FirstName -Because 'the entry keeps the name it was first given'
+        $s[0].DirectoryId | Should -Be $Customer.TenantId
+        $s[0].Status | Should -Be 'Consented'
+        (Get-KodoOnboardingStatus -LedgerPath $Ledger -TenantId $OtherName).State | Should -Be 'inProgress'
+    }
     function Get-Assignments($Tenant) {
         $sp = Invoke-PlainGraph $Tenant "servicePrincipals(appId='$($script:App.ClientId)')"
         @((Invoke-PlainGraph $Tenant "servicePrincipals/$($sp.id)/appRoleAssignments").value)
@@ -214,12 +224,7 @@ Describe 'Multi-tenant KODO app: consent links' {
         $null = New-KodoConsentLink -AppId $script:App.ClientId -TenantId $customer.TenantId -RedirectUri $script:Redirect -LedgerPath $ledger
         $byDomain = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.InitialDomain -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
         $byDomain.Status | Should -Be 'Consented'
-        $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
-        $s.Count | Should -Be 1
-        $s[0].TenantId | Should -Be $customer.TenantId -Because 'the entry keeps the name it was first given'
-        $s[0].DirectoryId | Should -Be $customer.TenantId
-        $s[0].Status | Should -Be 'Consented'
-        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $customer.InitialDomain).State | Should -Be 'inProgress'
+        Assert-OneConsentEntry $ledger $customer -FirstName $customer.TenantId -OtherName $customer.InitialDomain
         # Checked again by its id: the same entry, unchanged, so nothing is written.
         $bytes = [System.IO.File]::ReadAllBytes($ledger)
         $null = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
@@ -234,12 +239,7 @@ Describe 'Multi-tenant KODO app: consent links' {
         $byId = Test-KodoConsent -AppId $script:App.ClientId -TenantId $customer.TenantId -ClientSecret $script:App.ClientSecret -LedgerPath $ledger
         $byId.Status | Should -Be 'Consented'
         @(Invoke-Control GET 'requests' | ForEach-Object { $_ } | Where-Object path -eq '/v1.0/organization').Count | Should -Be 1
-        $s = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
-        $s.Count | Should -Be 1
-        $s[0].TenantId | Should -Be $customer.InitialDomain -Because 'the entry keeps the name it was first given'
-        $s[0].DirectoryId | Should -Be $customer.TenantId
-        $s[0].Status | Should -Be 'Consented'
-        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $customer.TenantId).State | Should -Be 'inProgress'
+        Assert-OneConsentEntry $ledger $customer -FirstName $customer.InitialDomain -OtherName $customer.TenantId
         # Checked again by its id: the ledger knows it now, so nothing is read and nothing written.
         $null = Invoke-Control DELETE 'requests'
         $bytes = [System.IO.File]::ReadAllBytes($ledger)

@@ -47,6 +47,15 @@ $Body
 "@
         Invoke-FreshPwsh -Script $script -Environment @{ KODO_EMULATOR = $endpointFile }
     }
+    # After a re-run that completed an interrupted one: one Kodo app, the one the re-run reports,
+    # holding one secret (the one it delivered, no orphan), and that secret signs in.
+    function Assert-OneAppOneSecret($Tenant, $Run) {
+        $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:x eq 'KodoManaged')").value)
+        $apps.Count | Should -Be 1
+        $apps[0].appId | Should -Be $Run.ClientId
+        @($apps[0].passwordCredentials).Count | Should -Be 1 -Because 'the secret the re-run delivered, and no orphan'
+        Get-PlainToken $Tenant $Run.ClientId ([System.Net.NetworkCredential]::new('', $Run.ClientSecret).Password) | Should -Not -BeNullOrEmpty
+    }
     function Assert-Onboarded($Tenant, $App) {
         $plainApp = Invoke-PlainGraph $Tenant "applications(appId='$($App.ClientId)')"
         $plainApp.tags | Should -Contain 'KodoManaged'
@@ -237,11 +246,7 @@ Describe 'An interrupted run is completed by a re-run' {
         $r.Status | Should -Be 'Succeeded'
         "$warned" | Should -Match 'made by a run of this session that has ended'
         Start-Sleep -Milliseconds 3200   # what was written under lag replicates
-        $apps = @((Invoke-PlainGraph $t "applications?`$filter=tags/any(x:x eq 'KodoManaged')").value)
-        $apps.Count | Should -Be 1
-        $apps[0].appId | Should -Be $r.ClientId
-        @($apps[0].passwordCredentials).Count | Should -Be 1 -Because 'the secret the re-run delivered, and no orphan'
-        Get-PlainToken $t $r.ClientId ([System.Net.NetworkCredential]::new('', $r.ClientSecret).Password) | Should -Not -BeNullOrEmpty
+        Assert-OneAppOneSecret $t $r
     }
     It "a run stopped right after creating the app, run again from a new process while the app replicates, carries on with it though this machine's clock is two minutes behind Microsoft's" {
         # Whether the app the re-run's create meets was made after the re-run looked for it is
@@ -264,12 +269,8 @@ Describe 'An interrupted run is completed by a re-run' {
             $r.Status | Should -Be 'Succeeded'
             "$warned" | Should -Match 'made moments ago by an interrupted run' -Because 'the re-run met the app under its unique name'
             Start-Sleep -Milliseconds 12200   # what was written under lag replicates
-            $apps = @((Invoke-PlainGraph $t "applications?`$filter=tags/any(x:x eq 'KodoManaged')").value)
-            $apps.Count | Should -Be 1
-            $apps[0].appId | Should -Be $r.ClientId
-            @($apps[0].passwordCredentials).Count | Should -Be 1 -Because 'the secret the re-run delivered, and no orphan'
             # Still on Microsoft's clock: the secret starts at the time Graph made it.
-            Get-PlainToken $t $r.ClientId ([System.Net.NetworkCredential]::new('', $r.ClientSecret).Password) | Should -Not -BeNullOrEmpty
+            Assert-OneAppOneSecret $t $r
         } finally {
             Set-Emulator @{ replicationLagMs = 0; clockOffsetMs = 0 }
             $null = Invoke-Control DELETE 'faults'
