@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 7
+    $emu = Start-KodoEmulator -Tenants 8
     function Set-Exchange($Tenant, [hashtable]$Settings) { $null = Invoke-Control PATCH "tenants/$($Tenant.TenantId)/exchange" $Settings }
     function Get-Allowed($Tenant) { @(([string](Get-Exchange $Tenant).ewsAllowedAppIDs) -split ',' | Where-Object { $_ }) }
 }
@@ -171,6 +171,30 @@ Describe 'App management policies' {
         $more = New-KodoApp -AppId $r.ClientId -NewSecret -SecretLifetime 365
         $more.SecretExpiresOn | Should -BeLessOrEqual ([datetime]::UtcNow.AddDays(90))
         $more.CredentialNote | Should -Match '90 days'
+    }
+
+    It "where secret lifetimes are capped, a capped secret is accepted though this machine's clock is a minute ahead of Microsoft's" {
+        # Graph starts a secret at its own now and measures the cap from there: an end stamped
+        # from this machine's clock, a minute ahead, asked for 90 days and a minute, and the
+        # tenant refused it ("Credential lifetime exceeds the max value allowed").
+        $t = Connect-Tenant 7
+        $null = Invoke-Control PATCH "tenants/$($t.TenantId)/appManagementPolicy" @{
+            isEnabled = $true
+            applicationRestrictions = @{ passwordCredentials = @(@{ restrictionType = 'passwordLifetime'; maxLifetime = 'P90D'; restrictForAppsCreatedAfterDateTime = '2017-01-01T10:37:00Z' }); keyCredentials = @() }
+        }
+        $null = Invoke-Control PATCH 'settings' @{ clockOffsetMs = -60000 }
+        try {
+            Clear-Log
+            $r = Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit
+            $r.Status | Should -Be 'Succeeded'
+            $r.ClientSecret | Should -Not -BeNullOrEmpty
+            $r.SecretExpiresOn | Should -BeLessOrEqual ([datetime]::UtcNow.AddMinutes(-1).AddDays(90)) -Because "90 days on Microsoft's clock"
+            @(Get-Log | Where-Object { $_.status -ge 400 -and $_.path -like '/v1.0/*' }).Count | Should -Be 0
+            $more = New-KodoApp -AppId $r.ClientId -NewSecret -SecretLifetime 365
+            $more.SecretExpiresOn | Should -BeLessOrEqual ([datetime]::UtcNow.AddMinutes(-1).AddDays(90))
+        } finally {
+            $null = Invoke-Control PATCH 'settings' @{ clockOffsetMs = 0 }
+        }
     }
 
     It 'a certificate longer than the policy allows is refused before anything is written' {

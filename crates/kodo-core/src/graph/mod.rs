@@ -295,6 +295,9 @@ pub struct Graph<'a> {
     /// Writes sent (a `$batch`'s items counted one by one, the batch itself not), answered or
     /// not: a caller that read the tenant knows whether its reads still stand.
     pub writes: AtomicU64,
+    /// The latest `Date` Graph sent (seconds since 1970) and when its answer arrived, by this
+    /// machine's monotonic clock ([`Graph::service_now`]).
+    service_clock: parking_lot::Mutex<Option<(i64, std::time::Instant)>>,
 }
 
 fn header(r: &reqwest::Response, name: &str) -> Option<String> {
@@ -303,7 +306,31 @@ fn header(r: &reqwest::Response, name: &str) -> Option<String> {
 
 impl<'a> Graph<'a> {
     pub fn new(conn: &'a Connection, ctx: &'a OpContext) -> Self {
-        Graph { conn, ctx, policy: RetryPolicy::default(), round_trips: AtomicU64::new(0), writes: AtomicU64::new(0) }
+        Graph {
+            conn,
+            ctx,
+            policy: RetryPolicy::default(),
+            round_trips: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            service_clock: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// Graph's time now, at the earliest: the latest `Date` it sent (whole seconds, stamped
+    /// before its answer arrived) plus the time since that answer arrived; this machine's time
+    /// before any answer carried a `Date`. A credential's end stamped from it is at most its
+    /// lifetime past the start Graph gives it, however far this machine's clock is off Graph's
+    /// (a tenant that caps secrets at 90 days refuses 90 days and a second).
+    pub fn service_now(&self) -> chrono::DateTime<chrono::Utc> {
+        let clock = self.ctx.clock();
+        match *self.service_clock.lock() {
+            Some((date, at)) => {
+                let since = clock.now().saturating_duration_since(at);
+                chrono::DateTime::from_timestamp(date, 0).unwrap_or_else(|| clock.utc_now())
+                    + chrono::Duration::milliseconds(since.as_millis() as i64)
+            }
+            None => clock.utc_now(),
+        }
     }
 
     pub fn round_trips(&self) -> u64 {
@@ -352,6 +379,12 @@ impl<'a> Graph<'a> {
             with_retries(&self.policy, self.ctx, request, || self.send_once(request, &url, &client_request_id)).await?;
         if response.is_sign_in_failure() {
             return Err(sign_in_error(&response));
+        }
+        if let Some(date) = response.date {
+            let mut seen = self.service_clock.lock();
+            if seen.is_none_or(|(d, _)| date >= d) {
+                *seen = Some((date, self.ctx.clock().now()));
+            }
         }
         Ok(response)
     }

@@ -341,7 +341,7 @@ pub async fn ensure_app_known(
                     vec![Request::post("servicePrincipals", json!({ "appId": app_id }), Retry::Idempotent)];
                 if with_password {
                     mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
-                    writes.push(password_request(app.as_ref(), now, days, &nonce));
+                    writes.push(password_request(app.as_ref(), graph.service_now(), days, &nonce));
                 }
                 let mut answers = graph.batch(&writes).await?.into_iter();
                 let created = answers.next().unwrap_or_default();
@@ -382,7 +382,7 @@ pub async fn ensure_app_known(
             "addPassword" if secret.is_none() => {
                 ctx.progress("New-KodoApp", "Creating a client secret", Some(80));
                 mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
-                let request = password_request(app.as_ref(), now, days, &nonce);
+                let request = password_request(app.as_ref(), graph.service_now(), days, &nonce);
                 secret = Some(password_answer(&graph.send(&request).await?)?);
             }
             id if id.starts_with("removeSecret:") => {
@@ -550,6 +550,8 @@ async fn mark_pending(
 
 /// The request that adds a client secret to `app`, valid for `days` (facts.md §3.7), named
 /// for its mark's `nonce`.
+/// addPassword for `days` from `now`, which is Graph's time ([`Graph::service_now`]): Graph
+/// starts the secret at its own now and measures a policy's cap from there.
 fn password_request(app: Option<&Application>, now: chrono::DateTime<chrono::Utc>, days: u32, nonce: &str) -> Request {
     let id = app.map(Application::id).unwrap_or("");
     let end = (now + chrono::Duration::days(days as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
