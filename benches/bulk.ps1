@@ -11,7 +11,7 @@ round trips, this pwsh's working set before and after and at its peak, and the n
 own heap (counted by its allocator: debug.stats) before, at its peak and after, with the peak's
 share per tenant in flight.
 
-Writes the table to the console and to -OutFile (Markdown).
+Writes the table to the console and adds it to -OutFile (Markdown; a record of runs, never overwritten).
 
 .EXAMPLE
 pwsh ./build.ps1; pwsh ./benches/bulk.ps1 -Tenants 200 -ThrottleRate 0.1
@@ -71,5 +71,11 @@ $lines = @(
 foreach ($f in $failed) { $lines += "- Failed: $($f.TenantId): $($f.Error)" }
 $text = $lines -join [Environment]::NewLine
 $null = New-Item -ItemType Directory -Force -Path (Split-Path $OutFile)
-Set-Content -LiteralPath $OutFile -Value $text -Encoding utf8
+# -OutFile is a record of runs (results/bulk.md holds every one since 2026-11-28): a run adds
+# its section under the title, never replaces the runs before it.
+if (Test-Path -LiteralPath $OutFile) {
+    Add-Content -LiteralPath $OutFile -Value ([Environment]::NewLine + ($lines[2..($lines.Count - 1)] -join [Environment]::NewLine)) -Encoding utf8
+} else {
+    Set-Content -LiteralPath $OutFile -Value $text -Encoding utf8
+}
 $text
