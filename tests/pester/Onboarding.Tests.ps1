@@ -255,7 +255,8 @@ Describe 'An interrupted run is completed by a re-run' {
         # after the re-run looked (another run's, running now) and the re-run stopped with
         # Kodo.AlreadyExists for as long as the clocks stayed apart.
         $t = $emu.Tenants[15]
-        Set-Emulator @{ replicationLagMs = 12000; clockOffsetMs = 120000 }
+        $offset = (Invoke-Control GET 'settings').clockOffsetMs
+        Set-Emulator @{ replicationLagMs = 12000; clockOffsetMs = $offset + 120000 }
         # The first $batch after the create (the service principal and the secret) fails: the run stops.
         Add-Fault @{ method = 'POST'; pathContains = '/v1.0/$batch'; status = 503; skip = 1; count = 1 }
         try {
@@ -272,7 +273,7 @@ Describe 'An interrupted run is completed by a re-run' {
             # Still on Microsoft's clock: the secret starts at the time Graph made it.
             Assert-OneAppOneSecret $t $r
         } finally {
-            Set-Emulator @{ replicationLagMs = 0; clockOffsetMs = 0 }
+            Set-Emulator @{ replicationLagMs = 0; clockOffsetMs = $offset }
             $null = Invoke-Control DELETE 'faults'
         }
     }

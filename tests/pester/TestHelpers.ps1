@@ -8,6 +8,9 @@ $script:OnWindows = $PSVersionTable.PSEdition -eq 'Desktop' -or $IsWindows
 # pwsh installed as a dotnet tool runs inside 'dotnet': find the pwsh command itself.
 $script:Pwsh = if ($PSVersionTable.PSEdition -eq 'Desktop') { (Get-Process -Id $PID).Path } else { (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source }
 if (-not $script:Pwsh) { $script:Pwsh = Join-Path $PSHOME 'pwsh' }
+# KODO_TEST_CLOCK_OFFSET_MS: every emulator a test file starts keeps Microsoft's clock that far
+# ahead of this machine's (negative: behind), to sweep the suites for clock-skew defects.
+if ($env:KODO_TEST_CLOCK_OFFSET_MS) { $PSDefaultParameterValues['Start-KodoEmulator:ClockOffsetMs'] = [int]$env:KODO_TEST_CLOCK_OFFSET_MS }
 
 function Set-ProcessArgument {
     # ProcessStartInfo.ArgumentList is .NET Core only; .NET Framework gets one quoted string.

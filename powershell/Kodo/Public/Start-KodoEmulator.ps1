@@ -35,6 +35,12 @@ function Start-KodoEmulator {
     app 00001"), the same on every run, so that lists page as in a large real directory. 0 (the
     default) keeps the small seeded directory.
 
+    .PARAMETER ClockOffsetMs
+    How far the emulated services' clock is ahead of this machine's, in milliseconds (negative:
+    behind; up to a day either way), as an admin's machine may be off Microsoft's clock: every
+    time the emulator stamps (createdDateTime, a secret's start) or checks (token and secret
+    lifetimes), and its Date header.
+
     .PARAMETER AutoApproveDeviceCodes
     Device-code sign-ins succeed without anyone approving them.
 
@@ -68,6 +74,7 @@ function Start-KodoEmulator {
         [ValidateRange(0.0, 1.0)][double]$ThrottleRate = 0.0,
         [ValidateRange(0, 60000)][int]$LatencyMs = 0,
         [ValidateRange(0, 100000)][int]$DirectorySize = 0,
+        [ValidateRange(-86400000, 86400000)][int]$ClockOffsetMs = 0,
         [switch]$AutoApproveDeviceCodes,
         [switch]$Proxy
     )
@@ -82,6 +89,7 @@ function Start-KodoEmulator {
         $arguments = @('--listen', '127.0.0.1:0', '--tenants', $Tenants, '--replication-lag-ms', $ReplicationLagMs,
             '--throttle-rate', $ThrottleRate.ToString([Globalization.CultureInfo]::InvariantCulture), '--latency-ms', $LatencyMs, '--state-dir', $stateDir)
         if ($DirectorySize -gt 0) { $arguments += @('--directory-size', $DirectorySize) }
+        if ($ClockOffsetMs -ne 0) { $arguments += "--clock-offset-ms=$ClockOffsetMs" }
         if ($AutoApproveDeviceCodes) { $arguments += '--auto-approve-device-codes' }
         if ($Proxy) { $arguments += @('--proxy-listen', '127.0.0.1:0') }
         $psi = New-Object -TypeName System.Diagnostics.ProcessStartInfo

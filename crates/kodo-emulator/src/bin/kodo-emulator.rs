@@ -79,6 +79,11 @@ struct Args {
     /// /_emulator/tenants/{tenant}/appManagementPolicy.
     #[arg(long, default_value = "none")]
     app_policy: AppPolicyPreset,
+    /// How far the services' clock is ahead of this machine's (ms; negative: behind), up to a
+    /// day either way: every time the emulator stamps or checks, and its `Date` header.
+    /// Changeable later as `clockOffsetMs` in /_emulator/settings.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    clock_offset_ms: i64,
     /// Folder for the CA certificate and the bootstrap certificates (default: a new temp folder).
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -109,6 +114,11 @@ fn main() {
         eprintln!("kodo-emulator: --directory-size must be at most {}", kodo_emulator::generated::MAX_DIRECTORY_SIZE);
         std::process::exit(2);
     }
+    if args.clock_offset_ms.unsigned_abs() > 86_400_000 {
+        eprintln!("kodo-emulator: --clock-offset-ms must be at most a day (86400000) either way");
+        std::process::exit(2);
+    }
+    kodo_emulator::state::set_clock_offset_ms(args.clock_offset_ms);
     let state_dir = args
         .state_dir
         .clone()
