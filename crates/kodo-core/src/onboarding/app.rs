@@ -548,10 +548,9 @@ async fn mark_pending(
     delivery::write_tags(graph, app.map(Application::id).unwrap_or(""), tags).await
 }
 
-/// The request that adds a client secret to `app`, valid for `days` (facts.md §3.7), named
-/// for its mark's `nonce`.
-/// addPassword for `days` from `now`, which is Graph's time ([`Graph::service_now`]): Graph
-/// starts the secret at its own now and measures a policy's cap from there.
+/// The request that adds a client secret to `app`, valid for `days` (facts.md §3.7) from `now`,
+/// named for its mark's `nonce`. `now` is Graph's time ([`Graph::service_now`]): Graph starts
+/// the secret at its own now and measures a policy's cap from there.
 fn password_request(app: Option<&Application>, now: chrono::DateTime<chrono::Utc>, days: u32, nonce: &str) -> Request {
     let id = app.map(Application::id).unwrap_or("");
     let end = (now + chrono::Duration::days(days as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
