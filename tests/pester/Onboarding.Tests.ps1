@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 16
+    $emu = Start-KodoEmulator -Tenants 17
     $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
     # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
@@ -275,6 +275,36 @@ Describe 'An interrupted run is completed by a re-run' {
         } finally {
             Set-Emulator @{ replicationLagMs = 0; clockOffsetMs = $offset }
             $null = Invoke-Control DELETE 'faults'
+        }
+    }
+    It "a secret that has expired on Microsoft's clock, though not on this machine's (two minutes behind), fails the audit and is replaced by a re-run" {
+        # Entra refuses a secret past its end by its own clock. On this machine's, the secret
+        # still looked valid: the audit passed it and the re-run made no new one, so a green run
+        # left KODO with a secret that no longer signs in.
+        $t = Connect-Tenant 16
+        $offset = (Invoke-Control GET 'settings').clockOffsetMs
+        Set-Emulator @{ clockOffsetMs = $offset + 120000 }
+        try {
+            $first = Invoke-KodoOnboarding -Confirm:$false -SkipAudit
+            $first.Status | Should -Be 'Succeeded'
+            # Through plain Graph: the app's secret swapped for one that ends 5 s from now, on Microsoft's clock.
+            $h = @{ Authorization = "Bearer $(Get-PlainToken $t)" }
+            $app = Invoke-PlainGraph $t "applications(appId='$($first.ClientId)')?`$select=id,passwordCredentials"
+            $end = [datetime]::UtcNow.AddMilliseconds($offset + 120000).AddSeconds(5).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'")
+            $body = @{ passwordCredential = @{ displayName = 'ends in 5 s'; endDateTime = $end } } | ConvertTo-Json
+            $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications/$($app.id)/addPassword" -Headers $h -Body $body -ContentType 'application/json' -SkipCertificateCheck
+            foreach ($c in @($app.passwordCredentials)) {
+                $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications/$($app.id)/removePassword" -Headers $h -Body (@{ keyId = $c.keyId } | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+            }
+            Start-Sleep -Seconds 7
+            $valid = Test-KodoApp -AppId $first.ClientId | Where-Object { $_.Area -eq 'Credential' -and $_.Check -eq 'Any valid credential' }
+            $valid.Status | Should -Be 'Fail' -Because 'the only secret has expired on the clock Entra signs in by'
+            $r = Invoke-KodoOnboarding -Confirm:$false -SkipAudit
+            $r.Status | Should -Be 'Succeeded'
+            $r.ClientSecret | Should -Not -BeNullOrEmpty -Because 'the re-run makes a secret that works'
+            Get-PlainToken $t $r.ClientId ([System.Net.NetworkCredential]::new('', $r.ClientSecret).Password) | Should -Not -BeNullOrEmpty
+        } finally {
+            Set-Emulator @{ clockOffsetMs = $offset }
         }
     }
     It 'after the connection drops while granting consent' {

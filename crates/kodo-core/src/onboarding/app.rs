@@ -187,11 +187,13 @@ pub async fn ensure_app_known(
     let pending = if raced_app { delivery::all_nonces(app.as_ref()) } else { delivery::pending(app.as_ref()) };
     let orphans = delivery::orphans(app.as_ref(), &pending);
     let orphan_keys = delivery::orphan_keys(app.as_ref(), &pending);
-    // A credential (keyId, end) that is not an orphan and has not expired.
+    // A credential (keyId, end) that is not an orphan and has not expired, on Graph's clock
+    // (Entra refuses a secret past its end by its own time, whatever this machine's says).
+    let graph_now = graph.service_now();
     let live = |creds: Vec<(Option<&String>, Option<&str>)>, orphans: &[String]| {
         creds
             .into_iter()
-            .any(|(id, end)| id.is_none_or(|k| !orphans.contains(k)) && end_of(end).is_some_and(|e| e > now))
+            .any(|(id, end)| id.is_none_or(|k| !orphans.contains(k)) && end_of(end).is_some_and(|e| e > graph_now))
     };
     let live_secret = app.as_ref().is_some_and(|a| {
         live(

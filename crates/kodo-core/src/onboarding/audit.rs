@@ -207,7 +207,8 @@ pub(crate) async fn test_app_known(
         };
         checks.push(check("Permission", &name, status, detail));
     }
-    checks.extend(credential_checks(&app, ctx.clock().utc_now(), req.warn_days));
+    // Expired or not by Graph's clock, as Entra judges a secret at sign-in.
+    checks.extend(credential_checks(&app, graph.service_now(), req.warn_days));
     // Step 17 is retired (IDCRL is blocked for good): On enables nothing and signals a weaker
     // posture; Off is where a tenant should be.
     let step17 = &platform::LEGACY_AUTH;
