@@ -18,6 +18,12 @@ BeforeAll {
         $token = Get-PlainToken $Tenant
         Invoke-RestMethod -Uri "$($emu.Url)/v1.0/$Path" -Headers @{ Authorization = "Bearer $token" } -SkipCertificateCheck
     }
+    function Invoke-PlainWrite($Tenant, [string]$Method, [string]$Path, $Body) {
+        $token = Get-PlainToken $Tenant
+        $params = @{ Method = $Method; Uri = "$($emu.Url)/v1.0/$Path"; Headers = @{ Authorization = "Bearer $token" }; SkipCertificateCheck = $true }
+        if ($Body) { $params["Body"] = ($Body | ConvertTo-Json -Depth 5); $params["ContentType"] = "application/json" }
+        Invoke-RestMethod @params
+    }
     # Graph writes. (Exchange's admin API takes every cmdlet, Get-* too, as a POST to InvokeCommand:
     # its writes are checked through the emulator's state where it matters.)
     function Get-Writes {
@@ -288,13 +294,11 @@ Describe 'An interrupted run is completed by a re-run' {
             $first = Invoke-KodoOnboarding -Confirm:$false -SkipAudit
             $first.Status | Should -Be 'Succeeded'
             # Through plain Graph: the app's secret swapped for one that ends 5 s from now, on Microsoft's clock.
-            $h = @{ Authorization = "Bearer $(Get-PlainToken $t)" }
             $app = Invoke-PlainGraph $t "applications(appId='$($first.ClientId)')?`$select=id,passwordCredentials"
             $end = [datetime]::UtcNow.AddMilliseconds($offset + 120000).AddSeconds(5).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'")
-            $body = @{ passwordCredential = @{ displayName = 'ends in 5 s'; endDateTime = $end } } | ConvertTo-Json
-            $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications/$($app.id)/addPassword" -Headers $h -Body $body -ContentType 'application/json' -SkipCertificateCheck
+            $null = Invoke-PlainWrite $t POST "applications/$($app.id)/addPassword" @{ passwordCredential = @{ displayName = 'ends in 5 s'; endDateTime = $end } }
             foreach ($c in @($app.passwordCredentials)) {
-                $null = Invoke-RestMethod -Method Post -Uri "$($emu.Url)/v1.0/applications/$($app.id)/removePassword" -Headers $h -Body (@{ keyId = $c.keyId } | ConvertTo-Json) -ContentType 'application/json' -SkipCertificateCheck
+                $null = Invoke-PlainWrite $t POST "applications/$($app.id)/removePassword" @{ keyId = $c.keyId }
             }
             Start-Sleep -Seconds 7
             $valid = Test-KodoApp -AppId $first.ClientId | Where-Object { $_.Area -eq 'Credential' -and $_.Check -eq 'Any valid credential' }
@@ -396,12 +400,6 @@ Describe 'Test-KodoApp' {
         $null = $app | Grant-KodoPermissions
         $null = $app | Grant-KodoEwsAccess
         $sp = Invoke-PlainGraph $t "servicePrincipals(appId='$($app.ClientId)')"
-        function Invoke-PlainWrite([string]$Method, [string]$Path, $Body) {
-            $token = Get-PlainToken $t
-            $params = @{ Method = $Method; Uri = "$($emu.Url)/v1.0/$Path"; Headers = @{ Authorization = "Bearer $token" }; SkipCertificateCheck = $true }
-            if ($Body) { $params["Body"] = ($Body | ConvertTo-Json -Depth 5); $params["ContentType"] = "application/json" }
-            Invoke-RestMethod @params
-        }
     }
     It 'passes on a freshly onboarded tenant' {
         $all = Test-KodoApp -AppId $app.ClientId -Detailed -InformationVariable shown 6>$null
@@ -419,7 +417,7 @@ Describe 'Test-KodoApp' {
     It 'flags a removed app role assignment' {
         $graphSp = Invoke-PlainGraph $t "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')?`$select=id"
         $a = (Invoke-PlainGraph $t "servicePrincipals/$($sp.id)/appRoleAssignments").value | Where-Object { $_.resourceId -eq $graphSp.id } | Select-Object -First 1
-        Invoke-PlainWrite DELETE "servicePrincipals/$($graphSp.id)/appRoleAssignedTo/$($a.id)"
+        Invoke-PlainWrite $t DELETE "servicePrincipals/$($graphSp.id)/appRoleAssignedTo/$($a.id)"
         $r = Test-KodoApp -AppId $app.ClientId
         ($r | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Fail' }).Detail | Should -Match 'consent is missing'
         (Test-KodoApp -AppId $app.ClientId -Summary).Passed | Should -BeFalse
@@ -427,13 +425,13 @@ Describe 'Test-KodoApp' {
     }
     It 'flags a revoked delegated grant' {
         $g = (Invoke-PlainGraph $t "oauth2PermissionGrants?`$filter=clientId eq '$($sp.id)'").value | Select-Object -First 1
-        Invoke-PlainWrite DELETE "oauth2PermissionGrants/$($g.id)"
+        Invoke-PlainWrite $t DELETE "oauth2PermissionGrants/$($g.id)"
         @(Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Fail' }).Count | Should -BeGreaterThan 0
         $null = $app | Grant-KodoPermissions
     }
     It 'warns about a secret expiring in 5 days' {
         $end = [datetime]::UtcNow.AddDays(5).ToString('yyyy-MM-ddTHH:mm:ssZ')
-        $null = Invoke-PlainWrite POST "applications/$($app.ObjectId)/addPassword" @{ passwordCredential = @{ displayName = 'short-lived'; endDateTime = $end } }
+        $null = Invoke-PlainWrite $t POST "applications/$($app.ObjectId)/addPassword" @{ passwordCredential = @{ displayName = 'short-lived'; endDateTime = $end } }
         $warn = Test-KodoApp -AppId $app.ClientId | Where-Object { $_.Area -eq 'Credential' -and $_.Status -eq 'Warn' }
         $warn.Check | Should -Match 'short-lived'
         $warn.Detail | Should -Match '\(4 days\)|\(5 days\)'
@@ -491,7 +489,7 @@ Describe 'Test-KodoApp' {
             $exchangeSp = Invoke-PlainGraph $t "servicePrincipals(appId='00000002-0000-0ff1-ce00-000000000000')?`$select=id,appRoles"
             $roleId = ($exchangeSp.appRoles | Where-Object value -eq 'full_access_as_app').id
             $a = (Invoke-PlainGraph $t "servicePrincipals/$($sp.id)/appRoleAssignments").value | Where-Object { $_.appRoleId -eq $roleId }
-            Invoke-PlainWrite DELETE "servicePrincipals/$($exchangeSp.id)/appRoleAssignedTo/$($a.id)"
+            Invoke-PlainWrite $t DELETE "servicePrincipals/$($exchangeSp.id)/appRoleAssignedTo/$($a.id)"
             $r = @(Test-KodoApp -AppId $app.ClientId -CertificatePath $pfxPath -CertificatePassword $pfxPassword)
             $failed = $r | Where-Object { $_.Area -eq 'SignIn' -and $_.Status -eq 'Fail' }
             $failed.Check | Should -Match '^Sign-in to Exchange Online \(Certificate [0-9A-F]{40}\)$'
