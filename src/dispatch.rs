@@ -125,7 +125,7 @@ pub async fn run(session: &Session, request: Request, ctx: &OpContext) -> Result
         }
         Request::TestGdap(req) => {
             let connection = session.connected().await?;
-            onboarding::multitenant::test_gdap(&Graph::new(&connection, ctx), ctx, req).await
+            onboarding::multitenant::test_gdap(&Graph::new(&connection, ctx), req).await
         }
         Request::FindApps(req) => {
             let connection = session.connected().await?;

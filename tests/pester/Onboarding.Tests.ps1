@@ -283,7 +283,7 @@ Describe 'An interrupted run is completed by a re-run' {
             $null = Invoke-Control DELETE 'faults'
         }
     }
-    It "a secret that has expired on Microsoft's clock, though not on this machine's (two minutes behind), fails the audit and is replaced by a re-run" {
+    It "a secret that has expired on Microsoft's clock, though not on this machine's (two minutes behind), fails the audit and is replaced by a re-run, whose audit then passes" {
         # Entra refuses a secret past its end by its own clock. On this machine's, the secret
         # still looked valid: the audit passed it and the re-run made no new one, so a green run
         # left KODO with a secret that no longer signs in.
@@ -307,6 +307,16 @@ Describe 'An interrupted run is completed by a re-run' {
             $r.Status | Should -Be 'Succeeded'
             $r.ClientSecret | Should -Not -BeNullOrEmpty -Because 'the re-run makes a secret that works'
             Get-PlainToken $t $r.ClientId ([System.Net.NetworkCredential]::new('', $r.ClientSecret).Password) | Should -Not -BeNullOrEmpty
+            # The secret it replaced is left (Kodo removes a credential only when asked): it signs
+            # nothing in and stops nothing, so the nightly run's audit passes and says how to remove it.
+            $again = Invoke-KodoOnboarding -Confirm:$false
+            $again.Status | Should -Be 'Succeeded'
+            $again.Changes | Should -BeNullOrEmpty
+            $again.AuditPassed | Should -BeTrue -Because 'an expired secret beside a valid one is not a reason KODO cannot sign in'
+            $old = @($again.Audit | Where-Object Check -eq 'Client secret ends in 5 s')
+            $old.Count | Should -Be 1
+            $old[0].Status | Should -Be 'Warn'
+            $old[0].Detail | Should -Match "^Expired on .*Remove-KodoAppCredential -AppId $($r.ClientId) -KeyId [0-9a-f-]{36}$"
         } finally {
             Set-Emulator @{ clockOffsetMs = $offset }
         }

@@ -6,7 +6,8 @@ function Test-KodoApp {
     .DESCRIPTION
     Read-only (the live check only reads). For each manifest row: required, configured (declared on the app) and consented
     (an app role assignment, or the tenant-wide delegated grant). For each credential: its
-    expiry, a warning inside -WarnDays, a failure when expired or when none is valid. The
+    expiry, a warning inside -WarnDays; one that has expired is a failure when no valid one is
+    left beside it, else a warning naming the Remove-KodoAppCredential command. The
     organization's Exchange Web Services settings: EWS on and the app on the allow list
     (EwsAllowedAppIDs), since KODO reads mail through EWS; the audit warns from 90 days before EWS
     stops for good (2027-04-01). LegacyAuthProtocolsEnabled: step 17 is retired (2026-05-01), so

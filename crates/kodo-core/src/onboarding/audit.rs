@@ -337,10 +337,11 @@ fn scoped_check(
     }
 }
 
-/// Each secret's and certificate's expiry, and whether any is valid.
+/// Each secret's and certificate's expiry, and whether any is valid. An expired credential is a
+/// failure only when no valid one is left beside it: once a re-run has made a new secret, the
+/// one it replaced signs nothing in and stops nothing, so it is a warning that says how to remove
+/// it (a nightly audit that failed on it would fail every night after a healthy rotation).
 fn credential_checks(app: &Application, now: chrono::DateTime<chrono::Utc>, warn_days: i64) -> Vec<Value> {
-    let mut checks = Vec::new();
-    let mut any_valid = false;
     let secrets = app.password_credentials().iter().map(|c| {
         (
             "Client secret",
@@ -353,25 +354,33 @@ fn credential_checks(app: &Application, now: chrono::DateTime<chrono::Utc>, warn
         .key_credentials()
         .iter()
         .map(|c| ("Certificate", c.display_name.as_deref(), c.key_id.as_deref(), c.end_date_time.as_deref()));
-    for (kind, name, key_id, end) in secrets.chain(keys) {
+    let all: Vec<_> = secrets.chain(keys).map(|(kind, name, key_id, end)| (kind, name, key_id, end_of(end))).collect();
+    let any_valid = all.iter().any(|(_, _, _, end)| end.is_some_and(|e| e >= now));
+    let mut checks = Vec::new();
+    for (kind, name, key_id, end) in all {
         let label = format!("{kind} {}", name.unwrap_or(key_id.unwrap_or("")));
-        match end_of(end) {
+        match end {
+            Some(e) if e < now && any_valid => checks.push(check(
+                "Credential",
+                &label,
+                "Warn",
+                format!(
+                    "Expired on {}: it can no longer sign in, and a valid credential is left beside it. Remove it: Remove-KodoAppCredential -AppId {} -KeyId {}",
+                    e.format("%Y-%m-%d"),
+                    app.app_id(),
+                    key_id.unwrap_or("<keyId>")
+                ),
+            )),
             Some(e) if e < now => {
                 checks.push(check("Credential", &label, "Fail", format!("Expired on {}.", e.format("%Y-%m-%d"))))
             }
-            Some(e) if (e - now).num_days() < warn_days => {
-                any_valid = true;
-                checks.push(check(
-                    "Credential",
-                    &label,
-                    "Warn",
-                    format!("Expires on {} ({} days): rotate it.", e.format("%Y-%m-%d"), (e - now).num_days()),
-                ));
-            }
-            Some(e) => {
-                any_valid = true;
-                checks.push(check("Credential", &label, "Pass", format!("Valid until {}.", e.format("%Y-%m-%d"))));
-            }
+            Some(e) if (e - now).num_days() < warn_days => checks.push(check(
+                "Credential",
+                &label,
+                "Warn",
+                format!("Expires on {} ({} days): rotate it.", e.format("%Y-%m-%d"), (e - now).num_days()),
+            )),
+            Some(e) => checks.push(check("Credential", &label, "Pass", format!("Valid until {}.", e.format("%Y-%m-%d")))),
             None => checks.push(check("Credential", &label, "Warn", "No expiry date could be read.")),
         }
     }

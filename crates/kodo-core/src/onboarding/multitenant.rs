@@ -435,7 +435,7 @@ pub struct TestGdap {
 /// Application Administrator or Cloud Application Administrator (the other APIs' roles,
 /// delegated grants, the service principal) - facts.md §3.1. Which roles Partner Center's
 /// consent API itself checks is UNCONFIRMED (docs/multitenant-research.md §4). Read only.
-pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Result<Value, KodoError> {
+pub async fn test_gdap(graph: &Graph<'_>, req: TestGdap) -> Result<Value, KodoError> {
     super::check_guid("-TenantId", &req.tenant_id)?;
     let all: Vec<Value> = match graph.list("tenantRelationships/delegatedAdminRelationships", Retry::ThrottleOnly).await
     {
@@ -451,7 +451,8 @@ pub async fn test_gdap(graph: &Graph<'_>, ctx: &OpContext, req: TestGdap) -> Res
         }
         Err(e) => return Err(e),
     };
-    let now = ctx.clock().utc_now();
+    // Past its end or not, on Graph's clock: Entra ends the relationship by its own time.
+    let now = graph.service_now();
     let mine: Vec<&Value> = all
         .iter()
         .filter(|r| r["customer"]["tenantId"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(&req.tenant_id)))
@@ -642,7 +643,7 @@ pub async fn grant_consent_gdap(conn: &Connection, ctx: &OpContext, req: GrantCo
         conn.env.clone(),
         CredentialSpec::AccessToken { token: Secret::new(partner_token) },
     )?;
-    let gdap = test_gdap(&Graph::new(&partner, ctx), ctx, TestGdap { tenant_id: req.tenant_id.clone() }).await?;
+    let gdap = test_gdap(&Graph::new(&partner, ctx), TestGdap { tenant_id: req.tenant_id.clone() }).await?;
     if gdap["ready"] != true {
         return Err(KodoError::new(
             ErrorCode::GdapAccessDenied,
