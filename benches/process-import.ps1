@@ -101,15 +101,17 @@ Mark 'parse the functions'
 Mark 'define the functions'
 Update-FormatData -AppendPath ([System.IO.Path]::Combine($ModuleDir, 'Kodo.Format.ps1xml'))
 Mark 'format file (FormatsToProcess)'
-Add-Type -Path ([System.IO.Path]::Combine($ModuleDir, 'bin', 'Kodo.Interop.dll'))
-Mark 'interop assembly (Add-Type)'
+$null = [System.Reflection.Assembly]::LoadFrom([System.IO.Path]::Combine($ModuleDir, 'bin', 'Kodo.Interop.dll'))
+Mark 'interop assembly (LoadFrom)'
+$found = [Kodo.Interop.KodoModule]::FindLibrary($ModuleDir)
+Mark 'find the library (KodoModule)'
 $native = [Kodo.Interop.KodoNative]::Load($Library); $null = $native.ProtocolVersion()
 Mark 'native library (load, protocol)'
-$config = ConvertTo-Json -InputObject ([ordered]@{ v = 1; debugHooks = $false }) -Compress
-Mark 'first ConvertTo-Json'
-$session = [IntPtr]::Zero; $null = $native.SessionNew($config, [ref]$session)
+$session = [IntPtr]::Zero; $null = $native.SessionNew('{"v":1,"debugHooks":false}', [ref]$session)
 Mark 'session (kodo_session_new)'
-$op = [IntPtr]::Zero; $null = $native.OpStart($session, '{"v":1,"kind":"version"}', [ref]$op)
+$request = [Kodo.Interop.KodoJson]::TryWrite([ordered]@{ v = 1; kind = 'version' })
+Mark 'request JSON (KodoJson)'
+$op = [IntPtr]::Zero; $null = $native.OpStart($session, $request, [ref]$op)
 $json = $null; $null = $native.OpNextEvent($op, 5000, [ref]$json); $null = $native.OpFree($op)
 Mark 'first operation (start on the runtime, one event)'
 $null = ConvertFrom-Json -InputObject $json
