@@ -204,6 +204,41 @@ try { Get-KodoVersion -ErrorAction Stop } catch { "caught=`$(`$_.FullyQualifiedE
     }
 }
 
+Describe 'The request''s JSON' {
+    # Plain requests are written by the interop assembly (KodoJson), anything else by
+    # ConvertTo-Json; both must reach the library as the same values.
+    BeforeAll {
+        # Quotes, backslashes, control characters, a character outside the BMP (a surrogate
+        # pair; a lone surrogate is left out: it is not text).
+        $script:Tricky = "a `"quoted`" \path\ `ttab`r`nnewline $([char]1)$([char]0x1f) é ✓ $([char]::ConvertFromUtf32(0x1F4BE)) </script> '"
+    }
+    It 'carries <Case> to the library unchanged' -ForEach @(
+        @{ Case = 'a plain string (KodoJson)'; Wrap = $false }
+        @{ Case = 'a string wrapped in a PSObject (ConvertTo-Json)'; Wrap = $true }
+    ) {
+        $message = if ($Wrap) { Write-Output $script:Tricky } else { $script:Tricky }
+        $request = @{ kind = 'debug.fail'; code = 'NotFound'; message = $message; target = @{ nested = @($message) }.nested[0] }
+        $written = Invoke-InModule { param($r) [Kodo.Interop.KodoJson]::TryWrite($r) } @($request)
+        if ($Wrap) { $written | Should -BeNullOrEmpty -Because 'a PowerShell object goes to ConvertTo-Json' } else { $written | Should -Not -BeNullOrEmpty }
+        $err = $null
+        try { Invoke-InModule { param($r) Invoke-KodoNative -DebugHooks -Request $r } @($request) } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'Kodo.NotFound'
+        $err.Exception.Message | Should -BeExactly $script:Tricky
+        $err.TargetObject | Should -BeExactly $script:Tricky
+    }
+    It 'writes what ConvertTo-Json writes for plain values, and leaves the rest to it' {
+        $plain = [ordered]@{ v = 1; s = $script:Tricky; n = $null; t = $true; f = $false; i = -42; l = [long]::MaxValue; d = 0.1; list = [string[]]@('x', 'y'); empty = @(); map = @{ deep = @(@{ k = 1 }, 2, 'z') } }
+        $mine = Invoke-InModule { param($r) [Kodo.Interop.KodoJson]::TryWrite($r) } @($plain)
+        ($mine | ConvertFrom-Json | ConvertTo-Json -Depth 20 -Compress) | Should -BeExactly ((ConvertTo-Json -InputObject $plain -Depth 20 -Compress) | ConvertFrom-Json | ConvertTo-Json -Depth 20 -Compress)
+        foreach ($other in @([pscustomobject]@{ a = 1 }, [DayOfWeek]::Monday, [datetime]'2026-12-05', [double]::NaN, [char]'c', (New-Object System.Collections.Generic.HashSet[string]))) {
+            Invoke-InModule { param($r) [Kodo.Interop.KodoJson]::TryWrite($r) } @(@{ v = 1; x = $other }) | Should -BeNullOrEmpty -Because "$($other.GetType().Name) is not a plain value"
+        }
+        $deep = @{ v = 1 }; $at = $deep
+        for ($i = 0; $i -lt 25; $i++) { $at['next'] = @{}; $at = $at['next'] }
+        Invoke-InModule { param($r) [Kodo.Interop.KodoJson]::TryWrite($r) } @($deep) | Should -BeNullOrEmpty -Because 'deeper than ConvertTo-Json -Depth 20'
+    }
+}
+
 Describe 'Event streams' {
     It 'writes verbose, debug, information, warning and prompt events to their streams' {
         $out = Invoke-InModule {

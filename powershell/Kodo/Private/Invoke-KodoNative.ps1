@@ -95,20 +95,22 @@ function Invoke-KodoNative {
 
     # --- Start -----------------------------------------------------------------------------
     $op = [IntPtr]::Zero
+    $text = $RequestJson
     if ($PSCmdlet.ParameterSetName -eq 'Request') {
         $body = [ordered]@{ v = $script:KodoProtocolVersion }
         foreach ($key in $Request.Keys) { $body[$key] = $Request[$key] }
         # Plain values are written by the interop assembly; a request holding anything else
-        # (a PowerShell object, an enum, a date) by ConvertTo-Json, whole.
-        $RequestJson = [Kodo.Interop.KodoJson]::TryWrite($body)
-        if ($null -eq $RequestJson) { $RequestJson = ConvertTo-Json -InputObject $body -Compress -Depth 20 }
+        # (a PowerShell object, an enum, a date) by ConvertTo-Json, whole. ($text is untyped: a
+        # [string] variable would turn the null that means "not plain" into ''.)
+        $text = [Kodo.Interop.KodoJson]::TryWrite($body)
+        if ($null -eq $text) { $text = ConvertTo-Json -InputObject $body -Compress -Depth 20 }
     }
     if ($PSCmdlet.ParameterSetName -eq 'Bytes') {
         $status = $native.OpStartBytes($session, $RequestBytes, [ref]$op)
     } else {
-        $status = $native.OpStart($session, $RequestJson, [ref]$op)
+        $status = $native.OpStart($session, $text, [ref]$op)
     }
-    $RequestJson = $null
+    $text = $null
     if ([string]$status -ne 'Ok') {
         throw ((ConvertTo-KodoStatusErrorRecord -Status ([string]$status) -Message $native.LastErrorMessage() -Operation 'kodo_op_start'))
     }
