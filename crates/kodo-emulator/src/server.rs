@@ -883,58 +883,70 @@ async fn settings_get(State(world): W) -> Response {
     .into_response()
 }
 
+/// A PATCH of `/_emulator/settings`: every field optional, none unknown (a misspelt setting
+/// changing nothing would let a test pass against the wrong emulator).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsPatch {
+    page_size: Option<u64>,
+    service_time_ms: Option<u64>,
+    throttle_rate: Option<f64>,
+    replication_lag_ms: Option<u64>,
+    ews_propagation_ms: Option<u64>,
+    rbac_propagation_ms: Option<u64>,
+    clock_offset_ms: Option<i64>,
+}
+
+impl SettingsPatch {
+    /// The first value out of range, as the 400's message.
+    fn check(&self) -> Result<(), String> {
+        if self.page_size.is_some_and(|n| !(1..=EmulatorConfig::MAX_PAGE_SIZE as u64).contains(&n)) {
+            return Err(format!("pageSize must be a whole number from 1 to {}", EmulatorConfig::MAX_PAGE_SIZE));
+        }
+        if self.service_time_ms.is_some_and(|ms| ms > 60_000) {
+            return Err("serviceTimeMs must be a whole number of milliseconds, at most 60000".into());
+        }
+        if self.throttle_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            return Err("throttleRate must be a number from 0 to 1".into());
+        }
+        if self.clock_offset_ms.is_some_and(|ms| ms.unsigned_abs() > 86_400_000) {
+            return Err("clockOffsetMs must be a whole number of milliseconds, at most a day either way".into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks the whole PATCH before applying any of it: a refused one changes nothing.
 async fn settings_patch(State(world): W, body: Bytes) -> Response {
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(size) = v.get("pageSize") {
-        match size.as_u64().filter(|n| (1..=EmulatorConfig::MAX_PAGE_SIZE as u64).contains(n)) {
-            Some(n) => *world.page_size.lock() = n as usize,
-            None => {
-                let error = format!("pageSize must be a whole number from 1 to {}", EmulatorConfig::MAX_PAGE_SIZE);
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
-            }
-        }
+    let refuse = |error: String| (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
+    let patch: SettingsPatch = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return refuse(format!("The settings must be a JSON object of known settings: {e}")),
+    };
+    if let Err(error) = patch.check() {
+        return refuse(error);
     }
-    if let Some(ms) = v.get("serviceTimeMs") {
-        match ms.as_u64().filter(|ms| *ms <= 60_000) {
-            Some(ms) => *world.service_time.lock() = std::time::Duration::from_millis(ms),
-            None => {
-                let error = "serviceTimeMs must be a whole number of milliseconds, at most 60000";
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
-            }
-        }
+    let ms = std::time::Duration::from_millis;
+    if let Some(n) = patch.page_size {
+        *world.page_size.lock() = n as usize;
     }
-    if let Some(r) = v["throttleRate"].as_f64() {
-        *world.throttle_rate.lock() = r.clamp(0.0, 1.0);
+    if let Some(t) = patch.service_time_ms {
+        *world.service_time.lock() = ms(t);
     }
-    if let Some(ms) = v["replicationLagMs"].as_u64() {
-        *world.replication_lag.lock() = std::time::Duration::from_millis(ms);
+    if let Some(r) = patch.throttle_rate {
+        *world.throttle_rate.lock() = r;
     }
-    if let Some(ms) = v.get("ewsPropagationMs") {
-        match ms.as_u64() {
-            Some(ms) => *world.ews_propagation.lock() = std::time::Duration::from_millis(ms),
-            None => {
-                let error = "ewsPropagationMs must be a whole number of milliseconds";
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
-            }
-        }
+    if let Some(t) = patch.replication_lag_ms {
+        *world.replication_lag.lock() = ms(t);
     }
-    if let Some(ms) = v.get("clockOffsetMs") {
-        match ms.as_i64().filter(|ms| ms.unsigned_abs() <= 86_400_000) {
-            Some(ms) => super::state::set_clock_offset_ms(ms),
-            None => {
-                let error = "clockOffsetMs must be a whole number of milliseconds, at most a day either way";
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
-            }
-        }
+    if let Some(t) = patch.ews_propagation_ms {
+        *world.ews_propagation.lock() = ms(t);
     }
-    if let Some(ms) = v.get("rbacPropagationMs") {
-        match ms.as_u64() {
-            Some(ms) => *world.rbac_propagation.lock() = std::time::Duration::from_millis(ms),
-            None => {
-                let error = "rbacPropagationMs must be a whole number of milliseconds";
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": error }))).into_response();
-            }
-        }
+    if let Some(t) = patch.rbac_propagation_ms {
+        *world.rbac_propagation.lock() = ms(t);
+    }
+    if let Some(offset) = patch.clock_offset_ms {
+        super::state::set_clock_offset_ms(offset);
     }
     settings_get(State(world)).await
 }

@@ -611,6 +611,31 @@ async fn throttling_answers_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn settings_patch_is_checked_whole_before_any_of_it_applies() {
+    let emu = start(1, 0, 0.0).await;
+    let url = format!("{}/_emulator/settings", emu.url());
+    let before: Value = emu.client.get(&url).send().await.unwrap().json().await.unwrap();
+    for bad in [
+        json!({ "pageSize": 3, "replicationLag": 5000 }),
+        json!({ "pageSize": 3, "clockOffsetMs": 86_400_001_i64 }),
+        json!({ "pageSize": 3, "throttleRate": 1.5 }),
+        json!({ "pageSize": 3, "serviceTimeMs": "10" }),
+        json!([{ "pageSize": 3 }]),
+    ] {
+        let r = emu.client.patch(&url).json(&bad).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}: {body}");
+        let now: Value = emu.client.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(now, before, "a refused PATCH changed nothing: {bad}");
+    }
+    let r = emu.client.patch(&url).json(&json!({ "pageSize": 3, "replicationLagMs": 250 })).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let after: Value = r.json().await.unwrap();
+    assert_eq!((after["pageSize"].as_u64(), after["replicationLagMs"].as_u64()), (Some(3), Some(250)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn batch_limits_dependencies_and_logging() {
     let emu = start(1, 0, 0.0).await;
     let admin = emu.bootstrap_token(0, GRAPH).await;

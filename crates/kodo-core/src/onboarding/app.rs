@@ -215,7 +215,7 @@ pub async fn ensure_app_known(
         // The tenant's app management policies first: nothing is written that they refuse.
         let rules = match rules {
             Some(r) => r,
-            None => policy::secret_rules(graph, app.as_ref(), now).await?,
+            None => policy::secret_rules(graph, app.as_ref()).await?,
         };
         if let Some((der, _)) = &certificate {
             let (not_before, not_after) = crate::crypto::validity_of(der).unwrap_or((0, 0));

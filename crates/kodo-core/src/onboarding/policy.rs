@@ -234,13 +234,9 @@ pub fn default_policy_from(answer: Response, read: &Request) -> Result<AppManage
     answer.json(read)
 }
 
-/// Reads the policies that apply to `app` (None: an app about to be created) and what they
-/// allow for client secrets.
-pub async fn secret_rules(
-    graph: &Graph<'_>,
-    app: Option<&Application>,
-    now: DateTime<Utc>,
-) -> Result<SecretRules, KodoError> {
+/// Reads the policies that apply to `app` (None: an app about to be created, "created now" on
+/// Graph's clock, which the policies' dates are on) and what they allow for client secrets.
+pub async fn secret_rules(graph: &Graph<'_>, app: Option<&Application>) -> Result<SecretRules, KodoError> {
     let mut reads = vec![default_policy_read()];
     if let Some(a) = app {
         reads.push(Request::get(format!("applications/{}/appManagementPolicies", a.id()), Retry::Idempotent));
@@ -251,7 +247,7 @@ pub async fn secret_rules(
         (Some(_), Some(answer)) => graph.all_pages(answer, &reads[1]).await?,
         _ => Vec::new(),
     };
-    let created = app.and_then(|a| end_of(a.created_date_time.as_deref())).unwrap_or(now);
+    let created = app.and_then(|a| end_of(a.created_date_time.as_deref())).unwrap_or_else(|| graph.service_now());
     Ok(SecretRules::from_policies(Some(&default), custom.first(), created))
 }
 
