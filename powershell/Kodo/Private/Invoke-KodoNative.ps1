@@ -149,8 +149,12 @@ function Invoke-KodoNative {
             }
         }
     } finally {
-        if (-not $ended) { Stop-KodoNativeOperation -Native $native -Operation $op }
-        $null = $native.OpFree($op)
+        # Freed whatever happens while cancelling (the pipeline may be stopping).
+        try {
+            if (-not $ended) { Stop-KodoNativeOperation -Native $native -Operation $op }
+        } finally {
+            $null = $native.OpFree($op)
+        }
         if ($activity) { Complete-KodoNativeProgress -Cmdlet $Cmdlet -ProgressId $progressId -Activity $activity }
     }
 
