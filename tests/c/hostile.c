@@ -3,7 +3,9 @@
  * very large JSON, from several threads at once and from a thread-exit destructor. Each call
  * must return the status its doc comment in the header promises, with a message for an error
  * status and none for a success. Built with -std=c99 -Wall -Wextra -Werror -pedantic by
- * tests/c_header.rs (fast tier) and run under valgrind by `build.ps1 -Task Reliability`.
+ * tests/c_header.rs (fast tier), for win-x64 (mingw, under wine64) and linux-arm64 (under
+ * qemu-aarch64) by tests/cross/Invoke-CrossTests.ps1, and run under valgrind by
+ * `build.ps1 -Task Reliability`.
  *
  * Environment: KODO_HOSTILE_MB (default 50) sizes the large documents;
  * KODO_HOSTILE_MAX_SECONDS (default 60) bounds each call on them. */

@@ -7,14 +7,15 @@ writes a pass/fail summary as JSON (as tests/pester/Invoke-KodoTests.ps1 does).
 win-x64, under wine64 (a wine prefix made here, set to Windows 10, and torn down):
   - kodo.dll is a PE32+ DLL that imports only DLLs every Windows 10/11 and Server 2016+ has, and
     carries a version resource with the module's version;
-  - the C boundary suite (tests/c/smoke.c, built with mingw against include/kodo.h);
+  - the C boundary suites (tests/c/smoke.c and tests/c/hostile.c, built with mingw against
+    include/kodo.h, winpthreads linked statically);
   - the packages signed with a throwaway certificate, installed from a local repository; Windows'
     Authenticode check (under wine) of their DLLs and EXE, and of a tampered copy;
   - the module on PowerShell 7.6.9 for Windows (a hosted runspace: tests/windows/host):
     examples/Try-Kodo.ps1 against the Windows tenant emulator, then tests/windows/Kodo.Windows.Tests.ps1.
   Wine 8.0 lacks bcryptprimitives!ProcessPrng, which Rust's standard library calls: a test-only
   shim (tests/windows/prng-shim.c) goes into the test prefix's system32. It is never shipped.
-linux-arm64, under qemu-aarch64: the C boundary suite.
+linux-arm64, under qemu-aarch64: the C boundary suites (smoke.c, hostile.c).
 #>
 [CmdletBinding()]
 param(
@@ -59,6 +60,9 @@ function Invoke-Checked([string]$File, [string[]]$Arguments) {
 # A Linux path as wine's programs see it (wine maps / to Z:).
 function ConvertTo-WinePath([string]$Path) { 'Z:' + $Path.Replace('/', '\') }
 
+# tests/c/hostile.c, built as tests/c_header.rs builds it on Linux x64.
+$hostileFlags = @('-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-pthread', '-I', (Join-Path $root 'include'))
+
 try {
     if ($Runtime -eq 'linux-arm64') {
         $lib = Join-Path $native 'libkodo.so'
@@ -69,6 +73,9 @@ try {
         Invoke-Checked 'aarch64-linux-gnu-gcc' @('-std=c99', '-Wall', '-Werror', '-I', (Join-Path $root 'include'), (Join-Path $root 'tests/c/smoke.c'), '-o', (Join-Path $work 'smoke'), "-L$work", '-lkodo', '-Wl,-rpath,$ORIGIN')
         $run = Invoke-Program 'qemu-aarch64' @((Join-Path $work 'smoke')) @{ QEMU_LD_PREFIX = '/usr/aarch64-linux-gnu' }
         Add-Result 'C boundary suite (tests/c/smoke.c) under qemu-aarch64' ($run.Code -eq 0 -and $run.Output -match 'all checks passed')
+        Invoke-Checked 'aarch64-linux-gnu-gcc' @($hostileFlags + @((Join-Path $root 'tests/c/hostile.c'), '-o', (Join-Path $work 'hostile'), "-L$work", '-lkodo', '-Wl,-rpath,$ORIGIN'))
+        $run = Invoke-Program 'qemu-aarch64' @((Join-Path $work 'hostile')) @{ QEMU_LD_PREFIX = '/usr/aarch64-linux-gnu' }
+        Add-Result 'hostile calls from C (tests/c/hostile.c) under qemu-aarch64' ($run.Code -eq 0 -and $run.Output -match 'all checks passed')
         return
     }
 
@@ -113,6 +120,10 @@ try {
     Invoke-Checked 'x86_64-w64-mingw32-gcc' @('-std=c99', '-Wall', '-Werror', '-I', (Join-Path $root 'include'), (Join-Path $root 'tests/c/smoke.c'), '-o', (Join-Path $c 'smoke.exe'), (Join-Path $c 'kodo.dll'))
     $run = Invoke-Program $wine @((Join-Path $c 'smoke.exe'))
     Add-Result 'C boundary suite (tests/c/smoke.c) under wine64' ($run.Code -eq 0 -and $run.Output -match 'all checks passed')
+    # winpthreads linked in statically: the program needs no DLL but kodo.dll and the system's.
+    Invoke-Checked 'x86_64-w64-mingw32-gcc' @($hostileFlags + @((Join-Path $root 'tests/c/hostile.c'), '-o', (Join-Path $c 'hostile.exe'), (Join-Path $c 'kodo.dll'), '-static'))
+    $run = Invoke-Program $wine @((Join-Path $c 'hostile.exe'))
+    Add-Result 'hostile calls from C (tests/c/hostile.c) under wine64' ($run.Code -eq 0 -and $run.Output -match 'all checks passed')
 
     # PowerShell 7.6.9 for Windows: the hosted runspace, with PowerShell's own Windows modules
     # (from the pwsh tool package's Windows half).
