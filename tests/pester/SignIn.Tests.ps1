@@ -150,6 +150,22 @@ Set-Content -LiteralPath (Join-Path ([IO.Path]::GetTempPath()) 'kodo-emu-$PID.js
         $c.TenantId | Should -Be $t.TenantId
         $c.ClientId | Should -Be $t.BootstrapClientId
     }
+
+    It 'with an access token already held that this machine''s clock, ahead of Microsoft''s, sees as expired a minute ago' {
+        # Microsoft's clock (the emulator's) an hour and a minute behind this machine's: the token
+        # it issues now (3 599 s) ends a minute before this machine's now, and is valid for the
+        # service. Kodo leaves that judgement to the service (within the 5-minute skew).
+        $offset = (Invoke-Control GET 'settings').clockOffsetMs
+        $null = Invoke-Control PATCH 'settings' @{ clockOffsetMs = $offset - 3660000 }
+        try {
+            $token = Get-EmulatorToken 'https://graph.microsoft.com/.default'
+            $null = Connect-Kodo -Environment Emulator -AccessToken (ConvertTo-SecureString $token -AsPlainText -Force)
+            { Get-KodoApp -ErrorAction Stop } | Should -Not -Throw -Because 'Graph accepts the token'
+        } finally {
+            $null = Invoke-Control PATCH 'settings' @{ clockOffsetMs = $offset }
+            Disconnect-Kodo
+        }
+    }
 }
 
 Describe 'Connect-Kodo explains what went wrong' {

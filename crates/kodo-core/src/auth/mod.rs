@@ -87,6 +87,18 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// How far this machine's clock may be from Microsoft's before a supplied token's `exp` is
+/// judged here: the default clock skew of Microsoft's token validators
+/// (`TokenValidationParameters.DefaultClockSkew`, 300 seconds,
+/// https://learn.microsoft.com/dotnet/api/microsoft.identitymodel.tokens.tokenvalidationparameters.defaultclockskew).
+const CLOCK_SKEW_SECS: i64 = 300;
+
+/// A supplied token's `exp` is past even if this machine's clock (`now`) is up to
+/// [`CLOCK_SKEW_SECS`] ahead of Microsoft's.
+fn expired_beyond_skew(exp: i64, now: i64) -> bool {
+    exp.saturating_add(CLOCK_SKEW_SECS) <= now
+}
+
 /// A token endpoint's answer: the access token, when it expires (expires_in may be a number or
 /// a string), and the refresh token if any.
 fn token_of(body: &Value) -> Result<(String, i64, Option<String>), KodoError> {
@@ -312,7 +324,10 @@ impl Connection {
                         ),
                     ));
                 }
-                if exp <= now() {
+                // `exp` is on Microsoft's clock and `now()` on this machine's: only a token
+                // expired by more than the skew is refused here; nearer its end, the service
+                // judges it (an expired token gets Graph's 401, "Lifetime validation failed").
+                if expired_beyond_skew(exp, now()) {
                     return Err(KodoError::new(
                         ErrorCode::AuthenticationFailed,
                         "The supplied access token has expired. Get a new one and run Connect-Kodo -AccessToken again, or connect with a credential that Kodo can refresh.",
@@ -714,4 +729,20 @@ fn delegated_scope_string(graph: &str, scopes: &[String]) -> String {
         scopes.iter().map(|x| if x.contains("://") { x.clone() } else { format!("{graph}/{x}") }).collect();
     s.extend(["offline_access".to_string(), "openid".to_string(), "profile".to_string()]);
     s.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_supplied_token_is_refused_here_only_when_expired_beyond_the_clock_skew() {
+        let now = 1_800_000_000;
+        assert!(!expired_beyond_skew(now + 60, now), "valid");
+        assert!(!expired_beyond_skew(now - 60, now), "past by this clock, within the skew: the service judges");
+        assert!(!expired_beyond_skew(now - CLOCK_SKEW_SECS + 1, now));
+        assert!(expired_beyond_skew(now - CLOCK_SKEW_SECS, now));
+        assert!(expired_beyond_skew(0, now), "no exp claim");
+        assert!(!expired_beyond_skew(i64::MAX, now));
+    }
 }
