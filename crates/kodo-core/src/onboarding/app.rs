@@ -372,7 +372,7 @@ pub async fn ensure_app_known(
                 })?;
                 let id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
                 mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
-                add_key(graph, &id, der, now, &nonce).await?;
+                add_key(graph, &id, der, graph.service_now(), &nonce).await?;
                 ctx.log(LogLevel::Verbose, format!("Added certificate {thumbprint} to the app."));
                 app = Some(
                     graph
@@ -510,7 +510,8 @@ pub(crate) fn read_certificate(b64: &str, now: chrono::DateTime<chrono::Utc>) ->
 
 /// Adds a certificate to the app's keyCredentials. The collection is replaced as a whole
 /// (facts.md §3.4, §3.8): the keys the app has are read with `$select` (so that `key` is
-/// included) and sent back with the new one.
+/// included) and sent back with the new one. Its display name carries `now`'s date: Graph's
+/// time ([`Graph::service_now`]), as a new secret's does.
 pub(crate) async fn add_key(
     graph: &Graph<'_>,
     app_object_id: &str,
