@@ -10,13 +10,22 @@ Onboards one emulator tenant, then times -Runs of each case, each from a new con
 counted from the emulator's request log (a `$batch` is one; its items are not), per service, and
 the Graph writes (a `$batch` item counted) must be 0. Writes the table to -OutFile.
 SteadyState.Tests.ps1 holds the same round-trip figures as a test.
+With -Processes N, the re-runs are also timed as a scheduled job runs them: each in a new pwsh
+process (Import-Module, then Connect-Kodo and the re-run timed, the first native call included),
+N processes per case, after the in-process cases (-Pwsh: which pwsh).
 .EXAMPLE
 pwsh ./benches/steady-state.ps1 -Runs 5 -LatencyMs 80
+.EXAMPLE
+pwsh ./benches/steady-state.ps1 -Runs 7 -LatencyMs 0 -Processes 5
 #>
 [CmdletBinding()]
 param(
     [ValidateRange(1, 50)][int]$Runs = 5,
     [ValidateRange(0, 2000)][int]$LatencyMs = 80,
+    [ValidateRange(0, 50)][int]$Processes = 0,
+    # For -Processes: the pwsh those processes run (default: the one on PATH), e.g. the
+    # ReadyToRun copy that benches/pwsh-readytorun.ps1 makes.
+    [string]$Pwsh,
     [string]$OutFile = (Join-Path $PSScriptRoot 'results/steady-state.md')
 )
 $ErrorActionPreference = 'Stop'
@@ -69,13 +78,54 @@ try {
         }
         [pscustomobject]@{ Case = $case.Name; Median = [math]::Round((Get-Median $times)); Min = [math]::Round(($times | Measure-Object -Minimum).Minimum); Max = [math]::Round(($times | Measure-Object -Maximum).Maximum); Trips = $trips }
     }
+    if ($Processes -gt 0) {
+        # A new process per run, as a scheduled job starts: the emulator's address and CA through
+        # KODO_EMULATOR, the tenant's throwaway secret through the environment (never an argument).
+        $emulatorFile = Join-Path ([System.IO.Path]::GetTempPath()) "kodo-steady-state-$PID.json"
+        @{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json | Set-Content -LiteralPath $emulatorFile
+        $child = @'
+$ErrorActionPreference = 'Stop'
+Import-Module $env:KODO_BENCH_MANIFEST
+$credential = New-Object System.Management.Automation.PSCredential $env:KODO_BENCH_CLIENT, (ConvertTo-SecureString $env:KODO_BENCH_SECRET -AsPlainText -Force)
+$sw = [System.Diagnostics.Stopwatch]::StartNew()
+$null = Connect-Kodo -Environment Emulator -TenantId $env:KODO_BENCH_TENANT -ClientSecretCredential $credential
+if ($env:KODO_BENCH_APPID) { $r = Invoke-KodoOnboarding -AppId $env:KODO_BENCH_APPID -SkipAudit -Confirm:$false } else { $r = Invoke-KodoOnboarding -SkipAudit -Confirm:$false }
+$sw.Stop()
+if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" }
+[math]::Round($sw.Elapsed.TotalMilliseconds)
+'@
+        $saved = @{}
+        $environment = @{ KODO_EMULATOR = $emulatorFile; KODO_BENCH_MANIFEST = (Join-Path $root 'powershell/Kodo/Kodo.psd1'); KODO_BENCH_TENANT = $t.TenantId
+            KODO_BENCH_CLIENT = $t.BootstrapCredential.UserName; KODO_BENCH_SECRET = $t.BootstrapCredential.GetNetworkCredential().Password }
+        try {
+            foreach ($k in $environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $environment[$k]) }
+            $pwsh = if ($Pwsh) { $Pwsh } else { (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source }
+            foreach ($case in @(@{ Name = 'Re-run in a new process: Connect-Kodo, Invoke-KodoOnboarding -SkipAudit'; AppId = '' }, @{ Name = 'Re-run in a new process, appId known: -AppId -SkipAudit'; AppId = $appId })) {
+                [Environment]::SetEnvironmentVariable('KODO_BENCH_APPID', $case.AppId)
+                $times = @(); $trips = $null
+                for ($i = 0; $i -lt $Processes; $i++) {
+                    Clear-Log
+                    $out = & $pwsh -NoProfile -NonInteractive -Command $child
+                    if ($LASTEXITCODE -ne 0) { throw "$($case.Name): the process failed: $out" }
+                    $times += [double]@($out)[-1]
+                    $trips = Get-Trips
+                    if ($trips.Writes -ne 0) { throw "$($case.Name) wrote $($trips.Writes) time(s) on a correct tenant" }
+                }
+                $rows = @($rows) + [pscustomobject]@{ Case = $case.Name; Median = [math]::Round((Get-Median $times)); Min = [math]::Round(($times | Measure-Object -Minimum).Minimum); Max = [math]::Round(($times | Measure-Object -Maximum).Maximum); Trips = $trips }
+            }
+        } finally {
+            foreach ($k in @($saved.Keys) + 'KODO_BENCH_APPID') { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
+            Remove-Item -LiteralPath $emulatorFile -ErrorAction SilentlyContinue
+        }
+    }
 } finally {
     Stop-KodoEmulator
 }
 $lines = @(
     '# Steady state'
     ''
-    ('{0}, {1}, native {2}, PowerShell {3}; emulator latency {4} ms per request; median of {5} runs per case on one correct tenant, each from Connect-Kodo (its token counted), after one warm-up. Command: `pwsh ./benches/steady-state.ps1 -Runs {5} -LatencyMs {4}`.' -f (Get-Date -Format 'yyyy-MM-dd'), $version.Target, $version.BuildProfile, $PSVersionTable.PSVersion, $LatencyMs, $Runs)
+    ('{0}, {1}, native {2}, PowerShell {3}; emulator latency {4} ms per request; median of {5} runs per case on one correct tenant, each from Connect-Kodo (its token counted), after one warm-up{6}. Command: `pwsh ./benches/steady-state.ps1 -Runs {5} -LatencyMs {4}{7}`.' -f (Get-Date -Format 'yyyy-MM-dd'), $version.Target, $version.BuildProfile, $PSVersionTable.PSVersion, $LatencyMs, $Runs,
+        $(if ($Processes) { "; the 'new process' rows: median of $Processes processes, each timed from Connect-Kodo (after Import-Module) to the re-run's result" } else { '' }), $(if ($Processes) { " -Processes $Processes" + $(if ($Pwsh) { " -Pwsh $Pwsh" } else { '' }) } else { '' }))
     ''
     '| Case | Median (ms) | Min (ms) | Max (ms) | Round trips | token | Graph | Exchange | Graph writes |'
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
