@@ -372,7 +372,7 @@ pub async fn ensure_app_known(
                 })?;
                 let id = app.as_ref().map(|a| a.id().to_string()).unwrap_or_default();
                 mark_pending(graph, app.as_ref(), &mut tags, &nonce).await?;
-                add_key(graph, &id, der, graph.service_now(), &nonce).await?;
+                add_key(graph, &id, der, &nonce).await?;
                 ctx.log(LogLevel::Verbose, format!("Added certificate {thumbprint} to the app."));
                 app = Some(
                     graph
@@ -510,15 +510,9 @@ pub(crate) fn read_certificate(b64: &str, now: chrono::DateTime<chrono::Utc>) ->
 
 /// Adds a certificate to the app's keyCredentials. The collection is replaced as a whole
 /// (facts.md §3.4, §3.8): the keys the app has are read with `$select` (so that `key` is
-/// included) and sent back with the new one. Its display name carries `now`'s date: Graph's
-/// time ([`Graph::service_now`]), as a new secret's does.
-pub(crate) async fn add_key(
-    graph: &Graph<'_>,
-    app_object_id: &str,
-    der: &[u8],
-    now: chrono::DateTime<chrono::Utc>,
-    nonce: &str,
-) -> Result<(), KodoError> {
+/// included) and sent back with the new one. Its display name carries Graph's date
+/// ([`Graph::service_now`]), as a new secret's does.
+pub(crate) async fn add_key(graph: &Graph<'_>, app_object_id: &str, der: &[u8], nonce: &str) -> Result<(), KodoError> {
     let current: Application =
         graph.get(format!("applications/{app_object_id}?$select=keyCredentials"), Retry::Replication).await?;
     let mut keys: Vec<KeyCredential> = current.key_credentials.unwrap_or_default();
@@ -526,7 +520,7 @@ pub(crate) async fn add_key(
         kind: Some("AsymmetricX509Cert".into()),
         usage: Some("Verify".into()),
         key: Some(crate::crypto::b64(der)),
-        display_name: Some(delivery::secret_name(&now.format("%Y-%m-%d").to_string(), nonce)),
+        display_name: Some(delivery::secret_name(&graph.service_now().format("%Y-%m-%d").to_string(), nonce)),
         ..Default::default()
     });
     let request =
