@@ -33,6 +33,10 @@ $root = Resolve-Path (Join-Path $PSScriptRoot '..')
 Import-Module (Join-Path $root 'powershell/Kodo/Kodo.psd1') -Force
 $version = Get-KodoVersion
 function Get-Median([double[]]$v) { $s = @($v | Sort-Object); $m = [int][math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+# One table row: a case's times (ms) and the round trips of its last run.
+function New-CaseRow([string]$Case, [double[]]$Times, $Trips) {
+    [pscustomobject]@{ Case = $Case; Median = [math]::Round((Get-Median $Times)); Min = [math]::Round(($Times | Measure-Object -Minimum).Minimum); Max = [math]::Round(($Times | Measure-Object -Maximum).Maximum); Trips = $Trips }
+}
 
 $emu = Start-KodoEmulator -Tenants 1 -LatencyMs $LatencyMs
 try {
@@ -76,7 +80,7 @@ try {
             $trips = Get-Trips
             if ($trips.Writes -ne 0) { throw "$($case.Name) wrote $($trips.Writes) time(s) on a correct tenant" }
         }
-        [pscustomobject]@{ Case = $case.Name; Median = [math]::Round((Get-Median $times)); Min = [math]::Round(($times | Measure-Object -Minimum).Minimum); Max = [math]::Round(($times | Measure-Object -Maximum).Maximum); Trips = $trips }
+        New-CaseRow $case.Name $times $trips
     }
     if ($Processes -gt 0) {
         # A new process per run, as a scheduled job starts: the emulator's address and CA through
@@ -111,7 +115,7 @@ if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" }
                     $trips = Get-Trips
                     if ($trips.Writes -ne 0) { throw "$($case.Name) wrote $($trips.Writes) time(s) on a correct tenant" }
                 }
-                $rows = @($rows) + [pscustomobject]@{ Case = $case.Name; Median = [math]::Round((Get-Median $times)); Min = [math]::Round(($times | Measure-Object -Minimum).Minimum); Max = [math]::Round(($times | Measure-Object -Maximum).Maximum); Trips = $trips }
+                $rows = @($rows) + (New-CaseRow $case.Name $times $trips)
             }
         } finally {
             foreach ($k in @($saved.Keys) + 'KODO_BENCH_APPID') { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
