@@ -16,9 +16,9 @@ function Confirm-KodoSecretDelivery {
         $Confirmation
     )
     if ($null -eq $Confirmation -or -not $Confirmation.PSObject.Properties['appObjectId']) { return }
-    $request = [ordered]@{ kind = 'app.secret.confirm'; appObjectId = [string]$Confirmation.appObjectId; tags = @($Confirmation.tags | ForEach-Object { [string]$_ }) }
+    $request = [ordered]@{ kind = 'app.secret.confirm'; appObjectId = [string]$Confirmation.appObjectId; tags = @(foreach ($t in $Confirmation.tags) { [string]$t }) }
     if ($Confirmation.PSObject.Properties['nonce'] -and $Confirmation.nonce) { $request['nonce'] = [string]$Confirmation.nonce }
-    if ($Confirmation.PSObject.Properties['marks']) { $request['marks'] = @($Confirmation.marks | ForEach-Object { [string]$_ }) }
+    if ($Confirmation.PSObject.Properties['marks']) { $request['marks'] = @(foreach ($m in $Confirmation.marks) { [string]$m }) }
     try {
         $r = Invoke-KodoNative -Cmdlet $Cmdlet -Request $request
         if ($r -and $r.PSObject.Properties['replaced'] -and $r.replaced) {

@@ -18,9 +18,15 @@ function ConvertTo-KodoApp {
         $Result.secret.secretText = $null
     }
     $app = $Result.app
-    $latest = @($app.passwordCredentials | Where-Object { $_ -and $_.endDateTime } | Sort-Object { [datetime]$_.endDateTime } -Descending) | Select-Object -First 1
+    # Statements, not pipelines, here and below: in a new process each pipeline cmdlet's first
+    # use costs milliseconds (benches/results/local-cost.md).
+    $latest = $null
+    foreach ($p in $app.passwordCredentials) {
+        if ($p -and $p.endDateTime -and (-not $latest -or [datetime]$p.endDateTime -gt [datetime]$latest.endDateTime)) { $latest = $p }
+    }
     if (-not $secretExpires -and $latest) { $secretExpires = [datetime]::Parse([string]$latest.endDateTime, [Globalization.CultureInfo]::InvariantCulture, [Globalization.DateTimeStyles]::AdjustToUniversal) }
-    $cert = @($app.keyCredentials) | Where-Object { $_ } | Select-Object -First 1
+    $cert = $null
+    foreach ($k in $app.keyCredentials) { if ($k) { $cert = $k; break } }
     [pscustomobject]@{
         PSTypeName            = 'Kodo.App'
         TenantId              = [string]$Result.tenantId
@@ -33,7 +39,7 @@ function ConvertTo-KodoApp {
         ServicePrincipalId    = [string]$Result.servicePrincipalId
         CertificateThumbprint = $(if ($cert) { [string]$cert.customKeyIdentifier } else { $null })
         CertificateExpiresOn  = $(if ($cert) { [datetime]::Parse([string]$cert.endDateTime, [Globalization.CultureInfo]::InvariantCulture, [Globalization.DateTimeStyles]::AdjustToUniversal) } else { $null })
-        Changes               = @($Result.changes | Where-Object { $_ } | ForEach-Object { [string]$_.action })
+        Changes               = @(foreach ($c in $Result.changes) { if ($c) { [string]$c.action } })
         # What the tenant's app management policy changed (secrets blocked, lifetime capped).
         CredentialNote        = $(if ($Result.PSObject.Properties['credential'] -and $Result.credential) { [string]$Result.credential.note } else { $null })
     }

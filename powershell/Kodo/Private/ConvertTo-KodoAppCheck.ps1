@@ -1,17 +1,18 @@
 function ConvertTo-KodoAppCheck {
     <#
     .SYNOPSIS
-    Turns a native app.test result into Kodo.AppCheck objects (all with -Detailed, else the findings) and a Kodo.AppTestSummary.
+    Turns a native app.test result into its Kodo.AppCheck objects (all with -Detailed, else the findings) and its Kodo.AppTestSummary, as @{ Checks; Summary }.
     #>
     [CmdletBinding()]
+    [OutputType([hashtable])]
     param([Parameter(Mandatory)]$Result, [Parameter(Mandatory)][string]$AppId, [switch]$Detailed)
 
-    foreach ($c in @($Result.checks | Where-Object { $_ })) {
-        if ($Detailed -or $c.status -in 'Fail', 'Warn') {
+    $checks = @(foreach ($c in $Result.checks) {
+        if ($c -and ($Detailed -or $c.status -in 'Fail', 'Warn')) {
             [pscustomobject]@{ PSTypeName = 'Kodo.AppCheck'; AppId = $AppId; Area = [string]$c.area; Check = [string]$c.check; Status = [string]$c.status; Detail = [string]$c.detail }
         }
-    }
-    [pscustomobject]@{
+    })
+    $summary = [pscustomobject]@{
         PSTypeName = 'Kodo.AppTestSummary'
         AppId      = $AppId
         Passed     = [bool]$Result.summary.passed
@@ -19,4 +20,5 @@ function ConvertTo-KodoAppCheck {
         Warnings   = [int]$Result.summary.warnings
         Checks     = [int]$Result.summary.total
     }
+    @{ Checks = $checks; Summary = $summary }
 }

@@ -17,12 +17,12 @@ function ConvertTo-KodoEwsAccess {
         AppId               = [string]$Result.appId
         Status              = [string]$Result.status
         EwsEnabled          = $Result.ewsEnabled
-        AllowedAppIdsBefore = @($Result.allowedAppIdsBefore | Where-Object { $_ })
-        AllowedAppIdsAfter  = @($Result.allowedAppIdsAfter | Where-Object { $_ })
+        AllowedAppIdsBefore = @(foreach ($i in $Result.allowedAppIdsBefore) { if ($i) { $i } })
+        AllowedAppIdsAfter  = @(foreach ($i in $Result.allowedAppIdsAfter) { if ($i) { $i } })
         EffectiveBy         = $(if ($effective) { [datetime]::Parse([string]$effective, [Globalization.CultureInfo]::InvariantCulture, [Globalization.DateTimeStyles]::AdjustToUniversal) } else { $null })
         Reason              = [string](& $property 'reason')
         Command             = [string](& $property 'command')
-        Notes               = @($Result.notes | Where-Object { $_ } | ForEach-Object { [string]$_ })
+        Notes               = @(foreach ($n in $Result.notes) { if ($n) { [string]$n } })
         EwsEndsOn           = [string]$Result.endsOn
         EndNotice           = [string]$Result.endNotice
     }

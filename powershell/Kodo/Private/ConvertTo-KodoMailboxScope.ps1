@@ -8,8 +8,8 @@ function ConvertTo-KodoMailboxScope {
     param([Parameter(Mandatory)][AllowNull()]$Result, [AllowEmptyString()][string]$AppId)
 
     if (-not $Result) { return }
-    $roles = @($Result.roles | Where-Object { $_ } | ForEach-Object {
-        [pscustomobject]@{ PSTypeName = 'Kodo.MailboxScopeRole'; Role = [string]$_.role; Permissions = @($_.permissions); Status = [string]$_.status }
+    $roles = @(foreach ($r in $Result.roles) {
+        if ($r) { [pscustomobject]@{ PSTypeName = 'Kodo.MailboxScopeRole'; Role = [string]$r.role; Permissions = @($r.permissions); Status = [string]$r.status } }
     })
     $verified = $null
     if ($Result.verification) { $verified = [bool]$Result.verification.passed }

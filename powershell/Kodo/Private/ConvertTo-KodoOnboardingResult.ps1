@@ -23,8 +23,8 @@ function ConvertTo-KodoOnboardingResult {
     $changes = @()
     if ($Onboard -and $Onboard.PSObject.Properties['retired']) {
         # The manual's steps that no longer work as written: reported with their dates, not done.
-        $retired = @($Onboard.retired | Where-Object { $_ } | ForEach-Object {
-            [pscustomobject]@{ PSTypeName = 'Kodo.RetiredStep'; Step = [string]$_.step; What = [string]$_.what; Since = [string]$_.since; Replacement = [string]$_.replacement; Source = [string]$_.source }
+        $retired = @(foreach ($s in $Onboard.retired) {
+            if ($s) { [pscustomobject]@{ PSTypeName = 'Kodo.RetiredStep'; Step = [string]$s.step; What = [string]$s.what; Since = [string]$s.since; Replacement = [string]$s.replacement; Source = [string]$s.source } }
         })
     }
     if ($Onboard -and $Onboard.app -and $Onboard.app.app) {
@@ -32,23 +32,23 @@ function ConvertTo-KodoOnboardingResult {
         $ClientId = $app.ClientId
         if ($app.TenantId) { $TenantId = $app.TenantId }
         $rows = @(ConvertTo-KodoPermissionResult -Rows $Onboard.permissions.rows -AppId $ClientId)
-        $changes = @($app.Changes) + @($rows | Where-Object Status -eq 'Granted' | ForEach-Object { "Granted $($_.Api) $($_.Permission) ($($_.Type))" })
+        $changes = @($app.Changes) + @(foreach ($row in $rows) { if ($row.Status -eq 'Granted') { "Granted $($row.Api) $($row.Permission) ($($row.Type))" } })
         if ($Onboard.PSObject.Properties['ews'] -and $Onboard.ews) {
             $ews = ConvertTo-KodoEwsAccess -Result $Onboard.ews -Cmdlet $Cmdlet
             if ($ews.Status -eq 'Configured') { $changes += "Added the app to the EWS allow list (effective by $($ews.EffectiveBy.ToString('u')))" }
         }
         if ($Onboard.permissions.PSObject.Properties['mailboxScope'] -and $Onboard.permissions.mailboxScope) {
             $scope = ConvertTo-KodoMailboxScope -Result $Onboard.permissions.mailboxScope -AppId $ClientId
-            $changes += @($scope.Roles | Where-Object Status -eq 'Granted' | ForEach-Object { "Assigned Exchange role '$($_.Role)' scoped to administrative unit $($scope.AdministrativeUnit)" })
+            $changes += @(foreach ($role in $scope.Roles) { if ($role.Status -eq 'Granted') { "Assigned Exchange role '$($role.Role)' scoped to administrative unit $($scope.AdministrativeUnit)" } })
         }
         if ($changes.Count -eq 0) { Write-Verbose "Tenant $TenantId was already onboarded: nothing changed." }
     }
     $checks = @()
     $passed = $null
     if ($Audit) {
-        $all = @(ConvertTo-KodoAppCheck -Result $Audit -AppId $ClientId -Detailed)
-        $checks = @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppCheck' })
-        $passed = [bool]($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' }).Passed
+        $verdict = ConvertTo-KodoAppCheck -Result $Audit -AppId $ClientId -Detailed
+        $checks = $verdict.Checks
+        $passed = $verdict.Summary.Passed
     }
     [pscustomobject]@{
         PSTypeName      = 'Kodo.OnboardingResult'

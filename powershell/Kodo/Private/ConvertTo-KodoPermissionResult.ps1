@@ -7,7 +7,8 @@ function ConvertTo-KodoPermissionResult {
     [OutputType('Kodo.PermissionResult')]
     param([Parameter(Mandatory)][AllowNull()]$Rows, [Parameter(Mandatory)][AllowEmptyString()][string]$AppId)
 
-    foreach ($row in @($Rows | Where-Object { $_ })) {
+    foreach ($row in $Rows) {
+        if (-not $row) { continue }
         [pscustomobject]@{
             PSTypeName    = 'Kodo.PermissionResult'
             Api           = [string]$row.api

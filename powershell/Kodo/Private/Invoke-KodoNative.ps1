@@ -99,11 +99,7 @@ function Invoke-KodoNative {
     if ($PSCmdlet.ParameterSetName -eq 'Request') {
         $body = [ordered]@{ v = $script:KodoProtocolVersion }
         foreach ($key in $Request.Keys) { $body[$key] = $Request[$key] }
-        # Plain values are written by the interop assembly; a request holding anything else
-        # (a PowerShell object, an enum, a date) by ConvertTo-Json, whole. ($text is untyped: a
-        # [string] variable would turn the null that means "not plain" into ''.)
-        $text = [Kodo.Interop.KodoJson]::TryWrite($body)
-        if ($null -eq $text) { $text = ConvertTo-Json -InputObject $body -Compress -Depth 20 }
+        $text = ConvertTo-KodoNativeJson $body
     }
     if ($PSCmdlet.ParameterSetName -eq 'Bytes') {
         $status = $native.OpStartBytes($session, $RequestBytes, [ref]$op)
@@ -162,6 +158,21 @@ function Invoke-KodoNative {
     $result
 }
 
+function ConvertTo-KodoNativeJson {
+    <#
+    .SYNOPSIS
+    The JSON of a request or of a prompt's answer: plain values (strings, booleans, numbers, null,
+    dictionaries, lists) written by the interop assembly, anything else (a PowerShell object, an
+    enum, a date) by ConvertTo-Json, whole, so that each is written by exactly one of the two.
+    #>
+    param($Value)
+    # Not an advanced function: it runs in every call. ($text is untyped: a [string] variable
+    # would turn the null that means "not plain" into ''.)
+    $text = [Kodo.Interop.KodoJson]::TryWrite($Value)
+    if ($null -eq $text) { $text = ConvertTo-Json -InputObject $Value -Compress -Depth 20 }
+    $text
+}
+
 function Receive-KodoNativeEvent {
     <#
     .SYNOPSIS
@@ -212,7 +223,7 @@ function Receive-KodoNativeEvent {
             # The certificate's private key stays in .NET (e.g. the Windows certificate
             # store): Rust hands over the bytes to sign and gets the signature back.
             $answer = Get-KodoSignatureAnswer -Request $data.Value -Certificate $SigningCertificate
-            $null = $Native.OpRespond($Operation, (ConvertTo-Json -InputObject $answer -Compress))
+            $null = $Native.OpRespond($Operation, (ConvertTo-KodoNativeJson $answer))
         } elseif ($kind -eq 'deliver') {
             # A result with a new secret: written to the pipeline first, then Kodo is told,
             # and clears the secret's mark on the app (onboarding/delivery.rs).
@@ -231,7 +242,7 @@ function Receive-KodoNativeEvent {
             }
             $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; delivered = $delivered }
             if ($location) { $answer['location'] = $location }
-            $null = $Native.OpRespond($Operation, (ConvertTo-Json -InputObject $answer -Compress))
+            $null = $Native.OpRespond($Operation, (ConvertTo-KodoNativeJson $answer))
         } elseif ($kind -eq 'approve') {
             # The operation planned its changes from what it read and waits: each step
             # goes through the caller's ShouldProcess (-WhatIf, -Confirm), and only the
@@ -242,7 +253,7 @@ function Receive-KodoNativeEvent {
                 if ($Cmdlet.ShouldProcess([string]$step.target, [string]$step.action)) { $approvedIds.Add([string]$step.id) }
             }
             $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; approved = @($approvedIds) }
-            $null = $Native.OpRespond($Operation, (ConvertTo-Json -InputObject $answer -Compress))
+            $null = $Native.OpRespond($Operation, (ConvertTo-KodoNativeJson $answer))
         } else {
             if ($kind -eq 'browser') {
                 # The browser sign-in: Kodo listens on loopback for the browser's answer.

@@ -175,11 +175,11 @@ function Test-KodoApp {
                 $request = $null
                 $signIn = $null
             }
-            $all = @(ConvertTo-KodoAppCheck -Result $r -AppId $id -Detailed:$Detailed)
-            $checks = @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppCheck' })
-            $overall = @($all | Where-Object { $_.PSTypeNames -contains 'Kodo.AppTestSummary' })[0]
+            $audit = ConvertTo-KodoAppCheck -Result $r -AppId $id -Detailed:$Detailed
+            $checks = $audit.Checks
+            $overall = $audit.Summary
             if ($Summary) {
-                $overall | Add-Member -NotePropertyName Findings -NotePropertyValue $checks
+                Add-Member -InputObject $overall -NotePropertyName Findings -NotePropertyValue $checks
                 $overall
             } else {
                 $checks
