@@ -12,7 +12,9 @@ the Graph writes (a `$batch` item counted) must be 0. Writes the table to -OutFi
 SteadyState.Tests.ps1 holds the same round-trip figures as a test.
 With -Processes N, the re-runs are also timed as a scheduled job runs them: each in a new pwsh
 process (Import-Module, then Connect-Kodo and the re-run timed, the first native call included),
-N processes per case, after the in-process cases (-Pwsh: which pwsh).
+N processes per case, after the in-process cases (-Pwsh: which pwsh); then N more, each timing
+Import-Module, the first Connect-Kodo, the first re-run and a second one in the same process: what
+a new process pays on first use, step by step.
 .EXAMPLE
 pwsh ./benches/steady-state.ps1 -Runs 5 -LatencyMs 80
 .EXAMPLE
@@ -87,16 +89,26 @@ try {
         # KODO_EMULATOR, the tenant's throwaway secret through the environment (never an argument).
         $emulatorFile = Join-Path ([System.IO.Path]::GetTempPath()) "kodo-steady-state-$PID.json"
         @{ url = $emu.Url; caCertificate = $emu.CaCertificate } | ConvertTo-Json | Set-Content -LiteralPath $emulatorFile
+        # Prints its times (ms): Import-Module, the first Connect-Kodo, the first re-run, and with
+        # KODO_BENCH_SECOND a second re-run in the same process (0 without).
         $child = @'
 $ErrorActionPreference = 'Stop'
-Import-Module $env:KODO_BENCH_MANIFEST
-$credential = New-Object System.Management.Automation.PSCredential $env:KODO_BENCH_CLIENT, (ConvertTo-SecureString $env:KODO_BENCH_SECRET -AsPlainText -Force)
 $sw = [System.Diagnostics.Stopwatch]::StartNew()
+Import-Module $env:KODO_BENCH_MANIFEST
+$import = $sw.Elapsed.TotalMilliseconds
+$credential = New-Object System.Management.Automation.PSCredential $env:KODO_BENCH_CLIENT, (ConvertTo-SecureString $env:KODO_BENCH_SECRET -AsPlainText -Force)
+$rerun = {
+    if ($env:KODO_BENCH_APPID) { $r = Invoke-KodoOnboarding -AppId $env:KODO_BENCH_APPID -SkipAudit -Confirm:$false } else { $r = Invoke-KodoOnboarding -SkipAudit -Confirm:$false }
+    if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" }
+}
+$sw.Restart()
 $null = Connect-Kodo -Environment Emulator -TenantId $env:KODO_BENCH_TENANT -ClientSecretCredential $credential
-if ($env:KODO_BENCH_APPID) { $r = Invoke-KodoOnboarding -AppId $env:KODO_BENCH_APPID -SkipAudit -Confirm:$false } else { $r = Invoke-KodoOnboarding -SkipAudit -Confirm:$false }
-$sw.Stop()
-if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" }
-[math]::Round($sw.Elapsed.TotalMilliseconds)
+$connect = $sw.Elapsed.TotalMilliseconds
+& $rerun
+$first = $sw.Elapsed.TotalMilliseconds - $connect
+$second = 0
+if ($env:KODO_BENCH_SECOND) { $sw.Restart(); & $rerun; $second = $sw.Elapsed.TotalMilliseconds }
+(@($import, $connect, $first, $second) | ForEach-Object { [string][math]::Round($_) }) -join ' '
 '@
         $saved = @{}
         $environment = @{ KODO_EMULATOR = $emulatorFile; KODO_BENCH_MANIFEST = (Join-Path $root 'powershell/Kodo/Kodo.psd1'); KODO_BENCH_TENANT = $t.TenantId
@@ -104,21 +116,39 @@ if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" }
         try {
             foreach ($k in $environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $environment[$k]) }
             $pwsh = if ($Pwsh) { $Pwsh } else { (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source }
+            # One new process: its times, as numbers.
+            function Invoke-Child([string]$Name) {
+                $out = & $pwsh -NoProfile -NonInteractive -Command $child
+                if ($LASTEXITCODE -ne 0) { throw "${Name}: the process failed: $out" }
+                [double[]](([string]@($out)[-1]) -split ' ')
+            }
             foreach ($case in @(@{ Name = 'Re-run in a new process: Connect-Kodo, Invoke-KodoOnboarding -SkipAudit'; AppId = '' }, @{ Name = 'Re-run in a new process, appId known: -AppId -SkipAudit'; AppId = $appId })) {
                 [Environment]::SetEnvironmentVariable('KODO_BENCH_APPID', $case.AppId)
                 $times = @(); $trips = $null
                 for ($i = 0; $i -lt $Processes; $i++) {
                     Clear-Log
-                    $out = & $pwsh -NoProfile -NonInteractive -Command $child
-                    if ($LASTEXITCODE -ne 0) { throw "$($case.Name): the process failed: $out" }
-                    $times += [double]@($out)[-1]
+                    $step = Invoke-Child $case.Name
+                    $times += $step[1] + $step[2]
                     $trips = Get-Trips
                     if ($trips.Writes -ne 0) { throw "$($case.Name) wrote $($trips.Writes) time(s) on a correct tenant" }
                 }
                 $rows = @($rows) + (New-CaseRow $case.Name $times $trips)
             }
+            # Step by step: what a new process pays on first use, against a second re-run in the
+            # same process (its round trips are not counted: the log holds both re-runs).
+            [Environment]::SetEnvironmentVariable('KODO_BENCH_APPID', '')
+            [Environment]::SetEnvironmentVariable('KODO_BENCH_SECOND', '1')
+            $steps = @(for ($i = 0; $i -lt $Processes; $i++) {
+                Clear-Log
+                , (Invoke-Child 'Step by step')
+                $writes = (Get-Trips).Writes
+                if ($writes -ne 0) { throw "Step by step: the re-runs wrote $writes time(s) on a correct tenant" }
+            })
+            $stepRows = for ($k = 0; $k -lt 4; $k++) {
+                New-CaseRow @('Import-Module Kodo', 'Connect-Kodo, first', 'Re-run (-SkipAudit), first', 'Re-run (-SkipAudit), second in the same process')[$k] @($steps | ForEach-Object { $_[$k] }) $null
+            }
         } finally {
-            foreach ($k in @($saved.Keys) + 'KODO_BENCH_APPID') { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
+            foreach ($k in @($saved.Keys) + 'KODO_BENCH_APPID' + 'KODO_BENCH_SECOND') { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
             Remove-Item -LiteralPath $emulatorFile -ErrorAction SilentlyContinue
         }
     }
@@ -135,5 +165,9 @@ $lines = @(
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
 )
 foreach ($r in $rows) { $lines += '| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8} |' -f $r.Case, $r.Median, $r.Min, $r.Max, $r.Trips.Total, $r.Trips.Token, $r.Trips.Graph, $r.Trips.Exchange, $r.Trips.Writes }
+if ($Processes -gt 0) {
+    $lines += @('', "A new process step by step ($Processes processes, the re-run without -AppId; ms):", '', '| Step | Median | Min | Max |', '| --- | ---: | ---: | ---: |')
+    foreach ($r in $stepRows) { $lines += '| {0} | {1} | {2} | {3} |' -f $r.Case, $r.Median, $r.Min, $r.Max }
+}
 $lines | Set-Content -LiteralPath $OutFile -Encoding utf8
 $lines | Write-Output
