@@ -7,7 +7,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 2
+    $emu = Start-KodoEmulator -Tenants 3
 
     # Round trips (HTTP requests the module sent: a `$batch` counts once, its items not) per
     # service, and every write (a `$batch` item included; Exchange's admin API takes Get-* as a
@@ -344,5 +344,41 @@ Describe 'A known appId (Invoke-KodoOnboarding -AppId, the ledger''s clientId): 
         } finally {
             Remove-Item -LiteralPath $ledger, "$ledger.lock" -Force -ErrorAction SilentlyContinue
         }
+    }
+}
+
+Describe 'A manifest without EWS (no full_access_as_app): nothing to read through Exchange' {
+    # The EWS allow list is read through Exchange only, with a token of its own: that is what
+    # keeps the default re-run at 4. A manifest that does not ask for EWS (mail through Graph)
+    # needs neither, and the re-run is a token and Graph's $batch reads.
+    BeforeAll {
+        $seed = Get-Content -Raw -LiteralPath (Join-Path (Split-Path $script:ManifestPath) 'Data/seed.json') | ConvertFrom-Json -DateKind String
+        $seed.permissions = @($seed.permissions | Where-Object { $_.permission -ne 'full_access_as_app' })
+        $noEws = Join-Path $TestDrive 'no-ews.json'
+        $seed | ConvertTo-Json -Depth 10 | Set-Content -LiteralPath $noEws -Encoding utf8
+        $null = Connect-Tenant 2
+        $made = Invoke-KodoOnboarding -DisplayName $name -ManifestPath $noEws -SkipAudit -Confirm:$false
+    }
+
+    It 'a re-run with the app''s id takes 2 round trips (a token, one Graph $batch), with its audit too, and writes nothing' {
+        $made.Status | Should -Be 'Succeeded'
+        $made.Ews | Should -BeNullOrEmpty
+        @($made.Permissions | Where-Object { $_.Permission -eq 'full_access_as_app' }).Count | Should -Be 0
+        $m = Invoke-Measured 2 { Invoke-KodoOnboarding -DisplayName $name -ManifestPath $noEws -AppId $made.ClientId -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        $m.Output.ClientId | Should -Be $made.ClientId
+        @($m.Output.Changes).Count | Should -Be 0
+        Assert-Trips $m.Trips '1/1/0'
+        $m = Invoke-Measured 2 { Invoke-KodoOnboarding -DisplayName $name -ManifestPath $noEws -AppId $made.ClientId -Confirm:$false }
+        $m.Output.AuditPassed | Should -BeTrue
+        @($m.Output.Audit).Count | Should -BeGreaterThan 30
+        Assert-Trips $m.Trips '1/1/0'
+    }
+
+    It 'a re-run without the id takes 3 (a token, two Graph $batches) and writes nothing' {
+        $m = Invoke-Measured 2 { Invoke-KodoOnboarding -DisplayName $name -ManifestPath $noEws -SkipAudit -Confirm:$false }
+        $m.Output.Status | Should -Be 'Succeeded'
+        @($m.Output.Changes).Count | Should -Be 0
+        Assert-Trips $m.Trips '1/2/0'
     }
 }
