@@ -6,7 +6,8 @@ onboarded and correct, against the tenant emulator with latency added to every H
 Onboards one emulator tenant, then times -Runs of each case, each from a new connection
 (Connect-Kodo, so its tokens count as a scheduled job's fresh process pays them): the re-run
 (Invoke-KodoOnboarding -SkipAudit), the re-run with its audit, both again with the app's id known
-(-AppId: one Graph `$batch`), the audit alone (-AuditOnly), and Test-KodoApp. Round trips are
+(-AppId: one Graph `$batch`), the audit alone (-AuditOnly), and Test-KodoApp, also with its live
+sign-in as the app (the first run's client secret). Round trips are
 counted from the emulator's request log (a `$batch` is one; its items are not), per service, and
 the Graph writes (a `$batch` item counted) must be 0. Writes the table to -OutFile.
 SteadyState.Tests.ps1 holds the same round-trip figures as a test.
@@ -59,6 +60,7 @@ try {
     & $connect
     $first = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -SkipAudit -Confirm:$false
     $appId = $first.ClientId
+    $secret = $first.ClientSecret
     $cases = @(
         @{ Name = 'Re-run: Invoke-KodoOnboarding -SkipAudit'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -SkipAudit -Confirm:$false; if ($r.Status -ne 'Succeeded') { throw "re-run: $($r.Status)" } } }
         @{ Name = 'Re-run with its audit: Invoke-KodoOnboarding'; Script = { $r = Invoke-KodoOnboarding -DisplayName 'KODO for Cloud backup' -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
@@ -67,6 +69,7 @@ try {
         @{ Name = 'Audit only: Invoke-KodoOnboarding -AuditOnly'; Script = { $r = Invoke-KodoOnboarding -AuditOnly -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
         @{ Name = 'Audit only, appId known: Invoke-KodoOnboarding -AuditOnly -AppId'; Script = { $r = Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false; if (-not $r.AuditPassed) { throw 'audit failed' } } }
         @{ Name = 'Audit: Test-KodoApp'; Script = { $r = Test-KodoApp -AppId $appId -Summary; if (-not $r.Passed) { throw 'audit failed' } } }
+        @{ Name = 'Audit with its live sign-in as the app: Test-KodoApp -ClientSecret'; Script = { $r = Test-KodoApp -AppId $appId -ClientSecret $secret -Summary; if (-not $r.Passed) { throw 'audit failed' } } }
     )
     $rows = foreach ($case in $cases) {
         & $connect; $null = & $case.Script   # warm-up

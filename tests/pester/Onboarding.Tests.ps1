@@ -513,6 +513,29 @@ Describe 'Test-KodoApp' {
             $failed.Count | Should -Be 1
             $failed[0].Detail | Should -Match 'AADSTS7000215'
         }
+        It 'refuses a sign-in credential of another app before signing in with any, even one of this app given first' {
+            # Test-KodoApp always names the app's own id; the library checks the request anyway.
+            $other = [guid]::NewGuid().ToString()
+            $plain = [System.Net.NetworkCredential]::new('', $app.ClientSecret).Password
+            Clear-Log
+            $err = $null
+            try {
+                & (Get-Module Kodo) {
+                    param($AppId, $Other, $Secret)
+                    Invoke-KodoNative -Request ([ordered]@{ kind = 'app.test'; appId = $AppId; manifest = (Get-KodoManifest); warnDays = 30
+                        signIn = @([ordered]@{ kind = 'clientSecret'; clientId = $AppId; secret = $Secret }, [ordered]@{ kind = 'clientSecret'; clientId = $Other; secret = 'not-a-secret' }) })
+                } $app.ClientId $other $plain
+            } catch { $err = $_ }
+            $err | Should -Not -BeNullOrEmpty
+            $err.FullyQualifiedErrorId | Should -BeLike 'Kodo.InvalidArgument*'
+            $err.Exception.Message | Should -Match "client id $other, not for the app"
+            # The admin's audit reads ran; nothing of the live part did: no sign-in as the app, no
+            # read as the app, not even the SharePoint host lookup it needs.
+            $log = @(Get-Log)
+            @($log | Where-Object { $_.path -like '*/oauth2/v2.0/token' }) | Should -BeNullOrEmpty -Because 'no credential is tried before all are checked'
+            @($log | Where-Object { $_.clientId -eq $app.ClientId }) | Should -BeNullOrEmpty
+            @($log | Where-Object { $_.path -eq '/v1.0/sites/root' }) | Should -BeNullOrEmpty
+        }
         It 'refuses -Live without a credential, and two certificate sources' {
             { Test-KodoApp -AppId $app.ClientId -Live } | Should -Throw -ErrorId 'Kodo.NoSignInCredential,Test-KodoApp'
             { Test-KodoApp -AppId $app.ClientId -CertificatePath $pfxPath -CertificateThumbprint ('A' * 40) } | Should -Throw -ErrorId 'Kodo.TooManyCertificates,Test-KodoApp'

@@ -517,6 +517,18 @@ fn ews_end_check(now: chrono::DateTime<chrono::Utc>) -> Value {
     check("Retired", "Exchange Web Services (EWS)", status, platform::ews_end_notice(now))
 }
 
+/// What one API's part of the live check found (`live_checks`).
+#[derive(Default)]
+struct LiveOutcome {
+    checks: Vec<Value>,
+    /// The app could not sign in to this API: the APIs after it are not reported.
+    refused: bool,
+    /// SharePoint answered the app.
+    sharepoint_ok: bool,
+    /// Where in `checks` SharePoint refused a client secret's token.
+    secret_refused: Option<usize>,
+}
+
 /// What the live check is given besides the credentials.
 struct Live<'a> {
     app_id: &'a str,
@@ -531,7 +543,9 @@ struct Live<'a> {
 /// each API's token carries the application roles the manifest requires (Microsoft Graph,
 /// Exchange Online, SharePoint), and makes one harmless read per API it can call: Graph
 /// `GET /organization?$select=id` and SharePoint `GET /_api/web?$select=Title`. Exchange is only
-/// signed in to: Kodo makes no Exchange call (EWS is retiring, facts.md §8).
+/// signed in to, unless a mailbox is named for the EWS probe (EWS is retiring, facts.md §8).
+/// Per credential the three APIs go at once (a token each, then its read), so the live part's
+/// latency is about two round trips, not five.
 async fn live_checks(
     admin: &Connection,
     ctx: &OpContext,
@@ -544,15 +558,8 @@ async fn live_checks(
     const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
     const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
     let tenant = admin.context()["tenantId"].as_str().unwrap_or(&admin.tenant).to_string();
-    let hosts = crate::sharepoint::hosts(graph).await?;
-    let apis = [
-        ("Microsoft Graph", GRAPH, admin.env.graph.clone()),
-        ("Exchange Online", EXCHANGE, admin.env.exchange.clone()),
-        ("SharePoint", SHAREPOINT, format!("https://{}", hosts.root)),
-    ];
-    let mut checks = Vec::new();
-    let mut sharepoint_ok = false;
-    let mut secret_refused = Vec::new();
+    // Every credential is checked before any is used: one of another app is bad input.
+    let mut probes = Vec::new();
     for spec in specs {
         let probe = Connection::new(Some(tenant.clone()), admin.env.clone(), spec)?;
         if !probe.client_id.eq_ignore_ascii_case(app_id) {
@@ -568,15 +575,30 @@ async fn live_checks(
             Some(tp) => format!("Certificate {tp}"),
             None => "Client secret".to_string(),
         };
+        probes.push((probe, label));
+    }
+    let hosts = crate::sharepoint::hosts(graph).await?;
+    let apis = [
+        ("Microsoft Graph", GRAPH, admin.env.graph.clone()),
+        ("Exchange Online", EXCHANGE, admin.env.exchange.clone()),
+        ("SharePoint", SHAREPOINT, format!("https://{}", hosts.root)),
+    ];
+    // The credentials, and per credential the three APIs, are signed in to and called at once,
+    // so their round trips overlap; the checks are reported in the credentials' and the APIs'
+    // order, and a credential that cannot sign in is reported once, at the first API that
+    // refused it (every other API fails the same way).
+    let (apis, hosts) = (&apis, &hosts);
+    let per_credential = futures_util::future::join_all(probes.iter().map(|(probe, label)| async move {
         ctx.progress("Test-KodoApp", format!("Signing in as the app with its {}", label.to_ascii_lowercase()), None);
-        for (api, resource, audience) in &apis {
+        let outcomes = futures_util::future::join_all(apis.iter().map(|(api, resource, audience)| async move {
+            let mut out = LiveOutcome::default();
             let name = format!("Sign-in to {api} ({label})");
             let token = match probe.token(ctx, audience).await {
                 Ok(t) => t,
                 Err(e) => {
-                    checks.push(check("SignIn", &name, "Fail", format!("Signing in as the app failed: {}", e.message)));
-                    // Every other API fails the same way with this credential.
-                    break;
+                    out.checks.push(check("SignIn", &name, "Fail", format!("Signing in as the app failed: {}", e.message)));
+                    out.refused = true;
+                    return Ok::<_, KodoError>(out);
                 }
             };
             let claims = crate::crypto::jwt_claims(&token);
@@ -591,14 +613,14 @@ async fn live_checks(
             let missing: Vec<&String> =
                 required.iter().filter(|p| !roles.iter().any(|r| r.eq_ignore_ascii_case(p))).collect();
             if missing.is_empty() {
-                checks.push(check(
+                out.checks.push(check(
                     "SignIn",
                     &name,
                     "Pass",
                     format!("Signed in; the token carries the {} application roles required.", required.len()),
                 ));
             } else {
-                checks.push(check(
+                out.checks.push(check(
                     "SignIn",
                     &name,
                     "Fail",
@@ -612,10 +634,10 @@ async fn live_checks(
             let call = format!("Call {api} ({label})");
             match *resource {
                 GRAPH => {
-                    let probe_graph = Graph::new(&probe, ctx);
+                    let probe_graph = Graph::new(probe, ctx);
                     match probe_graph.call(&Request::get("organization?$select=id", Retry::ThrottleOnly)).await {
-                        Ok(_) => checks.push(check("SignIn", &call, "Pass", "GET /v1.0/organization answered.")),
-                        Err(e) => checks.push(check(
+                        Ok(_) => out.checks.push(check("SignIn", &call, "Pass", "GET /v1.0/organization answered.")),
+                        Err(e) => out.checks.push(check(
                             "SignIn",
                             &call,
                             "Fail",
@@ -625,7 +647,7 @@ async fn live_checks(
                 }
                 SHAREPOINT => {
                     let read = crate::sharepoint::spo(
-                        &probe,
+                        probe,
                         ctx,
                         &hosts.root,
                         reqwest::Method::GET,
@@ -635,8 +657,8 @@ async fn live_checks(
                     .await;
                     match read {
                         Ok(_) => {
-                            sharepoint_ok = true;
-                            checks.push(check(
+                            out.sharepoint_ok = true;
+                            out.checks.push(check(
                                 "SignIn",
                                 &call,
                                 "Pass",
@@ -644,10 +666,10 @@ async fn live_checks(
                             ))
                         }
                         Err(e) if probe.thumbprint.is_none() && e.message.contains("Unsupported app only token") => {
-                            secret_refused.push(checks.len());
-                            checks.push(check("SignIn", &call, "Warn", e.message))
+                            out.secret_refused = Some(out.checks.len());
+                            out.checks.push(check("SignIn", &call, "Warn", e.message))
                         }
-                        Err(e) => checks.push(check(
+                        Err(e) => out.checks.push(check(
                             "SignIn",
                             &call,
                             "Fail",
@@ -657,19 +679,39 @@ async fn live_checks(
                 }
                 EXCHANGE => {
                     if let Some(mailbox) = ews_mailbox {
-                        let mut found = ews_probe_check(&probe, ctx, mailbox, org, app_id, &label).await?;
+                        let mut found = ews_probe_check(probe, ctx, mailbox, org, app_id, label).await?;
                         let ews_in_exchange =
                             in_exchange.iter().any(|(_, p)| p.eq_ignore_ascii_case("full_access_as_app"));
                         if found["status"] == "Fail" && ews_in_exchange {
                             found = ews_role_check(admin, ctx, mailbox, app_id, found).await?;
                         }
-                        checks.push(found);
+                        out.checks.push(found);
                     }
                 }
                 _ => {}
             }
-        }
+            Ok(out)
+        }))
+        .await;
         probe.forget().await;
+        outcomes
+    }))
+    .await;
+    let mut checks = Vec::new();
+    let mut sharepoint_ok = false;
+    let mut secret_refused = Vec::new();
+    for outcomes in per_credential {
+        for outcome in outcomes {
+            let outcome = outcome?;
+            if let Some(i) = outcome.secret_refused {
+                secret_refused.push(checks.len() + i);
+            }
+            sharepoint_ok |= outcome.sharepoint_ok;
+            checks.extend(outcome.checks);
+            if outcome.refused {
+                break;
+            }
+        }
     }
     // A secret refused by SharePoint is expected when a certificate reaches SharePoint.
     if sharepoint_ok {
