@@ -382,3 +382,29 @@ Describe 'A manifest without EWS (no full_access_as_app): nothing to read throug
         Assert-Trips $m.Trips '1/2/0'
     }
 }
+
+Describe 'An EWS allow list that cannot be read, read alongside the Graph $batch' {
+    AfterEach { $null = Invoke-Control DELETE 'faults' }
+
+    It 'Test-KodoApp and -AuditOnly -AppId report it once as a failed check, and audit the rest' {
+        # The connection's Graph token is in hand; the Exchange token is refused (AADSTS53003,
+        # Conditional Access), so the allow list cannot be read.
+        $null = Connect-Tenant 0
+        $null = Invoke-Control DELETE 'faults'
+        $null = Invoke-Control POST 'faults' @{ method = 'POST'; pathContains = '/oauth2/v2.0/token'; aadsts = 53003; count = 1000 }
+        Clear-Log
+        $checks = @(Test-KodoApp -AppId $appId -Detailed)
+        $ews = @($checks | Where-Object Check -eq 'EWS allow list')
+        $ews.Count | Should -Be 1
+        $ews[0].Status | Should -Be 'Fail'
+        $ews[0].Detail | Should -Match '^Could not be read.*AADSTS53003'
+        @($checks | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Pass' }).Count | Should -BeGreaterThan 20
+        @(Get-Log | Where-Object { $_.path -like '*/oauth2/v2.0/token' }).Count | Should -Be 1 -Because 'a refused read is reported, not made again'
+        Clear-Log
+        $r = Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false
+        $r.AuditPassed | Should -BeFalse
+        @($r.Audit | Where-Object { $_.Check -eq 'EWS allow list' -and $_.Status -eq 'Fail' }).Count | Should -Be 1
+        @($r.Audit | Where-Object { $_.Status -eq 'Fail' }).Count | Should -Be 1 -Because 'only what could not be read fails'
+        @(Get-Log | Where-Object { $_.path -like '*/oauth2/v2.0/token' }).Count | Should -Be 1 -Because 'a refused read is reported, not made again'
+    }
+}

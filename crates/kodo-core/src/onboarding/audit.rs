@@ -52,7 +52,7 @@ fn check(area: &str, name: &str, status: &str, detail: impl Into<String>) -> Val
 }
 
 pub async fn test_app(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req: TestApp) -> Result<Value, KodoError> {
-    test_app_known(conn, ctx, graph, req, None).await
+    test_app_known(conn, ctx, graph, req, None, None).await
 }
 
 /// What Invoke-KodoOnboarding read of the tenant moments before, for its audit when the run
@@ -69,31 +69,41 @@ pub(crate) struct KnownAudit {
     pub sharepoint: Option<Response>,
 }
 
+/// `known`: what the caller read moments before (None: the audit reads for itself). `org`: the
+/// caller's read of the EWS settings, made alongside (not read again, a failure included).
 pub(crate) async fn test_app_known(
     conn: &Connection,
     ctx: &OpContext,
     graph: &Graph<'_>,
     req: TestApp,
     known: Option<KnownAudit>,
+    org: Option<Result<OrgEws, KodoError>>,
 ) -> Result<Value, KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     check_guid("-AppId", &req.app_id)?;
+    // The live check's credentials are checked before anything is read.
+    let probes = live_probes(conn, &req.app_id, req.sign_in)?;
     // One round of reads: the app, its service principal and what it holds, the resource APIs,
-    // and the SharePoint setting when Graph serves it (no host lookup needed then).
-    let (app, held, resource_sps, known_org, sharepoint) = match known {
-        Some(k) => (k.app, k.holdings, k.resource_sps, k.org, k.sharepoint),
+    // and the SharePoint setting when Graph serves it (no host lookup needed then); alongside,
+    // the EWS allow list through Exchange and, for the live check, the SharePoint host.
+    let (app, held, resource_sps, known_org, sharepoint, hosts) = match known {
+        Some(k) => (k.app, k.holdings, k.resource_sps, k.org.map(Ok).or(org), k.sharepoint, None),
         None => {
             let setting = crate::sharepoint::legacy_auth_graph_read(conn);
-            let (app, held, resource_sps, sharepoint) = read_app_and_apis(
-                graph,
-                &req.app_id,
-                Retry::ReplicationShort,
-                &manifest.resources(),
-                "",
-                setting.as_ref(),
-            )
-            .await?;
-            (app, held, resource_sps, None, sharepoint)
+            let resources = manifest.resources();
+            let reads =
+                read_app_and_apis(graph, &req.app_id, Retry::ReplicationShort, &resources, "", setting.as_ref());
+            let org = async {
+                match org {
+                    Some(read) => Some(read),
+                    None if needs_ews(&manifest) => Some(ews::read(&ExchangeAdmin::new(conn, ctx)).await),
+                    None => None,
+                }
+            };
+            let hosts = async { if probes.is_empty() { None } else { Some(crate::sharepoint::hosts(graph).await) } };
+            let (reads, org, hosts) = tokio::join!(reads, org, hosts);
+            let (app, held, resource_sps, sharepoint) = reads?;
+            (app, held, resource_sps, org, sharepoint, hosts.transpose()?)
         }
     };
     let sp_id = held.sp_id;
@@ -253,7 +263,7 @@ pub(crate) async fn test_app_known(
     // Exchange Web Services: KODO reads mail through it, where the organization lets the app.
     let org = if needs_ews(&manifest) {
         let read = match known_org {
-            Some(org) => Ok(org),
+            Some(read) => read,
             None => ews::read(&ExchangeAdmin::new(conn, ctx)).await,
         };
         checks.push(match &read {
@@ -270,7 +280,7 @@ pub(crate) async fn test_app_known(
     } else {
         None
     };
-    if !req.sign_in.is_empty() {
+    if !probes.is_empty() {
         let live = Live {
             app_id: &req.app_id,
             manifest: &manifest,
@@ -278,7 +288,11 @@ pub(crate) async fn test_app_known(
             ews_mailbox: req.ews_mailbox.as_deref(),
             in_exchange: &in_exchange,
         };
-        checks.extend(live_checks(conn, ctx, graph, live, req.sign_in).await?);
+        let hosts = match hosts {
+            Some(h) => h,
+            None => crate::sharepoint::hosts(graph).await?,
+        };
+        checks.extend(live_checks(conn, ctx, live, probes, &hosts).await?);
     }
     let fails = checks.iter().filter(|c| c["status"] == "Fail").count();
     let warns = checks.iter().filter(|c| c["status"] == "Warn").count();
@@ -539,26 +553,14 @@ struct Live<'a> {
     in_exchange: &'a [(String, String)],
 }
 
-/// The live part of Test-KodoApp: signs in as the app with each credential given, checks that
-/// each API's token carries the application roles the manifest requires (Microsoft Graph,
-/// Exchange Online, SharePoint), and makes one harmless read per API it can call: Graph
-/// `GET /organization?$select=id` and SharePoint `GET /_api/web?$select=Title`. Exchange is only
-/// signed in to, unless a mailbox is named for the EWS probe (EWS is retiring, facts.md §8).
-/// Per credential the three APIs go at once (a token each, then its read), so the live part's
-/// latency is about two round trips, not five.
-async fn live_checks(
+/// The live check's connections, one per credential, each with its label: every credential
+/// must be the app's (one of another app is bad input, refused before anything is sent).
+fn live_probes(
     admin: &Connection,
-    ctx: &OpContext,
-    graph: &Graph<'_>,
-    live: Live<'_>,
+    app_id: &str,
     specs: Vec<CredentialSpec>,
-) -> Result<Vec<Value>, KodoError> {
-    let Live { app_id, manifest, ews: org, ews_mailbox, in_exchange } = live;
-    const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
-    const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
-    const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
+) -> Result<Vec<(Connection, String)>, KodoError> {
     let tenant = admin.context()["tenantId"].as_str().unwrap_or(&admin.tenant).to_string();
-    // Every credential is checked before any is used: one of another app is bad input.
     let mut probes = Vec::new();
     for spec in specs {
         let probe = Connection::new(Some(tenant.clone()), admin.env.clone(), spec)?;
@@ -577,7 +579,27 @@ async fn live_checks(
         };
         probes.push((probe, label));
     }
-    let hosts = crate::sharepoint::hosts(graph).await?;
+    Ok(probes)
+}
+
+/// The live part of Test-KodoApp: signs in as the app with each credential given, checks that
+/// each API's token carries the application roles the manifest requires (Microsoft Graph,
+/// Exchange Online, SharePoint), and makes one harmless read per API it can call: Graph
+/// `GET /organization?$select=id` and SharePoint `GET /_api/web?$select=Title`. Exchange is only
+/// signed in to, unless a mailbox is named for the EWS probe (EWS is retiring, facts.md §8).
+/// Per credential the three APIs go at once (a token each, then its read), so the live part's
+/// latency is about two round trips, not five.
+async fn live_checks(
+    admin: &Connection,
+    ctx: &OpContext,
+    live: Live<'_>,
+    probes: Vec<(Connection, String)>,
+    hosts: &crate::sharepoint::Hosts,
+) -> Result<Vec<Value>, KodoError> {
+    let Live { app_id, manifest, ews: org, ews_mailbox, in_exchange } = live;
+    const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+    const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
+    const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
     let apis = [
         ("Microsoft Graph", GRAPH, admin.env.graph.clone()),
         ("Exchange Online", EXCHANGE, admin.env.exchange.clone()),
@@ -587,7 +609,7 @@ async fn live_checks(
     // so their round trips overlap; the checks are reported in the credentials' and the APIs'
     // order, and a credential that cannot sign in is reported once, at the first API that
     // refused it (every other API fails the same way).
-    let (apis, hosts) = (&apis, &hosts);
+    let apis = &apis;
     let per_credential = futures_util::future::join_all(probes.iter().map(|(probe, label)| async move {
         ctx.progress("Test-KodoApp", format!("Signing in as the app with its {}", label.to_ascii_lowercase()), None);
         let outcomes = futures_util::future::join_all(apis.iter().map(|(api, resource, audience)| async move {

@@ -103,10 +103,12 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     parse_manifest(&req.manifest)?;
     let tenant = conn.context()["tenantId"].as_str().unwrap_or(&conn.tenant).to_string();
     let known_audit: Option<KnownAudit>;
+    let mut known_org = None;
     let (onboarded, app_id) = if req.audit_only {
         ctx.progress("Invoke-KodoOnboarding", "Finding the Kodo app", Some(20));
-        let (app, known) = find_for_audit(conn, ctx, graph, &req, &tenant).await?;
+        let (app, known, org) = find_for_audit(conn, ctx, graph, &req, &tenant).await?;
         known_audit = known;
+        known_org = org;
         (Value::Null, Some(app.app_id().to_string()))
     } else {
         let writes = graph.writes.load(Ordering::Relaxed);
@@ -131,7 +133,7 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
                 ews_mailbox: None,
                 mailbox_scope: req.mailbox_scope.clone(),
             };
-            test_app_known(conn, ctx, graph, check, known_audit).await?
+            test_app_known(conn, ctx, graph, check, known_audit, known_org).await?
         }
         _ => Value::Null,
     };
@@ -148,13 +150,15 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
 /// holds, the resource APIs and the SharePoint setting go in the same `$batch` as the tag's
 /// search, and stand for the audit only when the tag finds that very app and its service
 /// principal answered with both lists (else the audit reads for itself, as without the hint).
+/// The EWS settings are read alongside and come back apart (a failed read too: the audit
+/// reports it without reading again).
 async fn find_for_audit(
     conn: &Connection,
     ctx: &OpContext,
     graph: &Graph<'_>,
     req: &Onboard,
     tenant: &str,
-) -> Result<(Application, Option<KnownAudit>), KodoError> {
+) -> Result<(Application, Option<KnownAudit>, Option<Result<ews::OrgEws, KodoError>>), KodoError> {
     let the_one = |found: Vec<Application>| {
         the_kodo_app(found, "Remove the extra one (Remove-KodoApp).")?.ok_or_else(|| {
             KodoError::new(
@@ -166,10 +170,11 @@ async fn find_for_audit(
     };
     let Some(hint) = req.app_id_hint.as_deref().filter(|_| req.mailbox_scope.is_none()) else {
         let found = graph.list::<Application>(tagged_apps_path("appId,displayName"), Retry::ThrottleOnly).await?;
-        return Ok((the_one(found)?, None));
+        return Ok((the_one(found)?, None, None));
     };
     check_guid("The app id", hint)?;
-    let resources = parse_manifest(&req.manifest)?.resources();
+    let manifest = parse_manifest(&req.manifest)?;
+    let resources = manifest.resources();
     let apps_read = Request::get(tagged_apps_path(APP_SELECT), Retry::ThrottleOnly);
     let held = holdings_reads(hint, Retry::ThrottleOnly);
     let setting = crate::sharepoint::legacy_auth_graph_read(conn);
@@ -177,7 +182,11 @@ async fn find_for_audit(
     reads.extend(held.iter().cloned());
     reads.extend(resources.iter().map(|r| resource_lookup(r)));
     reads.extend(setting.clone());
-    let mut answers = graph.batch(&reads).await?;
+    // The EWS allow list is read through Exchange meanwhile.
+    let exchange = ExchangeAdmin::new(conn, ctx);
+    let ews_read = async { if needs_ews(&manifest) { Some(ews::read(&exchange).await) } else { None } };
+    let (answers, org) = tokio::join!(graph.batch(&reads), ews_read);
+    let mut answers = answers?;
     let setting_answer = if setting.is_some() { answers.pop() } else { None };
     let mut got = answers.into_iter();
     let found: Vec<Application> = graph.all_pages(got.next().unwrap_or_default(), &apps_read).await?;
@@ -187,15 +196,15 @@ async fn find_for_audit(
             crate::context::LogLevel::Verbose,
             "The app id given is not the Kodo app this tenant holds (by its tag): the audit reads as without it.",
         );
-        return Ok((app, None));
+        return Ok((app, None, org));
     }
     let holdings = holdings_from(graph, &held, got.by_ref().take(held.len()).collect()).await?;
     if holdings.sp_id.is_none() || holdings.consents.is_none() {
-        return Ok((app, None));
+        return Ok((app, None, org));
     }
     let resource_sps = resource_sps_from(&resources, got.collect())?;
     let known = KnownAudit { app: app.clone(), holdings, resource_sps, org: None, sharepoint: setting_answer };
-    Ok((app, Some(known)))
+    Ok((app, Some(known), org))
 }
 
 /// App, credential, permissions, consent and EWS: `{ app, permissions, ews, retired, existing }`
