@@ -313,11 +313,15 @@ async fn onboard_app(
             let mut for_audit: Option<KnownAudit> = None;
             let sp_now = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
             let grants = if !sp_now.is_empty() {
+                // A service principal this run did not read before (made just now for an
+                // interrupted run's app, or met after a raced create) may still be replicating:
+                // the grant's reads wait out the full lag, not the short one.
+                let sp_read = held.as_ref().and_then(|h| h.sp_id.as_deref());
                 let grant = GrantPermissions {
                     app_id: app_id.clone(),
                     manifest: req.manifest.clone(),
                     approval: req.approval.clone(),
-                    just_created: false,
+                    just_created: sp_read != Some(sp_now.as_str()),
                     mailbox_scope: req.mailbox_scope.clone(),
                 };
                 // What was read stands only for the service principal it was read of (not for one
