@@ -62,15 +62,14 @@ pub(crate) struct KnownAudit {
     pub app: Application,
     pub holdings: Holdings,
     pub resource_sps: ResourceSps,
-    /// The organization's EWS settings (None: not read, e.g. the manifest needs no EWS).
-    pub org: Option<OrgEws>,
     /// Graph's answer to the SharePoint setting's read (`sharepoint::legacy_auth_graph_read`),
     /// sent with the caller's reads (None: not read; the audit reads it).
     pub sharepoint: Option<Response>,
 }
 
 /// `known`: what the caller read moments before (None: the audit reads for itself). `org`: the
-/// caller's read of the EWS settings, made alongside (not read again, a failure included).
+/// caller's read of the EWS settings, made alongside (not read again, a failure included; None:
+/// the audit reads them when the manifest needs EWS).
 pub(crate) async fn test_app_known(
     conn: &Connection,
     ctx: &OpContext,
@@ -87,7 +86,7 @@ pub(crate) async fn test_app_known(
     // and the SharePoint setting when Graph serves it (no host lookup needed then); alongside,
     // the EWS allow list through Exchange and, for the live check, the SharePoint host.
     let (app, held, resource_sps, known_org, sharepoint, hosts) = match known {
-        Some(k) => (k.app, k.holdings, k.resource_sps, k.org.map(Ok).or(org), k.sharepoint, None),
+        Some(k) => (k.app, k.holdings, k.resource_sps, org, k.sharepoint, None),
         None => {
             let setting = crate::sharepoint::legacy_auth_graph_read(conn);
             let resources = manifest.resources();

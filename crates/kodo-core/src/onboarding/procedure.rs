@@ -25,7 +25,8 @@ use super::{APP_SELECT, SECRET_DAYS_DEFAULT, check_guid, tagged_apps_path, the_k
 use crate::auth::Connection;
 use crate::context::OpContext;
 use crate::error::{ErrorCode, KodoError};
-use crate::exchange::{ExchangeAdmin, ews};
+use crate::exchange::ExchangeAdmin;
+use crate::exchange::ews::{self, OrgEws};
 use crate::graph::models::Application;
 use crate::graph::{Graph, Request, Retry};
 use crate::manifest::{Manifest, parse_manifest};
@@ -115,7 +116,13 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
         let (mut r, read) = onboard_app(conn, ctx, graph, &req).await?;
         // A run that wrote nothing is audited from what it read (no write: the same reads again
         // would answer the same); one that wrote is audited from fresh reads.
-        known_audit = read.filter(|_| graph.writes.load(Ordering::Relaxed) == writes);
+        // The EWS settings it read stand for the audit alongside.
+        if let Some((known, org)) = read.filter(|_| graph.writes.load(Ordering::Relaxed) == writes) {
+            known_audit = Some(known);
+            known_org = org.map(Ok);
+        } else {
+            known_audit = None;
+        }
         let app_id = r["app"]["app"]["appId"].as_str().map(str::to_string);
         if r["app"].is_object() {
             r["app"]["tenantId"] = tenant.clone().into();
@@ -158,7 +165,7 @@ async fn find_for_audit(
     graph: &Graph<'_>,
     req: &Onboard,
     tenant: &str,
-) -> Result<(Application, Option<KnownAudit>, Option<Result<ews::OrgEws, KodoError>>), KodoError> {
+) -> Result<(Application, Option<KnownAudit>, Option<Result<OrgEws, KodoError>>), KodoError> {
     let the_one = |found: Vec<Application>| {
         the_kodo_app(found, "Remove the extra one (Remove-KodoApp).")?.ok_or_else(|| {
             KodoError::new(
@@ -203,7 +210,7 @@ async fn find_for_audit(
         return Ok((app, None, org));
     }
     let resource_sps = resource_sps_from(&resources, got.collect())?;
-    let known = KnownAudit { app: app.clone(), holdings, resource_sps, org: None, sharepoint: setting_answer };
+    let known = KnownAudit { app: app.clone(), holdings, resource_sps, sharepoint: setting_answer };
     Ok((app, Some(known), org))
 }
 
@@ -215,7 +222,7 @@ async fn onboard_app(
     ctx: &OpContext,
     graph: &Graph<'_>,
     req: &Onboard,
-) -> Result<(Value, Option<KnownAudit>), KodoError> {
+) -> Result<(Value, Option<(KnownAudit, Option<OrgEws>)>), KodoError> {
     let manifest = parse_manifest(&req.manifest)?;
     let now = ctx.clock().utc_now();
     ctx.progress("Invoke-KodoOnboarding", "Reading the tenant", Some(10));
@@ -310,7 +317,7 @@ async fn onboard_app(
                 Some(h) => Known::AppAndSp(Box::new(existing.clone()), h.sp_id.clone()),
             };
             let app = ensure_app_known(ctx, graph, ensure, known, None).await?;
-            let mut for_audit: Option<KnownAudit> = None;
+            let mut for_audit: Option<(KnownAudit, Option<OrgEws>)> = None;
             let sp_now = app["servicePrincipalId"].as_str().unwrap_or("").to_string();
             let grants = if !sp_now.is_empty() {
                 // A service principal this run did not read before (made just now for an
@@ -330,13 +337,13 @@ async fn onboard_app(
                     && *sp == sp_now
                     && req.mailbox_scope.is_none()
                 {
-                    for_audit = Some(KnownAudit {
+                    let known = KnownAudit {
                         app: existing.clone(),
                         holdings: h.clone(),
                         resource_sps: resource_sps_from(&resources, resource_answers.clone())?,
-                        org: org.clone(),
                         sharepoint: setting_answer.clone(),
-                    });
+                    };
+                    for_audit = Some((known, org.clone()));
                 }
                 let known_grant = match held {
                     Some(Holdings { sp_id: Some(sp), consents: Some((assignments, grants)) }) if sp == sp_now => {
