@@ -407,4 +407,19 @@ Describe 'An EWS allow list that cannot be read, read alongside the Graph $batch
         @($r.Audit | Where-Object { $_.Status -eq 'Fail' }).Count | Should -Be 1 -Because 'only what could not be read fails'
         @(Get-Log | Where-Object { $_.path -like '*/oauth2/v2.0/token' }).Count | Should -Be 1 -Because 'a refused read is reported, not made again'
     }
+    It 'an Exchange outage (HTTP 500 to every request) is reported after 4 retries, not after the 120 s budget' {
+        # A nightly audit of a fleet during an Exchange incident: each read gives up after Graph
+        # SDK-like retries (4, backoff at most 7.5 s), so every tenant is reported in seconds.
+        $null = Connect-Tenant 0
+        $null = Invoke-Control DELETE 'faults'
+        $null = Invoke-Control POST 'faults' @{ pathContains = '/adminapi/'; status = 500; count = 1000 }
+        Clear-Log
+        $checks = @(Test-KodoApp -AppId $appId -Detailed)
+        $ews = @($checks | Where-Object Check -eq 'EWS allow list')
+        $ews.Count | Should -Be 1
+        $ews[0].Status | Should -Be 'Fail'
+        $ews[0].Detail | Should -Match '^Could not be read.*HTTP 500'
+        @($checks | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Pass' }).Count | Should -BeGreaterThan 20
+        @(Get-Log | Where-Object { $_.path -like '/adminapi/*' }).Count | Should -Be 5 -Because 'one try and four retries'
+    }
 }

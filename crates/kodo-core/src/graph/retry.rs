@@ -66,6 +66,10 @@ pub struct RetryPolicy {
     pub short_lag_budget: Duration,
     /// Retries after no answer at all.
     pub max_no_answer_retries: u32,
+    /// Retries after a server error (500, 502, 503 or 504 without Retry-After, for requests safe
+    /// to repeat): an outage is reported in seconds, not after the whole budget (a nightly audit
+    /// of a fleet during an Exchange incident would otherwise wait two minutes per read).
+    pub max_server_error_retries: u32,
     /// Longest Retry-After honoured.
     pub max_retry_after: Duration,
     /// First backoff step and its cap.
@@ -79,6 +83,10 @@ impl Default for RetryPolicy {
             budget: Duration::from_secs(120),
             short_lag_budget: Duration::from_secs(10),
             max_no_answer_retries: 6,
+            // Microsoft Graph's own SDKs retry a request 3 times by default (RetryHandlerOption.
+            // MaxRetry, learn.microsoft.com/dotnet/api/microsoft.graph.retryhandleroption); Kodo
+            // once more: 4 backoffs, at most 7.5 s in all.
+            max_server_error_retries: 4,
             max_retry_after: Duration::from_secs(60),
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(8),
@@ -123,6 +131,9 @@ impl RetryPolicy {
                 } else if mode != Retry::ThrottleOnly && replication_lag && elapsed < lag_budget {
                     Why::ReplicationLag
                 } else if mode == Retry::Idempotent && matches!(status, 500 | 502 | 503 | 504) {
+                    if tries > self.max_server_error_retries {
+                        return Decision::Stop;
+                    }
                     Why::ServerError
                 } else {
                     return Decision::Stop;
@@ -246,6 +257,25 @@ mod tests {
         assert_eq!(p.decide("POST", Retry::Idempotent, Outcome::NoAnswer, 1, T0, 0.0), Decision::Stop);
         assert!(matches!(p.decide("GET", Retry::Idempotent, Outcome::NoAnswer, 6, T0, 0.0), Decision::RetryAfter(..)));
         assert_eq!(p.decide("GET", Retry::Idempotent, Outcome::NoAnswer, 7, T0, 0.0), Decision::Stop);
+    }
+
+    #[test]
+    fn a_server_error_is_retried_four_times_then_reported_while_throttling_keeps_the_budget() {
+        let p = RetryPolicy::default();
+        let mut waited = Duration::ZERO;
+        for tries in 1..=4 {
+            match p.decide("GET", Retry::Idempotent, answer(500, false, None), tries, waited, 1.0) {
+                Decision::RetryAfter(wait, Why::ServerError) => waited += wait,
+                other => panic!("try {tries}: {other:?}"),
+            }
+        }
+        assert_eq!(waited, Duration::from_millis(7500), "0.5 + 1 + 2 + 4 s at the most");
+        assert_eq!(p.decide("GET", Retry::Idempotent, answer(502, false, None), 5, waited, 1.0), Decision::Stop);
+        // A 503 with Retry-After is throttling: waited for as long as the budget lasts.
+        assert!(matches!(
+            p.decide("GET", Retry::Idempotent, answer(503, false, Some(1.0)), 20, waited, 1.0),
+            Decision::RetryAfter(_, Why::Throttled)
+        ));
     }
 
     #[test]
