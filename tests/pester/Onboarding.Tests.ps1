@@ -489,6 +489,27 @@ Describe 'Test-KodoApp' {
             $plain = [System.Net.NetworkCredential]::new('', $app.ClientSecret).Password
             ($all | Out-String) + ($verbose | Out-String) | Should -Not -Match ([regex]::Escape($plain))
         }
+        It 'signs in as the app alongside the audit''s own reads, not after them' {
+            # The audit's Graph $batch is held back 1.5 s: the app's sign-ins and harmless reads,
+            # which do not depend on it, are done meanwhile (the log is in order of completion).
+            $null = Invoke-Control DELETE 'faults'
+            Add-Fault @{ method = 'POST'; pathContains = '/v1.0/$batch'; delayMs = 1500; count = 1 }
+            Clear-Log
+            try {
+                $checks = @($app | Test-KodoApp -Live -CertificatePath $pfxPath -CertificatePassword $pfxPassword -Detailed)
+            } finally {
+                $null = Invoke-Control DELETE 'faults'
+            }
+            @($checks | Where-Object Status -eq 'Fail') | Should -BeNullOrEmpty
+            @($checks | Where-Object { $_.Area -eq 'SignIn' -and $_.Status -eq 'Pass' }).Count | Should -Be 9
+            $log = @(Get-Log)
+            $batch = @(for ($i = 0; $i -lt $log.Count; $i++) { if ($log[$i].path -eq '/v1.0/$batch') { $i } })[0]
+            $asApp = @(for ($i = 0; $i -lt $log.Count; $i++) {
+                    if ($log[$i].clientId -eq $app.ClientId -and ($log[$i].path -like '/v1.0/organization*' -or $log[$i].path -like '*/_api/web*')) { $i }
+                })
+            $asApp.Count | Should -Be 4 -Because 'Graph and SharePoint, with the secret and with the certificate'
+            $asApp | ForEach-Object { $_ | Should -BeLessThan $batch -Because 'the app''s reads do not wait for the audit''s' }
+        }
         It 'fails the secret-only run on SharePoint with a warning that says why' {
             $r = @($app | Test-KodoApp -Live -Detailed)
             $refused = $r | Where-Object Check -eq 'Call SharePoint (Client secret)'

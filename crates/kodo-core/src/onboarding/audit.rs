@@ -84,8 +84,8 @@ pub(crate) async fn test_app_known(
     let probes = live_probes(conn, &req.app_id, req.sign_in)?;
     // One round of reads: the app, its service principal and what it holds, the resource APIs,
     // and the SharePoint setting when Graph serves it (no host lookup needed then); alongside,
-    // the EWS allow list through Exchange and, for the live check, the SharePoint host.
-    let (app, held, resource_sps, known_org, sharepoint, hosts) = match known {
+    // the EWS allow list through Exchange and the live check's sign-ins and reads as the app.
+    let (app, held, resource_sps, known_org, sharepoint, fetched) = match known {
         Some(k) => (k.app, k.holdings, k.resource_sps, org, k.sharepoint, None),
         None => {
             let setting = crate::sharepoint::legacy_auth_graph_read(conn);
@@ -99,10 +99,11 @@ pub(crate) async fn test_app_known(
                     None => None,
                 }
             };
-            let hosts = async { if probes.is_empty() { None } else { Some(crate::sharepoint::hosts(graph).await) } };
-            let (reads, org, hosts) = tokio::join!(reads, org, hosts);
+            let live =
+                async { if probes.is_empty() { None } else { Some(live_fetch(conn, ctx, graph, &probes).await) } };
+            let (reads, org, live) = tokio::join!(reads, org, live);
             let (app, held, resource_sps, sharepoint) = reads?;
-            (app, held, resource_sps, org, sharepoint, hosts.transpose()?)
+            (app, held, resource_sps, org, sharepoint, live.transpose()?)
         }
     };
     let sp_id = held.sp_id;
@@ -287,11 +288,11 @@ pub(crate) async fn test_app_known(
             ews_mailbox: req.ews_mailbox.as_deref(),
             in_exchange: &in_exchange,
         };
-        let hosts = match hosts {
-            Some(h) => h,
-            None => crate::sharepoint::hosts(graph).await?,
+        let fetched = match fetched {
+            Some(f) => f,
+            None => live_fetch(conn, ctx, graph, &probes).await?,
         };
-        checks.extend(live_checks(conn, ctx, live, probes, &hosts).await?);
+        checks.extend(live_checks(conn, ctx, live, probes, fetched).await?);
     }
     let fails = checks.iter().filter(|c| c["status"] == "Fail").count();
     let warns = checks.iter().filter(|c| c["status"] == "Warn").count();
@@ -530,18 +531,6 @@ fn ews_end_check(now: chrono::DateTime<chrono::Utc>) -> Value {
     check("Retired", "Exchange Web Services (EWS)", status, platform::ews_end_notice(now))
 }
 
-/// What one API's part of the live check found (`live_checks`).
-#[derive(Default)]
-struct LiveOutcome {
-    checks: Vec<Value>,
-    /// The app could not sign in to this API: the APIs after it are not reported.
-    refused: bool,
-    /// SharePoint answered the app.
-    sharepoint_ok: bool,
-    /// Where in `checks` SharePoint refused a client secret's token.
-    secret_refused: Option<usize>,
-}
-
 /// What the live check is given besides the credentials.
 struct Live<'a> {
     app_id: &'a str,
@@ -581,45 +570,111 @@ fn live_probes(
     Ok(probes)
 }
 
-/// The live part of Test-KodoApp: signs in as the app with each credential given, checks that
-/// each API's token carries the application roles the manifest requires (Microsoft Graph,
-/// Exchange Online, SharePoint), and makes one harmless read per API it can call: Graph
+const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
+
+/// What one credential got from one API of the live check, before it is judged: the sign-in,
+/// and the API's harmless read once the token came (Graph and SharePoint; None for Exchange,
+/// or when the sign-in failed).
+struct Fetched {
+    token: Result<String, KodoError>,
+    read: Option<Result<(), KodoError>>,
+}
+
+/// The live check's sign-ins and reads: per credential, Graph, Exchange and SharePoint, all at
+/// once, and alongside the audit's own reads when the caller starts it with them (they do not
+/// depend on each other). SharePoint's audience is the tenant's host, looked up once for every
+/// credential. A host that cannot be looked up fails the audit, as before the live check began.
+/// Per credential, in the order given: Graph, Exchange, SharePoint.
+async fn live_fetch(
+    admin: &Connection,
+    ctx: &OpContext,
+    graph: &Graph<'_>,
+    probes: &[(Connection, String)],
+) -> Result<(crate::sharepoint::Hosts, Vec<[Fetched; 3]>), KodoError> {
+    use futures_util::FutureExt;
+    let hosts = crate::sharepoint::hosts(graph).shared();
+    let per_credential = futures_util::future::join_all(probes.iter().map(|(probe, label)| {
+        let hosts = hosts.clone();
+        async move {
+            ctx.progress(
+                "Test-KodoApp",
+                format!("Signing in as the app with its {}", label.to_ascii_lowercase()),
+                None,
+            );
+            let graph_part = async {
+                let token = probe.token(ctx, &admin.env.graph).await;
+                let read = match &token {
+                    Ok(_) => Some(
+                        Graph::new(probe, ctx)
+                            .call(&Request::get("organization?$select=id", Retry::ThrottleOnly))
+                            .await
+                            .map(|_| ()),
+                    ),
+                    Err(_) => None,
+                };
+                Fetched { token, read }
+            };
+            let exchange_part = async { Fetched { token: probe.token(ctx, &admin.env.exchange).await, read: None } };
+            let sharepoint_part = async {
+                let root = hosts.await?.root;
+                let token = probe.token(ctx, &format!("https://{root}")).await;
+                let read = match &token {
+                    Ok(_) => Some(
+                        crate::sharepoint::spo(
+                            probe,
+                            ctx,
+                            &root,
+                            reqwest::Method::GET,
+                            "/_api/web?$select=Title",
+                            None,
+                        )
+                        .await
+                        .map(|_| ()),
+                    ),
+                    Err(_) => None,
+                };
+                Ok::<_, KodoError>(Fetched { token, read })
+            };
+            let (g, x, s) = tokio::join!(graph_part, exchange_part, sharepoint_part);
+            Ok::<_, KodoError>([g, x, s?])
+        }
+    }))
+    .await;
+    let per_credential = per_credential.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok((hosts.await?, per_credential))
+}
+
+/// The live part of Test-KodoApp, judged from what `live_fetch` got: for each credential given,
+/// that each API's token carries the application roles the manifest requires (Microsoft Graph,
+/// Exchange Online, SharePoint) and that its harmless read answered: Graph
 /// `GET /organization?$select=id` and SharePoint `GET /_api/web?$select=Title`. Exchange is only
-/// signed in to, unless a mailbox is named for the EWS probe (EWS is retiring, facts.md §8).
-/// Per credential the three APIs go at once (a token each, then its read), so the live part's
-/// latency is about two round trips, not five.
+/// signed in to, unless a mailbox is named for the EWS probe (EWS is retiring, facts.md §8),
+/// which is made here. Checks come in the credentials' and the APIs' order; a credential that
+/// cannot sign in is reported once, at the first API that refused it (every other API fails the
+/// same way).
 async fn live_checks(
     admin: &Connection,
     ctx: &OpContext,
     live: Live<'_>,
     probes: Vec<(Connection, String)>,
-    hosts: &crate::sharepoint::Hosts,
+    fetched: (crate::sharepoint::Hosts, Vec<[Fetched; 3]>),
 ) -> Result<Vec<Value>, KodoError> {
     let Live { app_id, manifest, ews: org, ews_mailbox, in_exchange } = live;
-    const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
-    const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
     const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
-    let apis = [
-        ("Microsoft Graph", GRAPH, admin.env.graph.clone()),
-        ("Exchange Online", EXCHANGE, admin.env.exchange.clone()),
-        ("SharePoint", SHAREPOINT, format!("https://{}", hosts.root)),
-    ];
-    // The credentials, and per credential the three APIs, are signed in to and called at once,
-    // so their round trips overlap; the checks are reported in the credentials' and the APIs'
-    // order, and a credential that cannot sign in is reported once, at the first API that
-    // refused it (every other API fails the same way).
-    let apis = &apis;
-    let per_credential = futures_util::future::join_all(probes.iter().map(|(probe, label)| async move {
-        ctx.progress("Test-KodoApp", format!("Signing in as the app with its {}", label.to_ascii_lowercase()), None);
-        let outcomes = futures_util::future::join_all(apis.iter().map(|(api, resource, audience)| async move {
-            let mut out = LiveOutcome::default();
+    let (hosts, per_credential) = fetched;
+    let apis = [("Microsoft Graph", GRAPH), ("Exchange Online", EXCHANGE), ("SharePoint", SHAREPOINT)];
+    let mut checks = Vec::new();
+    let mut sharepoint_ok = false;
+    let mut secret_refused = Vec::new();
+    for ((probe, label), parts) in probes.iter().zip(per_credential) {
+        for ((api, resource), part) in apis.iter().zip(parts) {
             let name = format!("Sign-in to {api} ({label})");
-            let token = match probe.token(ctx, audience).await {
+            let token = match part.token {
                 Ok(t) => t,
                 Err(e) => {
-                    out.checks.push(check("SignIn", &name, "Fail", format!("Signing in as the app failed: {}", e.message)));
-                    out.refused = true;
-                    return Ok::<_, KodoError>(out);
+                    checks.push(check("SignIn", &name, "Fail", format!("Signing in as the app failed: {}", e.message)));
+                    break;
                 }
             };
             let claims = crate::crypto::jwt_claims(&token);
@@ -634,14 +689,14 @@ async fn live_checks(
             let missing: Vec<&String> =
                 required.iter().filter(|p| !roles.iter().any(|r| r.eq_ignore_ascii_case(p))).collect();
             if missing.is_empty() {
-                out.checks.push(check(
+                checks.push(check(
                     "SignIn",
                     &name,
                     "Pass",
                     format!("Signed in; the token carries the {} application roles required.", required.len()),
                 ));
             } else {
-                out.checks.push(check(
+                checks.push(check(
                     "SignIn",
                     &name,
                     "Fail",
@@ -653,52 +708,35 @@ async fn live_checks(
                 ));
             }
             let call = format!("Call {api} ({label})");
-            match *resource {
-                GRAPH => {
-                    let probe_graph = Graph::new(probe, ctx);
-                    match probe_graph.call(&Request::get("organization?$select=id", Retry::ThrottleOnly)).await {
-                        Ok(_) => out.checks.push(check("SignIn", &call, "Pass", "GET /v1.0/organization answered.")),
-                        Err(e) => out.checks.push(check(
-                            "SignIn",
-                            &call,
-                            "Fail",
-                            format!("GET /v1.0/organization failed: {}", e.message),
-                        )),
-                    }
+            match (*resource, part.read) {
+                (GRAPH, Some(Ok(()))) => {
+                    checks.push(check("SignIn", &call, "Pass", "GET /v1.0/organization answered."))
                 }
-                SHAREPOINT => {
-                    let read = crate::sharepoint::spo(
-                        probe,
-                        ctx,
-                        &hosts.root,
-                        reqwest::Method::GET,
-                        "/_api/web?$select=Title",
-                        None,
-                    )
-                    .await;
-                    match read {
-                        Ok(_) => {
-                            out.sharepoint_ok = true;
-                            out.checks.push(check(
-                                "SignIn",
-                                &call,
-                                "Pass",
-                                format!("GET https://{}/_api/web answered.", hosts.root),
-                            ))
-                        }
-                        Err(e) if probe.thumbprint.is_none() && e.message.contains("Unsupported app only token") => {
-                            out.secret_refused = Some(out.checks.len());
-                            out.checks.push(check("SignIn", &call, "Warn", e.message))
-                        }
-                        Err(e) => out.checks.push(check(
-                            "SignIn",
-                            &call,
-                            "Fail",
-                            format!("GET https://{}/_api/web failed: {}", hosts.root, e.message),
-                        )),
-                    }
+                (GRAPH, Some(Err(e))) => {
+                    checks.push(check("SignIn", &call, "Fail", format!("GET /v1.0/organization failed: {}", e.message)))
                 }
-                EXCHANGE => {
+                (SHAREPOINT, Some(Ok(()))) => {
+                    sharepoint_ok = true;
+                    checks.push(check(
+                        "SignIn",
+                        &call,
+                        "Pass",
+                        format!("GET https://{}/_api/web answered.", hosts.root),
+                    ))
+                }
+                (SHAREPOINT, Some(Err(e)))
+                    if probe.thumbprint.is_none() && e.message.contains("Unsupported app only token") =>
+                {
+                    secret_refused.push(checks.len());
+                    checks.push(check("SignIn", &call, "Warn", e.message))
+                }
+                (SHAREPOINT, Some(Err(e))) => checks.push(check(
+                    "SignIn",
+                    &call,
+                    "Fail",
+                    format!("GET https://{}/_api/web failed: {}", hosts.root, e.message),
+                )),
+                (EXCHANGE, _) => {
                     if let Some(mailbox) = ews_mailbox {
                         let mut found = ews_probe_check(probe, ctx, mailbox, org, app_id, label).await?;
                         let ews_in_exchange =
@@ -706,33 +744,13 @@ async fn live_checks(
                         if found["status"] == "Fail" && ews_in_exchange {
                             found = ews_role_check(admin, ctx, mailbox, app_id, found).await?;
                         }
-                        out.checks.push(found);
+                        checks.push(found);
                     }
                 }
                 _ => {}
             }
-            Ok(out)
-        }))
-        .await;
-        probe.forget().await;
-        outcomes
-    }))
-    .await;
-    let mut checks = Vec::new();
-    let mut sharepoint_ok = false;
-    let mut secret_refused = Vec::new();
-    for outcomes in per_credential {
-        for outcome in outcomes {
-            let outcome = outcome?;
-            if let Some(i) = outcome.secret_refused {
-                secret_refused.push(checks.len() + i);
-            }
-            sharepoint_ok |= outcome.sharepoint_ok;
-            checks.extend(outcome.checks);
-            if outcome.refused {
-                break;
-            }
         }
+        probe.forget().await;
     }
     // A secret refused by SharePoint is expected when a certificate reaches SharePoint.
     if sharepoint_ok {

@@ -17,6 +17,7 @@ use crate::plan::{Approval, Plan};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+#[derive(Clone)]
 pub struct Hosts {
     pub root: String,
     pub admin: String,
