@@ -384,21 +384,29 @@ Describe 'A manifest without EWS (no full_access_as_app): nothing to read throug
 }
 
 Describe 'An EWS allow list that cannot be read, read alongside the Graph $batch' {
+    BeforeAll {
+        # Test-KodoApp with a fault rule in place: its checks, and that the allow list's check
+        # is the one failed check, with a detail matching $Detail.
+        function Test-WithFault([hashtable]$Rule, [string]$Detail) {
+            $null = Connect-Tenant 0
+            $null = Invoke-Control DELETE 'faults'
+            $null = Invoke-Control POST 'faults' $Rule
+            Clear-Log
+            $checks = @(Test-KodoApp -AppId $appId -Detailed)
+            $ews = @($checks | Where-Object Check -eq 'EWS allow list')
+            $ews.Count | Should -Be 1
+            $ews[0].Status | Should -Be 'Fail'
+            $ews[0].Detail | Should -Match $Detail
+            @($checks | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Pass' }).Count | Should -BeGreaterThan 20
+            $checks
+        }
+    }
     AfterEach { $null = Invoke-Control DELETE 'faults' }
 
     It 'Test-KodoApp and -AuditOnly -AppId report it once as a failed check, and audit the rest' {
         # The connection's Graph token is in hand; the Exchange token is refused (AADSTS53003,
         # Conditional Access), so the allow list cannot be read.
-        $null = Connect-Tenant 0
-        $null = Invoke-Control DELETE 'faults'
-        $null = Invoke-Control POST 'faults' @{ method = 'POST'; pathContains = '/oauth2/v2.0/token'; aadsts = 53003; count = 1000 }
-        Clear-Log
-        $checks = @(Test-KodoApp -AppId $appId -Detailed)
-        $ews = @($checks | Where-Object Check -eq 'EWS allow list')
-        $ews.Count | Should -Be 1
-        $ews[0].Status | Should -Be 'Fail'
-        $ews[0].Detail | Should -Match '^Could not be read.*AADSTS53003'
-        @($checks | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Pass' }).Count | Should -BeGreaterThan 20
+        $null = Test-WithFault @{ method = 'POST'; pathContains = '/oauth2/v2.0/token'; aadsts = 53003; count = 1000 } '^Could not be read.*AADSTS53003'
         @(Get-Log | Where-Object { $_.path -like '*/oauth2/v2.0/token' }).Count | Should -Be 1 -Because 'a refused read is reported, not made again'
         Clear-Log
         $r = Invoke-KodoOnboarding -AuditOnly -AppId $appId -Confirm:$false
@@ -410,16 +418,7 @@ Describe 'An EWS allow list that cannot be read, read alongside the Graph $batch
     It 'an Exchange outage (HTTP 500 to every request) is reported after 4 retries, not after the 120 s budget' {
         # A nightly audit of a fleet during an Exchange incident: each read gives up after Graph
         # SDK-like retries (4, backoff at most 7.5 s), so every tenant is reported in seconds.
-        $null = Connect-Tenant 0
-        $null = Invoke-Control DELETE 'faults'
-        $null = Invoke-Control POST 'faults' @{ pathContains = '/adminapi/'; status = 500; count = 1000 }
-        Clear-Log
-        $checks = @(Test-KodoApp -AppId $appId -Detailed)
-        $ews = @($checks | Where-Object Check -eq 'EWS allow list')
-        $ews.Count | Should -Be 1
-        $ews[0].Status | Should -Be 'Fail'
-        $ews[0].Detail | Should -Match '^Could not be read.*HTTP 500'
-        @($checks | Where-Object { $_.Area -eq 'Permission' -and $_.Status -eq 'Pass' }).Count | Should -BeGreaterThan 20
+        $null = Test-WithFault @{ pathContains = '/adminapi/'; status = 500; count = 1000 } '^Could not be read.*HTTP 500'
         @(Get-Log | Where-Object { $_.path -like '/adminapi/*' }).Count | Should -Be 5 -Because 'one try and four retries'
     }
 }
