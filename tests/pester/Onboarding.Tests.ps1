@@ -5,7 +5,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu = Start-KodoEmulator -Tenants 17
+    $emu = Start-KodoEmulator -Tenants 18
     $truth = Import-Csv (Join-Path $script:RepoRoot 'crates/kodo-emulator/fixtures/permissions-truth.csv')
 
     # Plain Graph, outside Kodo (the test trusts the emulator's self-made CA by skipping the check).
@@ -213,6 +213,26 @@ Describe 'Replication lag and throttling' {
         @($rows | Where-Object Status -eq 'Granted').Count | Should -Be 28
         Start-Sleep -Seconds 6   # the new objects replicate (the lag also applies to these plain reads)
         Assert-Onboarded $t $app
+    }
+    It 'clears the delivered secret''s mark though a read of the app answers 503 once' {
+        # The delivery confirmation reads the app's tags before it writes them; that read (a GET,
+        # safe to repeat) is retried after a server error. It was not (a GET sent with the
+        # replication-lag mode), so one 503 left the mark on a Succeeded run and the next run
+        # replaced the secret the admin held (Faults.Tests' long tier, seeds 59 and 103).
+        $t = Connect-Tenant 17
+        Add-Fault @{ method = 'GET'; pathContains = '/v1.0/applications/'; status = 503; count = 1 }
+        try {
+            $r = Invoke-KodoOnboarding -Confirm:$false -SkipAudit -WarningVariable warned -WarningAction SilentlyContinue
+        } finally {
+            $null = Invoke-Control DELETE 'faults'
+        }
+        $r.Status | Should -Be 'Succeeded'
+        "$warned" | Should -Not -Match 'could not record'
+        $hit = @(Get-Log | Where-Object { $_.method -eq 'GET' -and $_.path -like '*/applications/*' -and $_.status -eq 503 })
+        $hit.Count | Should -Be 1 -Because 'the fault was met'
+        $app = Invoke-PlainGraph $t "applications(appId='$($r.ClientId)')?`$select=tags"
+        @($app.tags) | Should -Be @('KodoManaged') -Because 'no mark of an undelivered secret is left'
+        Assert-OneAppOneSecret $t $r
     }
 }
 

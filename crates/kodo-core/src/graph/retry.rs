@@ -16,7 +16,8 @@
 
 use std::time::Duration;
 
-/// How one request may be retried: the caller's statement of what a repeat would do.
+/// How one request may be retried: the caller's statement of what a repeat would do. A GET
+/// is safe to repeat whatever its mode: its 5xx answers are retried as `Idempotent` ones are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// Throttling only (a POST that could create twice).
@@ -130,7 +131,9 @@ impl RetryPolicy {
                     Why::Throttled
                 } else if mode != Retry::ThrottleOnly && replication_lag && elapsed < lag_budget {
                     Why::ReplicationLag
-                } else if mode == Retry::Idempotent && matches!(status, 500 | 502 | 503 | 504) {
+                } else if (mode == Retry::Idempotent || method.eq_ignore_ascii_case("GET"))
+                    && matches!(status, 500 | 502 | 503 | 504)
+                {
                     if tries > self.max_server_error_retries {
                         return Decision::Stop;
                     }
@@ -202,9 +205,16 @@ mod tests {
                 p.decide("POST", Retry::ThrottleOnly, answer(status, false, Some(2.0)), 1, T0, 0.0),
                 Decision::RetryAfter(Duration::from_secs(2), Why::Throttled)
             );
-            // Without Retry-After: only an idempotent request is repeated.
+            // Without Retry-After: only a request safe to repeat is repeated: an idempotent one,
+            // and a read whatever its mode (a confirmation's read of the tags failed on one 503).
             assert_eq!(p.decide("POST", Retry::ThrottleOnly, answer(status, false, None), 1, T0, 0.0), Decision::Stop);
-            assert_eq!(p.decide("GET", Retry::Replication, answer(status, false, None), 1, T0, 0.0), Decision::Stop);
+            assert_eq!(p.decide("POST", Retry::Replication, answer(status, false, None), 1, T0, 0.0), Decision::Stop);
+            for mode in [Retry::ThrottleOnly, Retry::Replication, Retry::ReplicationShort] {
+                assert!(matches!(
+                    p.decide("GET", mode, answer(status, false, None), 1, T0, 0.0),
+                    Decision::RetryAfter(_, Why::ServerError)
+                ));
+            }
             assert!(matches!(
                 p.decide("PATCH", Retry::Idempotent, answer(status, false, None), 1, T0, 0.0),
                 Decision::RetryAfter(_, Why::ServerError)
