@@ -19,14 +19,10 @@ use super::ExchangeAdmin;
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::Retry;
+use crate::manifest::{EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// Microsoft Graph's resource appId (facts.md §1.1).
-const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
-/// Office 365 Exchange Online's resource appId (facts.md §1.1).
-const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
 
 /// Each Entra application permission with an Exchange application role of the same effect
 /// (docs/exchange-rbac-research.md §1.3, the Learn table of 2025-11-25): (resource appId,

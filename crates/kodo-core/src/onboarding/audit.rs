@@ -16,7 +16,10 @@ use crate::exchange::ews::{self, OrgEws, Probe};
 use crate::exchange::{ExchangeAdmin, rbac};
 use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, end_of};
 use crate::graph::{Graph, Request, Response, Retry};
-use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
+use crate::manifest::{
+    EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH, Manifest, RowStatus, SHAREPOINT_APP_ID as SHAREPOINT,
+    parse_manifest, resolve,
+};
 use crate::platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -570,9 +573,6 @@ fn live_probes(
     Ok(probes)
 }
 
-const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
-const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
-
 /// What one credential got from one API of the live check, before it is judged: the sign-in,
 /// and the API's harmless read once the token came (Graph and SharePoint; None for Exchange,
 /// or when the sign-in failed).
@@ -661,7 +661,6 @@ async fn live_checks(
     fetched: (crate::sharepoint::Hosts, Vec<[Fetched; 3]>),
 ) -> Result<Vec<Value>, KodoError> {
     let Live { app_id, manifest, ews: org, ews_mailbox, in_exchange } = live;
-    const SHAREPOINT: &str = super::permissions::SHAREPOINT_APP_ID;
     let (hosts, per_credential) = fetched;
     let apis = [("Microsoft Graph", GRAPH), ("Exchange Online", EXCHANGE), ("SharePoint", SHAREPOINT)];
     let mut checks = Vec::new();

@@ -21,17 +21,16 @@ use crate::exchange::ews::{self, Probe};
 use crate::graph::models::{AppRoleAssignment, ServicePrincipal};
 use crate::graph::{Graph, Request, Retry, graph_error};
 use crate::ledger::{Ledger, State};
-use crate::manifest::{Resolution, RowStatus, parse_manifest, resolve};
+use crate::manifest::{
+    EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH, Resolution, RowStatus, SHAREPOINT_APP_ID as SHAREPOINT,
+    parse_manifest, resolve,
+};
 use crate::plan::{Approval, Plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `signInAudience` of an app other Entra tenants may use (docs/multitenant-research.md §2).
 pub const MULTI_TENANT_AUDIENCE: &str = "AzureADMultipleOrgs";
-
-const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
-const EXCHANGE: &str = "00000002-0000-0ff1-ce00-000000000000";
-const SHAREPOINT: &str = "00000003-0000-0ff1-ce00-000000000000";
 
 /// A redirect URI Entra accepts for a web app: https, or http on localhost (Learn "Redirect URI
 /// restrictions"); absolute, no fragment.

@@ -13,15 +13,13 @@ use crate::graph::models::{
     AppRoleAssignment, Application, OAuth2PermissionGrant, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
 };
 use crate::graph::{Graph, Request, Response, Retry, graph_error};
+use crate::manifest::SHAREPOINT_APP_ID;
 use crate::manifest::{Manifest, PermissionRow, Resolution, Resolved, RowStatus, parse_manifest, resolve};
 use crate::plan::{Approval, Decided, Plan};
 use crate::platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
-
-/// SharePoint Online's resource appId (facts.md §1.1).
-pub const SHAREPOINT_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

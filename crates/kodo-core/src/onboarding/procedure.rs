@@ -29,6 +29,7 @@ use crate::exchange::ExchangeAdmin;
 use crate::exchange::ews::{self, OrgEws};
 use crate::graph::models::Application;
 use crate::graph::{Graph, Request, Retry};
+use crate::manifest::EXCHANGE_APP_ID;
 use crate::manifest::{Manifest, parse_manifest};
 use crate::plan::{Approval, Plan};
 use crate::platform;
@@ -90,9 +91,6 @@ pub fn needs_ews(manifest: &Manifest) -> bool {
     })
 }
 
-/// Office 365 Exchange Online's resource appId (facts.md §1.1).
-pub const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
-
 /// One tenant: onboards (or only audits) and answers with the tenant's result:
 /// `{ status, tenantId, appId, onboard, audit, durationSeconds }`. `status` is `Succeeded` only
 /// when KODO can back the tenant up as far as Kodo can make it; `ManualActionRequired` when an
@@ -103,31 +101,26 @@ pub async fn onboard(conn: &Connection, ctx: &OpContext, graph: &Graph<'_>, req:
     validate_display_name(&req.display_name)?;
     parse_manifest(&req.manifest)?;
     let tenant = conn.context()["tenantId"].as_str().unwrap_or(&conn.tenant).to_string();
-    let known_audit: Option<KnownAudit>;
-    let mut known_org = None;
-    let (onboarded, app_id) = if req.audit_only {
+    // What the audit may take from the run's own reads: what it read of the app, and the EWS
+    // settings (a failed read too).
+    let (onboarded, app_id, known_audit, known_org) = if req.audit_only {
         ctx.progress("Invoke-KodoOnboarding", "Finding the Kodo app", Some(20));
         let (app, known, org) = find_for_audit(conn, ctx, graph, &req, &tenant).await?;
-        known_audit = known;
-        known_org = org;
-        (Value::Null, Some(app.app_id().to_string()))
+        (Value::Null, Some(app.app_id().to_string()), known, org)
     } else {
         let writes = graph.writes.load(Ordering::Relaxed);
         let (mut r, read) = onboard_app(conn, ctx, graph, &req).await?;
         // A run that wrote nothing is audited from what it read (no write: the same reads again
         // would answer the same); one that wrote is audited from fresh reads.
-        // The EWS settings it read stand for the audit alongside.
-        if let Some((known, org)) = read.filter(|_| graph.writes.load(Ordering::Relaxed) == writes) {
-            known_audit = Some(known);
-            known_org = org.map(Ok);
-        } else {
-            known_audit = None;
-        }
+        let (known_audit, known_org) = match read.filter(|_| graph.writes.load(Ordering::Relaxed) == writes) {
+            Some((known, org)) => (Some(known), org.map(Ok)),
+            None => (None, None),
+        };
         let app_id = r["app"]["app"]["appId"].as_str().map(str::to_string);
         if r["app"].is_object() {
             r["app"]["tenantId"] = tenant.clone().into();
         }
-        (r, app_id)
+        (r, app_id, known_audit, known_org)
     };
     let audit = match &app_id {
         Some(app_id) if req.audit || req.audit_only => {
