@@ -7,12 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
-/// The resource appIds of the APIs KODO's permissions are on (facts.md §1.1): Microsoft Graph,
-/// Office 365 Exchange Online and SharePoint Online.
-pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
-pub const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
-pub const SHAREPOINT_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestRow {

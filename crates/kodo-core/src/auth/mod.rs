@@ -313,7 +313,7 @@ impl Connection {
                 let claims = jwt_claims(token.expose()).unwrap_or(Value::Null);
                 let aud = claims["aud"].as_str().unwrap_or("").trim_end_matches('/').to_string();
                 let exp = claims["exp"].as_i64().unwrap_or(0);
-                let graph_ids = [crate::manifest::GRAPH_APP_ID];
+                let graph_ids = [crate::platform::GRAPH_APP_ID];
                 let matches = aud.eq_ignore_ascii_case(resource)
                     || (resource.eq_ignore_ascii_case(&self.env.graph) && graph_ids.contains(&aud.as_str()));
                 if !matches {

@@ -19,7 +19,7 @@ use super::ExchangeAdmin;
 use crate::context::{LogLevel, OpContext};
 use crate::error::{ErrorCode, KodoError};
 use crate::graph::Retry;
-use crate::manifest::{EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH};
+use crate::platform::{EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Duration;

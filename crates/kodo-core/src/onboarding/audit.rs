@@ -16,11 +16,9 @@ use crate::exchange::ews::{self, OrgEws, Probe};
 use crate::exchange::{ExchangeAdmin, rbac};
 use crate::graph::models::{AppRoleAssignment, Application, OAuth2PermissionGrant, end_of};
 use crate::graph::{Graph, Request, Response, Retry};
-use crate::manifest::{
-    EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH, Manifest, RowStatus, SHAREPOINT_APP_ID as SHAREPOINT,
-    parse_manifest, resolve,
-};
+use crate::manifest::{Manifest, RowStatus, parse_manifest, resolve};
 use crate::platform;
+use crate::platform::{EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH, SHAREPOINT_APP_ID as SHAREPOINT};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -21,11 +21,9 @@ use crate::exchange::ews::{self, Probe};
 use crate::graph::models::{AppRoleAssignment, ServicePrincipal};
 use crate::graph::{Graph, Request, Retry, graph_error};
 use crate::ledger::{Ledger, State};
-use crate::manifest::{
-    EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH, Resolution, RowStatus, SHAREPOINT_APP_ID as SHAREPOINT,
-    parse_manifest, resolve,
-};
+use crate::manifest::{Resolution, RowStatus, parse_manifest, resolve};
 use crate::plan::{Approval, Plan};
+use crate::platform::{EXCHANGE_APP_ID as EXCHANGE, GRAPH_APP_ID as GRAPH, SHAREPOINT_APP_ID as SHAREPOINT};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

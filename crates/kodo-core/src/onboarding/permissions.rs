@@ -13,10 +13,10 @@ use crate::graph::models::{
     AppRoleAssignment, Application, OAuth2PermissionGrant, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
 };
 use crate::graph::{Graph, Request, Response, Retry, graph_error};
-use crate::manifest::SHAREPOINT_APP_ID;
 use crate::manifest::{Manifest, PermissionRow, Resolution, Resolved, RowStatus, parse_manifest, resolve};
 use crate::plan::{Approval, Decided, Plan};
 use crate::platform;
+use crate::platform::SHAREPOINT_APP_ID;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
