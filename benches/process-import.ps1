@@ -13,6 +13,12 @@ Prints the medians and the differences to the bare pwsh, in milliseconds, and wh
 targets hold (import at most 150 ms over a bare pwsh, first native call at most 50 ms), judged
 on the wall clock and on the CPU time.
 
+The same again over a second baseline: a pwsh that has loaded PowerShell's own Management and
+Utility modules (what the first `Join-Path`, `Write-Verbose`, `Get-Date` or `ConvertFrom-Json` of
+any script loads, and what Kodo's import loads too). The difference between the two baselines is
+PowerShell's, paid once per process by whichever command first uses one of those cmdlets; the
+figures over the second are Kodo's own.
+
 -Phases adds the phases of an import and a first call, each timed inside -Runs fresh processes
 (wall and CPU, median): parsing and defining the functions (the source layout's files, the work
 the packaged psm1 does in one file), the format file (most of it is PowerShell building its
@@ -57,27 +63,38 @@ try {
         if ($LASTEXITCODE -ne 0) { throw "pwsh failed: $Command" }
         [pscustomobject]@{ Wall = $sw.Elapsed.TotalMilliseconds; Cpu = [double]$out[-1] }
     }
-    $bare = @(); $times = @{}
-    foreach ($l in $layouts.Keys) { $times[$l] = @{ Import = @(); First = @() } }
+    # The two baselines: a bare pwsh, and one that has loaded PowerShell's own modules.
+    $baselines = [ordered]@{ 'bare pwsh' = '$null = 0'; "pwsh with PowerShell's Management and Utility modules" = 'Import-Module Microsoft.PowerShell.Management, Microsoft.PowerShell.Utility' }
+    $times = @{}
+    foreach ($b in $baselines.Keys) {
+        $times[$b] = @{ Base = @() }
+        foreach ($l in $layouts.Keys) { $times[$b][$l] = @{ Import = @(); First = @() } }
+    }
     for ($n = 0; $n -lt $Runs; $n++) {
-        $bare += Invoke-Timed '$null = 0'
-        foreach ($l in $layouts.Keys) {
-            $times[$l].Import += Invoke-Timed "Import-Module '$($layouts[$l])'"
-            $times[$l].First += Invoke-Timed "Import-Module '$($layouts[$l])'; `$null = Get-KodoVersion"
+        foreach ($b in $baselines.Keys) {
+            $prefix = $baselines[$b]
+            $times[$b].Base += Invoke-Timed $prefix
+            foreach ($l in $layouts.Keys) {
+                $times[$b][$l].Import += Invoke-Timed "$prefix; Import-Module '$($layouts[$l])'"
+                $times[$b][$l].First += Invoke-Timed "$prefix; Import-Module '$($layouts[$l])'; `$null = Get-KodoVersion"
+            }
         }
     }
-    $bw = Get-Median $bare.Wall; $bc = Get-Median $bare.Cpu
     Write-Host "pwsh: $Pwsh; native library: $($library.BuildProfile) build, $($library.NativeLibraryPath); load average: $(if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg) } else { 'n/a' })"
-    [pscustomobject]@{ Layout = 'bare pwsh'; ProcessMs = [math]::Round($bw); OverBareMs = 0; FirstNativeCallMs = $null; CpuMs = [math]::Round($bc); CpuOverBareMs = 0; FirstNativeCallCpuMs = $null }
-    foreach ($l in $layouts.Keys) {
-        $iw = Get-Median $times[$l].Import.Wall; $fw = Get-Median $times[$l].First.Wall
-        $ic = Get-Median $times[$l].Import.Cpu; $fc = Get-Median $times[$l].First.Cpu
-        [pscustomobject]@{
-            Layout = $l; ProcessMs = [math]::Round($iw); OverBareMs = [math]::Round($iw - $bw); FirstNativeCallMs = [math]::Round($fw - $iw)
-            CpuMs = [math]::Round($ic); CpuOverBareMs = [math]::Round($ic - $bc); FirstNativeCallCpuMs = [math]::Round($fc - $ic)
-            # Issue 18: import at most 150 ms over a bare pwsh, the first native call at most 50 ms.
-            TargetsMetOnWall = (($iw - $bw) -le 150 -and ($fw - $iw) -le 50)
-            TargetsMetOnCpu  = (($ic - $bc) -le 150 -and ($fc - $ic) -le 50)
+    foreach ($b in $baselines.Keys) {
+        $bw = Get-Median $times[$b].Base.Wall; $bc = Get-Median $times[$b].Base.Cpu
+        [pscustomobject]@{ Baseline = $b; Layout = '(baseline)'; ProcessMs = [math]::Round($bw); OverBaselineMs = 0; FirstNativeCallMs = $null; CpuMs = [math]::Round($bc); CpuOverBaselineMs = 0; FirstNativeCallCpuMs = $null }
+        foreach ($l in $layouts.Keys) {
+            $iw = Get-Median $times[$b][$l].Import.Wall; $fw = Get-Median $times[$b][$l].First.Wall
+            $ic = Get-Median $times[$b][$l].Import.Cpu; $fc = Get-Median $times[$b][$l].First.Cpu
+            [pscustomobject]@{
+                Baseline = $b; Layout = $l; ProcessMs = [math]::Round($iw); OverBaselineMs = [math]::Round($iw - $bw); FirstNativeCallMs = [math]::Round($fw - $iw)
+                CpuMs = [math]::Round($ic); CpuOverBaselineMs = [math]::Round($ic - $bc); FirstNativeCallCpuMs = [math]::Round($fc - $ic)
+                # Issue 18: import at most 150 ms over a bare pwsh, the first native call at most 50 ms
+                # (judged over each baseline; the bare one is the issue's).
+                TargetsMetOnWall = (($iw - $bw) -le 150 -and ($fw - $iw) -le 50)
+                TargetsMetOnCpu  = (($ic - $bc) -le 150 -and ($fc - $ic) -le 50)
+            }
         }
     }
 
