@@ -12,7 +12,7 @@ leaves its ledger: the parent merges it and runs the tenants it did not finish i
 Each tenant is signed in to with the Automation credential asset -CredentialName (your
 multi-tenant app: user name = client id, password = secret), or, with -CredentialPerTenant, the
 asset "<CredentialName>-<TenantId>" (one app per customer). New client secrets go to the
-SecretManagement vault -SecretVault (Kodo-<TenantId>): a job's output is no place for a secret,
+SecretManagement vault -SecretVault (Kodo-<directory id>): a job's output is no place for a secret,
 so the vault is required. The job's output is one line of facts per tenant (no secret).
 
 .PARAMETER TenantIds
@@ -28,7 +28,10 @@ The Automation credential asset that signs in to the tenants (or the prefix, wit
 One credential asset per tenant: "<CredentialName>-<TenantId>".
 
 .PARAMETER SecretVault
-The SecretManagement vault for new client secrets.
+The SecretManagement vault for new client secrets. A vault is registered per user, and a cloud
+sandbox keeps nothing between jobs: on a Hybrid Runbook Worker register it once for the worker's
+account; in a cloud sandbox add the registration at the top of this runbook (Azure Key Vault
+through Az.KeyVault's extension: README, "Fleets: the ledger").
 
 .PARAMETER ThrottleLimit
 Tenants worked on at once in this job (1-16).

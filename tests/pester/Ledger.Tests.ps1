@@ -7,7 +7,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 20 -Folder $TestDrive
+    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 21 -Folder $TestDrive
     $script:nextTenant = 0
     $script:outputs = New-Object System.Collections.Generic.List[string]
     # The ledgers of every test, kept to the end for the secret scan (each Describe's TestDrive goes with it).
@@ -342,6 +342,21 @@ Describe 'A new secret into a SecretManagement vault (-SecretVault; a stand-in m
             (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $x.TenantId).CredentialLocation | Should -Be $x.CredentialLocation
         }
         foreach ($t in $tenants) { $null = Assert-KodoApp $t }
+    }
+    It "a tenant given by its domain: the secret is named by the directory's id, a name Azure Key Vault takes" {
+        $t = Get-Tenants 1
+        $ledger = Join-Path $script:ledgerDir 'fleet-vault-domain.jsonl'
+        $byDomain = @([pscustomobject]@{ TenantId = $t[0].InitialDomain; ClientSecretCredential = $t[0].BootstrapCredential })
+        $r = @($byDomain | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -SecretVault 'KodoTest')
+        $r[0].Status | Should -Be 'Succeeded'
+        $name = "Kodo-$($t[0].TenantId)"
+        # Key Vault secret names: letters, digits and dashes only (the Az.KeyVault vault's Set-Secret
+        # sends the name to Set-AzKeyVaultSecret as it is).
+        $name | Should -Match '^[0-9A-Za-z-]{1,127}$'
+        $r[0].CredentialLocation | Should -Be "SecretManagement vault 'KodoTest', secret '$name'"
+        (Get-Secret -Name $name -Vault 'KodoTest').UserName | Should -Be $r[0].ClientId
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId).CredentialLocation | Should -Be $r[0].CredentialLocation
+        $null = Assert-KodoApp $t[0]
     }
     It 'a vault that refuses the secret leaves it on the result, with Kodo.SecretVaultFailed' {
         $tenants = Get-Tenants 1

@@ -45,7 +45,12 @@ function ConvertFrom-KodoTenantItem {
                 if ($SecretVault) {
                     # The vault holds it as a PSCredential (user name = client id); the result then
                     # carries only where it is. A vault that refuses it leaves it on the result.
-                    $name = "Kodo-$tenant"
+                    # Named by the directory's id (a GUID, as the sign-in named it), however the
+                    # tenant was given: Azure Key Vault (Az.KeyVault's vault) takes only letters,
+                    # digits and dashes, so 'Kodo-contoso.onmicrosoft.com' would be refused there.
+                    $directory = [string]$Item.directoryId
+                    $guid = [guid]::Empty
+                    $name = if ([guid]::TryParse($directory, [ref]$guid)) { "Kodo-$directory" } else { "Kodo-$tenant" }
                     try {
                         $credential = New-Object -TypeName System.Management.Automation.PSCredential -ArgumentList @([string]$o.ClientId, $o.ClientSecret)
                         Set-Secret -Name $name -Secret $credential -Vault $SecretVault -ErrorAction Stop -WhatIf:$false -Confirm:$false

@@ -141,7 +141,8 @@ function Invoke-KodoOnboarding {
 
     .PARAMETER SecretVault
     For -TenantId: store each new client secret in this Microsoft.PowerShell.SecretManagement
-    vault (Set-Secret) as a PSCredential named Kodo-<TenantId> (user name = the app's client
+    vault (Set-Secret) as a PSCredential named Kodo-<directory id> (the tenant's GUID, however it
+    was given, a name every vault takes, Azure Key Vault included; user name = the app's client
     id), instead of on the result; the result's and the ledger's CredentialLocation say where.
     The vault is checked (Get-SecretVault) before any tenant is signed in to. A vault that
     refuses a secret leaves it on the result, with a Kodo.SecretVaultFailed error.
@@ -208,7 +209,7 @@ function Invoke-KodoOnboarding {
     .EXAMPLE
     Import-Csv ./customers.csv | Invoke-KodoOnboarding -ClientSecretCredential $mspApp -LedgerPath ./fleet.jsonl -SecretVault KodoSecrets
 
-    Each new client secret goes to the SecretManagement vault KodoSecrets (Kodo-<TenantId>), not
+    Each new client secret goes to the SecretManagement vault KodoSecrets (Kodo-<directory id>), not
     to the result; the ledger records that place, never the secret.
 
     .EXAMPLE
