@@ -7,7 +7,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 21 -Folder $TestDrive
+    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 22 -Folder $TestDrive
     $script:nextTenant = 0
     $script:outputs = New-Object System.Collections.Generic.List[string]
     # The ledgers of every test, kept to the end for the secret scan (each Describe's TestDrive goes with it).
@@ -316,6 +316,48 @@ Describe 'Bad ledgers: a specific error, nothing changed' {
     }
     It '-Recheck without -LedgerPath is refused' {
         { $null = Get-Rows $badTenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -Recheck } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Invoke-KodoOnboarding'
+    }
+}
+
+Describe 'A tenant whose app management policy forbids client secrets' {
+    It 'fails in the bulk run with a next action that works: onboarded alone with a certificate, the same command then finds it done and makes no secret' {
+        $t = Get-Tenants 1
+        $ledger = Join-Path $script:ledgerDir 'fleet-policy.jsonl'
+        $null = Invoke-Control PATCH "tenants/$($t[0].TenantId)/appManagementPolicy" @{
+            isEnabled = $true
+            applicationRestrictions = @{ passwordCredentials = @(@{ restrictionType = 'passwordAddition'; maxLifetime = $null; restrictForAppsCreatedAfterDateTime = '2021-01-01T10:37:00Z' }); keyCredentials = @() }
+        }
+        $kodoApps = { @((Invoke-PlainGraph $t[0] "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,passwordCredentials,keyCredentials").value) }
+
+        # A bulk run makes client secrets only: the tenant fails before anything is written.
+        $r = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $r[0].Status | Should -Be 'Failed'
+        $r[0].Error | Should -Match '^Kodo\.PolicyBlocked: .*blocks client secrets'
+        @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'Kodo.TenantFailed*' }).Count | Should -Be 1
+        @(& $kodoApps).Count | Should -Be 0
+        $s = Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId
+        $s.State | Should -Be 'Failed'
+        $s.NextAction | Should -Match 'alone, with a certificate'
+
+        # What the next action says: the tenant alone, with a certificate ...
+        $password = ConvertTo-SecureString 'Ledger-Policy-Passw0rd!' -AsPlainText -Force
+        $null = Connect-Kodo -Environment Emulator -TenantId $t[0].TenantId -ClientSecretCredential $t[0].BootstrapCredential
+        try {
+            $alone = Invoke-KodoOnboarding -Confirm:$false -SkipAudit -CredentialType Certificate -NewCertificatePassword $password -NewCertificatePath (Join-Path $TestDrive 'policy.pfx')
+            $alone.Status | Should -Be 'Succeeded'
+        } finally {
+            Disconnect-Kodo
+        }
+        # ... then the same command: done, the app found with its certificate, no secret made.
+        $again = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger)
+        $again[0].Status | Should -Be 'Succeeded'
+        $again[0].ClientId | Should -Be $alone.ClientId
+        $again[0].ClientSecret | Should -BeNullOrEmpty
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId).State | Should -Be 'Done'
+        $apps = @(& $kodoApps)
+        $apps.Count | Should -Be 1
+        @($apps[0].passwordCredentials).Count | Should -Be 0
+        @($apps[0].keyCredentials).Count | Should -Be 1
     }
 }
 

@@ -300,7 +300,7 @@ pub fn next_action(code: ErrorCode) -> &'static str {
             "Give the sign-in app the roles Kodo needs in this tenant (see the reason), then run the same command again."
         }
         ErrorCode::PolicyBlocked => {
-            "The tenant's policy forbids what Kodo needs (see the reason): change the policy or the credential type, then run again."
+            "The tenant's policy forbids what Kodo needs (see the reason), and a bulk run makes client secrets only: onboard this tenant alone, with a certificate (Connect-Kodo -TenantId <tenant>, then Invoke-KodoOnboarding -CredentialType Certificate -NewCertificatePassword <SecureString> -NewCertificatePath <file>.pfx), or change the policy; then run the same command again, which finds the app and its certificate and makes no secret."
         }
         ErrorCode::AlreadyExists => {
             "Another run was onboarding this tenant: run the same command again once it has ended."
