@@ -7,7 +7,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'Convergence.ps1')
     Import-Module $script:ManifestPath -Force
-    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 22 -Folder $TestDrive
+    $emu, $endpointFile, $modulePath = Start-ChildEmulator -Tenants 27 -Folder $TestDrive
     $script:nextTenant = 0
     $script:outputs = New-Object System.Collections.Generic.List[string]
     # The ledgers of every test, kept to the end for the secret scan (each Describe's TestDrive goes with it).
@@ -28,7 +28,7 @@ BeforeAll {
     function Get-Records([string]$Path) { @(Get-Content -LiteralPath $Path | Select-Object -Skip 1 | ForEach-Object { $_ | ConvertFrom-Json }) }
     # The admin's script in a pwsh of its own: the bulk run with a ledger; each delivered secret
     # goes to the tenant's vault file as the result reaches it.
-    function Get-BulkScript($Tenants, [string]$Vault, [string]$Ledger, [switch]$Force) {
+    function Get-BulkScript($Tenants, [string]$Vault, [string]$Ledger, [switch]$Force, [string]$CertificateFolder) {
         $rows = ($Tenants | ForEach-Object {
                 $c = $_.BootstrapCredential
                 "[pscustomobject]@{ TenantId = '$($_.TenantId)'; ClientSecretCredential = (New-Object System.Management.Automation.PSCredential -ArgumentList @('$($c.UserName)', (ConvertTo-SecureString '$($c.GetNetworkCredential().Password)' -AsPlainText -Force))) }"
@@ -38,7 +38,7 @@ BeforeAll {
 Import-Module Kodo
 @(
 $rows
-) | Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -ThrottleLimit 1 -LedgerPath '$Ledger' -Force:`$$([bool]$Force) -Verbose | ForEach-Object {
+) | Invoke-KodoOnboarding -Environment Emulator -Confirm:`$false -SkipAudit -ThrottleLimit 1 -LedgerPath '$Ledger' -Force:`$$([bool]$Force) -Verbose $(if ($CertificateFolder) { "-CredentialType Certificate -NewCertificatePassword (ConvertTo-SecureString 'Fleet-Pfx-Passw0rd!' -AsPlainText -Force) -NewCertificateFolder '$CertificateFolder'" }) | ForEach-Object {
     if (`$_.ClientSecret) {
         `$plain = [System.Net.NetworkCredential]::new('', `$_.ClientSecret).Password
         Add-Content -LiteralPath ('$Vault-' + `$_.TenantId) -Value (@{ clientId = `$_.ClientId; secret = `$plain } | ConvertTo-Json -Compress)
@@ -320,7 +320,7 @@ Describe 'Bad ledgers: a specific error, nothing changed' {
 }
 
 Describe 'A tenant whose app management policy forbids client secrets' {
-    It 'fails in the bulk run with a next action that works: onboarded alone with a certificate, the same command then finds it done and makes no secret' {
+    It 'fails in a run that makes secrets, with a next action that works: the tenant with a certificate, then the same command finds it done and makes no secret' {
         $t = Get-Tenants 1
         $ledger = Join-Path $script:ledgerDir 'fleet-policy.jsonl'
         $null = Invoke-Control PATCH "tenants/$($t[0].TenantId)/appManagementPolicy" @{
@@ -329,7 +329,7 @@ Describe 'A tenant whose app management policy forbids client secrets' {
         }
         $kodoApps = { @((Invoke-PlainGraph $t[0] "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,passwordCredentials,keyCredentials").value) }
 
-        # A bulk run makes client secrets only: the tenant fails before anything is written.
+        # A run that makes client secrets: the tenant fails before anything is written.
         $r = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -ErrorVariable errs -ErrorAction SilentlyContinue)
         $r[0].Status | Should -Be 'Failed'
         $r[0].Error | Should -Match '^Kodo\.PolicyBlocked: .*blocks client secrets'
@@ -337,27 +337,145 @@ Describe 'A tenant whose app management policy forbids client secrets' {
         @(& $kodoApps).Count | Should -Be 0
         $s = Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId
         $s.State | Should -Be 'Failed'
-        $s.NextAction | Should -Match 'alone, with a certificate'
+        $s.NextAction | Should -Match '-CredentialType Certificate -NewCertificatePassword <SecureString> -NewCertificateFolder <folder>'
 
-        # What the next action says: the tenant alone, with a certificate ...
+        # What the next action says: this tenant alone, same ledger, with a certificate ...
+        $folder = Join-Path $TestDrive 'policy-pfx'
+        $null = New-Item -ItemType Directory -Path $folder
         $password = ConvertTo-SecureString 'Ledger-Policy-Passw0rd!' -AsPlainText -Force
-        $null = Connect-Kodo -Environment Emulator -TenantId $t[0].TenantId -ClientSecretCredential $t[0].BootstrapCredential
-        try {
-            $alone = Invoke-KodoOnboarding -Confirm:$false -SkipAudit -CredentialType Certificate -NewCertificatePassword $password -NewCertificatePath (Join-Path $TestDrive 'policy.pfx')
-            $alone.Status | Should -Be 'Succeeded'
-        } finally {
-            Disconnect-Kodo
-        }
-        # ... then the same command: done, the app found with its certificate, no secret made.
-        $again = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger)
-        $again[0].Status | Should -Be 'Succeeded'
-        $again[0].ClientId | Should -Be $alone.ClientId
-        $again[0].ClientSecret | Should -BeNullOrEmpty
+        $alone = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -CredentialType Certificate -NewCertificatePassword $password -NewCertificateFolder $folder)
+        $alone[0].Status | Should -Be 'Succeeded'
         (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId).State | Should -Be 'Done'
+        # ... then the run without it, re-checking: done, the app found with its certificate, no secret made.
+        $again = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -Recheck)
+        $again[0].Status | Should -Be 'Succeeded'
+        $again[0].ClientId | Should -Be $alone[0].ClientId
+        $again[0].ClientSecret | Should -BeNullOrEmpty
         $apps = @(& $kodoApps)
         $apps.Count | Should -Be 1
         @($apps[0].passwordCredentials).Count | Should -Be 0
         @($apps[0].keyCredentials).Count | Should -Be 1
+    }
+}
+
+Describe 'A certificate per tenant (-TenantId -CredentialType Certificate)' {
+    BeforeAll {
+        $script:certPassword = ConvertTo-SecureString 'Fleet-Pfx-Passw0rd!' -AsPlainText -Force
+        # A tenant's app, read plainly: its credentials and marks.
+        function Get-KodoAppCredentials($Tenant) {
+            $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials,keyCredentials").value)
+            $apps.Count | Should -Be 1
+            $apps[0]
+        }
+    }
+    It 'gives each app a certificate of its own, no secret (a tenant that forbids secrets too), each PFX in the folder and working; a re-check changes nothing' {
+        $tenants = Get-Tenants 2
+        $null = Invoke-Control PATCH "tenants/$($tenants[1].TenantId)/appManagementPolicy" @{
+            isEnabled = $true
+            applicationRestrictions = @{ passwordCredentials = @(@{ restrictionType = 'passwordAddition'; maxLifetime = $null; restrictForAppsCreatedAfterDateTime = '2021-01-01T10:37:00Z' }); keyCredentials = @() }
+        }
+        $folder = Join-Path $TestDrive 'pfx'
+        $null = New-Item -ItemType Directory -Path $folder
+        $ledger = Join-Path $script:ledgerDir 'fleet-certificates.jsonl'
+        $r = @(Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -CredentialType Certificate -NewCertificatePassword $script:certPassword -NewCertificateFolder $folder)
+        ($r | ForEach-Object Status) | Should -Be @('Succeeded', 'Succeeded')
+        $thumbprints = @()
+        for ($i = 0; $i -lt 2; $i++) {
+            $t = $tenants[$i]; $x = $r[$i]
+            $x.ClientSecret | Should -BeNullOrEmpty
+            $path = Join-Path $folder "Kodo-$($t.TenantId).pfx"
+            $x.CredentialLocation | Should -Be "PFX file '$path'"
+            $x.CertificatePfxPath | Should -Be $path
+            (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t.TenantId).CredentialLocation | Should -Be $x.CredentialLocation
+            $pfx = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList $path, $script:certPassword
+            $pfx.HasPrivateKey | Should -BeTrue
+            $pfx.Thumbprint | Should -Be $x.CertificateThumbprint
+            $thumbprints += $pfx.Thumbprint
+            $app = Assert-KodoApp $t
+            @($app.passwordCredentials).Count | Should -Be 0
+            @($app.keyCredentials).Count | Should -Be 1
+            $app.keyCredentials[0].customKeyIdentifier | Should -Be $pfx.Thumbprint
+            # The PFX signs in as the app.
+            $null = Connect-Kodo -Environment Emulator -TenantId $t.TenantId -ClientId $x.ClientId -CertificatePath $path -CertificatePassword $script:certPassword
+            try { (Get-KodoContext).ClientId | Should -Be $x.ClientId } finally { Disconnect-Kodo }
+        }
+        $thumbprints[0] | Should -Not -Be $thumbprints[1] -Because 'a certificate of its own per tenant'
+        $hashes = @($tenants | ForEach-Object { (Get-FileHash -LiteralPath (Join-Path $folder "Kodo-$($_.TenantId).pfx")).Hash })
+
+        # Again, -Recheck: each app keeps its live certificate; no PFX is written.
+        $again = @(Get-Rows $tenants | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -Recheck -CredentialType Certificate -NewCertificatePassword $script:certPassword -NewCertificateFolder $folder)
+        ($again | ForEach-Object Status) | Should -Be @('Succeeded', 'Succeeded')
+        foreach ($x in $again) { $x.PSObject.Properties['CertificatePfxPath'] | Should -BeNullOrEmpty }
+        for ($i = 0; $i -lt 2; $i++) {
+            (Get-FileHash -LiteralPath (Join-Path $folder "Kodo-$($tenants[$i].TenantId).pfx")).Hash | Should -Be $hashes[$i]
+            $app = Get-KodoAppCredentials $tenants[$i]
+            @($app.keyCredentials).Count | Should -Be 1
+            $app.keyCredentials[0].customKeyIdentifier | Should -Be $thumbprints[$i]
+        }
+    }
+    It 'SIGKILL after the second tenant got its certificate, before its PFX was written: the same command converges (one certificate, the one in the PFX)' {
+        $tenants = Get-Tenants 2
+        $folder = Join-Path $TestDrive 'pfx-kill'
+        $null = New-Item -ItemType Directory -Path $folder
+        $ledger = Join-Path $script:ledgerDir 'fleet-certificates-kill.jsonl'
+        Clear-Log
+        # The certificate is added with a PATCH of the app by its id (app.rs add_key); the first
+        # tenant's is skipped, the second's is served and its answer held: then the kill.
+        $null = Invoke-Control POST 'faults' @{ method = 'PATCH'; pathContains = '/v1.0/applications/'; skip = 1; hold = $true; count = 1 }
+        $child = Start-Child (Get-BulkScript $tenants 'unused' $ledger -CertificateFolder $folder)
+        try { Wait-Held { $child.Process.HasExited } } finally { $null = Invoke-Control DELETE 'faults' }
+        $child.Process.Kill($true)
+        $killed = Complete-Child $child
+        $killed.Text | Should -Match "result tenant=$($tenants[0].TenantId) status=Succeeded"
+        $killed.Text | Should -Not -Match "result tenant=$($tenants[1].TenantId)"
+        Test-Path -LiteralPath (Join-Path $folder "Kodo-$($tenants[1].TenantId).pfx") | Should -BeFalse
+        @((Get-KodoAppCredentials $tenants[1]).keyCredentials).Count | Should -Be 1 -Because 'the kill came after the certificate was added'
+
+        $again = Invoke-Child (Get-BulkScript $tenants 'unused' $ledger -Force:$script:OnWindows -CertificateFolder $folder)
+        $again.ExitCode | Should -Be 0 -Because $again.Text
+        $again.Text | Should -Match "result tenant=$($tenants[0].TenantId) status=Skipped"
+        $again.Text | Should -Match "result tenant=$($tenants[1].TenantId) status=Succeeded"
+        $pfxPassword = $script:certPassword
+        foreach ($t in $tenants) {
+            try { Assert-Converged $t 'Certificate' (Join-Path $folder "Kodo-$($t.TenantId)") } catch { throw "Tenant $($t.TenantId): $_" }
+        }
+        ((Get-KodoOnboardingStatus -LedgerPath $ledger) | ForEach-Object State) | Should -Be @('Done', 'Done')
+    }
+    It 'a PFX that cannot be written stays on the result (Kodo.CertificateNotSaved), and the admin still holds a working certificate' {
+        $t = Get-Tenants 1
+        $folder = Join-Path $TestDrive 'pfx-blocked'
+        $null = New-Item -ItemType Directory -Path $folder
+        # A folder where the PFX file would go: the write fails.
+        $null = New-Item -ItemType Directory -Path (Join-Path $folder "Kodo-$($t[0].TenantId).pfx")
+        $ledger = Join-Path $script:ledgerDir 'fleet-certificates-blocked.jsonl'
+        $r = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -CredentialType Certificate -NewCertificatePassword $script:certPassword -NewCertificateFolder $folder -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $r[0].Status | Should -Be 'Succeeded'
+        @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'Kodo.CertificateNotSaved*' }).Count | Should -Be 1
+        $r[0].CredentialLocation | Should -Be 'resultObject'
+        (Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId).CredentialLocation | Should -Be 'resultObject'
+        $pfx = [System.Security.Cryptography.X509Certificates.X509Certificate2]::new([byte[]]$r[0].CertificatePfx, $script:certPassword)
+        $pfx.HasPrivateKey | Should -BeTrue
+        $app = Assert-KodoApp $t[0]
+        @($app.keyCredentials).Count | Should -Be 1
+        $app.keyCredentials[0].customKeyIdentifier | Should -Be $pfx.Thumbprint
+    }
+    It 'refuses bad input before any tenant: <Case>' -ForEach @(
+        @{ Case = 'no PFX password'; Extra = @{} }
+        @{ Case = 'with -SecretVault'; Extra = @{ SecretVault = 'KodoCertTest' } }
+        @{ Case = 'a folder that is not there'; Extra = @{ NewCertificateFolder = '/nonexistent/kodo-pfx' } }
+    ) {
+        $t = Get-Tenants 1
+        $params = @{ Environment = 'Emulator'; Confirm = $false; SkipAudit = $true; CredentialType = 'Certificate' }
+        if ($Case -ne 'no PFX password') { $params.NewCertificatePassword = $script:certPassword }
+        foreach ($k in $Extra.Keys) { $params[$k] = $Extra[$k] }
+        if ($Case -eq 'with -SecretVault') {
+            Import-Module (Join-Path $PSScriptRoot 'tools/SecretManagementStandIn/SecretManagementStandIn.psm1') -Force
+            Register-TestSecretVault -Name 'KodoCertTest'
+        }
+        Clear-Log
+        { $null = Get-Rows $t | Invoke-KodoOnboarding @params } | Should -Throw -ErrorId 'Kodo.InvalidArgument,Invoke-KodoOnboarding'
+        @(Get-TenantRequests $t).Count | Should -Be 0
+        $script:nextTenant--
     }
 }
 

@@ -300,7 +300,7 @@ pub fn next_action(code: ErrorCode) -> &'static str {
             "Give the sign-in app the roles Kodo needs in this tenant (see the reason), then run the same command again."
         }
         ErrorCode::PolicyBlocked => {
-            "The tenant's policy forbids what Kodo needs (see the reason), and a bulk run makes client secrets only: onboard this tenant alone, with a certificate (Connect-Kodo -TenantId <tenant>, then Invoke-KodoOnboarding -CredentialType Certificate -NewCertificatePassword <SecureString> -NewCertificatePath <file>.pfx), or change the policy; then run the same command again, which finds the app and its certificate and makes no secret."
+            "The tenant's policy forbids what Kodo needs (see the reason): run this tenant with a certificate instead of a client secret (the same command for it alone, with the same ledger, adding -CredentialType Certificate -NewCertificatePassword <SecureString> -NewCertificateFolder <folder>), or change the policy. A later run without -CredentialType finds the app and its certificate and makes no secret."
         }
         ErrorCode::AlreadyExists => {
             "Another run was onboarding this tenant: run the same command again once it has ended."

@@ -61,6 +61,11 @@ function Invoke-KodoNative {
         # More arguments for -OnItem, after the item (e.g. where a new secret goes).
         [object[]]$OnItemArgument = @(),
 
+        # Answers a bulk run's 'certificate' questions (one tenant's new certificate): called
+        # with the question and -OnItemArgument, returns the certificate's public part (base64
+        # DER) and keeps its key for -OnItem, which hands it to the admin with the result.
+        [scriptblock]$OnCertificate,
+
         # Certificates whose private keys answer this operation's 'sign' prompts, besides the
         # connected one.
         [System.Security.Cryptography.X509Certificates.X509Certificate2[]]$SigningCertificate,
@@ -140,7 +145,7 @@ function Invoke-KodoNative {
                 $ended = $true
             } else {
                 $shown = Receive-KodoNativeEvent -Native $native -Operation $op -NativeEvent $evt -Cmdlet $Cmdlet -ProgressId $progressId `
-                    -OnItem $OnItem -OnItemArgument $OnItemArgument -SigningCertificate $SigningCertificate
+                    -OnItem $OnItem -OnItemArgument $OnItemArgument -OnCertificate $OnCertificate -SigningCertificate $SigningCertificate
                 if ($shown) { $activity = $shown }
             }
         }
@@ -189,6 +194,7 @@ function Receive-KodoNativeEvent {
         [int]$ProgressId,
         [scriptblock]$OnItem,
         [object[]]$OnItemArgument = @(),
+        [scriptblock]$OnCertificate,
         [System.Security.Cryptography.X509Certificates.X509Certificate2[]]$SigningCertificate
     )
 
@@ -242,6 +248,20 @@ function Receive-KodoNativeEvent {
             }
             $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId; delivered = $delivered }
             if ($location) { $answer['location'] = $location }
+            $null = $Native.OpRespond($Operation, (ConvertTo-KodoNativeJson $answer))
+        } elseif ($kind -eq 'certificate') {
+            # A bulk run's tenant is at its credential: its certificate is made here and its
+            # private key stays in this process (for the PFX written with the tenant's result).
+            $answer = [ordered]@{ v = $script:KodoProtocolVersion; requestId = [string]$data.Value.requestId }
+            if ($OnCertificate) {
+                try {
+                    $answer['certificate'] = [string](& $OnCertificate $data.Value @OnItemArgument)
+                } catch {
+                    $answer['reason'] = "the certificate could not be made ($($_.Exception.Message))"
+                }
+            } else {
+                $answer['reason'] = 'this command makes no certificates'
+            }
             $null = $Native.OpRespond($Operation, (ConvertTo-KodoNativeJson $answer))
         } elseif ($kind -eq 'approve') {
             # The operation planned its changes from what it read and waits: each step

@@ -134,3 +134,19 @@ function Save-KodoCertificateToStore {
     $Target | Add-Member -NotePropertyName CertificateExpiresOn -NotePropertyValue $Certificate.NotAfter.ToUniversalTime() -Force
     $Target | Add-Member -NotePropertyName CertificateStorePath -NotePropertyValue ('Cert:\CurrentUser\My\' + $Certificate.Thumbprint) -Force
 }
+
+function New-KodoTenantCertificate {
+    <#
+    .SYNOPSIS
+    Answers a bulk run's 'certificate' question (Invoke-KodoOnboarding -TenantId -CredentialType Certificate): a new certificate for one tenant's app; returns its public part (base64 DER) and keeps it, key included, in -Sink until that tenant's result hands it to the admin (ConvertFrom-KodoTenantItem).
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory, Position = 0)]$Question,
+        [Parameter(Mandatory, Position = 1)][System.Collections.IDictionary]$Sink
+    )
+    $certificate = New-KodoCertificate -Subject $Sink.Subject -Days $Sink.CertificateLifetime
+    $Sink.Certificates[[string]$Question.tenantId] = $certificate
+    [Convert]::ToBase64String($certificate.RawData)
+}

@@ -72,6 +72,10 @@ function Invoke-KodoOnboarding {
     SharePoint app-only access, which accepts only certificates). Certificate needs
     -NewCertificatePassword; the private key comes back only as a password-protected PFX
     (-NewCertificatePath, or on the result). -NewCertificate gives a secret and a certificate.
+    With -TenantId: each tenant's app gets a certificate of its own (made when its turn comes,
+    after its sign-in), each PFX written into -NewCertificateFolder as Kodo-<directory id>.pfx
+    (or kept on its result), all with the one -NewCertificatePassword; an app that already has
+    a live certificate keeps it and gets none.
 
     .PARAMETER NewCertificate
     Give the new app a certificate credential (a new self-signed RSA certificate): needed where
@@ -84,6 +88,11 @@ function Invoke-KodoOnboarding {
 
     .PARAMETER NewCertificatePath
     Where to write that PFX (readable by its owner only).
+
+    .PARAMETER NewCertificateFolder
+    With -TenantId -CredentialType Certificate: the folder (it must exist) for the tenants' PFX
+    files, Kodo-<directory id>.pfx each (readable by their owner only); the results and the
+    ledger say which. Without it each PFX is on its result (CertificatePfx).
 
     .PARAMETER NewCertificateStoreLocation
     CurrentUser: put the new certificate and its private key (not exportable) into the current
@@ -251,6 +260,7 @@ function Invoke-KodoOnboarding {
         [string]$CertificateThumbprint,
 
         [Parameter(ParameterSetName = 'Current')]
+        [Parameter(ParameterSetName = 'Tenants')]
         [ValidateSet('Secret', 'Certificate')]
         [string]$CredentialType = 'Secret',
 
@@ -258,16 +268,22 @@ function Invoke-KodoOnboarding {
         [switch]$NewCertificate,
 
         [Parameter(ParameterSetName = 'Current')]
+        [Parameter(ParameterSetName = 'Tenants')]
         [System.Security.SecureString]$NewCertificatePassword,
 
         [Parameter(ParameterSetName = 'Current')]
         [string]$NewCertificatePath,
+
+        [Parameter(ParameterSetName = 'Tenants')]
+        [ValidateNotNullOrEmpty()]
+        [string]$NewCertificateFolder,
 
         [Parameter(ParameterSetName = 'Current')]
         [ValidateSet('CurrentUser')]
         [string]$NewCertificateStoreLocation,
 
         [Parameter(ParameterSetName = 'Current')]
+        [Parameter(ParameterSetName = 'Tenants')]
         [ValidateRange(1, 730)]
         [int]$NewCertificateLifetime = 365,
 
@@ -436,9 +452,28 @@ function Invoke-KodoOnboarding {
 
     end {
         if ($PSCmdlet.ParameterSetName -ne 'Tenants' -or $entries.Count -eq 0) { return }
+        # Where the run's new credentials go; checked before any tenant, so that bad input
+        # changes nothing.
+        $sink = @{ SecretVault = $SecretVault; Certificates = @{}; CertificateFolder = $null; CertificatePassword = $NewCertificatePassword; CertificateLifetime = $NewCertificateLifetime; Subject = $DisplayName }
+        if ($CredentialType -eq 'Certificate') {
+            if (-not $NewCertificatePassword -or $NewCertificatePassword.Length -eq 0) {
+                $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-CredentialType Certificate needs -NewCertificatePassword: each private key is only ever handed over as a password-protected PFX. Nothing was done.'))
+            }
+            if ($SecretVault) {
+                $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-SecretVault takes client secrets, and -CredentialType Certificate makes none: give -NewCertificateFolder for the PFX files. Nothing was done.'))
+            }
+            if ($NewCertificateFolder) {
+                $sink.CertificateFolder = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($NewCertificateFolder)
+                if (-not [System.IO.Directory]::Exists($sink.CertificateFolder)) {
+                    $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -TargetObject $NewCertificateFolder -Message "-NewCertificateFolder '$NewCertificateFolder' is not a folder. Nothing was done."))
+                }
+            }
+        } elseif ($NewCertificateFolder -or $NewCertificatePassword) {
+            $PSCmdlet.ThrowTerminatingError((New-KodoErrorRecord -ErrorId 'Kodo.InvalidArgument' -Category InvalidArgument -Message '-NewCertificateFolder and -NewCertificatePassword go with -CredentialType Certificate. Nothing was done.'))
+        }
         $approved = New-Object -TypeName System.Collections.Generic.List[object]
         foreach ($entry in $entries) {
-            if ($AuditOnly -or $PSCmdlet.ShouldProcess([string]$entry.tenantId, 'Onboard for KODO for Cloud backup: app registration, secret, API permissions, admin consent')) {
+            if ($AuditOnly -or $PSCmdlet.ShouldProcess([string]$entry.tenantId, "Onboard for KODO for Cloud backup: app registration, $(if ($CredentialType -eq 'Certificate') { 'certificate' } else { 'secret' }), API permissions, admin consent")) {
                 $approved.Add($entry)
             }
         }
@@ -453,8 +488,10 @@ function Invoke-KodoOnboarding {
             }
             if ($ledgerFile) { $request['ledger'] = [ordered]@{ path = $ledgerFile; recheck = [bool]$Recheck; force = [bool]$Force } }
             if ($RequestTimeoutSec) { $request.environment['requestTimeoutSeconds'] = $RequestTimeoutSec }
+            if ($CredentialType -eq 'Certificate') { $request['newCertificates'] = $true }
             # Each tenant's result arrives as it is done and goes straight to the pipeline.
-            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem} -OnItemArgument @($SecretVault)
+            $r = Invoke-KodoNative -Cmdlet $PSCmdlet -Request $request -SigningCertificate $signers.ToArray() -OnItem ${function:ConvertFrom-KodoTenantItem} -OnItemArgument @($sink) `
+                -OnCertificate ${function:New-KodoTenantCertificate}
         } catch {
             $PSCmdlet.ThrowTerminatingError($_)
         } finally {
@@ -463,6 +500,10 @@ function Invoke-KodoOnboarding {
             $approved = $null
             $entries = $null
             $credential = $null
+            # Certificates made for tenants whose results never came (a failure, a stop): their
+            # keys go with them.
+            foreach ($c in @($sink.Certificates.Values)) { $c.Dispose() }
+            $sink.Certificates.Clear()
         }
         Write-Verbose "$($r.tenants) tenants, $($r.failed) failed, $($r.skipped) skipped (done in the ledger)."
     }

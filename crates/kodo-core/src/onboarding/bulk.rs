@@ -47,6 +47,13 @@ pub struct OnboardMany {
     /// The run's ledger (optional).
     #[serde(default)]
     pub ledger: Option<LedgerSpec>,
+    /// `-CredentialType Certificate`: each tenant's app gets a certificate of its own, its only
+    /// credential (no client secret). The host makes it when the tenant's turn comes (a
+    /// `certificate` question, after the tenant's sign-in) and keeps its private key; the public
+    /// part goes into that tenant's procedure, and the host writes the PFX when the result is
+    /// handed over (a `deliver` question, as for a secret: the mark of delivery.rs covers both).
+    #[serde(default)]
+    pub new_certificates: bool,
 }
 
 /// `-LedgerPath`, `-Recheck`, `-Force`.
@@ -71,6 +78,12 @@ pub async fn onboard_many(ctx: &OpContext, req: OnboardMany) -> Result<Value, Ko
         return Err(KodoError::new(ErrorCode::InvalidArgument, "-ThrottleLimit must be between 1 and 16."));
     }
     check_tenant_list(&req.tenants)?;
+    if req.new_certificates && req.onboard.certificate.is_some() {
+        return Err(KodoError::new(
+            ErrorCode::InvalidArgument,
+            "A bulk run with a certificate per tenant takes no certificate for all of them.",
+        ));
+    }
     parse_manifest(&req.onboard.manifest)?;
     validate_display_name(&req.onboard.display_name)?;
     let total = req.tenants.len();
@@ -332,7 +345,16 @@ async fn one_tenant(
     let mut onboard_req = req.onboard.clone();
     // The ledger's appId is a hint for this tenant only (never one given for the whole run).
     onboard_req.app_id_hint = app_id_hint.filter(|id| uuid::Uuid::parse_str(id).is_ok());
-    let outcome = onboard(&conn, ctx, &graph, onboard_req).await;
+    let outcome = match tenant_certificate(ctx, req, &entry.tenant_id).await {
+        Ok(certificate) => {
+            if certificate.is_some() {
+                onboard_req.certificate = certificate;
+                onboard_req.certificate_only = true;
+            }
+            onboard(&conn, ctx, &graph, onboard_req).await
+        }
+        Err(e) => Err(e),
+    };
     // The tenant's id as its sign-in named it: the ledger's one entry per tenant, however given.
     let directory_id = conn.context()["tenantId"].clone();
     let keep = outcome.as_ref().is_ok_and(|r| r["onboard"]["app"]["confirmSecret"].is_object());
@@ -345,6 +367,28 @@ async fn one_tenant(
         result["directoryId"] = directory_id;
     }
     Ok((result, keep.then_some(conn)))
+}
+
+/// With `new_certificates`: asks the host for this tenant's certificate (base64 DER, the public
+/// part; the host keeps the key until the tenant's result is handed over). Made after the
+/// sign-in, so that a tenant that cannot be signed in to costs no key.
+async fn tenant_certificate(ctx: &OpContext, req: &OnboardMany, tenant: &str) -> Result<Option<String>, KodoError> {
+    if !req.new_certificates {
+        return Ok(None);
+    }
+    let answer = ctx
+        .ask("certificate", &format!("Tenant {tenant}: a certificate for its app"), json!({ "tenantId": tenant }))
+        .await?;
+    match answer["certificate"].as_str() {
+        Some(c) if !c.is_empty() => Ok(Some(c.to_string())),
+        _ => Err(KodoError::new(
+            ErrorCode::Internal,
+            format!(
+                "No certificate was made for tenant {tenant}: {}. Nothing was changed in it.",
+                answer["reason"].as_str().unwrap_or("the host answered without one")
+            ),
+        )),
+    }
 }
 
 /// Hands a result with a new secret to the host and waits until it is written; then clears the
