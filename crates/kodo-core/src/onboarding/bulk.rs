@@ -371,9 +371,10 @@ async fn one_tenant(
 
 /// With `new_certificates`: asks the host for this tenant's certificate (base64 DER, the public
 /// part; the host keeps the key until the tenant's result is handed over). Made after the
-/// sign-in, so that a tenant that cannot be signed in to costs no key.
+/// sign-in, so that a tenant that cannot be signed in to costs no key; none for an audit, which
+/// changes nothing.
 async fn tenant_certificate(ctx: &OpContext, req: &OnboardMany, tenant: &str) -> Result<Option<String>, KodoError> {
-    if !req.new_certificates {
+    if !req.new_certificates || req.onboard.audit_only {
         return Ok(None);
     }
     let answer = ctx
