@@ -32,12 +32,6 @@ function ConvertFrom-KodoTenantItem {
         $generated = $Sink.Certificates[$tenant]
         $Sink.Certificates.Remove($tenant)
     }
-    # A new credential's name in a vault or folder: the directory's id (a GUID, as the sign-in
-    # named it), however the tenant was given: Azure Key Vault (Az.KeyVault's vault) takes only
-    # letters, digits and dashes, so 'Kodo-contoso.onmicrosoft.com' would be refused there.
-    $directory = if ($Item.PSObject.Properties['directoryId']) { [string]$Item.directoryId } else { '' }
-    $guid = [guid]::Empty
-    $name = if ([guid]::TryParse($directory, [ref]$guid)) { "Kodo-$directory" } else { "Kodo-$tenant" }
     try {
         if ($Item.status -eq 'Skipped') {
             # Done in the ledger: not signed in to, nothing sent (-Recheck runs it again).
@@ -59,40 +53,11 @@ function ConvertFrom-KodoTenantItem {
             if ($generated -and $Item.onboard -and $Item.onboard.app) {
                 foreach ($change in @($Item.onboard.app.changes)) { if ($change -and $change.id -eq 'addCertificate') { $certificateAdded = $true } }
             }
+            $directory = if ($Item.PSObject.Properties['directoryId']) { [string]$Item.directoryId } else { '' }
             foreach ($o in $out) {
-                if ($certificateAdded -and $o -isnot [System.Management.Automation.ErrorRecord]) {
-                    # The app got this tenant's certificate: its key goes to the admin as a PFX.
-                    $location = 'resultObject'
-                    $path = $null
-                    if ($Sink.CertificateFolder) { $path = [System.IO.Path]::Combine([string]$Sink.CertificateFolder, "$name.pfx") }
-                    try {
-                        Export-KodoCertificatePfx -Target $o -Certificate $generated -Password $Sink.CertificatePassword -Path $path -SessionState $ExecutionContext.SessionState
-                        if ($path) { $location = "PFX file '$path'" }
-                    } catch {
-                        # Not written: the PFX's bytes stay on the result, so the admin still holds it.
-                        Export-KodoCertificatePfx -Target $o -Certificate $generated -Password $Sink.CertificatePassword -SessionState $ExecutionContext.SessionState
-                        New-KodoErrorRecord -ErrorId 'Kodo.CertificateNotSaved' -Category WriteError -TargetObject $tenant `
-                            -Message "Tenant ${tenant}: the new certificate's PFX could not be written to '$path' ($($_.Exception.Message)); it is on the result (CertificatePfx) instead."
-                    }
-                    Add-Member -InputObject $o -NotePropertyName CredentialLocation -NotePropertyValue $location -Force
-                }
-                if ($o.PSObject.Properties['ClientSecret'] -and $o.ClientSecret) {
-                    $location = 'resultObject'
-                    if ($Sink -and $Sink.SecretVault) {
-                        $SecretVault = [string]$Sink.SecretVault
-                        # The vault holds it as a PSCredential (user name = client id); the result then
-                        # carries only where it is. A vault that refuses it leaves it on the result.
-                        try {
-                            $credential = New-Object -TypeName System.Management.Automation.PSCredential -ArgumentList @([string]$o.ClientId, $o.ClientSecret)
-                            Set-Secret -Name $name -Secret $credential -Vault $SecretVault -ErrorAction Stop -WhatIf:$false -Confirm:$false
-                            $o.ClientSecret = $null
-                            $location = "SecretManagement vault '$SecretVault', secret '$name'"
-                        } catch {
-                            New-KodoErrorRecord -ErrorId 'Kodo.SecretVaultFailed' -Category WriteError -TargetObject $tenant `
-                                -Message "Tenant ${tenant}: the new client secret could not be stored in the vault '$SecretVault' as '$name' ($($_.Exception.Message)); it is on the result (ClientSecret) instead."
-                        }
-                    }
-                    Add-Member -InputObject $o -NotePropertyName CredentialLocation -NotePropertyValue $location
+                if ($o -isnot [System.Management.Automation.ErrorRecord]) {
+                    # A new secret or certificate goes where the admin chose (an ErrorRecord if refused).
+                    Save-KodoTenantCredential -Result $o -TenantId $tenant -DirectoryId $directory -Sink $Sink -Certificate $(if ($certificateAdded) { $generated } else { $null })
                 }
                 $o
             }
