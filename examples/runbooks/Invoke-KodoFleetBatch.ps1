@@ -12,8 +12,10 @@ leaves its ledger: the parent merges it and runs the tenants it did not finish i
 Each tenant is signed in to with the Automation credential asset -CredentialName (your
 multi-tenant app: user name = client id, password = secret), or, with -CredentialPerTenant, the
 asset "<CredentialName>-<TenantId>" (one app per customer). New client secrets go to the
-SecretManagement vault -SecretVault (Kodo-<directory id>): a job's output is no place for a secret,
-so the vault is required. The job's output is one line of facts per tenant (no secret).
+SecretManagement vault -SecretVault (Kodo-<directory id>), or, with -CertificateFolder, each tenant's
+app gets a certificate instead of a secret, its PFX written there as Kodo-<directory id>.pfx with
+the password of the credential asset -CertificatePasswordName: a job's output is no place for a
+credential, so one of the two is required. The job's output is one line of facts per tenant (no secret).
 
 .PARAMETER TenantIds
 The batch: tenant IDs or initial domains, comma-separated.
@@ -33,6 +35,13 @@ sandbox keeps nothing between jobs: on a Hybrid Runbook Worker register it once 
 account; in a cloud sandbox add the registration at the top of this runbook (Azure Key Vault
 through Az.KeyVault's extension: README, "Fleets: the ledger").
 
+.PARAMETER CertificateFolder
+Instead of -SecretVault: a certificate per tenant (Invoke-KodoOnboarding -CredentialType
+Certificate), each PFX in this folder (on a share the workers and the admin reach).
+
+.PARAMETER CertificatePasswordName
+With -CertificateFolder: the Automation credential asset whose password protects the PFX files.
+
 .PARAMETER ThrottleLimit
 Tenants worked on at once in this job (1-16).
 
@@ -47,12 +56,17 @@ param(
     [Parameter(Mandatory)][string]$LedgerPath,
     [Parameter(Mandatory)][string]$CredentialName,
     [switch]$CredentialPerTenant,
-    [Parameter(Mandatory)][string]$SecretVault,
+    [string]$SecretVault,
+    [string]$CertificateFolder,
+    [string]$CertificatePasswordName,
     [ValidateRange(1, 16)][int]$ThrottleLimit = 4,
     [switch]$SkipAudit,
     [string]$Environment = 'Global'
 )
 $ErrorActionPreference = 'Stop'
+if ([bool]$SecretVault -eq [bool]$CertificateFolder -or ([bool]$CertificateFolder -ne [bool]$CertificatePasswordName)) {
+    throw 'Give -SecretVault (new client secrets into that vault) or -CertificateFolder with -CertificatePasswordName (a certificate per tenant, its PFX in that folder): one of them.'
+}
 Import-Module Kodo
 
 $rows = foreach ($id in @($TenantIds -split ',' | ForEach-Object { $_.Trim() } | Where-Object { $_ })) {
@@ -62,11 +76,17 @@ $rows = foreach ($id in @($TenantIds -split ',' | ForEach-Object { $_.Trim() } |
 $run = @{
     Environment   = $Environment
     LedgerPath    = $LedgerPath
-    SecretVault   = $SecretVault
     ThrottleLimit = $ThrottleLimit
     SkipAudit     = [bool]$SkipAudit
     Confirm       = $false
     ErrorAction   = 'Continue'
+}
+if ($SecretVault) {
+    $run['SecretVault'] = $SecretVault
+} else {
+    $run['CredentialType'] = 'Certificate'
+    $run['NewCertificatePassword'] = (Get-AutomationPSCredential -Name $CertificatePasswordName).Password
+    $run['NewCertificateFolder'] = $CertificateFolder
 }
 # One tenant's failure is in its result and the ledger; the others go on.
 $rows | Invoke-KodoOnboarding @run | ForEach-Object {

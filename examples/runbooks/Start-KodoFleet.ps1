@@ -37,7 +37,14 @@ The Automation credential asset the children sign in with (see Invoke-KodoFleetB
 One credential asset per tenant: "<CredentialName>-<TenantId>".
 
 .PARAMETER SecretVault
-The SecretManagement vault the children store new client secrets in.
+The SecretManagement vault the children store new client secrets in (or -CertificateFolder).
+
+.PARAMETER CertificateFolder
+Instead of secrets, a certificate per tenant: the folder (shared by the workers) for each
+tenant's PFX, Kodo-<directory id>.pfx (see Invoke-KodoFleetBatch.ps1).
+
+.PARAMETER CertificatePasswordName
+With -CertificateFolder: the Automation credential asset whose password protects the PFX files.
 
 .PARAMETER WorkDirectory
 Where the children's ledgers go (shared by parent and children).
@@ -81,7 +88,9 @@ param(
     [string]$TenantListPath,
     [Parameter(Mandatory)][string]$CredentialName,
     [switch]$CredentialPerTenant,
-    [Parameter(Mandatory)][string]$SecretVault,
+    [string]$SecretVault,
+    [string]$CertificateFolder,
+    [string]$CertificatePasswordName,
     [Parameter(Mandatory)][string]$WorkDirectory,
     [Parameter(Mandatory)][string]$ResourceGroupName,
     [Parameter(Mandatory)][string]$AutomationAccountName,
@@ -96,6 +105,10 @@ param(
     [string]$Environment = 'Global'
 )
 $ErrorActionPreference = 'Stop'
+# Where new credentials go, one place: a job's output is no place for a credential.
+if ([bool]$SecretVault -eq [bool]$CertificateFolder -or ([bool]$CertificateFolder -ne [bool]$CertificatePasswordName)) {
+    throw 'Give -SecretVault (new client secrets into that vault) or -CertificateFolder with -CertificatePasswordName (a certificate per tenant, its PFX in that folder): one of them.'
+}
 Import-Module Kodo
 
 $fleet = New-Object System.Collections.Generic.List[string]
@@ -138,8 +151,10 @@ for ($round = 0; $round -le $Retries; $round++) {
             $childLedger = Join-Path $WorkDirectory "$tag-round$($round + 1)-batch$n.jsonl"
             $parameters = @{
                 TenantIds = ($batch -join ','); LedgerPath = $childLedger; CredentialName = $CredentialName
-                SecretVault = $SecretVault; ThrottleLimit = $ThrottleLimit; Environment = $Environment
+                ThrottleLimit = $ThrottleLimit; Environment = $Environment
             }
+            if ($SecretVault) { $parameters['SecretVault'] = $SecretVault }
+            else { $parameters['CertificateFolder'] = $CertificateFolder; $parameters['CertificatePasswordName'] = $CertificatePasswordName }
             if ($CredentialPerTenant) { $parameters['CredentialPerTenant'] = $true }
             if ($SkipAudit) { $parameters['SkipAudit'] = $true }
             $start = @{ Name = $ChildRunbook; Parameters = $parameters }

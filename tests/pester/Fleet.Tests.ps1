@@ -14,7 +14,10 @@ BeforeAll {
     $script:n = if ($env:KODO_FLEET_TENANTS) { [int]$env:KODO_FLEET_TENANTS } else { 12 }
     $script:batch = [int][math]::Ceiling($script:n / 3)
     $script:firstJobs = [int][math]::Ceiling($script:n / $script:batch)
-    $emu = Start-KodoEmulator -Tenants $script:n
+    # The fleet of the first tests, and four more tenants for a fleet given certificates.
+    $emu = Start-KodoEmulator -Tenants ($script:n + 4)
+    $script:fleet = @($emu.Tenants[0..($script:n - 1)])
+    $script:certFleet = @($emu.Tenants[$script:n..($script:n + 3)])
     $work = Join-Path ([System.IO.Path]::GetTempPath()) ('kodo-fleet-' + [guid]::NewGuid().ToString('N'))
     $null = New-Item -ItemType Directory -Path $work
     $script:vaultDir = Join-Path $work 'vaults'
@@ -33,6 +36,9 @@ BeforeAll {
     # app that signs in to many tenants). The fourth tenant's is wrong the first time it is read.
     $assets = @{}
     foreach ($t in $emu.Tenants) { $assets["KodoApp-$($t.TenantId)"] = @{ user = $t.BootstrapCredential.UserName; password = $t.BootstrapCredential.GetNetworkCredential().Password } }
+    # The PFX password of the certificate fleet (a credential asset; its user name is not used).
+    $script:pfxSecret = 'Fleet-Pfx-Passw0rd!'
+    $assets['KodoPfx'] = @{ user = 'pfx'; password = $script:pfxSecret }
     $script:assetFile = Join-Path $work 'assets.json'
     Set-Content -LiteralPath $script:assetFile -Value ($assets | ConvertTo-Json)
     $script:flaky = $emu.Tenants[3].TenantId
@@ -85,7 +91,7 @@ function Get-AutomationPSCredential([string]`$Name) {
     $script:parent = Join-Path $script:RepoRoot 'examples/runbooks/Start-KodoFleet.ps1'
     $script:ledger = Join-Path $work 'fleet.jsonl'
     $script:csv = Join-Path $work 'customers.csv'
-    $emu.Tenants | ForEach-Object { [pscustomobject]@{ TenantId = $_.TenantId } } | Export-Csv -LiteralPath $script:csv -NoTypeInformation
+    $script:fleet | ForEach-Object { [pscustomobject]@{ TenantId = $_.TenantId } } | Export-Csv -LiteralPath $script:csv -NoTypeInformation
     $script:fleetArgs = @{
         LedgerPath = $script:ledger; TenantListPath = $script:csv; CredentialName = 'KodoApp'; CredentialPerTenant = $true
         SecretVault = 'Fleet'; WorkDirectory = (Join-Path $work 'batches'); ResourceGroupName = 'rg'; AutomationAccountName = 'aa'
@@ -126,7 +132,7 @@ Describe 'Start-KodoFleet.ps1: a parent runbook and its child jobs' {
         ($status | Where-Object State -ne 'Done').Count | Should -Be 0
         ($status | Where-Object TenantId -eq $script:flaky).Attempts | Should -Be 2 -Because 'failed in round 1, done in round 2'
         ($status | Where-Object TenantId -ne $script:flaky | Where-Object Attempts -ne 1).Count | Should -Be 0
-        foreach ($t in $emu.Tenants) {
+        foreach ($t in $script:fleet) {
             $s = $status | Where-Object TenantId -eq $t.TenantId
             $s.CredentialLocation | Should -Be "SecretManagement vault 'Fleet', secret 'Kodo-$($t.TenantId)'"
             try { Assert-Converged $t 'Secret' (Join-Path (Join-Path $script:vaultDir 'Fleet') "Kodo-$($t.TenantId)") } catch { throw "Tenant $($t.TenantId): $_" }
@@ -150,5 +156,43 @@ Describe 'Start-KodoFleet.ps1: a parent runbook and its child jobs' {
         $ledgers.Count | Should -Be ($script:firstJobs + 2)
         $texts = @($ledgers | ForEach-Object { Get-Content -Raw -LiteralPath $_.FullName }) + @($script:outputs)
         @(Find-KodoSecret -Text $texts -Secret $secrets) | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Start-KodoFleet.ps1 with a certificate per tenant (-CertificateFolder)' {
+    It 'gives each tenant a certificate of its own, its PFX in the shared folder, and ends with a complete ledger with no secret in it' {
+        $pfxFolder = Join-Path $work 'pfx'
+        $null = New-Item -ItemType Directory -Path $pfxFolder
+        $csv = Join-Path $work 'customers-certificates.csv'
+        $script:certFleet | ForEach-Object { [pscustomobject]@{ TenantId = $_.TenantId } } | Export-Csv -LiteralPath $csv -NoTypeInformation
+        $ledger = Join-Path $work 'fleet-certificates.jsonl'
+        $fleetArgs = @{} + $script:fleetArgs
+        $fleetArgs.Remove('SecretVault')
+        $fleetArgs.LedgerPath = $ledger; $fleetArgs.TenantListPath = $csv; $fleetArgs.BatchSize = 2
+        $fleetArgs.WorkDirectory = Join-Path $work 'batches-certificates'
+        $fleetArgs.CertificateFolder = $pfxFolder; $fleetArgs.CertificatePasswordName = 'KodoPfx'
+        $jobsBefore = $script:jobs.Count
+        try { $out = @(. $script:parent @fleetArgs 3>&1) } catch { throw "$_`n$(($script:jobs.Values | ForEach-Object { $_.PSObject.Properties['Text'].Value }) -join "`n----`n")" }
+        $text = ($out | Out-String -Width 300)
+        $text | Should -Match '4 tenants, 2 child jobs started, 4 done'
+        $script:jobs.Count | Should -Be ($jobsBefore + 2)
+        $pfxPassword = ConvertTo-SecureString $script:pfxSecret -AsPlainText -Force
+        $status = @(Get-KodoOnboardingStatus -LedgerPath $ledger)
+        foreach ($t in $script:certFleet) {
+            $path = Join-Path $pfxFolder "Kodo-$($t.TenantId)"
+            ($status | Where-Object TenantId -eq $t.TenantId).CredentialLocation | Should -Be "PFX file '$path.pfx'"
+            try { Assert-Converged $t 'Certificate' $path } catch { throw "Tenant $($t.TenantId): $_" }
+        }
+        # Neither the PFX password nor any secret the emulator handed out in a ledger or a job's output.
+        $secrets = @((Invoke-Control GET 'secrets').secrets) + @($script:pfxSecret)
+        $texts = @(Get-ChildItem -LiteralPath $work -Recurse -Filter '*.jsonl' | ForEach-Object { Get-Content -Raw -LiteralPath $_.FullName }) + @($script:outputs)
+        @(Find-KodoSecret -Text $texts -Secret $secrets) | Should -BeNullOrEmpty
+    }
+    It 'refuses to run with both -SecretVault and -CertificateFolder (a credential goes to one place)' {
+        $fleetArgs = @{} + $script:fleetArgs
+        $fleetArgs.CertificateFolder = $work; $fleetArgs.CertificatePasswordName = 'KodoPfx'
+        $jobsBefore = $script:jobs.Count
+        { . $script:parent @fleetArgs } | Should -Throw '*one of them*'
+        $script:jobs.Count | Should -Be $jobsBefore
     }
 }
