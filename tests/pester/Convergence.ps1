@@ -48,8 +48,13 @@ function Invoke-Child([string]$Script) { Complete-Child (Start-Child $Script) }
 # One Kodo app, its one service principal, 18 app role assignments and 2 grants without
 # duplicates, no mark left, the app once on the EWS allow list; returns the app (with its
 # credentials).
+# The tenant's apps that carry a Kodo tag, through plain Graph: ids, tags and credentials.
+function Get-KodoTaggedApps($Tenant) {
+    @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials,keyCredentials").value)
+}
+
 function Assert-KodoApp($Tenant) {
-    $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials,keyCredentials").value)
+    $apps = @(Get-KodoTaggedApps $Tenant)
     $apps.Count | Should -Be 1 -Because 'one app, never a duplicate'
     $app = $apps[0]
     @($app.tags) | Should -Be @('KodoManaged') -Because 'no mark of an undelivered secret is left'

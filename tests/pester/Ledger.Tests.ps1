@@ -327,14 +327,13 @@ Describe 'A tenant whose app management policy forbids client secrets' {
             isEnabled = $true
             applicationRestrictions = @{ passwordCredentials = @(@{ restrictionType = 'passwordAddition'; maxLifetime = $null; restrictForAppsCreatedAfterDateTime = '2021-01-01T10:37:00Z' }); keyCredentials = @() }
         }
-        $kodoApps = { @((Invoke-PlainGraph $t[0] "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,passwordCredentials,keyCredentials").value) }
 
         # A run that makes client secrets: the tenant fails before anything is written.
         $r = @(Get-Rows $t | Invoke-KodoOnboarding -Environment Emulator -Confirm:$false -SkipAudit -LedgerPath $ledger -ErrorVariable errs -ErrorAction SilentlyContinue)
         $r[0].Status | Should -Be 'Failed'
         $r[0].Error | Should -Match '^Kodo\.PolicyBlocked: .*blocks client secrets'
         @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'Kodo.TenantFailed*' }).Count | Should -Be 1
-        @(& $kodoApps).Count | Should -Be 0
+        @(Get-KodoTaggedApps $t[0]).Count | Should -Be 0
         $s = Get-KodoOnboardingStatus -LedgerPath $ledger -TenantId $t[0].TenantId
         $s.State | Should -Be 'Failed'
         $s.NextAction | Should -Match '-CredentialType Certificate -NewCertificatePassword <SecureString> -NewCertificateFolder <folder>'
@@ -351,7 +350,7 @@ Describe 'A tenant whose app management policy forbids client secrets' {
         $again[0].Status | Should -Be 'Succeeded'
         $again[0].ClientId | Should -Be $alone[0].ClientId
         $again[0].ClientSecret | Should -BeNullOrEmpty
-        $apps = @(& $kodoApps)
+        $apps = @(Get-KodoTaggedApps $t[0])
         $apps.Count | Should -Be 1
         @($apps[0].passwordCredentials).Count | Should -Be 0
         @($apps[0].keyCredentials).Count | Should -Be 1
@@ -363,7 +362,7 @@ Describe 'A certificate per tenant (-TenantId -CredentialType Certificate)' {
         $script:certPassword = ConvertTo-SecureString 'Fleet-Pfx-Passw0rd!' -AsPlainText -Force
         # A tenant's app, read plainly: its credentials and marks.
         function Get-KodoAppCredentials($Tenant) {
-            $apps = @((Invoke-PlainGraph $Tenant "applications?`$filter=tags/any(x:startswith(x,'Kodo'))&`$select=id,appId,tags,passwordCredentials,keyCredentials").value)
+            $apps = @(Get-KodoTaggedApps $Tenant)
             $apps.Count | Should -Be 1
             $apps[0]
         }

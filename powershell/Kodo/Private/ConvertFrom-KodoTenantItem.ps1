@@ -55,8 +55,9 @@ function ConvertFrom-KodoTenantItem {
             }
             $directory = if ($Item.PSObject.Properties['directoryId']) { [string]$Item.directoryId } else { '' }
             foreach ($o in $out) {
-                if ($o -isnot [System.Management.Automation.ErrorRecord]) {
-                    # A new secret or certificate goes where the admin chose (an ErrorRecord if refused).
+                # A new secret or certificate goes where the admin chose (an ErrorRecord if refused);
+                # a result with neither (a re-run) calls nothing more.
+                if ($o -isnot [System.Management.Automation.ErrorRecord] -and ($certificateAdded -or ($o.PSObject.Properties['ClientSecret'] -and $o.ClientSecret))) {
                     Save-KodoTenantCredential -Result $o -TenantId $tenant -DirectoryId $directory -Sink $Sink -Certificate $(if ($certificateAdded) { $generated } else { $null })
                 }
                 $o
